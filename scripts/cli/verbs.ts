@@ -1,0 +1,19 @@
+/**
+ * The verb registry of `npm run cli -- <verb>`. To add a verb: write `scripts/cli/<verb>.ts`
+ * exporting `verb: CliVerb` (see `verb.ts`), then add one line here. Modules load lazily, so a
+ * verb that needs the database or the chain costs nothing to the others.
+ */
+import type { CliVerb } from './verb.ts';
+
+export type VerbEntry = {
+  /** One line for `cli --help`. */
+  summary: string;
+  load: () => Promise<CliVerb>;
+};
+
+export const verbs: Record<string, VerbEntry> = {
+  waterfall: {
+    summary: 'fill in every `expected` of a waterfall / pro-rata vectors file',
+    load: async () => (await import('./waterfall.ts')).verb,
+  },
+};
