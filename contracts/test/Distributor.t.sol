@@ -1,0 +1,833 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
+import {Initializable} from "@openzeppelin/contracts/proxy/utils/Initializable.sol";
+import {Clones} from "@openzeppelin/contracts/proxy/Clones.sol";
+import {Hashes} from "@openzeppelin/contracts/utils/cryptography/Hashes.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+
+import {Distributor} from "../src/Distributor.sol";
+import {IDistributor} from "../src/interfaces/IDistributor.sol";
+import {TestStablecoin} from "../src/test/TestStablecoin.sol";
+
+import {StandardMerkle} from "./utils/StandardMerkle.sol";
+import {Test} from "./utils/Test.sol";
+
+/// @notice Shared setup: a Distributor clone (as the factory deploys it) over TestStablecoin, funded by a
+/// stand-in portfolio address.
+abstract contract DistributorTestBase is Test {
+    uint256 internal constant DELAY = 1 days;
+
+    Distributor internal implementation;
+    Distributor internal distributor;
+    TestStablecoin internal usd;
+
+    address internal admin = makeAddr("admin");
+    address internal guardian = makeAddr("guardian");
+    address internal proposer = makeAddr("proposer");
+    address internal portfolio = makeAddr("portfolio");
+    address internal alice = makeAddr("alice");
+    address internal bob = makeAddr("bob");
+    address internal carol = makeAddr("carol");
+    address internal relayer = makeAddr("relayer");
+
+    function setUp() public virtual {
+        vm.warp(1_700_000_000);
+        usd = new TestStablecoin(address(this));
+        implementation = new Distributor();
+        distributor = Distributor(Clones.clone(address(implementation)));
+        distributor.initialize(portfolio, address(usd), admin, guardian, proposer, DELAY);
+        vm.prank(portfolio);
+        usd.approve(address(distributor), type(uint256).max);
+    }
+
+    function _fund(uint256 amount) internal {
+        usd.mint(portfolio, amount);
+        vm.prank(portfolio);
+        distributor.fund(amount);
+    }
+
+    /// @dev Proposes and accepts `root` (warping past the timelock).
+    function _setRoot(bytes32 root, uint256 total, uint256 id) internal {
+        vm.prank(proposer);
+        distributor.proposeRoot(root, total, keccak256(abi.encode("tree", id)), id);
+        vm.warp(block.timestamp + distributor.timelockDelay());
+        distributor.acceptRoot();
+    }
+
+    function _sum(uint256[] memory xs) internal pure returns (uint256 s) {
+        for (uint256 i; i < xs.length; ++i) {
+            s += xs[i];
+        }
+    }
+
+    function _three(address a, address b, address c) internal pure returns (address[] memory xs) {
+        xs = new address[](3);
+        (xs[0], xs[1], xs[2]) = (a, b, c);
+    }
+
+    function _three(uint256 a, uint256 b, uint256 c) internal pure returns (uint256[] memory xs) {
+        xs = new uint256[](3);
+        (xs[0], xs[1], xs[2]) = (a, b, c);
+    }
+}
+
+contract DistributorTest is DistributorTestBase {
+    event Funded(uint256 amount, uint256 totalFunded);
+    event RootProposed(
+        bytes32 indexed root, uint256 total, bytes32 treeHash, uint256 indexed distributionId, uint256 validAt
+    );
+    event RootRevoked(bytes32 indexed root);
+    event RootAccepted(bytes32 indexed root, uint256 total, bytes32 treeHash, uint256 indexed distributionId);
+    event Claimed(address indexed account, uint256 amount, uint256 cumulative);
+    event TimelockDelaySet(uint256 timelockDelay);
+    event Paused(address account);
+    event Unpaused(address account);
+
+    bytes32[] internal tree;
+    address[] internal accounts;
+    uint256[] internal amounts;
+
+    function _useTree(address[] memory accounts_, uint256[] memory amounts_) internal returns (bytes32 root) {
+        accounts = accounts_;
+        amounts = amounts_;
+        tree = StandardMerkle.build(accounts_, amounts_);
+        root = tree[0];
+    }
+
+    function _proof(address account, uint256 amount) internal view returns (bytes32[] memory) {
+        return StandardMerkle.proofOf(tree, account, amount);
+    }
+
+    /// @dev Funds and activates a tree paying alice 100, bob 250, carol 650.
+    function _activateFirstTree() internal {
+        bytes32 root = _useTree(_three(alice, bob, carol), _three(100e6, 250e6, 650e6));
+        _fund(1000e6);
+        _setRoot(root, 1000e6, 1);
+    }
+
+    // ------------------------------------------------------------------ initialize
+
+    function test_initialize_setsConfigurationAndRoles() public view {
+        assertEq(distributor.portfolio(), portfolio);
+        assertEq(distributor.payToken(), address(usd));
+        assertEq(distributor.timelockDelay(), DELAY);
+        assertTrue(distributor.hasRole(distributor.DEFAULT_ADMIN_ROLE(), admin));
+        assertTrue(distributor.hasRole(distributor.GUARDIAN_ROLE(), guardian));
+        assertTrue(distributor.hasRole(distributor.ROOT_PROPOSER_ROLE(), proposer));
+        assertFalse(distributor.paused());
+        assertEq(distributor.root(), bytes32(0));
+    }
+
+    function test_initialize_revertsOnSecondCall() public {
+        vm.expectRevert(abi.encodeWithSelector(Initializable.InvalidInitialization.selector));
+        distributor.initialize(portfolio, address(usd), admin, guardian, proposer, DELAY);
+    }
+
+    function test_initialize_revertsOnImplementation() public {
+        vm.expectRevert(abi.encodeWithSelector(Initializable.InvalidInitialization.selector));
+        implementation.initialize(portfolio, address(usd), admin, guardian, proposer, DELAY);
+    }
+
+    function test_initialize_revertsIfZeroAddress() public {
+        Distributor fresh = Distributor(Clones.clone(address(implementation)));
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorZeroAddress.selector));
+        fresh.initialize(address(0), address(usd), admin, guardian, proposer, DELAY);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorZeroAddress.selector));
+        fresh.initialize(portfolio, address(0), admin, guardian, proposer, DELAY);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorZeroAddress.selector));
+        fresh.initialize(portfolio, address(usd), address(0), guardian, proposer, DELAY);
+    }
+
+    // ------------------------------------------------------------------ fund
+
+    function test_fund_pullsFromPortfolioAndAddsToTotal() public {
+        usd.mint(portfolio, 500e6);
+        vm.expectEmit(address(distributor));
+        emit Funded(300e6, 300e6);
+        vm.prank(portfolio);
+        distributor.fund(300e6);
+        vm.prank(portfolio);
+        distributor.fund(200e6);
+        assertEq(distributor.totalFunded(), 500e6);
+        assertEq(usd.balanceOf(address(distributor)), 500e6);
+        assertEq(usd.balanceOf(portfolio), 0);
+    }
+
+    function test_fund_zeroAmountOnlyEmits() public {
+        vm.expectEmit(address(distributor));
+        emit Funded(0, 0);
+        vm.prank(portfolio);
+        distributor.fund(0);
+        assertEq(distributor.totalFunded(), 0);
+    }
+
+    function test_fund_worksWhilePaused() public {
+        vm.prank(guardian);
+        distributor.pause();
+        _fund(1e6);
+        assertEq(distributor.totalFunded(), 1e6);
+    }
+
+    function test_fund_revertsIfNotPortfolio() public {
+        usd.mint(alice, 1e6);
+        vm.prank(alice);
+        usd.approve(address(distributor), 1e6);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorNotPortfolio.selector, alice));
+        vm.prank(alice);
+        distributor.fund(1e6);
+    }
+
+    // ------------------------------------------------------------------ proposeRoot
+
+    function test_proposeRoot_storesPendingRootWithValidAt() public {
+        _fund(100);
+        bytes32 root = keccak256("root");
+        vm.expectEmit(address(distributor));
+        emit RootProposed(root, 100, bytes32("tree"), 7, block.timestamp + DELAY);
+        vm.prank(proposer);
+        distributor.proposeRoot(root, 100, bytes32("tree"), 7);
+        IDistributor.PendingRoot memory pending = distributor.pendingRoot();
+        assertEq(pending.root, root);
+        assertEq(pending.total, 100);
+        assertEq(pending.treeHash, bytes32("tree"));
+        assertEq(pending.distributionId, 7);
+        assertEq(pending.validAt, block.timestamp + DELAY);
+        assertEq(distributor.root(), bytes32(0), "current root unchanged");
+    }
+
+    function test_proposeRoot_replacesPendingRoot() public {
+        _fund(100);
+        vm.startPrank(proposer);
+        distributor.proposeRoot(keccak256("a"), 50, 0, 1);
+        vm.warp(block.timestamp + 10);
+        distributor.proposeRoot(keccak256("b"), 60, 0, 2);
+        vm.stopPrank();
+        assertEq(distributor.pendingRoot().root, keccak256("b"));
+        assertEq(distributor.pendingRoot().validAt, block.timestamp + DELAY);
+    }
+
+    function test_proposeRoot_revertsIfNotProposer() public {
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IAccessControl.AccessControlUnauthorizedAccount.selector, alice, distributor.ROOT_PROPOSER_ROLE()
+            )
+        );
+        vm.prank(alice);
+        distributor.proposeRoot(keccak256("root"), 0, 0, 1);
+    }
+
+    function test_proposeRoot_revertsIfRootZero() public {
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorRootZero.selector));
+        vm.prank(proposer);
+        distributor.proposeRoot(bytes32(0), 0, 0, 1);
+    }
+
+    function test_proposeRoot_revertsIfTotalExceedsFunded() public {
+        _fund(100);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorRootExceedsFunded.selector, 101, 100));
+        vm.prank(proposer);
+        distributor.proposeRoot(keccak256("root"), 101, 0, 1);
+    }
+
+    function test_proposeRoot_revertsIfTotalDecreases() public {
+        _fund(100);
+        _setRoot(keccak256("first"), 80, 1);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorRootTotalDecreased.selector, 79, 80));
+        vm.prank(proposer);
+        distributor.proposeRoot(keccak256("second"), 79, 0, 2);
+    }
+
+    // ------------------------------------------------------------------ revokePendingRoot
+
+    function test_revokePendingRoot_deletesPendingRoot() public {
+        _fund(100);
+        vm.prank(proposer);
+        distributor.proposeRoot(keccak256("bad"), 100, 0, 1);
+        vm.expectEmit(address(distributor));
+        emit RootRevoked(keccak256("bad"));
+        vm.prank(guardian);
+        distributor.revokePendingRoot();
+        assertEq(distributor.pendingRoot().validAt, 0);
+        vm.warp(block.timestamp + DELAY);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorNoPendingRoot.selector));
+        distributor.acceptRoot();
+    }
+
+    function test_revokePendingRoot_revertsIfNoPendingRoot() public {
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorNoPendingRoot.selector));
+        vm.prank(guardian);
+        distributor.revokePendingRoot();
+    }
+
+    function test_revokePendingRoot_revertsIfNotGuardian() public {
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IAccessControl.AccessControlUnauthorizedAccount.selector, proposer, distributor.GUARDIAN_ROLE()
+            )
+        );
+        vm.prank(proposer);
+        distributor.revokePendingRoot();
+    }
+
+    // ------------------------------------------------------------------ acceptRoot
+
+    function test_acceptRoot_activatesAfterDelayByAnyone() public {
+        _fund(100);
+        vm.prank(proposer);
+        distributor.proposeRoot(keccak256("root"), 90, bytes32("tree"), 3);
+        vm.warp(block.timestamp + DELAY);
+        vm.expectEmit(address(distributor));
+        emit RootAccepted(keccak256("root"), 90, bytes32("tree"), 3);
+        vm.prank(relayer);
+        distributor.acceptRoot();
+        assertEq(distributor.root(), keccak256("root"));
+        assertEq(distributor.rootTotal(), 90);
+        assertEq(distributor.treeHash(), bytes32("tree"));
+        assertEq(distributor.distributionId(), 3);
+        assertEq(distributor.pendingRoot().validAt, 0, "pending cleared");
+    }
+
+    function test_acceptRoot_revertsBeforeDelay() public {
+        _fund(100);
+        vm.prank(proposer);
+        distributor.proposeRoot(keccak256("root"), 90, 0, 1);
+        uint256 validAt = block.timestamp + DELAY;
+        vm.warp(validAt - 1);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorTimelockPending.selector, validAt));
+        distributor.acceptRoot();
+    }
+
+    function test_acceptRoot_revertsIfNoPendingRoot() public {
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorNoPendingRoot.selector));
+        distributor.acceptRoot();
+    }
+
+    function test_acceptRoot_revertsWhilePaused() public {
+        _fund(100);
+        vm.prank(proposer);
+        distributor.proposeRoot(keccak256("root"), 90, 0, 1);
+        vm.warp(block.timestamp + DELAY);
+        vm.prank(guardian);
+        distributor.pause();
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorPaused.selector));
+        distributor.acceptRoot();
+    }
+
+    // ------------------------------------------------------------------ setTimelockDelay
+
+    function test_setTimelockDelay_appliesToLaterProposals() public {
+        vm.expectEmit(address(distributor));
+        emit TimelockDelaySet(60);
+        vm.prank(admin);
+        distributor.setTimelockDelay(60);
+        assertEq(distributor.timelockDelay(), 60);
+        vm.prank(proposer);
+        distributor.proposeRoot(keccak256("root"), 0, 0, 1);
+        assertEq(distributor.pendingRoot().validAt, block.timestamp + 60);
+    }
+
+    function test_setTimelockDelay_revertsIfNotAdmin() public {
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IAccessControl.AccessControlUnauthorizedAccount.selector, guardian, distributor.DEFAULT_ADMIN_ROLE()
+            )
+        );
+        vm.prank(guardian);
+        distributor.setTimelockDelay(0);
+    }
+
+    // ------------------------------------------------------------------ claim
+
+    function test_claim_paysCumulativeAmountToAccount() public {
+        _activateFirstTree();
+        vm.expectEmit(address(distributor));
+        emit Claimed(bob, 250e6, 250e6);
+        vm.prank(bob);
+        uint256 paid = distributor.claim(bob, 250e6, _proof(bob, 250e6));
+        assertEq(paid, 250e6);
+        assertEq(usd.balanceOf(bob), 250e6);
+        assertEq(distributor.claimed(bob), 250e6);
+        assertEq(usd.balanceOf(address(distributor)), 750e6);
+    }
+
+    function test_claim_relayedByAnyonePaysOnlyTheAccount() public {
+        _activateFirstTree();
+        vm.prank(relayer);
+        distributor.claim(alice, 100e6, _proof(alice, 100e6));
+        assertEq(usd.balanceOf(alice), 100e6);
+        assertEq(usd.balanceOf(relayer), 0);
+    }
+
+    function test_claim_paysOnlyTheDifferenceUnderANewRoot() public {
+        _activateFirstTree();
+        distributor.claim(alice, 100e6, _proof(alice, 100e6));
+
+        // Second distribution: alice 100 -> 140, bob 250 -> 300, carol 650 -> 660 (cumulative).
+        bytes32 root2 = _useTree(_three(alice, bob, carol), _three(140e6, 300e6, 660e6));
+        _fund(100e6);
+        _setRoot(root2, 1100e6, 2);
+
+        uint256 paid = distributor.claim(alice, 140e6, _proof(alice, 140e6));
+        assertEq(paid, 40e6);
+        assertEq(usd.balanceOf(alice), 140e6);
+        distributor.claim(bob, 300e6, _proof(bob, 300e6));
+        assertEq(usd.balanceOf(bob), 300e6, "bob catches up on both distributions at once");
+    }
+
+    function test_claim_revertsIfNothingLeft() public {
+        _activateFirstTree();
+        bytes32[] memory proof = _proof(alice, 100e6);
+        distributor.claim(alice, 100e6, proof);
+        vm.expectRevert(
+            abi.encodeWithSelector(IDistributor.DistributorNothingToClaim.selector, alice, 100e6, 100e6)
+        );
+        distributor.claim(alice, 100e6, proof);
+    }
+
+    function test_claim_revertsIfProofInvalid() public {
+        _activateFirstTree();
+        bytes32[] memory proof = _proof(alice, 100e6);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorProofInvalid.selector, alice, 101e6));
+        distributor.claim(alice, 101e6, proof);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorProofInvalid.selector, bob, 100e6));
+        distributor.claim(bob, 100e6, proof);
+    }
+
+    function test_claim_revertsForProofOfPendingRoot() public {
+        _activateFirstTree();
+        bytes32 root2 = _useTree(_three(alice, bob, carol), _three(200e6, 250e6, 650e6));
+        _fund(100e6);
+        vm.prank(proposer);
+        distributor.proposeRoot(root2, 1100e6, 0, 2);
+        bytes32[] memory proof = _proof(alice, 200e6);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorProofInvalid.selector, alice, 200e6));
+        distributor.claim(alice, 200e6, proof);
+    }
+
+    function test_claim_revertsBeforeAnyRoot() public {
+        _fund(100);
+        bytes32[] memory proof = new bytes32[](0);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorProofInvalid.selector, alice, 100));
+        distributor.claim(alice, 100, proof);
+    }
+
+    function test_claim_rejectsSingleHashedLeaf() public {
+        // A tree whose leaves are keccak256(abi.encode(account, amount)) without the second hash must not verify.
+        bytes32 single = keccak256(abi.encode(alice, uint256(100)));
+        bytes32 sibling = StandardMerkle.leaf(bob, 200);
+        _fund(300);
+        _setRoot(Hashes.commutativeKeccak256(single, sibling), 300, 1);
+        bytes32[] memory proof = new bytes32[](1);
+        proof[0] = sibling;
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorProofInvalid.selector, alice, 100));
+        distributor.claim(alice, 100, proof);
+    }
+
+    function test_claim_revertsWhilePaused() public {
+        _activateFirstTree();
+        vm.prank(guardian);
+        distributor.pause();
+        bytes32[] memory proof = _proof(alice, 100e6);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorPaused.selector));
+        distributor.claim(alice, 100e6, proof);
+    }
+
+    function test_claim_verifiesOpenZeppelinMerkleTreeFixture() public {
+        string memory json =
+            vm.readFile(string.concat(vm.projectRoot(), "/contracts/test/fixtures/distributor-tree.json"));
+        bytes32 root = abi.decode(vm.parseJson(json, ".root"), (bytes32));
+        uint256 total = vm.parseJsonUint(json, ".total");
+        address[] memory accts = abi.decode(vm.parseJson(json, ".accounts"), (address[]));
+        string[] memory amountStrings = vm.parseJsonStringArray(json, ".amounts");
+        uint256 n = accts.length;
+        assertEq(amountStrings.length, n);
+        assertGt(n, 1);
+        uint256[] memory amts = new uint256[](n);
+        for (uint256 i; i < n; ++i) {
+            amts[i] = vm.parseUint(amountStrings[i]);
+        }
+        // Our in-test builder reproduces the package's root and proofs byte for byte.
+        bytes32[] memory built = StandardMerkle.build(accts, amts);
+        assertEq(built[0], root, "root matches @openzeppelin/merkle-tree");
+
+        _fund(total);
+        _setRoot(root, total, 1);
+        for (uint256 i; i < n; ++i) {
+            string memory key = string.concat(".entries[", vm.toString(i), "]");
+            bytes32[] memory proof = abi.decode(vm.parseJson(json, string.concat(key, ".proof")), (bytes32[]));
+            bytes32[] memory ours = StandardMerkle.proofOf(built, accts[i], amts[i]);
+            assertEq(keccak256(abi.encode(proof)), keccak256(abi.encode(ours)), "proof matches the package");
+            distributor.claim(accts[i], amts[i], proof);
+            assertEq(usd.balanceOf(accts[i]), amts[i]);
+        }
+        assertEq(usd.balanceOf(address(distributor)), 0);
+    }
+
+    // ------------------------------------------------------------------ claimMany
+
+    function test_claimMany_paysEveryAccount() public {
+        _activateFirstTree();
+        bytes32[][] memory proofs = new bytes32[][](3);
+        for (uint256 i; i < 3; ++i) {
+            proofs[i] = _proof(accounts[i], amounts[i]);
+        }
+        vm.prank(relayer);
+        uint256 total = distributor.claimMany(accounts, amounts, proofs);
+        assertEq(total, 1000e6);
+        assertEq(usd.balanceOf(alice), 100e6);
+        assertEq(usd.balanceOf(bob), 250e6);
+        assertEq(usd.balanceOf(carol), 650e6);
+        assertEq(usd.balanceOf(address(distributor)), 0);
+    }
+
+    function test_claimMany_skipsAccountsWithNothingLeft() public {
+        _activateFirstTree();
+        distributor.claim(bob, 250e6, _proof(bob, 250e6));
+        bytes32[][] memory proofs = new bytes32[][](3);
+        for (uint256 i; i < 3; ++i) {
+            proofs[i] = _proof(accounts[i], amounts[i]);
+        }
+        vm.recordLogs();
+        uint256 total = distributor.claimMany(accounts, amounts, proofs);
+        assertEq(total, 750e6);
+        assertEq(usd.balanceOf(bob), 250e6, "bob not paid twice");
+        assertEq(usd.balanceOf(alice), 100e6);
+        assertEq(usd.balanceOf(carol), 650e6);
+        // Repeating the whole batch is a no-op, not a revert.
+        assertEq(distributor.claimMany(accounts, amounts, proofs), 0);
+    }
+
+    function test_claimMany_revertsIfLengthsDiffer() public {
+        _activateFirstTree();
+        uint256[] memory two = new uint256[](2);
+        bytes32[][] memory proofs = new bytes32[][](3);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorLengthMismatch.selector));
+        distributor.claimMany(accounts, two, proofs);
+        bytes32[][] memory twoProofs = new bytes32[][](2);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorLengthMismatch.selector));
+        distributor.claimMany(accounts, amounts, twoProofs);
+    }
+
+    function test_claimMany_revertsIfAnyProofInvalid() public {
+        _activateFirstTree();
+        bytes32[][] memory proofs = new bytes32[][](3);
+        for (uint256 i; i < 3; ++i) {
+            proofs[i] = _proof(accounts[i], amounts[i]);
+        }
+        uint256[] memory wrong = _three(100e6, 251e6, 650e6);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorProofInvalid.selector, bob, 251e6));
+        distributor.claimMany(accounts, wrong, proofs);
+        assertEq(usd.balanceOf(alice), 0, "batch reverted as a whole");
+    }
+
+    function test_claimMany_revertsWhilePaused() public {
+        _activateFirstTree();
+        vm.prank(guardian);
+        distributor.pause();
+        bytes32[][] memory proofs = new bytes32[][](3);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorPaused.selector));
+        distributor.claimMany(accounts, amounts, proofs);
+    }
+
+    // ------------------------------------------------------------------ pause
+
+    function test_pause_blocksClaimsUntilUnpaused() public {
+        _activateFirstTree();
+        vm.expectEmit(address(distributor));
+        emit Paused(guardian);
+        vm.prank(guardian);
+        distributor.pause();
+        assertTrue(distributor.paused());
+        vm.expectEmit(address(distributor));
+        emit Unpaused(guardian);
+        vm.prank(guardian);
+        distributor.unpause();
+        distributor.claim(carol, 650e6, _proof(carol, 650e6));
+        assertEq(usd.balanceOf(carol), 650e6);
+    }
+
+    function test_pause_revertsIfUnchanged() public {
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorPauseUnchanged.selector, false));
+        vm.prank(guardian);
+        distributor.unpause();
+        vm.prank(guardian);
+        distributor.pause();
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorPauseUnchanged.selector, true));
+        vm.prank(guardian);
+        distributor.pause();
+    }
+
+    function test_pause_revertsIfNotGuardian() public {
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IAccessControl.AccessControlUnauthorizedAccount.selector, admin, distributor.GUARDIAN_ROLE()
+            )
+        );
+        vm.prank(admin);
+        distributor.pause();
+    }
+
+    // ------------------------------------------------------------------ fuzz
+
+    /// @dev Two successive distributions to a fuzzed set of holders: each claim pays exactly the cumulative
+    /// difference, the distributor ends with exactly the unclaimed remainder.
+    function testFuzz_claim_paysExactCumulativeDifference(uint256 seed, uint8 holderCount, uint8 claimer) public {
+        uint256 n = bound(holderCount, 1, 24);
+        address[] memory accts = new address[](n);
+        uint256[] memory first = new uint256[](n);
+        uint256[] memory second = new uint256[](n);
+        for (uint256 i; i < n; ++i) {
+            accts[i] = address(uint160(uint256(keccak256(abi.encode(seed, "account", i)))));
+            first[i] = uint256(keccak256(abi.encode(seed, "first", i))) % 1e15;
+            second[i] = first[i] + uint256(keccak256(abi.encode(seed, "second", i))) % 1e15;
+        }
+        uint256 k = bound(claimer, 0, n - 1);
+        vm.assume(first[k] > 0 && second[k] > first[k]);
+
+        bytes32[] memory t1 = StandardMerkle.build(accts, first);
+        _fund(_sum(first));
+        _setRoot(t1[0], _sum(first), 1);
+        assertEq(distributor.claim(accts[k], first[k], StandardMerkle.proofOf(t1, accts[k], first[k])), first[k]);
+
+        bytes32[] memory t2 = StandardMerkle.build(accts, second);
+        _fund(_sum(second) - _sum(first));
+        _setRoot(t2[0], _sum(second), 2);
+        assertEq(
+            distributor.claim(accts[k], second[k], StandardMerkle.proofOf(t2, accts[k], second[k])),
+            second[k] - first[k]
+        );
+        assertEq(usd.balanceOf(accts[k]), second[k]);
+        assertEq(usd.balanceOf(address(distributor)), _sum(second) - second[k]);
+
+        // The old leaf no longer verifies against the new root.
+        bytes32[] memory oldProof = StandardMerkle.proofOf(t1, accts[k], first[k]);
+        vm.expectRevert();
+        distributor.claim(accts[k], first[k] + 0, oldProof);
+    }
+
+    /// @dev Any cumulative amount other than the leaf's, or any other account, is rejected.
+    function testFuzz_claim_rejectsAnyOtherAmountOrAccount(uint256 amount, uint256 wrongAmount, address wrongAccount)
+        public
+    {
+        amount = bound(amount, 1, 1e30);
+        vm.assume(wrongAmount != amount && wrongAmount > 0);
+        vm.assume(wrongAccount != alice);
+        bytes32 root = _useTree(_three(alice, bob, carol), _three(amount, 1, 2));
+        _fund(amount + 3);
+        _setRoot(root, amount + 3, 1);
+        bytes32[] memory proof = _proof(alice, amount);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorProofInvalid.selector, alice, wrongAmount));
+        distributor.claim(alice, wrongAmount, proof);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorProofInvalid.selector, wrongAccount, amount));
+        distributor.claim(wrongAccount, amount, proof);
+        distributor.claim(alice, amount, proof);
+        assertEq(usd.balanceOf(alice), amount);
+    }
+
+    /// @dev claimMany over a fuzzed tree and a fuzzed subset of pre-claimed holders pays each holder its
+    /// leaf exactly once.
+    function testFuzz_claimMany_paysEachHolderOnce(uint256 seed, uint8 holderCount, uint256 preClaimedMask) public {
+        uint256 n = bound(holderCount, 1, 32);
+        address[] memory accts = new address[](n);
+        uint256[] memory amts = new uint256[](n);
+        for (uint256 i; i < n; ++i) {
+            accts[i] = address(uint160(uint256(keccak256(abi.encode(seed, i)))));
+            amts[i] = 1 + uint256(keccak256(abi.encode(seed, "amount", i))) % 1e12;
+        }
+        bytes32[] memory t = StandardMerkle.build(accts, amts);
+        _fund(_sum(amts));
+        _setRoot(t[0], _sum(amts), 1);
+        bytes32[][] memory proofs = new bytes32[][](n);
+        uint256 expected;
+        for (uint256 i; i < n; ++i) {
+            proofs[i] = StandardMerkle.proofOf(t, accts[i], amts[i]);
+            if ((preClaimedMask >> i) & 1 == 1) distributor.claim(accts[i], amts[i], proofs[i]);
+            else expected += amts[i];
+        }
+        assertEq(distributor.claimMany(accts, amts, proofs), expected);
+        for (uint256 i; i < n; ++i) {
+            assertEq(usd.balanceOf(accts[i]), amts[i]);
+            assertEq(distributor.claimed(accts[i]), amts[i]);
+        }
+        assertEq(usd.balanceOf(address(distributor)), 0);
+    }
+}
+
+/// @notice Exposes the internal proof loop to compare it with OpenZeppelin's MerkleProof.
+contract DistributorHarness is Distributor {
+    function processProof(bytes32[] calldata proof, bytes32 leaf) external pure returns (bytes32) {
+        return _processProof(proof, leaf);
+    }
+
+    function leafOf(address account, uint256 amount) external pure returns (bytes32) {
+        return _leaf(account, amount);
+    }
+}
+
+contract DistributorProofTest is Test {
+    DistributorHarness internal harness = new DistributorHarness();
+
+    function testFuzz_processProof_matchesOpenZeppelin(bytes32 leaf, bytes32[] memory proof) public view {
+        assertEq(harness.processProof(proof, leaf), MerkleProof.processProof(proof, leaf));
+    }
+
+    function testFuzz_processProof_equalSiblings(bytes32 leaf, uint8 depth) public view {
+        bytes32[] memory proof = new bytes32[](bound(depth, 0, 8));
+        bytes32 expected = leaf;
+        for (uint256 i; i < proof.length; ++i) {
+            proof[i] = expected; // sibling equal to the running hash: order does not matter
+            expected = Hashes.commutativeKeccak256(expected, proof[i]);
+        }
+        assertEq(harness.processProof(proof, leaf), expected);
+    }
+
+    function testFuzz_leaf_isStandardMerkleTreeLeaf(address account, uint256 amount) public view {
+        assertEq(harness.leafOf(account, amount), keccak256(bytes.concat(keccak256(abi.encode(account, amount)))));
+    }
+}
+
+/// @notice Gas measurements of the claim paths (reported, not snapshotted: the lead owns Gas.t.sol).
+/// Run with `forge test --isolate --match-contract DistributorGasTest -vv` to get whole-transaction numbers
+/// from the gas report; the logged numbers are execution gas inside the call (no 21k base, no calldata).
+contract DistributorGasTest is DistributorTestBase {
+    event log_named_uint(string key, uint256 val);
+
+    uint256 internal constant DEPTH = 20;
+
+    function test_gas_claimDepth20_firstAndRepeat() public {
+        _fund(10e6);
+        bytes32 leaf1 = StandardMerkle.leaf(alice, 1e6);
+        (bytes32[] memory proof1, bytes32 root1) = StandardMerkle.randomPath(leaf1, DEPTH, 1);
+        _setRoot(root1, 1e6, 1);
+
+        uint256 before = gasleft();
+        distributor.claim(alice, 1e6, proof1);
+        emit log_named_uint("claim depth 20, first-ever claim (exec gas)", before - gasleft());
+        assertEq(usd.balanceOf(alice), 1e6);
+
+        bytes32 leaf2 = StandardMerkle.leaf(alice, 3e6);
+        (bytes32[] memory proof2, bytes32 root2) = StandardMerkle.randomPath(leaf2, DEPTH, 2);
+        _setRoot(root2, 3e6, 2);
+        before = gasleft();
+        distributor.claim(alice, 3e6, proof2);
+        emit log_named_uint("claim depth 20, repeat claim (exec gas)", before - gasleft());
+        assertEq(usd.balanceOf(alice), 3e6);
+    }
+
+    function test_gas_claimMany100_firstAndRepeat() public {
+        uint256 n = 100;
+        address[] memory accts = new address[](n);
+        uint256[] memory first = new uint256[](n);
+        uint256[] memory second = new uint256[](n);
+        for (uint256 i; i < n; ++i) {
+            accts[i] = address(uint160(0x10000 + i));
+            first[i] = 1e6 + i;
+            second[i] = 2e6 + i;
+        }
+        _fund(_sum(second));
+        bytes32[] memory t1 = StandardMerkle.build(accts, first);
+        _setRoot(t1[0], _sum(first), 1);
+        bytes32[][] memory proofs = new bytes32[][](n);
+        for (uint256 i; i < n; ++i) {
+            proofs[i] = StandardMerkle.proofOf(t1, accts[i], first[i]);
+        }
+        uint256 before = gasleft();
+        distributor.claimMany(accts, first, proofs);
+        emit log_named_uint("claimMany 100 (tree of 100), first-ever, per holder (exec gas)", (before - gasleft()) / n);
+
+        bytes32[] memory t2 = StandardMerkle.build(accts, second);
+        _setRoot(t2[0], _sum(second), 2);
+        for (uint256 i; i < n; ++i) {
+            proofs[i] = StandardMerkle.proofOf(t2, accts[i], second[i]);
+        }
+        before = gasleft();
+        distributor.claimMany(accts, second, proofs);
+        emit log_named_uint("claimMany 100 (tree of 100), repeat, per holder (exec gas)", (before - gasleft()) / n);
+        assertEq(usd.balanceOf(accts[n - 1]), second[n - 1]);
+    }
+
+    /// @dev claimMany of 100 holders each with a depth-20 proof (a 1M-leaf tree): built as 100 leaves at
+    /// the bottom of disjoint random subtrees that share the 13 top levels, computed here pairwise.
+    function test_gas_claimMany100_depth20_repeat() public {
+        uint256 n = 100;
+        address[] memory accts = new address[](n);
+        uint256[] memory amts = new uint256[](n);
+        for (uint256 i; i < n; ++i) {
+            accts[i] = address(uint160(0x20000 + i));
+            amts[i] = 1e6;
+        }
+        // Warm every account (they already hold pay tokens and have claimed before).
+        usd.mint(address(this), n);
+        for (uint256 i; i < n; ++i) {
+            usd.transfer(accts[i], 1);
+            vm.store(address(distributor), _claimedSlot(accts[i]), bytes32(uint256(1)));
+        }
+        // 7-level subtree over the 100 leaves (depth 7), each leaf first climbs 13 random levels.
+        bytes32[] memory bases = new bytes32[](n);
+        bytes32[][] memory lower = new bytes32[][](n);
+        for (uint256 i; i < n; ++i) {
+            (lower[i], bases[i]) = StandardMerkle.randomPath(StandardMerkle.leaf(accts[i], amts[i]), 13, i);
+        }
+        (bytes32 root, bytes32[][] memory upper) = _pairTree(bases);
+        bytes32[][] memory proofs = new bytes32[][](n);
+        for (uint256 i; i < n; ++i) {
+            proofs[i] = new bytes32[](lower[i].length + upper[i].length);
+            for (uint256 j; j < lower[i].length; ++j) {
+                proofs[i][j] = lower[i][j];
+            }
+            for (uint256 j; j < upper[i].length; ++j) {
+                proofs[i][lower[i].length + j] = upper[i][j];
+            }
+        }
+        _fund(n * 1e6);
+        _setRoot(root, n * 1e6, 1);
+        uint256 before = gasleft();
+        distributor.claimMany(accts, amts, proofs);
+        emit log_named_uint("claimMany 100 (depth 20), repeat, per holder (exec gas)", (before - gasleft()) / n);
+        assertEq(usd.balanceOf(accts[0]), 1e6, "1 held before + (1e6 - 1 already claimed)");
+        emit log_named_uint("proof length", proofs[0].length);
+    }
+
+    /// @dev Mapping slot of `claimed[account]`: storage slot 2 (after payToken+paused and root).
+    function _claimedSlot(address account) internal pure returns (bytes32) {
+        return keccak256(abi.encode(account, uint256(2)));
+    }
+
+    /// @dev A pairwise tree over `nodes` (odd last node promoted); returns root and every node's path.
+    function _pairTree(bytes32[] memory nodes) internal pure returns (bytes32 root, bytes32[][] memory paths) {
+        uint256 n = nodes.length;
+        paths = new bytes32[][](n);
+        uint256[] memory position = new uint256[](n);
+        uint256[] memory lengths = new uint256[](n);
+        for (uint256 i; i < n; ++i) {
+            paths[i] = new bytes32[](8);
+            position[i] = i;
+        }
+        bytes32[] memory level = nodes;
+        while (level.length > 1) {
+            bytes32[] memory next = new bytes32[]((level.length + 1) / 2);
+            for (uint256 j; j < next.length; ++j) {
+                next[j] = 2 * j + 1 < level.length
+                    ? Hashes.commutativeKeccak256(level[2 * j], level[2 * j + 1])
+                    : level[2 * j];
+            }
+            for (uint256 i; i < n; ++i) {
+                uint256 p = position[i];
+                uint256 sibling = p ^ 1;
+                if (sibling < level.length) paths[i][lengths[i]++] = level[sibling];
+                position[i] = p / 2;
+            }
+            level = next;
+        }
+        root = level[0];
+        for (uint256 i; i < n; ++i) {
+            bytes32[] memory path = paths[i];
+            uint256 len = lengths[i];
+            assembly {
+                mstore(path, len)
+            }
+        }
+    }
+}
