@@ -1,0 +1,266 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IDistributor} from "./IDistributor.sol";
+import {ITrancheToken} from "./ITrancheToken.sol";
+import {WaterfallLib} from "../libraries/WaterfallLib.sol";
+import {CreateParams} from "../types/PortfolioTypes.sol";
+
+/// @title IPortfolio
+/// @notice One listed portfolio of non-performing loans: its tranche terms, fee setup, anchored documents,
+/// primary offering (delivery versus payment) and the on-chain cash waterfall of every recovery.
+/// @dev Units: amounts of tranche tokens are in token base units (18 decimals); everything else is in
+/// pay-token base units. `scale = 10 ** (18 - payDecimals)` token base units are one pay unit of face.
+/// Roles: DEFAULT_ADMIN_ROLE (roles, sweep of undistributed funds), ISSUER_ROLE (documents, early close),
+/// SERVICER_ROLE (recoveries), GUARDIAN_ROLE (pause, which also pauses every tranche token).
+/// @dev Warning: the admin can grant any role; the guardian can freeze all tranche transfers by pausing; the
+/// servicer decides the amount and timing of recoveries (the waterfall itself is not discretionary).
+interface IPortfolio {
+    /// @notice A buyer's signed purchase, relayed by anyone through `buyWithSig` (EIP-712 on the Portfolio's
+    /// domain, name "NPL Portfolio", version "1").
+    struct PurchaseIntent {
+        address buyer;
+        uint256 trancheId;
+        uint256 amount;
+        uint256 maxCost;
+        uint256 nonce;
+        uint256 deadline;
+    }
+
+    /// @notice An ERC-2612 permit of the pay token from the buyer to this Portfolio; `deadline == 0` skips it.
+    struct PermitData {
+        uint256 value;
+        uint256 deadline;
+        uint8 v;
+        bytes32 r;
+        bytes32 s;
+    }
+
+    /// @notice Portfolio-wide terms and state.
+    struct Terms {
+        address issuerTreasury;
+        address servicer;
+        address protocolTreasury;
+        address payToken;
+        address registry;
+        address distributor;
+        uint16 servicerFeeBps;
+        uint16 protocolFeeBps;
+        WaterfallLib.Mode mode;
+        uint64 offeringStart;
+        uint64 offeringEnd;
+        bool offeringClosed;
+        uint64 lastRecoveryAt;
+        uint256 scale;
+    }
+
+    /// @notice Static terms of one tranche.
+    struct TrancheTerms {
+        address token;
+        uint256 face;
+        uint16 couponBps;
+        uint16 priceBps;
+    }
+
+    // ------------------------------------------------------------------ events
+
+    /// @notice `buyer` bought `amount` tranche-token base units of `trancheId` for `cost` pay units.
+    /// `nonce` is the intent's nonce for `buyWithSig`, and `DIRECT_PURCHASE_NONCE` for `buy`.
+    event Purchased(uint256 indexed trancheId, address indexed buyer, uint256 amount, uint256 cost, uint256 nonce);
+
+    /// @notice The offering closed; `sold[i]` (face, pay units) is tranche i's outstanding principal from now.
+    event OfferingClosed(uint256 closedAt, uint256[] sold);
+
+    /// @notice A recovery ran through the waterfall. Per-tranche arrays are in seniority order; the sum of the
+    /// tranche totals went to the Distributor. Holders are paid pro rata to balances at `snapshotBlock`.
+    event RecoveryDistributed(
+        uint256 indexed recoveryId,
+        uint256 amount,
+        uint256 servicerFee,
+        uint256 protocolFee,
+        uint256[] interest,
+        uint256[] principal,
+        uint256[] residual,
+        uint256 undistributed,
+        uint256 snapshotBlock,
+        bytes32 reportHash
+    );
+
+    /// @notice Version `version` of the document root and loan-tape hash was anchored (version 1 at creation).
+    event DocumentsAnchored(uint256 indexed version, bytes32 documentRoot, bytes32 loanTapeHash);
+
+    /// @notice The admin moved `amount` of undistributed funds (residual share without holders) to `to`.
+    event UndistributedSwept(address indexed to, uint256 amount);
+
+    // ------------------------------------------------------------------ errors
+
+    /// @notice A required address in the creation parameters is zero.
+    error PortfolioZeroAddress();
+
+    /// @notice The number of tranches (or of tranche tokens) is not valid (1 to MAX_TRANCHES, one token each).
+    error PortfolioTrancheCountInvalid(uint256 count);
+
+    /// @notice Tranche `trancheId` has invalid terms (face 0 or above 2^128, price 0, or a residual coupon).
+    error PortfolioTrancheInvalid(uint256 trancheId);
+
+    /// @notice The two fees add up to more than 100 %.
+    error PortfolioFeesTooHigh(uint256 servicerFeeBps, uint256 protocolFeeBps);
+
+    /// @notice The pay token has more than 18 decimals.
+    error PortfolioPayTokenDecimalsInvalid(uint8 decimals);
+
+    /// @notice The offering window ends before it starts.
+    error PortfolioOfferingWindowInvalid(uint64 start, uint64 end);
+
+    /// @notice There is no tranche `trancheId`.
+    error PortfolioTrancheUnknown(uint256 trancheId);
+
+    /// @notice There is nothing undistributed to sweep.
+    error PortfolioNothingToSweep();
+
+    /// @notice Purchases are accepted only from `start` to `end` (inclusive).
+    error OfferingNotOpen(uint256 start, uint256 end);
+
+    /// @notice The offering is already closed.
+    error OfferingAlreadyClosed();
+
+    /// @notice Only the issuer may close the offering before its end.
+    error OfferingStillOpen(uint256 end);
+
+    /// @notice The amount is zero or not a whole number of pay units of face (a multiple of `scale`).
+    error OfferingAmountInvalid(uint256 amount);
+
+    /// @notice Tranche `trancheId` is sold out.
+    error OfferingSoldOut(uint256 trancheId);
+
+    /// @notice The amount exceeds what is left of tranche `trancheId`: `remaining` token base units.
+    error OfferingCapExceeded(uint256 trancheId, uint256 remaining);
+
+    /// @notice The cost is above the buyer's `maxCost`.
+    error OfferingCostAboveMax(uint256 cost, uint256 maxCost);
+
+    /// @notice The buyer is not allowed by the compliance registry.
+    error OfferingBuyerNotAllowed(address buyer);
+
+    /// @notice The purchase intent expired at `deadline`.
+    error IntentExpired(uint256 deadline);
+
+    /// @notice The buyer already used (or cancelled) `nonce`.
+    error IntentNonceUsed(address buyer, uint256 nonce);
+
+    /// @notice The signature is not the buyer's (EOA or ERC-1271) over the intent.
+    error IntentSignatureInvalid(address buyer);
+
+    /// @notice Recoveries are accepted only after the offering closed.
+    error RecoveryBeforeClose();
+
+    /// @notice A recovery of zero.
+    error RecoveryAmountZero();
+
+    // ------------------------------------------------------------------ setup
+
+    /// @notice Initializes a clone once; called by the PortfolioFactory in the deploying transaction, after
+    /// it initialized `tokens` (with this portfolio) and `distributor`.
+    function initialize(CreateParams calldata params, ITrancheToken[] calldata tokens, IDistributor distributor)
+        external;
+
+    // ------------------------------------------------------------------ offering
+
+    /// @notice Buys `amount` tranche-token base units of `trancheId` for at most `maxCost` pay units: the
+    /// cost moves from the caller to the issuer treasury and the tokens are minted to the caller.
+    /// @dev Cost = ceil(amount / scale * priceBps / 10_000). The caller must be allowlisted and have
+    /// approved the cost to this Portfolio.
+    /// @return cost Pay units paid.
+    function buy(uint256 trancheId, uint256 amount, uint256 maxCost) external returns (uint256 cost);
+
+    /// @notice Same as `buy` for `intent.buyer`, relayed by anyone with the buyer's EIP-712 signature.
+    /// The optional pay-token permit is tried first and ignored if it fails (e.g. already used by a
+    /// front-runner); the purchase then fails only if the allowance is insufficient.
+    /// @return cost Pay units paid.
+    function buyWithSig(PurchaseIntent calldata intent, bytes calldata signature, PermitData calldata permit)
+        external
+        returns (uint256 cost);
+
+    /// @notice Closes the offering: each tranche's outstanding principal becomes its sold face, and interest
+    /// starts accruing. The issuer may close at any time; anyone may close after `offeringEnd`.
+    function closeOffering() external;
+
+    /// @notice Cost in pay units of `amount` tranche-token base units of `trancheId`; reverts with
+    /// OfferingAmountInvalid if `amount` is zero or not a multiple of `scale`.
+    function quote(uint256 trancheId, uint256 amount) external view returns (uint256 cost);
+
+    // ------------------------------------------------------------------ recoveries
+
+    /// @notice Pulls `amount` from the servicer and runs it through the waterfall with the seconds elapsed
+    /// since the previous recovery (or since the close): the servicer fee goes to the servicer, the
+    /// protocol fee to the protocol treasury, the tranche totals to the Distributor, and the residual share
+    /// without residual holders stays here as undistributed. SERVICER_ROLE only.
+    /// @param reportHash Hash of the servicer's recovery report, echoed in the event.
+    /// @return recoveryId Sequence number of this recovery (from 1).
+    function depositRecovery(uint256 amount, bytes32 reportHash) external returns (uint256 recoveryId);
+
+    /// @notice Sends every undistributed unit to `to`. DEFAULT_ADMIN_ROLE only.
+    /// @dev Warning: undistributed funds exist only while the residual tranche has no holders; the admin
+    /// decides where they go.
+    function sweepUndistributed(address to) external;
+
+    // ------------------------------------------------------------------ documents and pause
+
+    /// @notice Anchors a new version of the document root and loan-tape hash. ISSUER_ROLE only.
+    /// @return version The new version number.
+    function updateDocuments(bytes32 documentRoot, bytes32 loanTapeHash) external returns (uint256 version);
+
+    /// @notice Pauses purchases and recoveries and every tranche token. GUARDIAN_ROLE only.
+    function pause() external;
+
+    /// @notice Lifts the pause of the portfolio and of every tranche token. GUARDIAN_ROLE only.
+    function unpause() external;
+
+    // ------------------------------------------------------------------ views
+
+    /// @notice Nonce value emitted by `buy` (direct purchases have no intent).
+    function DIRECT_PURCHASE_NONCE() external view returns (uint256);
+
+    /// @notice EIP-712 type hash of `PurchaseIntent`.
+    function PURCHASE_INTENT_TYPEHASH() external view returns (bytes32);
+
+    /// @notice Role of the issuer.
+    function ISSUER_ROLE() external view returns (bytes32);
+
+    /// @notice Role of the servicer.
+    function SERVICER_ROLE() external view returns (bytes32);
+
+    /// @notice Role of the guardian.
+    function GUARDIAN_ROLE() external view returns (bytes32);
+
+    /// @notice Portfolio-wide terms and state.
+    function terms() external view returns (Terms memory);
+
+    /// @notice Number of tranches (the last is the residual tranche).
+    function trancheCount() external view returns (uint256);
+
+    /// @notice Token of tranche `trancheId`.
+    function trancheToken(uint256 trancheId) external view returns (address);
+
+    /// @notice Static terms of tranche `trancheId`.
+    function trancheTerms(uint256 trancheId) external view returns (TrancheTerms memory);
+
+    /// @notice State of tranche `trancheId`: outstanding principal (after close; the residual tranche keeps
+    /// its sold face), interest arrears, sold face (pay units) and everything paid to it so far.
+    function trancheState(uint256 trancheId)
+        external
+        view
+        returns (uint256 outstanding, uint256 arrears, uint256 sold, uint256 paidToDate);
+
+    /// @notice Current document version, root and loan-tape hash.
+    function documents() external view returns (uint256 version, bytes32 documentRoot, bytes32 loanTapeHash);
+
+    /// @notice Whether `buyer` used `nonce` in a `buyWithSig`.
+    function nonceUsed(address buyer, uint256 nonce) external view returns (bool);
+
+    /// @notice Number of recoveries so far (the id of the last one).
+    function recoveryCount() external view returns (uint256);
+
+    /// @notice Pay units held here because the residual tranche had no holders.
+    function undistributed() external view returns (uint256);
+}

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {WaterfallLib} from "../libraries/WaterfallLib.sol";
+
+/// @notice Terms of one tranche at creation. Tranches are listed in seniority order (index 0 most senior);
+/// the last one is the residual tranche (its `couponBps` must be 0).
+/// @param name ERC-20 name of the tranche token (also its ERC-2612 domain name).
+/// @param symbol ERC-20 symbol of the tranche token.
+/// @param face Face value in pay-token base units; the offering caps minted supply at `face * scale`.
+/// @param couponBps Yearly simple-interest coupon on outstanding principal (debt tranches only).
+/// @param priceBps Offering price as basis points of par (10_000 = par).
+struct TrancheConfig {
+    string name;
+    string symbol;
+    uint256 face;
+    uint16 couponBps;
+    uint16 priceBps;
+}
+
+/// @notice Everything `PortfolioFactory.createPortfolio` needs to deploy and initialize one portfolio.
+/// @param admin DEFAULT_ADMIN_ROLE of the Portfolio and of its Distributor.
+/// @param issuer ISSUER_ROLE (documents, early close of the offering).
+/// @param issuerTreasury Receives the offering proceeds.
+/// @param servicer SERVICER_ROLE (deposits recoveries) and receiver of the servicer fee.
+/// @param guardian GUARDIAN_ROLE of the Portfolio (pause) and of the Distributor (revoke root, pause).
+/// @param protocolTreasury Receives the protocol fee (reserve / insurance fund).
+/// @param payToken The stablecoin (ERC-20 with ERC-2612 permit, at most 18 decimals).
+/// @param registry The compliance registry (IComplianceRegistry).
+/// @param rootProposer ROOT_PROPOSER_ROLE of the Distributor (the worker key).
+/// @param timelockDelay Seconds between a proposed and an accepted Distributor root.
+/// @param servicerFeeBps Servicer fee on every recovery; `servicerFeeBps + protocolFeeBps <= 10_000`.
+/// @param protocolFeeBps Protocol fee on every recovery.
+/// @param mode Waterfall mode (0 = interestFirst, 1 = sequential).
+/// @param offeringStart First second (inclusive) purchases are accepted.
+/// @param offeringEnd Last second (inclusive) purchases are accepted.
+/// @param documentRoot Merkle root of the portfolio's documents (version 1).
+/// @param loanTapeHash Hash of the loan tape (version 1).
+/// @param tranches Tranche terms in seniority order; the last is the residual tranche.
+struct CreateParams {
+    address admin;
+    address issuer;
+    address issuerTreasury;
+    address servicer;
+    address guardian;
+    address protocolTreasury;
+    address payToken;
+    address registry;
+    address rootProposer;
+    uint256 timelockDelay;
+    uint16 servicerFeeBps;
+    uint16 protocolFeeBps;
+    WaterfallLib.Mode mode;
+    uint64 offeringStart;
+    uint64 offeringEnd;
+    bytes32 documentRoot;
+    bytes32 loanTapeHash;
+    TrancheConfig[] tranches;
+}
