@@ -1,15 +1,16 @@
+import { BaseError, type FieldError } from '../errors.ts';
+
 /** One problem with one input field; `field` is a path such as `tranches[1].couponBps`. */
 export type DomainInputIssue = { field: string; message: string };
 
 /**
  * Raised by the pure functions of `core/domain` when their input breaks a rule of the spec
- * (negative amount, bps out of range, residual tranche not last, ...). Never retryable: the same
- * input always fails the same way. The HTTP layer maps it to `VALIDATION_FAILED`.
+ * (negative amount, bps out of range, residual tranche not last, ...). A `BaseError` with code
+ * `VALIDATION_FAILED` (HTTP 422, never retryable) whose `details` are the field errors
+ * (`{ path, message }[]`) the API returns.
  */
-export class DomainInputError extends Error {
+export class DomainInputError extends BaseError {
   override name = 'DomainInputError';
-  readonly code = 'VALIDATION_FAILED' as const;
-  readonly retryable = false as const;
   /** Path of the (first) offending field, e.g. `tranches[1].couponBps`. */
   readonly field: string;
   /** Every problem found; at least one, the first being `field`. */
@@ -18,7 +19,13 @@ export class DomainInputError extends Error {
   constructor(issues: DomainInputIssue | readonly DomainInputIssue[], options?: { cause?: unknown }) {
     const list = Array.isArray(issues) ? issues : [issues as DomainInputIssue];
     if (list.length === 0) throw new TypeError('DomainInputError needs at least one issue');
-    super(list.map(formatIssue).join('; '), options);
+    const details: FieldError[] = list.map(({ field, message }) => ({ path: field, message }));
+    super(list.map(formatIssue).join('; '), {
+      code: 'VALIDATION_FAILED',
+      retryable: false,
+      details,
+      cause: options?.cause,
+    });
     this.field = list[0].field;
     this.issues = list;
   }

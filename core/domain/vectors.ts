@@ -49,15 +49,22 @@ export const waterfallCaseSchema = z
       });
     }
     for (const [i, tranche] of value.tranches.entries()) {
-      if (tranche.residual !== true) continue;
-      if (i !== value.tranches.length - 1) {
+      const isLast = i === value.tranches.length - 1;
+      if (tranche.residual === true && !isLast) {
         ctx.addIssue({
           code: 'custom',
           path: ['tranches', i, 'residual'],
           message: 'only the last tranche may be residual',
         });
       }
-      if (tranche.couponBps !== 0) {
+      if (tranche.residual === false && isLast) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tranches', i, 'residual'],
+          message: 'the last tranche is always the residual tranche',
+        });
+      }
+      if (isLast && tranche.couponBps !== 0) {
         ctx.addIssue({
           code: 'custom',
           path: ['tranches', i, 'couponBps'],

@@ -6,6 +6,9 @@
  * full denominator: `outstanding * couponBps * elapsedSeconds / (10000 * 31536000)`. (Dividing
  * the full product by 10000 and then by 31536000 gives the same integer; flooring
  * `outstanding * couponBps / 10000` first does not.)
+ *
+ * As in WaterfallLib, the last tranche is always the residual tranche; when its outstanding (its
+ * face: "has holders") is 0, what it would get is returned as `undistributed` instead.
  */
 import { DomainInputError, type DomainInputIssue } from './errors.ts';
 
@@ -31,13 +34,17 @@ export type TrancheTerms = {
   face: bigint;
   /** Annual coupon in bps of the outstanding principal; 0 for the residual tranche. */
   couponBps: number;
-  /** Only the last tranche may be residual; it takes whatever is left and has no principal or interest. */
+  /**
+   * The last tranche is always the residual tranche (spec v1): it takes whatever is left, has no
+   * principal or interest, and its `outstanding` (its face) only says whether it has holders. The
+   * flag (as in the vectors) may be `true` on the last tranche only, and may not be `false` there.
+   */
   residual?: boolean;
 };
 
 /** One tranche between two recoveries. */
 export type TrancheState = TrancheTerms & {
-  /** Principal still owed (face for the residual tranche). */
+  /** Principal still owed; for the residual tranche its face, never changed (0 = no holders). */
   outstanding: bigint;
   /** Accrued and unpaid interest (always 0 for the residual tranche). */
   interestArrears: bigint;
@@ -55,7 +62,7 @@ export type TranchePayment = {
 };
 
 export type ComputeWaterfallParameters = {
-  /** Tranches in seniority order, residual (if any) last. */
+  /** Tranches in seniority order, the residual tranche last. */
   tranches: readonly TrancheState[];
   fees: WaterfallFees;
   /** Defaults to `interestFirst`. */
@@ -71,7 +78,7 @@ export type ComputeWaterfallReturnType = {
   protocolFee: bigint;
   /** One entry per input tranche, same order. */
   tranches: TranchePayment[];
-  /** Cash no tranche could take (only when there is no residual tranche and every debt is paid off). */
+  /** Cash no tranche could take: what the residual tranche would get when it has no holders (outstanding 0). */
   undistributed: bigint;
   /** The tranches after this recovery, to pass to the next one. */
   state: TrancheState[];
@@ -111,7 +118,8 @@ export function computeWaterfall(parameters: ComputeWaterfallParameters): Comput
     outstandingAfter: 0n,
     interestArrearsAfter: 0n,
   }));
-  const debt = state.flatMap((tranche, index) => (tranche.residual ? [] : [index]));
+  const last = state.length - 1;
+  const debt = state.slice(0, last).map((_, index) => index);
 
   // 1. accrual (no interest on interest)
   for (const i of debt) {
@@ -150,9 +158,8 @@ export function computeWaterfall(parameters: ComputeWaterfallParameters): Comput
     for (const i of debt) payPrincipal(i);
   }
 
-  // 4. residual
-  const last = state.length - 1;
-  if (state[last].residual) {
+  // 4. the rest to the residual tranche, or kept aside if it has no holders
+  if (state[last].outstanding !== 0n) {
     payments[last].residual = remaining;
     remaining = 0n;
   }
@@ -266,8 +273,13 @@ export function validateWaterfallParameters(parameters: ComputeWaterfallParamete
     if (tranche.residual !== undefined && typeof tranche.residual !== 'boolean') {
       issue(`${at}.residual`, 'must be a boolean');
     }
-    if (tranche.residual === true) {
-      if (i !== tranches.length - 1) issue(`${at}.residual`, 'only the last tranche may be residual');
+    const isLast = i === tranches.length - 1;
+    if (tranche.residual === true && !isLast)
+      issue(`${at}.residual`, 'only the last tranche may be residual');
+    if (tranche.residual === false && isLast) {
+      issue(`${at}.residual`, 'the last tranche is always the residual tranche');
+    }
+    if (isLast) {
       if (tranche.couponBps !== 0) issue(`${at}.couponBps`, 'must be 0 for the residual tranche');
       if (typeof tranche.interestArrears === 'bigint' && tranche.interestArrears !== 0n) {
         issue(`${at}.interestArrears`, 'must be 0 for the residual tranche');

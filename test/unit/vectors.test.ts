@@ -107,6 +107,13 @@ describe('fillExpected()', () => {
       'tranches[0].residual',
     ],
     [
+      'a last tranche flagged as not residual',
+      (c: Mutable) => {
+        c.tranches[2].residual = false;
+      },
+      'tranches[2].residual',
+    ],
+    [
       'an unknown mode',
       (c: Mutable) => {
         c.mode = 'turbo';

@@ -12,6 +12,7 @@ import {
   type TrancheState,
   type WaterfallMode,
 } from '../../core/domain/waterfall.ts';
+import { BaseError } from '../../core/errors.ts';
 
 type VectorTrancheResult = {
   interest: string;
@@ -137,15 +138,46 @@ describe('computeWaterfall()', () => {
     expect(result.undistributed).toBe(0n);
   });
 
-  it('computeWaterfall() leaves cash undistributed when there is no residual tranche', () => {
+  it('computeWaterfall() leaves cash undistributed when the residual tranche has no holders', () => {
+    const [a, b, c] = abc();
     const result = computeWaterfall({
-      tranches: abc().slice(0, 2),
+      tranches: [a, b, { ...c, face: 0n, outstanding: 0n }],
       fees: noFees,
       elapsedSeconds: 0,
       amount: 1000n,
     });
     expect(result.undistributed).toBe(100n);
-    expect(result.state.map((t) => t.outstanding)).toEqual([0n, 0n]);
+    expect(result.tranches[2].total).toBe(0n);
+    expect(result.state.map((t) => t.outstanding)).toEqual([0n, 0n, 0n]);
+  });
+
+  it('computeWaterfall() treats the last tranche as the residual tranche without the flag', () => {
+    const [a, b, c] = abc();
+    const flagged = computeWaterfall({
+      tranches: [a, b, c],
+      fees: noFees,
+      elapsedSeconds: year,
+      amount: 2000n,
+    });
+    const { residual: _, ...unflagged } = c;
+    const result = computeWaterfall({
+      tranches: [a, b, unflagged],
+      fees: noFees,
+      elapsedSeconds: year,
+      amount: 2000n,
+    });
+    expect(result.tranches).toEqual(flagged.tranches);
+    expect(result.tranches[2].residual).toBe(2000n - 660n - 360n);
+  });
+
+  it('computeWaterfall() gives a single residual tranche everything after fees', () => {
+    const result = computeWaterfall({
+      tranches: [abc()[2]],
+      fees: { servicerBps: 1000, protocolBps: 0 },
+      elapsedSeconds: year,
+      amount: 50n,
+    });
+    expect(result.tranches[0]).toMatchObject({ interest: 0n, principal: 0n, residual: 45n });
   });
 
   it('computeWaterfall() does not mutate its input state', () => {
@@ -329,6 +361,22 @@ describe('computeWaterfall() rejects bad input', () => {
       },
       'tranches[2].interestArrears',
     ],
+    [
+      'a last tranche flagged as not residual',
+      (p) => {
+        tranchesOf(p)[2].residual = false;
+      },
+      'tranches[2].residual',
+    ],
+    [
+      'an unflagged last tranche with a coupon',
+      (p) => {
+        const last = tranchesOf(p)[2];
+        delete last.residual;
+        last.couponBps = 5;
+      },
+      'tranches[2].couponBps',
+    ],
   ];
 
   it('accepts the valid baseline', () => {
@@ -351,6 +399,13 @@ describe('computeWaterfall() rejects bad input', () => {
     } catch (error) {
       expect((error as DomainInputError).issues.map((i) => i.field)).toEqual(['amount', 'fees.servicerBps']);
       expect((error as DomainInputError).message).toContain('amount: must be a non-negative bigint');
+      expect(error).toBeInstanceOf(BaseError);
+      expect((error as BaseError).code).toBe('VALIDATION_FAILED');
+      expect((error as BaseError).retryable).toBe(false);
+      expect((error as BaseError).details).toEqual([
+        { path: 'amount', message: 'must be a non-negative bigint' },
+        { path: 'fees.servicerBps', message: 'must be an integer from 0 to 10000' },
+      ]);
     }
   });
 
@@ -393,28 +448,24 @@ const trancheArb = fc
 const parametersArb: fc.Arbitrary<ComputeWaterfallParameters> = fc
   .record({
     debt: fc.array(trancheArb, { minLength: 0, maxLength: 4 }),
-    residualFace: fc.option(bigintUpTo(10n ** 12n), { nil: undefined }),
+    residualFace: fc.oneof(fc.constant(0n), bigintUpTo(10n ** 12n)),
+    residualFlag: fc.boolean(),
     servicerBps: fc.integer({ min: 0, max: 10_000 }),
     protocolShare: fc.double({ min: 0, max: 1, noNaN: true }),
     mode: fc.constantFrom<WaterfallMode>('interestFirst', 'sequential'),
     elapsedSeconds: fc.integer({ min: 0, max: 10 * year }),
     amount: fc.oneof(bigintUpTo(10n ** 6n), bigintUpTo(10n ** 16n)),
   })
-  .filter(({ debt, residualFace }) => debt.length > 0 || residualFace !== undefined)
-  .map(({ debt, residualFace, servicerBps, protocolShare, mode, elapsedSeconds, amount }) => ({
+  .map(({ debt, residualFace, residualFlag, servicerBps, protocolShare, mode, elapsedSeconds, amount }) => ({
     tranches: [
       ...debt,
-      ...(residualFace === undefined
-        ? []
-        : [
-            {
-              face: residualFace,
-              outstanding: residualFace,
-              interestArrears: 0n,
-              couponBps: 0,
-              residual: true,
-            },
-          ]),
+      {
+        face: residualFace,
+        outstanding: residualFace,
+        interestArrears: 0n,
+        couponBps: 0,
+        ...(residualFlag ? { residual: true } : {}),
+      },
     ],
     fees: { servicerBps, protocolBps: Math.floor((10_000 - servicerBps) * protocolShare) },
     mode,
@@ -423,7 +474,7 @@ const parametersArb: fc.Arbitrary<ComputeWaterfallParameters> = fc
   }));
 
 const accruedOf = (p: ComputeWaterfallParameters, t: TrancheState) =>
-  t.residual
+  t === p.tranches.at(-1)
     ? 0n
     : accrueInterest({
         outstanding: t.outstanding,
@@ -473,13 +524,13 @@ describe('computeWaterfall() properties', () => {
     );
   });
 
-  it('only leaves cash undistributed without a residual tranche, once every debt is paid', () => {
+  it('only leaves cash undistributed when the residual tranche has no holders, once every debt is paid', () => {
     fc.assert(
       fc.property(parametersArb, (p) => {
         const r = computeWaterfall(p);
         if (r.undistributed === 0n) return;
-        expect(p.tranches.at(-1)?.residual).not.toBe(true);
         for (const t of r.tranches) expect(t.outstandingAfter + t.interestArrearsAfter).toBe(0n);
+        expect(r.tranches.at(-1)?.residual).toBe(0n);
       }),
     );
   });
@@ -539,9 +590,10 @@ describe('computeWaterfall() properties', () => {
           const t = r.tranches[i];
           const accrued = accruedOf(p, before);
           // accrual is the floor of the exact interest
-          const exact = before.residual
-            ? 0n
-            : before.outstanding * BigInt(before.couponBps) * BigInt(p.elapsedSeconds);
+          const exact =
+            i === p.tranches.length - 1
+              ? 0n
+              : before.outstanding * BigInt(before.couponBps) * BigInt(p.elapsedSeconds);
           const denominator = BPS_DENOMINATOR * SECONDS_PER_YEAR;
           expect(accrued * denominator <= exact).toBe(true);
           expect((accrued + 1n) * denominator > exact).toBe(true);
