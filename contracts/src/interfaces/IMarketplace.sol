@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+/// @title IMarketplace
+/// @notice Secondary market for tranche tokens with EIP-712 signed sell orders (domain "NPL Marketplace",
+/// version "1"). A fill is an atomic delivery-versus-payment straight between maker and taker: tranche
+/// tokens go maker -> taker, the pay token goes taker -> maker minus the protocol fee, which goes to the
+/// treasury. The marketplace never holds tokens; makers approve it for their tranche tokens, takers for the
+/// pay token (or sign an ERC-2612 permit relayed with `fillWithSig`).
+/// @dev Compliance is enforced by the tranche token on transfer (both parties); the marketplace checks the
+/// tranche's registry up front as well, to fail early with `MarketplaceAccountNotAllowed`.
+/// @dev Warning: the order's `tranche` and `payToken` are whatever the maker signed; the marketplace does not
+/// check that a tranche belongs to a listed portfolio. Takers (and the API's order book) must check it.
+interface IMarketplace {
+    /// @notice A sell order: `maker` sells `sellAmount` tranche-token base units for `price` pay-token base
+    /// units in total. `taker == address(0)` lets anyone fill; `partialFill` allows fills of less than the
+    /// remaining amount. Valid while `block.timestamp <= expiry`, not cancelled and `counter` equals the
+    /// maker's current counter.
+    struct Order {
+        address maker;
+        address taker;
+        address tranche;
+        address payToken;
+        uint256 sellAmount;
+        uint256 price;
+        uint256 expiry;
+        uint256 salt;
+        uint256 counter;
+        bool partialFill;
+    }
+
+    /// @notice A taker's signed instruction to fill `amount` of the order `orderHash` for at most `maxCost`,
+    /// relayed by anyone before `deadline`. Nonces are unordered (any unused nonce is valid once).
+    struct FillIntent {
+        bytes32 orderHash;
+        address taker;
+        uint256 amount;
+        uint256 maxCost;
+        uint256 nonce;
+        uint256 deadline;
+    }
+
+    /// @notice An ERC-2612 permit of the pay token from the taker to this contract. `deadline == 0` means
+    /// "no permit" (the taker approved beforehand).
+    struct PermitData {
+        uint256 value;
+        uint256 deadline;
+        uint8 v;
+        bytes32 r;
+        bytes32 s;
+    }
+
+    // ------------------------------------------------------------------ events
+
+    /// @notice `amount` tranche tokens of `orderHash` went from `maker` to `taker` for `cost` pay-token units,
+    /// of which `fee` went to the treasury.
+    event OrderFilled(
+        bytes32 indexed orderHash,
+        address indexed maker,
+        address indexed taker,
+        address tranche,
+        uint256 amount,
+        uint256 cost,
+        uint256 fee
+    );
+
+    /// @notice The maker cancelled the order.
+    event OrderCancelled(bytes32 indexed orderHash, address indexed maker);
+
+    /// @notice The maker bumped its counter: every order signed with a lower counter is void.
+    event CounterIncremented(address indexed maker, uint256 newCounter);
+
+    /// @notice The admin set the protocol fee.
+    event FeeSet(uint256 feeBps);
+
+    /// @notice The admin set the fee treasury.
+    event TreasurySet(address treasury);
+
+    /// @notice The guardian paused fills (same signature as OpenZeppelin Pausable).
+    event Paused(address account);
+
+    /// @notice The guardian resumed fills (same signature as OpenZeppelin Pausable).
+    event Unpaused(address account);
+
+    // ------------------------------------------------------------------ errors
+
+    /// @notice The order expired at `expiry`.
+    error OrderExpired(bytes32 orderHash, uint256 expiry);
+
+    /// @notice The maker cancelled the order. (Named `OrderWasCancelled` because `OrderCancelled` is the event.)
+    error OrderWasCancelled(bytes32 orderHash);
+
+    /// @notice The order was signed with `counter` but the maker's counter is now `currentCounter`.
+    error OrderCounterStale(bytes32 orderHash, uint256 counter, uint256 currentCounter);
+
+    /// @notice Filling `amount` would exceed the order: only `remaining` is left.
+    error OrderOverfilled(bytes32 orderHash, uint256 amount, uint256 remaining);
+
+    /// @notice The order must be filled in one go for its whole `sellAmount`.
+    error OrderPartialFillNotAllowed(bytes32 orderHash, uint256 amount, uint256 sellAmount);
+
+    /// @notice A fill of zero tokens.
+    error OrderAmountZero(bytes32 orderHash);
+
+    /// @notice The maker's signature does not match the order.
+    error OrderSignatureInvalid(bytes32 orderHash, address maker);
+
+    /// @notice The order is reserved for `taker`.
+    error OrderTakerMismatch(bytes32 orderHash, address taker);
+
+    /// @notice Only the maker may cancel its order.
+    error OrderCallerNotMaker(bytes32 orderHash, address caller);
+
+    /// @notice The fill intent expired at `deadline`.
+    error IntentExpired(uint256 deadline);
+
+    /// @notice The taker already used `nonce`.
+    error IntentNonceUsed(address taker, uint256 nonce);
+
+    /// @notice The taker's signature does not match the intent.
+    error IntentSignatureInvalid(address taker);
+
+    /// @notice The intent names another order than the one given.
+    error IntentOrderMismatch(bytes32 intentOrderHash, bytes32 orderHash);
+
+    /// @notice The fill costs `cost`, more than the intent's `maxCost`.
+    error IntentCostExceedsMax(uint256 cost, uint256 maxCost);
+
+    /// @notice `account` (maker or taker) is not allowed by the tranche's compliance registry.
+    error MarketplaceAccountNotAllowed(address account);
+
+    /// @notice Fills are paused.
+    error MarketplacePaused();
+
+    /// @notice `pause` while paused or `unpause` while not paused.
+    error MarketplacePauseUnchanged(bool paused);
+
+    /// @notice The fee exceeds `MAX_FEE_BPS`.
+    error MarketplaceFeeTooHigh(uint256 feeBps, uint256 maxFeeBps);
+
+    /// @notice A required address is zero.
+    error MarketplaceZeroAddress();
+
+    // ------------------------------------------------------------------ trading
+
+    /// @notice Fills `amount` of `order` with msg.sender as taker: pays
+    /// `cost = ceil(price * amount / sellAmount)` (fee = floor(cost * feeBps / 10000) to the treasury, the
+    /// rest to the maker) and receives `amount` tranche tokens from the maker.
+    /// @return cost The pay-token amount the taker paid (fee included).
+    function fill(Order calldata order, bytes calldata makerSignature, uint256 amount) external returns (uint256 cost);
+
+    /// @notice Relayed fill: like `fill`, with the taker authorizing through a signed `FillIntent` and
+    /// optionally an ERC-2612 permit of the pay token. The permit is tried and its failure ignored (a
+    /// front-run permit already set the allowance); the fill then fails only if the allowance is too low.
+    /// @return cost The pay-token amount the taker paid (fee included).
+    function fillWithSig(
+        Order calldata order,
+        bytes calldata makerSignature,
+        FillIntent calldata intent,
+        bytes calldata takerSignature,
+        PermitData calldata permit
+    ) external returns (uint256 cost);
+
+    /// @notice Cancels `order` for good. Only its maker.
+    function cancel(Order calldata order) external;
+
+    /// @notice Voids every order of msg.sender signed with the current counter.
+    /// @return newCounter The counter new orders must carry.
+    function incrementCounter() external returns (uint256 newCounter);
+
+    // ------------------------------------------------------------------ admin and guardian
+
+    /// @notice Admin sets the protocol fee (<= MAX_FEE_BPS), applied to later fills.
+    function setFeeBps(uint16 feeBps) external;
+
+    /// @notice Admin sets the fee treasury.
+    function setTreasury(address treasury) external;
+
+    /// @notice Guardian pauses fills (cancel and incrementCounter stay available).
+    function pause() external;
+
+    /// @notice Guardian resumes fills.
+    function unpause() external;
+
+    // ------------------------------------------------------------------ views
+
+    /// @notice The maximum protocol fee (100 bps = 1%).
+    function MAX_FEE_BPS() external view returns (uint16);
+
+    /// @notice Role allowed to pause.
+    function GUARDIAN_ROLE() external view returns (bytes32);
+
+    /// @notice EIP-712 type hash of `Order`.
+    function ORDER_TYPEHASH() external view returns (bytes32);
+
+    /// @notice EIP-712 type hash of `FillIntent`.
+    function FILL_INTENT_TYPEHASH() external view returns (bytes32);
+
+    /// @notice The EIP-712 domain separator of this contract on this chain.
+    function DOMAIN_SEPARATOR() external view returns (bytes32);
+
+    /// @notice The EIP-712 digest the maker signs for `order`; also the order's id (`orderHash`).
+    function hashOrder(Order calldata order) external view returns (bytes32);
+
+    /// @notice The EIP-712 digest the taker signs for `intent`.
+    function hashFillIntent(FillIntent calldata intent) external view returns (bytes32);
+
+    /// @notice Tranche-token amount of `orderHash` filled so far.
+    function filled(bytes32 orderHash) external view returns (uint256);
+
+    /// @notice Whether `orderHash` was cancelled.
+    function cancelled(bytes32 orderHash) external view returns (bool);
+
+    /// @notice The counter new orders of `maker` must carry.
+    function counter(address maker) external view returns (uint256);
+
+    /// @notice Whether `taker` already used `nonce` in a fill intent.
+    function nonceUsed(address taker, uint256 nonce) external view returns (bool);
+
+    /// @notice Cost and fee of filling `amount` of `order` at the current fee.
+    function quote(Order calldata order, uint256 amount) external view returns (uint256 cost, uint256 fee);
+
+    /// @notice The protocol fee in basis points.
+    function feeBps() external view returns (uint16);
+
+    /// @notice Receiver of the protocol fee.
+    function treasury() external view returns (address);
+
+    /// @notice Whether fills are paused.
+    function paused() external view returns (bool);
+}
