@@ -2,62 +2,61 @@
 pragma solidity ^0.8.24;
 
 import {WaterfallLib} from "../src/libraries/WaterfallLib.sol";
-import {Test} from "./utils/Test.sol";
+import {WaterfallVectors} from "./utils/WaterfallVectors.sol";
 
 /// @notice Reads the normative vectors (../shared/vectors/waterfall.json) and the waterfall's properties.
-contract WaterfallLibTest is Test {
-    string internal json;
-
-    function setUp() public {
-        json = vm.readFile(string.concat(vm.projectRoot(), "/../shared/vectors/waterfall.json"));
-    }
-
+contract WaterfallLibTest is WaterfallVectors {
     // ------------------------------------------------------------------ vectors
 
     function test_run_reproducesEveryVectorCase() public view {
-        uint256 cases;
-        while (vm.keyExistsJson(json, _caseKey(cases, ""))) {
-            _checkCase(cases);
-            ++cases;
-        }
+        string memory json = _vectors();
+        uint256 cases = _caseCount(json);
         assertGt(cases, 0);
+        for (uint256 c; c < cases; ++c) {
+            _checkCase(json, c);
+        }
     }
 
-    function _checkCase(uint256 c) internal view {
-        string memory id = vm.parseJsonString(json, _caseKey(c, ".id"));
+    function _checkCase(string memory json, uint256 c) internal view {
         WaterfallLib.Tranche[] memory tranches = _vectorTranches(json, c);
-        WaterfallLib.Mode mode = _vectorMode(json, c);
-        uint256 servicerBps = vm.parseJsonUint(json, _caseKey(c, ".fees.servicerBps"));
-        uint256 protocolBps = vm.parseJsonUint(json, _caseKey(c, ".fees.protocolBps"));
-
-        for (uint256 k; vm.keyExistsJson(json, _indexKey(c, ".recoveries", k, "")); ++k) {
-            uint256 amount = _uintString(_indexKey(c, ".recoveries", k, ".amount"));
-            uint256 elapsed = vm.parseJsonUint(json, _indexKey(c, ".recoveries", k, ".elapsedSeconds"));
+        uint256 recoveries = _recoveryCountOf(json, c);
+        assertGt(recoveries, 0);
+        for (uint256 k; k < recoveries; ++k) {
+            (uint256 servicerBps, uint256 protocolBps) = _vectorFees(json, c);
+            (uint256 amount, uint256 elapsed) = _vectorRecovery(json, c, k);
             WaterfallLib.Result memory r =
-                WaterfallLib.run(tranches, mode, servicerBps, protocolBps, amount, elapsed);
+                WaterfallLib.run(tranches, _vectorMode(json, c), servicerBps, protocolBps, amount, elapsed);
+            _checkRecovery(json, c, k, tranches, r);
+        }
+    }
 
-            string memory where = string.concat(id, " recovery ", vm.toString(k));
-            assertEq(r.servicerFee, _uintString(_indexKey(c, ".expected", k, ".servicerFee")), where);
-            assertEq(r.protocolFee, _uintString(_indexKey(c, ".expected", k, ".protocolFee")), where);
-            assertEq(r.undistributed, _uintString(_indexKey(c, ".expected", k, ".undistributed")), where);
-            for (uint256 i; i < tranches.length; ++i) {
-                string memory t = string.concat(_indexKey(c, ".expected", k, ".tranches["), vm.toString(i), "]");
-                string memory at = string.concat(where, " tranche ", vm.toString(i));
-                assertEq(r.interest[i], _uintString(string.concat(t, ".interest")), string.concat(at, " interest"));
-                assertEq(r.principal[i], _uintString(string.concat(t, ".principal")), string.concat(at, " principal"));
-                assertEq(r.residual[i], _uintString(string.concat(t, ".residual")), string.concat(at, " residual"));
-                assertEq(WaterfallLib.total(r, i), _uintString(string.concat(t, ".total")), string.concat(at, " total"));
-                assertEq(
-                    tranches[i].outstanding,
-                    _uintString(string.concat(t, ".outstandingAfter")),
-                    string.concat(at, " outstandingAfter")
-                );
-                assertEq(
-                    tranches[i].arrears,
-                    _uintString(string.concat(t, ".interestArrearsAfter")),
-                    string.concat(at, " interestArrearsAfter")
-                );
-            }
+    function _checkRecovery(
+        string memory json,
+        uint256 c,
+        uint256 k,
+        WaterfallLib.Tranche[] memory tranches,
+        WaterfallLib.Result memory r
+    ) internal pure {
+        string memory where = string.concat(_caseId(json, c), " recovery ", vm.toString(k));
+        assertEq(r.servicerFee, _expected(json, c, k, ".servicerFee"), where);
+        assertEq(r.protocolFee, _expected(json, c, k, ".protocolFee"), where);
+        assertEq(r.undistributed, _expected(json, c, k, ".undistributed"), where);
+        for (uint256 i; i < tranches.length; ++i) {
+            string memory at = string.concat(where, " tranche ", vm.toString(i));
+            assertEq(r.interest[i], _expectedTranche(json, c, k, i, ".interest"), string.concat(at, " interest"));
+            assertEq(r.principal[i], _expectedTranche(json, c, k, i, ".principal"), string.concat(at, " principal"));
+            assertEq(r.residual[i], _expectedTranche(json, c, k, i, ".residual"), string.concat(at, " residual"));
+            assertEq(WaterfallLib.total(r, i), _expectedTranche(json, c, k, i, ".total"), string.concat(at, " total"));
+            assertEq(
+                tranches[i].outstanding,
+                _expectedTranche(json, c, k, i, ".outstandingAfter"),
+                string.concat(at, " outstandingAfter")
+            );
+            assertEq(
+                tranches[i].arrears,
+                _expectedTranche(json, c, k, i, ".interestArrearsAfter"),
+                string.concat(at, " interestArrearsAfter")
+            );
         }
     }
 
@@ -211,47 +210,5 @@ contract WaterfallLibTest is Test {
         for (uint256 i; i < t.length; ++i) {
             c[i] = WaterfallLib.Tranche(t[i].outstanding, t[i].arrears, t[i].couponBps);
         }
-    }
-
-    // ------------------------------------------------------------------ json helpers
-
-    function _vectorTranches(string memory j, uint256 c) internal view returns (WaterfallLib.Tranche[] memory t) {
-        uint256 n;
-        while (vm.keyExistsJson(j, _indexKey(c, ".tranches", n, ""))) ++n;
-        t = new WaterfallLib.Tranche[](n);
-        for (uint256 i; i < n; ++i) {
-            bool residual = vm.keyExistsJson(j, _indexKey(c, ".tranches", i, ".residual"))
-                && vm.parseJsonBool(j, _indexKey(c, ".tranches", i, ".residual"));
-            assertEq(residual, i == n - 1, "only the last tranche is the residual tranche");
-            t[i].outstanding = _uintStringOf(j, _indexKey(c, ".tranches", i, ".face"));
-            t[i].couponBps = vm.parseJsonUint(j, _indexKey(c, ".tranches", i, ".couponBps"));
-        }
-    }
-
-    function _vectorMode(string memory j, uint256 c) internal pure returns (WaterfallLib.Mode) {
-        bytes32 mode = keccak256(bytes(vm.parseJsonString(j, _caseKey(c, ".mode"))));
-        if (mode == keccak256("sequential")) return WaterfallLib.Mode.Sequential;
-        require(mode == keccak256("interestFirst"), "unknown mode");
-        return WaterfallLib.Mode.InterestFirst;
-    }
-
-    function _uintString(string memory key) internal view returns (uint256) {
-        return _uintStringOf(json, key);
-    }
-
-    function _uintStringOf(string memory j, string memory key) internal pure returns (uint256) {
-        return vm.parseUint(vm.parseJsonString(j, key));
-    }
-
-    function _caseKey(uint256 c, string memory suffix) internal pure returns (string memory) {
-        return string.concat(".waterfall[", vm.toString(c), "]", suffix);
-    }
-
-    function _indexKey(uint256 c, string memory field, uint256 k, string memory suffix)
-        internal
-        pure
-        returns (string memory)
-    {
-        return string.concat(_caseKey(c, field), "[", vm.toString(k), "]", suffix);
     }
 }
