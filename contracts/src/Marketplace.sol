@@ -5,14 +5,13 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
-import {IComplianceRegistry} from "./interfaces/IComplianceRegistry.sol";
 import {IMarketplace} from "./interfaces/IMarketplace.sol";
-import {ITrancheToken} from "./interfaces/ITrancheToken.sol";
 
 /// @title Marketplace
 /// @notice Signed sell orders for tranche tokens, filled as atomic DvP between maker and taker.
@@ -107,7 +106,7 @@ contract Marketplace is IMarketplace, AccessControl, EIP712 {
         if (intent.orderHash != orderHash) revert IntentOrderMismatch(intent.orderHash, orderHash);
         address taker = intent.taker;
         if (nonceUsed[taker][intent.nonce]) revert IntentNonceUsed(taker, intent.nonce);
-        if (!SignatureChecker.isValidSignatureNowCalldata(taker, _hashFillIntent(intent), takerSignature)) {
+        if (!_isValidSignature(taker, _hashFillIntent(intent), takerSignature)) {
             revert IntentSignatureInvalid(taker);
         }
         nonceUsed[taker][intent.nonce] = true;
@@ -246,11 +245,6 @@ contract Marketplace is IMarketplace, AccessControl, EIP712 {
         uint256 fee = cost * config.feeBps / 10_000;
         address maker = order.maker;
 
-        // Fail early with a clear error; the tranche token enforces the same rule on transfer.
-        IComplianceRegistry registry = ITrancheToken(order.tranche).registry();
-        if (!registry.isAllowed(maker)) revert MarketplaceAccountNotAllowed(maker);
-        if (!registry.isAllowed(taker)) revert MarketplaceAccountNotAllowed(taker);
-
         _status[orderHash].filled = SafeCast.toUint248(newFilled);
 
         IERC20 payToken = IERC20(order.payToken);
@@ -284,8 +278,7 @@ contract Marketplace is IMarketplace, AccessControl, EIP712 {
         uint256 alreadyFilled = status.filled;
         uint256 remaining = sellAmount > alreadyFilled ? sellAmount - alreadyFilled : 0;
         if (amount > remaining) revert OrderOverfilled(orderHash, amount, remaining);
-        if (alreadyFilled == 0 && !SignatureChecker.isValidSignatureNowCalldata(order.maker, orderHash, makerSignature))
-        {
+        if (alreadyFilled == 0 && !_isValidSignature(order.maker, orderHash, makerSignature)) {
             revert OrderSignatureInvalid(orderHash, order.maker);
         }
         return alreadyFilled + amount;
@@ -297,8 +290,27 @@ contract Marketplace is IMarketplace, AccessControl, EIP712 {
         return Math.mulDiv(order.price, amount, order.sellAmount, Math.Rounding.Ceil);
     }
 
+    /// @dev ECDSA first, ERC-1271 only if that fails: unlike `SignatureChecker.isValidSignatureNowCalldata`,
+    /// which reads the signer's code size first, an EOA signer costs no cold account access (2,600 gas).
+    function _isValidSignature(address signer, bytes32 hash, bytes calldata signature) internal view returns (bool) {
+        (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(hash, signature);
+        if (err == ECDSA.RecoverError.NoError && recovered == signer) return true;
+        return SignatureChecker.isValidERC1271SignatureNowCalldata(signer, hash, signature);
+    }
+
+    /// @dev keccak256(abi.encode(ORDER_TYPEHASH, order)) without re-encoding: `Order` is ten static words,
+    /// so its calldata is already its ABI encoding. Dirty address or bool bits would only give a hash the
+    /// maker never signed, and every field the fill uses is validated when read.
     function _hashOrder(Order calldata order) internal view returns (bytes32) {
-        return _hashTypedDataV4(keccak256(abi.encode(ORDER_TYPEHASH, order)));
+        bytes32 typehash = ORDER_TYPEHASH;
+        bytes32 structHash;
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, typehash)
+            calldatacopy(add(ptr, 0x20), order, 0x140)
+            structHash := keccak256(ptr, 0x160)
+        }
+        return _hashTypedDataV4(structHash);
     }
 
     function _hashFillIntent(FillIntent calldata intent) internal view returns (bytes32) {

@@ -213,6 +213,19 @@ contract MarketplaceTest is MarketplaceFixture {
         assertGt(usd.balanceOf(address(wallet)), 0);
     }
 
+    function test_fill_revertsIfContractMakerRejectsSignature() public {
+        ContractWallet wallet = new ContractWallet(maker);
+        _allow(address(wallet));
+        IMarketplace.Order memory order = _order();
+        order.maker = address(wallet);
+        bytes memory signature = _sign(takerKey, market.hashOrder(order)); // not the wallet owner's key
+        vm.expectRevert(
+            abi.encodeWithSelector(IMarketplace.OrderSignatureInvalid.selector, market.hashOrder(order), address(wallet))
+        );
+        vm.prank(taker);
+        market.fill(order, signature, 1e18);
+    }
+
     function test_fill_revertsIfExpired() public {
         IMarketplace.Order memory order = _order();
         bytes memory signature = _signOrder(order);
@@ -356,16 +369,18 @@ contract MarketplaceTest is MarketplaceFixture {
         IMarketplace.Order memory order = _order();
         bytes memory signature = _signOrder(order);
         registry.freeze(taker);
-        vm.expectRevert(abi.encodeWithSelector(IMarketplace.MarketplaceAccountNotAllowed.selector, taker));
+        vm.expectRevert(abi.encodeWithSelector(ITrancheToken.TrancheTokenNotAllowed.selector, taker));
         vm.prank(taker);
         market.fill(order, signature, 1e18);
+        assertEq(market.filled(market.hashOrder(order)), 0, "nothing recorded");
+        assertEq(usd.balanceOf(maker), 0, "payment leg rolled back");
     }
 
     function test_fill_revertsIfMakerNotAllowed() public {
         IMarketplace.Order memory order = _order();
         bytes memory signature = _signOrder(order);
         registry.revoke(maker);
-        vm.expectRevert(abi.encodeWithSelector(IMarketplace.MarketplaceAccountNotAllowed.selector, maker));
+        vm.expectRevert(abi.encodeWithSelector(ITrancheToken.TrancheTokenNotAllowed.selector, maker));
         vm.prank(taker);
         market.fill(order, signature, 1e18);
     }
@@ -801,5 +816,82 @@ contract MarketplaceTest is MarketplaceFixture {
         bytes memory takerSig = _sign(otherKey, market.hashFillIntent(intent));
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.IntentSignatureInvalid.selector, taker));
         market.fillWithSig(order, makerSig, intent, takerSig, _noPermit());
+    }
+}
+
+/// @notice Gas of fills (reported, not snapshotted: the lead owns Gas.t.sol). With
+/// `forge test --isolate --match-contract MarketplaceGasTest -vvvv` the top-level `Marketplace::fill` frame is
+/// the whole transaction (21k base + calldata + execution).
+contract MarketplaceGasTest is MarketplaceFixture {
+    event log_named_uint(string key, uint256 val);
+
+    function setUp() public override {
+        super.setUp();
+        // Steady state of a live market: maker already holds pay tokens, taker already holds tranche
+        // tokens, the treasury already collected fees.
+        usd.mint(maker, 1e6);
+        usd.mint(treasury, 1e6);
+        tranche.mint(taker, 1e18);
+    }
+
+    function test_gas_fillWholeOrder() public {
+        IMarketplace.Order memory order = _order();
+        bytes memory signature = _signOrder(order);
+        vm.prank(taker);
+        uint256 before = gasleft();
+        market.fill(order, signature, 1000e18);
+        emit log_named_uint("fill whole order, first fill (exec gas)", before - gasleft());
+        assertEq(tranche.balanceOf(taker), 1001e18);
+    }
+
+    function test_gas_fillSecondPartial() public {
+        IMarketplace.Order memory order = _order();
+        bytes memory signature = _signOrder(order);
+        vm.prank(taker);
+        market.fill(order, signature, 400e18);
+        vm.prank(taker);
+        uint256 before = gasleft();
+        market.fill(order, signature, 600e18);
+        emit log_named_uint("fill, second partial fill (exec gas)", before - gasleft());
+        assertEq(tranche.balanceOf(taker), 1001e18);
+    }
+
+    function test_gas_fillFreshParties() public {
+        // Worst case: the taker's first tranche tokens and the maker's first pay tokens (two more cold
+        // zero-to-non-zero balance writes).
+        (address freshTaker, uint256 freshKey) = makeAddrAndKey("freshTaker");
+        _allow(freshTaker);
+        usd.mint(freshTaker, 1000e6);
+        vm.prank(freshTaker);
+        usd.approve(address(market), type(uint256).max);
+        (address freshMaker, uint256 freshMakerKey) = makeAddrAndKey("freshMaker");
+        _allow(freshMaker);
+        tranche.mint(freshMaker, 1000e18);
+        vm.prank(freshMaker);
+        tranche.approve(address(market), type(uint256).max);
+        IMarketplace.Order memory order = _order();
+        order.maker = freshMaker;
+        bytes memory signature = _sign(freshMakerKey, market.hashOrder(order));
+        vm.prank(freshTaker);
+        uint256 before = gasleft();
+        market.fill(order, signature, 1000e18);
+        emit log_named_uint("fill whole order, fresh maker and taker (exec gas)", before - gasleft());
+        assertEq(tranche.balanceOf(freshTaker), 1000e18);
+        freshKey;
+    }
+
+    function test_gas_fillWithSigAndPermit() public {
+        vm.prank(taker);
+        usd.approve(address(market), 0);
+        IMarketplace.Order memory order = _order();
+        IMarketplace.FillIntent memory intent = _intent(order, 1000e18, 1);
+        IMarketplace.PermitData memory permit = _permit(takerKey, address(market), 990e6);
+        bytes memory makerSig = _signOrder(order);
+        bytes memory takerSig = _sign(takerKey, market.hashFillIntent(intent));
+        vm.prank(relayer);
+        uint256 before = gasleft();
+        market.fillWithSig(order, makerSig, intent, takerSig, permit);
+        emit log_named_uint("fillWithSig with permit (exec gas)", before - gasleft());
+        assertEq(tranche.balanceOf(taker), 1001e18);
     }
 }

@@ -7,8 +7,10 @@ pragma solidity ^0.8.24;
 /// tokens go maker -> taker, the pay token goes taker -> maker minus the protocol fee, which goes to the
 /// treasury. The marketplace never holds tokens; makers approve it for their tranche tokens, takers for the
 /// pay token (or sign an ERC-2612 permit relayed with `fillWithSig`).
-/// @dev Compliance is enforced by the tranche token on transfer (both parties); the marketplace checks the
-/// tranche's registry up front as well, to fail early with `MarketplaceAccountNotAllowed`.
+/// @dev Compliance is enforced by the tranche token on transfer (both parties): a fill with a party that is not
+/// allowlisted (or frozen, or expired) reverts with the token's `TrancheTokenNotAllowed(account)`, bubbled up
+/// unchanged. The marketplace does not repeat the registry check up front: it would add ~3.5k gas to every
+/// fill (CONTRACTS.md made it conditional on the 110k fill target, which a first fill exceeds already).
 /// @dev Warning: the order's `tranche` and `payToken` are whatever the maker signed; the marketplace does not
 /// check that a tranche belongs to a listed portfolio. Takers (and the API's order book) must check it.
 interface IMarketplace {
@@ -125,9 +127,6 @@ interface IMarketplace {
 
     /// @notice The fill costs `cost`, more than the intent's `maxCost`.
     error IntentCostExceedsMax(uint256 cost, uint256 maxCost);
-
-    /// @notice `account` (maker or taker) is not allowed by the tranche's compliance registry.
-    error MarketplaceAccountNotAllowed(address account);
 
     /// @notice Fills are paused.
     error MarketplacePaused();
