@@ -1,0 +1,729 @@
+/**
+ * Contract actions in viem's `action(client, parameters)` shape: each takes `ChainClients` (the
+ * signing key is the wallet client's account), sends one transaction, waits for it and returns what
+ * its events say. Every failure is a `ChainError` (decoded custom error, retryable transport error).
+ *
+ * The EIP-712 helpers (`purchaseTypedData`, `permitTypedData`) are pure so the API can hand the typed
+ * data to an investor to sign in a wallet; `signPurchaseIntent` / `signPermit` sign with a local key.
+ */
+import {
+  type Address,
+  type Hex,
+  type LocalAccount,
+  maxUint256,
+  parseEventLogs,
+  parseSignature,
+  type TransactionReceipt,
+  zeroHash,
+} from 'viem';
+import type { WaterfallMode } from '../domain/waterfall.ts';
+import type { ChainClients, ChainPublicClient } from './clients.ts';
+import { ChainError, toChainError } from './errors.ts';
+import {
+  complianceRegistryAbi,
+  portfolioAbi,
+  portfolioFactoryAbi,
+  testStablecoinAbi,
+  trancheTokenAbi,
+} from './generated/index.ts';
+import { sendAndWait } from './tx.ts';
+
+/** Where and when a transaction was mined. */
+export type TxResult = { txHash: Hex; blockNumber: bigint };
+
+const waterfallModeIndex: Record<WaterfallMode, number> = { interestFirst: 0, sequential: 1 };
+export const waterfallModeFromIndex = (index: number): WaterfallMode =>
+  index === 1 ? 'sequential' : 'interestFirst';
+
+function txResult(txHash: Hex, receipt: TransactionReceipt): TxResult {
+  return { txHash, blockNumber: receipt.blockNumber };
+}
+
+async function read<T>(contract: string, functionName: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw toChainError(error, { contract, functionName });
+  }
+}
+
+function missingEvent(contract: string, functionName: string, eventName: string, txHash: Hex): ChainError {
+  return new ChainError(`${contract}.${functionName}: no ${eventName} event in ${txHash}`, {
+    kind: 'unknown',
+    retryable: false,
+    contract,
+    functionName,
+    txHash,
+  });
+}
+
+// ------------------------------------------------------------------ portfolio creation
+
+export type TrancheConfigParameters = {
+  name: string;
+  symbol: string;
+  /** Face in pay-token base units. */
+  face: bigint;
+  /** Yearly coupon (debt tranches); must be 0 for the last (residual) tranche. */
+  couponBps: number;
+  /** Offering price in bps of par; default 10 000. */
+  priceBps?: number;
+};
+
+export type CreatePortfolioParameters = {
+  factory: Address;
+  payToken: Address;
+  registry: Address;
+  servicer: Address;
+  /** Tranches in seniority order, the residual tranche last. */
+  tranches: readonly TrancheConfigParameters[];
+  /** Last second (inclusive) of the offering window. */
+  offeringEnd: bigint | number;
+  /** First second (inclusive); default 0 (open at once). */
+  offeringStart?: bigint | number;
+  /** The roles below default to the sending (platform) key. */
+  admin?: Address;
+  issuer?: Address;
+  issuerTreasury?: Address;
+  guardian?: Address;
+  protocolTreasury?: Address;
+  rootProposer?: Address;
+  /** Distributor timelock in seconds; default 0. */
+  timelockDelay?: bigint | number;
+  servicerFeeBps?: number;
+  protocolFeeBps?: number;
+  mode?: WaterfallMode;
+  documentRoot?: Hex;
+  loanTapeHash?: Hex;
+};
+
+export type CreatePortfolioReturnType = TxResult & {
+  portfolio: Address;
+  distributor: Address;
+  /** Tranche tokens in seniority order. */
+  tranches: Address[];
+  issuer: Address;
+};
+
+/** `PortfolioFactory.createPortfolio`: deploys the Portfolio, its tranche tokens and Distributor (clones). */
+export async function createPortfolio(
+  clients: ChainClients,
+  parameters: CreatePortfolioParameters,
+): Promise<CreatePortfolioReturnType> {
+  const me = clients.account.address;
+  const params = {
+    admin: parameters.admin ?? me,
+    issuer: parameters.issuer ?? me,
+    issuerTreasury: parameters.issuerTreasury ?? me,
+    servicer: parameters.servicer,
+    guardian: parameters.guardian ?? me,
+    protocolTreasury: parameters.protocolTreasury ?? me,
+    payToken: parameters.payToken,
+    registry: parameters.registry,
+    rootProposer: parameters.rootProposer ?? me,
+    timelockDelay: BigInt(parameters.timelockDelay ?? 0),
+    servicerFeeBps: parameters.servicerFeeBps ?? 0,
+    protocolFeeBps: parameters.protocolFeeBps ?? 0,
+    mode: waterfallModeIndex[parameters.mode ?? 'interestFirst'],
+    offeringStart: BigInt(parameters.offeringStart ?? 0),
+    offeringEnd: BigInt(parameters.offeringEnd),
+    documentRoot: parameters.documentRoot ?? zeroHash,
+    loanTapeHash: parameters.loanTapeHash ?? zeroHash,
+    tranches: parameters.tranches.map((tranche) => ({
+      name: tranche.name,
+      symbol: tranche.symbol,
+      face: tranche.face,
+      couponBps: tranche.couponBps,
+      priceBps: tranche.priceBps ?? 10_000,
+    })),
+  };
+  const context = { contract: 'PortfolioFactory', functionName: 'createPortfolio', abi: portfolioFactoryAbi };
+  const { txHash, receipt } = await sendAndWait(clients, context, () =>
+    clients.walletClient.writeContract({
+      address: parameters.factory,
+      abi: portfolioFactoryAbi,
+      functionName: 'createPortfolio',
+      args: [params],
+    }),
+  );
+  const [created] = parseEventLogs({
+    abi: portfolioFactoryAbi,
+    logs: receipt.logs,
+    eventName: 'PortfolioCreated',
+  });
+  if (!created) throw missingEvent(context.contract, context.functionName, 'PortfolioCreated', txHash);
+  return {
+    ...txResult(txHash, receipt),
+    portfolio: created.args.portfolio,
+    distributor: created.args.distributor,
+    tranches: [...created.args.tranches],
+    issuer: created.args.issuer,
+  };
+}
+
+// ------------------------------------------------------------------ documents and compliance
+
+export type AnchorDocumentsParameters = { portfolio: Address; documentRoot: Hex; loanTapeHash: Hex };
+export type AnchorDocumentsReturnType = TxResult & { version: bigint };
+
+/** `Portfolio.updateDocuments` (ISSUER_ROLE): anchors a new version of the document root and tape hash. */
+export async function anchorDocuments(
+  clients: ChainClients,
+  parameters: AnchorDocumentsParameters,
+): Promise<AnchorDocumentsReturnType> {
+  const context = { contract: 'Portfolio', functionName: 'updateDocuments', abi: portfolioAbi };
+  const { txHash, receipt } = await sendAndWait(clients, context, () =>
+    clients.walletClient.writeContract({
+      address: parameters.portfolio,
+      abi: portfolioAbi,
+      functionName: 'updateDocuments',
+      args: [parameters.documentRoot, parameters.loanTapeHash],
+    }),
+  );
+  const [event] = parseEventLogs({ abi: portfolioAbi, logs: receipt.logs, eventName: 'DocumentsAnchored' });
+  if (!event) throw missingEvent(context.contract, context.functionName, 'DocumentsAnchored', txHash);
+  return { ...txResult(txHash, receipt), version: event.args.version };
+}
+
+export type AllowlistInvestorParameters = { registry: Address; account: Address; expiry: bigint | number };
+export type AllowlistInvestorsParameters = {
+  registry: Address;
+  accounts: readonly Address[];
+  expiry: bigint | number;
+};
+export type AllowlistReturnType = TxResult;
+
+/** `ComplianceRegistry.allowlist` (COMPLIANCE_ROLE): allows `account` until `expiry` (unix seconds). */
+export async function allowlistInvestor(
+  clients: ChainClients,
+  parameters: AllowlistInvestorParameters,
+): Promise<AllowlistReturnType> {
+  const context = { contract: 'ComplianceRegistry', functionName: 'allowlist', abi: complianceRegistryAbi };
+  const { txHash, receipt } = await sendAndWait(clients, context, () =>
+    clients.walletClient.writeContract({
+      address: parameters.registry,
+      abi: complianceRegistryAbi,
+      functionName: 'allowlist',
+      args: [parameters.account, BigInt(parameters.expiry)],
+    }),
+  );
+  return txResult(txHash, receipt);
+}
+
+/** `ComplianceRegistry.allowlistMany` (COMPLIANCE_ROLE): one transaction for many accounts. */
+export async function allowlistInvestors(
+  clients: ChainClients,
+  parameters: AllowlistInvestorsParameters,
+): Promise<AllowlistReturnType> {
+  const context = {
+    contract: 'ComplianceRegistry',
+    functionName: 'allowlistMany',
+    abi: complianceRegistryAbi,
+  };
+  const { txHash, receipt } = await sendAndWait(clients, context, () =>
+    clients.walletClient.writeContract({
+      address: parameters.registry,
+      abi: complianceRegistryAbi,
+      functionName: 'allowlistMany',
+      args: [[...parameters.accounts], BigInt(parameters.expiry)],
+    }),
+  );
+  return txResult(txHash, receipt);
+}
+
+// ------------------------------------------------------------------ pay token
+
+export type MintTestStablecoinParameters = { token: Address; to: Address; amount: bigint };
+
+/** `TestStablecoin.mint` (MINTER_ROLE; local chains). */
+export async function mintTestStablecoin(
+  clients: ChainClients,
+  parameters: MintTestStablecoinParameters,
+): Promise<TxResult> {
+  const context = { contract: 'TestStablecoin', functionName: 'mint', abi: testStablecoinAbi };
+  const { txHash, receipt } = await sendAndWait(clients, context, () =>
+    clients.walletClient.writeContract({
+      address: parameters.token,
+      abi: testStablecoinAbi,
+      functionName: 'mint',
+      args: [parameters.to, parameters.amount],
+    }),
+  );
+  return txResult(txHash, receipt);
+}
+
+export type ApproveParameters = { token: Address; spender: Address; amount: bigint };
+
+/** ERC-20 `approve` of `spender` by the sending key. */
+export async function approve(clients: ChainClients, parameters: ApproveParameters): Promise<TxResult> {
+  const context = { contract: 'ERC20', functionName: 'approve', abi: testStablecoinAbi };
+  const { txHash, receipt } = await sendAndWait(clients, context, () =>
+    clients.walletClient.writeContract({
+      address: parameters.token,
+      abi: testStablecoinAbi,
+      functionName: 'approve',
+      args: [parameters.spender, parameters.amount],
+    }),
+  );
+  return txResult(txHash, receipt);
+}
+
+/** Approves `amount` (or `maxUint256` when `unlimited`) unless the allowance already covers it. */
+async function ensureAllowance(
+  clients: ChainClients,
+  parameters: { token: Address; spender: Address; amount: bigint; unlimited?: boolean },
+): Promise<void> {
+  const allowance = await read('ERC20', 'allowance', () =>
+    clients.publicClient.readContract({
+      address: parameters.token,
+      abi: testStablecoinAbi,
+      functionName: 'allowance',
+      args: [clients.account.address, parameters.spender],
+    }),
+  );
+  if (allowance >= parameters.amount) return;
+  await approve(clients, {
+    token: parameters.token,
+    spender: parameters.spender,
+    amount: parameters.unlimited ? maxUint256 : parameters.amount,
+  });
+}
+
+// ------------------------------------------------------------------ primary offering
+
+export type PurchaseResult = TxResult & {
+  trancheId: bigint;
+  buyer: Address;
+  amount: bigint;
+  cost: bigint;
+  nonce: bigint;
+};
+
+function parsePurchased(portfolio: Address, txHash: Hex, receipt: TransactionReceipt, functionName: string) {
+  const [event] = parseEventLogs({ abi: portfolioAbi, logs: receipt.logs, eventName: 'Purchased' }).filter(
+    (log) => log.address.toLowerCase() === portfolio.toLowerCase(),
+  );
+  if (!event) throw missingEvent('Portfolio', functionName, 'Purchased', txHash);
+  return { ...txResult(txHash, receipt), ...event.args };
+}
+
+export type BuyParameters = {
+  portfolio: Address;
+  trancheId: bigint | number;
+  /** Tranche-token base units (a multiple of the portfolio's `scale`). */
+  amount: bigint;
+  maxCost: bigint;
+  /** Approve the pay token first if the allowance is short (reads `terms().payToken`). */
+  approve?: boolean;
+};
+export type BuyReturnType = PurchaseResult;
+
+/** `Portfolio.buy`: direct purchase by the sending key (DvP). */
+export async function buy(clients: ChainClients, parameters: BuyParameters): Promise<BuyReturnType> {
+  if (parameters.approve) {
+    const terms = await readPortfolioTerms(clients.publicClient, { portfolio: parameters.portfolio });
+    await ensureAllowance(clients, {
+      token: terms.payToken,
+      spender: parameters.portfolio,
+      amount: parameters.maxCost,
+    });
+  }
+  const context = { contract: 'Portfolio', functionName: 'buy', abi: portfolioAbi };
+  const { txHash, receipt } = await sendAndWait(clients, context, () =>
+    clients.walletClient.writeContract({
+      address: parameters.portfolio,
+      abi: portfolioAbi,
+      functionName: 'buy',
+      args: [BigInt(parameters.trancheId), parameters.amount, parameters.maxCost],
+    }),
+  );
+  return parsePurchased(parameters.portfolio, txHash, receipt, 'buy');
+}
+
+/** A buyer's purchase intent, signed with EIP-712 and relayed through `buyWithSig`. */
+export type PurchaseIntent = {
+  buyer: Address;
+  trancheId: bigint;
+  amount: bigint;
+  maxCost: bigint;
+  nonce: bigint;
+  deadline: bigint;
+};
+
+/** The ERC-2612 permit applied by `buyWithSig` (`deadline` 0 = none). */
+export type PermitData = { value: bigint; deadline: bigint; v: number; r: Hex; s: Hex };
+
+export const NO_PERMIT: PermitData = { value: 0n, deadline: 0n, v: 0, r: zeroHash, s: zeroHash };
+
+export const PORTFOLIO_EIP712_NAME = 'NPL Portfolio';
+export const PORTFOLIO_EIP712_VERSION = '1';
+
+export const purchaseIntentTypes = {
+  PurchaseIntent: [
+    { name: 'buyer', type: 'address' },
+    { name: 'trancheId', type: 'uint256' },
+    { name: 'amount', type: 'uint256' },
+    { name: 'maxCost', type: 'uint256' },
+    { name: 'nonce', type: 'uint256' },
+    { name: 'deadline', type: 'uint256' },
+  ],
+} as const;
+
+export type PurchaseTypedDataParameters = { portfolio: Address; chainId: number; intent: PurchaseIntent };
+
+/** EIP-712 typed data of a purchase intent, exactly as `Portfolio.buyWithSig` hashes it. */
+export function purchaseTypedData(parameters: PurchaseTypedDataParameters) {
+  return {
+    domain: {
+      name: PORTFOLIO_EIP712_NAME,
+      version: PORTFOLIO_EIP712_VERSION,
+      chainId: parameters.chainId,
+      verifyingContract: parameters.portfolio,
+    },
+    types: purchaseIntentTypes,
+    primaryType: 'PurchaseIntent',
+    message: parameters.intent,
+  } as const;
+}
+export type PurchaseTypedData = ReturnType<typeof purchaseTypedData>;
+
+export const permitTypes = {
+  Permit: [
+    { name: 'owner', type: 'address' },
+    { name: 'spender', type: 'address' },
+    { name: 'value', type: 'uint256' },
+    { name: 'nonce', type: 'uint256' },
+    { name: 'deadline', type: 'uint256' },
+  ],
+} as const;
+
+export type PermitTypedDataParameters = {
+  token: Address;
+  chainId: number;
+  /** The token's EIP-712 domain name and version (`readPermitDomain`); TestStablecoin: "Test USD", "1". */
+  name: string;
+  version: string;
+  owner: Address;
+  spender: Address;
+  value: bigint;
+  /** The owner's current permit nonce on the token (`nonces(owner)`). */
+  nonce: bigint;
+  deadline: bigint;
+};
+
+/** EIP-712 typed data of an ERC-2612 permit of the pay token. */
+export function permitTypedData(parameters: PermitTypedDataParameters) {
+  return {
+    domain: {
+      name: parameters.name,
+      version: parameters.version,
+      chainId: parameters.chainId,
+      verifyingContract: parameters.token,
+    },
+    types: permitTypes,
+    primaryType: 'Permit',
+    message: {
+      owner: parameters.owner,
+      spender: parameters.spender,
+      value: parameters.value,
+      nonce: parameters.nonce,
+      deadline: parameters.deadline,
+    },
+  } as const;
+}
+export type PermitTypedData = ReturnType<typeof permitTypedData>;
+
+export type ReadPermitDomainParameters = { token: Address; owner: Address };
+export type ReadPermitDomainReturnType = { name: string; version: string; chainId: number; nonce: bigint };
+
+/** The token's EIP-712 domain (ERC-5267 `eip712Domain()`) and `owner`'s permit nonce. */
+export async function readPermitDomain(
+  client: ChainPublicClient,
+  parameters: ReadPermitDomainParameters,
+): Promise<ReadPermitDomainReturnType> {
+  const [domain, nonce] = await read('ERC20Permit', 'eip712Domain', () =>
+    Promise.all([
+      client.readContract({
+        address: parameters.token,
+        abi: testStablecoinAbi,
+        functionName: 'eip712Domain',
+      }),
+      client.readContract({
+        address: parameters.token,
+        abi: testStablecoinAbi,
+        functionName: 'nonces',
+        args: [parameters.owner],
+      }),
+    ]),
+  );
+  const [, name, version, chainId] = domain;
+  return { name, version, chainId: Number(chainId), nonce };
+}
+
+/** Signs a purchase intent with a local key (tests, scripts; investors sign the typed data in a wallet). */
+export async function signPurchaseIntent(
+  signer: LocalAccount,
+  parameters: PurchaseTypedDataParameters,
+): Promise<Hex> {
+  return signer.signTypedData(purchaseTypedData(parameters));
+}
+
+/** Signs an ERC-2612 permit with a local key and splits it into the `PermitData` `buyWithSig` takes. */
+export async function signPermit(
+  signer: LocalAccount,
+  parameters: PermitTypedDataParameters,
+): Promise<PermitData> {
+  const signature = await signer.signTypedData(permitTypedData(parameters));
+  return permitDataFromSignature(signature, { value: parameters.value, deadline: parameters.deadline });
+}
+
+/** `PermitData` from a 65-byte permit signature (e.g. one returned by the investor's wallet). */
+export function permitDataFromSignature(
+  signature: Hex,
+  permit: { value: bigint; deadline: bigint },
+): PermitData {
+  const { r, s, v, yParity } = parseSignature(signature);
+  return { value: permit.value, deadline: permit.deadline, v: Number(v ?? BigInt(yParity + 27)), r, s };
+}
+
+export type BuyWithSigParameters = {
+  portfolio: Address;
+  intent: PurchaseIntent;
+  signature: Hex;
+  /** Omitted = no permit (the buyer approved beforehand). */
+  permit?: PermitData;
+};
+export type BuyWithSigReturnType = PurchaseResult;
+
+/** `Portfolio.buyWithSig`, relayed by the sending key (which pays the gas, not the cost). */
+export async function buyWithSig(
+  clients: ChainClients,
+  parameters: BuyWithSigParameters,
+): Promise<BuyWithSigReturnType> {
+  const context = { contract: 'Portfolio', functionName: 'buyWithSig', abi: portfolioAbi };
+  const { txHash, receipt } = await sendAndWait(clients, context, () =>
+    clients.walletClient.writeContract({
+      address: parameters.portfolio,
+      abi: portfolioAbi,
+      functionName: 'buyWithSig',
+      args: [parameters.intent, parameters.signature, parameters.permit ?? NO_PERMIT],
+    }),
+  );
+  return parsePurchased(parameters.portfolio, txHash, receipt, 'buyWithSig');
+}
+
+export type CloseOfferingParameters = { portfolio: Address };
+export type CloseOfferingReturnType = TxResult & { closedAt: bigint; sold: bigint[] };
+
+/** `Portfolio.closeOffering` (issuer any time, anyone after the window): fixes outstanding principal. */
+export async function closeOffering(
+  clients: ChainClients,
+  parameters: CloseOfferingParameters,
+): Promise<CloseOfferingReturnType> {
+  const context = { contract: 'Portfolio', functionName: 'closeOffering', abi: portfolioAbi };
+  const { txHash, receipt } = await sendAndWait(clients, context, () =>
+    clients.walletClient.writeContract({
+      address: parameters.portfolio,
+      abi: portfolioAbi,
+      functionName: 'closeOffering',
+    }),
+  );
+  const [event] = parseEventLogs({ abi: portfolioAbi, logs: receipt.logs, eventName: 'OfferingClosed' });
+  if (!event) throw missingEvent(context.contract, context.functionName, 'OfferingClosed', txHash);
+  return { ...txResult(txHash, receipt), closedAt: event.args.closedAt, sold: [...event.args.sold] };
+}
+
+// ------------------------------------------------------------------ recoveries
+
+export type DepositRecoveryParameters = {
+  portfolio: Address;
+  amount: bigint;
+  /** Hash of the servicer's report (e.g. its SHA-256); default zero. */
+  reportHash?: Hex;
+  /** Approve the pay token first if the servicer's allowance is short. */
+  approve?: boolean;
+};
+
+/** The decoded `RecoveryDistributed` event, plus where it was mined. */
+export type RecoveryDistributed = TxResult & {
+  recoveryId: bigint;
+  amount: bigint;
+  servicerFee: bigint;
+  protocolFee: bigint;
+  interest: bigint[];
+  principal: bigint[];
+  residual: bigint[];
+  undistributed: bigint;
+  snapshotBlock: bigint;
+  reportHash: Hex;
+  /** Timestamp of the block that ran the waterfall (its `block.timestamp`). */
+  blockTimestamp: bigint;
+};
+export type DepositRecoveryReturnType = RecoveryDistributed;
+
+/** `Portfolio.depositRecovery` (SERVICER_ROLE): runs the on-chain waterfall and funds the Distributor. */
+export async function depositRecovery(
+  clients: ChainClients,
+  parameters: DepositRecoveryParameters,
+): Promise<DepositRecoveryReturnType> {
+  if (parameters.approve) {
+    const terms = await readPortfolioTerms(clients.publicClient, { portfolio: parameters.portfolio });
+    await ensureAllowance(clients, {
+      token: terms.payToken,
+      spender: parameters.portfolio,
+      amount: parameters.amount,
+    });
+  }
+  const context = { contract: 'Portfolio', functionName: 'depositRecovery', abi: portfolioAbi };
+  const { txHash, receipt } = await sendAndWait(clients, context, () =>
+    clients.walletClient.writeContract({
+      address: parameters.portfolio,
+      abi: portfolioAbi,
+      functionName: 'depositRecovery',
+      args: [parameters.amount, parameters.reportHash ?? zeroHash],
+    }),
+  );
+  const [event] = parseEventLogs({ abi: portfolioAbi, logs: receipt.logs, eventName: 'RecoveryDistributed' });
+  if (!event) throw missingEvent(context.contract, context.functionName, 'RecoveryDistributed', txHash);
+  const block = await read('chain', 'getBlock', () =>
+    clients.publicClient.getBlock({ blockNumber: receipt.blockNumber }),
+  );
+  const { args } = event;
+  return {
+    ...txResult(txHash, receipt),
+    recoveryId: args.recoveryId,
+    amount: args.amount,
+    servicerFee: args.servicerFee,
+    protocolFee: args.protocolFee,
+    interest: [...args.interest],
+    principal: [...args.principal],
+    residual: [...args.residual],
+    undistributed: args.undistributed,
+    snapshotBlock: args.snapshotBlock,
+    reportHash: args.reportHash,
+    blockTimestamp: block.timestamp,
+  };
+}
+
+// ------------------------------------------------------------------ reads
+
+export type ReadPortfolioTermsParameters = { portfolio: Address };
+export type PortfolioTerms = {
+  issuerTreasury: Address;
+  servicer: Address;
+  protocolTreasury: Address;
+  payToken: Address;
+  registry: Address;
+  distributor: Address;
+  servicerFeeBps: number;
+  protocolFeeBps: number;
+  mode: WaterfallMode;
+  offeringStart: bigint;
+  offeringEnd: bigint;
+  offeringClosed: boolean;
+  lastRecoveryAt: bigint;
+  /** Token base units per pay unit of face: 10 ** (18 - payDecimals). */
+  scale: bigint;
+};
+
+/** `Portfolio.terms()` with the mode as its name. */
+export async function readPortfolioTerms(
+  client: ChainPublicClient,
+  parameters: ReadPortfolioTermsParameters,
+): Promise<PortfolioTerms> {
+  const terms = await read('Portfolio', 'terms', () =>
+    client.readContract({ address: parameters.portfolio, abi: portfolioAbi, functionName: 'terms' }),
+  );
+  return { ...terms, mode: waterfallModeFromIndex(terms.mode) };
+}
+
+export type ReadTrancheStateParameters = {
+  portfolio: Address;
+  /** Omitted: every tranche, in seniority order. */
+  trancheId?: bigint | number;
+  /** Read at this block instead of the latest. */
+  blockNumber?: bigint;
+};
+
+export type TrancheOnChainState = {
+  trancheId: number;
+  token: Address;
+  /** Face in pay units. */
+  face: bigint;
+  couponBps: number;
+  priceBps: number;
+  /** Outstanding principal (0 before close; the residual tranche keeps its sold face). */
+  outstanding: bigint;
+  arrears: bigint;
+  /** Sold face in pay units. */
+  sold: bigint;
+  paidToDate: bigint;
+  /** Tranche-token supply in token base units. */
+  totalSupply: bigint;
+};
+export type ReadTrancheStateReturnType = TrancheOnChainState[];
+
+/** Terms and state of one or all tranches (`trancheTerms`, `trancheState`, token `totalSupply`). */
+export async function readTrancheState(
+  client: ChainPublicClient,
+  parameters: ReadTrancheStateParameters,
+): Promise<ReadTrancheStateReturnType> {
+  const { portfolio, blockNumber } = parameters;
+  return read('Portfolio', 'trancheState', async () => {
+    const ids =
+      parameters.trancheId === undefined
+        ? Array.from(
+            {
+              length: Number(
+                await client.readContract({
+                  address: portfolio,
+                  abi: portfolioAbi,
+                  functionName: 'trancheCount',
+                  blockNumber,
+                }),
+              ),
+            },
+            (_, i) => BigInt(i),
+          )
+        : [BigInt(parameters.trancheId)];
+    return Promise.all(
+      ids.map(async (id) => {
+        const [terms, state] = await Promise.all([
+          client.readContract({
+            address: portfolio,
+            abi: portfolioAbi,
+            functionName: 'trancheTerms',
+            args: [id],
+            blockNumber,
+          }),
+          client.readContract({
+            address: portfolio,
+            abi: portfolioAbi,
+            functionName: 'trancheState',
+            args: [id],
+            blockNumber,
+          }),
+        ]);
+        const totalSupply = await client.readContract({
+          address: terms.token,
+          abi: trancheTokenAbi,
+          functionName: 'totalSupply',
+          blockNumber,
+        });
+        const [outstanding, arrears, sold, paidToDate] = state;
+        return {
+          trancheId: Number(id),
+          token: terms.token,
+          face: terms.face,
+          couponBps: terms.couponBps,
+          priceBps: terms.priceBps,
+          outstanding,
+          arrears,
+          sold,
+          paidToDate,
+          totalSupply,
+        };
+      }),
+    );
+  });
+}
