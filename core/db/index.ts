@@ -3,6 +3,7 @@ import pg from 'pg';
 import { PrismaClient } from './generated/client.ts';
 
 export type { Prisma } from './generated/client.ts';
+export * from './generated/enums.ts';
 export { PrismaClient };
 
 /** Return NUMERIC and BIGINT columns of raw `pg` queries as strings (never lossy JS numbers). */

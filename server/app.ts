@@ -1,0 +1,62 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Redis } from 'ioredis';
+import type { PublicClient } from 'viem';
+import { type Config, loadConfig } from '../core/config.ts';
+import type { Db } from '../core/db/index.ts';
+import { auditPlugin } from './plugins/audit.ts';
+import { authPlugin } from './plugins/auth.ts';
+import { registerErrorHandler } from './plugins/error-handler.ts';
+import { securityPlugin } from './plugins/security.ts';
+import { servicesPlugin } from './plugins/services.ts';
+import { swaggerPlugin } from './plugins/swagger.ts';
+import { authRoutes } from './routes/auth.ts';
+import { healthRoutes } from './routes/health.ts';
+import { loanRoutes } from './routes/loans.ts';
+import { portfolioRoutes } from './routes/portfolios.ts';
+
+export type App = FastifyInstance & ReturnType<FastifyInstance['withTypeProvider']>;
+
+export type BuildAppOptions = {
+  /** Defaults to `loadConfig()` (process.env). */
+  config?: Config;
+  /** Partial overrides applied on top of `config` (tests: rate limits, sizes, ...). */
+  overrides?: Partial<Config>;
+  /** Injected services (not closed by the app); by default opened from the config and closed on `app.close()`. */
+  db?: Db;
+  redis?: Redis | null;
+  chain?: PublicClient | null;
+  logger?: FastifyServerOptions['logger'];
+};
+
+/**
+ * Builds the HTTP app without listening: `await buildApp(...)` then `app.inject(...)` in tests or
+ * `app.listen(...)` in server/main.ts. Plugins (services, error handler, security, swagger, auth,
+ * audit) come before the routes.
+ */
+export async function buildApp(options: BuildAppOptions = {}) {
+  const config: Config = { ...(options.config ?? loadConfig()), ...options.overrides };
+  const app = Fastify({
+    logger: options.logger ?? (config.LOG_LEVEL === 'silent' ? false : { level: config.LOG_LEVEL }),
+    bodyLimit: config.BODY_MAX_BYTES,
+    trustProxy: config.NODE_ENV === 'production',
+    ajv: undefined,
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  // before any route: routes bind the error handler of their scope when they are added
+  registerErrorHandler(app);
+
+  await app.register(servicesPlugin, { config, db: options.db, redis: options.redis, chain: options.chain });
+  await app.register(securityPlugin);
+  await app.register(swaggerPlugin);
+  await app.register(authPlugin);
+  await app.register(auditPlugin);
+
+  await app.register(healthRoutes);
+  await app.register(authRoutes);
+  await app.register(portfolioRoutes);
+  await app.register(loanRoutes);
+  return app;
+}

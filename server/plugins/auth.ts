@@ -1,0 +1,121 @@
+import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import { API_KEY_PREFIX, hashSecret, SESSION_TOKEN_PREFIX } from '../../core/auth.ts';
+import type { ApiKeyRole } from '../../core/db/index.ts';
+import { BaseError, forbidden, unauthorized } from '../../core/errors.ts';
+import { globalPlugin } from './global-plugin.ts';
+
+/**
+ * Who is calling. Issuers, servicers and admins send `Authorization: Bearer npl_...` (API key);
+ * investors send the session token from SIWE sign-in, `Bearer nps_...`. No header: anonymous.
+ * A header that does not resolve (unknown, revoked or expired credential) is always a 401, even on
+ * public routes, so a client never silently acts anonymously.
+ */
+export type Principal =
+  | { kind: 'apiKey'; keyId: string; role: ApiKeyRole; owner: string; name: string }
+  | { kind: 'session'; sessionId: string; address: string; chainId: number; expiresAt: Date };
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+  interface FastifyInstance {
+    /** preHandler: an API key with one of `roles` (admins pass every role check). */
+    requireRole: (...roles: ApiKeyRole[]) => preHandlerAsyncHookHandler;
+    /** preHandler: a signed-in investor session (allowlisting is checked per resource). */
+    requireSession: preHandlerAsyncHookHandler;
+  }
+}
+
+const LAST_USED_RESOLUTION_MS = 60_000;
+
+export const authPlugin = globalPlugin(async (app) => {
+  app.decorateRequest('principal', null);
+
+  app.addHook('onRequest', async (request) => {
+    const header = request.headers.authorization;
+    if (header === undefined) return;
+    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!match) throw unauthorized('Authorization header must be `Bearer <token>`');
+    const token = match[1];
+    if (token.startsWith(API_KEY_PREFIX)) {
+      const key = await app.prisma.apiKey.findUnique({ where: { keyHash: hashSecret(token) } });
+      if (key === null || key.revokedAt !== null) throw unauthorized('Invalid API key');
+      request.principal = { kind: 'apiKey', keyId: key.id, role: key.role, owner: key.owner, name: key.name };
+      if (key.lastUsedAt === null || Date.now() - key.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
+        app.prisma.apiKey
+          .update({ where: { id: key.id }, data: { lastUsedAt: new Date() } })
+          .catch((error) => request.log.warn({ err: error }, 'could not record API key use'));
+      }
+      return;
+    }
+    if (token.startsWith(SESSION_TOKEN_PREFIX)) {
+      const session = await app.prisma.session.findUnique({ where: { tokenHash: hashSecret(token) } });
+      if (session === null || session.revokedAt !== null) throw unauthorized('Invalid session token');
+      if (session.expiresAt.getTime() <= Date.now()) {
+        throw new BaseError('Session expired; sign in again', { code: 'SESSION_EXPIRED', statusCode: 401 });
+      }
+      request.principal = {
+        kind: 'session',
+        sessionId: session.id,
+        address: session.address,
+        chainId: session.chainId,
+        expiresAt: session.expiresAt,
+      };
+      return;
+    }
+    throw unauthorized('Unknown credential');
+  });
+
+  app.decorate('requireRole', (...roles: ApiKeyRole[]) => {
+    return async (request: FastifyRequest, _reply: FastifyReply) => {
+      const p = request.principal;
+      if (p === null) throw unauthorized('API key required');
+      if (p.kind !== 'apiKey') throw forbidden(`Requires an API key with role ${roles.join(' or ')}`);
+      if (p.role !== 'admin' && !roles.includes(p.role)) {
+        throw forbidden(`Requires role ${roles.join(' or ')}; this key is ${p.role}`);
+      }
+    };
+  });
+
+  app.decorate('requireSession', async (request: FastifyRequest, _reply: FastifyReply) => {
+    if (request.principal === null)
+      throw unauthorized('Sign in first (POST /v1/auth/nonce, /v1/auth/verify)');
+  });
+});
+
+/** Issuer keys may only change portfolios of their own owner; admins may change any. */
+export function assertOwns(principal: Principal | null, portfolio: { owner: string }): void {
+  if (principal === null) throw unauthorized();
+  if (principal.kind !== 'apiKey') throw forbidden();
+  if (principal.role === 'admin') return;
+  if (principal.owner !== portfolio.owner) throw forbidden('This portfolio belongs to another issuer');
+}
+
+/**
+ * Access to a portfolio's loan tape and data room: a signed-in investor who is allowlisted (not
+ * expired, not frozen), the issuer that owns the portfolio, or an admin.
+ */
+export async function assertDataRoomAccess(
+  request: FastifyRequest,
+  portfolio: { owner: string },
+): Promise<void> {
+  const p = request.principal;
+  if (p === null) throw unauthorized('Sign in first (POST /v1/auth/nonce, /v1/auth/verify)');
+  if (p.kind === 'apiKey') {
+    if (p.role === 'admin' || (p.role === 'issuer' && p.owner === portfolio.owner)) return;
+    throw forbidden('The data room is for allowlisted investors and the issuer');
+  }
+  const investor = await request.server.prisma.investor.findUnique({ where: { address: p.address } });
+  const now = Date.now();
+  if (
+    investor === null ||
+    investor.frozen ||
+    investor.allowlistedUntil === null ||
+    investor.allowlistedUntil.getTime() <= now
+  ) {
+    throw new BaseError(`Investor ${p.address} is not allowlisted`, {
+      code: 'NOT_ALLOWLISTED',
+      statusCode: 403,
+    });
+  }
+}

@@ -1,0 +1,109 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { countWorkers } from '../../core/queue.ts';
+
+const componentSchema = z.object({
+  status: z.enum(['ok', 'down', 'unconfigured']),
+  latencyMs: z.number().optional(),
+  error: z.string().optional(),
+});
+
+const healthSchema = z.object({
+  status: z.enum(['ok', 'degraded']),
+  postgres: componentSchema,
+  redis: componentSchema,
+  chain: componentSchema.extend({ chainId: z.number().int().optional(), blockNumber: z.string().optional() }),
+  worker: componentSchema.extend({ workers: z.number().int().optional() }),
+});
+
+type Component = z.infer<typeof componentSchema>;
+
+async function probe<T extends object>(
+  fn: () => Promise<T>,
+  timeoutMs = 2_000,
+): Promise<Component & Partial<T>> {
+  const started = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const extra = await Promise.race([
+      fn(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+    return { status: 'ok', latencyMs: Math.round(performance.now() - started), ...extra };
+  } catch (error) {
+    const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    return { status: 'down', error: message } as Component & Partial<T>;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * GET /health: Postgres, Redis, chain and worker status. 200 when Postgres and (if configured)
+ * Redis answer, 503 otherwise; chain and worker report `unconfigured` when RPC_URL / REDIS_URL are unset.
+ */
+export const healthRoutes: FastifyPluginAsyncZod = async (app) => {
+  app.get(
+    '/health',
+    {
+      config: { rateLimit: false },
+      schema: {
+        tags: ['health'],
+        summary: 'Service health',
+        response: { 200: healthSchema, 503: healthSchema },
+      },
+    },
+    async (_request, reply) => {
+      const { redis, chain } = app;
+      const [postgres, redisStatus, chainStatus] = await Promise.all([
+        probe(async () => {
+          await app.db.pool.query('SELECT 1');
+          return {};
+        }),
+        redis === null
+          ? Promise.resolve<Component>({ status: 'unconfigured' })
+          : probe(async () => {
+              await redis.ping();
+              return {};
+            }),
+        chain === null
+          ? Promise.resolve<Component>({ status: 'unconfigured' })
+          : probe(async () => {
+              const [chainId, blockNumber] = await Promise.all([chain.getChainId(), chain.getBlockNumber()]);
+              return { chainId, blockNumber: blockNumber.toString() };
+            }),
+      ]);
+      let worker: z.infer<typeof healthSchema>['worker'] = { status: 'unconfigured' };
+      if (redis !== null && redisStatus.status === 'ok') {
+        const workers = await probe(async () => ({ workers: await countWorkers(redis) }));
+        worker =
+          workers.status === 'ok' ? { ...workers, status: workers.workers! > 0 ? 'ok' : 'down' } : workers;
+      } else if (redis !== null) {
+        worker = { status: 'down', error: 'redis is down' };
+      }
+      const serving = postgres.status === 'ok' && redisStatus.status !== 'down';
+      const allOk = [postgres, redisStatus, chainStatus, worker].every((c) => c.status !== 'down');
+      return reply.status(serving ? 200 : 503).send({
+        status: allOk ? 'ok' : 'degraded',
+        postgres,
+        redis: redisStatus,
+        chain: chainStatus,
+        worker,
+      });
+    },
+  );
+
+  app.get(
+    '/openapi.json',
+    {
+      config: { rateLimit: false },
+      schema: {
+        hide: true,
+        response: { 200: z.looseObject({ openapi: z.string(), paths: z.record(z.string(), z.unknown()) }) },
+      },
+    },
+    async () => app.swagger() as unknown as { openapi: string; paths: Record<string, unknown> },
+  );
+};

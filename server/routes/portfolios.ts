@@ -1,0 +1,140 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import {
+  getPortfolio,
+  isValidSortKey,
+  listPortfolios,
+  type PortfolioSort,
+} from '../../core/db/portfolios.ts';
+import { BaseError, notFound } from '../../core/errors.ts';
+import {
+  decodeCursor,
+  encodeCursor,
+  errorResponses,
+  idParamsSchema,
+  isUuid,
+  pageOf,
+} from '../schemas/common.ts';
+import {
+  createPortfolioBodySchema,
+  listPortfoliosQuerySchema,
+  portfolioDetailSchema,
+  portfolioSummarySchema,
+  toPortfolioDetail,
+  toPortfolioSummary,
+} from '../schemas/portfolio.ts';
+
+/** POST /v1/portfolios (issuer), GET /v1/portfolios (public, filtered, sorted, paginated), GET /v1/portfolios/:id. */
+export const portfolioRoutes: FastifyPluginAsyncZod = async (app) => {
+  app.post(
+    '/v1/portfolios',
+    {
+      preHandler: app.requireRole('issuer'),
+      schema: {
+        tags: ['portfolios'],
+        summary: 'Create a draft portfolio with its tranches',
+        security: [{ apiKey: [] }],
+        body: createPortfolioBodySchema,
+        response: { 201: portfolioDetailSchema, ...errorResponses(400, 401, 403, 429) },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      const principal = request.principal!;
+      const owner = principal.kind === 'apiKey' ? principal.owner : '';
+      const created = await app.prisma.portfolio.create({
+        data: {
+          owner,
+          name: body.name,
+          description: body.description,
+          assetClass: body.assetClass,
+          jurisdiction: body.jurisdiction,
+          currency: body.currency,
+          askingPrice: body.askingPrice,
+          payTokenDecimals: body.payTokenDecimals,
+          servicerAddress: body.servicerAddress,
+          servicerFeeBps: body.fees.servicerBps,
+          protocolFeeBps: body.fees.protocolBps,
+          waterfallMode: body.waterfallMode,
+          tranches: {
+            create: body.tranches.map((t, i) => ({
+              seniority: i,
+              name: t.name,
+              symbol: t.symbol,
+              face: t.face,
+              couponBps: t.couponBps ?? 0,
+              priceBps: t.priceBps ?? 10_000,
+              residual: i === body.tranches.length - 1,
+            })),
+          },
+        },
+        select: { id: true },
+      });
+      request.audit = { type: 'portfolio', id: created.id, details: { name: body.name } };
+      const found = await getPortfolio(app.db.pool, created.id);
+      return reply.status(201).send(toPortfolioDetail(found!.portfolio, found!.tranches));
+    },
+  );
+
+  app.get(
+    '/v1/portfolios',
+    {
+      schema: {
+        tags: ['portfolios'],
+        summary: 'List portfolios with their statistics',
+        querystring: listPortfoliosQuerySchema,
+        response: { 200: pageOf(portfolioSummarySchema), ...errorResponses(400, 429) },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const desc = q.sort.startsWith('-');
+      const sort = (desc ? q.sort.slice(1) : q.sort) as PortfolioSort;
+      const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor, 3);
+      if (
+        after !== undefined &&
+        (after[0] !== q.sort || !isUuid(String(after[2])) || !isValidSortKey(sort, String(after[1])))
+      ) {
+        throw new BaseError('Invalid cursor', {
+          code: 'VALIDATION_FAILED',
+          statusCode: 400,
+          details: [
+            { path: 'querystring.cursor', message: 'belongs to another sort order; start again without it' },
+          ],
+        });
+      }
+      const { rows, next } = await listPortfolios(app.db.pool, {
+        status: q.status,
+        assetClass: q.assetClass,
+        jurisdiction: q.jurisdiction,
+        minUpb: q.minUpb,
+        maxUpb: q.maxUpb,
+        sort,
+        order: desc ? 'desc' : 'asc',
+        limit: q.limit,
+        after: after === undefined ? undefined : [String(after[1]), String(after[2])],
+      });
+      return {
+        items: rows.map(toPortfolioSummary),
+        nextCursor: next === null ? null : encodeCursor([q.sort, ...next]),
+      };
+    },
+  );
+
+  app.get(
+    '/v1/portfolios/:id',
+    {
+      schema: {
+        tags: ['portfolios'],
+        summary: 'A portfolio with tranches, statistics and chain addresses',
+        params: idParamsSchema,
+        response: { 200: portfolioDetailSchema, ...errorResponses(404, 429) },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const found = isUuid(id) ? await getPortfolio(app.db.pool, id) : null;
+      if (found === null) throw notFound('Portfolio', id);
+      return toPortfolioDetail(found.portfolio, found.tranches);
+    },
+  );
+};
