@@ -32,12 +32,18 @@ contract ComplianceHandler is Test {
     mapping(address actor => bool) public ghostDisallowed;
     mapping(address actor => mapping(uint256 trancheId => uint256)) public ghostFrozenBalance;
 
-    constructor(Portfolio portfolio, ComplianceRegistry registry, TestStablecoin usd, address admin, address[] memory actors) {
+    constructor(
+        Portfolio portfolio,
+        ComplianceRegistry registry,
+        TestStablecoin usd,
+        address admin,
+        address[] memory actorSet
+    ) {
         _portfolio = portfolio;
         _registry = registry;
         _usd = usd;
         _admin = admin;
-        _actors = actors;
+        _actors = actorSet;
         for (uint256 i; i < portfolio.trancheCount(); ++i) {
             _tokens.push(TrancheToken(portfolio.trancheToken(i)));
         }
