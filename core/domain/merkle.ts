@@ -1,0 +1,578 @@
+/**
+ * The distribution Merkle tree (ARCHITECTURE.md "The distribution job", step 3): exactly
+ * `@openzeppelin/merkle-tree`'s `StandardMerkleTree.of(values, ['address', 'uint256'])` -- same
+ * leaves, same sorted leaf order, same array layout, same root, same proofs and a dump its
+ * `StandardMerkleTree.load` accepts -- built over one flat buffer with a batch WebAssembly keccak
+ * (merkle-keccak.ts) instead of a million hex strings and JS hashes.
+ *
+ * Layout (the package's `core.makeMerkleTree`): `n` leaves, `2n - 1` nodes of 32 bytes in
+ * `nodes`; leaf hash = keccak256(keccak256(abi.encode(address, uint256))); leaves sorted by hash
+ * ascending and placed from the end (`tree[2n - 2 - i] = sortedLeaves[i]`); internal node `i` =
+ * keccak256 of its children `2i + 1`, `2i + 2` sorted as big-endian numbers. Values keep the input
+ * order; `values[k].treeIndex` is where entry `k`'s leaf sits.
+ *
+ * Pure: no I/O. Dumps are produced as byte chunks for the caller to write.
+ */
+import { DomainInputError } from './errors.ts';
+import {
+  CHECKSUM_STRIDE,
+  createKeccakEngine,
+  HEX_NODE_STRIDE,
+  KECCAK_LAYOUT,
+  type KeccakEngine,
+} from './merkle-keccak.ts';
+
+export type Hex = `0x${string}`;
+
+/** One holder of a distribution: the account and its cumulative amount (base units). */
+export type DistributionEntry = { account: string; amount: bigint };
+
+/** `StandardMerkleTree.dump()` for leaf encoding `['address', 'uint256']`, amounts as decimal strings. */
+export type DistributionTreeDump = {
+  format: 'standard-v1';
+  leafEncoding: ['address', 'uint256'];
+  tree: Hex[];
+  values: { value: [Hex, string]; treeIndex: number }[];
+};
+
+export type DistributionTree = {
+  /** Root as 0x-prefixed lowercase hex (what `proposeRoot` takes). */
+  readonly root: Hex;
+  /** Number of leaves (entries). */
+  readonly length: number;
+  /** All `2 * length - 1` nodes, 32 bytes each, in the package's array order. Do not mutate. */
+  readonly nodes: Uint8Array;
+  /** `treeIndices[k]`: position in `nodes` of entry `k`'s leaf. Do not mutate. */
+  readonly treeIndices: Uint32Array;
+  /** Entry `k`'s account, EIP-55 checksummed. */
+  account(index: number): Hex;
+  /** Entry `k`'s cumulative amount. */
+  amount(index: number): bigint;
+  /** Entry index of `account` (any letter case), or -1 when it is not in the tree. */
+  leafIndexOf(account: string): number;
+  /** Entry `k`'s leaf hash. */
+  leafHash(index: number): Hex;
+  /** Proof of entry `index` (or of `account`): sibling hashes from the leaf up, as the package's `getProof`. */
+  proof(indexOrAccount: number | string): Hex[];
+  /** The package's dump object (the whole tree as JS strings: fine for small trees, big for 1M). */
+  dump(): DistributionTreeDump;
+  /** `JSON.stringify(dump())` as ASCII byte chunks (each a fresh copy), without building the object. */
+  dumpChunks(): Generator<Uint8Array, void, undefined>;
+  /** Calls `write` with every chunk of `dumpChunks()`, in order. */
+  writeDump(write: (chunk: Uint8Array) => void): void;
+};
+
+export const DISTRIBUTION_LEAF_ENCODING = ['address', 'uint256'] as const;
+
+const HEAP = KECCAK_LAYOUT.heap;
+const MAX_UINT256 = (1n << 256n) - 1n;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+/** Nodes or values converted per dump chunk. */
+const DUMP_BATCH = 8192;
+
+/** Builds the tree of `entries` (at least one, no account twice, amounts in [0, 2^256)). */
+export function buildDistributionTree(entries: readonly DistributionEntry[]): DistributionTree {
+  if (!Array.isArray(entries) || entries.length === 0) {
+    throw new DomainInputError({ field: 'entries', message: 'must be a non-empty array' });
+  }
+  const n = entries.length;
+  const treeLength = 2 * n - 1;
+  // [heap: n encodings of 64 bytes, hashed in place into n leaves of 32][tree: 2n - 1 nodes]
+  const leafArea = HEAP;
+  const treeArea = leafArea + 64 * n;
+  const engine = createKeccakEngine(treeArea + 32 * treeLength);
+  const memory = engine.bytes();
+  const accounts = new Uint8Array(20 * n);
+  const amounts = new Array<bigint>(n);
+  for (let k = 0; k < n; k++) {
+    const entry = entries[k];
+    if (typeof entry !== 'object' || entry === null) {
+      throw new DomainInputError({ field: `entries[${k}]`, message: 'must be { account, amount }' });
+    }
+    if (!parseAddress(entry.account, accounts, 20 * k)) {
+      throw new DomainInputError({
+        field: `entries[${k}].account`,
+        message: 'must be a 0x-prefixed 20-byte hex address',
+      });
+    }
+    const amount = entry.amount;
+    if (typeof amount !== 'bigint' || amount < 0n || amount > MAX_UINT256) {
+      throw new DomainInputError({
+        field: `entries[${k}].amount`,
+        message: 'must be a bigint in [0, 2^256)',
+      });
+    }
+    amounts[k] = amount;
+    memory.set(accounts.subarray(20 * k, 20 * k + 20), leafArea + 64 * k + 12);
+    writeUint256(memory, leafArea + 64 * k + 32, amount);
+  }
+  const index = indexAccounts(accounts, n, 'entries');
+  engine.leaves(leafArea, n);
+
+  const order = sortByHash(memory, leafArea, n);
+  const treeIndices = new Uint32Array(n);
+  const words = new Uint32Array(memory.buffer);
+  for (let i = 0; i < n; i++) {
+    const valueIndex = order[i];
+    const position = treeLength - 1 - i;
+    treeIndices[valueIndex] = position;
+    const from = (leafArea >>> 2) + 8 * valueIndex;
+    const to = (treeArea >>> 2) + 8 * position;
+    for (let w = 0; w < 8; w++) words[to + w] = words[from + w];
+  }
+  engine.nodes(treeArea, 0, n - 2, 0);
+  const nodes = memory.slice(treeArea, treeArea + 32 * treeLength);
+  return createTree(nodes, treeIndices, accounts, amounts, index);
+}
+
+/**
+ * Loads a `StandardMerkleTree` dump (ours or the package's) after checking all of it: the format,
+ * the leaf encoding, every value (address, uint256 decimal string, a distinct leaf `treeIndex`),
+ * every leaf hash against its value and every internal node against its children. Rejects
+ * duplicate accounts, which a distribution never has. Throws a `DomainInputError` naming the
+ * first offending field.
+ */
+export function loadDistributionTree(dump: unknown): DistributionTree {
+  const fail = (field: string, message: string): never => {
+    throw new DomainInputError({ field, message });
+  };
+  if (typeof dump !== 'object' || dump === null) return fail('', 'must be a StandardMerkleTree dump object');
+  const data = dump as Record<string, unknown>;
+  if (data.format !== 'standard-v1') fail('format', "must be 'standard-v1'");
+  const encoding = data.leafEncoding;
+  if (
+    !Array.isArray(encoding) ||
+    encoding.length !== 2 ||
+    encoding[0] !== 'address' ||
+    encoding[1] !== 'uint256'
+  ) {
+    fail('leafEncoding', "must be ['address', 'uint256']");
+  }
+  const tree = data.tree;
+  const values = data.values;
+  if (!Array.isArray(values) || values.length === 0) return fail('values', 'must be a non-empty array');
+  const n = values.length;
+  const treeLength = 2 * n - 1;
+  if (!Array.isArray(tree) || tree.length !== treeLength) {
+    return fail('tree', `must be an array of 2 * values.length - 1 = ${treeLength} hashes`);
+  }
+  const leafArea = HEAP;
+  const treeArea = leafArea + 64 * n;
+  const engine = createKeccakEngine(treeArea + 32 * treeLength);
+  const memory = engine.bytes();
+  for (let i = 0; i < treeLength; i++) {
+    if (!parseNode(tree[i], memory, treeArea + 32 * i))
+      fail(`tree[${i}]`, 'must be 0x + 64 lowercase hex digits');
+  }
+  const accounts = new Uint8Array(20 * n);
+  const amounts = new Array<bigint>(n);
+  const treeIndices = new Uint32Array(n);
+  const taken = new Uint8Array(n);
+  for (let k = 0; k < n; k++) {
+    const item = values[k] as { value?: unknown; treeIndex?: unknown } | null;
+    const value = item?.value;
+    if (!Array.isArray(value) || value.length !== 2) fail(`values[${k}].value`, 'must be [address, amount]');
+    const [account, amountText] = value as unknown[];
+    if (!parseAddress(account, accounts, 20 * k)) {
+      fail(`values[${k}].value[0]`, 'must be a 0x-prefixed 20-byte hex address');
+    }
+    const amount = parseAmount(amountText);
+    if (amount === undefined) fail(`values[${k}].value[1]`, 'must be a decimal string in [0, 2^256)');
+    amounts[k] = amount as bigint;
+    const position = item?.treeIndex;
+    if (
+      typeof position !== 'number' ||
+      !Number.isInteger(position) ||
+      position < n - 1 ||
+      position >= treeLength
+    ) {
+      fail(`values[${k}].treeIndex`, `must be a leaf position in [${n - 1}, ${treeLength - 1}]`);
+    }
+    const p = position as number;
+    if (taken[p - (n - 1)] === 1) fail(`values[${k}].treeIndex`, `leaf ${p} is used twice`);
+    taken[p - (n - 1)] = 1;
+    treeIndices[k] = p;
+    memory.set(accounts.subarray(20 * k, 20 * k + 20), leafArea + 64 * k + 12);
+    writeUint256(memory, leafArea + 64 * k + 32, amount as bigint);
+  }
+  const index = indexAccounts(accounts, n, 'values', (k) => `values[${k}].value[0]`);
+  engine.leaves(leafArea, n);
+  const words = new Uint32Array(memory.buffer);
+  for (let k = 0; k < n; k++) {
+    const leaf = (leafArea >>> 2) + 8 * k;
+    const node = (treeArea >>> 2) + 8 * treeIndices[k];
+    for (let w = 0; w < 8; w++) {
+      if (words[leaf + w] !== words[node + w]) {
+        fail(`values[${k}]`, `leaf hash does not match tree[${treeIndices[k]}]`);
+      }
+    }
+  }
+  const bad = engine.nodes(treeArea, 0, n - 2, 1);
+  if (bad !== -1) fail(`tree[${bad}]`, 'is not the hash of its children');
+  const nodes = memory.slice(treeArea, treeArea + 32 * treeLength);
+  return createTree(nodes, treeIndices, accounts, amounts, index);
+}
+
+/** The StandardMerkleTree leaf of `(account, amount)`: keccak256(keccak256(abi.encode(address, uint256))). */
+export function hashLeaf(account: string, amount: bigint): Hex {
+  const engine = utilEngine();
+  const memory = engine.bytes();
+  memory.fill(0, HEAP, HEAP + 64);
+  if (!parseAddress(account, memory, HEAP + 12)) {
+    throw new DomainInputError({ field: 'account', message: 'must be a 0x-prefixed 20-byte hex address' });
+  }
+  if (typeof amount !== 'bigint' || amount < 0n || amount > MAX_UINT256) {
+    throw new DomainInputError({ field: 'amount', message: 'must be a bigint in [0, 2^256)' });
+  }
+  writeUint256(memory, HEAP + 32, amount);
+  engine.leaves(HEAP, 1);
+  return hexOfNodes(engine, memory, HEAP, 1)[0];
+}
+
+/** True when `proof` leads from the leaf of `(account, amount)` to `root` (the package's `verify`). */
+export function verifyDistributionProof(parameters: {
+  root: string;
+  account: string;
+  amount: bigint;
+  proof: readonly string[];
+}): boolean {
+  const { root, account, amount, proof } = parameters;
+  const engine = utilEngine();
+  const memory = engine.bytes();
+  const leaf = hashLeaf(account, amount);
+  const current = HEAP;
+  const pair = HEAP + 64;
+  parseNode(leaf, memory, current);
+  for (const sibling of proof) {
+    if (!parseNode(typeof sibling === 'string' ? sibling.toLowerCase() : sibling, memory, current + 32))
+      return false;
+    const swap = compareBytes(memory, current, current + 32) > 0;
+    memory.copyWithin(pair + (swap ? 32 : 0), current, current + 32);
+    memory.copyWithin(pair + (swap ? 0 : 32), current + 32, current + 64);
+    engine.hash64(pair, current, 1);
+  }
+  return hexOfNodes(engine, memory, current, 1)[0] === (typeof root === 'string' ? root.toLowerCase() : root);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function createTree(
+  nodes: Uint8Array,
+  treeIndices: Uint32Array,
+  accounts: Uint8Array,
+  amounts: bigint[],
+  index: AccountIndex,
+): DistributionTree {
+  const n = treeIndices.length;
+  const engine = utilEngine();
+  const root = hexOfNodeBytes(nodes, [0])[0];
+  const checkIndex = (k: number) => {
+    if (!Number.isInteger(k) || k < 0 || k >= n) {
+      throw new DomainInputError({ field: 'index', message: `must be an entry index in [0, ${n - 1}]` });
+    }
+  };
+  const lookup = (account: string) => {
+    const scratch = engine.bytes();
+    if (!parseAddress(account, scratch, HEAP)) return -1;
+    return index.find(scratch, HEAP);
+  };
+  const checksummed = (from: number, count: number): string => {
+    const memory = engine.bytes();
+    const dst = HEAP + 20 * DUMP_BATCH;
+    memory.set(accounts.subarray(20 * from, 20 * (from + count)), HEAP);
+    engine.checksums(HEAP, count, dst);
+    return ascii(memory, dst, dst + CHECKSUM_STRIDE * count);
+  };
+
+  function* treeChunks(): Generator<Uint8Array, void, undefined> {
+    const total = nodes.length / 32;
+    for (let from = 0; from < total; from += DUMP_BATCH) {
+      const count = Math.min(DUMP_BATCH, total - from);
+      const memory = engine.bytes();
+      const dst = HEAP + 32 * DUMP_BATCH;
+      memory.set(nodes.subarray(32 * from, 32 * (from + count)), HEAP);
+      engine.hexNodes(HEAP, count, dst);
+      // The last node has no trailing comma.
+      const end = dst + HEX_NODE_STRIDE * count - (from + count === total ? 1 : 0);
+      yield memory.slice(dst, end);
+    }
+  }
+
+  function valueChunk(from: number, count: number): string {
+    const addresses = checksummed(from, count);
+    let out = '';
+    for (let j = 0; j < count; j++) {
+      const k = from + j;
+      const address = addresses.slice(CHECKSUM_STRIDE * j, CHECKSUM_STRIDE * (j + 1));
+      out += `${k === 0 ? '' : ','}{"value":["${address}","${amounts[k]}"],"treeIndex":${treeIndices[k]}}`;
+    }
+    return out;
+  }
+
+  const tree: DistributionTree = {
+    root,
+    length: n,
+    nodes,
+    treeIndices,
+    account(k) {
+      checkIndex(k);
+      return checksummed(k, 1) as Hex;
+    },
+    amount(k) {
+      checkIndex(k);
+      return amounts[k];
+    },
+    leafIndexOf: lookup,
+    leafHash(k) {
+      checkIndex(k);
+      return hexOfNodeBytes(nodes, [treeIndices[k]])[0];
+    },
+    proof(indexOrAccount) {
+      let k: number;
+      if (typeof indexOrAccount === 'string') {
+        k = lookup(indexOrAccount);
+        if (k === -1) throw new DomainInputError({ field: 'account', message: 'is not in the tree' });
+      } else {
+        checkIndex(indexOrAccount);
+        k = indexOrAccount;
+      }
+      const siblings: number[] = [];
+      for (let i = treeIndices[k]; i > 0; i = (i - 1) >> 1) siblings.push(i % 2 === 1 ? i + 1 : i - 1);
+      return hexOfNodeBytes(nodes, siblings);
+    },
+    dump() {
+      const hashes: Hex[] = [];
+      for (let from = 0; from < nodes.length / 32; from += DUMP_BATCH) {
+        const count = Math.min(DUMP_BATCH, nodes.length / 32 - from);
+        const positions = Array.from({ length: count }, (_, j) => from + j);
+        for (const hash of hexOfNodeBytes(nodes, positions)) hashes.push(hash);
+      }
+      const values: DistributionTreeDump['values'] = [];
+      for (let from = 0; from < n; from += DUMP_BATCH) {
+        const count = Math.min(DUMP_BATCH, n - from);
+        const addresses = checksummed(from, count);
+        for (let j = 0; j < count; j++) {
+          const address = addresses.slice(CHECKSUM_STRIDE * j, CHECKSUM_STRIDE * (j + 1)) as Hex;
+          values.push({ value: [address, amounts[from + j].toString()], treeIndex: treeIndices[from + j] });
+        }
+      }
+      return { format: 'standard-v1', leafEncoding: ['address', 'uint256'], tree: hashes, values };
+    },
+    *dumpChunks() {
+      yield encoder.encode('{"format":"standard-v1","leafEncoding":["address","uint256"],"tree":[');
+      yield* treeChunks();
+      yield encoder.encode('],"values":[');
+      for (let from = 0; from < n; from += DUMP_BATCH) {
+        yield encoder.encode(valueChunk(from, Math.min(DUMP_BATCH, n - from)));
+      }
+      yield encoder.encode(']}');
+    },
+    writeDump(write) {
+      for (const chunk of tree.dumpChunks()) write(chunk);
+    },
+  };
+  return tree;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function ascii(memory: Uint8Array, from: number, to: number): string {
+  return decoder.decode(memory.subarray(from, to));
+}
+
+let util: KeccakEngine | undefined;
+
+/** A shared small engine for proofs, checksums and dump chunks (fixed size: never grows). */
+function utilEngine(): KeccakEngine {
+  util ??= createKeccakEngine(HEAP + (32 + HEX_NODE_STRIDE) * DUMP_BATCH);
+  return util;
+}
+
+/** Lowercase hex of `count` 32-byte nodes already in engine memory at `src`. */
+function hexOfNodes(engine: KeccakEngine, memory: Uint8Array, src: number, count: number): Hex[] {
+  const dst = HEAP + 32 * DUMP_BATCH;
+  engine.hexNodes(src, count, dst);
+  const text = ascii(memory, dst, dst + HEX_NODE_STRIDE * count);
+  const out = new Array<Hex>(count);
+  for (let j = 0; j < count; j++)
+    out[j] = text.slice(HEX_NODE_STRIDE * j + 1, HEX_NODE_STRIDE * j + 67) as Hex;
+  return out;
+}
+
+/** Lowercase hex of the nodes at `positions` of a flat `nodes` buffer (at most DUMP_BATCH). */
+function hexOfNodeBytes(nodes: Uint8Array, positions: readonly number[]): Hex[] {
+  const engine = utilEngine();
+  const memory = engine.bytes();
+  for (let j = 0; j < positions.length; j++) {
+    const p = 32 * positions[j];
+    memory.set(nodes.subarray(p, p + 32), HEAP + 32 * j);
+  }
+  return hexOfNodes(engine, memory, HEAP, positions.length);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing and encoding.
+
+const HEX_VALUE = new Int8Array(128).fill(-1);
+for (let c = 0; c < 10; c++) HEX_VALUE[48 + c] = c;
+for (let c = 0; c < 6; c++) {
+  HEX_VALUE[97 + c] = 10 + c;
+  HEX_VALUE[65 + c] = 10 + c;
+}
+
+/** `0x` + 40 hex digits (any case, as viem's non-strict `isAddress`) into `out[offset..+20)`. */
+function parseAddress(value: unknown, out: Uint8Array, offset: number): boolean {
+  if (
+    typeof value !== 'string' ||
+    value.length !== 42 ||
+    value.charCodeAt(0) !== 48 ||
+    value.charCodeAt(1) !== 120
+  ) {
+    return false;
+  }
+  for (let j = 0; j < 20; j++) {
+    const hi = HEX_VALUE[value.charCodeAt(2 + 2 * j) & 127];
+    const lo = HEX_VALUE[value.charCodeAt(3 + 2 * j) & 127];
+    if (hi < 0 || lo < 0 || value.charCodeAt(2 + 2 * j) > 127 || value.charCodeAt(3 + 2 * j) > 127)
+      return false;
+    out[offset + j] = (hi << 4) | lo;
+  }
+  return true;
+}
+
+/** `0x` + 64 lowercase hex digits (the package always writes lowercase) into `out[offset..+32)`. */
+function parseNode(value: unknown, out: Uint8Array, offset: number): boolean {
+  if (
+    typeof value !== 'string' ||
+    value.length !== 66 ||
+    value.charCodeAt(0) !== 48 ||
+    value.charCodeAt(1) !== 120
+  ) {
+    return false;
+  }
+  for (let j = 0; j < 32; j++) {
+    const a = value.charCodeAt(2 + 2 * j);
+    const b = value.charCodeAt(3 + 2 * j);
+    if (a > 102 || b > 102 || (a >= 65 && a <= 70) || (b >= 65 && b <= 70)) return false;
+    const hi = HEX_VALUE[a];
+    const lo = HEX_VALUE[b];
+    if (hi < 0 || lo < 0) return false;
+    out[offset + j] = (hi << 4) | lo;
+  }
+  return true;
+}
+
+const DECIMAL = /^[0-9]{1,78}$/;
+
+function parseAmount(value: unknown): bigint | undefined {
+  if (typeof value === 'bigint') return value >= 0n && value <= MAX_UINT256 ? value : undefined;
+  if (typeof value !== 'string' || !DECIMAL.test(value)) return undefined;
+  const amount = BigInt(value);
+  return amount <= MAX_UINT256 ? amount : undefined;
+}
+
+/** `amount` as 32 big-endian bytes at `out[offset..+32)` (which must be zero). */
+function writeUint256(out: Uint8Array, offset: number, amount: bigint): void {
+  if (amount <= MAX_SAFE) {
+    let v = Number(amount);
+    for (let j = offset + 31; v > 0; j--) {
+      out[j] = v % 256;
+      v = Math.floor(v / 256);
+    }
+    return;
+  }
+  let v = amount;
+  for (let j = offset + 31; v > 0n; j--) {
+    out[j] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+}
+
+function compareBytes(memory: Uint8Array, a: number, b: number): number {
+  for (let j = 0; j < 32; j++) {
+    const d = memory[a + j] - memory[b + j];
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+/**
+ * Entry indices ordered by leaf hash ascending (the package's `sortLeaves`): a stable two-pass
+ * radix sort on the first 4 bytes, then runs with equal prefixes by all 32 bytes.
+ */
+function sortByHash(memory: Uint8Array, base: number, n: number): Uint32Array {
+  const keys = new Uint32Array(n);
+  for (let k = 0; k < n; k++) {
+    const p = base + 32 * k;
+    keys[k] = ((memory[p] << 24) | (memory[p + 1] << 16) | (memory[p + 2] << 8) | memory[p + 3]) >>> 0;
+  }
+  let order = new Uint32Array(n);
+  for (let k = 0; k < n; k++) order[k] = k;
+  const full = (a: number, b: number) => compareBytes(memory, base + 32 * a, base + 32 * b);
+  if (n < 256) return order.sort(full);
+  let scratch = new Uint32Array(n);
+  const counts = new Uint32Array(65_537);
+  for (const shift of [0, 16]) {
+    counts.fill(0);
+    for (let k = 0; k < n; k++) counts[((keys[order[k]] >>> shift) & 0xffff) + 1]++;
+    for (let b = 1; b <= 65_536; b++) counts[b] += counts[b - 1];
+    for (let k = 0; k < n; k++) scratch[counts[(keys[order[k]] >>> shift) & 0xffff]++] = order[k];
+    [order, scratch] = [scratch, order];
+  }
+  for (let i = 0; i < n; ) {
+    let j = i + 1;
+    while (j < n && keys[order[j]] === keys[order[i]]) j++;
+    if (j - i > 1) order.set(Array.from(order.subarray(i, j)).sort(full), i);
+    i = j;
+  }
+  return order;
+}
+
+type AccountIndex = { find(bytes: Uint8Array, offset: number): number };
+
+/**
+ * Open-addressing hash table over the 20-byte accounts (no per-account strings or Map entries);
+ * throws on the first account seen twice.
+ */
+function indexAccounts(
+  accounts: Uint8Array,
+  n: number,
+  field: string,
+  fieldOf: (k: number) => string = (k) => `${field}[${k}].account`,
+): AccountIndex {
+  let bits = 4;
+  while (1 << bits < 2 * n) bits++;
+  const mask = (1 << bits) - 1;
+  const slots = new Int32Array(1 << bits);
+  const hash = (bytes: Uint8Array, offset: number) => {
+    let h = 0x811c9dc5;
+    for (let j = 0; j < 20; j += 4) {
+      const word = (bytes[offset + j] << 24) | (bytes[offset + j + 1] << 16) | (bytes[offset + j + 2] << 8);
+      h = Math.imul(h ^ (word | bytes[offset + j + 3]), 0x9e3779b1);
+      h ^= h >>> 15;
+    }
+    return h & mask;
+  };
+  const same = (bytes: Uint8Array, offset: number, k: number) => {
+    for (let j = 0; j < 20; j++) if (bytes[offset + j] !== accounts[20 * k + j]) return false;
+    return true;
+  };
+  const find = (bytes: Uint8Array, offset: number) => {
+    for (let s = hash(bytes, offset); ; s = (s + 1) & mask) {
+      const slot = slots[s];
+      if (slot === 0) return -1;
+      if (same(bytes, offset, slot - 1)) return slot - 1;
+    }
+  };
+  for (let k = 0; k < n; k++) {
+    let s = hash(accounts, 20 * k);
+    for (; slots[s] !== 0; s = (s + 1) & mask) {
+      if (same(accounts, 20 * k, slots[s] - 1)) {
+        throw new DomainInputError({ field: fieldOf(k), message: `duplicate of ${fieldOf(slots[s] - 1)}` });
+      }
+    }
+    slots[s] = k + 1;
+  }
+  return { find };
+}
