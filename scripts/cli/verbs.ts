@@ -12,6 +12,10 @@ export type VerbEntry = {
 };
 
 export const verbs: Record<string, VerbEntry> = {
+  'api-key': {
+    summary: 'create, list or revoke API keys (issuer, servicer, admin); a new key is printed once',
+    load: async () => (await import('./api-key.ts')).verb,
+  },
   waterfall: {
     summary: 'fill in every `expected` of a waterfall / pro-rata vectors file',
     load: async () => (await import('./waterfall.ts')).verb,

@@ -48,7 +48,7 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         tags: ['auth'],
         summary: 'Get a single-use SIWE nonce',
-        body: z.object({}).optional(),
+        body: z.object({}).nullish(),
         response: { 201: nonceResponse, ...errorResponses(400, 429) },
       },
     },
@@ -170,7 +170,7 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         tags: ['auth'],
         summary: 'Revoke the current session token',
-        body: z.object({}).optional(),
+        body: z.object({}).nullish(),
         response: { 204: z.null(), ...errorResponses(401) },
       },
       preHandler: app.requireSession,
