@@ -34,7 +34,7 @@ async function withDb<T>(fn: (db: Db) => Promise<T>): Promise<T> {
   }
 }
 
-async function audit(db: Db, action: string, resourceId: string, details: Record<string, unknown>) {
+async function audit(db: Db, action: string, resourceId: string, details: Record<string, string>) {
   await db.prisma.auditLog.create({
     data: { actorType: 'system', actorId: 'cli', action, resourceType: 'api_key', resourceId, details },
   });
