@@ -95,7 +95,7 @@ export function createKeccakEngine(byteLength: number = KECCAK_LAYOUT.heap): Kec
       const have = memory.buffer.byteLength;
       if (n > have) memory.grow(Math.ceil((n - have) / PAGE));
     },
-    leaves: (ptr, n) => chunked(n, (start, count) => x.leaves(ptr + 64 * start, count)),
+    leaves: (ptr, n) => chunked(n, (start, count) => x.leaves(ptr + 64 * start, ptr + 32 * start, count)),
     nodes(tree, first, last, verify) {
       // Downwards in slices: node i only needs nodes > i, which earlier slices have written.
       for (let hi = last; hi >= first; hi -= CHUNK) {
@@ -320,12 +320,10 @@ function countdown(counter: number, body: number[]): number[] {
 
 const advance = (local: number, step: number) => [...get(local), ...i32(step), op.i32Add, ...set(local)];
 
-/** leaves(ptr, n): in place, 64-byte encodings -> 32-byte double hashes. */
+/** leaves(src, dst, n): 64-byte encodings -> 32-byte double hashes (`dst` may be `src`). */
 function fnLeaves(): number[] {
-  const [ptr, n, out] = [P(0), P(1), T(0)];
+  const [ptr, out, n] = [P(0), P(1), P(2)];
   return [
-    ...get(ptr),
-    ...set(out),
     ...countdown(n, [
       ...load(ptr, 8),
       ...pad(8),

@@ -499,9 +499,10 @@ function compareBytes(memory: Uint8Array, a: number, b: number): number {
 
 /**
  * Entry indices ordered by leaf hash ascending (the package's `sortLeaves`): a stable two-pass
- * radix sort on the first 4 bytes, then runs with equal prefixes by all 32 bytes.
+ * radix sort on the first 4 bytes, then runs with equal prefixes by all 32 bytes. Exported for
+ * tests: the `n` hashes are 32 bytes each at `memory[base + 32k]`.
  */
-function sortByHash(memory: Uint8Array, base: number, n: number): Uint32Array {
+export function sortByHash(memory: Uint8Array, base: number, n: number): Uint32Array {
   const keys = new Uint32Array(n);
   for (let k = 0; k < n; k++) {
     const p = base + 32 * k;
