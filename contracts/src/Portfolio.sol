@@ -59,26 +59,35 @@ contract Portfolio is
     /// @inheritdoc IPortfolio
     bytes32 public constant GUARDIAN_ROLE = keccak256("GUARDIAN_ROLE");
 
-    IERC20 internal _payToken;
-    IComplianceRegistry internal _registry;
-    IDistributor internal _distributor;
-    address internal _issuerTreasury;
-    address internal _servicer;
-    address internal _protocolTreasury;
-    uint16 internal _servicerFeeBps;
-    uint16 internal _protocolFeeBps;
-    WaterfallLib.Mode internal _mode;
-    bool internal _offeringClosed;
-    uint64 internal _offeringStart;
-    uint64 internal _offeringEnd;
-    uint64 internal _lastRecoveryAt;
-    uint256 internal _scale;
+    /// @dev Portfolio-wide terms and offering state.
+    struct Config {
+        IERC20 payToken;
+        IComplianceRegistry registry;
+        IDistributor distributor;
+        address issuerTreasury;
+        address servicer;
+        address protocolTreasury;
+        uint16 servicerFeeBps;
+        uint16 protocolFeeBps;
+        WaterfallLib.Mode mode;
+        bool offeringClosed;
+        uint64 offeringStart;
+        uint64 offeringEnd;
+        uint64 lastRecoveryAt;
+        uint256 scale;
+    }
 
+    /// @dev The anchored documents; `version` counts from 1.
+    struct Documents {
+        uint256 version;
+        bytes32 root;
+        bytes32 loanTapeHash;
+    }
+
+    Config internal _config;
     Tranche[] internal _tranches;
 
-    uint256 internal _documentVersion;
-    bytes32 internal _documentRoot;
-    bytes32 internal _loanTapeHash;
+    Documents internal _documents;
 
     uint256 internal _recoveryCount;
     uint256 internal _undistributed;
@@ -97,24 +106,7 @@ contract Portfolio is
         external
         initializer
     {
-        if (
-            params.admin == address(0) || params.issuer == address(0) || params.issuerTreasury == address(0)
-                || params.servicer == address(0) || params.guardian == address(0)
-                || params.protocolTreasury == address(0) || params.payToken == address(0)
-                || params.registry == address(0) || address(distributor) == address(0)
-        ) revert PortfolioZeroAddress();
-        uint256 count = params.tranches.length;
-        if (count == 0 || count > MAX_TRANCHES || tokens.length != count) {
-            revert PortfolioTrancheCountInvalid(count);
-        }
-        if (uint256(params.servicerFeeBps) + params.protocolFeeBps > BPS) {
-            revert PortfolioFeesTooHigh(params.servicerFeeBps, params.protocolFeeBps);
-        }
-        if (params.offeringEnd < params.offeringStart) {
-            revert PortfolioOfferingWindowInvalid(params.offeringStart, params.offeringEnd);
-        }
-        uint8 payDecimals = IERC20Metadata(params.payToken).decimals();
-        if (payDecimals > 18) revert PortfolioPayTokenDecimalsInvalid(payDecimals);
+        uint8 payDecimals = _checkParams(params, tokens.length, address(distributor));
 
         __EIP712_init("NPL Portfolio", "1");
         __Pausable_init();
@@ -123,31 +115,33 @@ contract Portfolio is
         _grantRole(SERVICER_ROLE, params.servicer);
         _grantRole(GUARDIAN_ROLE, params.guardian);
 
-        _payToken = IERC20(params.payToken);
-        _registry = IComplianceRegistry(params.registry);
-        _distributor = distributor;
-        _issuerTreasury = params.issuerTreasury;
-        _servicer = params.servicer;
-        _protocolTreasury = params.protocolTreasury;
-        _servicerFeeBps = params.servicerFeeBps;
-        _protocolFeeBps = params.protocolFeeBps;
-        _mode = params.mode;
-        _offeringStart = params.offeringStart;
-        _offeringEnd = params.offeringEnd;
-        _scale = 10 ** (18 - payDecimals);
+        Config storage config = _config;
+        config.payToken = IERC20(params.payToken);
+        config.registry = IComplianceRegistry(params.registry);
+        config.distributor = distributor;
+        config.issuerTreasury = params.issuerTreasury;
+        config.servicer = params.servicer;
+        config.protocolTreasury = params.protocolTreasury;
+        config.servicerFeeBps = params.servicerFeeBps;
+        config.protocolFeeBps = params.protocolFeeBps;
+        config.mode = params.mode;
+        config.offeringStart = params.offeringStart;
+        config.offeringEnd = params.offeringEnd;
+        config.scale = 10 ** (18 - payDecimals);
 
+        uint256 count = params.tranches.length;
         for (uint256 i; i < count; ++i) {
-            TrancheConfig calldata config = params.tranches[i];
+            TrancheConfig calldata tranche = params.tranches[i];
             if (
-                config.face == 0 || config.face > type(uint128).max || config.priceBps == 0
-                    || (i == count - 1 && config.couponBps != 0) || address(tokens[i]) == address(0)
+                tranche.face == 0 || tranche.face > type(uint128).max || tranche.priceBps == 0
+                    || (i == count - 1 && tranche.couponBps != 0) || address(tokens[i]) == address(0)
             ) revert PortfolioTrancheInvalid(i);
             _tranches.push(
                 Tranche({
                     token: tokens[i],
-                    couponBps: config.couponBps,
-                    priceBps: config.priceBps,
-                    face: config.face,
+                    couponBps: tranche.couponBps,
+                    priceBps: tranche.priceBps,
+                    face: tranche.face,
                     sold: 0,
                     outstanding: 0,
                     arrears: 0,
@@ -200,7 +194,7 @@ contract Portfolio is
         if (permit.deadline != 0) {
             // A front-run permit (same signature already used) must not block the purchase: if the allowance
             // is then too low, the transferFrom below reverts anyway.
-            try IERC20Permit(address(_payToken)).permit(
+            try IERC20Permit(address(_config.payToken)).permit(
                 intent.buyer, address(this), permit.value, permit.deadline, permit.v, permit.r, permit.s
             ) {} catch {}
         }
@@ -209,12 +203,12 @@ contract Portfolio is
 
     /// @inheritdoc IPortfolio
     function closeOffering() external {
-        if (_offeringClosed) revert OfferingAlreadyClosed();
-        if (block.timestamp <= _offeringEnd && !hasRole(ISSUER_ROLE, msg.sender)) {
-            revert OfferingStillOpen(_offeringEnd);
+        if (_config.offeringClosed) revert OfferingAlreadyClosed();
+        if (block.timestamp <= _config.offeringEnd && !hasRole(ISSUER_ROLE, msg.sender)) {
+            revert OfferingStillOpen(_config.offeringEnd);
         }
-        _offeringClosed = true;
-        _lastRecoveryAt = uint64(block.timestamp);
+        _config.offeringClosed = true;
+        _config.lastRecoveryAt = uint64(block.timestamp);
         uint256 count = _tranches.length;
         uint256[] memory sold = new uint256[](count);
         for (uint256 i; i < count; ++i) {
@@ -241,42 +235,20 @@ contract Portfolio is
         nonReentrant
         returns (uint256 recoveryId)
     {
-        if (!_offeringClosed) revert RecoveryBeforeClose();
+        if (!_config.offeringClosed) revert RecoveryBeforeClose();
         if (amount == 0) revert RecoveryAmountZero();
 
-        uint256 count = _tranches.length;
-        WaterfallLib.Tranche[] memory state = new WaterfallLib.Tranche[](count);
-        for (uint256 i; i < count; ++i) {
-            Tranche storage tranche = _tranches[i];
-            state[i] = WaterfallLib.Tranche({
-                outstanding: tranche.outstanding,
-                arrears: tranche.arrears,
-                couponBps: tranche.couponBps
-            });
-        }
-        WaterfallLib.Result memory result = WaterfallLib.run(
-            state, _mode, _servicerFeeBps, _protocolFeeBps, amount, block.timestamp - _lastRecoveryAt
-        );
-
-        uint256 toDistributor;
-        for (uint256 i; i < count; ++i) {
-            Tranche storage tranche = _tranches[i];
-            uint256 trancheTotal = WaterfallLib.total(result, i);
-            tranche.outstanding = state[i].outstanding;
-            tranche.arrears = state[i].arrears;
-            tranche.paid += trancheTotal;
-            toDistributor += trancheTotal;
-        }
-        _lastRecoveryAt = uint64(block.timestamp);
+        (WaterfallLib.Result memory result, uint256 toDistributor) = _runWaterfall(amount);
         _undistributed += result.undistributed;
         recoveryId = ++_recoveryCount;
 
-        IERC20 payToken = _payToken;
+        Config storage config = _config;
+        IERC20 payToken = config.payToken;
         payToken.safeTransferFrom(msg.sender, address(this), amount);
-        if (result.servicerFee != 0) payToken.safeTransfer(_servicer, result.servicerFee);
-        if (result.protocolFee != 0) payToken.safeTransfer(_protocolTreasury, result.protocolFee);
+        if (result.servicerFee != 0) payToken.safeTransfer(config.servicer, result.servicerFee);
+        if (result.protocolFee != 0) payToken.safeTransfer(config.protocolTreasury, result.protocolFee);
         if (toDistributor != 0) {
-            IDistributor distributor = _distributor;
+            IDistributor distributor = config.distributor;
             payToken.forceApprove(address(distributor), toDistributor);
             distributor.fund(toDistributor);
         }
@@ -289,7 +261,7 @@ contract Portfolio is
         uint256 amount = _undistributed;
         if (amount == 0) revert PortfolioNothingToSweep();
         _undistributed = 0;
-        _payToken.safeTransfer(to, amount);
+        _config.payToken.safeTransfer(to, amount);
         emit UndistributedSwept(to, amount);
     }
 
@@ -321,20 +293,20 @@ contract Portfolio is
     /// @inheritdoc IPortfolio
     function terms() external view returns (Terms memory) {
         return Terms({
-            issuerTreasury: _issuerTreasury,
-            servicer: _servicer,
-            protocolTreasury: _protocolTreasury,
-            payToken: address(_payToken),
-            registry: address(_registry),
-            distributor: address(_distributor),
-            servicerFeeBps: _servicerFeeBps,
-            protocolFeeBps: _protocolFeeBps,
-            mode: _mode,
-            offeringStart: _offeringStart,
-            offeringEnd: _offeringEnd,
-            offeringClosed: _offeringClosed,
-            lastRecoveryAt: _lastRecoveryAt,
-            scale: _scale
+            issuerTreasury: _config.issuerTreasury,
+            servicer: _config.servicer,
+            protocolTreasury: _config.protocolTreasury,
+            payToken: address(_config.payToken),
+            registry: address(_config.registry),
+            distributor: address(_config.distributor),
+            servicerFeeBps: _config.servicerFeeBps,
+            protocolFeeBps: _config.protocolFeeBps,
+            mode: _config.mode,
+            offeringStart: _config.offeringStart,
+            offeringEnd: _config.offeringEnd,
+            offeringClosed: _config.offeringClosed,
+            lastRecoveryAt: _config.lastRecoveryAt,
+            scale: _config.scale
         });
     }
 
@@ -371,7 +343,7 @@ contract Portfolio is
 
     /// @inheritdoc IPortfolio
     function documents() external view returns (uint256 version, bytes32 documentRoot, bytes32 loanTapeHash) {
-        return (_documentVersion, _documentRoot, _loanTapeHash);
+        return (_documents.version, _documents.root, _documents.loanTapeHash);
     }
 
     /// @inheritdoc IPortfolio
@@ -386,25 +358,86 @@ contract Portfolio is
 
     // ------------------------------------------------------------------ internal
 
+    /// @dev Runs `amount` through the waterfall on the stored tranche state, writes the new state back and
+    /// restarts interest accrual; returns the result and the sum of the tranche totals.
+    function _runWaterfall(uint256 amount)
+        internal
+        returns (WaterfallLib.Result memory result, uint256 toDistributor)
+    {
+        uint256 count = _tranches.length;
+        WaterfallLib.Tranche[] memory state = new WaterfallLib.Tranche[](count);
+        for (uint256 i; i < count; ++i) {
+            Tranche storage tranche = _tranches[i];
+            state[i] = WaterfallLib.Tranche({
+                outstanding: tranche.outstanding,
+                arrears: tranche.arrears,
+                couponBps: tranche.couponBps
+            });
+        }
+        Config storage config = _config;
+        result = WaterfallLib.run(
+            state,
+            config.mode,
+            config.servicerFeeBps,
+            config.protocolFeeBps,
+            amount,
+            block.timestamp - config.lastRecoveryAt
+        );
+        config.lastRecoveryAt = uint64(block.timestamp);
+
+        for (uint256 i; i < count; ++i) {
+            Tranche storage tranche = _tranches[i];
+            uint256 trancheTotal = WaterfallLib.total(result, i);
+            tranche.outstanding = state[i].outstanding;
+            tranche.arrears = state[i].arrears;
+            tranche.paid += trancheTotal;
+            toDistributor += trancheTotal;
+        }
+    }
+
+    /// @dev Validates the portfolio-wide parameters; returns the pay token's decimals.
+    function _checkParams(CreateParams calldata params, uint256 tokenCount, address distributor)
+        internal
+        view
+        returns (uint8 payDecimals)
+    {
+        if (
+            params.admin == address(0) || params.issuer == address(0) || params.issuerTreasury == address(0)
+                || params.servicer == address(0) || params.guardian == address(0)
+                || params.protocolTreasury == address(0) || params.payToken == address(0)
+                || params.registry == address(0) || distributor == address(0)
+        ) revert PortfolioZeroAddress();
+        uint256 count = params.tranches.length;
+        if (count == 0 || count > MAX_TRANCHES || tokenCount != count) revert PortfolioTrancheCountInvalid(count);
+        if (uint256(params.servicerFeeBps) + params.protocolFeeBps > BPS) {
+            revert PortfolioFeesTooHigh(params.servicerFeeBps, params.protocolFeeBps);
+        }
+        if (params.offeringEnd < params.offeringStart) {
+            revert PortfolioOfferingWindowInvalid(params.offeringStart, params.offeringEnd);
+        }
+        payDecimals = IERC20Metadata(params.payToken).decimals();
+        if (payDecimals > 18) revert PortfolioPayTokenDecimalsInvalid(payDecimals);
+    }
+
     function _purchase(address buyer, uint256 trancheId, uint256 amount, uint256 maxCost, uint256 nonce)
         internal
         returns (uint256 cost)
     {
         Tranche storage tranche = _tranche(trancheId);
-        if (_offeringClosed) revert OfferingAlreadyClosed();
-        if (block.timestamp < _offeringStart || block.timestamp > _offeringEnd) {
-            revert OfferingNotOpen(_offeringStart, _offeringEnd);
+        if (_config.offeringClosed) revert OfferingAlreadyClosed();
+        if (block.timestamp < _config.offeringStart || block.timestamp > _config.offeringEnd) {
+            revert OfferingNotOpen(_config.offeringStart, _config.offeringEnd);
         }
         uint256 units = _units(amount);
         uint256 remaining = tranche.face - tranche.sold;
         if (remaining == 0) revert OfferingSoldOut(trancheId);
-        if (units > remaining) revert OfferingCapExceeded(trancheId, remaining * _scale);
-        if (!_registry.isAllowed(buyer)) revert OfferingBuyerNotAllowed(buyer);
+        if (units > remaining) revert OfferingCapExceeded(trancheId, remaining * _config.scale);
+        if (!_config.registry.isAllowed(buyer)) revert OfferingBuyerNotAllowed(buyer);
         cost = _cost(tranche.priceBps, units);
         if (cost > maxCost) revert OfferingCostAboveMax(cost, maxCost);
 
         tranche.sold += units;
-        _payToken.safeTransferFrom(buyer, _issuerTreasury, cost);
+        _config.payToken.safeTransferFrom(buyer, _config.issuerTreasury, cost);
         tranche.token.mint(buyer, amount);
         emit Purchased(trancheId, buyer, amount, cost, nonce);
     }
@@ -416,7 +449,7 @@ contract Portfolio is
 
     /// @dev Pay units of face in `amount` token base units; reverts unless a non-zero multiple of `scale`.
     function _units(uint256 amount) internal view returns (uint256) {
-        uint256 scale = _scale;
+        uint256 scale = _config.scale;
         if (amount == 0 || amount % scale != 0) revert OfferingAmountInvalid(amount);
         return amount / scale;
     }
@@ -426,9 +459,9 @@ contract Portfolio is
     }
 
     function _anchorDocuments(bytes32 documentRoot, bytes32 loanTapeHash) internal returns (uint256 version) {
-        version = ++_documentVersion;
-        _documentRoot = documentRoot;
-        _loanTapeHash = loanTapeHash;
+        version = ++_documents.version;
+        _documents.root = documentRoot;
+        _documents.loanTapeHash = loanTapeHash;
         emit DocumentsAnchored(version, documentRoot, loanTapeHash);
     }
 

@@ -22,7 +22,11 @@ contract PortfolioFactory is IPortfolioFactory {
     /// @inheritdoc IPortfolioFactory
     mapping(address portfolio => bool) public isPortfolio;
 
-    constructor(address portfolioImplementation_, address trancheTokenImplementation_, address distributorImplementation_) {
+    constructor(
+        address portfolioImplementation_,
+        address trancheTokenImplementation_,
+        address distributorImplementation_
+    ) {
         if (
             portfolioImplementation_ == address(0) || trancheTokenImplementation_ == address(0)
                 || distributorImplementation_ == address(0)
