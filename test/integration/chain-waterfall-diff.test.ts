@@ -110,7 +110,7 @@ function randomCase(seed: bigint): Case {
         ? 0
         : random.pick([0, 1, 10_000, 9_999, random.int(0, 2_500), random.int(0, 10_000)]),
       priceBps: random.pick([10_000, 1, 65_535, random.int(1, 20_000)]),
-      sold: sold > face ? face : sold,
+      sold,
     };
   });
   const debt = tranches.slice(0, -1).reduce((sum, t) => sum + t.sold, 0n);
