@@ -36,7 +36,8 @@ contract Marketplace is IMarketplace, AccessControl, EIP712 {
 
     /// @inheritdoc IMarketplace
     bytes32 public constant ORDER_TYPEHASH = keccak256(
-        "Order(address maker,address taker,address tranche,address payToken,uint256 sellAmount,uint256 price,uint256 expiry,uint256 salt,uint256 counter,bool partialFill)"
+        "Order(address maker,address taker,address tranche,address payToken,uint256 sellAmount,uint256 price,"
+        "uint256 expiry,uint256 salt,uint256 counter,bool partialFill)"
     );
 
     /// @inheritdoc IMarketplace
