@@ -22,7 +22,8 @@ import {
 import { type ChainClients, createChainClients, withAccount } from '../../core/chain/clients.ts';
 import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
 import { ChainError } from '../../core/chain/errors.ts';
-import { portfolioAbi, trancheTokenAbi } from '../../core/chain/generated/index.ts';
+import { portfolioAbi, testStablecoinAbi, trancheTokenAbi } from '../../core/chain/generated/index.ts';
+import { sendAndWait } from '../../core/chain/tx.ts';
 import { computeWaterfall, type TrancheState } from '../../core/domain/waterfall.ts';
 import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
 
@@ -214,6 +215,23 @@ describe('deployStack()', () => {
   });
 });
 
+describe('deployStack() failures', () => {
+  it('names the contract whose constructor reverted', async ({ skip }) => {
+    if (!stack.marketplace) return skip();
+    const error = await deployStack(platform, { marketplaceFeeBps: 101, withTestStablecoin: false }).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ChainError);
+    expect(error).toMatchObject({
+      contract: 'Marketplace',
+      functionName: 'constructor',
+      errorName: 'MarketplaceFeeTooHigh',
+      args: [101n, 100n],
+    });
+    expect((error as ChainError).message).toContain('Marketplace');
+  });
+});
+
 describe('createPortfolio()', () => {
   it('returns the portfolio, its distributor and one token per tranche from PortfolioCreated', async () => {
     expect(created.tranches).toHaveLength(3);
@@ -361,6 +379,51 @@ describe('buyWithSig()', () => {
     });
   });
 
+  it('still settles when a front-runner already used the permit', async () => {
+    const buyer = investorKey().address;
+    const deadline = (await platform.publicClient.getBlock()).timestamp + 3_600n;
+    const intent: PurchaseIntent = {
+      buyer,
+      trancheId: 0n,
+      amount: tokensOf(5),
+      maxCost: USD(5),
+      nonce: 11n,
+      deadline,
+    };
+    const { signature, permit } = await signedIntent(intent, USD(5));
+    await platform.walletClient.writeContract({
+      address: payToken,
+      abi: testStablecoinAbi,
+      functionName: 'permit',
+      args: [buyer, created.portfolio, permit.value, permit.deadline, permit.v, permit.r, permit.s],
+    });
+    const result = await buyWithSig(relayer, { portfolio: created.portfolio, intent, signature, permit });
+    expect(result.cost).toBe(USD(5));
+  });
+
+  it('maps an expired intent to ORDER_EXPIRED', async () => {
+    const buyer = investorKey().address;
+    const deadline = (await platform.publicClient.getBlock()).timestamp - 1n;
+    const intent: PurchaseIntent = {
+      buyer,
+      trancheId: 0n,
+      amount: tokensOf(1),
+      maxCost: USD(1),
+      nonce: 12n,
+      deadline,
+    };
+    const { signature } = await signedIntent(intent, 0n);
+    const error = await buyWithSig(relayer, { portfolio: created.portfolio, intent, signature }).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toMatchObject({
+      errorName: 'IntentExpired',
+      args: [deadline],
+      code: 'ORDER_EXPIRED',
+      statusCode: 410,
+    });
+  });
+
   it('rejects a replayed nonce with IntentNonceUsed', async () => {
     const buyer = investorKey().address;
     const deadline = (await platform.publicClient.getBlock()).timestamp + 3_600n;
@@ -436,7 +499,8 @@ describe('buy()', () => {
 describe('closeOffering() and depositRecovery()', () => {
   it('runs the same waterfall as computeWaterfall() on two recoveries', async () => {
     const closed = await closeOffering(platform, { portfolio: created.portfolio });
-    expect(closed.sold).toEqual([USD(600_010), USD(250_000), USD(3)]);
+    // 600 000 bought directly, 10 + 5 through buyWithSig
+    expect(closed.sold).toEqual([USD(600_015), USD(250_000), USD(3)]);
 
     const servicerAddress = servicer.account.address;
     for (const [days, amount] of [
@@ -511,6 +575,34 @@ describe('closeOffering() and depositRecovery()', () => {
 });
 
 describe('ChainError', () => {
+  it('decodes the custom error of a transaction that was mined and reverted', async () => {
+    // An explicit gas limit skips estimation, so the revert happens on-chain and is replayed to decode it.
+    const error = await sendAndWait(
+      relayer,
+      { contract: 'Portfolio', functionName: 'buy', abi: portfolioAbi },
+      () =>
+        relayer.walletClient.writeContract({
+          address: created.portfolio,
+          abi: portfolioAbi,
+          functionName: 'buy',
+          args: [0n, SCALE, USD(1)],
+          gas: 200_000n,
+        }),
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ChainError);
+    // the offering was closed above
+    expect(error).toMatchObject({
+      kind: 'revert',
+      errorName: 'OfferingAlreadyClosed',
+      args: [],
+      code: 'CONFLICT',
+    });
+    const { txHash } = error as ChainError;
+    expect(txHash).toMatch(/^0x[0-9a-f]{64}$/);
+    const receipt = await platform.publicClient.getTransactionReceipt({ hash: txHash as `0x${string}` });
+    expect(receipt.status).toBe('reverted');
+  });
+
   it('marks an unreachable node as a retryable transport error', async () => {
     const dead = createChainClients({
       rpcUrl: 'http://127.0.0.1:9',
