@@ -283,8 +283,13 @@ export async function ingestLoanTape({
       },
     });
 
+    // the source (the HTTP request) is piped, not part of the pipeline: on an error the pipeline must
+    // not destroy it, or the client would get a reset connection instead of our answer
+    const onSourceError = (error: Error) => meter.destroy(error);
+    source.once('error', onSourceError);
+    source.pipe(meter);
     try {
-      await pipeline(source, meter, parser, sink);
+      await pipeline(meter, parser, sink);
     } catch (error) {
       if (!(error as CsvError)?.code?.startsWith?.('CSV_')) {
         await abortCopy();
@@ -296,6 +301,9 @@ export async function ingestLoanTape({
         value: null,
         reason: `not valid CSV: ${(error as Error).message}`,
       });
+    } finally {
+      source.off('error', onSourceError);
+      source.unpipe(meter);
     }
 
     if (header === undefined) {

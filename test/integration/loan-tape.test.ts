@@ -1,0 +1,429 @@
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestApp, type TestApp } from '../helpers/app.ts';
+import { allowlist, apiKeyHeaders, type Headers, signIn } from '../helpers/auth.ts';
+import { LOAN_TAPE_HEADER, loanTapeCsv, loanTapeStream } from '../helpers/loan-tape.ts';
+
+let t: TestApp;
+let issuer: Headers;
+let otherIssuer: Headers;
+
+beforeAll(async () => {
+  t = await createTestApp();
+  issuer = await apiKeyHeaders(t.db.prisma, 'issuer', 'acme');
+  otherIssuer = await apiKeyHeaders(t.db.prisma, 'issuer', 'globex');
+});
+
+afterAll(async () => {
+  await t?.close();
+});
+
+const sha256 = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
+
+async function createPortfolio(headers: Headers = issuer): Promise<string> {
+  const res = await t.app.inject({
+    method: 'POST',
+    url: '/v1/portfolios',
+    headers,
+    payload: {
+      name: 'Tape test',
+      assetClass: 'mixed',
+      jurisdiction: 'IT',
+      currency: 'EUR',
+      askingPrice: '1000000000',
+      servicerAddress: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8',
+      fees: { servicerBps: 100, protocolBps: 0 },
+      tranches: [{ name: 'Residual', symbol: 'RES', face: '1000000000' }],
+    },
+  });
+  expect(res.statusCode, res.body).toBe(201);
+  return res.json().id;
+}
+
+function put(
+  id: string,
+  payload: string | Buffer | NodeJS.ReadableStream,
+  headers: Record<string, string> = {},
+) {
+  return t.app.inject({
+    method: 'PUT',
+    url: `/v1/portfolios/${id}/loan-tape`,
+    headers: { ...issuer, 'content-type': 'text/csv', ...headers },
+    payload: payload as string,
+  });
+}
+
+type TapeError = { row: number; column: string | null; value: string | null; reason: string };
+
+/** Uploads `csv` to a portfolio that already holds a valid 3-loan tape; expects 422 and the old tape intact. */
+async function rejected(
+  csv: string | Buffer,
+): Promise<{ errorCount: number; errors: TapeError[]; truncated: boolean }> {
+  const id = await createPortfolio();
+  const good = loanTapeCsv({ rows: 3 });
+  expect((await put(id, good)).statusCode).toBe(200);
+  const res = await put(id, csv);
+  expect(res.statusCode, res.body.slice(0, 500)).toBe(422);
+  const body = res.json();
+  expect(body).toMatchObject({ statusCode: 422, code: 'VALIDATION_FAILED', message: expect.any(String) });
+  // all or nothing: the previous tape is untouched
+  expect(await t.db.prisma.loan.count({ where: { portfolioId: id } })).toBe(3);
+  const p = await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id } });
+  expect(p.tapeSha256).toBe(sha256(good));
+  expect(p.loanCount).toBe(3);
+  return body.details;
+}
+
+/** A 2-row tape where `edit` changes the second row's cells. */
+const tapeWith = (edit: (cells: Record<string, string>) => void) =>
+  loanTapeCsv({ rows: 2, edit: (i, cells) => (i === 1 ? edit(cells) : undefined) });
+
+describe('PUT /v1/portfolios/:id/loan-tape', () => {
+  it('stores every loan with typed columns, keeps unknown columns, and the SHA-256 of the bytes', async () => {
+    const id = await createPortfolio();
+    const csv = loanTapeCsv({
+      rows: 25,
+      extra: {
+        Servicer_Note: (i) => (i === 0 ? 'says "hi", twice\tand a tab' : `note ${i}`),
+        region: () => '',
+      },
+    });
+    const res = await put(id, csv);
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toMatchObject({
+      portfolioId: id,
+      loanCount: 25,
+      sha256: sha256(csv),
+      size: Buffer.byteLength(csv),
+    });
+    const loan = await t.db.prisma.loan.findUniqueOrThrow({
+      where: { portfolioId_loanId: { portfolioId: id, loanId: 'L00000000' } },
+    });
+    expect(loan).toMatchObject({
+      rowNumber: 1,
+      counterpartyId: null,
+      borrowerType: 'household',
+      assetClass: 'residential_mortgage',
+      currency: 'EUR',
+      daysPastDue: 90,
+      legalStatus: 'none',
+      jurisdiction: 'IT',
+      collateralType: 'residential',
+      lienPosition: 1,
+      extra: { servicer_note: 'says "hi", twice\tand a tab' },
+    });
+    expect(loan.principalBalance.toFixed(2)).toBe('1000.00');
+    expect(loan.originationDate.toISOString().slice(0, 10)).toBe('2012-01-01');
+    expect(await t.db.prisma.loan.count({ where: { portfolioId: id } })).toBe(25);
+    const p = await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id } });
+    expect(p.tapeSha256).toBe(sha256(csv));
+    expect(Number(p.tapeFileSize)).toBe(Buffer.byteLength(csv));
+  });
+
+  it('accepts a BOM, CRLF line ends and headers in any case', async () => {
+    const id = await createPortfolio();
+    const lf = loanTapeCsv({ rows: 4, header: LOAN_TAPE_HEADER.map((h) => h.toUpperCase()) });
+    const crlf = `\uFEFF${lf.replaceAll('\n', '\r\n')}`;
+    const res = await put(id, Buffer.from(crlf, 'utf8'));
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json().loanCount).toBe(4);
+    expect(res.json().sha256).toBe(sha256(Buffer.from(crlf, 'utf8')));
+    const ids = await t.db.prisma.loan.findMany({
+      where: { portfolioId: id },
+      select: { loanId: true, currency: true },
+    });
+    expect(ids.map((l) => l.loanId).sort()).toEqual(['L00000000', 'L00000001', 'L00000002', 'L00000003']);
+    expect(ids.every((l) => l.currency === 'EUR')).toBe(true);
+  });
+
+  it('replaces the previous tape', async () => {
+    const id = await createPortfolio();
+    expect((await put(id, loanTapeCsv({ rows: 10 }))).statusCode).toBe(200);
+    const second = loanTapeCsv({ rows: 3 });
+    expect((await put(id, second)).statusCode).toBe(200);
+    expect(await t.db.prisma.loan.count({ where: { portfolioId: id } })).toBe(3);
+    const p = await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id } });
+    expect([p.loanCount, p.tapeSha256]).toEqual([3, sha256(second)]);
+  });
+
+  it('rejects a file without a header row', async () => {
+    const csv = loanTapeCsv({ rows: 3 }).split('\n').slice(1).join('\n');
+    const d = await rejected(csv);
+    expect(d.errors).toEqual(
+      expect.arrayContaining([
+        { row: 0, column: 'loan_id', value: null, reason: 'required column missing from the header' },
+      ]),
+    );
+    expect(d.errors.every((e) => e.row === 0)).toBe(true);
+  });
+
+  it('rejects a tape missing a required column', async () => {
+    const header = LOAN_TAPE_HEADER.filter((h) => h !== 'currency');
+    const csv = loanTapeCsv({ rows: 2, header, edit: () => {} })
+      .split('\n')
+      .map((line, i) =>
+        i === 0
+          ? line
+          : line
+              .split(',')
+              .filter((_, k) => k !== 4)
+              .join(','),
+      )
+      .join('\n');
+    const d = await rejected(csv);
+    expect(d).toEqual({
+      errorCount: 1,
+      errors: [
+        { row: 0, column: 'currency', value: null, reason: 'required column missing from the header' },
+      ],
+      truncated: false,
+    });
+  });
+
+  it('rejects a bad number', async () => {
+    const d = await rejected(tapeWith((c) => (c.principal_balance = '12,5')));
+    expect(d.errors).toEqual([
+      {
+        row: 2,
+        column: 'principal_balance',
+        value: '12,5',
+        reason: expect.stringContaining('must be a decimal number'),
+      },
+    ]);
+  });
+
+  it('rejects a negative balance', async () => {
+    const d = await rejected(tapeWith((c) => (c.principal_balance = '-100.00')));
+    expect(d.errors).toEqual([
+      { row: 2, column: 'principal_balance', value: '-100.00', reason: 'must not be negative' },
+    ]);
+  });
+
+  it('rejects a bad date (wrong format and impossible day)', async () => {
+    const d = await rejected(
+      tapeWith((c) => {
+        c.origination_date = '01/02/2020';
+        c.date_of_default = '2023-02-30';
+      }),
+    );
+    expect(d.errors).toEqual([
+      { row: 2, column: 'origination_date', value: '01/02/2020', reason: 'must be a date YYYY-MM-DD' },
+      { row: 2, column: 'date_of_default', value: '2023-02-30', reason: 'must be a date YYYY-MM-DD' },
+    ]);
+  });
+
+  it('rejects an unknown enum value', async () => {
+    const d = await rejected(tapeWith((c) => (c.borrower_type = 'alien')));
+    expect(d.errors).toEqual([
+      { row: 2, column: 'borrower_type', value: 'alien', reason: 'must be one of household, sme, corporate' },
+    ]);
+  });
+
+  it('rejects unknown currency and country codes', async () => {
+    const d = await rejected(
+      tapeWith((c) => {
+        c.currency = 'EUX';
+        c.jurisdiction = 'XX';
+      }),
+    );
+    expect(d.errors.map((e) => e.column)).toEqual(['currency', 'jurisdiction']);
+  });
+
+  it('rejects a duplicate loan_id, naming the first row', async () => {
+    const d = await rejected(tapeWith((c) => (c.loan_id = 'L00000000')));
+    expect(d.errors).toEqual([
+      { row: 2, column: 'loan_id', value: 'L00000000', reason: 'duplicate loan_id (first in row 1)' },
+    ]);
+  });
+
+  it('rejects an empty file', async () => {
+    const d = await rejected('');
+    expect(d.errors).toEqual([
+      { row: 0, column: null, value: null, reason: 'the file is empty; a header row is required' },
+    ]);
+  });
+
+  it('rejects a header-only tape', async () => {
+    const d = await rejected(loanTapeCsv({ rows: 0 }));
+    expect(d.errors[0].reason).toBe('the tape has no loans');
+  });
+
+  it('rejects a row with the wrong number of cells', async () => {
+    const csv = `${loanTapeCsv({ rows: 2 })}L9,household\n`;
+    const d = await rejected(csv);
+    expect(d.errors).toEqual([
+      { row: 3, column: null, value: null, reason: 'has 2 cells; the header has 18' },
+    ]);
+  });
+
+  it('reports at most 1,000 errors with the total count', async () => {
+    const csv = loanTapeCsv({ rows: 1_500, edit: (_i, c) => (c.days_past_due = 'x') });
+    const d = await rejected(csv);
+    expect(d.errorCount).toBe(1_500);
+    expect(d.errors).toHaveLength(1_000);
+    expect(d.truncated).toBe(true);
+    expect(d.errors[999]).toMatchObject({ row: 1_000, column: 'days_past_due' });
+  });
+
+  it('answers 413 for a file over the size limit (declared or streamed), storing nothing', async () => {
+    const small = await createTestApp({ db: t.db, overrides: { LOAN_TAPE_MAX_BYTES: 10_000 } });
+    try {
+      const id = await createPortfolio();
+      const csv = loanTapeCsv({ rows: 200 });
+      expect(Buffer.byteLength(csv)).toBeGreaterThan(10_000);
+      for (const payload of [csv, loanTapeStream({ rows: 200 })]) {
+        const res = await small.app.inject({
+          method: 'PUT',
+          url: `/v1/portfolios/${id}/loan-tape`,
+          headers: { ...issuer, 'content-type': 'text/csv' },
+          payload: payload as string,
+        });
+        expect(res.statusCode).toBe(413);
+        expect(res.json()).toMatchObject({ statusCode: 413, code: 'PAYLOAD_TOO_LARGE' });
+      }
+      expect(await t.db.prisma.loan.count({ where: { portfolioId: id } })).toBe(0);
+      const fits = await small.app.inject({
+        method: 'PUT',
+        url: `/v1/portfolios/${id}/loan-tape`,
+        headers: { ...issuer, 'content-type': 'text/csv' },
+        payload: loanTapeCsv({ rows: 20 }),
+      });
+      expect(fits.statusCode).toBe(200);
+    } finally {
+      await small.app.close();
+      small.redis.disconnect();
+    }
+  });
+
+  it('answers 415 for a body that is not text/csv', async () => {
+    const id = await createPortfolio();
+    const res = await put(id, JSON.stringify({ loans: [] }), { 'content-type': 'application/json' });
+    expect(res.statusCode).toBe(415);
+    expect(res.json().code).toBe('UNSUPPORTED_MEDIA_TYPE');
+  });
+
+  it('answers 404 for an unknown portfolio, 403 for another issuer, 401 without a key, 409 once published', async () => {
+    const csv = loanTapeCsv({ rows: 2 });
+    const unknown = await put('00000000-0000-4000-8000-000000000000', csv);
+    expect([unknown.statusCode, unknown.json().code]).toEqual([404, 'NOT_FOUND']);
+    const id = await createPortfolio();
+    const other = await put(id, csv, otherIssuer);
+    expect([other.statusCode, other.json().code]).toEqual([403, 'FORBIDDEN']);
+    const anonymous = await t.app.inject({
+      method: 'PUT',
+      url: `/v1/portfolios/${id}/loan-tape`,
+      headers: { 'content-type': 'text/csv' },
+      payload: csv,
+    });
+    expect([anonymous.statusCode, anonymous.json().code]).toEqual([401, 'UNAUTHORIZED']);
+    await t.db.prisma.portfolio.update({ where: { id }, data: { status: 'published' } });
+    const published = await put(id, csv);
+    expect([published.statusCode, published.json().code]).toEqual([409, 'CONFLICT']);
+    expect(await t.db.prisma.loan.count({ where: { portfolioId: id } })).toBe(0);
+  });
+
+  it('accepts a 1,000,000-row tape', { timeout: 600_000 }, async () => {
+    const id = await createPortfolio();
+    const rows = 1_000_000;
+    const started = performance.now();
+    const res = await put(id, loanTapeStream({ rows, extra: { region: (i) => `R${i % 7}` } }));
+    const seconds = (performance.now() - started) / 1000;
+    expect(res.statusCode, res.body.slice(0, 500)).toBe(200);
+    expect(res.json().loanCount).toBe(rows);
+    console.log(
+      `1,000,000-row tape: ${seconds.toFixed(1)} s, ${Math.round(rows / seconds)} rows/s (incl. generation)`,
+    );
+    const { rows: counted } = await t.db.pool.query<{ n: string; upb: string }>(
+      'SELECT count(*) AS n, sum(principal_balance) AS upb FROM loan WHERE portfolio_id = $1',
+      [id],
+    );
+    const p = await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id } });
+    expect(Number(counted[0].n)).toBe(rows);
+    expect(p.loanCount).toBe(rows);
+    expect(p.totalUpb.toFixed(4)).toBe(counted[0].upb);
+    // free the space for the rest of the suite
+    await t.db.pool.query('DELETE FROM loan WHERE portfolio_id = $1', [id]);
+  });
+});
+
+describe('GET /v1/portfolios/:id/loans', () => {
+  let id: string;
+
+  beforeAll(async () => {
+    id = await createPortfolio();
+    expect((await put(id, loanTapeCsv({ rows: 30, extra: { region: (i) => `R${i}` } }))).statusCode).toBe(
+      200,
+    );
+  });
+
+  it('answers 401 to anonymous callers', async () => {
+    const res = await t.app.inject({ method: 'GET', url: `/v1/portfolios/${id}/loans` });
+    expect([res.statusCode, res.json().code]).toEqual([401, 'UNAUTHORIZED']);
+  });
+
+  it('answers 403 NOT_ALLOWLISTED to a signed-in investor who is not (or no longer) allowlisted', async () => {
+    const { headers, address } = await signIn(t);
+    const res = await t.app.inject({ method: 'GET', url: `/v1/portfolios/${id}/loans`, headers });
+    expect([res.statusCode, res.json().code]).toEqual([403, 'NOT_ALLOWLISTED']);
+    await allowlist(t.db.prisma, address, new Date(Date.now() - 1000));
+    const expired = await t.app.inject({ method: 'GET', url: `/v1/portfolios/${id}/loans`, headers });
+    expect([expired.statusCode, expired.json().code]).toEqual([403, 'NOT_ALLOWLISTED']);
+    await allowlist(t.db.prisma, address);
+    await t.db.prisma.investor.update({ where: { address }, data: { frozen: true } });
+    const frozen = await t.app.inject({ method: 'GET', url: `/v1/portfolios/${id}/loans`, headers });
+    expect(frozen.statusCode).toBe(403);
+  });
+
+  it('pages through the tape for an allowlisted investor, with filters', async () => {
+    const { headers, address } = await signIn(t);
+    await allowlist(t.db.prisma, address);
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const url: string = `/v1/portfolios/${id}/loans?limit=7${cursor ? `&cursor=${cursor}` : ''}`;
+      const res = await t.app.inject({ method: 'GET', url, headers });
+      expect(res.statusCode, res.body).toBe(200);
+      const page = res.json();
+      seen.push(...page.items.map((l: { loanId: string }) => l.loanId));
+      cursor = page.nextCursor;
+    } while (cursor !== null);
+    expect(seen).toEqual(Array.from({ length: 30 }, (_, i) => `L${String(i).padStart(8, '0')}`));
+
+    const res = await t.app.inject({
+      method: 'GET',
+      url: `/v1/portfolios/${id}/loans?legalStatus=in_court&jurisdiction=GR&limit=100`,
+      headers,
+    });
+    const items = res.json().items;
+    expect(items.length).toBe(6);
+    expect(items[0]).toMatchObject({
+      loanId: 'L00000002',
+      row: 3,
+      legalStatus: 'in_court',
+      jurisdiction: 'GR',
+      originationDate: '2012-01-03',
+      extra: { region: 'R2' },
+    });
+  });
+
+  it('lets the owning issuer read, and answers 404 for an unknown portfolio', async () => {
+    const own = await t.app.inject({
+      method: 'GET',
+      url: `/v1/portfolios/${id}/loans?limit=1`,
+      headers: issuer,
+    });
+    expect(own.statusCode).toBe(200);
+    const other = await t.app.inject({
+      method: 'GET',
+      url: `/v1/portfolios/${id}/loans`,
+      headers: otherIssuer,
+    });
+    expect(other.statusCode).toBe(403);
+    const unknown = await t.app.inject({
+      method: 'GET',
+      url: '/v1/portfolios/00000000-0000-4000-8000-000000000000/loans',
+      headers: issuer,
+    });
+    expect([unknown.statusCode, unknown.json().code]).toEqual([404, 'NOT_FOUND']);
+  });
+});
