@@ -16,24 +16,63 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export type GasRow = { key: string; label: string; gas: number; target?: number; anchor: string };
 
 const ROWS: { key: string; label: string; target?: number; anchor: string }[] = [
-  { key: 'tranche_transfer', label: 'tranche transfer, allowlisted holders', target: 55_000, anchor: 'ERC-3643 T-REX 231k' },
-  { key: 'tranche_transfer_new_holder', label: 'tranche transfer to a first-time holder', anchor: 'ERC-3643 T-REX 231k' },
+  {
+    key: 'tranche_transfer',
+    label: 'tranche transfer, allowlisted holders',
+    target: 55_000,
+    anchor: 'ERC-3643 T-REX 231k',
+  },
+  {
+    key: 'tranche_transfer_new_holder',
+    label: 'tranche transfer to a first-time holder',
+    anchor: 'ERC-3643 T-REX 231k',
+  },
   { key: 'buyWithSig_with_permit', label: 'buyWithSig (intent + ERC-2612 permit)', anchor: '-' },
   { key: 'depositRecovery_3_tranches', label: 'depositRecovery, 3 tranches', anchor: '-' },
-  { key: 'claim_depth20_repeat', label: 'claim, depth-20 proof (1M holders)', target: 70_000, anchor: 'Uniswap MerkleDistributor 78-95k' },
-  { key: 'claim_depth20_first', label: 'claim, depth 20, first-ever claim', anchor: 'Uniswap MerkleDistributor 78-95k' },
-  { key: 'claimMany100_depth20_repeat_per_holder', label: 'claimMany x100, per holder', target: 35_000, anchor: '-' },
-  { key: 'claimMany100_depth20_first_per_holder', label: 'claimMany x100, per first-time holder', anchor: '-' },
-  { key: 'marketplace_fill', label: 'Marketplace.fill (partial, with fee)', target: 110_000, anchor: 'Seaport basic 88k, advanced 96-161k' },
+  {
+    key: 'claim_depth20_repeat',
+    label: 'claim, depth-20 proof (1M holders)',
+    target: 70_000,
+    anchor: 'Uniswap MerkleDistributor 78-95k',
+  },
+  {
+    key: 'claim_depth20_first',
+    label: 'claim, depth 20, first-ever claim',
+    anchor: 'Uniswap MerkleDistributor 78-95k',
+  },
+  {
+    key: 'claimMany100_depth20_repeat_per_holder',
+    label: 'claimMany x100, per holder',
+    target: 35_000,
+    anchor: '-',
+  },
+  {
+    key: 'claimMany100_depth20_first_per_holder',
+    label: 'claimMany x100, per first-time holder',
+    anchor: '-',
+  },
+  {
+    key: 'marketplace_fill',
+    label: 'Marketplace.fill (partial, with fee)',
+    target: 110_000,
+    anchor: 'Seaport basic 88k, advanced 96-161k',
+  },
 ];
 
 export function runGasBench(options: { check?: boolean } = {}): GasRow[] {
   execFileSync('npx', ['forge', 'test'], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, FOUNDRY_PROFILE: 'gas', ...(options.check ? { FORGE_SNAPSHOT_CHECK: 'true' } : {}) },
+    env: {
+      ...process.env,
+      FOUNDRY_PROFILE: 'gas',
+      ...(options.check ? { FORGE_SNAPSHOT_CHECK: 'true' } : {}),
+    },
   });
-  const snapshot = JSON.parse(readFileSync(join(root, 'snapshots/gas.json'), 'utf8')) as Record<string, string>;
+  const snapshot = JSON.parse(readFileSync(join(root, 'snapshots/gas.json'), 'utf8')) as Record<
+    string,
+    string
+  >;
   return ROWS.map((row) => {
     const value = snapshot[row.key];
     if (value === undefined) throw new Error(`snapshots/gas.json has no ${row.key}`);
@@ -53,17 +92,26 @@ export function formatGasTable(rows: GasRow[], baseline: number): string {
   ]);
   const all = [header, ...body];
   const widths = header.map((_, i) => Math.max(...all.map((line) => line[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }
 
 function main(): void {
   const check = process.argv.includes('--check');
   const rows = runGasBench({ check });
-  const snapshot = JSON.parse(readFileSync(join(root, 'snapshots/gas.json'), 'utf8')) as Record<string, string>;
+  const snapshot = JSON.parse(readFileSync(join(root, 'snapshots/gas.json'), 'utf8')) as Record<
+    string,
+    string
+  >;
   const baseline = Number(snapshot.baseline_erc20_transfer);
   console.log('Whole-transaction gas (isolated: 21k intrinsic + calldata + execution), snapshots/gas.json');
-  console.log(`baseline, same run: OpenZeppelin ERC-20 transfer between holders = ${baseline.toLocaleString('en-US')} gas\n`);
+  console.log(
+    `baseline, same run: OpenZeppelin ERC-20 transfer between holders = ${baseline.toLocaleString('en-US')} gas\n`,
+  );
   console.log(formatGasTable(rows, baseline));
 }
 

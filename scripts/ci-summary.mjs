@@ -8,7 +8,9 @@ let failed = 0;
 let skipped = 0;
 if (logPath && existsSync(logPath)) {
   const log = readFileSync(logPath, 'utf8');
-  for (const m of log.matchAll(/Ran \d+ test suites? in .*?: (\d+) tests passed, (\d+) failed, (\d+) skipped/g)) {
+  for (const m of log.matchAll(
+    /Ran \d+ test suites? in .*?: (\d+) tests passed, (\d+) failed, (\d+) skipped/g,
+  )) {
     passed += Number(m[1]);
     failed += Number(m[2]);
     skipped += Number(m[3]);
