@@ -16,7 +16,11 @@ import {
   type TransactionReceipt,
   zeroHash,
 } from 'viem';
-import type { WaterfallMode } from '../domain/waterfall.ts';
+import {
+  type ComputeWaterfallReturnType,
+  computeWaterfall,
+  type WaterfallMode,
+} from '../domain/waterfall.ts';
 import type { ChainClients, ChainPublicClient } from './clients.ts';
 import { ChainError, toChainError } from './errors.ts';
 import {
@@ -726,4 +730,53 @@ export async function readTrancheState(
       }),
     );
   });
+}
+
+export type PreviewRecoveryParameters = {
+  portfolio: Address;
+  amount: bigint;
+  /** Timestamp the recovery would run at (its block's `block.timestamp`); default: the latest block's. */
+  at?: bigint;
+};
+export type PreviewRecoveryReturnType = ComputeWaterfallReturnType & {
+  elapsedSeconds: bigint;
+  terms: PortfolioTerms;
+};
+
+/**
+ * What `depositRecovery(amount)` would pay if mined at `at`: the portfolio's on-chain state run
+ * through `computeWaterfall()` (the TypeScript mirror of WaterfallLib). Nothing is sent.
+ */
+export async function previewRecovery(
+  client: ChainPublicClient,
+  parameters: PreviewRecoveryParameters,
+): Promise<PreviewRecoveryReturnType> {
+  const [terms, tranches, at] = await Promise.all([
+    readPortfolioTerms(client, { portfolio: parameters.portfolio }),
+    readTrancheState(client, { portfolio: parameters.portfolio }),
+    parameters.at ?? read('chain', 'getBlock', async () => (await client.getBlock()).timestamp),
+  ]);
+  if (!terms.offeringClosed) {
+    throw new ChainError('Portfolio.depositRecovery: the offering is not closed yet', {
+      kind: 'revert',
+      errorName: 'RecoveryBeforeClose',
+      args: [],
+      contract: 'Portfolio',
+      functionName: 'depositRecovery',
+    });
+  }
+  const elapsedSeconds = at > terms.lastRecoveryAt ? at - terms.lastRecoveryAt : 0n;
+  const result = computeWaterfall({
+    tranches: tranches.map((tranche) => ({
+      face: tranche.face,
+      couponBps: tranche.couponBps,
+      outstanding: tranche.outstanding,
+      interestArrears: tranche.arrears,
+    })),
+    fees: { servicerBps: terms.servicerFeeBps, protocolBps: terms.protocolFeeBps },
+    mode: terms.mode,
+    elapsedSeconds,
+    amount: parameters.amount,
+  });
+  return { ...result, elapsedSeconds, terms };
 }

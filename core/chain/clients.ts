@@ -122,9 +122,16 @@ export async function connectChainClients(
   return createChainClients({ ...parameters, chainId });
 }
 
-/** Clients of another key on the same chain and transport settings (e.g. an investor or the servicer). */
-export function withAccount(clients: ChainClients, privateKey: Hex): ChainClients {
-  const account = privateKeyToAccount(privateKey);
+/** Clients of another key on the same chain and transport (e.g. an investor, the servicer, the relayer). */
+export function withAccount(
+  clients: ChainClients,
+  privateKey: Hex,
+  options: { nonceManager?: boolean } = {},
+): ChainClients {
+  const account = privateKeyToAccount(
+    privateKey,
+    options.nonceManager ? { nonceManager: defaultNonceManager } : undefined,
+  );
   const walletClient = createWalletClient({
     chain: clients.chain,
     transport: clients.transport,

@@ -12,6 +12,7 @@ import {
   depositRecovery,
   mintTestStablecoin,
   type PurchaseIntent,
+  previewRecovery,
   purchaseTypedData,
   readPermitDomain,
   readPortfolioTerms,
@@ -19,7 +20,12 @@ import {
   signPermit,
   signPurchaseIntent,
 } from '../../core/chain/actions.ts';
-import { type ChainClients, createChainClients, withAccount } from '../../core/chain/clients.ts';
+import {
+  type ChainClients,
+  connectChainClients,
+  createChainClients,
+  withAccount,
+} from '../../core/chain/clients.ts';
 import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
 import { ChainError } from '../../core/chain/errors.ts';
 import { portfolioAbi, testStablecoinAbi, trancheTokenAbi } from '../../core/chain/generated/index.ts';
@@ -107,14 +113,15 @@ describe('startAnvil()', () => {
 
   it('stop() kills the process and frees the port', async () => {
     const other = await startAnvil({ chainId: 1337 });
-    const clients = createChainClients({
+    const clients = await connectChainClients({
       rpcUrl: other.rpcUrl,
       privateKey: other.accounts[0].privateKey,
-      chainId: 1337,
     });
+    expect(clients.chain.id).toBe(1337);
     expect(await clients.publicClient.getChainId()).toBe(1337);
     await other.stop();
     expect(() => process.kill(other.pid as number, 0)).toThrow();
+    await expect(fetch(other.rpcUrl, { method: 'POST' })).rejects.toThrow();
     await other.stop();
   });
 });
@@ -557,6 +564,28 @@ describe('closeOffering() and depositRecovery()', () => {
         amount - expected.servicerFee,
       );
     }
+  });
+
+  it('previewRecovery() predicts a recovery mined at a chosen timestamp', async () => {
+    const at = (await platform.publicClient.getBlock()).timestamp + 12_345_678n;
+    const amount = USD(77_777.777777);
+    const preview = await previewRecovery(platform.publicClient, {
+      portfolio: created.portfolio,
+      amount,
+      at,
+    });
+    await testClient.setNextBlockTimestamp({ timestamp: at });
+    const event = await depositRecovery(servicer, { portfolio: created.portfolio, amount, approve: true });
+    expect(event.blockTimestamp).toBe(at);
+    expect(preview.elapsedSeconds).toBeGreaterThanOrEqual(12_345_678n);
+    expect(event.interest).toEqual(preview.tranches.map((t) => t.interest));
+    expect(event.principal).toEqual(preview.tranches.map((t) => t.principal));
+    expect(event.residual).toEqual(preview.tranches.map((t) => t.residual));
+    expect([event.servicerFee, event.protocolFee, event.undistributed]).toEqual([
+      preview.servicerFee,
+      preview.protocolFee,
+      preview.undistributed,
+    ]);
   });
 
   it('rejects purchases after the close and recoveries from a non-servicer', async () => {
