@@ -6,10 +6,6 @@ export type { Prisma } from './generated/client.ts';
 export * from './generated/enums.ts';
 export { PrismaClient };
 
-/** Return NUMERIC and BIGINT columns of raw `pg` queries as strings (never lossy JS numbers). */
-pg.types.setTypeParser(pg.types.builtins.NUMERIC, (v) => v);
-pg.types.setTypeParser(pg.types.builtins.INT8, (v) => v);
-
 export type Db = {
   /** Typed Prisma client (adapter-pg) over `pool`. */
   prisma: PrismaClient;
