@@ -60,7 +60,7 @@ const ROWS: { key: string; label: string; target?: number; anchor: string }[] = 
 ];
 
 export function runGasBench(options: { check?: boolean } = {}): GasRow[] {
-  execFileSync('npx', ['forge', 'test'], {
+  execFileSync('node', ['scripts/foundry.mjs', 'forge', 'test'], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'inherit'],
     env: {

@@ -72,7 +72,10 @@ export function renderBindings(strict: boolean): Map<string, string> {
 function main(): void {
   const check = process.argv.includes('--check');
   if (!process.argv.includes('--no-build')) {
-    execFileSync('npx', ['forge', 'build'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync('node', ['scripts/foundry.mjs', 'forge', 'build'], {
+      cwd: root,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
   }
   const files = renderBindings(check);
   const stale: string[] = [];
