@@ -286,7 +286,12 @@ export async function ingestLoanTape({
     // the source (the HTTP request) is piped, not part of the pipeline: on an error the pipeline must
     // not destroy it, or the client would get a reset connection instead of our answer
     const onSourceError = (error: Error) => meter.destroy(error);
+    // a client that goes away mid-upload must not leave the transaction (and its row lock) open
+    const onSourceClose = () => {
+      if (!source.readableEnded) meter.destroy(new Error('the upload was interrupted'));
+    };
     source.once('error', onSourceError);
+    source.once('close', onSourceClose);
     source.pipe(meter);
     try {
       await pipeline(meter, parser, sink);
@@ -303,6 +308,7 @@ export async function ingestLoanTape({
       });
     } finally {
       source.off('error', onSourceError);
+      source.off('close', onSourceClose);
       source.unpipe(meter);
     }
 
