@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { allowlist, apiKeyHeaders, type Headers, signIn } from '../helpers/auth.ts';
@@ -320,6 +321,21 @@ describe('PUT /v1/portfolios/:id/loan-tape', () => {
     const published = await put(id, csv);
     expect([published.statusCode, published.json().code]).toEqual([409, 'CONFLICT']);
     expect(await t.db.prisma.loan.count({ where: { portfolioId: id } })).toBe(0);
+  });
+
+  it('an interrupted upload stores nothing and releases the portfolio', async () => {
+    const id = await createPortfolio();
+    let sent = 0;
+    const broken = new Readable({
+      read() {
+        if (sent++ === 0) this.push(loanTapeCsv({ rows: 500 }));
+        else this.destroy(new Error('client went away'));
+      },
+    });
+    await put(id, broken).catch(() => undefined);
+    const res = await put(id, loanTapeCsv({ rows: 2 }));
+    expect(res.statusCode).toBe(200);
+    expect(await t.db.prisma.loan.count({ where: { portfolioId: id } })).toBe(2);
   });
 
   it('accepts a 1,000,000-row tape', { timeout: 600_000 }, async () => {
