@@ -12,8 +12,10 @@
 export const KECCAK_LAYOUT = {
   /** 24 round constants, 192 bytes. */
   roundConstants: 0,
-  /** 32 bytes of scratch (the checksum hash). */
+  /** 32 bytes of scratch. */
   scratch: 256,
+  /** 256 x 2 ASCII bytes: the two lowercase hex digits of each byte value. */
+  hexTable: 512,
   /** First free byte for callers' batches. */
   heap: 1024,
 } as const;
@@ -168,6 +170,7 @@ const op = {
   tee: 0x22,
   i64Load: 0x29,
   i32Load8u: 0x2d,
+  i32Load16u: 0x2f,
   i64Store: 0x37,
   i32Store8: 0x3a,
   i32Store16: 0x3b,
@@ -190,7 +193,9 @@ const op = {
   i32ShrU: 0x76,
   i64And: 0x83,
   i64Xor: 0x85,
+  i64ShrU: 0x88,
   i64Rotl: 0x89,
+  i32WrapI64: 0xa7,
   void: 0x40,
 } as const;
 
@@ -471,63 +476,17 @@ function fnNodes(): number[] {
   ];
 }
 
-/** Pushes the ASCII hex digit of the nibble in local `nibble`. */
-const hexDigit = (nibble: number) => [
-  ...get(nibble),
-  ...i32(48),
-  op.i32Add,
-  ...i32(39),
-  ...i32(0),
-  ...get(nibble),
-  ...i32(9),
-  op.i32GtU,
-  op.select,
-  op.i32Add,
-];
-
-/** Writes `count` bytes at local `src` as lowercase hex at local `dst` (+offset), using t4..t6. */
+/**
+ * Writes `count` bytes at local `src` as lowercase hex at local `dst` + `offset`, unrolled, one
+ * 16-bit lookup per byte in the hex table (two ASCII digits per byte value).
+ */
 function hexBytes(src: number, dst: number, count: number, offset: number): number[] {
-  const [k, byte, nibble] = [T(4), T(5), T(6)];
-  return [
-    ...i32(0),
-    ...set(k),
-    op.loop,
-    op.void,
-    ...get(src),
-    ...get(k),
-    op.i32Add,
-    ...mem(op.i32Load8u, 0),
-    ...set(byte),
-    ...get(dst),
-    ...get(k),
-    ...i32(2),
-    op.i32Mul,
-    op.i32Add,
-    // little-endian 16-bit store: high nibble first in memory
-    ...get(byte),
-    ...i32(4),
-    op.i32ShrU,
-    ...set(nibble),
-    ...hexDigit(nibble),
-    ...get(byte),
-    ...i32(15),
-    op.i32And,
-    ...set(nibble),
-    ...hexDigit(nibble),
-    ...i32(8),
-    op.i32Shl,
-    op.i32Or,
-    ...mem(op.i32Store16, offset),
-    ...get(k),
-    ...i32(1),
-    op.i32Add,
-    ...tee(k),
-    ...i32(count),
-    op.i32LtU,
-    op.brIf,
-    0,
-    op.end,
-  ];
+  const code: number[] = [];
+  for (let j = 0; j < count; j++) {
+    code.push(...get(dst), ...get(src), ...mem(op.i32Load8u, j), ...i32(1), op.i32Shl);
+    code.push(...mem(op.i32Load16u, KECCAK_LAYOUT.hexTable), ...mem(op.i32Store16, offset + 2 * j));
+  }
+  return code;
 }
 
 const storeByte = (ptr: number, offset: number, value: number) => [
@@ -554,11 +513,24 @@ function fnHexNodes(): number[] {
   ];
 }
 
-/** checksums(src, n, dst): EIP-55 `0x<40 hex>` per 20-byte address. */
+/**
+ * checksums(src, n, dst): EIP-55 `0x<40 hex>` per 20-byte address: hex digit `j` is upper-cased
+ * when it is a letter and bit (j even ? 7 : 3) of hash byte j/2 is set; unrolled, reading the hash
+ * straight from the lane locals.
+ */
 function fnChecksums(): number[] {
   const [src, n, dst] = [P(0), P(1), P(2)];
-  const [digits, j, char, nibble] = [T(0), T(1), T(2), T(3)];
-  const scratch = T(6);
+  const [digits, char] = [T(0), T(2)];
+  const upper: number[] = [];
+  for (let j = 0; j < 40; j++) {
+    const byte = j >> 1;
+    const bit = 8 * (byte % 8) + (j % 2 === 0 ? 7 : 3);
+    // digits[j] = char - (((char > '9') & hashBit) << 5)
+    upper.push(...get(digits), ...get(digits), ...mem(op.i32Load8u, j), ...tee(char));
+    upper.push(...get(char), ...i32(0x39), op.i32GtU);
+    upper.push(...get(A(byte >> 3)), ...i64(BigInt(bit)), op.i64ShrU, op.i32WrapI64, op.i32And);
+    upper.push(...i32(5), op.i32Shl, op.i32Sub, ...mem(op.i32Store8, j));
+  }
   return [
     ...countdown(n, [
       ...storeByte(dst, 0, 0x30),
@@ -571,60 +543,7 @@ function fnChecksums(): number[] {
       ...load(digits, 5),
       ...pad(5),
       ...PERMUTATION,
-      ...i32(KECCAK_LAYOUT.scratch),
-      ...set(scratch),
-      ...store(scratch),
-      ...i32(0),
-      ...set(j),
-      op.loop,
-      op.void,
-      // nibble j of the hash: byte j>>1, high nibble for even j
-      ...get(scratch),
-      ...get(j),
-      ...i32(1),
-      op.i32ShrU,
-      op.i32Add,
-      ...mem(op.i32Load8u, 0),
-      ...i32(0),
-      ...i32(4),
-      ...get(j),
-      ...i32(1),
-      op.i32And,
-      op.select,
-      op.i32ShrU,
-      ...i32(15),
-      op.i32And,
-      ...set(nibble),
-      ...get(digits),
-      ...get(j),
-      op.i32Add,
-      ...mem(op.i32Load8u, 0),
-      ...tee(char),
-      ...i32(0x39),
-      op.i32GtU,
-      ...get(nibble),
-      ...i32(8),
-      op.i32GeU,
-      op.i32And,
-      op.if,
-      op.void,
-      ...get(digits),
-      ...get(j),
-      op.i32Add,
-      ...get(char),
-      ...i32(32),
-      op.i32Sub,
-      ...mem(op.i32Store8, 0),
-      op.end,
-      ...get(j),
-      ...i32(1),
-      op.i32Add,
-      ...tee(j),
-      ...i32(40),
-      op.i32LtU,
-      op.brIf,
-      0,
-      op.end,
+      ...upper,
       ...advance(src, 20),
       ...advance(dst, CHECKSUM_STRIDE),
     ]),
@@ -670,9 +589,19 @@ function assembleModule(): Uint8Array<ArrayBuffer> {
   const constants: number[] = [];
   for (const rc of ROUND_CONSTANTS)
     for (let b = 0n; b < 64n; b += 8n) constants.push(Number((rc >> b) & 0xffn));
+  const digits = '0123456789abcdef';
+  const table: number[] = [];
+  for (let b = 0; b < 256; b++) table.push(digits.charCodeAt(b >> 4), digits.charCodeAt(b & 15));
+  const segment = (offset: number, bytes: number[]) => [
+    0x00,
+    ...i32(offset),
+    op.end,
+    ...uleb(bytes.length),
+    ...bytes,
+  ];
   const data = section(
     11,
-    vec([[0x00, ...i32(KECCAK_LAYOUT.roundConstants), op.end, ...uleb(constants.length), ...constants]]),
+    vec([segment(KECCAK_LAYOUT.roundConstants, constants), segment(KECCAK_LAYOUT.hexTable, table)]),
   );
   return new Uint8Array([
     0x00,

@@ -82,8 +82,12 @@ export function buildDistributionTree(entries: readonly DistributionEntry[]): Di
   const treeArea = leafArea + 64 * n;
   const engine = createKeccakEngine(treeArea + 32 * treeLength);
   const memory = engine.bytes();
+  const memoryView = new DataView(memory.buffer);
+  const words = new Uint32Array(memory.buffer);
   const accounts = new Uint8Array(20 * n);
+  const accountWords = new Uint32Array(accounts.buffer);
   const amounts = new Array<bigint>(n);
+  const smallAmounts = new Float64Array(n);
   for (let k = 0; k < n; k++) {
     const entry = entries[k];
     if (typeof entry !== 'object' || entry === null) {
@@ -96,22 +100,25 @@ export function buildDistributionTree(entries: readonly DistributionEntry[]): Di
       });
     }
     const amount = entry.amount;
-    if (typeof amount !== 'bigint' || amount < 0n || amount > MAX_UINT256) {
+    if (
+      typeof amount !== 'bigint' ||
+      ((amount < 0n || amount > MAX_SAFE) && (amount < 0n || amount > MAX_UINT256))
+    ) {
       throw new DomainInputError({
         field: `entries[${k}].amount`,
         message: 'must be a bigint in [0, 2^256)',
       });
     }
     amounts[k] = amount;
-    memory.set(accounts.subarray(20 * k, 20 * k + 20), leafArea + 64 * k + 12);
-    writeUint256(memory, leafArea + 64 * k + 32, amount);
+    const encoding = (leafArea >>> 2) + 16 * k;
+    for (let w = 0; w < 5; w++) words[encoding + 3 + w] = accountWords[5 * k + w];
+    smallAmounts[k] = writeUint256(memoryView, leafArea + 64 * k + 32, amount);
   }
   const index = indexAccounts(accounts, n, 'entries');
   engine.leaves(leafArea, n);
 
   const order = sortByHash(memory, leafArea, n);
   const treeIndices = new Uint32Array(n);
-  const words = new Uint32Array(memory.buffer);
   for (let i = 0; i < n; i++) {
     const valueIndex = order[i];
     const position = treeLength - 1 - i;
@@ -122,7 +129,7 @@ export function buildDistributionTree(entries: readonly DistributionEntry[]): Di
   }
   engine.nodes(treeArea, 0, n - 2, 0);
   const nodes = memory.slice(treeArea, treeArea + 32 * treeLength);
-  return createTree(nodes, treeIndices, accounts, amounts, index);
+  return createTree(nodes, treeIndices, accounts, amounts, smallAmounts, index);
 }
 
 /**
@@ -164,8 +171,10 @@ export function loadDistributionTree(dump: unknown): DistributionTree {
     if (!parseNode(tree[i], memory, treeArea + 32 * i))
       fail(`tree[${i}]`, 'must be 0x + 64 lowercase hex digits');
   }
+  const memoryView = new DataView(memory.buffer);
   const accounts = new Uint8Array(20 * n);
   const amounts = new Array<bigint>(n);
+  const smallAmounts = new Float64Array(n);
   const treeIndices = new Uint32Array(n);
   const taken = new Uint8Array(n);
   for (let k = 0; k < n; k++) {
@@ -192,8 +201,8 @@ export function loadDistributionTree(dump: unknown): DistributionTree {
     if (taken[p - (n - 1)] === 1) fail(`values[${k}].treeIndex`, `leaf ${p} is used twice`);
     taken[p - (n - 1)] = 1;
     treeIndices[k] = p;
-    memory.set(accounts.subarray(20 * k, 20 * k + 20), leafArea + 64 * k + 12);
-    writeUint256(memory, leafArea + 64 * k + 32, amount as bigint);
+    copyBytes(accounts, 20 * k, memory, leafArea + 64 * k + 12, 20);
+    smallAmounts[k] = writeUint256(memoryView, leafArea + 64 * k + 32, amount as bigint);
   }
   const index = indexAccounts(accounts, n, 'values', (k) => `values[${k}].value[0]`);
   engine.leaves(leafArea, n);
@@ -210,7 +219,7 @@ export function loadDistributionTree(dump: unknown): DistributionTree {
   const bad = engine.nodes(treeArea, 0, n - 2, 1);
   if (bad !== -1) fail(`tree[${bad}]`, 'is not the hash of its children');
   const nodes = memory.slice(treeArea, treeArea + 32 * treeLength);
-  return createTree(nodes, treeIndices, accounts, amounts, index);
+  return createTree(nodes, treeIndices, accounts, amounts, smallAmounts, index);
 }
 
 /** The StandardMerkleTree leaf of `(account, amount)`: keccak256(keccak256(abi.encode(address, uint256))). */
@@ -224,7 +233,7 @@ export function hashLeaf(account: string, amount: bigint): Hex {
   if (typeof amount !== 'bigint' || amount < 0n || amount > MAX_UINT256) {
     throw new DomainInputError({ field: 'amount', message: 'must be a bigint in [0, 2^256)' });
   }
-  writeUint256(memory, HEAP + 32, amount);
+  writeUint256(new DataView(memory.buffer), HEAP + 32, amount);
   engine.leaves(HEAP, 1);
   return hexOfNodes(engine, memory, HEAP, 1)[0];
 }
@@ -261,10 +270,12 @@ function createTree(
   treeIndices: Uint32Array,
   accounts: Uint8Array,
   amounts: bigint[],
+  smallAmounts: Float64Array,
   index: AccountIndex,
 ): DistributionTree {
   const n = treeIndices.length;
   const engine = utilEngine();
+  const nodeWords = new Uint32Array(nodes.buffer, nodes.byteOffset, nodes.length >>> 2);
   const root = hexOfNodeBytes(nodes, [0])[0];
   const checkIndex = (k: number) => {
     if (!Number.isInteger(k) || k < 0 || k >= n) {
@@ -298,15 +309,28 @@ function createTree(
     }
   }
 
-  function valueChunk(from: number, count: number): string {
-    const addresses = checksummed(from, count);
-    let out = '';
+  /** Values `from..from+count-1` as JSON items, written byte by byte (no per-value strings). */
+  function valueChunk(from: number, count: number): Uint8Array {
+    const memory = engine.bytes();
+    const checksums = HEAP + 20 * DUMP_BATCH;
+    memory.set(accounts.subarray(20 * from, 20 * (from + count)), HEAP);
+    engine.checksums(HEAP, count, checksums);
+    const out = new Uint8Array(count * MAX_VALUE_ITEM_BYTES);
+    let at = 0;
     for (let j = 0; j < count; j++) {
       const k = from + j;
-      const address = addresses.slice(CHECKSUM_STRIDE * j, CHECKSUM_STRIDE * (j + 1));
-      out += `${k === 0 ? '' : ','}{"value":["${address}","${amounts[k]}"],"treeIndex":${treeIndices[k]}}`;
+      if (k !== 0) out[at++] = 0x2c; // ,
+      for (let b = 0; b < VALUE_OPEN.length; b++) out[at++] = VALUE_OPEN[b];
+      const address = checksums + CHECKSUM_STRIDE * j;
+      for (let b = 0; b < CHECKSUM_STRIDE; b++) out[at++] = memory[address + b];
+      for (let b = 0; b < VALUE_MIDDLE.length; b++) out[at++] = VALUE_MIDDLE[b];
+      const small = smallAmounts[k];
+      at = small >= 0 ? writeDigits(out, at, small) : writeAscii(out, at, amounts[k].toString());
+      for (let b = 0; b < VALUE_INDEX.length; b++) out[at++] = VALUE_INDEX[b];
+      at = writeDigits(out, at, treeIndices[k]);
+      out[at++] = 0x7d; // }
     }
-    return out;
+    return out.subarray(0, at);
   }
 
   const tree: DistributionTree = {
@@ -336,16 +360,24 @@ function createTree(
         checkIndex(indexOrAccount);
         k = indexOrAccount;
       }
-      const siblings: number[] = [];
-      for (let i = treeIndices[k]; i > 0; i = (i - 1) >> 1) siblings.push(i % 2 === 1 ? i + 1 : i - 1);
-      return hexOfNodeBytes(nodes, siblings);
+      // Copy the siblings, leaf to root, straight into the engine and hex them in one call.
+      const words = utilWords();
+      const source = nodeWords;
+      let count = 0;
+      for (let i = treeIndices[k]; i > 0; i = (i - 1) >> 1, count++) {
+        const from = 8 * (i % 2 === 1 ? i + 1 : i - 1);
+        const to = (HEAP >>> 2) + 8 * count;
+        for (let w = 0; w < 8; w++) words[to + w] = source[from + w];
+      }
+      return count === 0 ? [] : hexOfNodes(engine, engine.bytes(), HEAP, count);
     },
     dump() {
       const hashes: Hex[] = [];
       for (let from = 0; from < nodes.length / 32; from += DUMP_BATCH) {
         const count = Math.min(DUMP_BATCH, nodes.length / 32 - from);
-        const positions = Array.from({ length: count }, (_, j) => from + j);
-        for (const hash of hexOfNodeBytes(nodes, positions)) hashes.push(hash);
+        const memory = engine.bytes();
+        memory.set(nodes.subarray(32 * from, 32 * (from + count)), HEAP);
+        for (const hash of hexOfNodes(engine, memory, HEAP, count)) hashes.push(hash);
       }
       const values: DistributionTreeDump['values'] = [];
       for (let from = 0; from < n; from += DUMP_BATCH) {
@@ -363,7 +395,7 @@ function createTree(
       yield* treeChunks();
       yield encoder.encode('],"values":[');
       for (let from = 0; from < n; from += DUMP_BATCH) {
-        yield encoder.encode(valueChunk(from, Math.min(DUMP_BATCH, n - from)));
+        yield valueChunk(from, Math.min(DUMP_BATCH, n - from));
       }
       yield encoder.encode(']}');
     },
@@ -375,6 +407,41 @@ function createTree(
 }
 
 const encoder = new TextEncoder();
+const VALUE_OPEN = encoder.encode('{"value":["');
+const VALUE_MIDDLE = encoder.encode('","');
+const VALUE_INDEX = encoder.encode('"],"treeIndex":');
+/** `,` + the pieces above + 78 amount digits + 10 index digits + `}`. */
+const MAX_VALUE_ITEM_BYTES = 1 + 11 + CHECKSUM_STRIDE + 3 + 78 + 15 + 10 + 1;
+
+/** Decimal digits of a safe non-negative integer at `out[at..]`; returns the new end. */
+function writeDigits(out: Uint8Array, at: number, value: number): number {
+  if (value >= 100_000_000) {
+    // High part, then the low 8 digits zero-padded; integer maths on each half.
+    const high = Math.floor(value / 100_000_000);
+    at = writeDigits(out, at, high);
+    let low = value - high * 100_000_000;
+    for (let j = at + 7; j >= at; j--) {
+      const next = (low / 10) | 0;
+      out[j] = 48 + low - 10 * next;
+      low = next;
+    }
+    return at + 8;
+  }
+  let digits = 1;
+  for (let v = value; v >= 10; v = (v / 10) | 0) digits++;
+  let v = value;
+  for (let j = at + digits - 1; j >= at; j--) {
+    const next = (v / 10) | 0;
+    out[j] = 48 + v - 10 * next;
+    v = next;
+  }
+  return at + digits;
+}
+
+function writeAscii(out: Uint8Array, at: number, text: string): number {
+  for (let j = 0; j < text.length; j++) out[at++] = text.charCodeAt(j);
+  return at;
+}
 const decoder = new TextDecoder();
 
 function ascii(memory: Uint8Array, from: number, to: number): string {
@@ -382,6 +449,24 @@ function ascii(memory: Uint8Array, from: number, to: number): string {
 }
 
 let util: KeccakEngine | undefined;
+let utilView: Uint32Array | undefined;
+
+/** 32-bit view of the shared engine's memory (which never grows, so the view stays valid). */
+function utilWords(): Uint32Array {
+  const buffer = utilEngine().memory.buffer;
+  if (utilView?.buffer !== buffer) utilView = new Uint32Array(buffer);
+  return utilView;
+}
+
+function copyBytes(
+  from: Uint8Array,
+  fromOffset: number,
+  to: Uint8Array,
+  toOffset: number,
+  count: number,
+): void {
+  for (let j = 0; j < count; j++) to[toOffset + j] = from[fromOffset + j];
+}
 
 /** A shared small engine for proofs, checksums and dump chunks (fixed size: never grows). */
 function utilEngine(): KeccakEngine {
@@ -414,7 +499,8 @@ function hexOfNodeBytes(nodes: Uint8Array, positions: readonly number[]): Hex[] 
 // ---------------------------------------------------------------------------------------------
 // Parsing and encoding.
 
-const HEX_VALUE = new Int8Array(128).fill(-1);
+/** Hex digit value by UTF-16 code unit, -1 for anything else. */
+const HEX_VALUE = new Int8Array(65_536).fill(-1);
 for (let c = 0; c < 10; c++) HEX_VALUE[48 + c] = c;
 for (let c = 0; c < 6; c++) {
   HEX_VALUE[97 + c] = 10 + c;
@@ -432,10 +518,9 @@ function parseAddress(value: unknown, out: Uint8Array, offset: number): boolean 
     return false;
   }
   for (let j = 0; j < 20; j++) {
-    const hi = HEX_VALUE[value.charCodeAt(2 + 2 * j) & 127];
-    const lo = HEX_VALUE[value.charCodeAt(3 + 2 * j) & 127];
-    if (hi < 0 || lo < 0 || value.charCodeAt(2 + 2 * j) > 127 || value.charCodeAt(3 + 2 * j) > 127)
-      return false;
+    const hi = HEX_VALUE[value.charCodeAt(2 + 2 * j)];
+    const lo = HEX_VALUE[value.charCodeAt(3 + 2 * j)];
+    if ((hi | lo) < 0) return false;
     out[offset + j] = (hi << 4) | lo;
   }
   return true;
@@ -454,10 +539,10 @@ function parseNode(value: unknown, out: Uint8Array, offset: number): boolean {
   for (let j = 0; j < 32; j++) {
     const a = value.charCodeAt(2 + 2 * j);
     const b = value.charCodeAt(3 + 2 * j);
-    if (a > 102 || b > 102 || (a >= 65 && a <= 70) || (b >= 65 && b <= 70)) return false;
+    if ((a >= 65 && a <= 70) || (b >= 65 && b <= 70)) return false;
     const hi = HEX_VALUE[a];
     const lo = HEX_VALUE[b];
-    if (hi < 0 || lo < 0) return false;
+    if ((hi | lo) < 0) return false;
     out[offset + j] = (hi << 4) | lo;
   }
   return true;
@@ -472,21 +557,23 @@ function parseAmount(value: unknown): bigint | undefined {
   return amount <= MAX_UINT256 ? amount : undefined;
 }
 
-/** `amount` as 32 big-endian bytes at `out[offset..+32)` (which must be zero). */
-function writeUint256(out: Uint8Array, offset: number, amount: bigint): void {
+/**
+ * `amount` as 32 big-endian bytes at `offset` (which must be zero); returns it as a number when it
+ * is a safe integer, else -1 (the dump writer then formats the bigint).
+ */
+function writeUint256(view: DataView, offset: number, amount: bigint): number {
   if (amount <= MAX_SAFE) {
-    let v = Number(amount);
-    for (let j = offset + 31; v > 0; j--) {
-      out[j] = v % 256;
-      v = Math.floor(v / 256);
-    }
-    return;
+    const v = Number(amount);
+    view.setUint32(offset + 24, Math.floor(v / 4_294_967_296));
+    view.setUint32(offset + 28, v >>> 0);
+    return v;
   }
   let v = amount;
-  for (let j = offset + 31; v > 0n; j--) {
-    out[j] = Number(v & 0xffn);
-    v >>= 8n;
+  for (let j = offset + 28; v > 0n; j -= 4) {
+    view.setUint32(j, Number(v & 0xffffffffn));
+    v >>= 32n;
   }
+  return -1;
 }
 
 function compareBytes(memory: Uint8Array, a: number, b: number): number {
@@ -512,18 +599,28 @@ export function sortByHash(memory: Uint8Array, base: number, n: number): Uint32A
   for (let k = 0; k < n; k++) order[k] = k;
   const full = (a: number, b: number) => compareBytes(memory, base + 32 * a, base + 32 * b);
   if (n < 256) return order.sort(full);
+  // Three stable passes of 11, 11 and 10 bits (2048 buckets stay in the L1 cache); the keys travel
+  // with the indices so every pass reads sequentially.
+  let sortedKeys = keys.slice();
   let scratch = new Uint32Array(n);
-  const counts = new Uint32Array(65_537);
-  for (const shift of [0, 16]) {
+  let scratchKeys = new Uint32Array(n);
+  const counts = new Uint32Array(2049);
+  for (const shift of [0, 11, 22]) {
     counts.fill(0);
-    for (let k = 0; k < n; k++) counts[((keys[order[k]] >>> shift) & 0xffff) + 1]++;
-    for (let b = 1; b <= 65_536; b++) counts[b] += counts[b - 1];
-    for (let k = 0; k < n; k++) scratch[counts[(keys[order[k]] >>> shift) & 0xffff]++] = order[k];
+    for (let k = 0; k < n; k++) counts[((sortedKeys[k] >>> shift) & 0x7ff) + 1]++;
+    for (let b = 1; b <= 2048; b++) counts[b] += counts[b - 1];
+    for (let k = 0; k < n; k++) {
+      const key = sortedKeys[k];
+      const to = counts[(key >>> shift) & 0x7ff]++;
+      scratch[to] = order[k];
+      scratchKeys[to] = key;
+    }
     [order, scratch] = [scratch, order];
+    [sortedKeys, scratchKeys] = [scratchKeys, sortedKeys];
   }
   for (let i = 0; i < n; ) {
     let j = i + 1;
-    while (j < n && keys[order[j]] === keys[order[i]]) j++;
+    while (j < n && sortedKeys[j] === sortedKeys[i]) j++;
     if (j - i > 1) order.set(Array.from(order.subarray(i, j)).sort(full), i);
     i = j;
   }

@@ -1,0 +1,273 @@
+/**
+ * Merkle distribution tree benchmark (issue 5, "Benchmarks"): for N holders, tree build + persist
+ * (dump written to a temp file) against the floor measured in the same run (3N - 1 raw keccak
+ * hashes with the same keccak), the package's own time beside it, all N proofs, loading the dump
+ * back, and the peak RSS.
+ *
+ *   npx tsx --expose-gc bench/merkle.ts [--sizes 10000,100000,1000000] [--package-max 100000] [--no-load]
+ *
+ * Targets: build + persist <= 2x the floor and <= 10 s at 1M; all 1M proofs <= 10 s; peak RSS
+ * <= 2 GB at 1M. The numbers are printed, never asserted.
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
+import { getAddress } from 'viem';
+import {
+  buildDistributionTree,
+  type DistributionEntry,
+  loadDistributionTree,
+} from '../core/domain/merkle.ts';
+import { createKeccakEngine, KECCAK_LAYOUT } from '../core/domain/merkle-keccak.ts';
+import { collectGarbage, peakRss, resetPeakRss } from './lib/memory.ts';
+import { formatMs, formatTable } from './lib/table.ts';
+
+export type MerkleBenchOptions = {
+  /** Holder counts; default 10k, 100k, 1M. */
+  sizes?: readonly number[];
+  /** Run the package (StandardMerkleTree.of + dump + JSON write) up to this size; default 100k. */
+  packageMaxSize?: number;
+  /** Also time JSON.parse + loadDistributionTree of the written dump; default true. */
+  load?: boolean;
+  /** Directory for the temp dump files; default os.tmpdir(). */
+  dir?: string;
+  /** Progress lines; default none. */
+  log?: (line: string) => void;
+};
+
+export type MerkleBenchRow = {
+  holders: number;
+  /** 3N - 1 raw keccak hashes (N and N - 1 of 64 bytes, N of 32 bytes), same keccak. */
+  floorMs: number;
+  buildMs: number;
+  persistMs: number;
+  /** buildMs + persistMs. */
+  totalMs: number;
+  /** totalMs / floorMs; target <= 2. */
+  ratio: number;
+  dumpBytes: number;
+  /** Package: StandardMerkleTree.of + dump + JSON.stringify + write, when run. */
+  packageMs?: number;
+  /** All N proofs (tree.proof(i) for every i). */
+  proofsMs: number;
+  /** JSON.parse of the dump file + loadDistributionTree (recomputes and checks everything). */
+  loadMs?: number;
+  /** Peak RSS over build, persist and proofs (the whole process since the reset). */
+  peakRssBytes: number;
+  /** Whether the peak could be reset before this row (otherwise it is the process-wide peak). */
+  peakRssReset: boolean;
+  /** The package gave the same root (when it ran). */
+  packageRootMatches?: boolean;
+};
+
+const HEAP = KECCAK_LAYOUT.heap;
+
+/**
+ * Random holders with amounts below 2^48. The accounts are flat lowercase strings, as read from
+ * Postgres (a template literal would make rope strings that cost a flattening on first read).
+ */
+function randomEntries(n: number): DistributionEntry[] {
+  const accounts = randomBytes(20 * n);
+  const amounts = randomBytes(6 * n);
+  const text = Buffer.alloc(42 * n);
+  for (let k = 0; k < n; k++) {
+    text.write('0x', 42 * k, 'latin1');
+    text.write(accounts.toString('hex', 20 * k, 20 * k + 20), 42 * k + 2, 'latin1');
+  }
+  const entries = new Array<DistributionEntry>(n);
+  for (let k = 0; k < n; k++) {
+    entries[k] = {
+      account: text.toString('latin1', 42 * k, 42 * k + 42),
+      amount: BigInt(amounts.readUIntBE(6 * k, 6)),
+    };
+  }
+  return entries;
+}
+
+/** 3N - 1 raw hashes over random bytes with the tree's keccak, in batches as the builder uses it. */
+function measureFloor(n: number): number {
+  const engine = createKeccakEngine(HEAP + 96 * n);
+  const memory = engine.bytes();
+  for (let offset = HEAP; offset < HEAP + 64 * n; offset += 65_536) {
+    memory.set(randomBytes(Math.min(65_536, HEAP + 64 * n - offset)), offset);
+  }
+  const out = HEAP + 64 * n;
+  const start = performance.now();
+  engine.hash64(HEAP, out, n); // inner leaf hashes
+  engine.hash32(out, out, n); // outer leaf hashes
+  engine.hash64(HEAP, out, n - 1); // internal nodes
+  return performance.now() - start;
+}
+
+function time<T>(run: () => T): [T, number] {
+  const start = performance.now();
+  const result = run();
+  return [result, performance.now() - start];
+}
+
+export async function runMerkleBench(options: MerkleBenchOptions = {}): Promise<MerkleBenchRow[]> {
+  const sizes = options.sizes ?? [10_000, 100_000, 1_000_000];
+  const packageMaxSize = options.packageMaxSize ?? 100_000;
+  const load = options.load ?? true;
+  const dir = options.dir ?? tmpdir();
+  const log = options.log ?? (() => {});
+
+  // Warm-up: compile the module and let V8 tier the WebAssembly and the JS paths up.
+  for (let round = 0; round < 3; round++) {
+    measureFloor(50_000);
+    const tree = buildDistributionTree(randomEntries(50_000));
+    tree.writeDump(() => {});
+    for (let i = 0; i < 50_000; i++) tree.proof(i);
+  }
+
+  const rows: MerkleBenchRow[] = [];
+  for (const n of sizes) {
+    log(`merkle: ${n} holders`);
+    const entries = randomEntries(n);
+    collectGarbage();
+    const floorMs = measureFloor(n);
+    collectGarbage();
+    const peakRssReset = resetPeakRss();
+
+    const file = join(dir, `merkle-bench-${process.pid}-${n}.json`);
+    const [tree, buildMs] = time(() => buildDistributionTree(entries));
+    const [dumpBytes, persistMs] = time(() => {
+      const fd = openSync(file, 'w');
+      let bytes = 0;
+      try {
+        tree.writeDump((chunk) => {
+          writeSync(fd, chunk);
+          bytes += chunk.length;
+        });
+      } finally {
+        closeSync(fd);
+      }
+      return bytes;
+    });
+    const [, proofsMs] = time(() => {
+      for (let i = 0; i < n; i++) tree.proof(i);
+    });
+    const peakRssBytes = peakRss();
+    log(
+      `merkle: ${n} built ${formatMs(buildMs)}, persisted ${formatMs(persistMs)}, proofs ${formatMs(proofsMs)}`,
+    );
+
+    let loadMs: number | undefined;
+    if (load) {
+      collectGarbage();
+      const [loaded, ms] = time(() => loadDistributionTree(JSON.parse(readFileSync(file, 'latin1'))));
+      if (loaded.root !== tree.root) throw new Error(`merkle bench: loaded root differs at N=${n}`);
+      loadMs = ms;
+    }
+    rmSync(file, { force: true });
+
+    let packageMs: number | undefined;
+    let packageRootMatches: boolean | undefined;
+    if (n <= packageMaxSize) {
+      collectGarbage();
+      const values = entries.map((e) => [getAddress(e.account), e.amount.toString()]);
+      const packageFile = join(dir, `merkle-bench-${process.pid}-${n}-package.json`);
+      const [root, ms] = time(() => {
+        const theirs = StandardMerkleTree.of(values, ['address', 'uint256']);
+        writeFileSync(packageFile, JSON.stringify(theirs.dump()));
+        return theirs.root;
+      });
+      rmSync(packageFile, { force: true });
+      packageMs = ms;
+      packageRootMatches = root === tree.root;
+      log(`merkle: ${n} package ${formatMs(ms)}`);
+    }
+
+    const totalMs = buildMs + persistMs;
+    rows.push({
+      holders: n,
+      floorMs,
+      buildMs,
+      persistMs,
+      totalMs,
+      ratio: totalMs / floorMs,
+      dumpBytes,
+      packageMs,
+      proofsMs,
+      loadMs,
+      peakRssBytes,
+      peakRssReset,
+      packageRootMatches,
+    });
+  }
+  return rows;
+}
+
+export function formatMerkleBench(rows: readonly MerkleBenchRow[]): string {
+  const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
+  const table = formatTable(
+    [
+      'holders',
+      'floor 3N-1',
+      'build',
+      'persist',
+      'build+persist',
+      'ratio (<=2x)',
+      'dump',
+      'package',
+      'speedup',
+      'all proofs',
+      'load dump',
+      'peak RSS',
+    ],
+    rows.map((r) => [
+      r.holders.toLocaleString('en-US'),
+      formatMs(r.floorMs),
+      formatMs(r.buildMs),
+      formatMs(r.persistMs),
+      formatMs(r.totalMs),
+      `${r.ratio.toFixed(2)}x`,
+      mb(r.dumpBytes),
+      r.packageMs === undefined
+        ? '-'
+        : `${formatMs(r.packageMs)}${r.packageRootMatches ? '' : ' (ROOT DIFFERS)'}`,
+      r.packageMs === undefined ? '-' : `${(r.packageMs / r.totalMs).toFixed(0)}x`,
+      formatMs(r.proofsMs),
+      formatMs(r.loadMs),
+      `${mb(r.peakRssBytes)}${r.peakRssReset ? '' : ' (process)'}`,
+    ]),
+  );
+  const targets = rows
+    .filter((r) => r.holders >= 1_000_000)
+    .map((r) => {
+      const ok = (pass: boolean) => (pass ? 'ok' : 'MISSED');
+      return [
+        `N=${r.holders.toLocaleString('en-US')}:`,
+        `build+persist <= 2x floor ${ok(r.ratio <= 2)},`,
+        `<= 10 s ${ok(r.totalMs <= 10_000)},`,
+        `all proofs <= 10 s ${ok(r.proofsMs <= 10_000)},`,
+        `peak RSS <= 2 GB ${ok(r.peakRssBytes <= 2 * 2 ** 30)}`,
+      ].join(' ');
+    });
+  return [
+    'Merkle distribution tree (one run; the floor is measured in the same run)',
+    table,
+    ...targets,
+  ].join('\n');
+}
+
+function parseArgs(argv: readonly string[]): MerkleBenchOptions {
+  const options: MerkleBenchOptions = { log: (line) => console.error(line) };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--sizes') options.sizes = argv[++i].split(',').map((s) => Number(s.replace(/_/g, '')));
+    else if (arg === '--package-max') options.packageMaxSize = Number(argv[++i]);
+    else if (arg === '--no-load') options.load = false;
+    else throw new Error(`unknown argument ${arg}`);
+  }
+  if (options.sizes?.some((n) => !Number.isInteger(n) || n < 2)) throw new Error('--sizes: integers >= 2');
+  return options;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const rows = await runMerkleBench(parseArgs(process.argv.slice(2)));
+  console.log(formatMerkleBench(rows));
+}
