@@ -67,6 +67,11 @@ export const DISTRIBUTION_LEAF_ENCODING = ['address', 'uint256'] as const;
 const HEAP = KECCAK_LAYOUT.heap;
 const MAX_UINT256 = (1n << 256n) - 1n;
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+/**
+ * Most leaves a tree may have: the build needs 128 bytes per leaf of 32-bit WebAssembly memory
+ * (at most 4 GiB), so 2^24 leaves (2 GiB) leaves a wide margin.
+ */
+export const MAX_LEAVES = 2 ** 24;
 /** Nodes or values converted per dump chunk. */
 const DUMP_BATCH = 8192;
 
@@ -74,6 +79,9 @@ const DUMP_BATCH = 8192;
 export function buildDistributionTree(entries: readonly DistributionEntry[]): DistributionTree {
   if (!Array.isArray(entries) || entries.length === 0) {
     throw new DomainInputError({ field: 'entries', message: 'must be a non-empty array' });
+  }
+  if (entries.length > MAX_LEAVES) {
+    throw new DomainInputError({ field: 'entries', message: `must have at most ${MAX_LEAVES} entries` });
   }
   const n = entries.length;
   const treeLength = 2 * n - 1;
@@ -158,6 +166,7 @@ export function loadDistributionTree(dump: unknown): DistributionTree {
   const tree = data.tree;
   const values = data.values;
   if (!Array.isArray(values) || values.length === 0) return fail('values', 'must be a non-empty array');
+  if (values.length > MAX_LEAVES) fail('values', `must have at most ${MAX_LEAVES} entries`);
   const n = values.length;
   const treeLength = 2 * n - 1;
   if (!Array.isArray(tree) || tree.length !== treeLength) {

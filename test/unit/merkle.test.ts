@@ -11,6 +11,7 @@ import {
   type DistributionTreeDump,
   hashLeaf,
   loadDistributionTree,
+  MAX_LEAVES,
   sortByHash,
   verifyDistributionProof,
 } from '../../core/domain/merkle.ts';
@@ -95,6 +96,26 @@ describe('buildDistributionTree()', () => {
     expectSameAsPackage(randomEntries(33, () => 1_000_000n));
     expectSameAsPackage(randomEntries(17, () => 0n));
     expectSameAsPackage(randomEntries(9, () => MAX_UINT256));
+  });
+
+  it('writes every amount exactly as the package does around the number-formatting boundaries', () => {
+    const amounts = [
+      0n,
+      9n,
+      10n,
+      99_999_999n,
+      100_000_000n,
+      100_000_001n,
+      2n ** 32n,
+      2n ** 53n - 1n,
+      2n ** 53n,
+    ];
+    amounts.push(2n ** 53n + 1n, 10n ** 18n, 2n ** 64n, MAX_UINT256 - 1n, MAX_UINT256);
+    expectSameAsPackage(amounts.map((amount) => ({ account: randomAccount(), amount })));
+  });
+
+  it('rejects more than MAX_LEAVES entries before allocating anything', () => {
+    expect(() => buildDistributionTree(new Array(MAX_LEAVES + 1))).toThrow(/at most/);
   });
 
   it('matches the package for consecutive small addresses (shared prefixes)', () => {
