@@ -13,6 +13,18 @@ const optionalUrl = z
   .pipe(z.url().optional())
   .optional();
 
+const optionalAddress = z
+  .string()
+  .trim()
+  .transform((v) => (v === '' ? undefined : v))
+  .pipe(
+    z
+      .string()
+      .regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 0x-prefixed 20-byte hex address')
+      .optional(),
+  )
+  .optional();
+
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
 
 const configSchema = z.object({
@@ -40,6 +52,35 @@ const configSchema = z.object({
   SIWE_DOMAIN: z.string().min(1).default('localhost'),
   SIWE_NONCE_TTL_SECONDS: int(300, 1),
   SESSION_TTL_SECONDS: int(24 * 3600, 1),
+  /**
+   * The platform / relayer signer (0x + 64 hex digits) that deploys portfolios. On a local chain
+   * (31337) it defaults to anvil's first account; on any other chain it is required with RPC_URL
+   * (checked when the worker connects: core/chain/deployment.ts `createPlatformChain`).
+   */
+  PLATFORM_PRIVATE_KEY: z
+    .string()
+    .trim()
+    .transform((v) => (v === '' ? undefined : v))
+    .pipe(
+      z
+        .string()
+        .regex(/^0x[0-9a-fA-F]{64}$/, 'must be 0x followed by 64 hex digits')
+        .optional(),
+    )
+    .optional(),
+  /** The DeployedStack JSON written by `npm run cli -- deploy`; default `${DATA_DIR}/deployment.json`. */
+  DEPLOYMENT_FILE: z.string().min(1).optional(),
+  /** Pay token of new portfolios; default: the deployment's TestStablecoin (local chains only). */
+  PAY_TOKEN_ADDRESS: optionalAddress,
+  /** Issuer treasury of published portfolios (receives the offering proceeds); default: the platform signer. */
+  ISSUER_TREASURY_ADDRESS: optionalAddress,
+  /** Length of the primary offering window opened at publish. */
+  OFFERING_DURATION_SECONDS: int(30 * 24 * 3600, 1),
+  /** BullMQ key prefix shared by the server (enqueue) and the worker; default BullMQ's own. */
+  QUEUE_PREFIX: z.string().min(1).default('bull'),
+  /** Attempts of a background job whose failure is retryable (chain or RPC unreachable), and the first backoff. */
+  JOB_ATTEMPTS: int(5, 1),
+  JOB_BACKOFF_MS: int(5_000, 0),
 });
 
 export type Config = z.infer<typeof configSchema>;

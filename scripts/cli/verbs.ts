@@ -16,6 +16,10 @@ export const verbs: Record<string, VerbEntry> = {
     summary: 'create, list or revoke API keys (issuer, servicer, admin); a new key is printed once',
     load: async () => (await import('./api-key.ts')).verb,
   },
+  deploy: {
+    summary: 'deploy the platform contracts to --rpc and write the deployment file the worker reads',
+    load: async () => (await import('./deploy.ts')).verb,
+  },
   waterfall: {
     summary: 'fill in every `expected` of a waterfall / pro-rata vectors file',
     load: async () => (await import('./waterfall.ts')).verb,

@@ -1,0 +1,215 @@
+/**
+ * The platform's deployment on one chain: the `DeployedStack` JSON written by `npm run cli -- deploy`
+ * (DEPLOYMENT_FILE, default `${DATA_DIR}/deployment.json`), and the platform signer's clients on that
+ * chain (`createPlatformChain`), as the worker uses them to publish portfolios.
+ */
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { type Address, getAddress, type Hex, isAddress } from 'viem';
+import { z } from 'zod';
+import type { Config } from '../config.ts';
+import { BaseError } from '../errors.ts';
+import { type ChainClients, connectChainClients, isLocalChain } from './clients.ts';
+import type { DeployedStack } from './deploy.ts';
+import { toChainError } from './errors.ts';
+
+/**
+ * Anvil's first default account (mnemonic `test ... junk`, m/44'/60'/0'/0/0). Public knowledge:
+ * only ever used as the default signer on a local chain.
+ */
+export const ANVIL_FIRST_PRIVATE_KEY: Hex =
+  '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80';
+
+const addressSchema = z
+  .string()
+  .refine((v) => isAddress(v, { strict: false }), 'must be a 0x-prefixed 20-byte hex address')
+  .transform((v) => getAddress(v) as Address);
+
+const count = z.number().int().min(0);
+
+/** The JSON shape of a `DeployedStack` (every address checksummed on load). */
+export const deployedStackSchema = z.object({
+  chainId: z.number().int().positive(),
+  deployer: addressSchema,
+  startBlock: count,
+  complianceRegistry: addressSchema,
+  portfolioFactory: addressSchema,
+  implementations: z.object({
+    portfolio: addressSchema,
+    trancheToken: addressSchema,
+    distributor: addressSchema,
+  }),
+  marketplace: addressSchema.optional(),
+  testStablecoin: addressSchema.optional(),
+  config: z.object({
+    admin: addressSchema,
+    guardian: addressSchema,
+    rootProposer: addressSchema,
+    treasury: addressSchema,
+    timelockDelay: count,
+    marketplaceFeeBps: count,
+  }),
+});
+
+/** Where the deployment file is: DEPLOYMENT_FILE, or `deployment.json` in DATA_DIR. */
+export function deploymentFilePath(config: Pick<Config, 'DEPLOYMENT_FILE' | 'DATA_DIR'>): string {
+  return config.DEPLOYMENT_FILE ?? join(config.DATA_DIR, 'deployment.json');
+}
+
+/** Validates a parsed deployment file; throws CONFIG_INVALID naming every bad field. */
+export function parseDeployment(value: unknown, source = 'deployment'): DeployedStack {
+  const parsed = deployedStackSchema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const details = parsed.error.issues.map((issue) => ({
+    path: issue.path.join('.'),
+    message: issue.message,
+  }));
+  throw new BaseError(`${source} is not a valid deployment: ${details.map((d) => d.path).join(', ')}`, {
+    code: 'CONFIG_INVALID',
+    retryable: false,
+    details,
+  });
+}
+
+/** Reads and validates the deployment file of `config` (see `deploymentFilePath`). */
+export async function loadDeployment(
+  config: Pick<Config, 'DEPLOYMENT_FILE' | 'DATA_DIR'>,
+): Promise<DeployedStack> {
+  const path = deploymentFilePath(config);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new BaseError(
+      missing
+        ? `No deployment file at ${path}: run \`npm run cli -- deploy --rpc <RPC_URL>\` or set DEPLOYMENT_FILE`
+        : `Cannot read the deployment file ${path}: ${(error as Error).message}`,
+      { code: 'CONFIG_INVALID', retryable: false, cause: error },
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new BaseError(`${path} is not valid JSON: ${(error as Error).message}`, {
+      code: 'CONFIG_INVALID',
+      retryable: false,
+      cause: error,
+    });
+  }
+  return parseDeployment(json, path);
+}
+
+/** Writes `stack` (validated first) as pretty JSON, atomically (temporary file, then rename). */
+export async function saveDeployment(path: string, stack: DeployedStack): Promise<void> {
+  const valid = parseDeployment(stack, 'the stack to save');
+  await mkdir(dirname(path), { recursive: true });
+  const temporary = `${path}.${process.pid}.tmp`;
+  await writeFile(temporary, `${JSON.stringify(valid, null, 2)}\n`, 'utf8');
+  await rename(temporary, path);
+}
+
+/**
+ * The platform signer's key for a chain: PLATFORM_PRIVATE_KEY, or anvil's first account on a local
+ * chain; anywhere else a missing key is a CONFIG_INVALID error.
+ */
+export function platformPrivateKey(config: Pick<Config, 'PLATFORM_PRIVATE_KEY'>, chainId: number): Hex {
+  if (config.PLATFORM_PRIVATE_KEY !== undefined) return config.PLATFORM_PRIVATE_KEY as Hex;
+  if (isLocalChain(chainId)) return ANVIL_FIRST_PRIVATE_KEY;
+  throw new BaseError(
+    `PLATFORM_PRIVATE_KEY is required on chain ${chainId} (only local chains have a default)`,
+    {
+      code: 'CONFIG_INVALID',
+      retryable: false,
+      details: [{ variable: 'PLATFORM_PRIVATE_KEY', message: 'required when RPC_URL is not a local chain' }],
+    },
+  );
+}
+
+export type PlatformChain = {
+  clients: ChainClients;
+  deployment: DeployedStack;
+  /** The pay token of new portfolios: PAY_TOKEN_ADDRESS, else the deployment's TestStablecoin. */
+  payToken: Address;
+  /** Issuer treasury of new portfolios: ISSUER_TREASURY_ADDRESS, else the platform signer. */
+  issuerTreasury: Address;
+};
+
+export type CreatePlatformChainOptions = {
+  /** Use this deployment instead of reading DEPLOYMENT_FILE. */
+  deployment?: DeployedStack;
+  /** Transport retries of each request (default 3) and per-request timeout (ms, default 30 000). */
+  retryCount?: number;
+  timeout?: number;
+  pollingInterval?: number;
+};
+
+type PlatformConfig = Pick<
+  Config,
+  | 'RPC_URL'
+  | 'CHAIN_ID'
+  | 'PLATFORM_PRIVATE_KEY'
+  | 'DEPLOYMENT_FILE'
+  | 'DATA_DIR'
+  | 'PAY_TOKEN_ADDRESS'
+  | 'ISSUER_TREASURY_ADDRESS'
+>;
+
+/**
+ * Connects the platform signer to RPC_URL and loads the deployment, checking that both are on the
+ * same chain (and CHAIN_ID, when set) and that a pay token is known.
+ */
+export async function createPlatformChain(
+  config: PlatformConfig,
+  options: CreatePlatformChainOptions = {},
+): Promise<PlatformChain> {
+  if (config.RPC_URL === undefined) {
+    throw new BaseError('RPC_URL is not set: publishing needs a chain', {
+      code: 'CONFIG_INVALID',
+      retryable: false,
+      details: [{ variable: 'RPC_URL', message: 'required' }],
+    });
+  }
+  const deployment = options.deployment ?? (await loadDeployment(config));
+  const chainId = config.CHAIN_ID ?? deployment.chainId;
+  const privateKey = platformPrivateKey(config, chainId);
+  let clients: ChainClients;
+  try {
+    clients = await connectChainClients({
+      rpcUrl: config.RPC_URL,
+      privateKey,
+      retryCount: options.retryCount,
+      timeout: options.timeout,
+      pollingInterval: options.pollingInterval,
+    });
+  } catch (error) {
+    throw toChainError(error, { contract: 'chain', functionName: 'getChainId' });
+  }
+  const mismatch = [
+    config.CHAIN_ID !== undefined && config.CHAIN_ID !== clients.chain.id
+      ? `CHAIN_ID ${config.CHAIN_ID}`
+      : '',
+    deployment.chainId !== clients.chain.id ? `the deployment's chain ${deployment.chainId}` : '',
+  ].filter(Boolean);
+  if (mismatch.length > 0) {
+    throw new BaseError(`RPC_URL serves chain ${clients.chain.id}, not ${mismatch.join(' or ')}`, {
+      code: 'CONFIG_INVALID',
+      retryable: false,
+    });
+  }
+  const payToken = (config.PAY_TOKEN_ADDRESS as Address | undefined) ?? deployment.testStablecoin;
+  if (payToken === undefined) {
+    throw new BaseError('PAY_TOKEN_ADDRESS is required: the deployment has no TestStablecoin', {
+      code: 'CONFIG_INVALID',
+      retryable: false,
+      details: [{ variable: 'PAY_TOKEN_ADDRESS', message: 'required on a chain without TestStablecoin' }],
+    });
+  }
+  return {
+    clients,
+    deployment,
+    payToken: getAddress(payToken),
+    issuerTreasury: getAddress(config.ISSUER_TREASURY_ADDRESS ?? clients.account.address),
+  };
+}
