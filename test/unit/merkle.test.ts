@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
 import fc from 'fast-check';
 import { getAddress } from 'viem';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DomainInputError } from '../../core/domain/errors.ts';
 import {
   buildDistributionTree,
@@ -11,6 +11,7 @@ import {
   type DistributionTreeDump,
   hashLeaf,
   loadDistributionTree,
+  loadDistributionTreeJson,
   MAX_LEAVES,
   sortByHash,
   verifyDistributionProof,
@@ -334,6 +335,78 @@ describe('loadDistributionTree()', () => {
       encoding,
     );
     expect(() => loadDistributionTree(theirs.dump())).toThrow(/duplicate/);
+  });
+});
+
+describe('loadDistributionTreeJson()', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('reads our dump bytes without JSON.parse and gives back the same tree', () => {
+    const entries = randomEntries(40);
+    entries.push({ account: randomAccount(), amount: MAX_UINT256 }, { account: randomAccount(), amount: 0n });
+    const tree = buildDistributionTree(entries);
+    const bytes = Buffer.concat([...tree.dumpChunks()]);
+    const parse = vi.spyOn(JSON, 'parse');
+    const loaded = loadDistributionTreeJson(bytes);
+    expect(parse).not.toHaveBeenCalled();
+    expect(loaded.root).toBe(tree.root);
+    expect(loaded.dump()).toEqual(tree.dump());
+    for (let i = 0; i < entries.length; i++) {
+      expect(loaded.proof(i)).toEqual(tree.proof(i));
+      expect(loaded.amount(i)).toBe(entries[i].amount);
+    }
+  });
+
+  it("reads the package's JSON, compact or indented, and agrees with the package", () => {
+    const entries = randomEntries(25);
+    const theirs = packageTree(entries);
+    for (const text of [JSON.stringify(theirs.dump()), JSON.stringify(theirs.dump(), null, 2)]) {
+      const parse = vi.spyOn(JSON, 'parse');
+      const loaded = loadDistributionTreeJson(text);
+      expect(parse).not.toHaveBeenCalled();
+      parse.mockRestore();
+      expect(loaded.root).toBe(theirs.root);
+      for (let i = 0; i < entries.length; i++) expect(loaded.proof(i)).toEqual(theirs.getProof(i));
+    }
+  });
+
+  it('falls back to JSON.parse for another key order or escaped characters, with the same result', () => {
+    const tree = buildDistributionTree(randomEntries(9));
+    const dump = tree.dump();
+    const reordered = JSON.stringify({
+      values: dump.values,
+      tree: dump.tree,
+      leafEncoding: dump.leafEncoding,
+      format: dump.format,
+    });
+    const escaped = JSON.stringify(dump).replace('"0x', '"\\u0030x');
+    for (const text of [reordered, escaped]) {
+      const parse = vi.spyOn(JSON, 'parse');
+      expect(loadDistributionTreeJson(text).root).toBe(tree.root);
+      expect(parse).toHaveBeenCalledTimes(1);
+      parse.mockRestore();
+    }
+  });
+
+  it('rejects changed bytes, bad fields and malformed JSON with the same errors as loadDistributionTree()', () => {
+    const tree = buildDistributionTree(randomEntries(9));
+    const text = dumpText(tree);
+    const node = tree.dump().tree[2];
+    const flipped = `${node.slice(0, 10)}${node[10] === '0' ? '1' : '0'}${node.slice(11)}`;
+    expect(() => loadDistributionTreeJson(text.replace(node, flipped))).toThrow(
+      /tree\[2\]: is not the hash of its children/,
+    );
+    expect(() =>
+      loadDistributionTreeJson(text.replace(node, node.toUpperCase().replace('0X', '0x'))),
+    ).toThrow(/tree\[2\]: must be 0x/);
+    const firstIndex = `"treeIndex":${tree.treeIndices[0]}`;
+    expect(() => loadDistributionTreeJson(text.replace(firstIndex, '"treeIndex":0'))).toThrow(
+      /values\[0\]\.treeIndex/,
+    );
+    expect(() => loadDistributionTreeJson(text.slice(0, -1))).toThrow(/is not valid JSON/);
+    expect(() => loadDistributionTreeJson(`${text} x`)).toThrow(DomainInputError);
   });
 });
 
