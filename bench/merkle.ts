@@ -15,11 +15,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
+import { createKeccak } from 'hash-wasm';
 import { getAddress } from 'viem';
 import {
   buildDistributionTree,
   type DistributionEntry,
-  loadDistributionTree,
+  loadDistributionTreeJson,
 } from '../core/domain/merkle.ts';
 import { createKeccakEngine, KECCAK_LAYOUT } from '../core/domain/merkle-keccak.ts';
 import { collectGarbage, peakRss, resetPeakRss } from './lib/memory.ts';
@@ -30,7 +31,7 @@ export type MerkleBenchOptions = {
   sizes?: readonly number[];
   /** Run the package (StandardMerkleTree.of + dump + JSON write) up to this size; default 100k. */
   packageMaxSize?: number;
-  /** Also time JSON.parse + loadDistributionTree of the written dump; default true. */
+  /** Also time reading the dump file back with loadDistributionTreeJson; default true. */
   load?: boolean;
   /** Directory for the temp dump files; default os.tmpdir(). */
   dir?: string;
@@ -42,6 +43,8 @@ export type MerkleBenchRow = {
   holders: number;
   /** 3N - 1 raw keccak hashes (N and N - 1 of 64 bytes, N of 32 bytes), same keccak. */
   floorMs: number;
+  /** For reference: the same 3N - 1 hashes one call each with hash-wasm's keccak. */
+  hashWasmFloorMs: number;
   buildMs: number;
   persistMs: number;
   /** buildMs + persistMs. */
@@ -53,7 +56,7 @@ export type MerkleBenchRow = {
   packageMs?: number;
   /** All N proofs (tree.proof(i) for every i). */
   proofsMs: number;
-  /** JSON.parse of the dump file + loadDistributionTree (recomputes and checks everything). */
+  /** Read the dump file + loadDistributionTreeJson (recomputes and checks every hash). */
   loadMs?: number;
   /** Peak RSS over build, persist and proofs (the whole process since the reset). */
   peakRssBytes: number;
@@ -102,6 +105,19 @@ function measureFloor(n: number): number {
   return performance.now() - start;
 }
 
+/** The same 3N - 1 hashes with hash-wasm, one init/update/digest per hash. */
+async function measureHashWasmFloor(n: number): Promise<number> {
+  const keccak = await createKeccak(256);
+  const input = randomBytes(64);
+  const start = performance.now();
+  for (let k = 0; k < 3 * n - 1; k++) {
+    keccak.init();
+    keccak.update(k % 3 === 1 ? input.subarray(0, 32) : input);
+    input[k & 31] ^= keccak.digest('binary')[0];
+  }
+  return performance.now() - start;
+}
+
 function time<T>(run: () => T): [T, number] {
   const start = performance.now();
   const result = run();
@@ -129,6 +145,7 @@ export async function runMerkleBench(options: MerkleBenchOptions = {}): Promise<
     const entries = randomEntries(n);
     collectGarbage();
     const floorMs = measureFloor(n);
+    const hashWasmFloorMs = await measureHashWasmFloor(n);
     collectGarbage();
     const peakRssReset = resetPeakRss();
 
@@ -158,7 +175,7 @@ export async function runMerkleBench(options: MerkleBenchOptions = {}): Promise<
     let loadMs: number | undefined;
     if (load) {
       collectGarbage();
-      const [loaded, ms] = time(() => loadDistributionTree(JSON.parse(readFileSync(file, 'latin1'))));
+      const [loaded, ms] = time(() => loadDistributionTreeJson(readFileSync(file)));
       if (loaded.root !== tree.root) throw new Error(`merkle bench: loaded root differs at N=${n}`);
       loadMs = ms;
     }
@@ -185,6 +202,7 @@ export async function runMerkleBench(options: MerkleBenchOptions = {}): Promise<
     rows.push({
       holders: n,
       floorMs,
+      hashWasmFloorMs,
       buildMs,
       persistMs,
       totalMs,
@@ -207,6 +225,7 @@ export function formatMerkleBench(rows: readonly MerkleBenchRow[]): string {
     [
       'holders',
       'floor 3N-1',
+      'hash-wasm 3N-1',
       'build',
       'persist',
       'build+persist',
@@ -221,6 +240,7 @@ export function formatMerkleBench(rows: readonly MerkleBenchRow[]): string {
     rows.map((r) => [
       r.holders.toLocaleString('en-US'),
       formatMs(r.floorMs),
+      formatMs(r.hashWasmFloorMs),
       formatMs(r.buildMs),
       formatMs(r.persistMs),
       formatMs(r.totalMs),

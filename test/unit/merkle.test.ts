@@ -359,6 +359,14 @@ describe('loadDistributionTreeJson()', () => {
     }
   });
 
+  it('reads a one-leaf dump (the root is the leaf, no internal nodes)', () => {
+    const entries = randomEntries(1);
+    const theirs = packageTree(entries);
+    const loaded = loadDistributionTreeJson(JSON.stringify(theirs.dump()));
+    expect(loaded.root).toBe(theirs.root);
+    expect(loaded.proof(0)).toEqual([]);
+  });
+
   it("reads the package's JSON, compact or indented, and agrees with the package", () => {
     const entries = randomEntries(25);
     const theirs = packageTree(entries);
