@@ -1,3 +1,4 @@
+import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
@@ -11,6 +12,7 @@ import { securityPlugin } from './plugins/security.ts';
 import { servicesPlugin } from './plugins/services.ts';
 import { swaggerPlugin } from './plugins/swagger.ts';
 import { authRoutes } from './routes/auth.ts';
+import { documentRoutes } from './routes/documents.ts';
 import { healthRoutes } from './routes/health.ts';
 import { loanRoutes } from './routes/loans.ts';
 import { portfolioRoutes } from './routes/portfolios.ts';
@@ -53,10 +55,12 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(swaggerPlugin);
   await app.register(authPlugin);
   await app.register(auditPlugin);
+  await app.register(multipart, { limits: { fileSize: config.DOCUMENT_MAX_BYTES + 1, files: 1 } });
 
   await app.register(healthRoutes);
   await app.register(authRoutes);
   await app.register(portfolioRoutes);
   await app.register(loanRoutes);
+  await app.register(documentRoutes);
   return app;
 }
