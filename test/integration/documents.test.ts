@@ -4,9 +4,15 @@ import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
+import type { Address, PublicClient } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { anchorDocuments, createPortfolio as createChainPortfolio } from '../../core/chain/actions.ts';
+import { type ChainClients, createChainClients } from '../../core/chain/clients.ts';
+import { deployStack } from '../../core/chain/deploy.ts';
 import { documentPath } from '../../core/documents.ts';
 import { buildDocumentTree, verifyDocumentProof } from '../../core/domain/document-tree.ts';
+import { buildApp } from '../../server/app.ts';
+import { type AnvilInstance, startAnvil } from '../helpers/anvil.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { allowlist, apiKeyHeaders, type Headers, signIn } from '../helpers/auth.ts';
 
@@ -602,5 +608,123 @@ describe('POST /v1/documents/verify', () => {
     await expectRejected(await verifyFile(bytes(MAX_BYTES + 1)), before, 413, 'PAYLOAD_TOO_LARGE');
     const noFile = await verifyFile('', [{ name: 'other', data: 'x', filename: 'x.pdf' }]);
     await expectRejected(noFile, before, 400, 'VALIDATION_FAILED');
+  });
+});
+
+describe('POST /v1/documents/verify with a chain configured', () => {
+  let anvil: AnvilInstance;
+  let platform: ChainClients;
+  let chainApp: Awaited<ReturnType<typeof buildApp>>;
+  let portfolioAddress: Address;
+  let id: string;
+  const data = bytes(1234);
+
+  beforeAll(async () => {
+    anvil = await startAnvil();
+    const [a0, , a2, , , , a6] = anvil.accounts;
+    platform = createChainClients({ rpcUrl: anvil.rpcUrl, privateKey: a0.privateKey, pollingInterval: 20 });
+    const stack = await deployStack(platform, {
+      treasury: a6.address,
+      timelockDelay: 5,
+      marketplaceFeeBps: 25,
+    });
+    id = await createPortfolio();
+    await upload(id, data);
+    await upload(id, bytes(99));
+    const docs = await t.db.prisma.document.findMany({
+      where: { portfolioId: id },
+      select: { sha256: true },
+    });
+    const root = buildDocumentTree(docs.map((d) => d.sha256)).root;
+    const now = (await platform.publicClient.getBlock()).timestamp;
+    const created = await createChainPortfolio(platform, {
+      factory: stack.portfolioFactory,
+      payToken: stack.testStablecoin as Address,
+      registry: stack.complianceRegistry,
+      servicer: a2.address,
+      offeringEnd: now + 86_400n,
+      documentRoot: root,
+      loanTapeHash: `0x${sha256('tape')}`,
+      tranches: [{ name: 'Residual', symbol: 'RES', face: 1_000_000n, couponBps: 0, priceBps: 10_000 }],
+    });
+    portfolioAddress = created.portfolio;
+    await simulatePublish(id);
+    await t.db.prisma.portfolio.update({
+      where: { id },
+      data: { portfolioAddress, documentRootTxHash: created.txHash, chainId: anvil.chainId },
+    });
+    chainApp = await buildApp({
+      config: t.config,
+      db: t.db,
+      redis: t.redis,
+      chain: platform.publicClient as unknown as PublicClient,
+    });
+    await chainApp.ready();
+  }, 120_000);
+
+  afterAll(async () => {
+    await chainApp?.close();
+    await anvil?.stop();
+  });
+
+  const verifyOnChain = async () => {
+    const body = multipart([{ name: 'file', data, filename: 'check.pdf' }]);
+    const res = await chainApp.inject({
+      method: 'POST',
+      url: '/v1/documents/verify',
+      headers: { 'content-type': body.contentType },
+      payload: body.payload,
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    return res.json();
+  };
+
+  it('reads the root from Portfolio.documents() and reports that it matches', async () => {
+    const { documentRoot } = await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id } });
+    const body = await verifyOnChain();
+    expect(body).toMatchObject({
+      found: true,
+      anchored: true,
+      portfolioId: id,
+      root: documentRoot,
+      onChainRoot: documentRoot,
+      onChainRootMatches: true,
+    });
+    expect(StandardMerkleTree.verify(body.onChainRoot, ['bytes32'], [`0x${sha256(data)}`], body.proof)).toBe(
+      true,
+    );
+  });
+
+  it('is not anchored when the on-chain root has moved on', async () => {
+    const other = buildDocumentTree([sha256('another data room')]).root;
+    await anchorDocuments(platform, {
+      portfolio: portfolioAddress,
+      documentRoot: other,
+      loanTapeHash: other,
+    });
+    const body = await verifyOnChain();
+    expect(body).toMatchObject({
+      found: true,
+      anchored: false,
+      onChainRoot: other,
+      onChainRootMatches: false,
+    });
+  });
+});
+
+describe('OpenAPI', () => {
+  it('documents the data-room routes, multipart uploads and the proof shape', async () => {
+    const res = await t.app.inject({ method: 'GET', url: '/openapi.json' });
+    expect(res.statusCode).toBe(200);
+    const spec = res.json();
+    expect(Object.keys(spec.paths['/v1/portfolios/{id}/documents']).sort()).toEqual(['get', 'post']);
+    expect(Object.keys(spec.paths['/v1/portfolios/{id}/documents'].post.requestBody.content)).toEqual([
+      'multipart/form-data',
+    ]);
+    expect(spec.paths['/v1/documents/{id}/proof'].get.responses).toHaveProperty('409');
+    expect(spec.paths['/v1/documents/verify'].post.responses).toHaveProperty('413');
+    expect(spec.components.schemas.DocumentProof.required).toEqual(
+      expect.arrayContaining(['sha256', 'root', 'proof', 'anchoredTx']),
+    );
   });
 });
