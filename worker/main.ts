@@ -1,0 +1,214 @@
+/**
+ * The BullMQ worker process: `npm run worker` (DATABASE_URL, REDIS_URL, RPC_URL and the deployment
+ * file of `npm run cli -- deploy`). `createWorker(options)` starts one BullMQ Worker per queue it
+ * handles and returns a handle whose `close()` lets running jobs finish; the process closes it on
+ * SIGTERM / SIGINT.
+ */
+import { pathToFileURL } from 'node:url';
+import { type Job, UnrecoverableError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import pino, { type Logger } from 'pino';
+import { createPlatformChain, type PlatformChain } from '../core/chain/deployment.ts';
+import { type Config, loadConfig } from '../core/config.ts';
+import { createDb, type Db } from '../core/db/index.ts';
+import { BaseError } from '../core/errors.ts';
+import { createRedis } from '../core/queue.ts';
+import { handlePublish, type PublishContext } from './handlers/publish.ts';
+import {
+  createJobQueues,
+  JOB_NAMES,
+  JOB_QUEUE,
+  type JobDefinition,
+  type JobHandlers,
+  type JobName,
+  type QueueName,
+} from './jobs.ts';
+
+export type CreateWorkerOptions = {
+  /** Defaults to `loadConfig()` (process.env). */
+  config?: Config;
+  overrides?: Partial<Config>;
+  /** Injected services are not closed by the worker; by default they are opened from the config. */
+  db?: Db;
+  redis?: Redis;
+  /** The platform signer and deployment (default: `createPlatformChain(config)`). */
+  platform?: PlatformChain;
+  /** Queues to consume; default every queue that has a handler (`publish`). */
+  queues?: QueueName[];
+  /** Jobs run at once per queue; default 1 (one signer, one nonce sequence). */
+  concurrency?: number;
+  logger?: Logger;
+  /** Queue `queued` / `running` job rows again at start (a lost enqueue or a crash); default true. */
+  requeuePending?: boolean;
+};
+
+export type NplWorker = {
+  workers: Worker[];
+  /** Waits for running jobs, then closes what the worker opened. Safe to call twice. */
+  close: () => Promise<void>;
+};
+
+type Context = PublishContext;
+
+const handlers: JobHandlers<Context> = {
+  publish: (context, data, attempt) => handlePublish(context, data, attempt),
+};
+
+const handledQueues = [...new Set(Object.values(JOB_QUEUE))];
+
+/** Starts the BullMQ workers; resolves once they are connected. */
+export async function createWorker(options: CreateWorkerOptions = {}): Promise<NplWorker> {
+  const config: Config = { ...(options.config ?? loadConfig()), ...options.overrides };
+  const log = options.logger ?? pino({ level: config.LOG_LEVEL, name: 'worker' });
+  const closers: (() => Promise<void>)[] = [];
+  const closeOwned = async () => {
+    for (const close of closers.reverse()) await close().catch(() => {});
+    closers.length = 0;
+  };
+
+  try {
+    let db = options.db;
+    if (db === undefined) {
+      if (config.DATABASE_URL === undefined) throw configMissing('DATABASE_URL');
+      const owned = createDb({ databaseUrl: config.DATABASE_URL });
+      closers.push(() => owned.close());
+      db = owned;
+    }
+    let redis = options.redis;
+    if (redis === undefined) {
+      if (config.REDIS_URL === undefined) throw configMissing('REDIS_URL');
+      const owned = createRedis(config.REDIS_URL);
+      owned.on('error', (error) => log.warn({ err: error }, 'redis error'));
+      closers.push(async () => {
+        owned.disconnect();
+      });
+      redis = owned;
+    }
+    const queues = options.queues ?? handledQueues;
+    const platform = options.platform ?? (await createPlatformChain(config));
+    const context: Context = { db, platform, config, log };
+
+    const workers = queues.map((queue) => {
+      const worker = new Worker(queue, (job: Job) => runJob(context, job), {
+        connection: redis,
+        prefix: config.QUEUE_PREFIX,
+        concurrency: options.concurrency ?? 1,
+        autorun: true,
+      });
+      worker.on('failed', (job, error) =>
+        log.warn(
+          { queue, jobId: job?.id, attemptsMade: job?.attemptsMade, err: error },
+          'job attempt failed',
+        ),
+      );
+      worker.on('error', (error) => log.error({ queue, err: error }, 'worker error'));
+      return worker;
+    });
+    closers.push(async () => {
+      await Promise.all(workers.map((worker) => worker.close()));
+    });
+    await Promise.all(workers.map((worker) => worker.waitUntilReady()));
+
+    if (options.requeuePending ?? true) {
+      const producers = createJobQueues({
+        connection: redis,
+        prefix: config.QUEUE_PREFIX,
+        retry: { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS },
+      });
+      try {
+        const count = await requeuePending(db, queues, producers.enqueue);
+        if (count > 0) log.info({ count }, 're-queued pending jobs');
+      } finally {
+        await producers.close();
+      }
+    }
+    log.info(
+      { queues, prefix: config.QUEUE_PREFIX, signer: platform.clients.account.address },
+      'worker started',
+    );
+
+    let closing: Promise<void> | undefined;
+    return {
+      workers,
+      close: () => {
+        closing ??= closeOwned();
+        return closing;
+      },
+    };
+  } catch (error) {
+    await closeOwned();
+    throw error;
+  }
+}
+
+/** One BullMQ job: dispatch by name; a non-retryable failure is not attempted again. */
+async function runJob(context: Context, job: Job): Promise<unknown> {
+  if (!Object.hasOwn(handlers, job.name)) throw new UnrecoverableError(`unknown job ${job.name}`);
+  const name = job.name as JobName;
+  const attempt = { attempt: job.attemptsMade + 1, attempts: job.opts.attempts ?? 1 };
+  try {
+    return await handlers[name](context, job.data, attempt);
+  } catch (error) {
+    if (error instanceof BaseError && !error.retryable) throw new UnrecoverableError(error.message);
+    throw error;
+  }
+}
+
+/** Enqueues every `queued` or `running` job row of the given queues again (BullMQ ids dedupe). */
+async function requeuePending(
+  db: Db,
+  queues: readonly QueueName[],
+  enqueue: (job: JobDefinition) => Promise<void>,
+): Promise<number> {
+  const kinds = (Object.keys(JOB_QUEUE) as JobName[]).filter((name) => queues.includes(JOB_QUEUE[name]));
+  const rows = await db.prisma.job.findMany({
+    where: { kind: { in: kinds }, status: { in: ['queued', 'running'] } },
+    select: { id: true, kind: true, portfolioId: true },
+  });
+  let count = 0;
+  for (const row of rows) {
+    if (row.kind === JOB_NAMES.publish && row.portfolioId !== null) {
+      await enqueue({ name: JOB_NAMES.publish, data: { jobId: row.id, portfolioId: row.portfolioId } });
+      count++;
+    }
+  }
+  return count;
+}
+
+const configMissing = (variable: string) =>
+  new BaseError(`${variable} is not set: the worker needs it`, {
+    code: 'CONFIG_INVALID',
+    retryable: false,
+    details: [{ variable, message: 'required' }],
+  });
+
+/** `npm run worker`: start, and close cleanly on SIGTERM / SIGINT. */
+async function main(): Promise<void> {
+  let log = pino({ name: 'worker' });
+  let worker: NplWorker;
+  try {
+    const config = loadConfig();
+    log = pino({ name: 'worker', level: config.LOG_LEVEL });
+    worker = await createWorker({ config, logger: log });
+  } catch (error) {
+    log.fatal({ err: error }, 'worker could not start');
+    process.exitCode = 1;
+    return;
+  }
+  const stop = (signal: string) => {
+    log.info({ signal }, 'closing the worker');
+    worker.close().then(
+      () => process.exit(0),
+      (error) => {
+        log.error({ err: error }, 'worker did not close cleanly');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  void main();
+}
