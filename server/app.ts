@@ -16,6 +16,7 @@ import { documentRoutes } from './routes/documents.ts';
 import { healthRoutes } from './routes/health.ts';
 import { loanRoutes } from './routes/loans.ts';
 import { portfolioRoutes } from './routes/portfolios.ts';
+import { publishRoutes } from './routes/publish.ts';
 
 export type App = FastifyInstance & ReturnType<FastifyInstance['withTypeProvider']>;
 
@@ -61,6 +62,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(authRoutes);
   await app.register(portfolioRoutes);
   await app.register(loanRoutes);
+  await app.register(publishRoutes);
   await app.register(documentRoutes);
   return app;
 }
