@@ -1,0 +1,643 @@
+import { createHash, randomBytes } from 'node:crypto';
+import pino from 'pino';
+import { type Address, getAddress, keccak256, parseEventLogs, zeroHash } from 'viem';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type CreatePortfolioParameters,
+  createPortfolio,
+  readPortfolioTerms,
+  readTrancheState,
+} from '../../core/chain/actions.ts';
+import { createChainClients } from '../../core/chain/clients.ts';
+import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
+import {
+  ANVIL_FIRST_PRIVATE_KEY,
+  createPlatformChain,
+  loadDeployment,
+  type PlatformChain,
+  saveDeployment,
+} from '../../core/chain/deployment.ts';
+import { portfolioAbi, portfolioFactoryAbi, trancheTokenAbi } from '../../core/chain/generated/index.ts';
+import { buildDocumentTree } from '../../core/domain/document-tree.ts';
+import { createRedis } from '../../core/queue.ts';
+import { handlePublish, type PublishContext } from '../../worker/handlers/publish.ts';
+import { createWorker, type NplWorker } from '../../worker/main.ts';
+import { type JournaledTx, withTxJournal } from '../../worker/tx-journal.ts';
+import { type AnvilInstance, deriveAccounts, startAnvil } from '../helpers/anvil.ts';
+import { createTestApp, type TestApp } from '../helpers/app.ts';
+import { apiKeyHeaders, type Headers } from '../helpers/auth.ts';
+import { loanTapeCsv } from '../helpers/loan-tape.ts';
+
+const OFFERING_DURATION_SECONDS = 7 * 24 * 3600;
+const silent = pino({ level: 'silent' });
+const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
+
+let anvil: AnvilInstance;
+let stack: DeployedStack;
+let platform: PlatformChain;
+let t: TestApp;
+let worker: NplWorker;
+let workerRedis: ReturnType<typeof createRedis>;
+let issuer: Headers;
+let otherIssuer: Headers;
+let admin: Headers;
+let servicer: Headers;
+
+beforeAll(async () => {
+  anvil = await startAnvil();
+  const deployer = createChainClients({
+    rpcUrl: anvil.rpcUrl,
+    privateKey: anvil.accounts[0].privateKey,
+    pollingInterval: 20,
+  });
+  stack = await deployStack(deployer);
+  t = await createTestApp({
+    overrides: {
+      RPC_URL: anvil.rpcUrl,
+      QUEUE_PREFIX: `npl-test-publish-${randomBytes(4).toString('hex')}`,
+      OFFERING_DURATION_SECONDS,
+      JOB_ATTEMPTS: 2,
+      JOB_BACKOFF_MS: 100,
+    },
+  });
+  platform = await createPlatformChain(t.config, { deployment: stack, pollingInterval: 20 });
+  workerRedis = createRedis(t.config.REDIS_URL as string);
+  worker = await createWorker({
+    config: t.config,
+    db: t.db,
+    redis: workerRedis,
+    platform,
+    logger: silent,
+  });
+  issuer = await apiKeyHeaders(t.db.prisma, 'issuer', 'acme');
+  otherIssuer = await apiKeyHeaders(t.db.prisma, 'issuer', 'globex');
+  admin = await apiKeyHeaders(t.db.prisma, 'admin', 'platform');
+  servicer = await apiKeyHeaders(t.db.prisma, 'servicer', 'acme');
+}, 60_000);
+
+/** Deletes every BullMQ key under `prefix` (each test file has its own). */
+async function dropQueueKeys(prefix: string) {
+  const redis = createRedis(t.config.REDIS_URL as string);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      if (keys.length > 0) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+afterAll(async () => {
+  await worker?.close();
+  workerRedis?.disconnect();
+  if (t) await dropQueueKeys(t.config.QUEUE_PREFIX);
+  await t?.close();
+  await anvil?.stop();
+});
+
+type TrancheInput = { name: string; symbol: string; face: string; couponBps?: number; priceBps?: number };
+
+const defaultTranches: TrancheInput[] = [
+  { name: 'Senior', symbol: 'NPLA', face: '15000000000', couponBps: 500 },
+  { name: 'Mezzanine', symbol: 'NPLB', face: '7000000000', couponBps: 900, priceBps: 9500 },
+  { name: 'Residual', symbol: 'NPLR', face: '3000000000', priceBps: 5000 },
+];
+
+/** A draft through the API: tranches, a loan tape, and `documents` data-room files. */
+async function draft(
+  options: {
+    tranches?: TrancheInput[];
+    documents?: number;
+    tape?: boolean;
+    payTokenDecimals?: number;
+    headers?: Headers;
+  } = {},
+) {
+  const created = await t.app.inject({
+    method: 'POST',
+    url: '/v1/portfolios',
+    headers: options.headers ?? issuer,
+    payload: {
+      name: 'Publish test',
+      assetClass: 'residential_mortgage',
+      jurisdiction: 'IT',
+      currency: 'EUR',
+      askingPrice: '20000000000',
+      payTokenDecimals: options.payTokenDecimals ?? 6,
+      servicerAddress: anvil.accounts[2].address,
+      fees: { servicerBps: 150, protocolBps: 50 },
+      waterfallMode: 'sequential',
+      tranches: options.tranches ?? defaultTranches,
+    },
+  });
+  expect(created.statusCode, created.body).toBe(201);
+  const id: string = created.json().id;
+  let tape: string | undefined;
+  if (options.tape ?? true) {
+    tape = loanTapeCsv({ rows: 25 });
+    const put = await t.app.inject({
+      method: 'PUT',
+      url: `/v1/portfolios/${id}/loan-tape`,
+      headers: { ...(options.headers ?? issuer), 'content-type': 'text/csv' },
+      payload: tape,
+    });
+    expect(put.statusCode, put.body).toBe(200);
+  }
+  const documents = Array.from({ length: options.documents ?? 0 }, (_, i) => {
+    const bytes = randomBytes(100 + i);
+    return {
+      fileName: `doc-${i}.pdf`,
+      contentType: 'application/pdf',
+      size: BigInt(bytes.length),
+      sha256: sha256(bytes),
+    };
+  });
+  if (documents.length > 0) {
+    await t.db.prisma.document.createMany({ data: documents.map((d) => ({ ...d, portfolioId: id })) });
+  }
+  return { id, tapeSha256: tape === undefined ? undefined : sha256(tape), documents };
+}
+
+const publish = (id: string, headers: Headers = issuer) =>
+  t.app.inject({ method: 'POST', url: `/v1/portfolios/${id}/publish`, headers });
+
+const getJob = (id: string, headers: Headers = issuer) =>
+  t.app.inject({ method: 'GET', url: `/v1/jobs/${id}`, headers });
+
+/** Polls GET /v1/jobs/:id until the job has succeeded or failed. */
+async function settled(app: TestApp, jobId: string, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await app.app.inject({ method: 'GET', url: `/v1/jobs/${jobId}`, headers: issuer });
+    expect(res.statusCode, res.body).toBe(200);
+    const job = res.json();
+    if (job.status === 'succeeded' || job.status === 'failed') return job;
+    if (Date.now() > deadline) throw new Error(`job ${jobId} still ${job.status} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const readDocuments = (portfolio: Address) =>
+  platform.clients.publicClient.readContract({
+    address: portfolio,
+    abi: portfolioAbi,
+    functionName: 'documents',
+  });
+
+describe('POST /v1/portfolios/:id/publish', () => {
+  let published: Awaited<ReturnType<typeof draft>>;
+  let jobId: string;
+
+  it('answers 202 with a queued job, and the worker deploys the portfolio with its documents and tape anchored', async () => {
+    published = await draft({ documents: 5 });
+    const res = await publish(published.id);
+    expect(res.statusCode, res.body).toBe(202);
+    const body = res.json();
+    jobId = body.job.id;
+    expect(body.job).toMatchObject({ kind: 'publish', status: 'queued', portfolioId: published.id });
+    expect(body.links).toEqual({ job: `/v1/jobs/${jobId}`, portfolio: `/v1/portfolios/${published.id}` });
+    expect(res.headers.location).toBe(`/v1/jobs/${jobId}`);
+
+    const job = await settled(t, jobId);
+    expect(job.error).toBeNull();
+    expect(job.status).toBe('succeeded');
+    expect(job.attempts).toBe(1);
+
+    const row = await t.db.prisma.portfolio.findUniqueOrThrow({
+      where: { id: published.id },
+      include: { tranches: { orderBy: { seniority: 'asc' } } },
+    });
+    const tree = buildDocumentTree(published.documents.map((d) => d.sha256));
+    expect(row.status).toBe('published');
+    expect(row.publishError).toBeNull();
+    expect(row.chainId).toBe(31337);
+    expect(row.portfolioAddress).toBe(job.result.portfolioAddress);
+    expect(row.distributorAddress).toBe(job.result.distributorAddress);
+    expect(row.deployTxHash).toBe(job.txHash);
+    expect(row.documentRoot).toBe(tree.root);
+    expect(row.documentRootTxHash).toBe(row.deployTxHash);
+    expect(row.publishedAt).not.toBeNull();
+    expect(row.tranches.map((tr) => tr.address)).toEqual(job.result.trancheAddresses);
+    expect(new Set(row.tranches.map((tr) => tr.address)).size).toBe(3);
+
+    const portfolio = row.portfolioAddress as Address;
+    const [version, root, tapeHash] = await readDocuments(portfolio);
+    expect(version).toBe(1n);
+    expect(root).toBe(tree.root);
+    expect(tapeHash).toBe(`0x${published.tapeSha256}`);
+
+    const onChain = await readTrancheState(platform.clients.publicClient, { portfolio });
+    expect(onChain.map((tr) => [tr.token, tr.face.toString(), tr.couponBps, tr.priceBps])).toEqual(
+      defaultTranches.map((tr, i) => [
+        row.tranches[i].address,
+        tr.face,
+        tr.couponBps ?? 0,
+        tr.priceBps ?? 10_000,
+      ]),
+    );
+    for (const [i, tr] of defaultTranches.entries()) {
+      const address = row.tranches[i].address as Address;
+      const read = (functionName: 'name' | 'symbol') =>
+        platform.clients.publicClient.readContract({ address, abi: trancheTokenAbi, functionName });
+      expect([await read('name'), await read('symbol')]).toEqual([tr.name, tr.symbol]);
+    }
+    const terms = await readPortfolioTerms(platform.clients.publicClient, { portfolio });
+    expect(terms).toMatchObject({
+      servicer: anvil.accounts[2].address,
+      servicerFeeBps: 150,
+      protocolFeeBps: 50,
+      mode: 'sequential',
+      payToken: stack.testStablecoin,
+      registry: stack.complianceRegistry,
+      distributor: row.distributorAddress,
+      protocolTreasury: stack.config.treasury,
+      issuerTreasury: platform.clients.account.address,
+    });
+    expect(terms.offeringEnd - terms.offeringStart).toBe(BigInt(OFFERING_DURATION_SECONDS));
+    expect(job.result).toMatchObject({
+      offeringStart: terms.offeringStart.toString(),
+      offeringEnd: terms.offeringEnd.toString(),
+      documentRoot: tree.root,
+      documentCount: 5,
+      loanTapeHash: `0x${published.tapeSha256}`,
+    });
+  });
+
+  it('shows the chain addresses on GET /v1/portfolios/:id', async () => {
+    const res = await t.app.inject({ method: 'GET', url: `/v1/portfolios/${published.id}` });
+    const body = res.json();
+    expect(body.status).toBe('published');
+    expect(body.chain).toMatchObject({
+      chainId: 31337,
+      portfolio: getAddress(body.chain.portfolio),
+      documentRoot: buildDocumentTree(published.documents.map((d) => d.sha256)).root,
+    });
+    expect(body.tranches.every((tr: { address: string | null }) => tr.address !== null)).toBe(true);
+  });
+
+  it('answers 409 CONFLICT for a published portfolio and creates no job', async () => {
+    const before = await t.db.prisma.job.count();
+    const res = await publish(published.id);
+    expect(res.statusCode).toBe(409);
+    expect(res.json()).toMatchObject({ code: 'CONFLICT', message: 'Portfolio is already published' });
+    expect(await t.db.prisma.job.count()).toBe(before);
+  });
+
+  it('lets exactly one of two concurrent publishes through, and anchors the zero root for an empty data room', async () => {
+    const { id, tapeSha256 } = await draft({ documents: 0 });
+    const answers = await Promise.all([publish(id), publish(id), publish(id, admin)]);
+    const codes = answers.map((a) => a.statusCode).sort();
+    expect(codes).toEqual([202, 409, 409]);
+    expect(await t.db.prisma.job.count({ where: { portfolioId: id } })).toBe(1);
+    const accepted = answers.find((a) => a.statusCode === 202)!;
+    const job = await settled(t, accepted.json().job.id);
+    expect(job.status).toBe('succeeded');
+    const [, root, tapeHash] = await readDocuments(job.result.portfolioAddress);
+    expect(root).toBe(zeroHash);
+    expect(tapeHash).toBe(`0x${tapeSha256}`);
+  });
+
+  it('answers 409 with a clear message when the draft has no loan tape', async () => {
+    const { id } = await draft({ tape: false });
+    const res = await publish(id);
+    expect(res.statusCode).toBe(409);
+    expect(res.json()).toMatchObject({ code: 'CONFLICT', details: { missing: ['loanTape'] } });
+    expect(res.json().message).toMatch(/loan tape/);
+    expect((await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id } })).status).toBe('draft');
+  });
+
+  it('answers 404 for an unknown portfolio, 403 for another issuer or a servicer, 401 without a key', async () => {
+    const { id } = await draft();
+    const unknown = await publish('7b1c7d3e-0000-4000-8000-000000000000');
+    expect(unknown.statusCode).toBe(404);
+    expect(unknown.json().code).toBe('NOT_FOUND');
+    expect((await publish('not-a-uuid')).statusCode).toBe(404);
+    const other = await publish(id, otherIssuer);
+    expect(other.statusCode).toBe(403);
+    expect(other.json().code).toBe('FORBIDDEN');
+    expect((await publish(id, servicer)).statusCode).toBe(403);
+    const anonymous = await t.app.inject({ method: 'POST', url: `/v1/portfolios/${id}/publish` });
+    expect(anonymous.statusCode).toBe(401);
+    const row = await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id }, include: { jobs: true } });
+    expect(row.status).toBe('draft');
+    expect(row.jobs).toHaveLength(0);
+  });
+
+  it('puts the portfolio back to draft with the decoded revert when the contract rejects it', async () => {
+    // the API accepts a residual tranche with face 0; the Portfolio contract does not
+    const tranches = [
+      { name: 'Senior', symbol: 'SNR', face: '1000000', couponBps: 700 },
+      { name: 'Residual', symbol: 'RES', face: '0' },
+    ];
+    const { id } = await draft({ tranches });
+    const nonce = await platform.clients.publicClient.getTransactionCount({
+      address: platform.clients.account.address,
+    });
+    const res = await publish(id);
+    expect(res.statusCode).toBe(202);
+    const job = await settled(t, res.json().job.id);
+    expect(job.status).toBe('failed');
+    expect(job.error).toMatch(/PortfolioTrancheInvalid\(1\)/);
+    expect(job.attempts).toBe(1); // a revert is not retried
+    expect(job.result).toBeNull();
+    expect(job.txHash).toBeNull(); // gas estimation reverted: nothing was signed or sent
+    const row = await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id }, include: { tranches: true } });
+    expect(row).toMatchObject({
+      status: 'draft',
+      publishError: job.error,
+      portfolioAddress: null,
+      deployTxHash: null,
+    });
+    expect(row.tranches.every((tr) => tr.address === null)).toBe(true);
+    expect(
+      await platform.clients.publicClient.getTransactionCount({ address: platform.clients.account.address }),
+    ).toBe(nonce);
+  });
+
+  it('fails with a clear reason when the pay token decimals differ from the portfolio', async () => {
+    const { id } = await draft({ payTokenDecimals: 18 });
+    const job = await settled(t, (await publish(id)).json().job.id);
+    expect(job.status).toBe('failed');
+    expect(job.error).toMatch(/has 6 decimals but the portfolio's amounts use 18/);
+    const row = await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id } });
+    expect(row).toMatchObject({ status: 'draft', publishError: job.error });
+  });
+
+  it('can be published again after a failure (a new job)', async () => {
+    const { id } = await draft({ payTokenDecimals: 18 });
+    const first = await settled(t, (await publish(id)).json().job.id);
+    expect(first.status).toBe('failed');
+    await t.db.prisma.portfolio.update({ where: { id }, data: { payTokenDecimals: 6 } });
+    const again = await publish(id);
+    expect(again.statusCode).toBe(202);
+    expect(again.json().job.id).not.toBe(first.id);
+    const second = await settled(t, again.json().job.id);
+    expect(second.status).toBe('succeeded');
+    const row = await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id } });
+    expect(row).toMatchObject({ status: 'published', publishError: null });
+  });
+});
+
+describe('GET /v1/jobs/:id', () => {
+  it('shows a job to its issuer and admins only', async () => {
+    const { id } = await draft({ tape: true });
+    const job = await settled(t, (await publish(id)).json().job.id);
+    expect((await getJob(job.id, admin)).json()).toMatchObject({ id: job.id, status: 'succeeded' });
+    expect((await getJob(job.id, otherIssuer)).statusCode).toBe(403);
+    expect((await getJob(job.id, servicer)).statusCode).toBe(403);
+    expect((await t.app.inject({ method: 'GET', url: `/v1/jobs/${job.id}` })).statusCode).toBe(401);
+    expect((await getJob('7b1c7d3e-0000-4000-8000-000000000000')).statusCode).toBe(404);
+    expect((await getJob('nope')).statusCode).toBe(404);
+  });
+});
+
+/** A draft flipped to publishing with its job row, as the route does, but not enqueued. */
+async function publishingRow(options: Parameters<typeof draft>[0] = {}) {
+  const made = await draft(options);
+  const job = await t.db.prisma.$transaction(async (tx) => {
+    await tx.portfolio.update({ where: { id: made.id }, data: { status: 'publishing' } });
+    return tx.job.create({
+      data: { kind: 'publish', portfolioId: made.id, payload: { portfolioId: made.id } },
+    });
+  });
+  return { ...made, jobId: job.id };
+}
+
+/** createPortfolio parameters for a draft, as an earlier attempt of the job would have sent them. */
+async function parametersFor(
+  made: Awaited<ReturnType<typeof publishingRow>>,
+): Promise<CreatePortfolioParameters> {
+  const now = (await platform.clients.publicClient.getBlock()).timestamp;
+  return {
+    factory: stack.portfolioFactory,
+    payToken: stack.testStablecoin as Address,
+    registry: stack.complianceRegistry,
+    servicer: anvil.accounts[2].address,
+    tranches: defaultTranches.map((tr) => ({ ...tr, face: BigInt(tr.face), couponBps: tr.couponBps ?? 0 })),
+    offeringEnd: now + 1000n,
+    documentRoot: buildDocumentTree(made.documents.map((d) => d.sha256)).root,
+    loanTapeHash: `0x${made.tapeSha256}`,
+  };
+}
+
+const context = (): PublishContext => ({ db: t.db, platform, config: t.config });
+
+async function appendJournal(jobId: string, tx: JournaledTx) {
+  const row = await t.db.prisma.job.findUniqueOrThrow({ where: { id: jobId } });
+  const payload = row.payload as { txs?: JournaledTx[] };
+  await t.db.prisma.job.update({
+    where: { id: jobId },
+    data: { status: 'running', payload: { ...payload, txs: [...(payload.txs ?? []), tx] } },
+  });
+}
+
+async function createdEvents(fromBlock: bigint) {
+  const logs = await platform.clients.publicClient.getLogs({ address: stack.portfolioFactory, fromBlock });
+  return parseEventLogs({ abi: portfolioFactoryAbi, logs, eventName: 'PortfolioCreated' });
+}
+
+describe('publish job: idempotent and resumable', () => {
+  it('after a crash once its transaction was mined, records that deployment instead of sending another', async () => {
+    const made = await publishingRow({ documents: 2 });
+    const fromBlock = await platform.clients.publicClient.getBlockNumber();
+    // attempt 1: journaled, sent and mined, then the worker died before writing Postgres
+    const journaled = withTxJournal(platform.clients, (tx) => appendJournal(made.jobId, tx));
+    const first = await createPortfolio(journaled, await parametersFor(made));
+    const nonce = await platform.clients.publicClient.getTransactionCount({
+      address: platform.clients.account.address,
+    });
+
+    const outcome = await handlePublish(
+      context(),
+      { jobId: made.jobId, portfolioId: made.id },
+      { attempt: 2, attempts: 2 },
+    );
+    expect(outcome.status).toBe('succeeded');
+    const row = await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id: made.id } });
+    expect(row).toMatchObject({
+      status: 'published',
+      deployTxHash: first.txHash,
+      portfolioAddress: first.portfolio,
+    });
+    expect(
+      await platform.clients.publicClient.getTransactionCount({ address: platform.clients.account.address }),
+    ).toBe(nonce);
+    expect((await createdEvents(fromBlock + 1n)).map((e) => e.args.portfolio)).toEqual([first.portfolio]);
+    const job = await t.db.prisma.job.findUniqueOrThrow({ where: { id: made.jobId } });
+    expect(job).toMatchObject({ status: 'succeeded', attempts: 1 });
+
+    // a duplicate delivery of the finished job does nothing
+    const again = await handlePublish(
+      context(),
+      { jobId: made.jobId, portfolioId: made.id },
+      { attempt: 1, attempts: 2 },
+    );
+    expect(again.status).toBe('skipped');
+  });
+
+  it('after a crash between signing and broadcasting, broadcasts the journaled transaction', async () => {
+    const made = await publishingRow();
+    let signed: JournaledTx | undefined;
+    const crashing = withTxJournal(platform.clients, async (tx) => {
+      signed = tx;
+      await appendJournal(made.jobId, tx);
+      throw new Error('crash before broadcast');
+    });
+    await expect(createPortfolio(crashing, await parametersFor(made))).rejects.toThrow(
+      /crash before broadcast/,
+    );
+    expect(signed).toBeDefined();
+    await expect(
+      platform.clients.publicClient.getTransactionReceipt({ hash: (signed as JournaledTx).hash }),
+    ).rejects.toThrow();
+
+    const outcome = await handlePublish(
+      context(),
+      { jobId: made.jobId, portfolioId: made.id },
+      { attempt: 2, attempts: 2 },
+    );
+    expect(outcome.status).toBe('succeeded');
+    const row = await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id: made.id } });
+    expect(row).toMatchObject({ status: 'published', deployTxHash: (signed as JournaledTx).hash });
+  });
+
+  it('deploys afresh when the journaled transaction can never be mined (its nonce was used)', async () => {
+    const made = await publishingRow();
+    const account = platform.clients.account;
+    const used = await platform.clients.publicClient.getTransactionCount({ address: account.address });
+    const raw = await platform.clients.walletClient.signTransaction({
+      account,
+      chain: platform.clients.chain,
+      to: account.address,
+      value: 0n,
+      nonce: used - 1,
+      gas: 21_000n,
+      maxFeePerGas: 10n ** 10n,
+      maxPriorityFeePerGas: 1n,
+    });
+    const stale: JournaledTx = {
+      hash: keccak256(raw),
+      raw,
+      nonce: used - 1,
+      signedAt: new Date().toISOString(),
+    };
+    await appendJournal(made.jobId, stale);
+
+    const outcome = await handlePublish(
+      context(),
+      { jobId: made.jobId, portfolioId: made.id },
+      { attempt: 2, attempts: 2 },
+    );
+    expect(outcome.status).toBe('succeeded');
+    const job = await t.db.prisma.job.findUniqueOrThrow({ where: { id: made.jobId } });
+    const txs = (job.payload as { txs: JournaledTx[] }).txs;
+    expect(txs).toHaveLength(2);
+    const row = await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id: made.id } });
+    expect(row.deployTxHash).toBe(txs[1].hash);
+    expect(row.deployTxHash).not.toBe(stale.hash);
+  });
+
+  it('a worker started later queues the jobs whose enqueue was lost', async () => {
+    const made = await publishingRow();
+    const redis = createRedis(t.config.REDIS_URL as string);
+    const second = await createWorker({
+      config: t.config,
+      db: t.db,
+      redis,
+      platform,
+      logger: silent,
+    });
+    try {
+      const job = await settled(t, made.jobId);
+      expect(job.status).toBe('succeeded');
+    } finally {
+      await second.close();
+      redis.disconnect();
+    }
+  });
+});
+
+describe('publish job: chain unreachable', () => {
+  it('retries, then puts the portfolio back to draft with the reason', async () => {
+    const other = await startAnvil();
+    let downWorker: NplWorker | undefined;
+    let downApp: TestApp | undefined;
+    const redis = createRedis(t.config.REDIS_URL as string);
+    try {
+      const otherStack = await deployStack(
+        createChainClients({
+          rpcUrl: other.rpcUrl,
+          privateKey: other.accounts[0].privateKey,
+          pollingInterval: 20,
+        }),
+      );
+      downApp = await createTestApp({
+        db: t.db,
+        overrides: { ...t.config, QUEUE_PREFIX: `npl-test-publish-down-${randomBytes(4).toString('hex')}` },
+      });
+      const downPlatform = await createPlatformChain(
+        { ...downApp.config, RPC_URL: other.rpcUrl },
+        { deployment: otherStack, retryCount: 0, pollingInterval: 20 },
+      );
+      await other.stop();
+      downWorker = await createWorker({
+        config: downApp.config,
+        db: t.db,
+        redis,
+        platform: downPlatform,
+        logger: silent,
+        requeuePending: false,
+      });
+      const { id } = await draft();
+      const res = await downApp.app.inject({
+        method: 'POST',
+        url: `/v1/portfolios/${id}/publish`,
+        headers: issuer,
+      });
+      expect(res.statusCode).toBe(202);
+      const job = await settled(downApp, res.json().job.id);
+      expect(job.status).toBe('failed');
+      expect(job.attempts).toBe(2);
+      expect(job.error).toMatch(/unreachable/);
+      const row = await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id } });
+      expect(row).toMatchObject({ status: 'draft', publishError: job.error, portfolioAddress: null });
+    } finally {
+      await downWorker?.close();
+      redis.disconnect();
+      if (downApp) await dropQueueKeys(downApp.config.QUEUE_PREFIX);
+      await downApp?.close();
+      await other.stop();
+    }
+  }, 60_000);
+});
+
+describe('deployment file and platform signer', () => {
+  it('saveDeployment / loadDeployment round-trip, and a bad file names the bad fields', async () => {
+    const path = `${t.config.DATA_DIR}/publish-test-${randomBytes(4).toString('hex')}.json`;
+    await saveDeployment(path, stack);
+    expect(await loadDeployment({ DEPLOYMENT_FILE: path, DATA_DIR: t.config.DATA_DIR })).toEqual(stack);
+    await saveDeployment(path, stack);
+    const { writeFile, rm } = await import('node:fs/promises');
+    await writeFile(path, JSON.stringify({ ...stack, portfolioFactory: '0x12' }));
+    await expect(loadDeployment({ DEPLOYMENT_FILE: path, DATA_DIR: '.' })).rejects.toMatchObject({
+      code: 'CONFIG_INVALID',
+      message: expect.stringContaining('portfolioFactory'),
+    });
+    await rm(path);
+    await expect(loadDeployment({ DEPLOYMENT_FILE: path, DATA_DIR: '.' })).rejects.toThrow(/cli -- deploy/);
+  });
+
+  it('defaults the signer to anvil’s first account on a local chain only', async () => {
+    expect(ANVIL_FIRST_PRIVATE_KEY).toBe(deriveAccounts(1)[0].privateKey);
+    expect(platform.clients.account.address).toBe(anvil.accounts[0].address);
+    await expect(
+      createPlatformChain({ ...t.config, CHAIN_ID: 1 }, { deployment: { ...stack, chainId: 1 } }),
+    ).rejects.toMatchObject({
+      code: 'CONFIG_INVALID',
+      message: expect.stringContaining('PLATFORM_PRIVATE_KEY'),
+    });
+  });
+});
