@@ -23,7 +23,7 @@ import { createRedis } from '../../core/queue.ts';
 import { handlePublish, type PublishContext } from '../../worker/handlers/publish.ts';
 import { createWorker, type NplWorker } from '../../worker/main.ts';
 import { type JournaledTx, withTxJournal } from '../../worker/tx-journal.ts';
-import { type AnvilInstance, deriveAccounts, startAnvil } from '../helpers/anvil.ts';
+import { type AnvilInstance, createAnvilTestClient, deriveAccounts, startAnvil } from '../helpers/anvil.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { apiKeyHeaders, type Headers } from '../helpers/auth.ts';
 import { loanTapeCsv } from '../helpers/loan-tape.ts';
@@ -502,6 +502,43 @@ describe('publish job: idempotent and resumable', () => {
     expect(outcome.status).toBe('succeeded');
     const row = await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id: made.id } });
     expect(row).toMatchObject({ status: 'published', deployTxHash: (signed as JournaledTx).hash });
+  });
+
+  it('waits for a journaled transaction that is still pending instead of sending another', async () => {
+    const made = await publishingRow();
+    let signed: JournaledTx | undefined;
+    const crashing = withTxJournal(platform.clients, async (tx) => {
+      signed = tx;
+      await appendJournal(made.jobId, tx);
+      throw new Error('crash before broadcast');
+    });
+    await expect(createPortfolio(crashing, await parametersFor(made))).rejects.toThrow(/crash/);
+    const hash = (signed as JournaledTx).hash;
+    const testClient = createAnvilTestClient(anvil.rpcUrl);
+    await testClient.setAutomine(false);
+    try {
+      await platform.clients.publicClient.sendRawTransaction({
+        serializedTransaction: (signed as JournaledTx).raw,
+      });
+      const running = handlePublish(
+        context(),
+        { jobId: made.jobId, portfolioId: made.id },
+        { attempt: 2, attempts: 2 },
+      );
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect((await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id: made.id } })).status).toBe(
+        'publishing',
+      );
+      await testClient.mine({ blocks: 1 });
+      expect((await running).status).toBe('succeeded');
+    } finally {
+      await testClient.setAutomine(true);
+    }
+    const job = await t.db.prisma.job.findUniqueOrThrow({ where: { id: made.jobId } });
+    expect((job.payload as { txs: JournaledTx[] }).txs.map((tx) => tx.hash)).toEqual([hash]);
+    expect((await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id: made.id } })).deployTxHash).toBe(
+      hash,
+    );
   });
 
   it('deploys afresh when the journaled transaction can never be mined (its nonce was used)', async () => {
