@@ -114,9 +114,20 @@ export async function handlePublish(
         context.log?.warn({ jobId: data.jobId, err: error }, 'publish attempt failed; will retry');
         throw error;
       }
-      await failPublish(context.db, data, reason);
+      let final = reason;
+      if (retryable) {
+        // gave up without knowing the fate of a sent transaction: say which one, so it can be checked
+        const row = await context.db.prisma.job.findUnique({
+          where: { id: data.jobId },
+          select: { payload: true },
+        });
+        const sent = journalOf(row?.payload).at(-1);
+        if (sent !== undefined)
+          final = `${reason} (transaction ${sent.hash} was sent and may still be mined)`;
+      }
+      await failPublish(context.db, data, final);
       context.log?.warn({ jobId: data.jobId, err: error }, 'publish failed');
-      throw new BaseError(reason, { code: 'CONFLICT', retryable: false, cause: error });
+      throw new BaseError(final, { code: 'CONFLICT', retryable: false, cause: error });
     }
   } finally {
     if (locked)
