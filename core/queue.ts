@@ -27,10 +27,10 @@ export function createQueue(name: QueueName, connection: Redis): Queue {
 }
 
 /** Number of BullMQ workers currently connected to any of the queues. */
-export async function countWorkers(connection: Redis): Promise<number> {
+export async function countWorkers(connection: Redis, prefix?: string): Promise<number> {
   let total = 0;
   for (const name of Object.values(QUEUE_NAMES)) {
-    const queue = new Queue(name, { connection });
+    const queue = new Queue(name, { connection, ...(prefix ? { prefix } : {}) });
     try {
       total += await queue.getWorkersCount();
     } finally {

@@ -3,6 +3,7 @@ export * from './actions.ts';
 export * from './anvil.ts';
 export * from './clients.ts';
 export * from './deploy.ts';
+export * from './deployment.ts';
 export * from './errors.ts';
 export * from './generated/index.ts';
 export * from './tx.ts';

@@ -77,7 +77,9 @@ export const healthRoutes: FastifyPluginAsyncZod = async (app) => {
       ]);
       let worker: z.infer<typeof healthSchema>['worker'] = { status: 'unconfigured' };
       if (redis !== null && redisStatus.status === 'ok') {
-        const workers = await probe(async () => ({ workers: await countWorkers(redis) }));
+        const workers = await probe(async () => ({
+          workers: await countWorkers(redis, app.config.QUEUE_PREFIX),
+        }));
         worker =
           workers.status === 'ok' ? { ...workers, status: workers.workers! > 0 ? 'ok' : 'down' } : workers;
       } else if (redis !== null) {
