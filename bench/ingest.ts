@@ -6,7 +6,7 @@
  * the very same rows into the same table in the same run (the rows the API stored, exported with
  * `COPY TO` and loaded back in one transaction).
  *
- *   npx tsx bench/ingest.ts [--rows 1000000] [--rounds 1]
+ *   npx tsx bench/ingest.ts [--rows 1000000] [--rounds 2] [--quick]
  *
  * Target: API rows/s >= 0.5 x COPY rows/s. Printed, never asserted. The benchmark database is
  * created from the migrations and dropped at the end; the temp files are removed.
@@ -29,7 +29,7 @@ import { formatMs, formatTable } from './lib/table.ts';
 export type IngestBenchOptions = {
   /** Rows of the tape; default 1,000,000. */
   rows?: number;
-  /** Alternating API / COPY rounds; the best of each is kept. Default 1. */
+  /** Alternating API / COPY rounds; the best of each is kept. Default 2. */
   rounds?: number;
   /** Rows of the warm-up upload (not measured); default 20,000. */
   warmupRows?: number;
@@ -82,7 +82,7 @@ async function copyIn(client: pg.ClientBase, file: string): Promise<number> {
 
 export async function runIngestBench(options: IngestBenchOptions = {}): Promise<IngestBenchResult> {
   const rows = options.rows ?? 1_000_000;
-  const rounds = options.rounds ?? 1;
+  const rounds = options.rounds ?? 2;
   const warmupRows = options.warmupRows ?? 20_000;
   const log = options.log ?? (() => {});
   const dir = mkdtempSync(join(tmpdir(), 'npl-bench-ingest-'));

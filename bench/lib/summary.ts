@@ -1,5 +1,3 @@
-import { formatTable } from './table.ts';
-
 /** One line of the final summary of `npm run bench`: a measurement beside its same-run baseline and its target. */
 export type SummaryRow = {
   benchmark: string;
@@ -13,17 +11,23 @@ export type SummaryRow = {
 };
 
 export function formatSummary(rows: readonly SummaryRow[]): string {
-  return formatTable(
-    ['benchmark', 'measured', 'baseline (same run)', 'ratio', 'target', 'status'],
-    rows.map((r) => [
-      r.benchmark,
-      r.measured,
-      r.baseline,
-      r.ratio,
-      r.target,
-      r.ok === undefined ? '' : r.ok ? 'ok' : 'OVER',
-    ]),
-  );
+  const header = ['benchmark', 'measured', 'baseline (same run)', 'ratio', 'target', 'status'];
+  const cells = rows.map((r) => [
+    r.benchmark,
+    r.measured,
+    r.baseline,
+    r.ratio,
+    r.target,
+    r.ok === undefined ? '' : r.ok ? 'ok' : 'OVER',
+  ]);
+  const widths = header.map((h, c) => Math.max(h.length, ...cells.map((row) => row[c].length)));
+  // measured and ratio right-aligned, the rest left-aligned
+  const line = (row: readonly string[]) =>
+    row
+      .map((cell, c) => (c === 1 || c === 3 ? cell.padStart(widths[c]) : cell.padEnd(widths[c])))
+      .join('  ')
+      .trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n');
 }
 
 /** 12,345 */
