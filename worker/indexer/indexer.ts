@@ -1,0 +1,629 @@
+/**
+ * The chain indexer (Ponder style): follows the platform's contracts' logs into Postgres.
+ *
+ *   const indexer = createIndexer({ db, publicClient, stack, confirmations: 2 });
+ *   await indexer.syncOnce();   // tests: one pass up to the head
+ *   indexer.start();            // polls every `pollIntervalMs`
+ *   await indexer.stop();
+ *
+ * - One cursor per chain (`indexer_cursor`): every followed log up to `indexedBlock` is stored.
+ * - Roots: the factory, the compliance registry and the marketplace of the deployment; each
+ *   `PortfolioCreated` adds the portfolio, its distributor and its tranche tokens to the followed set
+ *   (`indexed_contract`), from their creation block on, within the same range.
+ * - Logs are fetched with raw `eth_getLogs` over bounded ranges (`blockRange`, halved on "too many
+ *   results" and grown back), filtered by address and the followed selectors; the next range is
+ *   fetched while the current one is written.
+ * - Finality: blocks up to `head - confirmations` are final. Everything up to the head is indexed, and
+ *   the unfinalized window's block hashes (each block holding a followed log, each range end) are kept
+ *   in `indexer_block`. Each poll compares the hash of the cursor's block with the chain; on a
+ *   mismatch it walks the window down to the newest block whose hash still matches (the fork point),
+ *   deletes everything above it in one transaction (holdings moved back), resets the cursor there and
+ *   indexes the new branch. A reorg deeper than the window is a non-retryable error.
+ * - Every write is idempotent by (chain_id, tx_hash, log_index); a range and the cursor move in one
+ *   transaction.
+ */
+import type { Address, Hex } from 'viem';
+import type { ChainPublicClient } from '../../core/chain/clients.ts';
+import { isLocalChain } from '../../core/chain/clients.ts';
+import type { DeployedStack } from '../../core/chain/deploy.ts';
+import { BaseError } from '../../core/errors.ts';
+import {
+  type ContractKind,
+  checksum,
+  type DecodedEvent,
+  decodeFollowedLog,
+  followedSelectors,
+  type RpcLog,
+} from './events.ts';
+import {
+  addRow,
+  type Batch,
+  type Cursor,
+  createBatch,
+  loadContracts,
+  loadCursor,
+  loadWindow,
+  type Queryable,
+  rollbackAbove,
+  updateFinality,
+  writeRange,
+} from './store.ts';
+
+type PoolLike = Queryable & {
+  connect: () => Promise<Queryable & { release: (error?: Error | boolean) => void }>;
+};
+
+export type IndexerLogger = {
+  info: (obj: object, msg: string) => void;
+  warn: (obj: object, msg: string) => void;
+  error: (obj: object, msg: string) => void;
+};
+
+export type CreateIndexerOptions = {
+  /** Postgres: the pg pool of `createDb()` (batched raw SQL). */
+  db: { pool: PoolLike };
+  /** Reads logs and blocks. */
+  publicClient: ChainPublicClient;
+  /** The deployment: the roots to follow and where to start. */
+  stack: Pick<DeployedStack, 'chainId' | 'portfolioFactory' | 'complianceRegistry' | 'startBlock'> & {
+    marketplace?: Address;
+  };
+  /** Blocks below the head that count as final; default 2 on local chains, 12 elsewhere. */
+  confirmations?: number;
+  /** Poll interval of `start()`; default 1000 ms (250 on local chains). */
+  pollIntervalMs?: number;
+  /** Largest block range of one `eth_getLogs`; default 2000. */
+  blockRange?: number;
+  /** Most addresses in one `eth_getLogs` filter; larger followed sets are split; default 1000. */
+  maxAddressesPerRequest?: number;
+  /** First block to index on a fresh database; default `stack.startBlock`. */
+  startBlock?: number | bigint;
+  log?: IndexerLogger;
+};
+
+export type SyncResult = {
+  /** First and last block indexed by this pass (null when there was nothing new). */
+  fromBlock: bigint | null;
+  toBlock: bigint | null;
+  headBlock: bigint;
+  finalizedBlock: bigint;
+  /** Followed logs decoded and written by this pass. */
+  logs: number;
+  /** Set when this pass reconciled a reorg. */
+  reorg: { forkBlock: bigint; depth: bigint; transfersRemoved: number; eventsRemoved: number } | null;
+};
+
+export type IndexerStatus = {
+  chainId: number;
+  running: boolean;
+  headBlock: bigint | null;
+  indexedBlock: bigint | null;
+  finalizedBlock: bigint | null;
+  /** Blocks between the chain head and the indexed block at the last sync. */
+  lag: bigint | null;
+  reorgs: number;
+  lastSyncAt: Date | null;
+  lastError: string | null;
+};
+
+export type Indexer = {
+  /** Polls every `pollIntervalMs` until `stop()`; errors are logged and retried on the next tick. */
+  start: () => void;
+  /** Stops polling and waits for the pass in flight. */
+  stop: () => Promise<void>;
+  /** One pass: reconcile a reorg if any, then index up to the head. Concurrent calls share the pass. */
+  syncOnce: () => Promise<SyncResult>;
+  /** The last block indexed (null before the first pass). */
+  head: () => bigint | null;
+  status: () => IndexerStatus;
+};
+
+export class IndexerError extends BaseError {
+  override name = 'IndexerError';
+}
+
+/** "Too many results" in the words of the common RPC providers (and anvil). */
+const TOO_MANY =
+  /too many|more than \d+ (results|logs)|query returned more|limit exceeded|response size|range is too large|block range|exceed/i;
+
+function isTooManyResults(error: unknown): boolean {
+  for (let e: unknown = error; e instanceof Error; e = (e as { cause?: unknown }).cause) {
+    if (TOO_MANY.test(e.message) || (e as { code?: number }).code === -32005) return true;
+    if ((e as { details?: string }).details && TOO_MANY.test(String((e as { details?: string }).details)))
+      return true;
+  }
+  return false;
+}
+
+const toHex = (n: bigint): Hex => `0x${n.toString(16)}`;
+
+type Watched = { kind: ContractKind; portfolio?: Address; trancheIndex?: number };
+
+type Fetched = { fromBlock: bigint; toBlock: bigint; toHash: Hex; logs: RpcLog[]; addressVersion: number };
+
+export function createIndexer(options: CreateIndexerOptions): Indexer {
+  const { publicClient, stack } = options;
+  const pool = options.db.pool;
+  const chainId = stack.chainId;
+  const local = isLocalChain(chainId);
+  const confirmations = BigInt(options.confirmations ?? (local ? 2 : 12));
+  const pollIntervalMs = options.pollIntervalMs ?? (local ? 250 : 1000);
+  const maxRange = BigInt(options.blockRange ?? 2000);
+  const maxAddresses = options.maxAddressesPerRequest ?? 1000;
+  const startBlock = BigInt(options.startBlock ?? stack.startBlock);
+  const log = options.log;
+
+  /** lower-case address -> what it is */
+  const watched = new Map<string, Watched>();
+  let addressVersion = 0;
+  let range = maxRange;
+
+  let cursor: Cursor | null = null;
+  let running = false;
+  let timer: NodeJS.Timeout | null = null;
+  let inFlight: Promise<SyncResult> | null = null;
+  let lastSyncAt: Date | null = null;
+  let lastError: string | null = null;
+
+  function resetWatched(
+    children: { address: Address; kind: ContractKind; portfolio: Address; trancheIndex: number | null }[],
+  ) {
+    watched.clear();
+    watched.set(stack.portfolioFactory.toLowerCase(), { kind: 'factory' });
+    watched.set(stack.complianceRegistry.toLowerCase(), { kind: 'registry' });
+    if (stack.marketplace) watched.set(stack.marketplace.toLowerCase(), { kind: 'marketplace' });
+    for (const child of children) {
+      watched.set(child.address.toLowerCase(), {
+        kind: child.kind,
+        portfolio: child.portfolio,
+        trancheIndex: child.trancheIndex ?? undefined,
+      });
+    }
+    addressVersion++;
+  }
+
+  async function rpc<T>(what: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      if (isTooManyResults(error)) throw error;
+      throw new IndexerError(`chain ${chainId}: ${what} failed`, {
+        code: 'SERVICE_UNAVAILABLE',
+        retryable: true,
+        cause: error,
+      });
+    }
+  }
+
+  async function getBlockHash(blockNumber: bigint): Promise<Hex | null> {
+    const block = await rpc(`eth_getBlockByNumber(${blockNumber})`, () =>
+      publicClient.request({ method: 'eth_getBlockByNumber', params: [toHex(blockNumber), false] }),
+    );
+    return (block?.hash as Hex | undefined) ?? null;
+  }
+
+  async function getLogs(addresses: Hex[], fromBlock: bigint, toBlock: bigint): Promise<RpcLog[]> {
+    const groups: Hex[][] = [];
+    for (let i = 0; i < addresses.length; i += maxAddresses)
+      groups.push(addresses.slice(i, i + maxAddresses));
+    const results = await Promise.all(
+      groups.map((address) =>
+        rpc(`eth_getLogs(${fromBlock}..${toBlock})`, () =>
+          publicClient.request({
+            method: 'eth_getLogs',
+            params: [
+              { address, topics: [followedSelectors], fromBlock: toHex(fromBlock), toBlock: toHex(toBlock) },
+            ],
+          }),
+        ),
+      ),
+    );
+    const logs = (results.length === 1 ? results[0] : results.flat()) as unknown as RpcLog[];
+    if (results.length > 1) logs.sort(compareLogs);
+    return logs;
+  }
+
+  /** Logs of [fromBlock, toBlock] of the followed set, with the hash of `toBlock` read first. */
+  async function fetchRange(fromBlock: bigint, toBlock: bigint): Promise<Fetched> {
+    const version = addressVersion;
+    const addresses = [...watched.keys()] as Hex[];
+    // the end block's hash before its logs: a reorg in between leaves a stale hash, caught next poll
+    const toHash = await getBlockHash(toBlock);
+    if (toHash === null)
+      throw new IndexerError(`chain ${chainId}: block ${toBlock} not found`, {
+        code: 'SERVICE_UNAVAILABLE',
+        retryable: true,
+      });
+    const logs = await getLogs(addresses, fromBlock, toBlock);
+    return { fromBlock, toBlock, toHash, logs, addressVersion: version };
+  }
+
+  /** Fetches a range, halving it while the node answers "too many results". */
+  async function fetchAdaptive(fromBlock: bigint, head: bigint): Promise<Fetched> {
+    for (;;) {
+      const toBlock = min(fromBlock + range - 1n, head);
+      try {
+        const fetched = await fetchRange(fromBlock, toBlock);
+        if (range < maxRange) range = min(range * 2n, maxRange);
+        return fetched;
+      } catch (error) {
+        if (!isTooManyResults(error) || toBlock === fromBlock) throw error;
+        range = max(1n, (toBlock - fromBlock + 1n) / 2n);
+        log?.warn({ chainId, fromBlock, range }, 'indexer: too many logs, halving the block range');
+      }
+    }
+  }
+
+  /**
+   * Decodes a fetched range into a batch. New contracts from PortfolioCreated are added to the
+   * followed set; their logs in the same range are fetched and decoded before returning.
+   */
+  async function decodeRange(fetched: Fetched, finalizedBlock: bigint): Promise<Batch> {
+    const batch = createBatch();
+    let pending = fetched.logs;
+    for (;;) {
+      const created: { address: Address; fromBlock: bigint }[] = [];
+      decodeInto(batch, pending, finalizedBlock, created);
+      if (created.length === 0) break;
+      const fromBlock = created.reduce((lowest, c) => min(lowest, c.fromBlock), fetched.toBlock);
+      // only the new addresses: the others' logs of this range are already in hand
+      pending = await getLogs(
+        created.map((c) => c.address.toLowerCase() as Hex),
+        fromBlock,
+        fetched.toBlock,
+      );
+    }
+    return batch;
+  }
+
+  function decodeInto(
+    batch: Batch,
+    logs: RpcLog[],
+    finalizedBlock: bigint,
+    created: { address: Address; fromBlock: bigint }[],
+  ): void {
+    for (const raw of logs) {
+      if (raw.removed) continue;
+      const contract = watched.get(raw.address.toLowerCase());
+      if (contract === undefined) continue;
+      const event = decodeFollowedLog(contract.kind, raw);
+      if (event === null) continue;
+      const blockNumber = BigInt(raw.blockNumber);
+      const key = [raw.transactionHash, Number.parseInt(raw.logIndex, 16), blockNumber.toString()] as const;
+      if (blockNumber > finalizedBlock) batch.blocks.set(blockNumber, raw.blockHash);
+      batch.logs++;
+      addEvent(batch, key, checksum(raw.address), event, blockNumber, created);
+    }
+  }
+
+  function addEvent(
+    batch: Batch,
+    key: readonly [Hex, number, string],
+    address: Address,
+    event: DecodedEvent,
+    blockNumber: bigint,
+    created: { address: Address; fromBlock: bigint }[],
+  ): void {
+    const s = (v: bigint) => v.toString();
+    switch (event.type) {
+      case 'Transfer':
+        addRow(batch, 'transfer', [...key, address, event.from, event.to, s(event.value)]);
+        return;
+      case 'PortfolioCreated': {
+        const add = (
+          child: Address,
+          kind: 'portfolio' | 'distributor' | 'tranche',
+          trancheIndex: number | null,
+        ) => {
+          addRow(batch, 'contract', [...key, child, kind, event.portfolio, trancheIndex]);
+          // already followed (a range written again): its logs of this range are in hand
+          if (watched.has(child.toLowerCase())) return;
+          watched.set(child.toLowerCase(), {
+            kind,
+            portfolio: event.portfolio,
+            trancheIndex: trancheIndex ?? undefined,
+          });
+          created.push({ address: child, fromBlock: blockNumber });
+        };
+        add(event.portfolio, 'portfolio', null);
+        add(event.distributor, 'distributor', null);
+        event.tranches.forEach((tranche, i) => {
+          add(tranche, 'tranche', i);
+        });
+        addressVersion++;
+        return;
+      }
+      case 'Purchased':
+        addRow(batch, 'purchase', [
+          ...key,
+          address,
+          Number(event.trancheId),
+          event.buyer,
+          s(event.amount),
+          s(event.cost),
+          s(event.nonce),
+        ]);
+        return;
+      case 'OfferingClosed':
+        addRow(batch, 'offeringClosed', [
+          ...key,
+          address,
+          s(event.closedAt),
+          JSON.stringify(event.sold.map(s)),
+        ]);
+        return;
+      case 'RecoveryDistributed':
+        addRow(batch, 'recovery', [
+          ...key,
+          address,
+          s(event.recoveryId),
+          s(event.amount),
+          s(event.servicerFee),
+          s(event.protocolFee),
+          s(event.undistributed),
+          s(event.snapshotBlock),
+          event.reportHash,
+        ]);
+        event.interest.forEach((interest, i) => {
+          const principal = event.principal[i] ?? 0n;
+          const residual = event.residual[i] ?? 0n;
+          addRow(batch, 'recoveryTranche', [
+            key[0],
+            key[1],
+            key[2],
+            i,
+            s(interest),
+            s(principal),
+            s(residual),
+            s(interest + principal + residual),
+          ]);
+        });
+        return;
+      case 'DocumentsAnchored':
+        addRow(batch, 'documentsAnchored', [
+          ...key,
+          address,
+          s(event.version),
+          event.documentRoot,
+          event.loanTapeHash,
+        ]);
+        return;
+      case 'Funded':
+        addRow(batch, 'funded', [...key, address, s(event.amount), s(event.totalFunded)]);
+        return;
+      case 'RootProposed':
+        addRow(batch, 'root', [
+          ...key,
+          address,
+          'proposed',
+          event.root,
+          s(event.total),
+          event.treeHash,
+          s(event.distributionId),
+          s(event.validAt),
+        ]);
+        return;
+      case 'RootAccepted':
+        addRow(batch, 'root', [
+          ...key,
+          address,
+          'accepted',
+          event.root,
+          s(event.total),
+          event.treeHash,
+          s(event.distributionId),
+          null,
+        ]);
+        return;
+      case 'RootRevoked':
+        addRow(batch, 'root', [...key, address, 'revoked', event.root, null, null, null, null]);
+        return;
+      case 'Claimed':
+        addRow(batch, 'claim', [...key, address, event.account, s(event.amount), s(event.cumulative)]);
+        return;
+      case 'OrderFilled':
+        addRow(batch, 'fill', [
+          ...key,
+          address,
+          event.orderHash,
+          event.maker,
+          event.taker,
+          event.tranche,
+          s(event.amount),
+          s(event.cost),
+          s(event.fee),
+        ]);
+        return;
+      case 'OrderCancelled':
+        addRow(batch, 'cancel', [...key, address, event.orderHash, event.maker]);
+        return;
+      case 'CounterIncremented':
+        addRow(batch, 'counter', [...key, address, event.maker, s(event.newCounter)]);
+        return;
+      case 'InvestorAllowlisted':
+      case 'InvestorRevoked':
+      case 'InvestorFrozen':
+      case 'InvestorUnfrozen': {
+        const kind = event.type.slice('Investor'.length).toLowerCase();
+        const expiry = event.type === 'InvestorAllowlisted' ? s(event.expiry) : null;
+        addRow(batch, 'allowlist', [...key, address, event.account, kind, expiry]);
+        batch.allowlistAccounts.add(event.account);
+        return;
+      }
+    }
+  }
+
+  /** Compares the cursor's block with the chain; on a mismatch rolls back to the fork point. */
+  async function reconcile(current: Cursor, head: bigint): Promise<SyncResult['reorg']> {
+    if (current.indexedHash === '' || current.indexedBlock < startBlock) return null;
+    const onChain = current.indexedBlock <= head ? await getBlockHash(current.indexedBlock) : null;
+    if (onChain === current.indexedHash) return null;
+
+    const window = await loadWindow(pool, chainId);
+    let fork: { number: bigint; hash: Hex } | null = null;
+    for (const block of window) {
+      if (block.number > head) continue;
+      if ((await getBlockHash(block.number)) === block.hash) {
+        fork = block;
+        break;
+      }
+    }
+    if (fork === null) {
+      throw new IndexerError(
+        `chain ${chainId}: reorg below the unfinalized window (indexed block ${current.indexedBlock}, ` +
+          `finalized ${current.finalizedBlock}); raise confirmations and re-index`,
+        { code: 'INTERNAL', retryable: false },
+      );
+    }
+    const removed = await rollbackAbove(pool, { chainId, forkBlock: fork.number, forkHash: fork.hash });
+    resetWatched(await loadContracts(pool, chainId));
+    const reorg = {
+      forkBlock: fork.number,
+      depth: current.indexedBlock - fork.number,
+      transfersRemoved: removed.transfers,
+      eventsRemoved: removed.events,
+    };
+    log?.warn({ chainId, ...reorg }, 'indexer: reorg reconciled');
+    return reorg;
+  }
+
+  async function pass(): Promise<SyncResult> {
+    const head = await rpc('eth_blockNumber', () => publicClient.getBlockNumber({ cacheTime: 0 }));
+    let current = await loadCursor(pool, chainId, startBlock);
+    if (cursor === null || watched.size === 0) resetWatched(await loadContracts(pool, chainId));
+    const reorg = await reconcile(current, head);
+    if (reorg !== null) current = await loadCursor(pool, chainId, startBlock);
+
+    const finalizedTarget = max(head - confirmations, current.finalizedBlock);
+    const result: SyncResult = {
+      fromBlock: null,
+      toBlock: null,
+      headBlock: head,
+      finalizedBlock: min(finalizedTarget, current.indexedBlock),
+      logs: 0,
+      reorg,
+    };
+    let from = current.indexedBlock + 1n;
+    let next: Promise<Fetched> | null = from <= head ? fetchAdaptive(from, head) : null;
+    while (next !== null) {
+      let fetched = await next;
+      next = null;
+      if (fetched.addressVersion !== addressVersion) fetched = await fetchAdaptive(from, head);
+      const batch = await decodeRange(fetched, finalizedTarget);
+      // fetch the following range while this one is written (refetched if this one added contracts)
+      const following = fetched.toBlock + 1n;
+      if (following <= head) {
+        next = fetchAdaptive(following, head);
+        next.catch(() => {});
+      }
+      const finalizedBlock = min(finalizedTarget, fetched.toBlock);
+      const written = await writeRange(pool, {
+        chainId,
+        expectedIndexedBlock: from - 1n,
+        toBlock: fetched.toBlock,
+        toHash: fetched.toHash,
+        finalizedBlock,
+        headBlock: head,
+        batch,
+      });
+      if (!written) {
+        // another writer moved the cursor: start over from where it is on the next pass
+        if (next) await next.catch(() => {});
+        resetWatched(await loadContracts(pool, chainId));
+        break;
+      }
+      result.fromBlock ??= fetched.fromBlock;
+      result.toBlock = fetched.toBlock;
+      result.finalizedBlock = finalizedBlock;
+      result.logs += batch.logs;
+      from = following;
+      cursor = {
+        ...current,
+        indexedBlock: fetched.toBlock,
+        indexedHash: fetched.toHash,
+        finalizedBlock,
+        headBlock: head,
+      };
+    }
+    if (result.toBlock === null) {
+      await updateFinality(pool, { chainId, finalizedBlock: finalizedTarget, headBlock: head });
+    }
+    cursor = await loadCursor(pool, chainId, startBlock);
+    result.finalizedBlock = cursor.finalizedBlock;
+    lastSyncAt = new Date();
+    lastError = null;
+    return result;
+  }
+
+  function syncOnce(): Promise<SyncResult> {
+    if (inFlight) return inFlight;
+    inFlight = pass()
+      .catch((error: unknown) => {
+        lastError = error instanceof Error ? error.message : String(error);
+        throw error;
+      })
+      .finally(() => {
+        inFlight = null;
+      });
+    return inFlight;
+  }
+
+  function schedule(): void {
+    if (!running) return;
+    timer = setTimeout(async () => {
+      timer = null;
+      try {
+        const result = await syncOnce();
+        if (result.logs > 0 || result.reorg) {
+          log?.info(
+            { chainId, fromBlock: result.fromBlock, toBlock: result.toBlock, logs: result.logs },
+            'indexer: synced',
+          );
+        }
+      } catch (error) {
+        log?.error({ chainId, err: error }, 'indexer: sync failed');
+        if (error instanceof BaseError && !error.retryable) {
+          running = false;
+          return;
+        }
+      }
+      schedule();
+    }, pollIntervalMs);
+  }
+
+  return {
+    start() {
+      if (running) return;
+      running = true;
+      schedule();
+    },
+    async stop() {
+      running = false;
+      if (timer) clearTimeout(timer);
+      timer = null;
+      await inFlight?.catch(() => {});
+    },
+    syncOnce,
+    head: () => cursor?.indexedBlock ?? null,
+    status: () => ({
+      chainId,
+      running,
+      headBlock: cursor?.headBlock ?? null,
+      indexedBlock: cursor?.indexedBlock ?? null,
+      finalizedBlock: cursor?.finalizedBlock ?? null,
+      lag: cursor ? cursor.headBlock - cursor.indexedBlock : null,
+      reorgs: cursor?.reorgs ?? 0,
+      lastSyncAt,
+      lastError,
+    }),
+  };
+}
+
+function compareLogs(a: RpcLog, b: RpcLog): number {
+  const block = BigInt(a.blockNumber) - BigInt(b.blockNumber);
+  if (block !== 0n) return block < 0n ? -1 : 1;
+  return Number.parseInt(a.logIndex, 16) - Number.parseInt(b.logIndex, 16);
+}
+
+const min = (a: bigint, b: bigint) => (a < b ? a : b);
+const max = (a: bigint, b: bigint) => (a > b ? a : b);
