@@ -14,6 +14,7 @@ import { swaggerPlugin } from './plugins/swagger.ts';
 import { authRoutes } from './routes/auth.ts';
 import { documentRoutes } from './routes/documents.ts';
 import { healthRoutes } from './routes/health.ts';
+import { holdingsRoutes } from './routes/holdings.ts';
 import { loanRoutes } from './routes/loans.ts';
 import { portfolioRoutes } from './routes/portfolios.ts';
 import { publishRoutes } from './routes/publish.ts';
@@ -64,5 +65,6 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(loanRoutes);
   await app.register(publishRoutes);
   await app.register(documentRoutes);
+  await app.register(holdingsRoutes);
   return app;
 }
