@@ -46,6 +46,11 @@ const configSchema = z.object({
   DOCUMENT_MAX_BYTES: int(50 * 1024 * 1024, 1),
   /** Largest JSON body, bytes. */
   BODY_MAX_BYTES: int(1024 * 1024, 1),
+  /**
+   * How long GET /v1/portfolios may answer from its response cache (ms; 0 disables it). Writes through this
+   * process empty the cache at once; this bounds the staleness of changes made elsewhere (the worker).
+   */
+  LISTING_CACHE_TTL_MS: int(1_000, 0),
   RATE_LIMIT_MAX: int(600, 1),
   RATE_LIMIT_WINDOW_MS: int(60_000, 1),
   /** SIWE: the domain (host[:port]) investors sign in to, and the lifetimes of nonces and sessions. */

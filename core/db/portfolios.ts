@@ -67,14 +67,36 @@ const PORTFOLIO_COLUMNS = `id, owner, name, description, asset_class, jurisdicti
   cents_per_dollar, breakdown, chain_id, portfolio_address, distributor_address, offering_address, deploy_tx_hash,
   document_root, document_root_tx_hash, publish_error, published_at, created_at, updated_at`;
 
+/**
+ * `expr` is the sort value (the cursor's key, compared as a row with the id); `orderBy` orders the same way
+ * as `expr` but in the shape of the listing indexes (migration 20251123110000_listing_indexes), so that a
+ * page is an index range scan: a NULL statistic sorts as -1, i.e. first ascending and last descending
+ * (the statistics are never negative).
+ */
 export const portfolioSorts = {
-  createdAt: { expr: 'created_at', type: 'timestamptz' },
-  totalUpb: { expr: 'total_upb', type: 'numeric' },
-  askingPrice: { expr: 'asking_price', type: 'numeric' },
-  centsPerDollar: { expr: 'coalesce(cents_per_dollar, -1)', type: 'numeric' },
-  waDaysPastDue: { expr: 'coalesce(wa_days_past_due, -1)', type: 'numeric' },
-  loanCount: { expr: 'loan_count', type: 'int' },
-  name: { expr: 'name', type: 'text' },
+  createdAt: {
+    expr: 'created_at',
+    type: 'timestamptz',
+    orderBy: { asc: 'created_at ASC', desc: 'created_at DESC' },
+  },
+  totalUpb: { expr: 'total_upb', type: 'numeric', orderBy: { asc: 'total_upb ASC', desc: 'total_upb DESC' } },
+  askingPrice: {
+    expr: 'asking_price',
+    type: 'numeric',
+    orderBy: { asc: 'asking_price ASC', desc: 'asking_price DESC' },
+  },
+  centsPerDollar: {
+    expr: 'coalesce(cents_per_dollar, -1)',
+    type: 'numeric',
+    orderBy: { asc: 'cents_per_dollar ASC NULLS FIRST', desc: 'cents_per_dollar DESC NULLS LAST' },
+  },
+  waDaysPastDue: {
+    expr: 'coalesce(wa_days_past_due, -1)',
+    type: 'numeric',
+    orderBy: { asc: 'wa_days_past_due ASC NULLS FIRST', desc: 'wa_days_past_due DESC NULLS LAST' },
+  },
+  loanCount: { expr: 'loan_count', type: 'int', orderBy: { asc: 'loan_count ASC', desc: 'loan_count DESC' } },
+  name: { expr: 'name', type: 'text', orderBy: { asc: 'name ASC', desc: 'name DESC' } },
 } as const;
 
 export type PortfolioSort = keyof typeof portfolioSorts;
@@ -130,7 +152,7 @@ export async function listPortfolios(
   }
   const sql = `SELECT ${PORTFOLIO_COLUMNS}, (${sort.expr})::text AS sort_key FROM portfolio
     ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
-    ORDER BY ${sort.expr} ${p.order}, id ${p.order} LIMIT ${param(p.limit + 1)}`;
+    ORDER BY ${sort.orderBy[p.order]}, id ${p.order} LIMIT ${param(p.limit + 1)}`;
   const { rows } = await db.query<PortfolioRow & { sort_key: string }>(sql, values);
   const page = rows.slice(0, p.limit);
   const last = page.at(-1);

@@ -1,4 +1,5 @@
-import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { type FastifyPluginAsyncZod, ResponseSerializationError } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 import {
   getPortfolio,
   isValidSortKey,
@@ -6,6 +7,8 @@ import {
   type PortfolioSort,
 } from '../../core/db/portfolios.ts';
 import { BaseError, notFound } from '../../core/errors.ts';
+import { globalPlugin } from '../plugins/global-plugin.ts';
+import { listingCachePlugin } from '../plugins/listing-cache.ts';
 import {
   decodeCursor,
   encodeCursor,
@@ -23,8 +26,16 @@ import {
   toPortfolioSummary,
 } from '../schemas/portfolio.ts';
 
+const listingPageSchema = pageOf(portfolioSummarySchema);
+type ListingQuery = z.infer<typeof listPortfoliosQuerySchema>;
+type ListingPage = z.infer<typeof listingPageSchema>;
+
+/** The cache key of a listing: the validated query with its defaults, in a fixed order. */
+const listingKey = (q: ListingQuery) =>
+  JSON.stringify([q.status, q.assetClass, q.jurisdiction, q.minUpb, q.maxUpb, q.sort, q.limit, q.cursor]);
+
 /** POST /v1/portfolios (issuer), GET /v1/portfolios (public, filtered, sorted, paginated), GET /v1/portfolios/:id. */
-export const portfolioRoutes: FastifyPluginAsyncZod = async (app) => {
+const routes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/portfolios',
     {
@@ -75,48 +86,65 @@ export const portfolioRoutes: FastifyPluginAsyncZod = async (app) => {
     },
   );
 
+  const listPage = async (q: ListingQuery): Promise<ListingPage> => {
+    const desc = q.sort.startsWith('-');
+    const sort = (desc ? q.sort.slice(1) : q.sort) as PortfolioSort;
+    const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor, 3);
+    if (
+      after !== undefined &&
+      (after[0] !== q.sort || !isUuid(String(after[2])) || !isValidSortKey(sort, String(after[1])))
+    ) {
+      throw new BaseError('Invalid cursor', {
+        code: 'VALIDATION_FAILED',
+        statusCode: 400,
+        details: [
+          { path: 'querystring.cursor', message: 'belongs to another sort order; start again without it' },
+        ],
+      });
+    }
+    const { rows, next } = await listPortfolios(app.db.pool, {
+      status: q.status,
+      assetClass: q.assetClass,
+      jurisdiction: q.jurisdiction,
+      minUpb: q.minUpb,
+      maxUpb: q.maxUpb,
+      sort,
+      order: desc ? 'desc' : 'asc',
+      limit: q.limit,
+      after: after === undefined ? undefined : [String(after[1]), String(after[2])],
+    });
+    return {
+      items: rows.map(toPortfolioSummary),
+      nextCursor: next === null ? null : encodeCursor([q.sort, ...next]),
+    };
+  };
+
   app.get(
     '/v1/portfolios',
     {
       schema: {
         tags: ['portfolios'],
         summary: 'List portfolios with their statistics',
+        description:
+          'Answered from a response cache for up to `LISTING_CACHE_TTL_MS` (default 1 s); writes through the API ' +
+          'are visible at once, background changes (publish jobs) within that time.',
         querystring: listPortfoliosQuerySchema,
-        response: { 200: pageOf(portfolioSummarySchema), ...errorResponses(400, 429) },
+        response: { 200: listingPageSchema, ...errorResponses(400, 429) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const q = request.query;
-      const desc = q.sort.startsWith('-');
-      const sort = (desc ? q.sort.slice(1) : q.sort) as PortfolioSort;
-      const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor, 3);
-      if (
-        after !== undefined &&
-        (after[0] !== q.sort || !isUuid(String(after[2])) || !isValidSortKey(sort, String(after[1])))
-      ) {
-        throw new BaseError('Invalid cursor', {
-          code: 'VALIDATION_FAILED',
-          statusCode: 400,
-          details: [
-            { path: 'querystring.cursor', message: 'belongs to another sort order; start again without it' },
-          ],
-        });
-      }
-      const { rows, next } = await listPortfolios(app.db.pool, {
-        status: q.status,
-        assetClass: q.assetClass,
-        jurisdiction: q.jurisdiction,
-        minUpb: q.minUpb,
-        maxUpb: q.maxUpb,
-        sort,
-        order: desc ? 'desc' : 'asc',
-        limit: q.limit,
-        after: after === undefined ? undefined : [String(after[1]), String(after[2])],
+      // the page is serialized once per cache entry and sent as a string: Fastify does not serialize a
+      // string body again; it is checked against the response schema here instead, as the serializer would
+      const body = await app.listingCache.get(listingKey(q), async () => {
+        const page = await listPage(q);
+        const encoded = z.safeEncode(listingPageSchema, page);
+        if (!encoded.success)
+          throw new ResponseSerializationError(request.method, request.url, { cause: encoded.error });
+        return JSON.stringify(encoded.data);
       });
-      return {
-        items: rows.map(toPortfolioSummary),
-        nextCursor: next === null ? null : encodeCursor([q.sort, ...next]),
-      };
+      // (typed as the page: the provider types send() by the response schema, which the string encodes)
+      return reply.type('application/json; charset=utf-8').send(body as unknown as ListingPage);
     },
   );
 
@@ -138,3 +166,12 @@ export const portfolioRoutes: FastifyPluginAsyncZod = async (app) => {
     },
   );
 };
+
+/**
+ * The portfolio routes, with the listing's response cache registered app-wide first (its invalidation hook
+ * must see every write, of any route registered after it) unless buildApp registered it already.
+ */
+export const portfolioRoutes = globalPlugin(async (app) => {
+  if (!app.hasDecorator('listingCache')) await app.register(listingCachePlugin);
+  await app.register(routes);
+});
