@@ -1,0 +1,158 @@
+import { maxUint256 } from 'viem';
+import { z } from 'zod';
+import { addressSchema, limitSchema, pageOf } from './common.ts';
+
+/** A uint256 as a decimal string (0 allowed). */
+export const uint256Schema = z
+  .string()
+  .regex(/^(0|[1-9]\d{0,77})$/, 'must be a non-negative integer as a decimal string')
+  .refine((v) => !/^\d+$/.test(v) || BigInt(v) <= maxUint256, 'must fit in uint256')
+  .meta({ example: '1700000000' });
+
+/** A positive uint256 as a decimal string (base units). */
+export const positiveUint256Schema = z
+  .string()
+  .regex(/^[1-9]\d{0,77}$/, 'must be a positive integer as a decimal string (base units)')
+  .refine((v) => !/^\d+$/.test(v) || BigInt(v) <= maxUint256, 'must fit in uint256')
+  .meta({ example: '1000000000000000000000' });
+
+export const signatureSchema = z
+  .string()
+  .regex(
+    /^0x([0-9a-fA-F]{130}|[0-9a-fA-F]{128})$/,
+    'must be a 65-byte (or 64-byte compact) 0x-hex signature',
+  );
+
+export const bytes32Schema = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{64}$/, 'must be a 0x-prefixed 32-byte hex value')
+  .transform((v) => v.toLowerCase());
+
+export const orderBodySchema = z.object({
+  maker: addressSchema,
+  taker: addressSchema.describe('0x000…0 lets anyone fill'),
+  tranche: addressSchema.describe('tranche-token address'),
+  payToken: addressSchema.describe("the portfolio's pay token"),
+  sellAmount: positiveUint256Schema.describe('tranche-token base units on sale'),
+  price: positiveUint256Schema.describe('pay-token base units for the whole sellAmount'),
+  expiry: uint256Schema.describe('unix seconds'),
+  salt: uint256Schema,
+  counter: uint256Schema.describe("the maker's current Marketplace.counter"),
+  partialFill: z.boolean(),
+});
+
+export const createOrderBodySchema = z.object({
+  order: orderBodySchema,
+  signature: signatureSchema.describe('EIP-712 signature of the Order over the "NPL Marketplace" v1 domain'),
+});
+
+export const orderSchema = z
+  .object({
+    hash: z.string().describe('EIP-712 digest of the order = Marketplace.hashOrder'),
+    status: z.enum(['open', 'filled', 'cancelled', 'expired']),
+    chainId: z.number().int(),
+    marketplace: z.string(),
+    portfolioId: z.string(),
+    trancheId: z.string(),
+    order: z.object({
+      maker: z.string(),
+      taker: z.string(),
+      tranche: z.string(),
+      payToken: z.string(),
+      sellAmount: z.string(),
+      price: z.string(),
+      expiry: z.string(),
+      salt: z.string(),
+      counter: z.string(),
+      partialFill: z.boolean(),
+    }),
+    signature: z.string(),
+    filled: z.string().describe('tranche-token base units filled (indexed OrderFilled events)'),
+    remaining: z.string(),
+    createdAt: z.string(),
+    cancelledAt: z.string().nullable(),
+  })
+  .meta({ id: 'Order' });
+
+export const listOrdersQuerySchema = z.object({
+  tranche: addressSchema.optional().describe('tranche-token address'),
+  maker: addressSchema.optional(),
+  limit: limitSchema(100, 20),
+  cursor: z.string().max(500).optional(),
+});
+
+export const orderPageSchema = pageOf(orderSchema);
+
+export const orderHashParamsSchema = z.object({ hash: z.string().max(100) });
+export const fillParamsSchema = z.object({ hash: z.string().max(100), id: z.string().max(100) });
+
+export const cancelOrderBodySchema = z.object({
+  signature: signatureSchema.describe(
+    "the maker's EIP-712 signature of OrderCancel(bytes32 orderHash) over the marketplace domain",
+  ),
+});
+
+export const createFillBodySchema = z.object({
+  intent: z.object({
+    orderHash: bytes32Schema,
+    taker: addressSchema,
+    amount: positiveUint256Schema.describe('tranche-token base units to buy'),
+    maxCost: uint256Schema.describe('pay-token base units at most (fee included)'),
+    nonce: uint256Schema,
+    deadline: uint256Schema.describe('unix seconds'),
+  }),
+  signature: signatureSchema.describe('EIP-712 signature of the FillIntent by the taker'),
+  permit: z
+    .object({ value: uint256Schema, deadline: uint256Schema, signature: signatureSchema })
+    .optional()
+    .describe('ERC-2612 permit of the pay token to the marketplace; omit when already approved'),
+});
+
+export const fillAcceptedSchema = z.object({
+  id: z.string(),
+  status: z.enum(['pending', 'confirmed', 'failed']),
+  txHash: z.string().nullable(),
+});
+
+export const fillSchema = z
+  .object({
+    id: z.string(),
+    orderHash: z.string(),
+    taker: z.string(),
+    amount: z.string(),
+    maxCost: z.string(),
+    nonce: z.string(),
+    status: z.enum(['pending', 'confirmed', 'failed']),
+    txHash: z.string().nullable(),
+    cost: z.string().nullable(),
+    fee: z.string().nullable(),
+    blockNumber: z.string().nullable(),
+    failure: z.object({ code: z.string(), reason: z.string() }).nullable(),
+    createdAt: z.string(),
+    settledAt: z.string().nullable(),
+  })
+  .meta({ id: 'OrderFill' });
+
+export const listTradesQuerySchema = z.object({
+  tranche: addressSchema.optional(),
+  account: addressSchema.optional().describe('maker or taker'),
+  limit: limitSchema(100, 20),
+  cursor: z.string().max(500).optional(),
+});
+
+export const tradeSchema = z
+  .object({
+    orderHash: z.string(),
+    maker: z.string(),
+    taker: z.string(),
+    tranche: z.string(),
+    amount: z.string(),
+    cost: z.string(),
+    fee: z.string(),
+    txHash: z.string(),
+    logIndex: z.number().int(),
+    blockNumber: z.string(),
+  })
+  .meta({ id: 'Trade' });
+
+export const tradePageSchema = pageOf(tradeSchema);
