@@ -1,0 +1,702 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { type Address, getAddress, type Hex, keccak256, maxUint256, toHex, zeroAddress } from 'viem';
+import { type PrivateKeyAccount, privateKeyToAccount } from 'viem/accounts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  allowlistInvestors,
+  approve,
+  buy,
+  createPortfolio,
+  mintTestStablecoin,
+  permitTypedData,
+  readPermitDomain,
+} from '../../core/chain/actions.ts';
+import { type ChainClients, createChainClients, withAccount } from '../../core/chain/clients.ts';
+import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
+import { saveDeployment } from '../../core/chain/deployment.ts';
+import { marketplaceAbi } from '../../core/chain/generated/index.ts';
+import {
+  cancelOrder as cancelOnChain,
+  type FillIntent,
+  hashOrder,
+  incrementOrderCounter,
+  type Order,
+  signFillIntent,
+  signOrder,
+  signOrderCancel,
+} from '../../core/chain/marketplace.ts';
+import { createIndexer, type Indexer } from '../../worker/indexer/index.ts';
+import { type AnvilInstance, startAnvil } from '../helpers/anvil.ts';
+import { createTestApp, type TestApp } from '../helpers/app.ts';
+
+const DAY = 24 * 3600;
+const SCALE = 10n ** 12n;
+/** Tranche-token base units of `usd` whole pay units of face (6-decimal stablecoin). */
+const tokens = (usd: bigint) => usd * 10n ** 6n * SCALE;
+const usd = (units: bigint) => units * 10n ** 6n;
+
+let anvil: AnvilInstance;
+let stack: DeployedStack;
+let deployer: ChainClients;
+let t: TestApp;
+let indexer: Indexer;
+let deploymentDir: string;
+let marketplace: Address;
+let payToken: Address;
+/** Two tranches of one published portfolio. */
+let trancheA: Address;
+let trancheB: Address;
+const relayerAddress = () => anvil.accounts[1].address;
+
+async function chainNow(): Promise<bigint> {
+  return (await deployer.publicClient.getBlock()).timestamp;
+}
+
+type Investor = PrivateKeyAccount & { clients: ChainClients };
+
+/** A fresh investor: allowlisted (unless told not to), funded with pay units, optionally holding tranche tokens. */
+async function investor(
+  options: { allowlist?: boolean; funds?: bigint; holdA?: bigint; approveMarketplace?: boolean } = {},
+): Promise<Investor> {
+  const key = keccak256(toHex(`orders-${Math.random()}`));
+  const account = privateKeyToAccount(key);
+  const clients = withAccount(deployer, key);
+  if (options.allowlist ?? true) {
+    await allowlistInvestors(deployer, {
+      registry: stack.complianceRegistry,
+      accounts: [account.address],
+      expiry: (await chainNow()) + BigInt(3 * 365 * DAY),
+    });
+  }
+  const funds = options.funds ?? 0n;
+  const gas = await deployer.walletClient.sendTransaction({ to: account.address, value: 10n ** 18n });
+  await deployer.publicClient.waitForTransactionReceipt({ hash: gas });
+  if (funds > 0n) await mintTestStablecoin(deployer, { token: payToken, to: account.address, amount: funds });
+  if (options.holdA) {
+    await mintTestStablecoin(deployer, {
+      token: payToken,
+      to: account.address,
+      amount: options.holdA / SCALE,
+    });
+    await buy(clients, {
+      portfolio: portfolioAddress,
+      trancheId: 0,
+      amount: options.holdA,
+      maxCost: maxUint256,
+      approve: true,
+    });
+    if (options.approveMarketplace ?? true) {
+      await approve(clients, { token: trancheA, spender: marketplace, amount: maxUint256 });
+    }
+  }
+  return Object.assign(account, { clients });
+}
+let portfolioAddress: Address;
+
+async function newOrder(maker: Investor, overrides: Partial<Order> = {}): Promise<Order> {
+  return {
+    maker: maker.address,
+    taker: zeroAddress,
+    tranche: trancheA,
+    payToken,
+    sellAmount: tokens(10n),
+    price: usd(9n),
+    expiry: (await chainNow()) + BigInt(DAY),
+    salt: BigInt(Math.floor(Math.random() * 1e15)),
+    counter: 0n,
+    partialFill: true,
+    ...overrides,
+  };
+}
+
+const json = (order: Order) =>
+  Object.fromEntries(Object.entries(order).map(([k, v]) => [k, typeof v === 'bigint' ? v.toString() : v]));
+
+async function post(order: Order, signature: Hex) {
+  return t.app.inject({ method: 'POST', url: '/v1/orders', payload: { order: json(order), signature } });
+}
+
+async function place(maker: Investor, order: Order) {
+  const res = await post(order, await signOrder(maker, { marketplace, chainId: anvil.chainId, order }));
+  expect(res.statusCode, res.body).toBe(201);
+  return res.json() as { hash: Hex; status: string; remaining: string };
+}
+
+async function book(query = `tranche=${trancheA}&limit=100`) {
+  const res = await t.app.inject({ method: 'GET', url: `/v1/orders?${query}` });
+  expect(res.statusCode, res.body).toBe(200);
+  return res.json() as {
+    items: { hash: string; remaining: string; status: string }[];
+    nextCursor: string | null;
+  };
+}
+
+const orderCount = () => t.db.prisma.order.count();
+const fillCount = () => t.db.prisma.orderFill.count();
+const relayerNonce = () => deployer.publicClient.getTransactionCount({ address: relayerAddress() });
+
+beforeAll(async () => {
+  anvil = await startAnvil({ accounts: 4 });
+  deployer = createChainClients({
+    rpcUrl: anvil.rpcUrl,
+    privateKey: anvil.accounts[0].privateKey,
+    pollingInterval: 20,
+    nonceManager: true,
+  });
+  stack = await deployStack(deployer);
+  marketplace = stack.marketplace as Address;
+  payToken = stack.testStablecoin as Address;
+  deploymentDir = await mkdtemp(path.join(tmpdir(), 'npl-orders-'));
+  const deploymentFile = path.join(deploymentDir, 'deployment.json');
+  await saveDeployment(deploymentFile, stack);
+  t = await createTestApp({
+    overrides: {
+      RPC_URL: anvil.rpcUrl,
+      DEPLOYMENT_FILE: deploymentFile,
+      PLATFORM_PRIVATE_KEY: anvil.accounts[1].privateKey,
+    },
+  });
+  const now = await chainNow();
+  const specs = [
+    { name: 'Senior', symbol: 'SNR', face: usd(1_000_000n), couponBps: 500, priceBps: 10_000 },
+    { name: 'Residual', symbol: 'RES', face: usd(1_000_000n), couponBps: 0, priceBps: 10_000 },
+  ];
+  const created = await createPortfolio(deployer, {
+    factory: stack.portfolioFactory,
+    payToken,
+    registry: stack.complianceRegistry,
+    servicer: anvil.accounts[2].address,
+    tranches: specs,
+    offeringStart: now,
+    offeringEnd: now + BigInt(365 * DAY),
+  });
+  portfolioAddress = created.portfolio;
+  [trancheA, trancheB] = created.tranches;
+  await t.db.prisma.portfolio.create({
+    data: {
+      owner: 'acme',
+      name: 'Orders test',
+      assetClass: 'corporate',
+      jurisdiction: 'IT',
+      currency: 'EUR',
+      askingPrice: '1000',
+      servicerAddress: anvil.accounts[2].address,
+      servicerFeeBps: 0,
+      protocolFeeBps: 0,
+      status: 'published',
+      chainId: anvil.chainId,
+      portfolioAddress: created.portfolio,
+      distributorAddress: created.distributor,
+      offeringAddress: created.portfolio,
+      deployTxHash: created.txHash,
+      publishedAt: new Date(),
+      tranches: {
+        create: specs.map((spec, i) => ({
+          seniority: i,
+          name: spec.name,
+          symbol: spec.symbol,
+          face: spec.face.toString(),
+          couponBps: spec.couponBps,
+          priceBps: spec.priceBps,
+          residual: i === specs.length - 1,
+          address: created.tranches[i],
+        })),
+      },
+    },
+  });
+  indexer = createIndexer({ db: t.db, publicClient: deployer.publicClient, stack, confirmations: 0 });
+}, 120_000);
+
+afterAll(async () => {
+  await indexer?.stop();
+  await t?.close();
+  await anvil?.stop();
+  if (deploymentDir) await rm(deploymentDir, { recursive: true, force: true });
+});
+
+describe('POST /v1/orders', () => {
+  it('stores a checked order under its EIP-712 hash (= Marketplace.hashOrder) as open', async () => {
+    const maker = await investor({ holdA: tokens(100n) });
+    const order = await newOrder(maker);
+    const placed = await place(maker, order);
+    const onChain = await deployer.publicClient.readContract({
+      address: marketplace,
+      abi: marketplaceAbi,
+      functionName: 'hashOrder',
+      args: [order],
+    });
+    expect(placed.hash).toBe(onChain.toLowerCase());
+    expect(placed.hash).toBe(hashOrder({ marketplace, chainId: anvil.chainId, order }).toLowerCase());
+    expect(placed).toMatchObject({ status: 'open', remaining: order.sellAmount.toString() });
+    const again = await post(order, await signOrder(maker, { marketplace, chainId: anvil.chainId, order }));
+    expect(again.statusCode).toBe(409);
+    expect(again.json().code).toBe('CONFLICT');
+  });
+
+  it('rejects bad orders with a clear code and stores nothing', async () => {
+    const maker = await investor({ holdA: tokens(50n) });
+    const stranger = privateKeyToAccount(keccak256(toHex('stranger')));
+    const before = await orderCount();
+    const base = await newOrder(maker);
+    const sign = (order: Order, domain: { chainId?: number; marketplace?: Address } = {}, signer = maker) =>
+      signOrder(signer, {
+        marketplace: domain.marketplace ?? marketplace,
+        chainId: domain.chainId ?? anvil.chainId,
+        order,
+      });
+    const expectCode = async (res: Awaited<ReturnType<typeof post>>, status: number, code: string) => {
+      expect(res.statusCode, res.body).toBe(status);
+      expect(res.json().code, res.body).toBe(code);
+      return res.json();
+    };
+
+    await expectCode(await post(base, await sign(base, {}, stranger as Investor)), 401, 'SIGNATURE_INVALID');
+    await expectCode(await post(base, await sign(base, { chainId: 1 })), 401, 'SIGNATURE_INVALID');
+    await expectCode(
+      await post(base, await sign(base, { marketplace: stack.portfolioFactory })),
+      401,
+      'SIGNATURE_INVALID',
+    );
+
+    const expired = { ...base, expiry: (await chainNow()) - 1n };
+    await expectCode(await post(expired, await sign(expired)), 410, 'ORDER_EXPIRED');
+
+    const unknownToken = { ...base, tranche: payToken };
+    const unknown = await expectCode(
+      await post(unknownToken, await sign(unknownToken)),
+      422,
+      'VALIDATION_FAILED',
+    );
+    expect(unknown.details[0].path).toBe('body.order.tranche');
+
+    const otherTranchesToken = { ...base, payToken: trancheB };
+    const wrongPay = await expectCode(
+      await post(otherTranchesToken, await sign(otherTranchesToken)),
+      422,
+      'VALIDATION_FAILED',
+    );
+    expect(wrongPay.details[0].path).toBe('body.order.payToken');
+
+    const stale = { ...base, counter: 1n };
+    expect(
+      (await expectCode(await post(stale, await sign(stale)), 422, 'VALIDATION_FAILED')).details[0].path,
+    ).toBe('body.order.counter');
+
+    const tooMuch = { ...base, sellAmount: tokens(51n) };
+    expect(
+      (await expectCode(await post(tooMuch, await sign(tooMuch)), 422, 'VALIDATION_FAILED')).details[0]
+        .reason,
+    ).toBe('INSUFFICIENT_BALANCE');
+
+    const unapproved = await investor({ holdA: tokens(20n), approveMarketplace: false });
+    const noAllowance = await newOrder(unapproved);
+    const allowanceRes = await post(
+      noAllowance,
+      await signOrder(unapproved, { marketplace, chainId: anvil.chainId, order: noAllowance }),
+    );
+    expect((await expectCode(allowanceRes, 422, 'VALIDATION_FAILED')).details[0].reason).toBe(
+      'INSUFFICIENT_ALLOWANCE',
+    );
+
+    const outsider = await investor({ allowlist: false });
+    const outsiderOrder = await newOrder(outsider);
+    await expectCode(
+      await post(
+        outsiderOrder,
+        await signOrder(outsider, { marketplace, chainId: anvil.chainId, order: outsiderOrder }),
+      ),
+      403,
+      'NOT_ALLOWLISTED',
+    );
+
+    const signature = await sign(base);
+    for (const sellAmount of ['0', '-1', '1.5', (maxUint256 + 1n).toString(), 'abc']) {
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/v1/orders',
+        payload: { order: { ...json(base), sellAmount }, signature },
+      });
+      await expectCode(res, 400, 'VALIDATION_FAILED');
+    }
+    expect(await orderCount()).toBe(before);
+  });
+});
+
+describe('GET /v1/orders', () => {
+  it('lists open orders by tranche, lowest price per token first (exact fractions), paginated', async () => {
+    const maker = await investor({ holdA: tokens(100n) });
+    // 3/10 = 0.3, 1/3 = 0.333.., 2/7 = 0.2857.., 6/20 = 0.3 (same as the first, placed later)
+    const specs = [
+      { sellAmount: 10n, price: 3n },
+      { sellAmount: 3n, price: 1n },
+      { sellAmount: 7n, price: 2n },
+      { sellAmount: 20n, price: 6n },
+    ];
+    const hashes: string[] = [];
+    for (const spec of specs) {
+      const order = await newOrder(maker, { sellAmount: tokens(spec.sellAmount), price: usd(spec.price) });
+      hashes.push((await place(maker, order)).hash);
+    }
+    const expected = [hashes[2], hashes[0], hashes[3], hashes[1]];
+    const mine = (items: { hash: string }[]) => items.map((i) => i.hash).filter((h) => hashes.includes(h));
+    expect(mine((await book(`tranche=${trancheA}&maker=${maker.address}`)).items)).toEqual(expected);
+
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await book(`maker=${maker.address}&limit=3${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(page.items.length).toBeLessThanOrEqual(3);
+      seen.push(...page.items.map((i) => i.hash));
+      cursor = page.nextCursor;
+    } while (cursor !== null);
+    expect(seen).toEqual(expected);
+    expect((await book(`tranche=${trancheB}`)).items.filter((i) => hashes.includes(i.hash))).toEqual([]);
+    const bad = await t.app.inject({ method: 'GET', url: '/v1/orders?cursor=nope' });
+    expect(bad.statusCode).toBe(400);
+  });
+
+  it('drops orders cancelled on-chain, voided by a counter bump, or expired (indexer and clock)', async () => {
+    const maker = await investor({ holdA: tokens(30n) });
+    const cancelled = await newOrder(maker);
+    const voided = await newOrder(maker);
+    const other = await investor({ holdA: tokens(10n) });
+    const shortLived = await newOrder(other, { expiry: (await chainNow()) + 4n });
+    const placed = [
+      await place(maker, cancelled),
+      await place(maker, voided),
+      await place(other, shortLived),
+    ];
+    const open = async () =>
+      [...(await book(`maker=${maker.address}`)).items, ...(await book(`maker=${other.address}`)).items].map(
+        (i) => i.hash,
+      );
+    expect(await open()).toHaveLength(3);
+
+    await cancelOnChain(maker.clients, { marketplace, order: cancelled });
+    await indexer.syncOnce();
+    expect(await open()).not.toContain(placed[0].hash);
+    await incrementOrderCounter(maker.clients, { marketplace });
+    await indexer.syncOnce();
+    expect(await open()).not.toContain(placed[1].hash);
+    await new Promise((resolve) => setTimeout(resolve, Number(shortLived.expiry) * 1000 - Date.now() + 1100));
+    expect(await open()).toEqual([]);
+    const one = await t.app.inject({ method: 'GET', url: `/v1/orders/${placed[1].hash}` });
+    expect(one.json().status).toBe('cancelled');
+  });
+});
+
+describe('DELETE /v1/orders/:hash', () => {
+  it("takes the order off the book with the maker's signed cancel only", async () => {
+    const maker = await investor({ holdA: tokens(10n) });
+    const order = await newOrder(maker);
+    const { hash } = await place(maker, order);
+    const stranger = privateKeyToAccount(keccak256(toHex('not the maker')));
+    const wrong = await t.app.inject({
+      method: 'DELETE',
+      url: `/v1/orders/${hash}`,
+      payload: {
+        signature: await signOrderCancel(stranger, { marketplace, chainId: anvil.chainId, orderHash: hash }),
+      },
+    });
+    expect(wrong.statusCode).toBe(401);
+    expect(wrong.json().code).toBe('SIGNATURE_INVALID');
+    const signature = await signOrderCancel(maker, { marketplace, chainId: anvil.chainId, orderHash: hash });
+    const res = await t.app.inject({ method: 'DELETE', url: `/v1/orders/${hash}`, payload: { signature } });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json().status).toBe('cancelled');
+    expect((await book(`maker=${maker.address}`)).items).toEqual([]);
+    const again = await t.app.inject({ method: 'DELETE', url: `/v1/orders/${hash}`, payload: { signature } });
+    expect(again.statusCode).toBe(409);
+    const missing = await t.app.inject({
+      method: 'DELETE',
+      url: `/v1/orders/0x${'11'.repeat(32)}`,
+      payload: { signature },
+    });
+    expect(missing.statusCode).toBe(404);
+  });
+});
+
+// ------------------------------------------------------------------ fills (through the relayer)
+
+const relayerReady = existsSync(new URL('../../core/chain/relayer.ts', import.meta.url));
+
+async function intentFor(
+  taker: Investor,
+  orderHash: Hex,
+  amount: bigint,
+  overrides: Partial<FillIntent> = {},
+) {
+  const intent: FillIntent = {
+    orderHash,
+    taker: taker.address,
+    amount,
+    maxCost: maxUint256,
+    nonce: BigInt(Math.floor(Math.random() * 1e15)),
+    deadline: (await chainNow()) + 600n,
+    ...overrides,
+  };
+  return intent;
+}
+
+async function postFill(hash: string, intent: FillIntent, signature: Hex, permit?: Record<string, string>) {
+  return t.app.inject({
+    method: 'POST',
+    url: `/v1/orders/${hash}/fills`,
+    payload: {
+      intent: Object.fromEntries(
+        Object.entries(intent).map(([k, v]) => [k, typeof v === 'bigint' ? v.toString() : v]),
+      ),
+      signature,
+      ...(permit ? { permit } : {}),
+    },
+  });
+}
+
+async function signedFill(taker: Investor, hash: Hex, amount: bigint, overrides: Partial<FillIntent> = {}) {
+  const intent = await intentFor(taker, hash, amount, overrides);
+  return { intent, signature: await signFillIntent(taker, { marketplace, chainId: anvil.chainId, intent }) };
+}
+
+type FillBody = {
+  id: string;
+  status: string;
+  txHash: string | null;
+  cost: string | null;
+  failure: { code: string; reason: string } | null;
+};
+
+/** Polls the fill (syncing the indexer) until it leaves `pending`. */
+async function settled(hash: string, id: string): Promise<FillBody> {
+  for (let i = 0; i < 200; i++) {
+    await indexer.syncOnce();
+    const res = await t.app.inject({ method: 'GET', url: `/v1/orders/${hash}/fills/${id}` });
+    expect(res.statusCode, res.body).toBe(200);
+    const body = res.json() as FillBody;
+    if (body.status !== 'pending') return body;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`fill ${id} still pending`);
+}
+
+describe.runIf(relayerReady)('POST /v1/orders/:hash/fills', () => {
+  it('relays a partial fill with a permit: confirmed from the indexer, remaining shrinks, listed in trades', async () => {
+    const maker = await investor({ holdA: tokens(100n) });
+    const taker = await investor({ funds: usd(1_000n) });
+    const order = await newOrder(maker, { sellAmount: tokens(100n), price: usd(90n) });
+    const { hash } = await place(maker, order);
+    const amount = tokens(40n);
+    const { intent, signature } = await signedFill(taker, hash, amount);
+    const domain = await readPermitDomain(deployer.publicClient, { token: payToken, owner: taker.address });
+    const permitSignature = await taker.signTypedData(
+      permitTypedData({
+        token: payToken,
+        chainId: anvil.chainId,
+        name: domain.name,
+        version: domain.version,
+        owner: taker.address,
+        spender: marketplace,
+        value: usd(36n),
+        nonce: domain.nonce,
+        deadline: intent.deadline,
+      }),
+    );
+    const res = await postFill(hash, intent, signature, {
+      value: usd(36n).toString(),
+      deadline: intent.deadline.toString(),
+      signature: permitSignature,
+    });
+    expect(res.statusCode, res.body).toBe(202);
+    const accepted = res.json() as { id: string; status: string; txHash: string };
+    expect(accepted.status).toBe('pending');
+    const replay = await postFill(hash, intent, signature, {
+      value: usd(36n).toString(),
+      deadline: intent.deadline.toString(),
+      signature: permitSignature,
+    });
+    expect(replay.statusCode).toBe(202);
+    expect(replay.json().id).toBe(accepted.id);
+
+    const fill = await settled(hash, accepted.id);
+    expect(fill).toMatchObject({ status: 'confirmed', cost: usd(36n).toString() });
+    const filledOnChain = await deployer.publicClient.readContract({
+      address: marketplace,
+      abi: marketplaceAbi,
+      functionName: 'filled',
+      args: [hash],
+    });
+    expect(filledOnChain).toBe(amount);
+    const listed = (await book(`maker=${maker.address}`)).items.find((i) => i.hash === hash);
+    expect(listed?.remaining).toBe((order.sellAmount - amount).toString());
+
+    const trades = await t.app.inject({ method: 'GET', url: `/v1/trades?account=${taker.address}` });
+    expect(trades.statusCode).toBe(200);
+    expect(trades.json().items).toEqual([
+      expect.objectContaining({
+        orderHash: hash,
+        maker: maker.address,
+        taker: getAddress(taker.address),
+        amount: amount.toString(),
+      }),
+    ]);
+    const byTranche = await t.app.inject({ method: 'GET', url: `/v1/trades?tranche=${trancheA}&limit=1` });
+    expect(byTranche.json().items).toHaveLength(1);
+  });
+
+  it('rejects bad fills with a clear code: nothing stored, nothing sent', async () => {
+    const maker = await investor({ holdA: tokens(20n) });
+    const taker = await investor({ funds: usd(100n) });
+    await approve(taker.clients, { token: payToken, spender: marketplace, amount: maxUint256 });
+    const { hash } = await place(maker, await newOrder(maker, { sellAmount: tokens(10n), price: usd(9n) }));
+    const wholeOrder = await newOrder(maker, { sellAmount: tokens(10n), price: usd(9n), partialFill: false });
+    const whole = await place(maker, wholeOrder);
+    const fills = await fillCount();
+    const nonce = await relayerNonce();
+    const expectCode = async (res: Awaited<ReturnType<typeof postFill>>, status: number, code: string) => {
+      expect(res.statusCode, res.body).toBe(status);
+      expect(res.json().code, res.body).toBe(code);
+      return res.json();
+    };
+
+    const good = await signedFill(taker, hash, tokens(1n));
+    const stranger = privateKeyToAccount(keccak256(toHex('fill stranger')));
+    await expectCode(
+      await postFill(
+        hash,
+        good.intent,
+        await signFillIntent(stranger, { marketplace, chainId: anvil.chainId, intent: good.intent }),
+      ),
+      401,
+      'SIGNATURE_INVALID',
+    );
+    await expectCode(
+      await postFill(
+        hash,
+        good.intent,
+        await signFillIntent(taker, { marketplace, chainId: 1, intent: good.intent }),
+      ),
+      401,
+      'SIGNATURE_INVALID',
+    );
+    const late = await signedFill(taker, hash, tokens(1n), { deadline: (await chainNow()) - 1n });
+    await expectCode(await postFill(hash, late.intent, late.signature), 410, 'ORDER_EXPIRED');
+    const tooMuch = await signedFill(taker, hash, tokens(11n));
+    expect(
+      (await expectCode(await postFill(hash, tooMuch.intent, tooMuch.signature), 409, 'CONFLICT')).details
+        .reason,
+    ).toBe('OrderOverfilled');
+    const part = await signedFill(taker, whole.hash, tokens(5n));
+    await expectCode(await postFill(whole.hash, part.intent, part.signature), 422, 'VALIDATION_FAILED');
+    const cheap = await signedFill(taker, hash, tokens(10n), { maxCost: usd(9n) - 1n });
+    await expectCode(await postFill(hash, cheap.intent, cheap.signature), 422, 'VALIDATION_FAILED');
+
+    const outsider = await investor({ allowlist: false, funds: usd(100n) });
+    const out = await signedFill(outsider, hash, tokens(1n));
+    await expectCode(await postFill(hash, out.intent, out.signature), 403, 'NOT_ALLOWLISTED');
+    const poor = await investor({ funds: 1n });
+    const poorFill = await signedFill(poor, hash, tokens(1n));
+    expect(
+      (await expectCode(await postFill(hash, poorFill.intent, poorFill.signature), 422, 'VALIDATION_FAILED'))
+        .details[0].reason,
+    ).toBe('INSUFFICIENT_BALANCE');
+    const unapproved = await investor({ funds: usd(100n) });
+    const noAllowance = await signedFill(unapproved, hash, tokens(1n));
+    expect(
+      (
+        await expectCode(
+          await postFill(hash, noAllowance.intent, noAllowance.signature),
+          422,
+          'VALIDATION_FAILED',
+        )
+      ).details[0].reason,
+    ).toBe('INSUFFICIENT_ALLOWANCE');
+    const otherOrder = await signedFill(taker, whole.hash, tokens(10n));
+    await expectCode(await postFill(hash, otherOrder.intent, otherOrder.signature), 422, 'VALIDATION_FAILED');
+    for (const amount of ['0', '-5', '2.5', (maxUint256 + 1n).toString()]) {
+      const res = await t.app.inject({
+        method: 'POST',
+        url: `/v1/orders/${hash}/fills`,
+        payload: {
+          intent: {
+            ...JSON.parse(JSON.stringify(good.intent, (_, v) => (typeof v === 'bigint' ? v.toString() : v))),
+            amount,
+          },
+          signature: good.signature,
+        },
+      });
+      await expectCode(res, 400, 'VALIDATION_FAILED');
+    }
+    expect(await fillCount()).toBe(fills);
+    expect(await relayerNonce()).toBe(nonce);
+  });
+
+  it('two takers racing for one all-or-nothing order: one fill lands, the other is refused (OrderOverfilled)', async () => {
+    const maker = await investor({ holdA: tokens(10n) });
+    const takers = [await investor({ funds: usd(100n) }), await investor({ funds: usd(100n) })];
+    for (const taker of takers)
+      await approve(taker.clients, { token: payToken, spender: marketplace, amount: maxUint256 });
+    const order = await newOrder(maker, { sellAmount: tokens(10n), price: usd(9n), partialFill: false });
+    const { hash } = await place(maker, order);
+    const signed = await Promise.all(takers.map((taker) => signedFill(taker, hash, order.sellAmount)));
+    const results = await Promise.all(signed.map((s) => postFill(hash, s.intent, s.signature)));
+    const accepted = results.filter((r) => r.statusCode === 202);
+    const refused = results.filter((r) => r.statusCode !== 202);
+    expect(accepted).toHaveLength(1);
+    expect(refused).toHaveLength(1);
+    expect(refused[0].statusCode).toBe(409);
+    expect(refused[0].json().details.reason).toBe('OrderOverfilled');
+    const fill = await settled(hash, accepted[0].json().id);
+    expect(fill.status).toBe('confirmed');
+    const winner = takers[results.indexOf(accepted[0])];
+    const filledOnChain = await deployer.publicClient.readContract({
+      address: marketplace,
+      abi: marketplaceAbi,
+      functionName: 'filled',
+      args: [hash],
+    });
+    expect(filledOnChain).toBe(order.sellAmount);
+    const events = await t.db.prisma.orderFilledEvent.findMany({ where: { orderHash: hash } });
+    expect(events.map((e) => e.taker)).toEqual([getAddress(winner.address)]);
+    expect((await book(`maker=${maker.address}`)).items).toEqual([]);
+  });
+
+  it('a relayed fill that loses the race on-chain ends failed with the decoded reason', async () => {
+    const maker = await investor({ holdA: tokens(10n) });
+    const apiTaker = await investor({ funds: usd(100n) });
+    const directTaker = await investor({ funds: usd(100n) });
+    for (const taker of [apiTaker, directTaker]) {
+      await approve(taker.clients, { token: payToken, spender: marketplace, amount: maxUint256 });
+    }
+    const order = await newOrder(maker, { sellAmount: tokens(10n), price: usd(9n), partialFill: false });
+    const { hash } = await place(maker, order);
+    const makerSignature = await signOrder(maker, { marketplace, chainId: anvil.chainId, order });
+    const s = await signedFill(apiTaker, hash, order.sellAmount);
+    await deployer.publicClient.request({ method: 'evm_setAutomine' as never, params: [false] as never });
+    let accepted: { id: string };
+    try {
+      const res = await postFill(hash, s.intent, s.signature);
+      expect(res.statusCode, res.body).toBe(202);
+      accepted = res.json();
+      // the direct fill outbids the relayed one in the same block (anvil orders by priority fee)
+      const direct = directTaker.clients.walletClient.writeContract({
+        address: marketplace,
+        abi: marketplaceAbi,
+        functionName: 'fill',
+        args: [order, makerSignature, order.sellAmount],
+        gas: 500_000n,
+        maxFeePerGas: 10n ** 13n,
+        maxPriorityFeePerGas: 10n ** 13n,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await deployer.publicClient.request({ method: 'evm_mine' as never, params: [] as never });
+      await direct.catch(() => undefined);
+    } finally {
+      await deployer.publicClient.request({ method: 'evm_setAutomine' as never, params: [true] as never });
+    }
+    const fill = await settled(hash, accepted.id);
+    expect(fill.status).toBe('failed');
+    expect(fill.failure?.reason).toMatch(/OrderOverfilled/);
+  });
+});
