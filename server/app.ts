@@ -7,11 +7,13 @@ import { type Config, loadConfig } from '../core/config.ts';
 import type { Db } from '../core/db/index.ts';
 import { auditPlugin } from './plugins/audit.ts';
 import { authPlugin } from './plugins/auth.ts';
+import { bullBoardPlugin } from './plugins/bull-board.ts';
 import { registerErrorHandler } from './plugins/error-handler.ts';
 import { securityPlugin } from './plugins/security.ts';
 import { servicesPlugin } from './plugins/services.ts';
 import { swaggerPlugin } from './plugins/swagger.ts';
 import { authRoutes } from './routes/auth.ts';
+import { devRoutes } from './routes/dev.ts';
 import { documentRoutes } from './routes/documents.ts';
 import { healthRoutes } from './routes/health.ts';
 import { holdingsRoutes } from './routes/holdings.ts';
@@ -66,5 +68,8 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(publishRoutes);
   await app.register(documentRoutes);
   await app.register(holdingsRoutes);
+  // local chains only (404 elsewhere), and the queue dashboard for admin keys (404 without Redis)
+  await app.register(devRoutes);
+  await app.register(bullBoardPlugin);
   return app;
 }

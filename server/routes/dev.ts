@@ -1,0 +1,170 @@
+/**
+ * Development helpers, registered only on a local chain (anvil 31337 / 1337) whose deployment has a
+ * TestStablecoin; on any other chain (or with no chain) these routes do not exist (404).
+ *
+ * POST /v1/dev/faucet `{ address, amount }` mints `amount` whole test dollars to `address`. It signs
+ * with a dedicated faucet key (not the platform key, whose nonces the worker and relayer manage),
+ * given MINTER_ROLE and some ether by `prepareDevFaucet` (run by `npm start`, else on first use).
+ */
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { type Address, formatUnits, type Hex, keccak256, parseEther, parseUnits, toBytes } from 'viem';
+import { privateKeyToAddress } from 'viem/accounts';
+import { z } from 'zod';
+import { mintTestStablecoin } from '../../core/chain/actions.ts';
+import { type ChainClients, createChainClients, isLocalChain } from '../../core/chain/clients.ts';
+import { MINTER_ROLE } from '../../core/chain/deploy.ts';
+import { loadDeployment, platformPrivateKey } from '../../core/chain/deployment.ts';
+import { testStablecoinAbi } from '../../core/chain/generated/index.ts';
+import { BaseError, validationFailed } from '../../core/errors.ts';
+import { addressSchema, errorResponses, uintStringSchema } from '../schemas/common.ts';
+
+/** The faucet's key: fixed and public (local chains only), so every start and test uses the same account. */
+export const DEV_FAUCET_PRIVATE_KEY: Hex = keccak256(
+  toBytes('npl-marketplace dev faucet (local chains only)'),
+);
+export const DEV_FAUCET_ADDRESS: Address = privateKeyToAddress(DEV_FAUCET_PRIVATE_KEY);
+
+/** Largest single mint, whole tokens. */
+const MAX_FAUCET_AMOUNT = 1_000_000_000_000n;
+
+/**
+ * Gives the faucet key MINTER_ROLE on `token` (signed by the platform key, which holds the admin
+ * role) and, on anvil, 100 ether for gas. Idempotent; run it before anything else sends from the
+ * platform key (npm start does, before the worker starts).
+ */
+export async function prepareDevFaucet(platform: ChainClients, token: Address): Promise<void> {
+  const { publicClient, walletClient } = platform;
+  const balance = await publicClient.getBalance({ address: DEV_FAUCET_ADDRESS });
+  if (balance < parseEther('1')) {
+    await publicClient.request({
+      method: 'anvil_setBalance' as 'eth_chainId',
+      params: [DEV_FAUCET_ADDRESS, `0x${parseEther('100').toString(16)}`] as unknown as undefined,
+    });
+  }
+  const hasRole = await publicClient.readContract({
+    address: token,
+    abi: testStablecoinAbi,
+    functionName: 'hasRole',
+    args: [MINTER_ROLE, DEV_FAUCET_ADDRESS],
+  });
+  if (!hasRole) {
+    const hash = await walletClient.writeContract({
+      address: token,
+      abi: testStablecoinAbi,
+      functionName: 'grantRole',
+      args: [MINTER_ROLE, DEV_FAUCET_ADDRESS],
+    });
+    const receipt = await publicClient.waitForTransactionReceipt({ hash });
+    if (receipt.status !== 'success')
+      throw new Error(`grantRole(MINTER_ROLE) to the faucet reverted: ${hash}`);
+  }
+}
+
+const faucetBodySchema = z.object({
+  address: addressSchema,
+  amount: z
+    .string()
+    .regex(/^\d{1,13}(\.\d{1,18})?$/, 'must be a positive decimal number of whole tokens, e.g. "10000"')
+    .meta({ example: '10000' }),
+});
+
+const faucetResponseSchema = z.object({
+  address: z.string(),
+  token: z.string(),
+  amount: z.string().describe('whole tokens, as sent'),
+  amountBaseUnits: uintStringSchema,
+  balance: uintStringSchema.describe('balance of `address` after the mint, base units'),
+  txHash: z.string(),
+});
+
+export const devRoutes: FastifyPluginAsyncZod = async (app) => {
+  const { config } = app;
+  if (app.chain === null || config.RPC_URL === undefined) return;
+  let chainId: number;
+  try {
+    chainId = config.CHAIN_ID ?? (await app.chain.getChainId());
+  } catch (error) {
+    app.log.warn({ err: error }, 'dev routes not registered: the chain did not answer');
+    return;
+  }
+  if (!isLocalChain(chainId)) return;
+  const deployment = await loadDeployment(config).catch(() => undefined);
+  const token = deployment?.chainId === chainId ? deployment.testStablecoin : undefined;
+  if (token === undefined) return;
+
+  const rpcUrl = config.RPC_URL;
+  const faucet = createChainClients({
+    rpcUrl,
+    chainId,
+    privateKey: DEV_FAUCET_PRIVATE_KEY,
+    nonceManager: true,
+  });
+  let prepared: Promise<void> | undefined;
+  const prepare = () => {
+    prepared ??= prepareDevFaucet(
+      createChainClients({ rpcUrl, chainId, privateKey: platformPrivateKey(config, chainId) }),
+      token,
+    ).catch((error) => {
+      prepared = undefined;
+      throw error;
+    });
+    return prepared;
+  };
+  let decimals: number | undefined;
+
+  app.post(
+    '/v1/dev/faucet',
+    {
+      schema: {
+        tags: ['dev'],
+        summary: 'Mint test stablecoin (local chains only)',
+        description:
+          'Mints `amount` whole TestStablecoin tokens to `address`. Exists only when the API runs against a ' +
+          'local chain (anvil) whose deployment has a TestStablecoin.',
+        body: faucetBodySchema,
+        response: { 200: faucetResponseSchema, ...errorResponses(400, 422, 429, 503) },
+      },
+    },
+    async (request) => {
+      const { address, amount } = request.body;
+      try {
+        decimals ??= await faucet.publicClient.readContract({
+          address: token,
+          abi: testStablecoinAbi,
+          functionName: 'decimals',
+        });
+      } catch (error) {
+        throw new BaseError('The chain did not answer', { code: 'SERVICE_UNAVAILABLE', cause: error });
+      }
+      const fraction = amount.split('.')[1] ?? '';
+      if (fraction.length > decimals) {
+        throw validationFailed(`amount has more than ${decimals} decimals`, [
+          { path: 'body.amount', message: `at most ${decimals} decimals` },
+        ]);
+      }
+      const baseUnits = parseUnits(amount, decimals);
+      if (baseUnits === 0n || baseUnits > MAX_FAUCET_AMOUNT * 10n ** BigInt(decimals)) {
+        throw validationFailed(`amount must be above 0 and at most ${MAX_FAUCET_AMOUNT}`, [
+          { path: 'body.amount', message: `between 0 (excluded) and ${MAX_FAUCET_AMOUNT}` },
+        ]);
+      }
+      await prepare();
+      const { txHash } = await mintTestStablecoin(faucet, { token, to: address, amount: baseUnits });
+      const balance = await faucet.publicClient.readContract({
+        address: token,
+        abi: testStablecoinAbi,
+        functionName: 'balanceOf',
+        args: [address],
+      });
+      request.audit = { type: 'dev.faucet', id: address, details: { amount: baseUnits.toString(), txHash } };
+      return {
+        address,
+        token,
+        amount: formatUnits(baseUnits, decimals),
+        amountBaseUnits: baseUnits.toString(),
+        balance: balance.toString(),
+        txHash,
+      };
+    },
+  );
+};
