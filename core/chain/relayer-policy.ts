@@ -3,6 +3,7 @@
  * node's answer to `eth_sendRawTransaction` means for the transaction.
  */
 import { NonceTooLowError, BaseError as ViemBaseError } from 'viem';
+import { toChainError } from './errors.ts';
 
 export type Fees = { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint };
 
@@ -36,14 +37,17 @@ export function bumpFees(previous: Fees, current?: Fees): Fees {
  * - `known`: the node already has this exact transaction (as good as sent);
  * - `nonceUsed`: the nonce is already mined (by this or another variant, or by someone else);
  * - `underpriced`: the node holds another variant of the nonce with fees at least as high;
- * - `retry`: may succeed later (transport, fees below the base fee, funds, full pool, unknown);
- * - `permanent`: this signed transaction can never be accepted (gas above the block limit, ...).
+ * - `retry`: may succeed later (transport, fees below the base fee, missing funds, a full pool);
+ * - `permanent`: this signed transaction can never be accepted (gas above the block limit, ...);
+ * - `unknown`: anything else (the relayer retries a few times, then treats it as permanent).
  */
-export type BroadcastOutcome = 'known' | 'nonceUsed' | 'underpriced' | 'retry' | 'permanent';
+export type BroadcastOutcome = 'known' | 'nonceUsed' | 'underpriced' | 'retry' | 'permanent' | 'unknown';
 
 const knownPattern = /already known|already imported|known transaction|already exists|alreadyknown/i;
 const nonceUsedPattern = /nonce too low|nonce has already been used|already been mined|old nonce/i;
 const underpricedPattern = /underpriced|replacement fee too low|fee too low to replace/i;
+const retryPattern =
+  /insufficient funds|fee cap|base ?fee|max fee per gas less than|pool is full|txpool is full|too many|rate limit|nonce too high|future transaction|timeout|timed out|temporarily|unavailable|connection/i;
 const permanentPattern =
   /intrinsic gas too (high|low)|exceeds block gas limit|gas limit reached|gas_limit > env\.block\.gas_limit|oversized data|invalid sender|invalid chain ?id|transaction type not supported|tx type not supported|max initcode size|init ?code size|invalid signature/i;
 
@@ -75,9 +79,8 @@ export function classifyBroadcastError(error: unknown): BroadcastOutcome {
   }
   if (underpricedPattern.test(text)) return 'underpriced';
   if (permanentPattern.test(text)) return 'permanent';
-  // Transport failures, fees below the base fee, missing funds, a full pool, anything unknown: the
-  // relayer retries (and treats a signed transaction that keeps failing as permanent).
-  return 'retry';
+  if (retryPattern.test(text) || toChainError(error).kind === 'transport') return 'retry';
+  return 'unknown';
 }
 
 /** A short, single-line description of a broadcast failure for `revertReason`. */

@@ -325,11 +325,10 @@ export function createRelayer(options: CreateRelayerOptions): Relayer {
     } catch (error) {
       failure = error;
       outcome = classifyBroadcastError(error);
-      if (outcome === 'retry') {
+      if (outcome === 'unknown') {
         const failures = (broadcastFailures.get(hash) ?? 0) + 1;
         broadcastFailures.set(hash, failures);
-        if (failures >= maxBroadcastFailures && toChainError(error).kind !== 'transport')
-          outcome = 'permanent';
+        outcome = failures >= maxBroadcastFailures ? 'permanent' : 'retry';
       }
     }
     if (outcome === 'sent' || outcome === 'known') {
@@ -556,6 +555,10 @@ export function createRelayer(options: CreateRelayerOptions): Relayer {
             },
           ),
         );
+      }
+      // Reverted without decodable data (out of gas, invalid opcode, a bare revert): the trace says how.
+      if (trace?.error) {
+        return { message: `${prefix ? `${prefix}: ` : ''}${trace.error}`, code: 'CONFLICT' };
       }
     } catch {
       // no tracing on this node: replay below

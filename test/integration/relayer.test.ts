@@ -151,6 +151,8 @@ describe('classifyBroadcastError()', () => {
       classifyBroadcastError(new Error('intrinsic gas too high -- tx.gas_limit > env.block.gas_limit')),
     ).toBe('permanent');
     expect(classifyBroadcastError(new Error('insufficient funds for gas * price + value'))).toBe('retry');
+    expect(classifyBroadcastError(new Error('max fee per gas less than block base fee'))).toBe('retry');
+    expect(classifyBroadcastError(new Error('something new'))).toBe('unknown');
   });
 });
 
