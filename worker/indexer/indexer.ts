@@ -74,6 +74,8 @@ export type CreateIndexerOptions = {
   pollIntervalMs?: number;
   /** Largest block range of one `eth_getLogs`; default 2000. */
   blockRange?: number;
+  /** Logs one `eth_getLogs` should answer: the block range follows the density seen; default 5000. */
+  logsPerRequest?: number;
   /** Most addresses in one `eth_getLogs` filter; larger followed sets are split; default 1000. */
   maxAddressesPerRequest?: number;
   /** First block to index on a fresh database; default `stack.startBlock`. */
@@ -129,6 +131,8 @@ const TOO_MANY =
 function isTooManyResults(error: unknown): boolean {
   for (let e: unknown = error; e instanceof Error; e = (e as { cause?: unknown }).cause) {
     if (TOO_MANY.test(e.message) || (e as { code?: number }).code === -32005) return true;
+    // viem's HTTP transport refuses bodies over its size limit: a smaller range answers less
+    if (e.name === 'ResponseBodyTooLargeError') return true;
     if ((e as { details?: string }).details && TOO_MANY.test(String((e as { details?: string }).details)))
       return true;
   }
@@ -139,7 +143,9 @@ const toHex = (n: bigint): Hex => `0x${n.toString(16)}`;
 
 type Watched = { kind: ContractKind; portfolio?: Address; trancheIndex?: number };
 
-type Fetched = { fromBlock: bigint; toBlock: bigint; toHash: Hex; logs: RpcLog[]; addressVersion: number };
+type Fetched = { fromBlock: bigint; toBlock: bigint; toHash: Hex; logs: RpcLog[] };
+
+type Prepared = { fromBlock: bigint; batch: Batch; toBlock: bigint; toHash: Hex };
 
 export function createIndexer(options: CreateIndexerOptions): Indexer {
   const { publicClient, stack } = options;
@@ -150,12 +156,12 @@ export function createIndexer(options: CreateIndexerOptions): Indexer {
   const pollIntervalMs = options.pollIntervalMs ?? (local ? 250 : 1000);
   const maxRange = BigInt(options.blockRange ?? 2000);
   const maxAddresses = options.maxAddressesPerRequest ?? 1000;
+  const logsPerRequest = BigInt(options.logsPerRequest ?? 5000);
   const startBlock = BigInt(options.startBlock ?? stack.startBlock);
   const log = options.log;
 
   /** lower-case address -> what it is */
   const watched = new Map<string, Watched>();
-  let addressVersion = 0;
   let range = maxRange;
 
   let cursor: Cursor | null = null;
@@ -179,7 +185,6 @@ export function createIndexer(options: CreateIndexerOptions): Indexer {
         trancheIndex: child.trancheIndex ?? undefined,
       });
     }
-    addressVersion++;
   }
 
   async function rpc<T>(what: string, run: () => Promise<T>): Promise<T> {
@@ -209,12 +214,21 @@ export function createIndexer(options: CreateIndexerOptions): Indexer {
     const results = await Promise.all(
       groups.map((address) =>
         rpc(`eth_getLogs(${fromBlock}..${toBlock})`, () =>
-          publicClient.request({
-            method: 'eth_getLogs',
-            params: [
-              { address, topics: [followedSelectors], fromBlock: toHex(fromBlock), toBlock: toHex(toBlock) },
-            ],
-          }),
+          publicClient.request(
+            {
+              method: 'eth_getLogs',
+              params: [
+                {
+                  address,
+                  topics: [followedSelectors],
+                  fromBlock: toHex(fromBlock),
+                  toBlock: toHex(toBlock),
+                },
+              ],
+            },
+            // no transport retries: an oversized answer is retried here with a smaller range
+            { retryCount: 0 },
+          ),
         ),
       ),
     );
@@ -225,7 +239,6 @@ export function createIndexer(options: CreateIndexerOptions): Indexer {
 
   /** Logs of [fromBlock, toBlock] of the followed set, with the hash of `toBlock` read first. */
   async function fetchRange(fromBlock: bigint, toBlock: bigint): Promise<Fetched> {
-    const version = addressVersion;
     const addresses = [...watched.keys()] as Hex[];
     // the end block's hash before its logs: a reorg in between leaves a stale hash, caught next poll
     const toHash = await getBlockHash(toBlock);
@@ -235,16 +248,22 @@ export function createIndexer(options: CreateIndexerOptions): Indexer {
         retryable: true,
       });
     const logs = await getLogs(addresses, fromBlock, toBlock);
-    return { fromBlock, toBlock, toHash, logs, addressVersion: version };
+    return { fromBlock, toBlock, toHash, logs };
   }
 
-  /** Fetches a range, halving it while the node answers "too many results". */
+  /**
+   * Fetches a range sized from the log density seen so far (about `logsPerRequest` logs), halving it
+   * while the node answers "too many results" (or the body is over the transport's size limit).
+   */
   async function fetchAdaptive(fromBlock: bigint, head: bigint): Promise<Fetched> {
     for (;;) {
       const toBlock = min(fromBlock + range - 1n, head);
       try {
         const fetched = await fetchRange(fromBlock, toBlock);
-        if (range < maxRange) range = min(range * 2n, maxRange);
+        const blocks = toBlock - fromBlock + 1n;
+        const count = BigInt(fetched.logs.length);
+        range =
+          count === 0n ? min(range * 2n, maxRange) : clamp((blocks * logsPerRequest) / count, 1n, maxRange);
         return fetched;
       } catch (error) {
         if (!isTooManyResults(error) || toBlock === fromBlock) throw error;
@@ -255,45 +274,54 @@ export function createIndexer(options: CreateIndexerOptions): Indexer {
   }
 
   /**
-   * Decodes a fetched range into a batch. New contracts from PortfolioCreated are added to the
-   * followed set; their logs in the same range are fetched and decoded before returning.
+   * Decodes a fetched range into a batch. A `PortfolioCreated` ends the range at its block: the new
+   * contracts join the followed set, their logs of that one block are fetched here, and the blocks
+   * after it are fetched again (with the new addresses, range sized as usual) by the next range.
    */
-  async function decodeRange(fetched: Fetched, finalizedBlock: bigint): Promise<Batch> {
+  async function decodeRange(
+    fetched: Fetched,
+    finalizedBlock: bigint,
+  ): Promise<{ batch: Batch; toBlock: bigint; toHash: Hex }> {
     const batch = createBatch();
-    let pending = fetched.logs;
-    for (;;) {
-      const created: { address: Address; fromBlock: bigint }[] = [];
-      decodeInto(batch, pending, finalizedBlock, created);
-      if (created.length === 0) break;
-      const fromBlock = created.reduce((lowest, c) => min(lowest, c.fromBlock), fetched.toBlock);
-      // only the new addresses: the others' logs of this range are already in hand
-      pending = await getLogs(
-        created.map((c) => c.address.toLowerCase() as Hex),
-        fromBlock,
-        fetched.toBlock,
-      );
-    }
-    return batch;
+    const created: Address[] = [];
+    const cut = decodeInto(batch, fetched.logs, finalizedBlock, created);
+    if (cut === null) return { batch, toBlock: fetched.toBlock, toHash: fetched.toHash };
+    const newLogs = await getLogs(
+      created.map((address) => address.toLowerCase() as Hex),
+      cut.blockNumber,
+      cut.blockNumber,
+    );
+    decodeInto(batch, newLogs, finalizedBlock, created);
+    return { batch, toBlock: cut.blockNumber, toHash: cut.blockHash };
   }
 
+  /**
+   * Decodes `logs` into `batch`. Returns the block of the first `PortfolioCreated` (after decoding the
+   * rest of that block's logs and skipping later blocks), or null when there was none.
+   */
   function decodeInto(
     batch: Batch,
     logs: RpcLog[],
     finalizedBlock: bigint,
-    created: { address: Address; fromBlock: bigint }[],
-  ): void {
+    created: Address[],
+  ): { blockNumber: bigint; blockHash: Hex } | null {
+    let cut: { blockNumber: bigint; blockHash: Hex } | null = null;
     for (const raw of logs) {
       if (raw.removed) continue;
+      const blockNumber = BigInt(raw.blockNumber);
+      if (cut !== null && blockNumber > cut.blockNumber) break;
       const contract = watched.get(raw.address.toLowerCase());
       if (contract === undefined) continue;
       const event = decodeFollowedLog(contract.kind, raw);
       if (event === null) continue;
-      const blockNumber = BigInt(raw.blockNumber);
       const key = [raw.transactionHash, Number.parseInt(raw.logIndex, 16), blockNumber.toString()] as const;
       if (blockNumber > finalizedBlock) batch.blocks.set(blockNumber, raw.blockHash);
       batch.logs++;
-      addEvent(batch, key, checksum(raw.address), event, blockNumber, created);
+      if (addEvent(batch, key, checksum(raw.address), event, created)) {
+        cut ??= { blockNumber, blockHash: raw.blockHash };
+      }
     }
+    return cut;
   }
 
   function addEvent(
@@ -301,15 +329,15 @@ export function createIndexer(options: CreateIndexerOptions): Indexer {
     key: readonly [Hex, number, string],
     address: Address,
     event: DecodedEvent,
-    blockNumber: bigint,
-    created: { address: Address; fromBlock: bigint }[],
-  ): void {
+    created: Address[],
+  ): boolean {
     const s = (v: bigint) => v.toString();
     switch (event.type) {
       case 'Transfer':
         addRow(batch, 'transfer', [...key, address, event.from, event.to, s(event.value)]);
-        return;
+        return false;
       case 'PortfolioCreated': {
+        const before = created.length;
         const add = (
           child: Address,
           kind: 'portfolio' | 'distributor' | 'tranche',
@@ -323,15 +351,15 @@ export function createIndexer(options: CreateIndexerOptions): Indexer {
             portfolio: event.portfolio,
             trancheIndex: trancheIndex ?? undefined,
           });
-          created.push({ address: child, fromBlock: blockNumber });
+          created.push(child);
         };
         add(event.portfolio, 'portfolio', null);
         add(event.distributor, 'distributor', null);
         event.tranches.forEach((tranche, i) => {
           add(tranche, 'tranche', i);
         });
-        addressVersion++;
-        return;
+        if (created.length === before) return false;
+        return true;
       }
       case 'Purchased':
         addRow(batch, 'purchase', [
@@ -343,7 +371,7 @@ export function createIndexer(options: CreateIndexerOptions): Indexer {
           s(event.cost),
           s(event.nonce),
         ]);
-        return;
+        return false;
       case 'OfferingClosed':
         addRow(batch, 'offeringClosed', [
           ...key,
@@ -351,7 +379,7 @@ export function createIndexer(options: CreateIndexerOptions): Indexer {
           s(event.closedAt),
           JSON.stringify(event.sold.map(s)),
         ]);
-        return;
+        return false;
       case 'RecoveryDistributed':
         addRow(batch, 'recovery', [
           ...key,
@@ -378,7 +406,7 @@ export function createIndexer(options: CreateIndexerOptions): Indexer {
             s(interest + principal + residual),
           ]);
         });
-        return;
+        return false;
       case 'DocumentsAnchored':
         addRow(batch, 'documentsAnchored', [
           ...key,
@@ -387,10 +415,10 @@ export function createIndexer(options: CreateIndexerOptions): Indexer {
           event.documentRoot,
           event.loanTapeHash,
         ]);
-        return;
+        return false;
       case 'Funded':
         addRow(batch, 'funded', [...key, address, s(event.amount), s(event.totalFunded)]);
-        return;
+        return false;
       case 'RootProposed':
         addRow(batch, 'root', [
           ...key,
@@ -402,7 +430,7 @@ export function createIndexer(options: CreateIndexerOptions): Indexer {
           s(event.distributionId),
           s(event.validAt),
         ]);
-        return;
+        return false;
       case 'RootAccepted':
         addRow(batch, 'root', [
           ...key,
@@ -414,13 +442,13 @@ export function createIndexer(options: CreateIndexerOptions): Indexer {
           s(event.distributionId),
           null,
         ]);
-        return;
+        return false;
       case 'RootRevoked':
         addRow(batch, 'root', [...key, address, 'revoked', event.root, null, null, null, null]);
-        return;
+        return false;
       case 'Claimed':
         addRow(batch, 'claim', [...key, address, event.account, s(event.amount), s(event.cumulative)]);
-        return;
+        return false;
       case 'OrderFilled':
         addRow(batch, 'fill', [
           ...key,
@@ -433,13 +461,13 @@ export function createIndexer(options: CreateIndexerOptions): Indexer {
           s(event.cost),
           s(event.fee),
         ]);
-        return;
+        return false;
       case 'OrderCancelled':
         addRow(batch, 'cancel', [...key, address, event.orderHash, event.maker]);
-        return;
+        return false;
       case 'CounterIncremented':
         addRow(batch, 'counter', [...key, address, event.maker, s(event.newCounter)]);
-        return;
+        return false;
       case 'InvestorAllowlisted':
       case 'InvestorRevoked':
       case 'InvestorFrozen':
@@ -448,7 +476,7 @@ export function createIndexer(options: CreateIndexerOptions): Indexer {
         const expiry = event.type === 'InvestorAllowlisted' ? s(event.expiry) : null;
         addRow(batch, 'allowlist', [...key, address, event.account, kind, expiry]);
         batch.allowlistAccounts.add(event.account);
-        return;
+        return false;
       }
     }
   }
@@ -503,47 +531,47 @@ export function createIndexer(options: CreateIndexerOptions): Indexer {
       logs: 0,
       reorg,
     };
-    let from = current.indexedBlock + 1n;
-    let next: Promise<Fetched> | null = from <= head ? fetchAdaptive(from, head) : null;
+    // ranges are fetched and decoded in order, one ahead of the writer: range k+1 is fetched and
+    // decoded (its PortfolioCreated extending the followed set) while range k is written
+    const prepare = async (fromBlock: bigint): Promise<Prepared> => {
+      const fetched = await fetchAdaptive(fromBlock, head);
+      return { fromBlock, ...(await decodeRange(fetched, finalizedTarget)) };
+    };
+    const from = current.indexedBlock + 1n;
+    let next: Promise<Prepared> | null = from <= head ? prepare(from) : null;
     while (next !== null) {
-      let fetched = await next;
+      const prepared: Prepared = await next;
       next = null;
-      if (fetched.addressVersion !== addressVersion) fetched = await fetchAdaptive(from, head);
-      const batch = await decodeRange(fetched, finalizedTarget);
-      // fetch the following range while this one is written (refetched if this one added contracts)
-      const following = fetched.toBlock + 1n;
-      if (following <= head) {
-        next = fetchAdaptive(following, head);
+      const { batch, toBlock, toHash } = prepared;
+      if (toBlock < head) {
+        next = prepare(toBlock + 1n);
         next.catch(() => {});
       }
-      const finalizedBlock = min(finalizedTarget, fetched.toBlock);
+      const finalizedBlock = min(finalizedTarget, toBlock);
       const written = await writeRange(pool, {
         chainId,
-        expectedIndexedBlock: from - 1n,
-        toBlock: fetched.toBlock,
-        toHash: fetched.toHash,
+        expectedIndexedBlock: prepared.fromBlock - 1n,
+        toBlock,
+        toHash,
         finalizedBlock,
         headBlock: head,
         batch,
+      }).catch(async (error: unknown) => {
+        await next?.catch(() => {});
+        throw error;
       });
       if (!written) {
         // another writer moved the cursor: start over from where it is on the next pass
-        if (next) await next.catch(() => {});
+        await next?.catch(() => {});
+        next = null;
         resetWatched(await loadContracts(pool, chainId));
         break;
       }
-      result.fromBlock ??= fetched.fromBlock;
-      result.toBlock = fetched.toBlock;
+      result.fromBlock ??= prepared.fromBlock;
+      result.toBlock = toBlock;
       result.finalizedBlock = finalizedBlock;
       result.logs += batch.logs;
-      from = following;
-      cursor = {
-        ...current,
-        indexedBlock: fetched.toBlock,
-        indexedHash: fetched.toHash,
-        finalizedBlock,
-        headBlock: head,
-      };
+      cursor = { ...current, indexedBlock: toBlock, indexedHash: toHash, finalizedBlock, headBlock: head };
     }
     if (result.toBlock === null) {
       await updateFinality(pool, { chainId, finalizedBlock: finalizedTarget, headBlock: head });
@@ -627,3 +655,4 @@ function compareLogs(a: RpcLog, b: RpcLog): number {
 
 const min = (a: bigint, b: bigint) => (a < b ? a : b);
 const max = (a: bigint, b: bigint) => (a > b ? a : b);
+const clamp = (v: bigint, lo: bigint, hi: bigint) => min(max(v, lo), hi);

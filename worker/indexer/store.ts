@@ -145,6 +145,27 @@ const rollbackTables = Object.values(tables)
   .map((t) => t.table)
   .filter((t) => t !== 'token_transfer');
 
+/** A value Postgres reads unquoted inside an array literal (hex, decimal, plain words). */
+const BARE = /^[0-9A-Za-z_.:+-]+$/;
+
+/**
+ * The Postgres array literal of `values` (one text parameter, far cheaper for node-pg than an array
+ * of thousands of strings): bare hex and decimals as they are, anything else quoted.
+ */
+export function arrayLiteral(values: readonly unknown[]): string {
+  const parts = new Array<string>(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v === null || v === undefined) parts[i] = 'NULL';
+    else {
+      const text = String(v);
+      parts[i] =
+        BARE.test(text) && text.toUpperCase() !== 'NULL' ? text : `"${text.replace(/[\\"]/g, '\\$&')}"`;
+    }
+  }
+  return `{${parts.join(',')}}`;
+}
+
 /** Postgres reads `unnest` arrays of these types; JSON travels as text and is cast on the way in. */
 const arrayType = (type: Column['type']) => (type === 'jsonb' ? 'text' : type);
 
@@ -317,6 +338,8 @@ async function inTransaction<T>(
   let failed: Error | undefined;
   try {
     await client.query('BEGIN');
+    // a range lost in a crash is indexed again (the cursor moves in the same transaction)
+    await client.query('SET LOCAL synchronous_commit TO off');
     await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_KEY, chainId]);
     const result = await run(client);
     await client.query('COMMIT');
@@ -355,10 +378,12 @@ export async function writeRange(pool: PoolLike, parameters: WriteRangeParameter
     );
     if (rows.length === 0 || BigInt(rows[0].indexed_block) !== parameters.expectedIndexedBlock) return false;
 
-    if (batch.rows.transfer > 0) await db.query(insertTransfersSql, [chainId, ...batch.columns.transfer]);
+    if (batch.rows.transfer > 0) {
+      await db.query(insertTransfersSql, [chainId, ...batch.columns.transfer.map(arrayLiteral)]);
+    }
     for (const name of Object.keys(tables) as TableName[]) {
       if (name === 'transfer' || batch.rows[name] === 0) continue;
-      await db.query(insertStatements[name], [chainId, ...batch.columns[name]]);
+      await db.query(insertStatements[name], [chainId, ...batch.columns[name].map(arrayLiteral)]);
     }
     if (batch.allowlistAccounts.size > 0) {
       await db.query(refreshInvestorsSql, [chainId, [...batch.allowlistAccounts]]);
@@ -428,6 +453,7 @@ export async function rollbackAbove(
     const transfers = await db.query<{ transfers: number }>(
       `WITH del AS (
          DELETE FROM token_transfer WHERE chain_id = $1 AND block_number > $2
+           AND tranche = ANY (SELECT address FROM indexed_contract WHERE chain_id = $1 AND kind = 'tranche')
          RETURNING tranche, from_address, to_address, value
        ),
        deltas AS (

@@ -248,9 +248,6 @@ CREATE INDEX "indexed_contract_portfolio_idx" ON "indexed_contract"("portfolio")
 CREATE INDEX "token_transfer_chain_id_tranche_block_number_idx" ON "token_transfer"("chain_id", "tranche", "block_number");
 
 -- CreateIndex
-CREATE INDEX "token_transfer_chain_id_block_number_idx" ON "token_transfer"("chain_id", "block_number");
-
--- CreateIndex
 CREATE INDEX "token_holding_account_idx" ON "token_holding"("account");
 
 -- CreateIndex
