@@ -69,6 +69,8 @@ export type IndexedPurchase = {
   blockNumber: bigint;
   amount: bigint;
   cost: bigint;
+  /** At or below the indexer's finalized block: no reorg can remove it any more. */
+  final: boolean;
 };
 
 export type TradingContext = {
@@ -93,15 +95,34 @@ export type TradingContext = {
 export const DEFAULT_QUOTE_TTL_SECONDS = 300;
 
 /**
- * The indexer's `Purchased` event of (chain, portfolio, buyer, nonce), or null while it has not
- * indexed it (K's tables, worker/indexer).
+ * The indexer's `Purchased` event of (chain, portfolio, buyer, nonce) from `purchase_event`, or null
+ * while it has not indexed it. Addresses are stored checksummed.
  */
 export async function findIndexedPurchase(
-  _prisma: PrismaClient,
-  _key: { chainId: number; portfolio: Address; buyer: Address; nonce: bigint },
+  prisma: PrismaClient,
+  key: { chainId: number; portfolio: Address; buyer: Address; nonce: bigint },
 ): Promise<IndexedPurchase | null> {
-  // TODO(L): read the indexer's purchases table once it lands
-  return null;
+  const event = await prisma.purchaseEvent.findFirst({
+    where: {
+      chainId: key.chainId,
+      portfolio: getAddress(key.portfolio),
+      buyer: getAddress(key.buyer),
+      nonce: key.nonce.toString(),
+    },
+    orderBy: [{ blockNumber: 'asc' }, { logIndex: 'asc' }],
+  });
+  if (event === null) return null;
+  const cursor = await prisma.indexerCursor.findUnique({
+    where: { chainId: key.chainId },
+    select: { finalizedBlock: true },
+  });
+  return {
+    final: cursor !== null && event.blockNumber <= cursor.finalizedBlock,
+    txHash: event.txHash,
+    blockNumber: event.blockNumber,
+    amount: BigInt(event.amount.toFixed(0)),
+    cost: BigInt(event.cost.toFixed(0)),
+  };
 }
 
 // ------------------------------------------------------------------ errors
@@ -622,6 +643,17 @@ export async function getPurchase(
     buyer: getAddress(row.buyer),
     nonce: big(row.quote.nonce),
   });
+  if (indexed !== null && !indexed.final) {
+    // indexed but still in the unfinalized window: confirmed as of now, recorded once final
+    return {
+      ...purchaseView(row, row.quote),
+      status: 'confirmed' as const,
+      tokens: indexed.amount.toString(),
+      cost: indexed.cost.toString(),
+      blockNumber: indexed.blockNumber.toString(),
+      txHash: indexed.txHash,
+    };
+  }
   if (indexed !== null) {
     await prisma.purchase.updateMany({
       where: { id, status: 'pending' },

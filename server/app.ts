@@ -17,11 +17,13 @@ import { devRoutes } from './routes/dev.ts';
 import { documentRoutes } from './routes/documents.ts';
 import { healthRoutes } from './routes/health.ts';
 import { holdingsRoutes } from './routes/holdings.ts';
+import { investorRoutes } from './routes/investors.ts';
 import { loanRoutes } from './routes/loans.ts';
 import { orderRoutes } from './routes/orders.ts';
 import { portfolioRoutes } from './routes/portfolios.ts';
 import { publishRoutes } from './routes/publish.ts';
 import { tradeRoutes } from './routes/trades.ts';
+import { purchaseRoutes } from './routes/purchases.ts';
 
 export type App = FastifyInstance & ReturnType<FastifyInstance['withTypeProvider']>;
 
@@ -70,6 +72,8 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(publishRoutes);
   await app.register(documentRoutes);
   await app.register(holdingsRoutes);
+  await app.register(investorRoutes);
+  await app.register(purchaseRoutes);
   await app.register(orderRoutes);
   await app.register(tradeRoutes);
   // local chains only (404 elsewhere), and the queue dashboard for admin keys (404 without Redis)
