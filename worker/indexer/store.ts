@@ -218,6 +218,66 @@ FROM unnest($2::text[]) AS a(account)
 ON CONFLICT (address) DO UPDATE
   SET allowlisted_until = excluded.allowlisted_until, frozen = excluded.frozen, updated_at = now()`;
 
+/** Adds summed deltas to the holdings (one row per tranche and account). */
+const addHoldingsSql = `
+INSERT INTO token_holding (chain_id, tranche, account, balance)
+SELECT $1, * FROM unnest($2::text[], $3::text[], $4::numeric[])
+ON CONFLICT (chain_id, tranche, account) DO UPDATE SET balance = token_holding.balance + excluded.balance`;
+
+/**
+ * Transfers of a range in, holdings moved. The usual case (none of the rows stored yet) inserts
+ * without RETURNING and adds the deltas summed here; if any row was already there (a range written
+ * again), that insert is undone and the holdings move by exactly the rows the database inserted.
+ */
+async function writeTransfers(db: Queryable, chainId: number, batch: Batch): Promise<void> {
+  const columns = batch.columns.transfer;
+  const params = [chainId, ...columns.map(arrayLiteral)];
+  await db.query('SAVEPOINT transfers');
+  const inserted = await db.query(insertStatements.transfer, params);
+  if (inserted.rowCount !== batch.rows.transfer) {
+    await db.query('ROLLBACK TO SAVEPOINT transfers');
+    await db.query(insertTransfersSql, params);
+    return;
+  }
+  const [, , , trancheCol, fromCol, toCol, valueCol] = columns as [
+    unknown,
+    unknown,
+    unknown,
+    string[],
+    string[],
+    string[],
+    string[],
+  ];
+  const deltas = new Map<string, bigint>();
+  const move = (tranche: string, account: string, delta: bigint) => {
+    if (account === ZERO_ADDRESS) return;
+    const key = `${tranche}:${account}`;
+    deltas.set(key, (deltas.get(key) ?? 0n) + delta);
+  };
+  for (let i = 0; i < trancheCol.length; i++) {
+    const value = BigInt(valueCol[i]);
+    move(trancheCol[i], toCol[i], value);
+    move(trancheCol[i], fromCol[i], -value);
+  }
+  const tranches: string[] = [];
+  const accounts: string[] = [];
+  const amounts: string[] = [];
+  for (const [key, delta] of deltas) {
+    const [tranche, account] = key.split(':');
+    tranches.push(tranche);
+    accounts.push(account);
+    amounts.push(delta.toString());
+  }
+  if (tranches.length > 0) {
+    await db.query(addHoldingsSql, [
+      chainId,
+      arrayLiteral(tranches),
+      arrayLiteral(accounts),
+      arrayLiteral(amounts),
+    ]);
+  }
+}
+
 // ------------------------------------------------------------------ batches
 
 /** Decoded rows of one block range, column by column (what `unnest` wants). */
@@ -378,9 +438,7 @@ export async function writeRange(pool: PoolLike, parameters: WriteRangeParameter
     );
     if (rows.length === 0 || BigInt(rows[0].indexed_block) !== parameters.expectedIndexedBlock) return false;
 
-    if (batch.rows.transfer > 0) {
-      await db.query(insertTransfersSql, [chainId, ...batch.columns.transfer.map(arrayLiteral)]);
-    }
+    if (batch.rows.transfer > 0) await writeTransfers(db, chainId, batch);
     for (const name of Object.keys(tables) as TableName[]) {
       if (name === 'transfer' || batch.rows[name] === 0) continue;
       await db.query(insertStatements[name], [chainId, ...batch.columns[name].map(arrayLiteral)]);
