@@ -35,6 +35,7 @@ import {
 } from '../../core/chain/marketplace.ts';
 import { sendAndWait } from '../../core/chain/tx.ts';
 import { balancesAt, createIndexer, type Indexer } from '../../worker/indexer/index.ts';
+import { arrayLiteral } from '../../worker/indexer/store.ts';
 import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
@@ -678,5 +679,13 @@ describe('GET /v1/investors/:address/holdings', () => {
     const bad = await t.app.inject({ method: 'GET', url: '/v1/investors/0x1234/holdings' });
     expect(bad.statusCode).toBe(400);
     expect(bad.json().code).toBe('VALIDATION_FAILED');
+  });
+});
+
+describe('arrayLiteral() through Postgres', () => {
+  it('round-trips awkward strings and nulls as a text[] parameter', async () => {
+    const values = ['0xab', '12', null, 'a"b\\c', '["1","2"]', 'NULL', 'with space', '', '{x}', 'é,ü'];
+    const { rows } = await tdb.pool.query('SELECT $1::text[] AS a', [arrayLiteral(values)]);
+    expect(rows[0].a).toEqual(values);
   });
 });
