@@ -153,6 +153,11 @@ async function read<T>(contract: string, functionName: string, run: () => Promis
 
 // ------------------------------------------------------------------ chain state at one block
 
+type ChainBlock = { number: bigint; timestamp: bigint };
+
+const latestBlock = (context: TradingContext): Promise<ChainBlock> =>
+  read('chain', 'getBlock', () => context.publicClient.getBlock({ blockTag: 'latest' }));
+
 type OfferingState = {
   blockNumber: bigint;
   timestamp: bigint;
@@ -173,9 +178,11 @@ async function readOfferingState(
   portfolio: Address,
   trancheIndex: number,
   buyer: Address,
+  /** Read at this block (default: the latest). */
+  at?: ChainBlock,
 ): Promise<OfferingState> {
   const client = context.publicClient;
-  const block = await read('chain', 'getBlock', () => client.getBlock({ blockTag: 'latest' }));
+  const block = at ?? (await latestBlock(context));
   const blockNumber = block.number;
   const [terms, trancheTerms, state, allowed, record] = await read('Portfolio', 'terms', () =>
     Promise.all([
@@ -473,26 +480,27 @@ export async function submitPurchase(context: TradingContext, parameters: Submit
   }
 
   const portfolio = purchase.domain.verifyingContract;
-  const state = await readOfferingState(context, portfolio, quote.trancheIndex, buyer);
+  // every check reads the same (latest) block, in one round of calls
+  const block = await latestBlock(context);
+  const [state, funds, nonceUsed] = await Promise.all([
+    readOfferingState(context, portfolio, quote.trancheIndex, buyer, block),
+    readFunds(context, { token: getAddress(quote.payToken), buyer, portfolio, blockNumber: block.number }),
+    read('Portfolio', 'nonceUsed', () =>
+      context.publicClient.readContract({
+        address: portfolio,
+        abi: portfolioAbi,
+        functionName: 'nonceUsed',
+        args: [buyer, intent.nonce],
+        blockNumber: block.number,
+      }),
+    ),
+  ]);
   if (state.timestamp > intent.deadline) throw quoteExpired(intent.deadline, state.timestamp);
   assertCanBuy(state, buyer, intent.amount);
-  await assertFunds(context, {
-    token: state.payToken,
-    buyer,
-    portfolio,
+  assertFunds(funds, {
     cost: intent.maxCost,
     permitNonce: parameters.permitSignature === undefined ? undefined : permit.message.nonce,
-    blockNumber: state.blockNumber,
   });
-  const nonceUsed = await read('Portfolio', 'nonceUsed', () =>
-    context.publicClient.readContract({
-      address: portfolio,
-      abi: portfolioAbi,
-      functionName: 'nonceUsed',
-      args: [buyer, intent.nonce],
-      blockNumber: state.blockNumber,
-    }),
-  );
   if (nonceUsed) throw conflict('This intent was already executed on-chain', { reason: 'REPLAYED' });
 
   const idempotencyKey = purchaseIdempotencyKey(quote.id);
@@ -541,19 +549,13 @@ export async function submitPurchase(context: TradingContext, parameters: Submit
   return { id: updated.id, status: 'pending' as const, txHash: relayTx.txHash as Hex };
 }
 
-async function assertFunds(
+type Funds = { balance: bigint; allowance: bigint; tokenNonce: bigint };
+
+async function readFunds(
   context: TradingContext,
-  parameters: {
-    token: Address;
-    buyer: Address;
-    portfolio: Address;
-    cost: bigint;
-    /** The quoted permit nonce when a permit comes with the purchase. */
-    permitNonce?: bigint;
-    blockNumber: bigint;
-  },
-): Promise<void> {
-  const { token, buyer, portfolio, cost, blockNumber } = parameters;
+  parameters: { token: Address; buyer: Address; portfolio: Address; blockNumber: bigint },
+): Promise<Funds> {
+  const { token, buyer, portfolio, blockNumber } = parameters;
   const client = context.publicClient;
   const [balance, allowance, tokenNonce] = await read('ERC20', 'balanceOf', () =>
     Promise.all([
@@ -580,6 +582,20 @@ async function assertFunds(
       }),
     ]),
   );
+  return { balance, allowance, tokenNonce };
+}
+
+/** Balance >= cost, and allowance >= cost or a permit whose nonce is still the token's. */
+function assertFunds(
+  funds: Funds,
+  parameters: {
+    cost: bigint;
+    /** The quoted permit nonce when a permit comes with the purchase. */
+    permitNonce?: bigint;
+  },
+): void {
+  const { balance, allowance, tokenNonce } = funds;
+  const { cost } = parameters;
   if (balance < cost) {
     throw conflict('The buyer’s pay-token balance is below the cost', {
       reason: 'INSUFFICIENT_BALANCE',
