@@ -34,7 +34,7 @@ import {
   signOrder,
 } from '../../core/chain/marketplace.ts';
 import { sendAndWait } from '../../core/chain/tx.ts';
-import { balancesAt, createIndexer, type Indexer } from '../../worker/indexer/index.ts';
+import { balancesAt, createIndexer, type Indexer, IndexerError } from '../../worker/indexer/index.ts';
 import { arrayLiteral } from '../../worker/indexer/store.ts';
 import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
@@ -687,5 +687,25 @@ describe('arrayLiteral() through Postgres', () => {
     const values = ['0xab', '12', null, 'a"b\\c', '["1","2"]', 'NULL', 'with space', '', '{x}', 'é,ü'];
     const { rows } = await tdb.pool.query('SELECT $1::text[] AS a', [arrayLiteral(values)]);
     expect(rows[0].a).toEqual(values);
+  });
+});
+
+describe('a reorg below the unfinalized window', () => {
+  it('stops with a non-retryable error and deletes nothing', async () => {
+    const indexer = newIndexer(0);
+    const orphan = await transferTokens(
+      investors[0],
+      created.tranches[0],
+      investors[1].account.address,
+      tokensOf(1),
+    );
+    await indexer.syncOnce();
+    await testClient.request({ method: 'anvil_reorg' as never, params: [1, []] as never });
+
+    const error = await indexer.syncOnce().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(IndexerError);
+    expect(error).toMatchObject({ retryable: false });
+    expect(indexer.status().lastError).toMatch(/below the unfinalized window/);
+    expect(await tdb.prisma.tokenTransfer.count({ where: { txHash: orphan.txHash } })).toBe(1);
   });
 });
