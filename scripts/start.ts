@@ -174,6 +174,12 @@ export async function startMarketplace(options: StartMarketplaceOptions = {}): P
         const pg = await startEmbeddedPostgres({
           dataDir: join(dataDir, 'pglite'),
           port: options.servicePorts?.postgres,
+          onLongWait: (waitedMs) =>
+            log.warn(
+              { waitedMs },
+              'embedded Postgres: a connection is waiting for another connection to end its transaction ' +
+                '(PGlite is one session; code that waits for a second connection inside a transaction hangs here)',
+            ),
         });
         stops.push({ name: 'postgres', stop: pg.stop });
         log.info({ url: pg.url, ms: Date.now() - started }, 'embedded Postgres (PGlite) started');
@@ -350,9 +356,34 @@ export function summary(running: RunningMarketplace, stateFile?: string): string
   return lines.join('\n');
 }
 
-/** `npm start`: start, print, and stop cleanly on SIGINT / SIGTERM (exit 0). */
+/** `npm start`: start, print, and stop cleanly on SIGINT / SIGTERM (exit 0), also when one arrives mid-start. */
 async function main(): Promise<void> {
-  let running: RunningMarketplace;
+  let running: RunningMarketplace | undefined;
+  let stopRequested = false;
+  let stopping = false;
+  const stop = () => {
+    if (stopping || running === undefined) return;
+    stopping = true;
+    running.stop().then(
+      () => process.exit(0),
+      (error) => {
+        process.stderr.write(`npm start: did not stop cleanly: ${(error as Error).message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  const onSignal = (signal: string) => {
+    if (stopRequested) {
+      // process.exit runs the 'exit' hooks that kill anvil and redis-server
+      process.stderr.write(`\n${signal} again: exiting without waiting\n`);
+      process.exit(1);
+    }
+    stopRequested = true;
+    if (running === undefined) process.stderr.write(`\n${signal}: stopping once the start has finished\n`);
+    stop();
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
   try {
     running = await startMarketplace();
   } catch (error) {
@@ -365,23 +396,7 @@ async function main(): Promise<void> {
     if (!(error instanceof BaseError)) process.stderr.write(`${(error as Error)?.stack ?? ''}\n`);
     process.exit(1);
   }
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) {
-      process.stderr.write(`\n${signal} again: exiting without waiting\n`);
-      process.exit(1);
-    }
-    stopping = true;
-    running.stop().then(
-      () => process.exit(0),
-      (error) => {
-        process.stderr.write(`npm start: did not stop cleanly: ${(error as Error).message}\n`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  if (stopRequested) stop();
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {

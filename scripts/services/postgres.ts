@@ -32,6 +32,13 @@ export type StartEmbeddedPostgresOptions = {
   host?: string;
   /** Concurrent client connections accepted (they take turns on the one PGlite session); default 100. */
   maxConnections?: number;
+  /**
+   * Called when a connection has waited `lockWarningMs` (default 10 s) for another connection's
+   * transaction: with one session, code that holds a transaction while it waits for a second
+   * connection never finishes here (a real Postgres would run both).
+   */
+  onLongWait?: (waitedMs: number) => void;
+  lockWarningMs?: number;
 };
 
 export type EmbeddedPostgres = {
@@ -55,13 +62,24 @@ class SessionLock {
   owner: Connection | null = null;
   private waiters: { connection: Connection; resolve: () => void }[] = [];
 
+  constructor(
+    private readonly onLongWait?: (waitedMs: number) => void,
+    private readonly warningMs = 10_000,
+  ) {}
+
   async acquire(connection: Connection): Promise<void> {
     if (this.owner === connection) return;
     if (this.owner === null) {
       this.owner = connection;
       return;
     }
+    const started = Date.now();
+    const timer = this.onLongWait
+      ? setTimeout(() => this.onLongWait?.(Date.now() - started), this.warningMs)
+      : undefined;
+    timer?.unref();
     await new Promise<void>((resolve) => this.waiters.push({ connection, resolve }));
+    clearTimeout(timer);
   }
 
   release(connection: Connection): void {
@@ -280,7 +298,7 @@ export async function startEmbeddedPostgres(
 ): Promise<EmbeddedPostgres> {
   await mkdir(options.dataDir, { recursive: true });
   const db = await PGlite.create({ dataDir: options.dataDir });
-  const lock = new SessionLock();
+  const lock = new SessionLock(options.onLongWait, options.lockWarningMs);
   const connections = new Set<Connection>();
   const server: Server = createServer((socket) => {
     const connection = new Connection(socket, db, lock, (gone) => connections.delete(gone));

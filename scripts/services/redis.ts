@@ -14,10 +14,10 @@ import { BaseError } from '../../core/errors.ts';
 export type StartRedisOptions = {
   dataDir: string;
   port?: number;
-  /** `redis-server` to run; default `REDIS_SERVER_BINARY`, then the first `redis-server` on PATH. */
+  /** `redis-server` to run; default the first `redis-server` on PATH. */
   binary?: string;
   startTimeoutMs?: number;
-  /** Environment whose PATH / REDIS_SERVER_BINARY are searched; default `process.env`. */
+  /** Environment whose PATH is searched; default `process.env`. */
   env?: Record<string, string | undefined>;
 };
 
@@ -38,7 +38,6 @@ export const REDIS_INSTALL_HINT =
 export async function findRedisServer(
   env: Record<string, string | undefined> = process.env,
 ): Promise<string | undefined> {
-  if (env.REDIS_SERVER_BINARY) return env.REDIS_SERVER_BINARY;
   for (const dir of (env.PATH ?? '').split(delimiter)) {
     if (dir === '') continue;
     const candidate = join(dir, process.platform === 'win32' ? 'redis-server.exe' : 'redis-server');

@@ -7,12 +7,19 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import { createPublicClient, erc20Abi, http } from 'viem';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { getFreePort } from '../../core/chain/anvil.ts';
+import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../scripts/services/postgres.ts';
 import { type RunningMarketplace, startMarketplace } from '../../scripts/start.ts';
 import { loanTapeCsv } from '../helpers/loan-tape.ts';
+
+const { Client, Pool } = pg;
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -242,6 +249,101 @@ describe('npm start refuses a bad environment', () => {
       ).rejects.toThrow(/apt-get install redis-server.*brew install redis.*REDIS_URL/s);
     } finally {
       await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the embedded Postgres (PGlite over the wire protocol)', () => {
+  let pg: EmbeddedPostgres;
+  let dataDir: string;
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'npl-pglite-'));
+    pg = await startEmbeddedPostgres({ dataDir });
+  });
+
+  afterAll(async () => {
+    await pg?.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  test('concurrent parameterized statements of several pools never see each other', async () => {
+    const pools = [
+      new Pool({ connectionString: pg.url, max: 4 }),
+      new Pool({ connectionString: pg.url, max: 4 }),
+    ];
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 300 }, (_, i) => {
+          const pool = pools[i % 2];
+          if (i % 3 === 0) return pool.query('SELECT $1::int AS v', [i]).then((r) => r.rows[0].v === i);
+          if (i % 3 === 1) {
+            return pool
+              .query(`SELECT $1::text || 'x' AS v, 2 AS w`, [String(i)])
+              .then((r) => r.rows[0].v === `${i}x`);
+          }
+          return pool
+            .query('SELECT count(*)::int AS v FROM generate_series(1, $1::int)', [i])
+            .then((r) => r.rows[0].v === i);
+        }),
+      );
+      expect(results.filter((ok) => !ok)).toEqual([]);
+    } finally {
+      await Promise.all(pools.map((pool) => pool.end()));
+    }
+  });
+
+  test('a transaction is never interleaved with another connection, and a vanished client rolls back', async () => {
+    const a = new Client({ connectionString: pg.url });
+    const b = new Client({ connectionString: pg.url });
+    await a.connect();
+    await b.connect();
+    try {
+      await a.query('CREATE TABLE tx_probe (x int)');
+      await a.query('BEGIN');
+      await a.query('INSERT INTO tx_probe VALUES (1)');
+      const seenByB = b.query('SELECT count(*)::int AS n FROM tx_probe').then((r) => r.rows[0].n);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await a.query('ROLLBACK');
+      // B waited for A's transaction to end instead of reading inside it
+      expect(await seenByB).toBe(0);
+
+      const c = new Client({ connectionString: pg.url });
+      await c.connect();
+      await c.query('BEGIN');
+      await c.query('INSERT INTO tx_probe VALUES (2)');
+      c.on('error', () => {});
+      (c as unknown as { connection: { stream: { destroy: () => void } } }).connection.stream.destroy();
+      expect((await b.query('SELECT count(*)::int AS n FROM tx_probe')).rows[0].n).toBe(0);
+    } finally {
+      await a.end();
+      await b.end();
+    }
+  });
+
+  test('COPY FROM STDIN loads rows, and a bad row fails the COPY without loading any', async () => {
+    const client = new Client({ connectionString: pg.url });
+    await client.connect();
+    try {
+      await client.query('CREATE TABLE copy_probe (a int, b text, n numeric(78,0))');
+      const rows = Array.from({ length: 2000 }, (_, i) => `${i}\trow\\t${i}\t${10n ** 70n + BigInt(i)}\n`);
+      await pipeline(Readable.from(rows), client.query(copyFrom('COPY copy_probe (a, b, n) FROM STDIN')));
+      const loaded = await client.query(
+        'SELECT count(*)::int AS c, max(n)::text AS m, min(b) AS b FROM copy_probe',
+      );
+      expect(loaded.rows[0]).toEqual({ c: 2000, m: (10n ** 70n + 1999n).toString(), b: 'row\t0' });
+
+      await client.query('BEGIN');
+      await expect(
+        pipeline(
+          Readable.from(['1\tok\t1\n', '2\tbad\tnot-a-number\n']),
+          client.query(copyFrom('COPY copy_probe FROM STDIN')),
+        ),
+      ).rejects.toThrow(/numeric/);
+      await client.query('ROLLBACK');
+      expect((await client.query('SELECT count(*)::int AS c FROM copy_probe')).rows[0].c).toBe(2000);
+    } finally {
+      await client.end();
     }
   });
 });
