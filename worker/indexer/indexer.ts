@@ -9,10 +9,12 @@
  * - One cursor per chain (`indexer_cursor`): every followed log up to `indexedBlock` is stored.
  * - Roots: the factory, the compliance registry and the marketplace of the deployment; each
  *   `PortfolioCreated` adds the portfolio, its distributor and its tranche tokens to the followed set
- *   (`indexed_contract`), from their creation block on, within the same range.
- * - Logs are fetched with raw `eth_getLogs` over bounded ranges (`blockRange`, halved on "too many
- *   results" and grown back), filtered by address and the followed selectors; the next range is
- *   fetched while the current one is written.
+ *   (`indexed_contract`), followed from their creation block on.
+ * - Logs are fetched with raw `eth_getLogs` over bounded ranges (at most `blockRange` blocks, sized
+ *   from the log density seen to answer about `logsPerRequest` logs, halved on "too many results" or
+ *   an oversized body), filtered by address and the followed selectors. A range ends at a block with a
+ *   `PortfolioCreated` (the new contracts' logs of that block are fetched at once). The next range is
+ *   fetched and decoded while the current one is written.
  * - Finality: blocks up to `head - confirmations` are final. Everything up to the head is indexed, and
  *   the unfinalized window's block hashes (each block holding a followed log, each range end) are kept
  *   in `indexer_block`. Each poll compares the hash of the cursor's block with the chain; on a
