@@ -14,9 +14,15 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { createPublicClient, erc20Abi, http } from 'viem';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { getFreePort } from '../../core/chain/anvil.ts';
+import { getFreePort, startAnvil } from '../../core/chain/anvil.ts';
+import { createChainClients } from '../../core/chain/clients.ts';
+import { deployStack } from '../../core/chain/deploy.ts';
+import { saveDeployment } from '../../core/chain/deployment.ts';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../scripts/services/postgres.ts';
 import { type RunningMarketplace, startMarketplace } from '../../scripts/start.ts';
+import { buildApp } from '../../server/app.ts';
+import { testConfig } from '../helpers/app.ts';
+import { createTestDatabase } from '../helpers/db.ts';
 import { loanTapeCsv } from '../helpers/loan-tape.ts';
 
 const { Client, Pool } = pg;
@@ -344,6 +350,41 @@ describe('the embedded Postgres (PGlite over the wire protocol)', () => {
       expect((await client.query('SELECT count(*)::int AS c FROM copy_probe')).rows[0].c).toBe(2000);
     } finally {
       await client.end();
+    }
+  });
+});
+
+describe('POST /v1/dev/faucet exists on local chains only', () => {
+  test('on a non-local chain id (with a TestStablecoin deployed) the route is not registered', async () => {
+    const anvil = await startAnvil({ chainId: 4242 });
+    const dir = await mkdtemp(join(tmpdir(), 'npl-faucet-'));
+    const db = await createTestDatabase();
+    try {
+      const clients = createChainClients({
+        rpcUrl: anvil.rpcUrl,
+        chainId: 4242,
+        privateKey: anvil.accounts[0].privateKey,
+      });
+      const stack = await deployStack(clients, { withTestStablecoin: true });
+      const file = join(dir, 'deployment.json');
+      await saveDeployment(file, stack);
+      const config = testConfig(db.url, { RPC_URL: anvil.rpcUrl, DEPLOYMENT_FILE: file });
+      const app = await buildApp({ config, db, redis: null });
+      try {
+        const res = await app.inject({
+          method: 'POST',
+          url: '/v1/dev/faucet',
+          payload: { address: anvil.accounts[1].address, amount: '1' },
+        });
+        expect(res.statusCode).toBe(404);
+        expect((await app.inject({ method: 'GET', url: '/admin/queues' })).statusCode).toBe(404);
+      } finally {
+        await app.close();
+      }
+    } finally {
+      await db.drop();
+      await anvil.stop();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
