@@ -12,9 +12,9 @@ import { globalPlugin } from './global-plugin.ts';
  * portfolio to published or back to draft, another API instance, SQL by hand) are seen at most
  * `LISTING_CACHE_TTL_MS` later.
  */
-export class ResponseCache {
-  private readonly entries = new Map<string, { body: string; expiresAt: number }>();
-  private readonly inflight = new Map<string, Promise<string>>();
+export class ResponseCache<T = Buffer> {
+  private readonly entries = new Map<string, { body: T; expiresAt: number }>();
+  private readonly inflight = new Map<string, Promise<T>>();
   private generation = 0;
 
   constructor(
@@ -32,7 +32,7 @@ export class ResponseCache {
   }
 
   /** The cached body of `key` if fresh, else `compute()` (shared by concurrent callers), stored unless invalidated meanwhile. */
-  async get(key: string, compute: () => Promise<string>): Promise<string> {
+  async get(key: string, compute: () => Promise<T>): Promise<T> {
     if (!this.enabled) return compute();
     const hit = this.entries.get(key);
     if (hit !== undefined) {
@@ -64,7 +64,7 @@ export class ResponseCache {
     this.inflight.clear();
   }
 
-  private store(key: string, body: string): void {
+  private store(key: string, body: T): void {
     if (this.entries.size >= this.maxEntries) {
       // oldest first: Map keeps insertion order
       const oldest = this.entries.keys().next();
@@ -88,8 +88,8 @@ export const listingCachePlugin = globalPlugin(async (app) => {
   const cache = new ResponseCache(app.config.LISTING_CACHE_TTL_MS);
   app.decorate('listingCache', cache);
   if (!cache.enabled) return;
-  app.addHook('onSend', async (request, _reply, payload) => {
+  app.addHook('onSend', (request, _reply, payload, done) => {
     if (!READ_METHODS.has(request.method)) cache.invalidate();
-    return payload;
+    done(null, payload);
   });
 });

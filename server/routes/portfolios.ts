@@ -134,16 +134,16 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const q = request.query;
-      // the page is serialized once per cache entry and sent as a string: Fastify does not serialize a
-      // string body again; it is checked against the response schema here instead, as the serializer would
+      // the page is serialized once per cache entry and sent as bytes: Fastify does not serialize a string
+      // or Buffer body again; it is checked against the response schema here instead, as the serializer would
       const body = await app.listingCache.get(listingKey(q), async () => {
         const page = await listPage(q);
         const encoded = z.safeEncode(listingPageSchema, page);
         if (!encoded.success)
           throw new ResponseSerializationError(request.method, request.url, { cause: encoded.error });
-        return JSON.stringify(encoded.data);
+        return Buffer.from(JSON.stringify(encoded.data));
       });
-      // (typed as the page: the provider types send() by the response schema, which the string encodes)
+      // (typed as the page: the provider types send() by the response schema, which the bytes encode)
       return reply.type('application/json; charset=utf-8').send(body as unknown as ListingPage);
     },
   );

@@ -12,7 +12,7 @@ function deferred<T>() {
 
 function clockedCache(ttlMs: number, maxEntries = 100) {
   let now = 0;
-  const cache = new ResponseCache(ttlMs, maxEntries, () => now);
+  const cache = new ResponseCache<string>(ttlMs, maxEntries, () => now);
   return { cache, advance: (ms: number) => (now += ms) };
 }
 
