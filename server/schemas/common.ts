@@ -29,11 +29,14 @@ export const addressSchema = z
   .transform((v) => getAddress(v))
   .meta({ example: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8' });
 
+const UINT_STRING = /^(0|[1-9]\d{0,77})$/;
+
 /** Base units of a token as a decimal string (up to uint256). */
 export const uintStringSchema = z
   .string()
-  .regex(/^(0|[1-9]\d{0,77})$/, 'must be a non-negative integer as a decimal string')
-  .refine((v) => BigInt(v) < 2n ** 256n, 'must fit in uint256')
+  .regex(UINT_STRING, 'must be a non-negative integer as a decimal string')
+  // a refine runs even when the regex failed: only range-check what BigInt() can parse
+  .refine((v) => !UINT_STRING.test(v) || BigInt(v) < 2n ** 256n, 'must fit in uint256')
   .meta({ example: '1500000' });
 
 /** Loan-currency amount as a decimal string (up to 4 decimals). */
