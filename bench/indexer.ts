@@ -91,15 +91,23 @@ async function rawFetch(
   let total = 0;
   for (let from = fromBlock; from <= head; ) {
     const to = from + range - 1n < head ? from + range - 1n : head;
-    const logs = (await clients.publicClient.request(
-      {
-        method: 'eth_getLogs',
-        params: [
-          { address: addresses, topics: [followedSelectors], fromBlock: toHex(from), toBlock: toHex(to) },
-        ],
-      },
-      { retryCount: 0 },
-    )) as unknown[];
+    let logs: unknown[];
+    try {
+      logs = (await clients.publicClient.request(
+        {
+          method: 'eth_getLogs',
+          params: [
+            { address: addresses, topics: [followedSelectors], fromBlock: toHex(from), toBlock: toHex(to) },
+          ],
+        },
+        { retryCount: 0 },
+      )) as unknown[];
+    } catch (error) {
+      // like the indexer: an oversized answer is fetched again over half the range
+      if (to === from) throw error;
+      range = (to - from + 1n) / 2n;
+      continue;
+    }
     total += logs.length;
     const blocks = to - from + 1n;
     const count = BigInt(logs.length);
