@@ -1,10 +1,11 @@
 /**
- * `npm run bench`: every benchmark in sequence (gas, merkle, ingest, listing), one table each, then
+ * `npm run bench`: every benchmark in sequence (gas, merkle, ingest, listing, indexer, purchases), one table each, then
  * a summary table (benchmark, measured, same-run baseline, ratio, target, status).
  *
- *   npm run bench                          # full sizes of the issues (1M rows / 1M loans / merkle to 1M)
- *   npm run bench -- --quick               # a fast look: 100k rows, 100k loans, merkle to 100k
- *   npm run bench -- --only ingest,listing # a subset (gas, merkle, ingest, listing)
+ *   npm run bench                          # full sizes of the issues (1M rows / 1M loans / merkle to 1M,
+ *                                          # 30k Transfer logs, 500 purchases)
+ *   npm run bench -- --quick               # a fast look: 100k rows, 100k loans, merkle to 100k, 5k logs, 50 purchases
+ *   npm run bench -- --only ingest,listing # a subset (gas, merkle, ingest, listing, indexer, purchases)
  *
  * Nothing is asserted: a missed target prints OVER. A benchmark that fails prints its error and the
  * others still run; the exit code is then 1. Note that the gas benchmark rewrites snapshots/gas.json
@@ -16,14 +17,16 @@ import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { formatGasTable, runGasBench } from './gas.ts';
+import { formatIndexerBench, indexerSummary, runIndexerBench } from './indexer.ts';
 import { formatIngestBench, ingestSummary, runIngestBench } from './ingest.ts';
 import { formatInt, formatSummary, NOISE_NOTE, type SummaryRow } from './lib/summary.ts';
 import { formatMs } from './lib/table.ts';
 import { formatListingBench, listingSummary, runListingBench } from './listing.ts';
 import { formatMerkleBench, type MerkleBenchRow, runMerkleBench } from './merkle.ts';
+import { formatPurchaseBench, type PurchaseBenchResult, runPurchaseBench } from './purchases.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const BENCHMARKS = ['gas', 'merkle', 'ingest', 'listing'] as const;
+const BENCHMARKS = ['gas', 'merkle', 'ingest', 'listing', 'indexer', 'purchases'] as const;
 type Benchmark = (typeof BENCHMARKS)[number];
 
 type RunOptions = { only: Benchmark[]; quick: boolean };
@@ -39,7 +42,10 @@ function parseArgs(argv: readonly string[]): RunOptions {
       if (unknown.length > 0 || list.length === 0)
         throw new Error(`--only: unknown benchmark ${unknown.join(', ')} (known: ${BENCHMARKS.join(', ')})`);
       options.only = BENCHMARKS.filter((b) => list.includes(b));
-    } else throw new Error(`unknown argument ${arg} (use --quick, --only gas,merkle,ingest,listing)`);
+    } else
+      throw new Error(
+        `unknown argument ${arg} (use --quick, --only gas,merkle,ingest,listing,indexer,purchases)`,
+      );
   }
   return options;
 }
@@ -127,6 +133,27 @@ function merkleSummary(rows: readonly MerkleBenchRow[]): SummaryRow[] {
   return summary;
 }
 
+function purchaseSummary(result: PurchaseBenchResult): SummaryRow[] {
+  const n = formatInt(result.purchases);
+  return [
+    {
+      benchmark: `purchase quote → confirmed+indexed p50, ${n} purchases`,
+      measured: formatMs(result.p50),
+      baseline: '-',
+      ratio: '-',
+      target: '(reported)',
+    },
+    {
+      benchmark: `purchase quote → confirmed+indexed p95, ${n} purchases`,
+      measured: formatMs(result.p95),
+      baseline: '-',
+      ratio: '-',
+      target: '(reported)',
+      ok: result.confirmed === result.purchases ? undefined : false,
+    },
+  ];
+}
+
 async function runOne(name: Benchmark, quick: boolean): Promise<{ table: string; summary: SummaryRow[] }> {
   switch (name) {
     case 'gas':
@@ -142,6 +169,14 @@ async function runOne(name: Benchmark, quick: boolean): Promise<{ table: string;
     case 'listing': {
       const result = await runListingBench({ portfolios: 1_000, loans: quick ? 100_000 : 1_000_000, log });
       return { table: formatListingBench(result), summary: listingSummary(result) };
+    }
+    case 'indexer': {
+      const result = await runIndexerBench({ transfers: quick ? 5_000 : 30_000, log });
+      return { table: formatIndexerBench(result), summary: indexerSummary(result) };
+    }
+    case 'purchases': {
+      const result = await runPurchaseBench({ purchases: quick ? 50 : 500, log });
+      return { table: formatPurchaseBench(result), summary: purchaseSummary(result) };
     }
   }
 }
