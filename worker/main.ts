@@ -8,7 +8,9 @@ import { pathToFileURL } from 'node:url';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
+import { isLocalChain } from '../core/chain/clients.ts';
 import { createPlatformChain, type PlatformChain } from '../core/chain/deployment.ts';
+import { createRelayer, type Relayer } from '../core/chain/relayer.ts';
 import { type Config, loadConfig } from '../core/config.ts';
 import { createDb, type Db } from '../core/db/index.ts';
 import { BaseError } from '../core/errors.ts';
@@ -33,6 +35,11 @@ export type CreateWorkerOptions = {
   redis?: Redis;
   /** The platform signer and deployment (default: `createPlatformChain(config)`). */
   platform?: PlatformChain;
+  /**
+   * Sends the platform's transactions (createPortfolio); default: a relayer on `platform.clients` and
+   * the database, sharing the nonce rows of the API's relayer (same key, one nonce sequence).
+   */
+  relayer?: Relayer;
   /** Queues to consume; default every queue that has a handler (`publish`). */
   queues?: QueueName[];
   /** Jobs run at once per queue; default 1 (one signer, one nonce sequence). */
@@ -86,7 +93,15 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<N
     }
     const queues = options.queues ?? handledQueues;
     const platform = options.platform ?? (await createPlatformChain(config));
-    const context: Context = { db, platform, config, log };
+    const relayer =
+      options.relayer ??
+      createRelayer({
+        clients: platform.clients,
+        prisma: db.prisma,
+        pollIntervalMs: isLocalChain(platform.clients.chain.id) ? 100 : 1_000,
+        onError: (error) => log.warn({ err: error }, 'relayer monitor pass failed'),
+      });
+    const context: Context = { db, platform, relayer, config, log };
 
     const workers = queues.map((queue) => {
       const worker = new Worker(queue, (job: Job) => runJob(context, job), {

@@ -1,10 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import pino from 'pino';
-import { type Address, getAddress, keccak256, parseEventLogs, zeroHash } from 'viem';
+import { type Address, getAddress, type Hex, parseEventLogs, zeroHash } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type CreatePortfolioParameters,
-  createPortfolio,
   readPortfolioTerms,
   readTrancheState,
 } from '../../core/chain/actions.ts';
@@ -18,11 +17,16 @@ import {
   saveDeployment,
 } from '../../core/chain/deployment.ts';
 import { portfolioAbi, portfolioFactoryAbi, trancheTokenAbi } from '../../core/chain/generated/index.ts';
+import { createRelayer, type Relayer, type RelayTx } from '../../core/chain/relayer.ts';
 import { buildDocumentTree } from '../../core/domain/document-tree.ts';
 import { createRedis } from '../../core/queue.ts';
-import { handlePublish, type PublishContext } from '../../worker/handlers/publish.ts';
+import {
+  createPortfolioArgs,
+  handlePublish,
+  type PublishContext,
+  publishRelayKey,
+} from '../../worker/handlers/publish.ts';
 import { createWorker, type NplWorker } from '../../worker/main.ts';
-import { type JournaledTx, withTxJournal } from '../../worker/tx-journal.ts';
 import { type AnvilInstance, createAnvilTestClient, deriveAccounts, startAnvil } from '../helpers/anvil.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { apiKeyHeaders, type Headers } from '../helpers/auth.ts';
@@ -423,16 +427,29 @@ async function parametersFor(
   };
 }
 
-const context = (): PublishContext => ({ db: t.db, platform, config: t.config });
+let relayer: Relayer | undefined;
+/** The handler's services; its relayer shares the signer and nonce rows with the worker's. */
+const context = (): PublishContext => {
+  relayer ??= createRelayer({ clients: platform.clients, prisma: t.db.prisma, pollIntervalMs: 50 });
+  return { db: t.db, platform, relayer, config: t.config };
+};
 
-async function appendJournal(jobId: string, tx: JournaledTx) {
-  const row = await t.db.prisma.job.findUniqueOrThrow({ where: { id: jobId } });
-  const payload = row.payload as { txs?: JournaledTx[] };
-  await t.db.prisma.job.update({
-    where: { id: jobId },
-    data: { status: 'running', payload: { ...payload, txs: [...(payload.txs ?? []), tx] } },
+/** What an earlier attempt of the job did before it crashed: store (and send) its createPortfolio. */
+async function submitAsEarlierAttempt(made: Awaited<ReturnType<typeof publishingRow>>): Promise<RelayTx> {
+  const { relayer } = context();
+  return relayer.submit({
+    idempotencyKey: publishRelayKey(made.jobId),
+    kind: 'createPortfolio',
+    refId: made.jobId,
+    to: stack.portfolioFactory,
+    abi: portfolioFactoryAbi,
+    functionName: 'createPortfolio',
+    args: createPortfolioArgs(await parametersFor(made), platform.clients.account.address),
   });
 }
+
+const nonceOf = () =>
+  platform.clients.publicClient.getTransactionCount({ address: platform.clients.account.address });
 
 async function createdEvents(fromBlock: bigint) {
   const logs = await platform.clients.publicClient.getLogs({ address: stack.portfolioFactory, fromBlock });
@@ -443,12 +460,11 @@ describe('publish job: idempotent and resumable', () => {
   it('after a crash once its transaction was mined, records that deployment instead of sending another', async () => {
     const made = await publishingRow({ documents: 2 });
     const fromBlock = await platform.clients.publicClient.getBlockNumber();
-    // attempt 1: journaled, sent and mined, then the worker died before writing Postgres
-    const journaled = withTxJournal(platform.clients, (tx) => appendJournal(made.jobId, tx));
-    const first = await createPortfolio(journaled, await parametersFor(made));
-    const nonce = await platform.clients.publicClient.getTransactionCount({
-      address: platform.clients.account.address,
-    });
+    // attempt 1: sent through the relayer and mined, then the worker died before writing Postgres
+    const first = await context().relayer.waitFor((await submitAsEarlierAttempt(made)).id);
+    expect(first.status).toBe('mined');
+    const [event] = await createdEvents(fromBlock + 1n);
+    const nonce = await nonceOf();
 
     const outcome = await handlePublish(
       context(),
@@ -460,14 +476,15 @@ describe('publish job: idempotent and resumable', () => {
     expect(row).toMatchObject({
       status: 'published',
       deployTxHash: first.txHash,
-      portfolioAddress: first.portfolio,
+      portfolioAddress: event.args.portfolio,
     });
-    expect(
-      await platform.clients.publicClient.getTransactionCount({ address: platform.clients.account.address }),
-    ).toBe(nonce);
-    expect((await createdEvents(fromBlock + 1n)).map((e) => e.args.portfolio)).toEqual([first.portfolio]);
+    expect(await nonceOf()).toBe(nonce);
+    expect((await createdEvents(fromBlock + 1n)).map((e) => e.args.portfolio)).toEqual([
+      event.args.portfolio,
+    ]);
     const job = await t.db.prisma.job.findUniqueOrThrow({ where: { id: made.jobId } });
     expect(job).toMatchObject({ status: 'succeeded', attempts: 1 });
+    expect((await getJob(made.jobId, admin)).json().txHash).toBe(first.txHash);
 
     // a duplicate delivery of the finished job does nothing
     const again = await handlePublish(
@@ -478,20 +495,21 @@ describe('publish job: idempotent and resumable', () => {
     expect(again.status).toBe('skipped');
   });
 
-  it('after a crash between signing and broadcasting, broadcasts the journaled transaction', async () => {
+  it('after a crash before its stored transaction reached the node, broadcasts that same transaction', async () => {
     const made = await publishingRow();
-    let signed: JournaledTx | undefined;
-    const crashing = withTxJournal(platform.clients, async (tx) => {
-      signed = tx;
-      await appendJournal(made.jobId, tx);
-      throw new Error('crash before broadcast');
-    });
-    await expect(createPortfolio(crashing, await parametersFor(made))).rejects.toThrow(
-      /crash before broadcast/,
-    );
-    expect(signed).toBeDefined();
+    const testClient = createAnvilTestClient(anvil.rpcUrl);
+    await testClient.setAutomine(false);
+    let stored: RelayTx;
+    try {
+      stored = await submitAsEarlierAttempt(made);
+      // the node forgets it, as if the process died between storing and broadcasting
+      await testClient.dropTransaction({ hash: stored.txHash as Hex });
+      await t.db.prisma.relayTx.update({ where: { id: stored.id }, data: { sentAt: null } });
+    } finally {
+      await testClient.setAutomine(true);
+    }
     await expect(
-      platform.clients.publicClient.getTransactionReceipt({ hash: (signed as JournaledTx).hash }),
+      platform.clients.publicClient.getTransaction({ hash: stored.txHash as Hex }),
     ).rejects.toThrow();
 
     const outcome = await handlePublish(
@@ -501,25 +519,18 @@ describe('publish job: idempotent and resumable', () => {
     );
     expect(outcome.status).toBe('succeeded');
     const row = await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id: made.id } });
-    expect(row).toMatchObject({ status: 'published', deployTxHash: (signed as JournaledTx).hash });
+    expect(row).toMatchObject({ status: 'published', deployTxHash: stored.txHash });
+    const relayed = await t.db.prisma.relayTx.findMany({ where: { refId: made.jobId } });
+    expect(relayed.map((r) => r.id)).toEqual([stored.id]);
   });
 
-  it('waits for a journaled transaction that is still pending instead of sending another', async () => {
+  it('waits for a stored transaction that is still pending instead of sending another', async () => {
     const made = await publishingRow();
-    let signed: JournaledTx | undefined;
-    const crashing = withTxJournal(platform.clients, async (tx) => {
-      signed = tx;
-      await appendJournal(made.jobId, tx);
-      throw new Error('crash before broadcast');
-    });
-    await expect(createPortfolio(crashing, await parametersFor(made))).rejects.toThrow(/crash/);
-    const hash = (signed as JournaledTx).hash;
     const testClient = createAnvilTestClient(anvil.rpcUrl);
     await testClient.setAutomine(false);
+    let hash: string;
     try {
-      await platform.clients.publicClient.sendRawTransaction({
-        serializedTransaction: (signed as JournaledTx).raw,
-      });
+      hash = (await submitAsEarlierAttempt(made)).txHash;
       const running = handlePublish(
         context(),
         { jobId: made.jobId, portfolioId: made.id },
@@ -535,46 +546,42 @@ describe('publish job: idempotent and resumable', () => {
       await testClient.setAutomine(true);
     }
     const job = await t.db.prisma.job.findUniqueOrThrow({ where: { id: made.jobId } });
-    expect((job.payload as { txs: JournaledTx[] }).txs.map((tx) => tx.hash)).toEqual([hash]);
+    expect((job.payload as { txs: { hash: string }[] }).txs.map((tx) => tx.hash)).toEqual([hash]);
     expect((await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id: made.id } })).deployTxHash).toBe(
       hash,
     );
   });
 
-  it('deploys afresh when the journaled transaction can never be mined (its nonce was used)', async () => {
+  it('puts the portfolio back to draft when its stored transaction can never be mined (its nonce was used)', async () => {
     const made = await publishingRow();
-    const account = platform.clients.account;
-    const used = await platform.clients.publicClient.getTransactionCount({ address: account.address });
-    const raw = await platform.clients.walletClient.signTransaction({
+    const testClient = createAnvilTestClient(anvil.rpcUrl);
+    const fromBlock = await platform.clients.publicClient.getBlockNumber();
+    await testClient.setAutomine(false);
+    let stored: RelayTx;
+    try {
+      stored = await submitAsEarlierAttempt(made);
+      await testClient.dropTransaction({ hash: stored.txHash as Hex });
+    } finally {
+      await testClient.setAutomine(true);
+    }
+    // another transaction of the same key takes that nonce
+    const { account, chain, walletClient } = platform.clients;
+    await walletClient.sendTransaction({
       account,
-      chain: platform.clients.chain,
+      chain,
       to: account.address,
       value: 0n,
-      nonce: used - 1,
-      gas: 21_000n,
-      maxFeePerGas: 10n ** 10n,
-      maxPriorityFeePerGas: 1n,
+      nonce: Number(stored.nonce),
     });
-    const stale: JournaledTx = {
-      hash: keccak256(raw),
-      raw,
-      nonce: used - 1,
-      signedAt: new Date().toISOString(),
-    };
-    await appendJournal(made.jobId, stale);
 
-    const outcome = await handlePublish(
-      context(),
-      { jobId: made.jobId, portfolioId: made.id },
-      { attempt: 2, attempts: 2 },
-    );
-    expect(outcome.status).toBe('succeeded');
+    await expect(
+      handlePublish(context(), { jobId: made.jobId, portfolioId: made.id }, { attempt: 1, attempts: 2 }),
+    ).rejects.toThrow(/was used by another transaction/);
     const job = await t.db.prisma.job.findUniqueOrThrow({ where: { id: made.jobId } });
-    const txs = (job.payload as { txs: JournaledTx[] }).txs;
-    expect(txs).toHaveLength(2);
+    expect(job.status).toBe('failed');
     const row = await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id: made.id } });
-    expect(row.deployTxHash).toBe(txs[1].hash);
-    expect(row.deployTxHash).not.toBe(stale.hash);
+    expect(row).toMatchObject({ status: 'draft', publishError: job.error, portfolioAddress: null });
+    expect(await createdEvents(fromBlock + 1n)).toEqual([]);
   });
 
   it('a worker started later queues the jobs whose enqueue was lost', async () => {

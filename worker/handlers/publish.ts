@@ -6,9 +6,12 @@
  * Idempotent and resumable by `job` row:
  * - a row that already succeeded or failed is skipped; one worker at a time holds the portfolio
  *   (Postgres advisory lock);
- * - the createPortfolio transaction is signed, its hash and bytes recorded in `job.payload.txs`,
- *   and only then broadcast (worker/tx-journal.ts); a retry after a crash first looks that
- *   transaction up (mined, pending, or never seen: broadcast again) instead of deploying twice;
+ * - the createPortfolio transaction goes through the platform relayer (core/chain/relayer.ts), the
+ *   same nonce sequence as the API's relayed transactions, with idempotency key `publish:<job id>`:
+ *   the relayer simulates first (a revert sends nothing), stores the signed transaction before it is
+ *   broadcast, and answers a retry after a crash with the same row (mined, pending, or never sent:
+ *   its monitor broadcasts it) instead of deploying twice. Its hash is copied to `job.payload.txs`
+ *   (what GET /v1/jobs/:id shows);
  * - success is one transaction: portfolio `published` with its addresses, tranche addresses, job
  *   `succeeded` with the result;
  * - failure (a revert, bad input, or a retryable failure on the last attempt) is one transaction:
@@ -24,27 +27,34 @@
  * empty data room anchors the zero root (core/domain/document-tree.ts `EMPTY_DOCUMENT_ROOT`).
  */
 import type pg from 'pg';
-import { type Address, erc20Abi, getAddress, type Hex, parseEventLogs, type TransactionReceipt } from 'viem';
 import {
-  type CreatePortfolioParameters,
-  createPortfolio,
-  readPortfolioTerms,
-} from '../../core/chain/actions.ts';
+  type Address,
+  erc20Abi,
+  getAddress,
+  type Hex,
+  parseEventLogs,
+  type TransactionReceipt,
+  zeroHash,
+} from 'viem';
+import { type CreatePortfolioParameters, readPortfolioTerms } from '../../core/chain/actions.ts';
 import type { PlatformChain } from '../../core/chain/deployment.ts';
 import { ChainError, toChainError } from '../../core/chain/errors.ts';
 import { portfolioAbi, portfolioFactoryAbi } from '../../core/chain/generated/index.ts';
-import type { TxContext } from '../../core/chain/tx.ts';
+import type { Relayer } from '../../core/chain/relayer.ts';
 import type { Config } from '../../core/config.ts';
 import type { Db } from '../../core/db/index.ts';
 import { buildDocumentTree } from '../../core/domain/document-tree.ts';
 import { BaseError } from '../../core/errors.ts';
 import type { AttemptInfo, JobData } from '../jobs.ts';
-import { type JournaledTx, resumeTx, withTxJournal } from '../tx-journal.ts';
 
 export type PublishContext = {
   db: Db;
   platform: PlatformChain;
+  /** Sends createPortfolio; its signer must be `platform.clients.account` (the factory's caller and issuer). */
+  relayer: Relayer;
   config: Pick<Config, 'OFFERING_DURATION_SECONDS'>;
+  /** How long one attempt waits for the createPortfolio transaction before it is retried; default 120 000 ms. */
+  confirmTimeoutMs?: number;
   log?: { info: (obj: object, msg: string) => void; warn: (obj: object, msg: string) => void };
 };
 
@@ -67,11 +77,8 @@ export type PublishOutcome =
   | { status: 'succeeded'; result: PublishResult }
   | { status: 'skipped'; reason: string };
 
-const CREATE_CONTEXT: TxContext = {
-  contract: 'PortfolioFactory',
-  functionName: 'createPortfolio',
-  abi: portfolioFactoryAbi,
-};
+/** The relayer's idempotency key of a publish job's createPortfolio transaction. */
+export const publishRelayKey = (jobId: string) => `publish:${jobId}`;
 
 /** A failure that retrying cannot fix (the portfolio goes back to draft with this message). */
 const publishInvalid = (message: string, cause?: unknown) =>
@@ -121,7 +128,7 @@ export async function handlePublish(
           where: { id: data.jobId },
           select: { payload: true },
         });
-        const sent = journalOf(row?.payload).at(-1);
+        const sent = txsOf(row?.payload).at(-1);
         if (sent !== undefined)
           final = `${reason} (transaction ${sent.hash} was sent and may still be mined)`;
       }
@@ -180,22 +187,11 @@ async function publishOnce(context: PublishContext, data: JobData<'publish'>): P
 
   const tree = buildDocumentTree(portfolio.documents.map((d) => d.sha256));
   const loanTapeHash = `0x${portfolio.tapeSha256}` as Hex;
-  const job = await prisma.job.findUniqueOrThrow({ where: { id: data.jobId }, select: { payload: true } });
-  const journal = journalOf(job.payload);
+  const key = publishRelayKey(data.jobId);
 
-  let txHash: Hex | undefined;
-  const last = journal.at(-1);
-  if (last !== undefined) {
-    const resumed = await resumeTx(clients, CREATE_CONTEXT, last);
-    if (resumed.status === 'mined') txHash = last.hash;
-    else
-      context.log?.warn(
-        { jobId: data.jobId, txHash: last.hash, reason: resumed.reason },
-        'publish tx dropped',
-      );
-  }
-
-  if (txHash === undefined) {
+  // a previous attempt of this job already stored its transaction: wait for that one, never send another
+  let relayed = await context.relayer.get(key);
+  if (relayed === null) {
     const decimals = await chainRead('decimals', () =>
       clients.publicClient.readContract({ address: payToken, abi: erc20Abi, functionName: 'decimals' }),
     );
@@ -205,7 +201,7 @@ async function publishOnce(context: PublishContext, data: JobData<'publish'>): P
       );
     }
     const now = await chainRead('getBlock', async () => (await clients.publicClient.getBlock()).timestamp);
-    const parameters: CreatePortfolioParameters = {
+    const parameters = {
       factory: deployment.portfolioFactory,
       payToken,
       registry: deployment.complianceRegistry,
@@ -231,17 +227,34 @@ async function publishOnce(context: PublishContext, data: JobData<'publish'>): P
       mode: portfolio.waterfallMode,
       documentRoot: tree.root,
       loanTapeHash,
-    };
-    const journaled = withTxJournal(clients, async (tx) => {
-      // recorded before the broadcast; a job that is no longer running must not send anything
-      const count = await prisma.$executeRaw`
-        UPDATE job SET payload = jsonb_set(payload, '{txs}', COALESCE(payload->'txs', '[]'::jsonb) || ${JSON.stringify([tx])}::jsonb),
-                       updated_at = now()
-        WHERE id = ${data.jobId}::uuid AND status = 'running'`;
-      if (count !== 1) throw publishInvalid('The publish job is no longer running; nothing was sent');
+    } satisfies CreatePortfolioParameters;
+    // a job that is no longer running must not send anything
+    const running = await prisma.job.count({ where: { id: data.jobId, status: 'running' } });
+    if (running !== 1) throw publishInvalid('The publish job is no longer running; nothing was sent');
+    relayed = await context.relayer.submit({
+      idempotencyKey: key,
+      kind: 'createPortfolio',
+      refId: data.jobId,
+      contract: 'PortfolioFactory',
+      to: deployment.portfolioFactory,
+      abi: portfolioFactoryAbi,
+      functionName: 'createPortfolio',
+      args: createPortfolioArgs(parameters, clients.account.address),
     });
-    txHash = (await createPortfolio(journaled, parameters)).txHash;
   }
+  await recordTxHash(context.db, data.jobId, relayed.txHash as Hex);
+  const settled = await context.relayer.waitFor(relayed.id, {
+    timeoutMs: context.confirmTimeoutMs ?? 120_000,
+  });
+  if (settled.txHash !== relayed.txHash) await recordTxHash(context.db, data.jobId, settled.txHash as Hex);
+  if (settled.status !== 'mined') {
+    // reverted on-chain, or the node refused it for good / its nonce went elsewhere: this job is over
+    throw publishInvalid(
+      settled.revertReason ??
+        `PortfolioFactory.createPortfolio: transaction ${settled.txHash} ${settled.status}`,
+    );
+  }
+  const txHash = settled.txHash as Hex;
 
   const receipt = await chainRead('getTransactionReceipt', () =>
     clients.publicClient.getTransactionReceipt({ hash: txHash }),
@@ -348,10 +361,55 @@ function createdFrom(receipt: TransactionReceipt): Created {
   };
 }
 
-/** The journaled transactions of a job row's payload, oldest first. */
-function journalOf(payload: unknown): JournaledTx[] {
+/**
+ * `PortfolioFactory.createPortfolio`'s argument, built as core/chain/actions.ts `createPortfolio`
+ * builds it (unset roles default to `sender`, the transaction's sender).
+ */
+export function createPortfolioArgs(p: CreatePortfolioParameters, sender: Address) {
+  return [
+    {
+      admin: p.admin ?? sender,
+      issuer: p.issuer ?? sender,
+      issuerTreasury: p.issuerTreasury ?? sender,
+      servicer: p.servicer,
+      guardian: p.guardian ?? sender,
+      protocolTreasury: p.protocolTreasury ?? sender,
+      payToken: p.payToken,
+      registry: p.registry,
+      rootProposer: p.rootProposer ?? sender,
+      timelockDelay: BigInt(p.timelockDelay ?? 0),
+      servicerFeeBps: p.servicerFeeBps ?? 0,
+      protocolFeeBps: p.protocolFeeBps ?? 0,
+      mode: WATERFALL_MODE_INDEX[p.mode ?? 'interestFirst'],
+      offeringStart: BigInt(p.offeringStart ?? 0),
+      offeringEnd: BigInt(p.offeringEnd),
+      documentRoot: p.documentRoot ?? zeroHash,
+      loanTapeHash: p.loanTapeHash ?? zeroHash,
+      tranches: p.tranches.map((tranche) => ({
+        name: tranche.name,
+        symbol: tranche.symbol,
+        face: tranche.face,
+        couponBps: tranche.couponBps,
+        priceBps: tranche.priceBps ?? 10_000,
+      })),
+    },
+  ] as const;
+}
+
+const WATERFALL_MODE_INDEX = { interestFirst: 0, sequential: 1 } as const;
+
+/** The transaction hashes recorded in a job row's payload, oldest first. */
+function txsOf(payload: unknown): { hash: Hex }[] {
   const txs = (payload as { txs?: unknown } | null)?.txs;
-  return Array.isArray(txs) ? (txs as JournaledTx[]) : [];
+  return Array.isArray(txs) ? (txs as { hash: Hex }[]) : [];
+}
+
+/** Appends `hash` to `job.payload.txs` unless it is the latest already (GET /v1/jobs/:id shows the latest). */
+async function recordTxHash(db: Db, jobId: string, hash: Hex): Promise<void> {
+  await db.prisma.$executeRaw`
+    UPDATE job SET payload = jsonb_set(payload, '{txs}', COALESCE(payload->'txs', '[]'::jsonb) || ${JSON.stringify([{ hash }])}::jsonb),
+                   updated_at = now()
+    WHERE id = ${jobId}::uuid AND COALESCE(payload->'txs'->-1->>'hash', '') <> ${hash}`;
 }
 
 async function chainRead<T>(functionName: string, run: () => Promise<T>): Promise<T> {
