@@ -183,8 +183,8 @@ describe('GET /v1/portfolios response cache', () => {
       status = find(await list(short), id)?.status;
     }
     expect(status).toBe('published');
-    // observed within the TTL plus one polling step and a query (the entry was filled before the write)
-    expect(performance.now() - started).toBeLessThan(SHORT_TTL_MS + 400);
+    // observed within the TTL plus polling and query time (the entry was filled before the write)
+    expect(performance.now() - started).toBeLessThan(SHORT_TTL_MS + 1_000);
   });
 
   it('does not cache with LISTING_CACHE_TTL_MS=0', async () => {
