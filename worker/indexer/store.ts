@@ -5,9 +5,13 @@
  *
  * Every event table is keyed by (chain_id, tx_hash, log_index) and written with multi-row
  * `INSERT ... SELECT FROM unnest($arrays) ON CONFLICT DO NOTHING`: a handful of parameters per table
- * and range, whatever the number of logs. Holdings only move by the transfers that were actually
- * inserted (`RETURNING`), so writing the same range twice changes nothing.
+ * and range, whatever the number of logs. Transfers go in with one COPY per range (the hot path: a
+ * duplicate key fails it, and the range then goes through the INSERT). Holdings only move by the
+ * transfers that were actually inserted, so writing the same range twice changes nothing.
  */
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { from as copyFrom } from 'pg-copy-streams';
 import type { Address, Hex } from 'viem';
 import type { PrismaClient } from '../../core/db/index.ts';
 import { BaseError } from '../../core/errors.ts';
@@ -224,19 +228,61 @@ INSERT INTO token_holding (chain_id, tranche, account, balance)
 SELECT $1, * FROM unnest($2::text[], $3::text[], $4::numeric[])
 ON CONFLICT (chain_id, tranche, account) DO UPDATE SET balance = token_holding.balance + excluded.balance`;
 
+const COPY_TRANSFERS_SQL =
+  'COPY token_transfer (chain_id, tx_hash, log_index, block_number, tranche, from_address, to_address, value) FROM STDIN';
+
+/** Values COPY's text format reads as they are (hex, decimal numbers, addresses). */
+const COPY_PLAIN = /^[0-9A-Za-z]*$/;
+
 /**
- * Transfers of a range in, holdings moved. The usual case (none of the rows stored yet) inserts
- * without RETURNING and adds the deltas summed here; if any row was already there (a range written
- * again), that insert is undone and the holdings move by exactly the rows the database inserted.
+ * The transfer rows as COPY text (one line per row), or null if a value would need escaping (never
+ * for values decoded from logs: hex, decimal numbers, checksummed addresses; then the INSERT path
+ * takes them).
+ */
+function transferCopyText(chainId: number, columns: readonly unknown[][]): string | null {
+  const [tx, logIndex, block, tranche, from, to, value] = columns as string[][];
+  for (const column of [tx, block, tranche, from, to, value]) {
+    if (!COPY_PLAIN.test(column.join(''))) return null;
+  }
+  const n = tx.length;
+  const lines = new Array<string>(n);
+  for (let i = 0; i < n; i++) {
+    lines[i] =
+      `${chainId}\t${tx[i]}\t${logIndex[i]}\t${block[i]}\t${tranche[i]}\t${from[i]}\t${to[i]}\t${value[i]}\n`;
+  }
+  return lines.join('');
+}
+
+/** COPY `text` into token_transfer on the transaction's client (fails as a whole on any duplicate key). */
+async function copyTransfers(db: Queryable, text: string): Promise<void> {
+  const stream = (
+    db as unknown as { query: (s: ReturnType<typeof copyFrom>) => ReturnType<typeof copyFrom> }
+  ).query(copyFrom(COPY_TRANSFERS_SQL));
+  await pipeline(Readable.from([text]), stream);
+}
+
+/**
+ * Transfers of a range in, holdings moved. The usual case (none of the rows stored yet) goes in with
+ * one COPY and the holdings move by the deltas summed here; if any row was already there (a range
+ * written again: the COPY fails on the primary key), that COPY is undone and the rows go through
+ * `INSERT ... ON CONFLICT DO NOTHING`, the holdings moving by exactly the rows the database inserted.
  */
 async function writeTransfers(db: Queryable, chainId: number, batch: Batch): Promise<void> {
   const columns = batch.columns.transfer;
-  const params = [chainId, ...columns.map(arrayLiteral)];
+  const text = transferCopyText(chainId, columns);
   await db.query('SAVEPOINT transfers');
-  const inserted = await db.query(insertStatements.transfer, params);
-  if (inserted.rowCount !== batch.rows.transfer) {
+  let copied = false;
+  if (text !== null) {
+    try {
+      await copyTransfers(db, text);
+      copied = true;
+    } catch (error) {
+      if ((error as { code?: string }).code !== '23505') throw error;
+    }
+  }
+  if (!copied) {
     await db.query('ROLLBACK TO SAVEPOINT transfers');
-    await db.query(insertTransfersSql, params);
+    await db.query(insertTransfersSql, [chainId, ...columns.map(arrayLiteral)]);
     return;
   }
   const [, , , trancheCol, fromCol, toCol, valueCol] = columns as [
