@@ -22,8 +22,8 @@ import { loanRoutes } from './routes/loans.ts';
 import { orderRoutes } from './routes/orders.ts';
 import { portfolioRoutes } from './routes/portfolios.ts';
 import { publishRoutes } from './routes/publish.ts';
-import { tradeRoutes } from './routes/trades.ts';
 import { purchaseRoutes } from './routes/purchases.ts';
+import { tradeRoutes } from './routes/trades.ts';
 
 export type App = FastifyInstance & ReturnType<FastifyInstance['withTypeProvider']>;
 
