@@ -3,8 +3,8 @@
  * a summary table (benchmark, measured, same-run baseline, ratio, target, status).
  *
  *   npm run bench                          # full sizes of the issues (1M rows / 1M loans / merkle to 1M,
- *                                          # 30k Transfer logs, 500 purchases)
- *   npm run bench -- --quick               # a fast look: 100k rows, 100k loans, merkle to 100k, 5k logs, 50 purchases
+ *                                          # 50k Transfer logs, 500 purchases)
+ *   npm run bench -- --quick               # a fast look: 100k rows, 100k loans, merkle to 100k, 20k logs, 50 purchases
  *   npm run bench -- --only ingest,listing # a subset (gas, merkle, ingest, listing, indexer, purchases)
  *
  * Nothing is asserted: a missed target prints OVER. A benchmark that fails prints its error and the
@@ -171,7 +171,7 @@ async function runOne(name: Benchmark, quick: boolean): Promise<{ table: string;
       return { table: formatListingBench(result), summary: listingSummary(result) };
     }
     case 'indexer': {
-      const result = await runIndexerBench({ transfers: quick ? 5_000 : 30_000, log });
+      const result = await runIndexerBench({ transfers: quick ? 20_000 : 50_000, log });
       return { table: formatIndexerBench(result), summary: indexerSummary(result) };
     }
     case 'purchases': {
