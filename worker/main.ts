@@ -1,8 +1,8 @@
 /**
  * The BullMQ worker process: `npm run worker` (DATABASE_URL, REDIS_URL, RPC_URL and the deployment
  * file of `npm run cli -- deploy`). `createWorker(options)` starts one BullMQ Worker per queue it
- * handles and returns a handle whose `close()` lets running jobs finish; the process closes it on
- * SIGTERM / SIGINT.
+ * handles, and the chain indexer of the deployment (worker/indexer), and returns a handle whose
+ * `close()` lets running jobs finish and stops the indexer; the process closes it on SIGTERM / SIGINT.
  */
 import { pathToFileURL } from 'node:url';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
@@ -14,8 +14,10 @@ import { createRelayer, type Relayer } from '../core/chain/relayer.ts';
 import { type Config, loadConfig } from '../core/config.ts';
 import { createDb, type Db } from '../core/db/index.ts';
 import { BaseError } from '../core/errors.ts';
+import { indexerStatusKey, reportIndexerStatus } from '../core/indexer-status.ts';
 import { createRedis } from '../core/queue.ts';
 import { handlePublish, type PublishContext } from './handlers/publish.ts';
+import { createIndexer, type Indexer } from './indexer/index.ts';
 import {
   createJobQueues,
   JOB_NAMES,
@@ -47,10 +49,20 @@ export type CreateWorkerOptions = {
   logger?: Logger;
   /** Queue `queued` / `running` job rows again at start (a lost enqueue or a crash); default true. */
   requeuePending?: boolean;
+  /**
+   * The chain indexer (worker/indexer) of the platform deployment, started with the worker and stopped
+   * by `close()`; its liveness and last error go to Redis for GET /health (core/indexer-status.ts).
+   * Default: one on `platform.clients.publicClient`; `false`: none (another process indexes).
+   */
+  indexer?: Indexer | false;
+  /** How often the indexer's status is written to Redis (ms); default 2000. */
+  indexerReportIntervalMs?: number;
 };
 
 export type NplWorker = {
   workers: Worker[];
+  /** The running chain indexer, if this worker runs one. */
+  indexer: Indexer | null;
   /** Waits for running jobs, then closes what the worker opened. Safe to call twice. */
   close: () => Promise<void>;
 };
@@ -137,14 +149,47 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<N
         await producers.close();
       }
     }
+    const indexer =
+      options.indexer === false
+        ? null
+        : (options.indexer ??
+          createIndexer({
+            db,
+            publicClient: platform.clients.publicClient,
+            stack: platform.deployment,
+            log: log.child({ component: 'indexer' }),
+          }));
+    if (indexer !== null) {
+      indexer.start();
+      const chainId = platform.deployment.chainId;
+      const report = () =>
+        reportIndexerStatus(redis, config.QUEUE_PREFIX, chainId, indexer.status()).catch((error) =>
+          log.warn({ err: error }, 'could not report the indexer status'),
+        );
+      void report();
+      const timer = setInterval(report, options.indexerReportIntervalMs ?? 2_000);
+      timer.unref();
+      closers.push(async () => {
+        clearInterval(timer);
+        await indexer.stop();
+        // not "stopped": another worker may run an indexer too; the cursor's age tells if none does
+        await redis.del(indexerStatusKey(config.QUEUE_PREFIX, chainId)).catch(() => {});
+      });
+    }
     log.info(
-      { queues, prefix: config.QUEUE_PREFIX, signer: platform.clients.account.address },
+      {
+        queues,
+        prefix: config.QUEUE_PREFIX,
+        signer: platform.clients.account.address,
+        indexer: indexer !== null,
+      },
       'worker started',
     );
 
     let closing: Promise<void> | undefined;
     return {
       workers,
+      indexer,
       close: () => {
         closing ??= closeOwned();
         return closing;

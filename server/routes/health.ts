@@ -1,5 +1,11 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import {
+  type IndexerHealth,
+  indexerHealth,
+  readIndexerCursor,
+  readReportedIndexerStatus,
+} from '../../core/indexer-status.ts';
 import { countWorkers } from '../../core/queue.ts';
 
 const componentSchema = z.object({
@@ -14,6 +20,13 @@ const healthSchema = z.object({
   redis: componentSchema,
   chain: componentSchema.extend({ chainId: z.number().int().optional(), blockNumber: z.string().optional() }),
   worker: componentSchema.extend({ workers: z.number().int().optional() }),
+  indexer: componentSchema.extend({
+    chainId: z.number().int().optional(),
+    indexedBlock: z.string().optional().describe('last block indexed'),
+    lag: z.number().int().optional().describe('blocks between the chain head and the indexed block'),
+    lastSyncAt: z.string().optional().describe('when the last indexer pass ended'),
+    lastError: z.string().optional().describe("the worker's indexer: error of its last pass, if it failed"),
+  }),
 });
 
 type Component = z.infer<typeof componentSchema>;
@@ -41,8 +54,11 @@ async function probe<T extends object>(
 }
 
 /**
- * GET /health: Postgres, Redis, chain and worker status. 200 when Postgres and (if configured)
- * Redis answer, 503 otherwise; chain and worker report `unconfigured` when RPC_URL / REDIS_URL are unset.
+ * GET /health: Postgres, Redis, chain, worker and chain-indexer status. 200 when Postgres and (if
+ * configured) Redis answer, 503 otherwise; chain and worker report `unconfigured` when RPC_URL /
+ * REDIS_URL are unset. The indexer runs in the worker process: its status comes from the shared
+ * `indexer_cursor` row (last pass, indexed block vs the chain head) and what the worker reports in
+ * Redis (core/indexer-status.ts); `down` when no pass ran for a minute or the indexer stopped.
  */
 export const healthRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
@@ -85,14 +101,37 @@ export const healthRoutes: FastifyPluginAsyncZod = async (app) => {
       } else if (redis !== null) {
         worker = { status: 'down', error: 'redis is down' };
       }
+      let indexer: IndexerHealth = { status: 'unconfigured' };
+      const head = chainStatus as Component & { chainId?: number; blockNumber?: string };
+      if (chain !== null) {
+        if (head.status !== 'ok' || head.chainId === undefined) {
+          indexer = { status: 'down', error: 'the chain is down' };
+        } else if (postgres.status !== 'ok') {
+          indexer = { status: 'down', error: 'postgres is down' };
+        } else {
+          const chainId = head.chainId;
+          const chainHead = BigInt(head.blockNumber ?? 0);
+          const read = await probe(async () => {
+            const [cursor, reported] = await Promise.all([
+              readIndexerCursor(app.db.pool, chainId),
+              redis !== null && redisStatus.status === 'ok'
+                ? readReportedIndexerStatus(redis, app.config.QUEUE_PREFIX, chainId)
+                : null,
+            ]);
+            return { health: indexerHealth({ chainId, chainHead, cursor, reported, now: new Date() }) };
+          });
+          indexer = read.health ?? { status: 'down', error: read.error };
+        }
+      }
       const serving = postgres.status === 'ok' && redisStatus.status !== 'down';
-      const allOk = [postgres, redisStatus, chainStatus, worker].every((c) => c.status !== 'down');
+      const allOk = [postgres, redisStatus, chainStatus, worker, indexer].every((c) => c.status !== 'down');
       return reply.status(serving ? 200 : 503).send({
         status: allOk ? 'ok' : 'degraded',
         postgres,
         redis: redisStatus,
         chain: chainStatus,
         worker,
+        indexer,
       });
     },
   );

@@ -20,6 +20,7 @@ import { portfolioAbi, portfolioFactoryAbi, trancheTokenAbi } from '../../core/c
 import { createRelayer, type Relayer, type RelayTx } from '../../core/chain/relayer.ts';
 import { buildDocumentTree } from '../../core/domain/document-tree.ts';
 import { createRedis } from '../../core/queue.ts';
+import { buildApp } from '../../server/app.ts';
 import {
   createPortfolioArgs,
   handlePublish,
@@ -656,6 +657,77 @@ describe('publish job: chain unreachable', () => {
       await other.stop();
     }
   }, 60_000);
+});
+
+describe("GET /health: the worker's chain indexer", () => {
+  let healthApp: Awaited<ReturnType<typeof buildApp>>;
+  beforeAll(async () => {
+    // the shared test app has no chain client; this one reads the same chain, database and Redis
+    healthApp = await buildApp({
+      config: t.config,
+      db: t.db,
+      redis: t.redis,
+      chain: platform.clients.publicClient,
+    });
+  });
+  afterAll(async () => {
+    await healthApp?.close();
+  });
+  const health = () => healthApp.inject({ method: 'GET', url: '/health' });
+
+  it('runs in the worker: indexes the published portfolios and reports its lag from the shared cursor', async () => {
+    const job = await settled(t, (await publish((await draft()).id)).json().job.id);
+    expect(job.status).toBe('succeeded');
+    const published = await t.db.prisma.portfolio.findMany({
+      where: { status: 'published', chainId: anvil.chainId },
+      select: { portfolioAddress: true },
+    });
+    expect(published.length).toBeGreaterThan(0);
+    const deadline = Date.now() + 15_000;
+    let body: { status: string; indexer: Record<string, unknown> };
+    for (;;) {
+      body = (await health()).json();
+      const indexed = await t.db.prisma.indexedContract.count({
+        where: {
+          chainId: anvil.chainId,
+          kind: 'portfolio',
+          address: { in: published.map((p) => p.portfolioAddress as string) },
+        },
+      });
+      if (
+        (body.indexer.status === 'ok' && body.indexer.lag === 0 && indexed === published.length) ||
+        Date.now() > deadline
+      )
+        break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const head = await platform.clients.publicClient.getBlockNumber();
+    expect(body.indexer).toMatchObject({
+      status: 'ok',
+      chainId: anvil.chainId,
+      lag: 0,
+      indexedBlock: head.toString(),
+    });
+    expect(body.indexer.lastError).toBeUndefined();
+    expect(Date.now() - Date.parse(body.indexer.lastSyncAt as string)).toBeLessThan(10_000);
+  });
+
+  it('reports the indexer down once the worker says it stopped', async () => {
+    const indexer = worker.indexer;
+    expect(indexer).not.toBeNull();
+    await indexer?.stop();
+    const deadline = Date.now() + 10_000;
+    let res = await health();
+    while (res.json().indexer.status !== 'down' && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      res = await health();
+    }
+    expect(res.statusCode).toBe(200); // Postgres and Redis serve; the API stays up
+    expect(res.json()).toMatchObject({
+      status: 'degraded',
+      indexer: { status: 'down', error: 'the indexer stopped' },
+    });
+  });
 });
 
 describe('deployment file and platform signer', () => {
