@@ -34,6 +34,7 @@ import {
   checksum,
   type DecodedEvent,
   decodeFollowedLog,
+  followedEvents,
   followedSelectors,
   type RpcLog,
 } from './events.ts';
@@ -147,7 +148,17 @@ type Watched = { kind: ContractKind; portfolio?: Address; trancheIndex?: number 
 
 type Fetched = { fromBlock: bigint; toBlock: bigint; toHash: Hex; logs: RpcLog[] };
 
-type Prepared = { fromBlock: bigint; batch: Batch; toBlock: bigint; toHash: Hex };
+type Prepared = {
+  fromBlock: bigint;
+  batch: Batch;
+  toBlock: bigint;
+  toHash: Hex;
+  /** The next range's fetch, started before this one was decoded (only when it could not end early). */
+  ahead: Promise<Fetched> | null;
+};
+
+/** topic0 of `PortfolioCreated`: the only event that changes the followed set (and ends a range). */
+const PORTFOLIO_CREATED_SELECTOR = [...followedEvents].find(([, e]) => e.type === 'PortfolioCreated')?.[0];
 
 export function createIndexer(options: CreateIndexerOptions): Indexer {
   const { publicClient, stack } = options;
@@ -534,10 +545,27 @@ export function createIndexer(options: CreateIndexerOptions): Indexer {
       reorg,
     };
     // ranges are fetched and decoded in order, one ahead of the writer: range k+1 is fetched and
-    // decoded (its PortfolioCreated extending the followed set) while range k is written
-    const prepare = async (fromBlock: bigint): Promise<Prepared> => {
-      const fetched = await fetchAdaptive(fromBlock, head);
-      return { fromBlock, ...(await decodeRange(fetched, finalizedTarget)) };
+    // decoded (its PortfolioCreated extending the followed set) while range k is written; a range
+    // without PortfolioCreated keeps the followed set and its end, so the fetch of the range after it
+    // starts before it is decoded
+    const prepare = async (fromBlock: bigint, fetching?: Promise<Fetched> | null): Promise<Prepared> => {
+      const fetched = await (fetching ?? fetchAdaptive(fromBlock, head));
+      let ahead: Promise<Fetched> | null = null;
+      if (fetched.toBlock < head && !fetched.logs.some((l) => l.topics[0] === PORTFOLIO_CREATED_SELECTOR)) {
+        ahead = fetchAdaptive(fetched.toBlock + 1n, head);
+        ahead.catch(() => {});
+      }
+      try {
+        return { fromBlock, ...(await decodeRange(fetched, finalizedTarget)), ahead };
+      } catch (error) {
+        await ahead?.catch(() => {});
+        throw error;
+      }
+    };
+    /** Waits for a prepared range not to be written and the fetch it started ahead, ignoring their errors. */
+    const settle = async (pending: Promise<Prepared> | null) => {
+      const prepared = await pending?.catch(() => null);
+      await prepared?.ahead?.catch(() => {});
     };
     const from = current.indexedBlock + 1n;
     let next: Promise<Prepared> | null = from <= head ? prepare(from) : null;
@@ -546,7 +574,7 @@ export function createIndexer(options: CreateIndexerOptions): Indexer {
       next = null;
       const { batch, toBlock, toHash } = prepared;
       if (toBlock < head) {
-        next = prepare(toBlock + 1n);
+        next = prepare(toBlock + 1n, prepared.ahead);
         next.catch(() => {});
       }
       const finalizedBlock = min(finalizedTarget, toBlock);
@@ -559,12 +587,12 @@ export function createIndexer(options: CreateIndexerOptions): Indexer {
         headBlock: head,
         batch,
       }).catch(async (error: unknown) => {
-        await next?.catch(() => {});
+        await settle(next);
         throw error;
       });
       if (!written) {
         // another writer moved the cursor: start over from where it is on the next pass
-        await next?.catch(() => {});
+        await settle(next);
         next = null;
         resetWatched(await loadContracts(pool, chainId));
         break;
