@@ -24,6 +24,7 @@ import { portfolioRoutes } from './routes/portfolios.ts';
 import { publishRoutes } from './routes/publish.ts';
 import { purchaseRoutes } from './routes/purchases.ts';
 import { tradeRoutes } from './routes/trades.ts';
+import { waterfallRoutes } from './routes/waterfall.ts';
 
 export type App = FastifyInstance & ReturnType<FastifyInstance['withTypeProvider']>;
 
@@ -76,6 +77,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(purchaseRoutes);
   await app.register(orderRoutes);
   await app.register(tradeRoutes);
+  await app.register(waterfallRoutes);
   // local chains only (404 elsewhere), and the queue dashboard for admin keys (404 without Redis)
   await app.register(devRoutes);
   await app.register(bullBoardPlugin);

@@ -1,0 +1,114 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { getAddress } from 'viem';
+import { previewRecovery } from '../../core/chain/actions.ts';
+import { ChainError } from '../../core/chain/errors.ts';
+import { BaseError, notFound } from '../../core/errors.ts';
+import { errorResponses, idParamsSchema, isUuid } from '../schemas/common.ts';
+import {
+  type WaterfallPreview,
+  waterfallPreviewBodySchema,
+  waterfallPreviewSchema,
+} from '../schemas/waterfall.ts';
+
+/** How far in the past `asOf` may be (clock skew between the client and us). */
+const AS_OF_SKEW_MS = 5_000;
+
+/**
+ * POST /v1/portfolios/:id/waterfall/preview (public): what `depositRecovery(amount)` would pay at
+ * `asOf`, from the portfolio's on-chain state and the `core/domain` waterfall. Nothing is sent.
+ */
+export const waterfallRoutes: FastifyPluginAsyncZod = async (app) => {
+  app.post(
+    '/v1/portfolios/:id/waterfall/preview',
+    {
+      schema: {
+        tags: ['recoveries'],
+        summary: 'Preview the waterfall allocation of a recovery (nothing is executed)',
+        description:
+          'Reads the tranches’ outstanding principal and interest arrears and the time of the last recovery ' +
+          'from the chain, accrues interest up to `asOf` (default now, not in the past) and runs the same ' +
+          'waterfall as the contract. 409 when the portfolio is not published or its offering is not closed ' +
+          '(the contract refuses recoveries before close).',
+        params: idParamsSchema,
+        body: waterfallPreviewBodySchema,
+        response: { 200: waterfallPreviewSchema, ...errorResponses(400, 404, 409, 429, 503) },
+      },
+    },
+    async (request): Promise<WaterfallPreview> => {
+      const { id } = request.params;
+      if (!isUuid(id)) throw notFound('Portfolio', id);
+      const now = Date.now();
+      const asOfMs = request.body.asOf === undefined ? now : Date.parse(request.body.asOf);
+      if (asOfMs < now - AS_OF_SKEW_MS) {
+        throw new BaseError('asOf must not be in the past', {
+          code: 'VALIDATION_FAILED',
+          details: [{ path: 'asOf', message: 'must not be in the past' }],
+        });
+      }
+      const portfolio = await app.prisma.portfolio.findUnique({
+        where: { id },
+        select: {
+          id: true,
+          status: true,
+          portfolioAddress: true,
+          tranches: { select: { id: true, name: true, seniority: true }, orderBy: { seniority: 'asc' } },
+        },
+      });
+      if (portfolio === null) throw notFound('Portfolio', id);
+      if (portfolio.status !== 'published' || portfolio.portfolioAddress === null) {
+        throw new BaseError(`Portfolio ${id} is ${portfolio.status}; recoveries need a published portfolio`, {
+          code: 'CONFLICT',
+        });
+      }
+      if (app.chain === null) {
+        throw new BaseError('The waterfall preview needs a chain (RPC_URL is not configured)', {
+          code: 'SERVICE_UNAVAILABLE',
+        });
+      }
+      const amount = BigInt(request.body.amount);
+      const at = BigInt(Math.floor(asOfMs / 1000));
+      let preview: Awaited<ReturnType<typeof previewRecovery>>;
+      try {
+        preview = await previewRecovery(app.chain as Parameters<typeof previewRecovery>[0], {
+          portfolio: getAddress(portfolio.portfolioAddress),
+          amount,
+          at,
+        });
+      } catch (error) {
+        if (error instanceof ChainError && error.errorName === 'RecoveryBeforeClose') {
+          throw new BaseError(
+            `Portfolio ${id}: the offering is not closed yet; the contract refuses recoveries before close`,
+            { code: 'CONFLICT', cause: error },
+          );
+        }
+        throw error;
+      }
+      if (preview.tranches.length !== portfolio.tranches.length) {
+        throw new BaseError(
+          `Portfolio ${id} has ${portfolio.tranches.length} tranches here but ${preview.tranches.length} on-chain`,
+          { code: 'CONFLICT' },
+        );
+      }
+      return {
+        portfolioId: portfolio.id,
+        amount: amount.toString(),
+        asOf: new Date(Number(at) * 1000).toISOString(),
+        elapsedSeconds: preview.elapsedSeconds.toString(),
+        servicerFee: preview.servicerFee.toString(),
+        protocolFee: preview.protocolFee.toString(),
+        tranches: preview.tranches.map((payment, i) => ({
+          trancheId: portfolio.tranches[i].id,
+          name: portfolio.tranches[i].name,
+          seniority: portfolio.tranches[i].seniority,
+          interest: payment.interest.toString(),
+          principal: payment.principal.toString(),
+          residual: payment.residual.toString(),
+          total: payment.total.toString(),
+          outstandingAfter: payment.outstandingAfter.toString(),
+          interestArrearsAfter: payment.interestArrearsAfter.toString(),
+        })),
+        undistributed: preview.undistributed.toString(),
+      };
+    },
+  );
+};

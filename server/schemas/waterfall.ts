@@ -1,0 +1,42 @@
+import { z } from 'zod';
+import { uintStringSchema } from './common.ts';
+
+/** POST /v1/portfolios/:id/waterfall/preview body. */
+export const waterfallPreviewBodySchema = z.object({
+  /** Recovery amount in pay-token base units. */
+  amount: uintStringSchema,
+  /** When the recovery would be deposited (ISO 8601, not in the past); default: now. */
+  asOf: z.iso
+    .datetime({ offset: true })
+    .optional()
+    .meta({ example: '2026-12-01T00:00:00Z', description: 'ISO time not before now; default now' }),
+});
+
+const uint = z.string().meta({ example: '1000000' });
+
+export const waterfallPreviewTrancheSchema = z.object({
+  trancheId: z
+    .string()
+    .meta({ description: 'Tranche UUID', example: '7f1e0c1e-7f7e-4c55-9b2a-3f0b3a9d1c10' }),
+  name: z.string(),
+  seniority: z.number().int(),
+  interest: uint,
+  principal: uint,
+  residual: uint,
+  total: uint,
+  outstandingAfter: uint,
+  interestArrearsAfter: uint,
+});
+
+export const waterfallPreviewSchema = z.object({
+  portfolioId: z.string(),
+  amount: uint,
+  asOf: z.string().meta({ example: '2026-12-01T00:00:00.000Z' }),
+  elapsedSeconds: uint,
+  servicerFee: uint,
+  protocolFee: uint,
+  tranches: z.array(waterfallPreviewTrancheSchema),
+  undistributed: uint,
+});
+
+export type WaterfallPreview = z.infer<typeof waterfallPreviewSchema>;
