@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { uintStringSchema } from './common.ts';
 
+/** How far in the past `asOf` may be (clock skew between the client and us). */
+export const AS_OF_SKEW_MS = 5_000;
+
 /** POST /v1/portfolios/:id/waterfall/preview body. */
 export const waterfallPreviewBodySchema = z.object({
   /** Recovery amount in pay-token base units. */
@@ -8,6 +11,11 @@ export const waterfallPreviewBodySchema = z.object({
   /** When the recovery would be deposited (ISO 8601, not in the past); default: now. */
   asOf: z.iso
     .datetime({ offset: true })
+    // a refine runs even when the format failed: only compare what parses
+    .refine(
+      (v) => Number.isNaN(Date.parse(v)) || Date.parse(v) >= Date.now() - AS_OF_SKEW_MS,
+      'must not be in the past',
+    )
     .optional()
     .meta({ example: '2026-12-01T00:00:00Z', description: 'ISO time not before now; default now' }),
 });

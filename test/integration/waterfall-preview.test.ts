@@ -1,0 +1,239 @@
+/**
+ * POST /v1/portfolios/:id/waterfall/preview on anvil + Postgres: the preview for `amount` at `asOf`
+ * equals what `depositRecovery(amount)` then pays when mined at that very timestamp.
+ */
+import type { Redis } from 'ioredis';
+import { type Address, maxUint256 } from 'viem';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  allowlistInvestor,
+  approve,
+  buy,
+  closeOffering,
+  createPortfolio,
+  depositRecovery,
+  mintTestStablecoin,
+  readTrancheState,
+} from '../../core/chain/actions.ts';
+import { type ChainClients, createChainClients, withAccount } from '../../core/chain/clients.ts';
+import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
+import { createRedis } from '../../core/queue.ts';
+import { buildApp } from '../../server/app.ts';
+import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
+import { testConfig } from '../helpers/app.ts';
+import { createTestDatabase, REDIS_URL, type TestDatabase } from '../helpers/db.ts';
+
+const SCALE = 10n ** 12n; // TestStablecoin has 6 decimals
+const DAY = 86_400n;
+const usd = (whole: bigint) => whole * 10n ** 6n;
+
+let anvil: AnvilInstance;
+let platform: ChainClients;
+let servicer: ChainClients;
+let investor: ChainClients;
+let stack: DeployedStack;
+let payToken: Address;
+let testClient: ReturnType<typeof createAnvilTestClient>;
+let db: TestDatabase;
+let redis: Redis;
+let app: Awaited<ReturnType<typeof buildApp>>;
+
+const tranchesSpec = [
+  { name: 'Senior', symbol: 'SNR', face: usd(1_000n), couponBps: 500, priceBps: 10_000, sold: usd(800n) },
+  { name: 'Mezzanine', symbol: 'MEZ', face: usd(500n), couponBps: 900, priceBps: 9_000, sold: usd(500n) },
+  { name: 'Equity', symbol: 'EQ', face: usd(200n), couponBps: 0, priceBps: 5_000, sold: usd(100n) },
+];
+
+beforeAll(async () => {
+  anvil = await startAnvil();
+  platform = createChainClients({
+    rpcUrl: anvil.rpcUrl,
+    privateKey: anvil.accounts[0].privateKey,
+    pollingInterval: 20,
+  });
+  servicer = withAccount(platform, anvil.accounts[2].privateKey);
+  investor = withAccount(platform, anvil.accounts[3].privateKey);
+  testClient = createAnvilTestClient(anvil.rpcUrl);
+  stack = await deployStack(platform, { treasury: anvil.accounts[6].address });
+  payToken = stack.testStablecoin as Address;
+  await allowlistInvestor(platform, {
+    registry: stack.complianceRegistry,
+    account: investor.account.address,
+    expiry: 2n ** 62n,
+  });
+  db = await createTestDatabase();
+  redis = createRedis(REDIS_URL);
+  app = await buildApp({ config: testConfig(db.url), db, redis, chain: platform.publicClient });
+  await app.ready();
+}, 120_000);
+
+afterAll(async () => {
+  await app?.close();
+  redis?.disconnect();
+  await db?.drop();
+  await anvil?.stop();
+});
+
+/** A portfolio deployed on anvil and recorded `status` (default published) in Postgres. */
+async function portfolioOnChain(options: { status?: 'draft' | 'published'; buyAndClose?: boolean } = {}) {
+  const now = (await platform.publicClient.getBlock()).timestamp;
+  const created = await createPortfolio(platform, {
+    factory: stack.portfolioFactory,
+    payToken,
+    registry: stack.complianceRegistry,
+    servicer: servicer.account.address,
+    protocolTreasury: stack.config.treasury,
+    servicerFeeBps: 150,
+    protocolFeeBps: 25,
+    mode: 'interestFirst',
+    offeringEnd: now + DAY,
+    tranches: tranchesSpec.map(({ sold: _sold, ...spec }) => spec),
+  });
+  const portfolio = created.portfolio;
+  if (options.buyAndClose) {
+    await mintTestStablecoin(platform, {
+      token: payToken,
+      to: investor.account.address,
+      amount: usd(10_000n),
+    });
+    await approve(investor, { token: payToken, spender: portfolio, amount: maxUint256 });
+    for (const [trancheId, tranche] of tranchesSpec.entries()) {
+      await buy(investor, { portfolio, trancheId, amount: tranche.sold * SCALE, maxCost: maxUint256 });
+    }
+    await closeOffering(platform, { portfolio });
+  }
+  const row = await db.prisma.portfolio.create({
+    data: {
+      owner: 'acme',
+      name: 'Preview test',
+      assetClass: 'corporate',
+      jurisdiction: 'IT',
+      currency: 'EUR',
+      askingPrice: '1000',
+      servicerAddress: servicer.account.address,
+      servicerFeeBps: 150,
+      protocolFeeBps: 25,
+      status: options.status ?? 'published',
+      chainId: anvil.chainId,
+      portfolioAddress: options.status === 'draft' ? null : portfolio,
+      distributorAddress: options.status === 'draft' ? null : created.distributor,
+      publishedAt: options.status === 'draft' ? null : new Date(),
+      tranches: {
+        create: tranchesSpec.map((spec, i) => ({
+          seniority: i,
+          name: spec.name,
+          symbol: spec.symbol,
+          face: spec.face.toString(),
+          couponBps: spec.couponBps,
+          priceBps: spec.priceBps,
+          residual: i === tranchesSpec.length - 1,
+          address: created.tranches[i],
+        })),
+      },
+    },
+    include: { tranches: { orderBy: { seniority: 'asc' } } },
+  });
+  return { id: row.id, portfolio, trancheIds: row.tranches.map((t) => t.id) };
+}
+
+function preview(id: string, body: unknown) {
+  return app.inject({
+    method: 'POST',
+    url: `/v1/portfolios/${id}/waterfall/preview`,
+    payload: body as object,
+  });
+}
+
+/** A chain time in the future of both the chain and the wall clock, in whole seconds. */
+async function futureTime(daysAhead: bigint): Promise<bigint> {
+  const chain = (await platform.publicClient.getBlock()).timestamp;
+  const wall = BigInt(Math.floor(Date.now() / 1000));
+  return (chain > wall ? chain : wall) + daysAhead * DAY;
+}
+
+describe('POST /v1/portfolios/:id/waterfall/preview', () => {
+  it('preview equals what depositRecovery pays at the same timestamp, recovery after recovery', async () => {
+    const { id, portfolio, trancheIds } = await portfolioOnChain({ buyAndClose: true });
+    await mintTestStablecoin(platform, {
+      token: payToken,
+      to: servicer.account.address,
+      amount: usd(100_000n),
+    });
+    await approve(servicer, { token: payToken, spender: portfolio, amount: maxUint256 });
+
+    const seen = { principal: false, residual: false };
+    // a partial recovery (interest and some principal), then one larger than all the debt (residual)
+    for (const [days, amount] of [
+      [90n, usd(300n)],
+      [200n, usd(5_000n) + 7n],
+    ] as const) {
+      const at = await futureTime(days);
+      const asOf = new Date(Number(at) * 1000).toISOString();
+      const res = await preview(id, { amount: amount.toString(), asOf });
+      expect(res.statusCode, res.body).toBe(200);
+      const body = res.json();
+
+      await testClient.setNextBlockTimestamp({ timestamp: at });
+      const event = await depositRecovery(servicer, { portfolio, amount });
+      expect(event.blockTimestamp).toBe(at);
+      const after = await readTrancheState(platform.publicClient, { portfolio });
+
+      expect(body).toEqual({
+        portfolioId: id,
+        amount: amount.toString(),
+        asOf,
+        elapsedSeconds: body.elapsedSeconds,
+        servicerFee: event.servicerFee.toString(),
+        protocolFee: event.protocolFee.toString(),
+        tranches: tranchesSpec.map((spec, i) => ({
+          trancheId: trancheIds[i],
+          name: spec.name,
+          seniority: i,
+          interest: event.interest[i].toString(),
+          principal: event.principal[i].toString(),
+          residual: event.residual[i].toString(),
+          total: (event.interest[i] + event.principal[i] + event.residual[i]).toString(),
+          outstandingAfter: after[i].outstanding.toString(),
+          interestArrearsAfter: after[i].arrears.toString(),
+        })),
+        undistributed: event.undistributed.toString(),
+      });
+      expect(BigInt(body.elapsedSeconds)).toBeGreaterThanOrEqual(days * DAY);
+      expect(event.interest.some((x) => x > 0n)).toBe(true);
+      seen.principal ||= event.principal.some((x) => x > 0n);
+      seen.residual ||= event.residual.some((x) => x > 0n);
+    }
+    expect(seen).toEqual({ principal: true, residual: true });
+  });
+
+  it('answers 404 for an unknown portfolio', async () => {
+    expect((await preview('00000000-0000-4000-8000-000000000000', { amount: '1' })).statusCode).toBe(404);
+    expect((await preview('not-a-uuid', { amount: '1' })).statusCode).toBe(404);
+  });
+
+  it('answers 409 for a portfolio that is not published', async () => {
+    const { id } = await portfolioOnChain({ status: 'draft' });
+    const res = await preview(id, { amount: '1000' });
+    expect(res.statusCode).toBe(409);
+  });
+
+  it('answers 409 while the offering is not closed (the contract refuses recoveries before close)', async () => {
+    const { id } = await portfolioOnChain();
+    const res = await preview(id, { amount: '1000' });
+    expect(res.statusCode).toBe(409);
+    expect(res.json().message).toMatch(/not closed/);
+  });
+
+  it('answers 400 for a bad amount or an asOf in the past', async () => {
+    const { id } = await portfolioOnChain({ buyAndClose: true });
+    for (const amount of ['-1', '1.5', '', 'abc', 5, (2n ** 256n).toString()]) {
+      expect((await preview(id, { amount })).statusCode, String(amount)).toBe(400);
+    }
+    expect((await preview(id, {})).statusCode).toBe(400);
+    expect((await preview(id, { amount: '1', asOf: 'yesterday' })).statusCode).toBe(400);
+    const past = new Date(Date.now() - 3_600_000).toISOString();
+    expect((await preview(id, { amount: '1', asOf: past })).statusCode).toBe(400);
+    const ok = await preview(id, { amount: '1' });
+    expect(ok.statusCode, ok.body).toBe(200);
+  });
+});
