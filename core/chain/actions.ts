@@ -109,45 +109,53 @@ export type CreatePortfolioReturnType = TxResult & {
   issuer: Address;
 };
 
+/**
+ * `PortfolioFactory.createPortfolio`'s argument: unset roles default to `sender`, the transaction's
+ * sender; shared by `createPortfolio` and the relayer-based publish job so both build the same call.
+ */
+export function createPortfolioArgs(parameters: CreatePortfolioParameters, sender: Address) {
+  return [
+    {
+      admin: parameters.admin ?? sender,
+      issuer: parameters.issuer ?? sender,
+      issuerTreasury: parameters.issuerTreasury ?? sender,
+      servicer: parameters.servicer,
+      guardian: parameters.guardian ?? sender,
+      protocolTreasury: parameters.protocolTreasury ?? sender,
+      payToken: parameters.payToken,
+      registry: parameters.registry,
+      rootProposer: parameters.rootProposer ?? sender,
+      timelockDelay: BigInt(parameters.timelockDelay ?? 0),
+      servicerFeeBps: parameters.servicerFeeBps ?? 0,
+      protocolFeeBps: parameters.protocolFeeBps ?? 0,
+      mode: waterfallModeIndex[parameters.mode ?? 'interestFirst'],
+      offeringStart: BigInt(parameters.offeringStart ?? 0),
+      offeringEnd: BigInt(parameters.offeringEnd),
+      documentRoot: parameters.documentRoot ?? zeroHash,
+      loanTapeHash: parameters.loanTapeHash ?? zeroHash,
+      tranches: parameters.tranches.map((tranche) => ({
+        name: tranche.name,
+        symbol: tranche.symbol,
+        face: tranche.face,
+        couponBps: tranche.couponBps,
+        priceBps: tranche.priceBps ?? 10_000,
+      })),
+    },
+  ] as const;
+}
+
 /** `PortfolioFactory.createPortfolio`: deploys the Portfolio, its tranche tokens and Distributor (clones). */
 export async function createPortfolio(
   clients: ChainClients,
   parameters: CreatePortfolioParameters,
 ): Promise<CreatePortfolioReturnType> {
-  const me = clients.account.address;
-  const params = {
-    admin: parameters.admin ?? me,
-    issuer: parameters.issuer ?? me,
-    issuerTreasury: parameters.issuerTreasury ?? me,
-    servicer: parameters.servicer,
-    guardian: parameters.guardian ?? me,
-    protocolTreasury: parameters.protocolTreasury ?? me,
-    payToken: parameters.payToken,
-    registry: parameters.registry,
-    rootProposer: parameters.rootProposer ?? me,
-    timelockDelay: BigInt(parameters.timelockDelay ?? 0),
-    servicerFeeBps: parameters.servicerFeeBps ?? 0,
-    protocolFeeBps: parameters.protocolFeeBps ?? 0,
-    mode: waterfallModeIndex[parameters.mode ?? 'interestFirst'],
-    offeringStart: BigInt(parameters.offeringStart ?? 0),
-    offeringEnd: BigInt(parameters.offeringEnd),
-    documentRoot: parameters.documentRoot ?? zeroHash,
-    loanTapeHash: parameters.loanTapeHash ?? zeroHash,
-    tranches: parameters.tranches.map((tranche) => ({
-      name: tranche.name,
-      symbol: tranche.symbol,
-      face: tranche.face,
-      couponBps: tranche.couponBps,
-      priceBps: tranche.priceBps ?? 10_000,
-    })),
-  };
   const context = { contract: 'PortfolioFactory', functionName: 'createPortfolio', abi: portfolioFactoryAbi };
   const { txHash, receipt } = await sendAndWait(clients, context, () =>
     clients.walletClient.writeContract({
       address: parameters.factory,
       abi: portfolioFactoryAbi,
       functionName: 'createPortfolio',
-      args: [params],
+      args: createPortfolioArgs(parameters, clients.account.address),
     }),
   );
   const [created] = parseEventLogs({

@@ -4,6 +4,7 @@ import { type Address, getAddress, type Hex, parseEventLogs, zeroHash } from 'vi
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type CreatePortfolioParameters,
+  createPortfolioArgs,
   readPortfolioTerms,
   readTrancheState,
 } from '../../core/chain/actions.ts';
@@ -21,12 +22,7 @@ import { createRelayer, type Relayer, type RelayTx } from '../../core/chain/rela
 import { buildDocumentTree } from '../../core/domain/document-tree.ts';
 import { createRedis } from '../../core/queue.ts';
 import { buildApp } from '../../server/app.ts';
-import {
-  createPortfolioArgs,
-  handlePublish,
-  type PublishContext,
-  publishRelayKey,
-} from '../../worker/handlers/publish.ts';
+import { handlePublish, type PublishContext, publishRelayKey } from '../../worker/handlers/publish.ts';
 import { createWorker, type NplWorker } from '../../worker/main.ts';
 import { type AnvilInstance, createAnvilTestClient, deriveAccounts, startAnvil } from '../helpers/anvil.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';

@@ -27,16 +27,12 @@
  * empty data room anchors the zero root (core/domain/document-tree.ts `EMPTY_DOCUMENT_ROOT`).
  */
 import type pg from 'pg';
+import { type Address, erc20Abi, getAddress, type Hex, parseEventLogs, type TransactionReceipt } from 'viem';
 import {
-  type Address,
-  erc20Abi,
-  getAddress,
-  type Hex,
-  parseEventLogs,
-  type TransactionReceipt,
-  zeroHash,
-} from 'viem';
-import { type CreatePortfolioParameters, readPortfolioTerms } from '../../core/chain/actions.ts';
+  type CreatePortfolioParameters,
+  createPortfolioArgs,
+  readPortfolioTerms,
+} from '../../core/chain/actions.ts';
 import type { PlatformChain } from '../../core/chain/deployment.ts';
 import { ChainError, toChainError } from '../../core/chain/errors.ts';
 import { portfolioAbi, portfolioFactoryAbi } from '../../core/chain/generated/index.ts';
@@ -360,43 +356,6 @@ function createdFrom(receipt: TransactionReceipt): Created {
     loanTapeHash: anchored.args.loanTapeHash,
   };
 }
-
-/**
- * `PortfolioFactory.createPortfolio`'s argument, built as core/chain/actions.ts `createPortfolio`
- * builds it (unset roles default to `sender`, the transaction's sender).
- */
-export function createPortfolioArgs(p: CreatePortfolioParameters, sender: Address) {
-  return [
-    {
-      admin: p.admin ?? sender,
-      issuer: p.issuer ?? sender,
-      issuerTreasury: p.issuerTreasury ?? sender,
-      servicer: p.servicer,
-      guardian: p.guardian ?? sender,
-      protocolTreasury: p.protocolTreasury ?? sender,
-      payToken: p.payToken,
-      registry: p.registry,
-      rootProposer: p.rootProposer ?? sender,
-      timelockDelay: BigInt(p.timelockDelay ?? 0),
-      servicerFeeBps: p.servicerFeeBps ?? 0,
-      protocolFeeBps: p.protocolFeeBps ?? 0,
-      mode: WATERFALL_MODE_INDEX[p.mode ?? 'interestFirst'],
-      offeringStart: BigInt(p.offeringStart ?? 0),
-      offeringEnd: BigInt(p.offeringEnd),
-      documentRoot: p.documentRoot ?? zeroHash,
-      loanTapeHash: p.loanTapeHash ?? zeroHash,
-      tranches: p.tranches.map((tranche) => ({
-        name: tranche.name,
-        symbol: tranche.symbol,
-        face: tranche.face,
-        couponBps: tranche.couponBps,
-        priceBps: tranche.priceBps ?? 10_000,
-      })),
-    },
-  ] as const;
-}
-
-const WATERFALL_MODE_INDEX = { interestFirst: 0, sequential: 1 } as const;
 
 /** The transaction hashes recorded in a job row's payload, oldest first. */
 function txsOf(payload: unknown): { hash: Hex }[] {
