@@ -14,19 +14,25 @@ import { QUEUE_NAMES, type QueueName } from './queue.ts';
 export const JOB_NAMES = {
   /** deploys a draft portfolio through the factory and records its addresses */
   publish: 'publish',
+  /** carries a recovery's distribution from the snapshot to the pushed payouts (worker/handlers/distribution.ts) */
+  distribution: 'distribution',
 } as const;
 
 /** `jobId` is the `job` table row; `portfolioId` is there for logs and queue dashboards. */
 export type PublishJob = { name: typeof JOB_NAMES.publish; data: { jobId: string; portfolioId: string } };
 
+/** `distributionId` is the `distribution` table row. */
+export type DistributionJob = { name: typeof JOB_NAMES.distribution; data: { distributionId: string } };
+
 /** Every job the worker knows, discriminated by `name`. */
-export type JobDefinition = PublishJob;
+export type JobDefinition = PublishJob | DistributionJob;
 export type JobName = JobDefinition['name'];
 export type JobData<N extends JobName = JobName> = Extract<JobDefinition, { name: N }>['data'];
 
 /** The queue each job goes to. */
 export const JOB_QUEUE: { readonly [N in JobName]: QueueName } = {
   publish: QUEUE_NAMES.publish,
+  distribution: QUEUE_NAMES.distribution,
 };
 
 /**
@@ -38,6 +44,8 @@ export function bullJobId(job: JobDefinition): string {
   switch (job.name) {
     case JOB_NAMES.publish:
       return `publish-${job.data.jobId}`;
+    case JOB_NAMES.distribution:
+      return `distribution-${job.data.distributionId}`;
   }
 }
 

@@ -10,6 +10,7 @@
 export {
   bullJobId,
   createJobQueues,
+  type DistributionJob,
   JOB_NAMES,
   JOB_QUEUE,
   type JobData,

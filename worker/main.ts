@@ -5,7 +5,7 @@
  * `close()` lets running jobs finish and stops the indexer; the process closes it on SIGTERM / SIGINT.
  */
 import { pathToFileURL } from 'node:url';
-import { type Job, UnrecoverableError, Worker } from 'bullmq';
+import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
 import { isLocalChain } from '../core/chain/clients.ts';
@@ -16,6 +16,13 @@ import { createDb, type Db } from '../core/db/index.ts';
 import { BaseError } from '../core/errors.ts';
 import { indexerStatusKey, reportIndexerStatus } from '../core/indexer-status.ts';
 import { createRedis } from '../core/queue.ts';
+import {
+  type DistributionContext,
+  DistributionDelay,
+  findNewDistributions,
+  handleDistribution,
+  pendingDistributions,
+} from './handlers/distribution.ts';
 import { handlePublish, type PublishContext } from './handlers/publish.ts';
 import { createIndexer, type Indexer } from './indexer/index.ts';
 import {
@@ -57,6 +64,14 @@ export type CreateWorkerOptions = {
   indexer?: Indexer | false;
   /** How often the indexer's status is written to Redis (ms); default 2000. */
   indexerReportIntervalMs?: number;
+  /**
+   * How often the worker looks for indexed RecoveryDistributed events without a distribution, creates
+   * the row and enqueues its `distribution` job (ms); default 2000. Only when it consumes the
+   * `distribution` queue.
+   */
+  distributionPollMs?: number;
+  /** Distribution options (minimum push, batch size), see worker/handlers/distribution.ts. */
+  distribution?: Pick<DistributionContext, 'minPush' | 'pushBatchSize'>;
 };
 
 export type NplWorker = {
@@ -67,10 +82,11 @@ export type NplWorker = {
   close: () => Promise<void>;
 };
 
-type Context = PublishContext;
+type Context = PublishContext & DistributionContext;
 
 const handlers: JobHandlers<Context> = {
   publish: (context, data, attempt) => handlePublish(context, data, attempt),
+  distribution: (context, data) => handleDistribution(context, data),
 };
 
 const handledQueues = [...new Set(Object.values(JOB_QUEUE))];
@@ -113,10 +129,10 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<N
         pollIntervalMs: isLocalChain(platform.clients.chain.id) ? 100 : 1_000,
         onError: (error) => log.warn({ err: error }, 'relayer monitor pass failed'),
       });
-    const context: Context = { db, platform, relayer, config, log };
+    const context: Context = { db, platform, relayer, config, log, ...options.distribution };
 
     const workers = queues.map((queue) => {
-      const worker = new Worker(queue, (job: Job) => runJob(context, job), {
+      const worker = new Worker(queue, (job: Job, token?: string) => runJob(context, job, token), {
         connection: redis,
         prefix: config.QUEUE_PREFIX,
         concurrency: options.concurrency ?? 1,
@@ -148,6 +164,35 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<N
       } finally {
         await producers.close();
       }
+    }
+    if (queues.includes(JOB_QUEUE.distribution)) {
+      const producers = createJobQueues({
+        connection: redis,
+        prefix: config.QUEUE_PREFIX,
+        retry: { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS },
+      });
+      closers.push(() => producers.close());
+      const enqueueAll = async (ids: string[]) => {
+        for (const distributionId of ids) {
+          await producers.enqueue({ name: JOB_NAMES.distribution, data: { distributionId } });
+        }
+      };
+      if (options.requeuePending ?? true) await enqueueAll(await pendingDistributions(db));
+      let polling = false;
+      const poll = async () => {
+        if (polling) return;
+        polling = true;
+        try {
+          await enqueueAll(await findNewDistributions(db));
+        } catch (error) {
+          log.warn({ err: error }, 'distribution poll failed');
+        } finally {
+          polling = false;
+        }
+      };
+      const timer = setInterval(poll, options.distributionPollMs ?? 2_000);
+      timer.unref();
+      closers.push(async () => clearInterval(timer));
     }
     const indexer =
       options.indexer === false
@@ -202,13 +247,18 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<N
 }
 
 /** One BullMQ job: dispatch by name; a non-retryable failure is not attempted again. */
-async function runJob(context: Context, job: Job): Promise<unknown> {
+async function runJob(context: Context, job: Job, token?: string): Promise<unknown> {
   if (!Object.hasOwn(handlers, job.name)) throw new UnrecoverableError(`unknown job ${job.name}`);
   const name = job.name as JobName;
   const attempt = { attempt: job.attemptsMade + 1, attempts: job.opts.attempts ?? 1 };
   try {
     return await handlers[name](context, job.data, attempt);
   } catch (error) {
+    if (error instanceof DistributionDelay && token !== undefined) {
+      // wait without spending an attempt: same BullMQ job, back in the delayed set
+      await job.moveToDelayed(Date.now() + Math.max(100, error.delayMs), token);
+      throw new DelayedError(error.message);
+    }
     if (error instanceof BaseError && !error.retryable) throw new UnrecoverableError(error.message);
     throw error;
   }

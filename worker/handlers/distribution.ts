@@ -1,0 +1,429 @@
+/**
+ * The distribution job (ARCHITECTURE.md "The distribution job"): one `distribution` row per indexed
+ * `RecoveryDistributed` event, carried from the snapshot to the pushed payouts. Idempotent and
+ * resumable by distribution id: every step records its result in the row before the next runs, and
+ * a re-run skips what is recorded.
+ *
+ * 1+2. balances of every tranche at `snapshotBlock` (worker/indexer `balancesAt`, cross-checked
+ *      against `totalSupply` read at that block) → `computeDistribution` with the previous
+ *      distribution's cumulative amounts and dust → `distribution_holder` / `distribution_tranche`
+ *      rows, written in one transaction with `computed_at`;
+ * 3.   the tree (`buildDistributionTree`) dumped to `DATA_DIR/distributions/<id>.json`, its keccak
+ *      as `treeHash`, and the root and total;
+ * 4.   `proposeRoot` through the relayer, key `distribution-propose-<id>` (the relayer returns the
+ *      stored row for a known key: sent once, even across crashes) → status `proposed`, `validAt`;
+ * 5.   after the timelock, `acceptRoot` (`distribution-accept-<id>`) → status `claimable`;
+ * 6.   `claimMany` in batches for every holder with a payout ≥ `minPush`
+ *      (`distribution-push-<id>-<batch>`) → status `paid`.
+ *
+ * Waiting (the indexer behind the snapshot, an earlier distribution of the portfolio not yet
+ * claimable, the timelock) throws `DistributionDelay`: the worker moves the BullMQ job to the
+ * delayed set with the same id instead of spending an attempt.
+ *
+ * `findNewDistributions` creates the rows: every indexed recovery of a published portfolio without a
+ * distribution gets one (the worker polls it, see worker/main.ts).
+ */
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { type Address, getAddress, type Hex, keccak256 } from 'viem';
+import type { PlatformChain } from '../../core/chain/deployment.ts';
+import { distributorAbi, trancheTokenAbi } from '../../core/chain/generated/index.ts';
+import type { Relayer } from '../../core/chain/relayer.ts';
+import type { Config } from '../../core/config.ts';
+import type { Db } from '../../core/db/index.ts';
+import { computeDistribution } from '../../core/domain/distribution.ts';
+import { buildDistributionTree, type DistributionTree } from '../../core/domain/merkle.ts';
+import { BaseError } from '../../core/errors.ts';
+import { balancesAt } from '../indexer/index.ts';
+import type { JobData } from '../jobs.ts';
+
+export type DistributionContext = {
+  db: Db;
+  platform: PlatformChain;
+  relayer: Relayer;
+  config: Config;
+  log?: { info: (o: object, m: string) => void; warn: (o: object, m: string) => void };
+  /** Holders paid less than this are left to claim themselves (default: DISTRIBUTION_MIN_PUSH or 0). */
+  minPush?: bigint;
+  /** Accounts per claimMany (default 100). */
+  pushBatchSize?: number;
+  /** Relayer confirmation timeout (ms, default 120 000). */
+  confirmTimeoutMs?: number;
+};
+
+/** Thrown to retry the job later without spending an attempt (the worker delays the BullMQ job). */
+export class DistributionDelay extends Error {
+  constructor(
+    readonly delayMs: number,
+    reason: string,
+  ) {
+    super(reason);
+    this.name = 'DistributionDelay';
+  }
+}
+
+export const distributionProposeKey = (id: string) => `distribution-propose-${id}`;
+export const distributionAcceptKey = (id: string) => `distribution-accept-${id}`;
+export const distributionPushKey = (id: string, batch: number) => `distribution-push-${id}-${batch}`;
+/** The on-chain `distributionId`: the row's uuid as a 128-bit integer. */
+export const distributionChainId = (id: string) => BigInt(`0x${id.replaceAll('-', '')}`);
+
+const invalid = (message: string) => new BaseError(message, { code: 'CONFLICT', retryable: false });
+const dec = (value: { toFixed: (d: number) => string }) => BigInt(value.toFixed(0));
+
+export async function handleDistribution(
+  context: DistributionContext,
+  data: JobData<'distribution'>,
+): Promise<{ id: string; status: string }> {
+  const { prisma } = context.db;
+  const id = data.distributionId;
+  let row = await prisma.distribution.findUnique({ where: { id } });
+  if (row === null) throw invalid(`Distribution ${id} does not exist`);
+  if (row.status === 'paid' || row.status === 'failed') return { id, status: row.status };
+  try {
+    if (row.computedAt === null) {
+      await computeStep(context, row);
+      row = await prisma.distribution.findUniqueOrThrow({ where: { id } });
+    }
+    let tree: DistributionTree | undefined;
+    if (row.treeHash === null) {
+      tree = await treeStep(context, id);
+      row = await prisma.distribution.findUniqueOrThrow({ where: { id } });
+    }
+    if (row.status === 'computing') {
+      await proposeStep(context, row);
+      row = await prisma.distribution.findUniqueOrThrow({ where: { id } });
+    }
+    if (row.status === 'proposed') {
+      await acceptStep(context, row);
+      row = await prisma.distribution.findUniqueOrThrow({ where: { id } });
+    }
+    if (row.status === 'claimable') {
+      await pushStep(context, id, tree);
+    }
+  } catch (error) {
+    if (error instanceof BaseError && !error.retryable) {
+      await prisma.distribution.update({
+        where: { id },
+        data: { status: 'failed', error: error.message.slice(0, 1_000) },
+      });
+    }
+    throw error;
+  }
+  return { id, status: 'paid' };
+}
+
+type Row = NonNullable<Awaited<ReturnType<Db['prisma']['distribution']['findUnique']>>>;
+
+async function portfolioOf(context: DistributionContext, portfolioId: string) {
+  const portfolio = await context.db.prisma.portfolio.findUnique({
+    where: { id: portfolioId },
+    include: { tranches: { orderBy: { seniority: 'asc' } } },
+  });
+  if (portfolio === null || portfolio.distributorAddress === null) {
+    throw invalid(`Portfolio ${portfolioId} is not published`);
+  }
+  return { ...portfolio, distributorAddress: portfolio.distributorAddress };
+}
+
+/** The latest earlier distribution of the portfolio; delays while it is not claimable yet. */
+async function previousOf(context: DistributionContext, row: Row) {
+  const previous = await context.db.prisma.distribution.findFirst({
+    where: { portfolioId: row.portfolioId, recoveryId: { lt: row.recoveryId }, status: { not: 'failed' } },
+    orderBy: { recoveryId: 'desc' },
+  });
+  if (previous !== null && previous.status !== 'claimable' && previous.status !== 'paid') {
+    throw new DistributionDelay(2_000, `Distribution ${previous.id} of the portfolio is not claimable yet`);
+  }
+  return previous;
+}
+
+async function computeStep(context: DistributionContext, row: Row): Promise<void> {
+  const { prisma } = context.db;
+  const portfolio = await portfolioOf(context, row.portfolioId);
+  const previous = await previousOf(context, row);
+  const amounts = await prisma.recoveryEventTranche.findMany({
+    where: { chainId: row.chainId, txHash: row.recoveryTxHash, logIndex: row.recoveryLogIdx },
+    orderBy: { trancheIndex: 'asc' },
+  });
+  if (amounts.length !== portfolio.tranches.length) {
+    throw invalid(`Recovery ${row.recoveryTxHash} has ${amounts.length} tranche amounts`);
+  }
+  const carry = new Map<number, bigint>();
+  const previousCumulative = new Map<string, bigint>();
+  if (previous !== null) {
+    for (const t of await prisma.distributionTranche.findMany({ where: { distributionId: previous.id } })) {
+      carry.set(t.trancheIndex, dec(t.dustOut));
+    }
+    for (const h of await prisma.distributionHolder.findMany({ where: { distributionId: previous.id } })) {
+      previousCumulative.set(h.account.toLowerCase(), dec(h.cumulative));
+    }
+  }
+  const { publicClient } = context.platform.clients;
+  const inputs: {
+    trancheId: number;
+    amount: bigint;
+    carryIn: bigint;
+    balances: { account: string; balance: bigint }[];
+  }[] = [];
+  const supplies: bigint[] = [];
+  for (const [i, tranche] of portfolio.tranches.entries()) {
+    if (tranche.address === null) throw invalid(`Tranche ${tranche.id} has no token address`);
+    const token = getAddress(tranche.address);
+    let snapshot: Awaited<ReturnType<typeof balancesAt>>;
+    try {
+      snapshot = await balancesAt(prisma, {
+        tranche: token,
+        blockNumber: row.snapshotBlock,
+        chainId: row.chainId,
+      });
+    } catch (error) {
+      if (error instanceof BaseError && error.retryable) throw new DistributionDelay(1_000, error.message);
+      throw error;
+    }
+    const supply = await publicClient.readContract({
+      address: token,
+      abi: trancheTokenAbi,
+      functionName: 'totalSupply',
+      blockNumber: row.snapshotBlock,
+    });
+    if (supply !== snapshot.totalSupply) {
+      // the indexer is missing transfers (or saw a reorg): never distribute on wrong balances
+      throw new BaseError(
+        `Tranche ${token} at block ${row.snapshotBlock}: indexed balances sum to ${snapshot.totalSupply}, totalSupply is ${supply}`,
+        { code: 'SERVICE_UNAVAILABLE', retryable: true },
+      );
+    }
+    supplies.push(supply);
+    inputs.push({
+      trancheId: i,
+      amount: dec(amounts[i].total),
+      carryIn: carry.get(i) ?? 0n,
+      balances: snapshot.balances,
+    });
+  }
+  const result = computeDistribution({ tranches: inputs, previousCumulative });
+  await prisma.$transaction(async (tx) => {
+    await tx.distributionHolder.deleteMany({ where: { distributionId: row.id } });
+    await tx.distributionTranche.deleteMany({ where: { distributionId: row.id } });
+    await tx.distributionHolder.createMany({
+      data: result.holders.map((h) => ({
+        distributionId: row.id,
+        account: getAddress(h.account),
+        payout: h.payout.toString(),
+        cumulative: h.cumulative.toString(),
+      })),
+    });
+    await tx.distributionTranche.createMany({
+      data: result.perTranche.map((t, i) => ({
+        distributionId: row.id,
+        trancheIndex: i,
+        tranche: getAddress(portfolio.tranches[i].address as string),
+        amount: inputs[i].amount.toString(),
+        carryIn: inputs[i].carryIn.toString(),
+        distributed: t.distributed.toString(),
+        dustOut: t.dustOut.toString(),
+        supply: supplies[i].toString(),
+      })),
+    });
+    await tx.distribution.update({
+      where: { id: row.id },
+      data: {
+        snapshotAt: new Date(),
+        computedAt: new Date(),
+        payout: result.totalPayout.toString(),
+        total: result.total.toString(),
+      },
+    });
+  });
+  context.log?.info({ distributionId: row.id, holders: result.holders.length }, 'distribution computed');
+}
+
+async function treeOf(context: DistributionContext, id: string): Promise<DistributionTree> {
+  const holders = await context.db.prisma.distributionHolder.findMany({
+    where: { distributionId: id },
+    orderBy: { account: 'asc' },
+  });
+  if (holders.length === 0) throw invalid(`Distribution ${id} has no holders`);
+  return buildDistributionTree(holders.map((h) => ({ account: h.account, amount: dec(h.cumulative) })));
+}
+
+async function treeStep(context: DistributionContext, id: string): Promise<DistributionTree> {
+  const tree = await treeOf(context, id);
+  const chunks: Uint8Array[] = [];
+  tree.writeDump((chunk) => chunks.push(chunk));
+  const bytes = Buffer.concat(chunks);
+  const dir = path.resolve(context.config.DATA_DIR, 'distributions');
+  await mkdir(dir, { recursive: true });
+  const file = path.join(dir, `${id}.json`);
+  await writeFile(`${file}.tmp`, bytes);
+  await rename(`${file}.tmp`, file);
+  await context.db.prisma.distribution.update({
+    where: { id },
+    data: { root: tree.root, treeHash: keccak256(bytes), treePath: file },
+  });
+  return tree;
+}
+
+async function settle(context: DistributionContext, key: string, send: () => Promise<{ id: string }>) {
+  const relayed = (await context.relayer.get(key)) ?? (await send());
+  const settled = await context.relayer.waitFor(relayed.id, {
+    timeoutMs: context.confirmTimeoutMs ?? 120_000,
+  });
+  if (settled.status !== 'mined') {
+    throw invalid(settled.revertReason ?? `${key}: transaction ${settled.txHash} ${settled.status}`);
+  }
+  return settled.txHash as Hex;
+}
+
+async function proposeStep(context: DistributionContext, row: Row): Promise<void> {
+  const portfolio = await portfolioOf(context, row.portfolioId);
+  await previousOf(context, row);
+  const distributor = getAddress(portfolio.distributorAddress);
+  const { root, total, treeHash } = row;
+  if (root === null || total === null || treeHash === null) throw invalid('No tree recorded');
+  const txHash = await settle(context, distributionProposeKey(row.id), () =>
+    context.relayer.submit({
+      idempotencyKey: distributionProposeKey(row.id),
+      kind: 'proposeRoot',
+      refId: row.id,
+      contract: 'Distributor',
+      to: distributor,
+      abi: distributorAbi,
+      functionName: 'proposeRoot',
+      args: [root as Hex, dec(total), treeHash as Hex, distributionChainId(row.id)],
+    }),
+  );
+  const pending = await context.platform.clients.publicClient.readContract({
+    address: distributor,
+    abi: distributorAbi,
+    functionName: 'pendingRoot',
+  });
+  await context.db.prisma.distribution.update({
+    where: { id: row.id },
+    data: { status: 'proposed', proposeTx: txHash, validAt: pending.validAt },
+  });
+}
+
+async function acceptStep(context: DistributionContext, row: Row): Promise<void> {
+  const portfolio = await portfolioOf(context, row.portfolioId);
+  const distributor = getAddress(portfolio.distributorAddress);
+  const key = distributionAcceptKey(row.id);
+  if ((await context.relayer.get(key)) === null) {
+    const validAtMs = Number(row.validAt ?? 0n) * 1000;
+    const block = await context.platform.clients.publicClient.getBlock();
+    const chainNowMs = Math.max(Number(block.timestamp) * 1000, Date.now());
+    if (chainNowMs < validAtMs + 1_000) {
+      throw new DistributionDelay(validAtMs + 1_000 - chainNowMs, `Timelock of distribution ${row.id}`);
+    }
+  }
+  const txHash = await settle(context, key, async () => {
+    try {
+      return await context.relayer.submit({
+        idempotencyKey: key,
+        kind: 'acceptRoot',
+        refId: row.id,
+        contract: 'Distributor',
+        to: distributor,
+        abi: distributorAbi,
+        functionName: 'acceptRoot',
+      });
+    } catch (error) {
+      if (String((error as Error).message).includes('DistributorTimelockPending')) {
+        throw new DistributionDelay(1_000, `Timelock of distribution ${row.id}`);
+      }
+      throw error;
+    }
+  });
+  const root = await context.platform.clients.publicClient.readContract({
+    address: distributor,
+    abi: distributorAbi,
+    functionName: 'root',
+  });
+  if (root !== row.root) throw invalid(`Distributor root ${root} is not the distribution's ${row.root}`);
+  await context.db.prisma.distribution.update({
+    where: { id: row.id },
+    data: { status: 'claimable', acceptTx: txHash },
+  });
+}
+
+function minPushOf(context: DistributionContext): bigint {
+  if (context.minPush !== undefined) return context.minPush;
+  const raw = process.env.DISTRIBUTION_MIN_PUSH;
+  return raw === undefined || raw === '' ? 0n : BigInt(raw);
+}
+
+async function pushStep(
+  context: DistributionContext,
+  id: string,
+  built: DistributionTree | undefined,
+): Promise<void> {
+  const { prisma } = context.db;
+  const row = await prisma.distribution.findUniqueOrThrow({ where: { id } });
+  const portfolio = await portfolioOf(context, row.portfolioId);
+  const distributor = getAddress(portfolio.distributorAddress) as Address;
+  const tree = built ?? (await treeOf(context, id));
+  if (tree.root !== row.root) throw invalid(`Rebuilt tree root ${tree.root} differs from ${row.root}`);
+  const minPush = minPushOf(context);
+  const holders = (
+    await prisma.distributionHolder.findMany({ where: { distributionId: id }, orderBy: { account: 'asc' } })
+  ).filter((h) => dec(h.payout) > 0n && dec(h.payout) >= minPush);
+  const size = context.pushBatchSize ?? 100;
+  for (let start = 0, batch = 0; start < holders.length; start += size, batch++) {
+    const slice = holders.slice(start, start + size);
+    if (slice.every((h) => h.pushedTx !== null)) continue;
+    const key = distributionPushKey(id, batch);
+    const txHash = await settle(context, key, () =>
+      context.relayer.submit({
+        idempotencyKey: key,
+        kind: 'claimMany',
+        refId: id,
+        contract: 'Distributor',
+        to: distributor,
+        abi: distributorAbi,
+        functionName: 'claimMany',
+        args: [
+          slice.map((h) => getAddress(h.account)),
+          slice.map((h) => dec(h.cumulative)),
+          slice.map((h) => tree.proof(h.account)),
+        ],
+      }),
+    );
+    await prisma.distributionHolder.updateMany({
+      where: { distributionId: id, account: { in: slice.map((h) => h.account) } },
+      data: { pushedTx: txHash },
+    });
+  }
+  await prisma.distribution.update({ where: { id }, data: { status: 'paid' } });
+  context.log?.info({ distributionId: id, pushed: holders.length }, 'distribution paid');
+}
+
+/**
+ * Creates a `distribution` row for every indexed RecoveryDistributed event of a published portfolio
+ * that has none yet; returns the new rows' ids (to enqueue). Safe to run concurrently (unique key).
+ */
+export async function findNewDistributions(db: Db): Promise<string[]> {
+  const rows = await db.prisma.$queryRawUnsafe<{ id: string }[]>(
+    `INSERT INTO distribution (portfolio_id, chain_id, portfolio, recovery_tx_hash, recovery_log_index,
+                               recovery_id, snapshot_block, updated_at)
+     SELECT p.id, r.chain_id, r.portfolio, r.tx_hash, r.log_index, r.recovery_id, r.snapshot_block, now()
+       FROM recovery_event r
+       JOIN portfolio p ON p.chain_id = r.chain_id AND lower(p.portfolio_address) = lower(r.portfolio)
+      WHERE NOT EXISTS (SELECT 1 FROM distribution d WHERE d.chain_id = r.chain_id
+                          AND d.recovery_tx_hash = r.tx_hash AND d.recovery_log_index = r.log_index)
+      ORDER BY r.block_number, r.log_index
+     ON CONFLICT DO NOTHING
+     RETURNING id::text AS id`,
+  );
+  return rows.map((r) => r.id);
+}
+
+/** Distributions still to carry on (after a restart). */
+export async function pendingDistributions(db: Db): Promise<string[]> {
+  const rows = await db.prisma.distribution.findMany({
+    where: { status: { in: ['computing', 'proposed', 'claimable'] } },
+    select: { id: true },
+    orderBy: [{ createdAt: 'asc' }],
+  });
+  return rows.map((r) => r.id);
+}
