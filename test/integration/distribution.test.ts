@@ -1,0 +1,334 @@
+/**
+ * The distribution job end to end on anvil + Postgres + Redis: a published portfolio with three
+ * tranches and a handful of holders, two recoveries deposited by the servicer, and the worker
+ * (indexer + distribution job) running until both distributions are paid. The expected payouts are
+ * recomputed here from the chain (balanceOf at the snapshot block, the RecoveryDistributed amounts)
+ * with core/domain's computeDistribution, never from the worker's tables.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { type Address, erc20Abi, keccak256, maxUint256 } from 'viem';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  allowlistInvestors,
+  approve,
+  buy,
+  closeOffering,
+  createPortfolio,
+  depositRecovery,
+  mintTestStablecoin,
+  type RecoveryDistributed,
+} from '../../core/chain/actions.ts';
+import { type ChainClients, createChainClients, withAccount } from '../../core/chain/clients.ts';
+import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
+import { createPlatformChain, type PlatformChain } from '../../core/chain/deployment.ts';
+import { distributorAbi, trancheTokenAbi } from '../../core/chain/generated/index.ts';
+import { computeDistribution } from '../../core/domain/distribution.ts';
+import { loadDistributionTreeJson } from '../../core/domain/merkle.ts';
+import { createRedis } from '../../core/queue.ts';
+import { createIndexer } from '../../worker/indexer/index.ts';
+import { createWorker, type NplWorker } from '../../worker/main.ts';
+import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
+import { createTestApp, type TestApp } from '../helpers/app.ts';
+
+const silent = pino({ level: 'silent' });
+const usd = (whole: bigint) => whole * 10n ** 6n;
+const SCALE = 10n ** 12n; // tranche tokens have 18 decimals, the TestStablecoin 6
+
+let anvil: AnvilInstance;
+let stack: DeployedStack;
+let deployer: ChainClients;
+let servicer: ChainClients;
+let holders: ChainClients[];
+let platform: PlatformChain;
+let t: TestApp;
+let worker: NplWorker | undefined;
+let workerRedis: ReturnType<typeof createRedis>;
+let dataDir: string;
+
+beforeAll(async () => {
+  anvil = await startAnvil({ accounts: 10 });
+  deployer = createChainClients({
+    rpcUrl: anvil.rpcUrl,
+    privateKey: anvil.accounts[0].privateKey,
+    pollingInterval: 20,
+  });
+  servicer = withAccount(deployer, anvil.accounts[2].privateKey);
+  holders = [3, 4, 5, 6, 7].map((i) => withAccount(deployer, anvil.accounts[i].privateKey));
+  stack = await deployStack(deployer);
+  dataDir = await mkdtemp(path.join(tmpdir(), 'npl-distribution-'));
+  t = await createTestApp({
+    overrides: {
+      RPC_URL: anvil.rpcUrl,
+      DATA_DIR: dataDir,
+      QUEUE_PREFIX: `npl-test-distribution-${randomBytes(4).toString('hex')}`,
+      JOB_ATTEMPTS: 3,
+      JOB_BACKOFF_MS: 200,
+      PLATFORM_PRIVATE_KEY: anvil.accounts[1].privateKey,
+    },
+  });
+  platform = await createPlatformChain(t.config, { deployment: stack, pollingInterval: 20 });
+  workerRedis = createRedis(t.config.REDIS_URL as string);
+}, 120_000);
+
+afterAll(async () => {
+  await worker?.close();
+  workerRedis?.disconnect();
+  await t?.close();
+  await anvil?.stop();
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+});
+
+const tranchesSpec = [
+  { name: 'Senior', symbol: 'SNR', face: usd(1_000n), couponBps: 500, priceBps: 10_000 },
+  { name: 'Mezzanine', symbol: 'MEZ', face: usd(500n), couponBps: 900, priceBps: 9_000 },
+  { name: 'Equity', symbol: 'EQ', face: usd(200n), couponBps: 0, priceBps: 5_000 },
+];
+/** Units (pay-token base units of face) each holder buys of each tranche; 0 = none. */
+const purchases = [
+  [usd(300n), usd(100n), usd(7n)],
+  [usd(211n), 0n, usd(50n)],
+  [usd(100n), usd(333n), 0n],
+  [0n, usd(67n), usd(13n)],
+  [usd(189n), 0n, usd(30n)],
+];
+
+async function publishedPortfolio() {
+  const now = (await deployer.publicClient.getBlock()).timestamp;
+  const created = await createPortfolio(deployer, {
+    factory: stack.portfolioFactory,
+    payToken: stack.testStablecoin as Address,
+    registry: stack.complianceRegistry,
+    servicer: servicer.account.address,
+    rootProposer: platform.clients.account.address,
+    timelockDelay: 2,
+    mode: 'interestFirst',
+    offeringEnd: now + 86_400n,
+    tranches: tranchesSpec,
+  });
+  await allowlistInvestors(deployer, {
+    registry: stack.complianceRegistry,
+    accounts: holders.map((h) => h.account.address),
+    expiry: now + 10n * 365n * 86_400n,
+  });
+  for (const [h, holder] of holders.entries()) {
+    await mintTestStablecoin(deployer, {
+      token: stack.testStablecoin as Address,
+      to: holder.account.address,
+      amount: usd(10_000n),
+    });
+    await approve(holder, {
+      token: stack.testStablecoin as Address,
+      spender: created.portfolio,
+      amount: maxUint256,
+    });
+    for (const [trancheId, units] of purchases[h].entries()) {
+      if (units > 0n) {
+        await buy(holder, {
+          portfolio: created.portfolio,
+          trancheId,
+          amount: units * SCALE,
+          maxCost: maxUint256,
+        });
+      }
+    }
+  }
+  await closeOffering(deployer, { portfolio: created.portfolio });
+  const row = await t.db.prisma.portfolio.create({
+    data: {
+      owner: 'acme',
+      name: 'Distribution test',
+      assetClass: 'corporate',
+      jurisdiction: 'IT',
+      currency: 'EUR',
+      askingPrice: '1000',
+      servicerAddress: servicer.account.address,
+      servicerFeeBps: 0,
+      protocolFeeBps: 0,
+      status: 'published',
+      chainId: anvil.chainId,
+      portfolioAddress: created.portfolio,
+      distributorAddress: created.distributor,
+      offeringAddress: created.portfolio,
+      deployTxHash: created.txHash,
+      publishedAt: new Date(),
+      tranches: {
+        create: tranchesSpec.map((spec, i) => ({
+          seniority: i,
+          name: spec.name,
+          symbol: spec.symbol,
+          face: spec.face.toString(),
+          couponBps: spec.couponBps,
+          priceBps: spec.priceBps,
+          residual: i === tranchesSpec.length - 1,
+          address: created.tranches[i],
+        })),
+      },
+    },
+  });
+  return { id: row.id, ...created };
+}
+
+async function payBalance(account: Address): Promise<bigint> {
+  return deployer.publicClient.readContract({
+    address: stack.testStablecoin as Address,
+    abi: erc20Abi,
+    functionName: 'balanceOf',
+    args: [account],
+  });
+}
+
+async function waitPaid(portfolioId: string, count: number, timeoutMs = 90_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const rows = await t.db.prisma.distribution.findMany({
+      where: { portfolioId },
+      orderBy: { recoveryId: 'asc' },
+    });
+    const failed = rows.find((r) => r.status === 'failed');
+    if (failed) throw new Error(`distribution ${failed.id} failed: ${failed.error}`);
+    if (rows.length === count && rows.every((r) => r.status === 'paid')) return rows;
+    if (Date.now() > deadline)
+      throw new Error(`not paid in time: ${JSON.stringify(rows.map((r) => r.status))}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+describe('the distribution job', () => {
+  it('pays every holder exactly computeDistribution’s payout, recovery after recovery, and carries the dust', async () => {
+    const portfolio = await publishedPortfolio();
+    await mintTestStablecoin(deployer, {
+      token: stack.testStablecoin as Address,
+      to: servicer.account.address,
+      amount: usd(100_000n),
+    });
+    await approve(servicer, {
+      token: stack.testStablecoin as Address,
+      spender: portfolio.portfolio,
+      amount: maxUint256,
+    });
+    const before = await Promise.all(holders.map((h) => payBalance(h.account.address)));
+
+    // two recoveries before the worker runs: the second waits for the first (strict order per portfolio)
+    const recoveries: RecoveryDistributed[] = [];
+    recoveries.push(
+      await depositRecovery(servicer, { portfolio: portfolio.portfolio, amount: usd(123n) + 7n }),
+    );
+    // a trade between the recoveries: holder 0 sends some senior units to holder 3
+    await holders[0].walletClient.writeContract({
+      address: portfolio.tranches[0],
+      abi: trancheTokenAbi,
+      functionName: 'transfer',
+      args: [holders[3].account.address, usd(50n) * SCALE + 1n],
+      chain: holders[0].chain,
+      account: holders[0].account,
+    });
+    recoveries.push(
+      await depositRecovery(servicer, { portfolio: portfolio.portfolio, amount: usd(611n) + 3n }),
+    );
+
+    worker = await createWorker({
+      config: t.config,
+      db: t.db,
+      redis: workerRedis,
+      platform,
+      logger: silent,
+      distributionPollMs: 200,
+      indexer: createIndexer({
+        db: t.db,
+        publicClient: platform.clients.publicClient,
+        stack,
+        confirmations: 0,
+      }),
+    });
+    // anvil mines only on transactions, and acceptRoot is simulated on the latest block: keep blocks coming
+    const testClient = createAnvilTestClient(anvil.rpcUrl);
+    const miner = setInterval(() => void testClient.mine({ blocks: 1 }).catch(() => {}), 500);
+    const rows = await waitPaid(portfolio.id, 2).finally(() => clearInterval(miner));
+
+    // expected, from the chain alone
+    let previous = new Map<string, bigint>();
+    const carry = [0n, 0n, 0n];
+    const expectedPaid = new Map<string, bigint>();
+    let funded = 0n;
+    for (const [r, recovery] of recoveries.entries()) {
+      const tranches = [];
+      for (const [i, token] of portfolio.tranches.entries()) {
+        const balances = [];
+        for (const holder of holders) {
+          const balance = await deployer.publicClient.readContract({
+            address: token,
+            abi: trancheTokenAbi,
+            functionName: 'balanceOf',
+            args: [holder.account.address],
+            blockNumber: recovery.snapshotBlock,
+          });
+          if (balance > 0n) balances.push({ account: holder.account.address, balance });
+        }
+        const amount = recovery.interest[i] + recovery.principal[i] + recovery.residual[i];
+        funded += amount;
+        tranches.push({ trancheId: i, amount, carryIn: carry[i], balances });
+      }
+      const expected = computeDistribution({ tranches, previousCumulative: previous });
+      expected.perTranche.forEach((tr, i) => {
+        carry[i] = tr.dustOut;
+      });
+      for (const h of expected.holders)
+        expectedPaid.set(h.account, (expectedPaid.get(h.account) ?? 0n) + h.payout);
+      previous = new Map(expected.holders.map((h) => [h.account, h.cumulative]));
+
+      const row = rows[r];
+      expect(row.recoveryId.toFixed(0)).toBe(recovery.recoveryId.toString());
+      expect(row.snapshotBlock).toBe(recovery.snapshotBlock);
+      expect(row.total?.toFixed(0)).toBe(expected.total.toString());
+      const stored = await t.db.prisma.distributionHolder.findMany({ where: { distributionId: row.id } });
+      expect(
+        new Map(stored.map((h) => [h.account.toLowerCase(), [h.payout.toFixed(0), h.cumulative.toFixed(0)]])),
+      ).toEqual(
+        new Map(expected.holders.map((h) => [h.account, [h.payout.toString(), h.cumulative.toString()]])),
+      );
+      const storedTranches = await t.db.prisma.distributionTranche.findMany({
+        where: { distributionId: row.id },
+        orderBy: { trancheIndex: 'asc' },
+      });
+      expect(storedTranches.map((tr) => tr.dustOut.toFixed(0))).toEqual(
+        expected.perTranche.map((tr) => tr.dustOut.toString()),
+      );
+      // the dump on disk is the tree whose root and hash went on-chain
+      const bytes = await readFile(row.treePath as string);
+      expect(keccak256(bytes)).toBe(row.treeHash);
+      expect(loadDistributionTreeJson(bytes).root).toBe(row.root);
+    }
+
+    // on-chain: every holder received exactly its payouts, claimed == cumulative, the last root is ours
+    for (const [h, holder] of holders.entries()) {
+      const account = holder.account.address;
+      const paid = expectedPaid.get(account.toLowerCase()) ?? 0n;
+      expect(paid).toBeGreaterThan(0n);
+      expect((await payBalance(account)) - before[h]).toBe(paid);
+      const claimed = await deployer.publicClient.readContract({
+        address: portfolio.distributor,
+        abi: distributorAbi,
+        functionName: 'claimed',
+        args: [account],
+      });
+      expect(claimed).toBe(previous.get(account.toLowerCase()));
+    }
+    const root = await deployer.publicClient.readContract({
+      address: portfolio.distributor,
+      abi: distributorAbi,
+      functionName: 'root',
+    });
+    expect(root).toBe(rows[1].root);
+    const totalPaid = [...expectedPaid.values()].reduce((a, b) => a + b, 0n);
+    expect(totalPaid + carry.reduce((a, b) => a + b, 0n)).toBe(funded);
+    // the relayer sent exactly one proposeRoot and one acceptRoot per distribution
+    for (const row of rows) {
+      expect(await t.db.prisma.relayTx.count({ where: { refId: row.id, kind: 'proposeRoot' } })).toBe(1);
+      expect(await t.db.prisma.relayTx.count({ where: { refId: row.id, kind: 'acceptRoot' } })).toBe(1);
+    }
+  }, 150_000);
+});
