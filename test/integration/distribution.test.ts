@@ -26,9 +26,11 @@ import { type ChainClients, createChainClients, withAccount } from '../../core/c
 import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
 import { createPlatformChain, type PlatformChain } from '../../core/chain/deployment.ts';
 import { distributorAbi, trancheTokenAbi } from '../../core/chain/generated/index.ts';
+import { createRelayer } from '../../core/chain/relayer.ts';
 import { computeDistribution } from '../../core/domain/distribution.ts';
 import { loadDistributionTreeJson } from '../../core/domain/merkle.ts';
 import { createRedis } from '../../core/queue.ts';
+import { handleDistribution } from '../../worker/handlers/distribution.ts';
 import { createIndexer } from '../../worker/indexer/index.ts';
 import { createWorker, type NplWorker } from '../../worker/main.ts';
 import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
@@ -48,6 +50,8 @@ let t: TestApp;
 let worker: NplWorker | undefined;
 let workerRedis: ReturnType<typeof createRedis>;
 let dataDir: string;
+let paidRows: Awaited<ReturnType<typeof waitPaid>> = [];
+let paidPortfolio: Awaited<ReturnType<typeof publishedPortfolio>>;
 
 beforeAll(async () => {
   anvil = await startAnvil({ accounts: 10 });
@@ -330,5 +334,41 @@ describe('the distribution job', () => {
       expect(await t.db.prisma.relayTx.count({ where: { refId: row.id, kind: 'proposeRoot' } })).toBe(1);
       expect(await t.db.prisma.relayTx.count({ where: { refId: row.id, kind: 'acceptRoot' } })).toBe(1);
     }
+    paidRows = rows;
+    paidPortfolio = portfolio;
   }, 150_000);
+
+  it('a re-run after a crash at any step sends nothing twice and pays nobody twice', async () => {
+    expect(paidRows).toHaveLength(2);
+    await worker?.close();
+    worker = undefined;
+    const row = paidRows[1];
+    const balances = await Promise.all(holders.map((h) => payBalance(h.account.address)));
+    const relayed = await t.db.prisma.relayTx.count({ where: { refId: row.id } });
+    // as if the worker died right after sending proposeRoot, before recording anything after the tree
+    await t.db.prisma.distribution.update({
+      where: { id: row.id },
+      data: { status: 'computing', proposeTx: null, acceptTx: null, validAt: null },
+    });
+    await t.db.prisma.distributionHolder.updateMany({
+      where: { distributionId: row.id },
+      data: { pushedTx: null },
+    });
+    const relayer = createRelayer({ clients: platform.clients, prisma: t.db.prisma, pollIntervalMs: 50 });
+    const result = await handleDistribution(
+      { db: t.db, platform, relayer, config: t.config },
+      { distributionId: row.id },
+    );
+    expect(result.status).toBe('paid');
+    const after = await t.db.prisma.distribution.findUniqueOrThrow({ where: { id: row.id } });
+    expect([after.status, after.proposeTx, after.acceptTx]).toEqual(['paid', row.proposeTx, row.acceptTx]);
+    expect(await t.db.prisma.relayTx.count({ where: { refId: row.id } })).toBe(relayed);
+    expect(await Promise.all(holders.map((h) => payBalance(h.account.address)))).toEqual(balances);
+    const root = await deployer.publicClient.readContract({
+      address: paidPortfolio.distributor,
+      abi: distributorAbi,
+      functionName: 'root',
+    });
+    expect(root).toBe(row.root);
+  }, 60_000);
 });
