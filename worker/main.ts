@@ -5,7 +5,7 @@
  * `close()` lets running jobs finish and stops the indexer; the process closes it on SIGTERM / SIGINT.
  */
 import { pathToFileURL } from 'node:url';
-import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
+import { DelayedError, type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
 import { isLocalChain } from '../core/chain/clients.ts';
@@ -26,6 +26,7 @@ import {
 import { handlePublish, type PublishContext } from './handlers/publish.ts';
 import { createIndexer, type Indexer } from './indexer/index.ts';
 import {
+  bullJobId,
   createJobQueues,
   JOB_NAMES,
   JOB_QUEUE,
@@ -177,7 +178,25 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<N
           await producers.enqueue({ name: JOB_NAMES.distribution, data: { distributionId } });
         }
       };
-      if (options.requeuePending ?? true) await enqueueAll(await pendingDistributions(db));
+      if (options.requeuePending ?? true) {
+        // a job that used up its attempts (or ended) while its row is not paid: BullMQ keeps its id,
+        // so adding it again would be a no-op; take it up again instead
+        const queue = new Queue(JOB_QUEUE.distribution, { connection: redis, prefix: config.QUEUE_PREFIX });
+        try {
+          const pending = await pendingDistributions(db);
+          for (const distributionId of pending) {
+            const job = await queue.getJob(
+              bullJobId({ name: JOB_NAMES.distribution, data: { distributionId } }),
+            );
+            if (job === undefined) continue;
+            if (await job.isFailed()) await job.retry();
+            else if (await job.isCompleted()) await job.remove();
+          }
+          await enqueueAll(pending);
+        } finally {
+          await queue.close();
+        }
+      }
       let polling = false;
       const poll = async () => {
         if (polling) return;

@@ -371,4 +371,29 @@ describe('the distribution job', () => {
     });
     expect(root).toBe(row.root);
   }, 60_000);
+
+  it('a restarted worker takes up an unfinished distribution whose BullMQ job already ended', async () => {
+    const row = paidRows[0];
+    const relayed = await t.db.prisma.relayTx.count({ where: { refId: row.id } });
+    await t.db.prisma.distribution.update({ where: { id: row.id }, data: { status: 'claimable' } });
+    await t.db.prisma.distributionHolder.updateMany({
+      where: { distributionId: row.id },
+      data: { pushedTx: null },
+    });
+    worker = await createWorker({
+      config: t.config,
+      db: t.db,
+      redis: workerRedis,
+      platform,
+      logger: silent,
+      indexer: false,
+    });
+    const rows = await waitPaid(paidPortfolio.id, 2, 30_000);
+    expect(rows[0].status).toBe('paid');
+    const pushed = await t.db.prisma.distributionHolder.count({
+      where: { distributionId: row.id, pushedTx: { not: null } },
+    });
+    expect(pushed).toBeGreaterThan(0);
+    expect(await t.db.prisma.relayTx.count({ where: { refId: row.id } })).toBe(relayed);
+  }, 60_000);
 });
