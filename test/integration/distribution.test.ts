@@ -241,6 +241,8 @@ describe('the distribution job', () => {
       platform,
       logger: silent,
       distributionPollMs: 200,
+      // several claimMany batches for five holders
+      distribution: { pushBatchSize: 2 },
       indexer: createIndexer({
         db: t.db,
         publicClient: platform.clients.publicClient,
@@ -331,6 +333,11 @@ describe('the distribution job', () => {
     expect(totalPaid + carry.reduce((a, b) => a + b, 0n)).toBe(funded);
     // the relayer sent exactly one proposeRoot and one acceptRoot per distribution
     for (const row of rows) {
+      const pushes = await t.db.prisma.relayTx.count({ where: { refId: row.id, kind: 'claimMany' } });
+      const pushed = await t.db.prisma.distributionHolder.count({
+        where: { distributionId: row.id, payout: { gt: 0 } },
+      });
+      expect(pushes).toBe(Math.ceil(pushed / 2));
       expect(await t.db.prisma.relayTx.count({ where: { refId: row.id, kind: 'proposeRoot' } })).toBe(1);
       expect(await t.db.prisma.relayTx.count({ where: { refId: row.id, kind: 'acceptRoot' } })).toBe(1);
     }

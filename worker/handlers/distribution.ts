@@ -129,9 +129,14 @@ async function portfolioOf(context: DistributionContext, portfolioId: string) {
 /** The latest earlier distribution of the portfolio; delays while it is not claimable yet. */
 async function previousOf(context: DistributionContext, row: Row) {
   const previous = await context.db.prisma.distribution.findFirst({
-    where: { portfolioId: row.portfolioId, recoveryId: { lt: row.recoveryId }, status: { not: 'failed' } },
+    where: { portfolioId: row.portfolioId, recoveryId: { lt: row.recoveryId } },
     orderBy: { recoveryId: 'desc' },
   });
+  // a failed one blocks the later ones too (its amounts and dust would be lost): an operator fixes it first
+  if (previous?.status === 'failed') {
+    context.log?.warn({ distributionId: row.id, previous: previous.id }, 'waiting for a failed distribution');
+    throw new DistributionDelay(30_000, `Distribution ${previous.id} of the portfolio failed`);
+  }
   if (previous !== null && previous.status !== 'claimable' && previous.status !== 'paid') {
     throw new DistributionDelay(2_000, `Distribution ${previous.id} of the portfolio is not claimable yet`);
   }
