@@ -68,6 +68,10 @@ export const distributionPushKey = (id: string, batch: number) => `distribution-
 /** The on-chain `distributionId`: the row's uuid as a 128-bit integer. */
 export const distributionChainId = (id: string) => BigInt(`0x${id.replaceAll('-', '')}`);
 
+/** Holder rows per INSERT, and the transaction limits for a distribution of many holders. */
+const HOLDER_CHUNK = 5_000;
+const LARGE_TRANSACTION = { maxWait: 10_000, timeout: 10 * 60_000 };
+
 const invalid = (message: string) => new BaseError(message, { code: 'CONFLICT', retryable: false });
 const dec = (value: { toFixed: (d: number) => string }) => BigInt(value.toFixed(0));
 
@@ -211,14 +215,16 @@ async function computeStep(context: DistributionContext, row: Row): Promise<void
   await prisma.$transaction(async (tx) => {
     await tx.distributionHolder.deleteMany({ where: { distributionId: row.id } });
     await tx.distributionTranche.deleteMany({ where: { distributionId: row.id } });
-    await tx.distributionHolder.createMany({
-      data: result.holders.map((h) => ({
-        distributionId: row.id,
-        account: getAddress(h.account),
-        payout: h.payout.toString(),
-        cumulative: h.cumulative.toString(),
-      })),
-    });
+    for (let start = 0; start < result.holders.length; start += HOLDER_CHUNK) {
+      await tx.distributionHolder.createMany({
+        data: result.holders.slice(start, start + HOLDER_CHUNK).map((h) => ({
+          distributionId: row.id,
+          account: getAddress(h.account),
+          payout: h.payout.toString(),
+          cumulative: h.cumulative.toString(),
+        })),
+      });
+    }
     await tx.distributionTranche.createMany({
       data: result.perTranche.map((t, i) => ({
         distributionId: row.id,
@@ -240,7 +246,7 @@ async function computeStep(context: DistributionContext, row: Row): Promise<void
         total: result.total.toString(),
       },
     });
-  });
+  }, LARGE_TRANSACTION);
   context.log?.info({ distributionId: row.id, holders: result.holders.length }, 'distribution computed');
 }
 
