@@ -323,9 +323,13 @@ async function acceptStep(context: DistributionContext, row: Row): Promise<void>
   if ((await context.relayer.get(key)) === null) {
     const validAtMs = Number(row.validAt ?? 0n) * 1000;
     const block = await context.platform.clients.publicClient.getBlock();
-    const chainNowMs = Math.max(Number(block.timestamp) * 1000, Date.now());
-    if (chainNowMs < validAtMs + 1_000) {
-      throw new DistributionDelay(validAtMs + 1_000 - chainNowMs, `Timelock of distribution ${row.id}`);
+    // the chain's clock, not ours: acceptRoot is simulated on the latest block
+    const chainNowMs = Number(block.timestamp) * 1000;
+    if (chainNowMs < validAtMs) {
+      throw new DistributionDelay(
+        Math.min(validAtMs - chainNowMs, 60_000),
+        `Timelock of distribution ${row.id}`,
+      );
     }
   }
   const txHash = await settle(context, key, async () => {
@@ -340,7 +344,8 @@ async function acceptStep(context: DistributionContext, row: Row): Promise<void>
         functionName: 'acceptRoot',
       });
     } catch (error) {
-      if (String((error as Error).message).includes('DistributorTimelockPending')) {
+      const name = (error as { errorName?: string }).errorName;
+      if (name === 'DistributorTimelockPending' || String(error).includes('DistributorTimelockPending')) {
         throw new DistributionDelay(1_000, `Timelock of distribution ${row.id}`);
       }
       throw error;
