@@ -222,7 +222,7 @@ describe('the distribution job', () => {
       await depositRecovery(servicer, { portfolio: portfolio.portfolio, amount: usd(123n) + 7n }),
     );
     // a trade between the recoveries: holder 0 sends some senior units to holder 3
-    await holders[0].walletClient.writeContract({
+    const trade = await holders[0].walletClient.writeContract({
       address: portfolio.tranches[0],
       abi: trancheTokenAbi,
       functionName: 'transfer',
@@ -230,6 +230,7 @@ describe('the distribution job', () => {
       chain: holders[0].chain,
       account: holders[0].account,
     });
+    await deployer.publicClient.waitForTransactionReceipt({ hash: trade });
     recoveries.push(
       await depositRecovery(servicer, { portfolio: portfolio.portfolio, amount: usd(611n) + 3n }),
     );
