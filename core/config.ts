@@ -81,6 +81,8 @@ const configSchema = z.object({
   ISSUER_TREASURY_ADDRESS: optionalAddress,
   /** Length of the primary offering window opened at publish. */
   OFFERING_DURATION_SECONDS: int(30 * 24 * 3600, 1),
+  /** Holders paid less than this (pay-token base units) by a distribution are left to claim themselves. */
+  DISTRIBUTION_MIN_PUSH: z.coerce.bigint().nonnegative().default(0n),
   /** BullMQ key prefix shared by the server (enqueue) and the worker; default BullMQ's own. */
   QUEUE_PREFIX: z.string().min(1).default('bull'),
   /** Attempts of a background job whose failure is retryable (chain or RPC unreachable), and the first backoff. */

@@ -364,9 +364,7 @@ async function acceptStep(context: DistributionContext, row: Row): Promise<void>
 }
 
 function minPushOf(context: DistributionContext): bigint {
-  if (context.minPush !== undefined) return context.minPush;
-  const raw = process.env.DISTRIBUTION_MIN_PUSH;
-  return raw === undefined || raw === '' ? 0n : BigInt(raw);
+  return context.minPush ?? context.config.DISTRIBUTION_MIN_PUSH;
 }
 
 async function pushStep(
