@@ -39,7 +39,7 @@ import {
   readPermitDomain,
 } from './chain/actions.ts';
 import type { ChainPublicClient } from './chain/clients.ts';
-import { ChainError, isChainError, toChainError } from './chain/errors.ts';
+import { isChainError, toChainError } from './chain/errors.ts';
 import { complianceRegistryAbi, marketplaceAbi, portfolioAbi } from './chain/generated/index.ts';
 import {
   type FillIntent,
@@ -53,7 +53,7 @@ import {
 } from './chain/marketplace.ts';
 import type { PrismaClient } from './db/index.ts';
 import { BaseError, conflict, type ErrorCode, notFound, validationFailed } from './errors.ts';
-import type { PurchaseRelayer, RelayTxView } from './purchases.ts';
+import { type PurchaseRelayer, type RelayTxView, relayFailure } from './purchases.ts';
 
 export type OrderBookContext = {
   prisma: PrismaClient;
@@ -810,17 +810,10 @@ async function checkedPermit(
   return permitDataFromSignature(permit.signature, { value: permit.value, deadline: permit.deadline });
 }
 
-/** The API code and reason of a relayer row that reverted or was given up. */
+/** As `relayFailure`, but a decoded revert is reported by its error name (what fill clients match on). */
 function failureOf(relay: RelayTxView): { code: string; reason: string } {
-  if (relay.errorName) {
-    const code =
-      (relay.errorCode as ErrorCode | null) ??
-      new ChainError('', { kind: 'revert', errorName: relay.errorName }).code;
-    return { code, reason: relay.errorName };
-  }
-  if (relay.status === 'failed')
-    return { code: 'SERVICE_UNAVAILABLE', reason: relay.revertReason ?? 'dropped' };
-  return { code: relay.errorCode ?? 'CONFLICT', reason: relay.revertReason ?? 'reverted' };
+  const failure = relayFailure(relay);
+  return relay.errorName ? { code: failure.code, reason: relay.errorName } : failure;
 }
 
 /**

@@ -625,8 +625,11 @@ function assertFunds(
 
 type PurchaseRow = NonNullable<Awaited<ReturnType<PrismaClient['purchase']['findUnique']>>>;
 
-/** The API code of a relayer row that reverted or was given up. */
-function failureOf(relay: RelayTxView): { code: string; reason: string } {
+/**
+ * The API code and reason of a relayer row that reverted or was given up (shared by purchases and
+ * order fills): a decoded revert keeps its mapped code, a dropped row is SERVICE_UNAVAILABLE.
+ */
+export function relayFailure(relay: RelayTxView): { code: string; reason: string } {
   if (relay.errorName) {
     const code =
       (relay.errorCode as ErrorCode | null) ??
@@ -688,7 +691,7 @@ export async function getPurchase(
         ? await prisma.relayTx.findUnique({ where: { idempotencyKey: row.idempotencyKey } })
         : await prisma.relayTx.findUnique({ where: { id: row.relayTxId } });
     if (relay !== null && (relay.status === 'reverted' || relay.status === 'failed')) {
-      const failure = failureOf(relay);
+      const failure = relayFailure(relay);
       await prisma.purchase.updateMany({
         where: { id, status: 'pending' },
         data: {
