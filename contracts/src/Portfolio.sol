@@ -113,6 +113,8 @@ contract Portfolio is
         _grantRole(DEFAULT_ADMIN_ROLE, params.admin);
         _grantRole(ISSUER_ROLE, params.issuer);
         _grantRole(SERVICER_ROLE, params.servicer);
+        // the platform's operator key deposits on the servicer's API call; the cash still comes from the servicer
+        _grantRole(SERVICER_ROLE, params.rootProposer);
         _grantRole(GUARDIAN_ROLE, params.guardian);
 
         Config storage config = _config;
@@ -244,7 +246,7 @@ contract Portfolio is
 
         Config storage config = _config;
         IERC20 payToken = config.payToken;
-        payToken.safeTransferFrom(msg.sender, address(this), amount);
+        payToken.safeTransferFrom(config.servicer, address(this), amount);
         if (result.servicerFee != 0) payToken.safeTransfer(config.servicer, result.servicerFee);
         if (result.protocolFee != 0) payToken.safeTransfer(config.protocolTreasury, result.protocolFee);
         if (toDistributor != 0) {

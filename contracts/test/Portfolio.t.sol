@@ -74,6 +74,7 @@ contract PortfolioTest is PortfolioFixture, WaterfallVectors {
         assertTrue(portfolio.hasRole(portfolio.DEFAULT_ADMIN_ROLE(), admin));
         assertTrue(portfolio.hasRole(portfolio.ISSUER_ROLE(), issuer));
         assertTrue(portfolio.hasRole(portfolio.SERVICER_ROLE(), servicer));
+        assertTrue(portfolio.hasRole(portfolio.SERVICER_ROLE(), rootProposer));
         assertTrue(portfolio.hasRole(portfolio.GUARDIAN_ROLE(), guardian));
 
         assertEq(portfolio.trancheCount(), 3);
@@ -634,6 +635,39 @@ contract PortfolioTest is PortfolioFixture, WaterfallVectors {
         assertEq(outstanding, 600_000e6 - principal[0]);
         assertEq(paid, interest[0] + principal[0]);
         assertEq(uint256(portfolio.terms().lastRecoveryAt), block.timestamp);
+    }
+
+    function test_depositRecovery_byRootProposerTakesTheServicersFunds() public {
+        _sellOutAndClose();
+        vm.warp(block.timestamp + 7_884_000);
+        vm.prank(admin);
+        usd.mint(servicer, 100_000e6);
+        vm.prank(servicer);
+        usd.approve(address(portfolio), 100_000e6);
+        vm.prank(admin);
+        usd.mint(rootProposer, 5e6); // the operator's own money is never touched
+
+        vm.prank(rootProposer);
+        uint256 id = portfolio.depositRecovery(100_000e6, keccak256("relayed report"));
+
+        assertEq(id, 1);
+        assertEq(usd.balanceOf(rootProposer), 5e6);
+        assertEq(usd.balanceOf(servicer), 10_000e6); // only its fee came back
+        assertEq(distributor.totalFunded(), 89_000e6);
+        assertEq(usd.allowance(servicer, address(portfolio)), 0);
+    }
+
+    function test_depositRecovery_revertsWithoutTheServicersAllowance() public {
+        _sellOutAndClose();
+        vm.prank(admin);
+        usd.mint(rootProposer, 100_000e6);
+        vm.prank(rootProposer);
+        usd.approve(address(portfolio), 100_000e6);
+        vm.expectRevert(
+            abi.encodeWithSelector(IERC20Errors.ERC20InsufficientAllowance.selector, address(portfolio), 0, 1_000e6)
+        );
+        vm.prank(rootProposer);
+        portfolio.depositRecovery(1_000e6, bytes32(0));
     }
 
     function test_depositRecovery_accruesFromThePreviousRecovery() public {

@@ -12,7 +12,8 @@ import {CreateParams} from "../types/PortfolioTypes.sol";
 /// @dev Units: amounts of tranche tokens are in token base units (18 decimals); everything else is in
 /// pay-token base units. `scale = 10 ** (18 - payDecimals)` token base units are one pay unit of face.
 /// Roles: DEFAULT_ADMIN_ROLE (roles, sweep of undistributed funds), ISSUER_ROLE (documents, early close),
-/// SERVICER_ROLE (recoveries), GUARDIAN_ROLE (pause, which also pauses every tranche token).
+/// SERVICER_ROLE (recoveries: the servicer, and the Distributor's root proposer, i.e. the platform's operator key
+/// acting on the servicer's API call; the cash always comes from the servicer's wallet), GUARDIAN_ROLE (pause, which also pauses every tranche token).
 /// @dev Warning: the admin can grant any role; the guardian can freeze all tranche transfers by pausing; the
 /// servicer decides the amount and timing of recoveries (the waterfall itself is not discretionary).
 interface IPortfolio {
@@ -191,7 +192,8 @@ interface IPortfolio {
 
     // ------------------------------------------------------------------ recoveries
 
-    /// @notice Pulls `amount` from the servicer and runs it through the waterfall with the seconds elapsed
+    /// @notice Pulls `amount` from the servicer's wallet (always the servicer's, whoever calls; it approves
+    /// this Portfolio once) and runs it through the waterfall with the seconds elapsed
     /// since the previous recovery (or since the close): the servicer fee goes to the servicer, the
     /// protocol fee to the protocol treasury, the tranche totals to the Distributor, and the residual share
     /// without residual holders stays here as undistributed. SERVICER_ROLE only.

@@ -27,7 +27,8 @@ struct TrancheConfig {
 /// @param protocolTreasury Receives the protocol fee (reserve / insurance fund).
 /// @param payToken The stablecoin (ERC-20 with ERC-2612 permit, at most 18 decimals).
 /// @param registry The compliance registry (IComplianceRegistry).
-/// @param rootProposer ROOT_PROPOSER_ROLE of the Distributor (the worker key).
+/// @param rootProposer ROOT_PROPOSER_ROLE of the Distributor and SERVICER_ROLE of the Portfolio (the platform's
+/// operator key: it deposits recoveries on the servicer's behalf, with the servicer's funds).
 /// @param timelockDelay Seconds between a proposed and an accepted Distributor root.
 /// @param servicerFeeBps Servicer fee on every recovery; `servicerFeeBps + protocolFeeBps <= 10_000`.
 /// @param protocolFeeBps Protocol fee on every recovery.
