@@ -114,7 +114,8 @@ describe('buildDistributionTree()', () => {
       2n ** 53n,
     ];
     amounts.push(2n ** 53n + 1n, 10n ** 18n, 2n ** 64n, MAX_UINT256 - 1n, MAX_UINT256);
-    for (let d = 1n; d <= 17n; d++) amounts.push(10n ** d - 1n, 10n ** d, 10n ** d + 7n, 5n * 10n ** (d - 1n));
+    for (let d = 1n; d <= 17n; d++)
+      amounts.push(10n ** d - 1n, 10n ** d, 10n ** d + 7n, 5n * 10n ** (d - 1n));
     expectSameAsPackage(amounts.map((amount) => ({ account: randomAccount(), amount })));
   });
 
