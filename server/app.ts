@@ -24,6 +24,7 @@ import { orderRoutes } from './routes/orders.ts';
 import { portfolioRoutes } from './routes/portfolios.ts';
 import { publishRoutes } from './routes/publish.ts';
 import { purchaseRoutes } from './routes/purchases.ts';
+import { recoveryRoutes } from './routes/recoveries.ts';
 import { tradeRoutes } from './routes/trades.ts';
 import { waterfallRoutes } from './routes/waterfall.ts';
 
@@ -79,6 +80,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(orderRoutes);
   await app.register(tradeRoutes);
   await app.register(waterfallRoutes);
+  await app.register(recoveryRoutes);
   await app.register(distributionRoutes);
   // local chains only (404 elsewhere), and the queue dashboard for admin keys (404 without Redis)
   await app.register(devRoutes);
