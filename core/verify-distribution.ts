@@ -158,7 +158,15 @@ export async function getLogsInRanges(
       }
       throw error;
     }
-    out.push(...logs);
+    // raw RPC logs carry hex quantities: the numbers compared and passed on below are bigints
+    for (const log of logs) {
+      out.push({
+        ...log,
+        blockNumber: BigInt(log.blockNumber ?? 0),
+        logIndex: Number(log.logIndex ?? 0),
+        transactionIndex: Number(log.transactionIndex ?? 0),
+      } as Log);
+    }
     from = to + 1n;
     if (range < maxRange) range = range * 2n > maxRange ? maxRange : range * 2n;
     if (parameters.stop?.(logs)) break;
@@ -173,8 +181,8 @@ const eventOf = (abi: readonly unknown[], name: string) =>
 
 const compareLogs = (a: Log, b: Log) =>
   a.blockNumber === b.blockNumber
-    ? Number(BigInt(a.logIndex ?? 0) - BigInt(b.logIndex ?? 0))
-    : BigInt(a.blockNumber ?? 0) < BigInt(b.blockNumber ?? 0)
+    ? (a.logIndex ?? 0) - (b.logIndex ?? 0)
+    : (a.blockNumber ?? 0n) < (b.blockNumber ?? 0n)
       ? -1
       : 1;
 
