@@ -24,6 +24,7 @@ import {
   type Address,
   getAddress,
   type Hex,
+  isAddress,
   keccak256,
   type Log,
   type PublicClient,
@@ -438,43 +439,45 @@ export async function verifyDistribution(
   );
   const expectedTotal = holders.reduce((s, h) => s + h.cumulative, 0n);
   const treeHash = keccak256(treeBytes);
+  // the published leaves: from the checked tree (flat buffers, fast for big trees), or, when it is
+  // not a consistent tree, from the raw JSON so that the differences can still be listed
   let publishedRoot: Hex | null = null;
-  let publishedValues: [string, string][] = [];
+  const publishedLeaves = new Map<string, bigint>();
+  let publishedCount = 0;
+  let malformed = 0;
   try {
-    const dump = JSON.parse(new TextDecoder().decode(treeBytes)) as {
-      tree?: unknown[];
-      values?: { value?: [string, string] }[];
-    };
-    publishedRoot = typeof dump.tree?.[0] === 'string' ? (dump.tree[0] as Hex) : null;
-    publishedValues = (dump.values ?? []).map((v) => v.value as [string, string]);
+    const tree = loadDistributionTreeJson(treeBytes);
+    check('published tree', true, 'a valid StandardMerkleTree dump: every leaf and node recomputed');
+    publishedRoot = tree.root;
+    publishedCount = tree.length;
+    for (let k = 0; k < tree.length; k++) publishedLeaves.set(tree.account(k).toLowerCase(), tree.amount(k));
   } catch (error) {
-    check('published tree', false, `not JSON: ${(error as Error).message}`);
-  }
-  if (publishedValues.length > 0 || publishedRoot !== null) {
+    const issues = (error as { issues?: { field: string; message: string }[] }).issues;
+    check(
+      'published tree',
+      false,
+      `not a consistent tree: ${issues?.map((i) => `${i.field} ${i.message}`).join('; ') ?? (error as Error).message}`,
+    );
     try {
-      loadDistributionTreeJson(treeBytes);
-      check('published tree', true, 'a valid StandardMerkleTree dump: every leaf and node recomputed');
-    } catch (error) {
-      const issues = (error as { issues?: { field: string; message: string }[] }).issues;
-      check(
-        'published tree',
-        false,
-        `not a consistent tree: ${issues?.map((i) => `${i.field} ${i.message}`).join('; ') ?? (error as Error).message}`,
-      );
-    }
+      const dump = JSON.parse(new TextDecoder().decode(treeBytes)) as {
+        tree?: unknown[];
+        values?: { value?: unknown[] }[];
+      };
+      publishedRoot = typeof dump.tree?.[0] === 'string' ? (dump.tree[0] as Hex) : null;
+      for (const item of Array.isArray(dump.values) ? dump.values : []) {
+        publishedCount++;
+        try {
+          const [account, amount] = item.value as [string, string];
+          publishedLeaves.set(String(account).toLowerCase(), BigInt(amount));
+        } catch {
+          malformed++;
+        }
+      }
+    } catch {}
   }
 
   // leaves
   const expectedLeaves = new Map(holders.map((h) => [h.account.toLowerCase(), h.cumulative]));
-  const publishedLeaves = new Map<string, bigint>();
-  let malformed = 0;
-  for (const value of publishedValues) {
-    try {
-      publishedLeaves.set(String(value[0]).toLowerCase(), BigInt(value[1]));
-    } catch {
-      malformed++;
-    }
-  }
   const differences: LeafDifference[] = [];
   let differenceCount = malformed;
   for (const account of [...new Set([...expectedLeaves.keys(), ...publishedLeaves.keys()])].sort()) {
@@ -483,11 +486,15 @@ export async function verifyDistribution(
     if (expected === published) continue;
     differenceCount++;
     if (differences.length < maxDifferences)
-      differences.push({ account: getAddress(account), expected, published });
+      differences.push({
+        account: (isAddress(account, { strict: false }) ? getAddress(account) : account) as Address,
+        expected,
+        published,
+      });
   }
   check(
     'leaves',
-    differenceCount === 0 && publishedLeaves.size === publishedValues.length,
+    differenceCount === 0 && publishedLeaves.size === publishedCount,
     differenceCount === 0
       ? `${expectedLeaves.size} leaves, every account's cumulative amount as recomputed`
       : `${differenceCount} of ${expectedLeaves.size} expected leaves differ`,
@@ -570,7 +577,7 @@ export async function verifyDistribution(
     checks,
     recoveries,
     expected: { root: expectedTree.root, total: expectedTotal, leaves: expectedTree.length },
-    published: { root: publishedRoot, leaves: publishedValues.length, treeHash },
+    published: { root: publishedRoot, leaves: publishedCount, treeHash },
     committed: { distributionId, proposed, accepted, currentRoot },
     differences,
     differenceCount,
