@@ -242,14 +242,16 @@ export function generateLoanTape(parameters: GenerateLoanTapeParameters): Genera
     const assetClass = random.pick(assetClassMix);
     let borrowerType: string = random.pick(borrowerMix[assetClass]);
     let jurisdiction: string = random.pick(jurisdictionMix);
-    // about one loan in seven belongs to a borrower already in the book (same type and country)
+    // about one loan in seven belongs to a borrower already in the book (same type and country),
+    // when that borrower's type takes loans of this asset class
     let counterparty: (typeof counterparties)[number] | undefined;
     if (counterparties.length > 0 && random.chance(0.14)) {
-      counterparty =
+      const candidate =
         counterparties[random.int(Math.max(0, counterparties.length - 400), counterparties.length - 1)];
-      borrowerType = counterparty.borrowerType;
-      jurisdiction = counterparty.jurisdiction;
-    } else {
+      const mixOfClass = borrowerMix[assetClass] as Record<string, number>;
+      if ((mixOfClass[candidate.borrowerType] ?? 0) > 0) counterparty = candidate;
+    }
+    if (counterparty === undefined) {
       counterparty = {
         id: `${jurisdiction}-B${String(counterparties.length + 1).padStart(6, '0')}`,
         borrowerType,
@@ -257,6 +259,8 @@ export function generateLoanTape(parameters: GenerateLoanTapeParameters): Genera
       };
       counterparties.push(counterparty);
     }
+    borrowerType = counterparty.borrowerType;
+    jurisdiction = counterparty.jurisdiction;
 
     const model = balanceModel[assetClass];
     const upb = Math.min(model.max, Math.max(model.min, random.logNormal(model.median, model.sigma)));
