@@ -34,6 +34,10 @@ export type StartAnvilOptions = {
   blockTime?: number;
   /** Genesis block timestamp (unix seconds). */
   timestamp?: bigint | number;
+  /** Block gas limit (anvil's default: 30 000 000); raise it to fit thousands of transfers in a transaction. */
+  gasLimit?: bigint | number;
+  /** EIP-170 contract code size limit in bytes (anvil's default: 0x6000). */
+  codeSizeLimit?: number;
   /** Extra command-line arguments passed to anvil as they are. */
   args?: readonly string[];
   /** How long to wait for anvil to answer (ms); default 20 000. */
@@ -148,6 +152,8 @@ async function startOnce(options: StartAnvilOptions, port: number): Promise<Anvi
   if (options.balance !== undefined) args.push('--balance', String(options.balance));
   if (options.blockTime !== undefined) args.push('--block-time', String(options.blockTime));
   if (options.timestamp !== undefined) args.push('--timestamp', String(options.timestamp));
+  if (options.gasLimit !== undefined) args.push('--gas-limit', String(options.gasLimit));
+  if (options.codeSizeLimit !== undefined) args.push('--code-size-limit', String(options.codeSizeLimit));
   if (options.args) args.push(...options.args);
 
   const child = spawn(resolveAnvilBinary(options.binary), args, { stdio: ['ignore', 'ignore', 'pipe'] });
