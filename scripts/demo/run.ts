@@ -26,7 +26,12 @@ import {
   zeroAddress,
 } from 'viem';
 import { generatePrivateKey, type PrivateKeyAccount, privateKeyToAccount } from 'viem/accounts';
-import { permitTypedData, readPermitDomain, readPortfolioTerms } from '../../core/chain/actions.ts';
+import {
+  permitTypedData,
+  readPermitDomain,
+  readPortfolioTerms,
+  readTrancheState,
+} from '../../core/chain/actions.ts';
 import { createAnvilTestClient } from '../../core/chain/anvil.ts';
 import {
   type ChainClients,
@@ -161,7 +166,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const api = createApiClient({ baseUrl: options.apiUrl, apiKey: options.apiKey });
   const missing: string[] = [];
   let stepNo = 0;
-  const STEPS = 12;
+  const STEPS = 13;
   const step = (title: string) => {
     stepNo += 1;
     print('');
@@ -536,10 +541,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       () => readPortfolioTerms(base.publicClient, { portfolio }),
       (t) => t.offeringClosed,
     );
-    const closed = await api.get(`/v1/portfolios/${portfolioId}`);
-    for (const t of closed.tranches as Json[]) {
+    const closedState = await readTrancheState(base.publicClient, { portfolio });
+    for (const t of closedState) {
       info(
-        `${String(t.name).padEnd(10)} sold ${formatPay(BigInt(t.sold)).padStart(20)} of face, outstanding ${formatPay(BigInt(t.outstanding))}`,
+        `${tranches[t.trancheId].name.padEnd(10)} sold ${formatPay(t.sold).padStart(20)} of face ${formatPay(t.face).padStart(20)}, outstanding ${formatPay(t.outstanding)}`,
       );
     }
 
