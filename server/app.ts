@@ -21,6 +21,7 @@ import { holdingsRoutes } from './routes/holdings.ts';
 import { investorRoutes } from './routes/investors.ts';
 import { loanRoutes } from './routes/loans.ts';
 import { orderRoutes } from './routes/orders.ts';
+import { payoutRoutes } from './routes/payouts.ts';
 import { portfolioRoutes } from './routes/portfolios.ts';
 import { publishRoutes } from './routes/publish.ts';
 import { purchaseRoutes } from './routes/purchases.ts';
@@ -81,6 +82,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(tradeRoutes);
   await app.register(waterfallRoutes);
   await app.register(recoveryRoutes);
+  await app.register(payoutRoutes);
   await app.register(distributionRoutes);
   // local chains only (404 elsewhere), and the queue dashboard for admin keys (404 without Redis)
   await app.register(devRoutes);

@@ -8,7 +8,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type Address, getAddress, maxUint256 } from 'viem';
+import { type Address, erc20Abi, getAddress, maxUint256, parseGwei } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   allowlistInvestors,
@@ -23,7 +23,7 @@ import { saveDeployment } from '../../core/chain/deployment.ts';
 import { portfolioAbi } from '../../core/chain/generated/index.ts';
 import { findNewDistributions } from '../../worker/handlers/distribution.ts';
 import { createIndexer, type Indexer } from '../../worker/indexer/index.ts';
-import { type AnvilInstance, startAnvil } from '../helpers/anvil.ts';
+import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { apiKeyHeaders, type Headers } from '../helpers/auth.ts';
 
@@ -431,6 +431,61 @@ describe('offering close and recoveries', () => {
       }),
     ).toBe(2n);
   }, 90_000);
+
+  it('a deposit that reverts on-chain is failed with its reason; the same report may then be deposited again', async () => {
+    const url = `/v1/portfolios/${portfolio.id}/recoveries`;
+    const report2 = sha('a report whose deposit reverts');
+    const amount = usd(3n);
+    const count = async () =>
+      deployer.publicClient.readContract({
+        address: portfolio.portfolio,
+        abi: portfolioAbi,
+        functionName: 'recoveryCount',
+      });
+    const countBefore = await count();
+    const testClient = createAnvilTestClient(anvil.rpcUrl);
+    await testClient.setAutomine(false);
+    let id: string;
+    try {
+      // simulated fine at the latest block, then the servicer withdraws its approval ahead of it in the block
+      const res = await post(url, servicerKey, { amount: amount.toString(), reportSha256: report2 });
+      expect(res.statusCode).toBe(202);
+      id = res.json().id;
+      await servicer.walletClient.writeContract({
+        address: stack.testStablecoin as Address,
+        abi: erc20Abi,
+        functionName: 'approve',
+        args: [portfolio.portfolio, 0n],
+        maxPriorityFeePerGas: parseGwei('50'),
+        maxFeePerGas: parseGwei('100'),
+        chain: servicer.chain,
+        account: servicer.account,
+      });
+      await testClient.mine({ blocks: 1 });
+    } finally {
+      await testClient.setAutomine(true);
+    }
+    expect((await waitMined(id)).status).toBe('reverted');
+    const failed = (await t.app.inject({ method: 'GET', url: `/v1/recoveries/${id}` })).json();
+    expect(failed).toMatchObject({ id, status: 'failed', recoveryId: null });
+    expect(failed.reason).toEqual(expect.any(String));
+    expect(failed.revert).toEqual(expect.any(String));
+    expect(await count()).toBe(countBefore);
+
+    // the same report after the failure: a new attempt (new id), deposited once
+    await approve(servicer, {
+      token: stack.testStablecoin as Address,
+      spender: portfolio.portfolio,
+      amount: maxUint256,
+    });
+    const retry = await post(url, servicerKey, { amount: amount.toString(), reportSha256: report2 });
+    expect(retry.statusCode).toBe(202);
+    expect(retry.json().id).not.toBe(id);
+    expect((await waitMined(retry.json().id)).status).toBe('mined');
+    const again = await post(url, servicerKey, { amount: amount.toString(), reportSha256: report2 });
+    expect([again.statusCode, again.json().id]).toEqual([200, retry.json().id]);
+    expect(await count()).toBe(countBefore + 1n);
+  }, 60_000);
 
   it('GET /v1/recoveries/:id of an unknown id is 404', async () => {
     for (const id of [randomUUID(), 'nope']) {
