@@ -21,6 +21,7 @@ import {
   type Hex,
   hexToBigInt,
   maxUint256,
+  type PublicClient,
   parseEventLogs,
   type TypedDataDefinition,
   zeroAddress,
@@ -47,6 +48,7 @@ import {
   generateLoanTape,
   servicerReport,
 } from '../../core/domain/synthetic-portfolio.ts';
+import { verifyDistribution } from '../../core/verify-distribution.ts';
 import { ApiError, createApiClient, type Json } from './api.ts';
 
 export const DEFAULT_DEMO_SEED = 'npl-demo-1';
@@ -710,7 +712,35 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     }
 
     step('verify-distribution: recomputing every distribution from the chain and the published tree');
-    throw new MissingFeature('verify-distribution (helper "verify") is not wired into the demo yet');
+    // what `npm run cli -- verify-distribution <id> --rpc URL --api URL` does, in this process
+    for (const recovery of result.recoveries) {
+      const id = recovery.distributionId as string;
+      const detail = await api.request('GET', `/v1/distributions/${id}`, { auth: false });
+      const tree = await fetch(`${api.baseUrl}/v1/distributions/${id}/tree`);
+      if (!tree.ok) throw new Error(`GET /v1/distributions/${id}/tree answered ${tree.status}`);
+      const verified = await verifyDistribution({
+        publicClient: base.publicClient as unknown as PublicClient,
+        distribution: {
+          id,
+          chainId: detail.chainId,
+          portfolio: detail.portfolio,
+          recoveryId: detail.recoveryId,
+        },
+        treeBytes: new Uint8Array(await tree.arrayBuffer()),
+      });
+      const failed = verified.checks.filter((c) => !c.ok);
+      const summary = verified.agree
+        ? `agrees: root ${verified.expected.root.slice(0, 18)}..., total ${formatPay(verified.expected.total)}, ${verified.expected.leaves} leaves, ${verified.checks.length} checks ok`
+        : `DISAGREES: ${verified.reasons.join('; ')}`;
+      result.verification.push({ distributionId: id, ok: verified.agree, summary });
+      info(`recovery ${recovery.index + 1}, distribution ${id}: ${summary}`);
+      for (const check of failed) info(`  FAIL ${check.name}: ${check.detail}`);
+    }
+    if (result.verification.every((v) => v.ok)) {
+      info(`verify-distribution agrees with all ${result.verification.length} distributions`);
+    } else {
+      throw new Error('verify-distribution disagrees (see above)');
+    }
   }
 }
 
