@@ -5,7 +5,11 @@
  */
 import { parseArgs } from 'node:util';
 import { createPublicClient, http, type PublicClient } from 'viem';
-import { VerifyInputError, verifyDistribution } from '../../core/verify-distribution.ts';
+import {
+  fetchPublishedDistribution,
+  VerifyInputError,
+  verifyDistribution,
+} from '../../core/verify-distribution.ts';
 import { CliError, type CliIo, type CliVerb } from './verb.ts';
 
 const help = `Usage: npm run cli -- verify-distribution <id> --rpc URL --api URL [options]
@@ -107,26 +111,6 @@ export function parseVerifyDistributionArgs(
 const connection = (what: string, error: unknown) =>
   new CliError(`${what}: ${(error as Error).message.split('\n')[0]}`, false, { cause: error, exitCode: 2 });
 
-async function fetchApi(url: string): Promise<Response> {
-  let res: Response;
-  try {
-    res = await fetch(url);
-  } catch (error) {
-    throw connection(`cannot reach ${url}`, error);
-  }
-  if (!res.ok) {
-    const body = await res.text().catch(() => '');
-    let message = body.slice(0, 300);
-    try {
-      message = (JSON.parse(body) as { message?: string }).message ?? message;
-    } catch {}
-    throw new CliError(`${url} answered ${res.status}: ${message}`, false, { exitCode: 2 });
-  }
-  return res;
-}
-
-type ApiDistribution = { id: string; chainId: number; portfolio: string; recoveryId: string };
-
 export const verb: CliVerb = {
   help,
   async run(args: string[], io: CliIo) {
@@ -135,13 +119,14 @@ export const verb: CliVerb = {
       io.stdout(help);
       return 0;
     }
-    const detail = (await (await fetchApi(`${a.api}/v1/distributions/${a.id}`)).json()) as ApiDistribution;
-    if (typeof detail?.portfolio !== 'string' || typeof detail.recoveryId !== 'string') {
-      throw new CliError(`${a.api}/v1/distributions/${a.id} is not a distribution`, false, { exitCode: 2 });
+    let published: Awaited<ReturnType<typeof fetchPublishedDistribution>>;
+    try {
+      published = await fetchPublishedDistribution(a.api, a.id);
+    } catch (error) {
+      if (error instanceof VerifyInputError)
+        throw new CliError(error.message, false, { cause: error, exitCode: 2 });
+      throw error;
     }
-    const treeBytes = new Uint8Array(
-      await (await fetchApi(`${a.api}/v1/distributions/${a.id}/tree`)).arrayBuffer(),
-    );
     const publicClient = createPublicClient({ transport: http(a.rpc, { retryCount: 1 }) }) as PublicClient;
     try {
       await publicClient.getChainId();
@@ -152,13 +137,8 @@ export const verb: CliVerb = {
     try {
       result = await verifyDistribution({
         publicClient,
-        distribution: {
-          id: a.id,
-          chainId: detail.chainId,
-          portfolio: detail.portfolio,
-          recoveryId: detail.recoveryId,
-        },
-        treeBytes,
+        distribution: published.distribution,
+        treeBytes: published.treeBytes,
         fromBlock: a.fromBlock,
         blockRange: a.blockRange,
         progress: a.json ? undefined : (line) => io.stderr(`${line}\n`),

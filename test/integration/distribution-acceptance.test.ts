@@ -15,7 +15,7 @@
  * - a tree with one leaf amount changed, served by a throwaway server, makes it DISAGREE.
  */
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -53,7 +53,7 @@ import { distributorAbi, portfolioAbi, trancheTokenAbi } from '../../core/chain/
 import { fillCost, fillOrder, type Order, signOrder } from '../../core/chain/marketplace.ts';
 import { computeWaterfall, type TrancheState } from '../../core/domain/waterfall.ts';
 import { createRedis } from '../../core/queue.ts';
-import { verifyDistribution } from '../../core/verify-distribution.ts';
+import { fetchPublishedDistribution, verifyDistribution } from '../../core/verify-distribution.ts';
 import { createIndexer } from '../../worker/indexer/index.ts';
 import { createWorker, type NplWorker } from '../../worker/main.ts';
 import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
@@ -578,6 +578,41 @@ describe('issue 5: recoveries and Merkle distributions', () => {
     if (process.env.ACCEPTANCE_PRINT) console.info(good.stderr + good.stdout);
     expect(good.code, good.stderr).toBe(0);
     expect(good.stdout.trimEnd().split('\n').at(-1)).toBe('agree');
+
+    // the same through the listening API; an unknown id is a usage error (exit 2), not a disagreement
+    const fetched = await fetchPublishedDistribution(address, rows[0].id);
+    expect(fetched.distribution).toEqual({
+      id: rows[0].id,
+      chainId: anvil.chainId,
+      portfolio: getAddress(created.portfolio),
+      recoveryId: '1',
+    });
+    expect((await verifyDistribution({ publicClient: client, ...fetched })).agree).toBe(true);
+    const unknown = await cli('verify-distribution', randomUUID(), '--rpc', anvil.rpcUrl, '--api', address);
+    expect(unknown.code, unknown.stderr).toBe(2);
+    expect(unknown.stderr).toMatch(/answered 404/);
+
+    // ---------------------------------------------------------------- wrong trees and ids disagree
+    // another distribution's (valid) tree: the leaves and the roots differ
+    const later = await fetchPublishedDistribution(address, rows[2].id);
+    const swapped = await verifyDistribution({
+      publicClient: client,
+      distribution: fetched.distribution,
+      treeBytes: later.treeBytes,
+    });
+    expect(swapped.agree).toBe(false);
+    expect(swapped.reasons.map((r) => r.split(':')[0])).toEqual(
+      expect.arrayContaining(['leaves', 'root (published)', 'tree hash']),
+    );
+    expect(swapped.differenceCount).toBeGreaterThan(0);
+    // a distribution id the Distributor never saw: nothing committed
+    const uncommitted = await verifyDistribution({
+      publicClient: client,
+      distribution: { ...fetched.distribution, id: randomUUID() },
+      treeBytes: fetched.treeBytes,
+    });
+    expect(uncommitted.agree).toBe(false);
+    expect(uncommitted.reasons).toEqual([expect.stringMatching(/^committed: no RootProposed/)]);
 
     // ---------------------------------------------------------------- a tampered tree disagrees
     const detail = (await t.app.inject({ method: 'GET', url: `/v1/distributions/${rows[1].id}` })).json();

@@ -427,6 +427,11 @@ describe('payouts and claims', () => {
     expect([after.claimed, after.claimable]).toEqual([payout.cumulative, '0']);
     const again = await claim(a);
     expect([again.statusCode, again.json().code]).toEqual([409, 'CONFLICT']);
+    const audits = await t.db.prisma.auditLog.findMany({
+      where: { resourceType: 'claim', resourceId: a },
+      orderBy: { id: 'asc' },
+    });
+    expect(audits.map((row) => row.statusCode)).toEqual([202]);
 
     // two POSTs at once for another holder: one transaction
     const b = holders[1].account.address;
