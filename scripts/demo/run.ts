@@ -676,7 +676,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
             return found ?? { status: 'not yet created' };
           },
           (d: Json) => d.status === 'paid' || d.status === 'failed',
-          mine,
+          // only while the root waits for its timelock: blocks make the chain's clock move
+          () => (lastStatus === 'proposed' ? mine() : Promise.resolve()),
         );
       } catch (error) {
         if (error instanceof ApiError && error.routeMissing) {
