@@ -372,6 +372,9 @@ export function summary(running: RunningMarketplace, stateFile?: string): string
         ]
       : []),
     `    open ${urls.queues}?key=${running.apiKey}`,
+    ...(running.embedded.chain
+      ? ['    npm run demo      # in another terminal: a whole portfolio life cycle']
+      : []),
     '',
     'Ctrl-C stops everything; the next npm start continues where this one stopped.',
     '',

@@ -730,14 +730,19 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       });
       const failed = verified.checks.filter((c) => !c.ok);
       const summary = verified.agree
-        ? `agrees: root ${verified.expected.root.slice(0, 18)}..., total ${formatPay(verified.expected.total)}, ${verified.expected.leaves} leaves, ${verified.checks.length} checks ok`
+        ? `agrees: root ${verified.expected.root.slice(0, 18)}..., cumulative ${formatPay(verified.expected.total)}, ${verified.expected.leaves} leaves, ${verified.checks.length} checks ok`
         : `DISAGREES: ${verified.reasons.join('; ')}`;
       result.verification.push({ distributionId: id, ok: verified.agree, summary });
       info(`recovery ${recovery.index + 1}, distribution ${id}: ${summary}`);
       for (const check of failed) info(`  FAIL ${check.name}: ${check.detail}`);
     }
     if (result.verification.every((v) => v.ok)) {
-      info(`verify-distribution agrees with all ${result.verification.length} distributions`);
+      info(
+        `verify-distribution agrees with all ${result.verification.length} distributions; the same check from a shell:`,
+      );
+      info(
+        `  npm run cli -- verify-distribution ${result.recoveries[result.recoveries.length - 1]?.distributionId} --rpc ${options.rpcUrl} --api ${api.baseUrl}`,
+      );
     } else {
       throw new Error('verify-distribution disagrees (see above)');
     }
