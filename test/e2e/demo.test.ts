@@ -17,6 +17,7 @@ import { getFreePort } from '../../core/chain/anvil.ts';
 import { portfolioAbi } from '../../core/chain/generated/index.ts';
 import { splitProRataWithCarry } from '../../core/domain/prorata.ts';
 import { computeWaterfall, type TrancheState } from '../../core/domain/waterfall.ts';
+import { runCli } from '../../scripts/cli/run.ts';
 import type { Json } from '../../scripts/demo/api.ts';
 import { type DemoResult, runDemo } from '../../scripts/demo/run.ts';
 import { type RunningMarketplace, startMarketplace } from '../../scripts/start.ts';
@@ -180,5 +181,34 @@ describe('npm run demo on the embedded services of npm start', () => {
         expect(received).toBeGreaterThan(0n);
       }
     }
+  });
+
+  test('npm run cli -- verify-distribution agrees with the last distribution, as a holder would run it', async () => {
+    const id = result.recoveries[result.recoveries.length - 1]?.distributionId;
+    expect(id).toBeTruthy();
+    let stdout = '';
+    let stderr = '';
+    const code = await runCli(
+      [
+        'verify-distribution',
+        id as string,
+        '--rpc',
+        running?.urls.rpc as string,
+        '--api',
+        running?.urls.api as string,
+      ],
+      {
+        stdout: (text) => {
+          stdout += text;
+        },
+        stderr: (text) => {
+          stderr += text;
+        },
+        cwd: process.cwd(),
+        readStdin: async () => '',
+      },
+    );
+    expect(code, `${stdout}\n${stderr}`).toBe(0);
+    expect(stdout.trimEnd().split('\n').at(-1)).toBe('agree');
   });
 });
