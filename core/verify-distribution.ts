@@ -160,17 +160,19 @@ export async function getLogsInRanges(
       throw error;
     }
     // raw RPC logs carry hex quantities: the numbers compared and passed on below are bigints
-    for (const log of logs) {
-      out.push({
-        ...log,
-        blockNumber: BigInt(log.blockNumber ?? 0),
-        logIndex: Number(log.logIndex ?? 0),
-        transactionIndex: Number(log.transactionIndex ?? 0),
-      } as Log);
-    }
+    const chunk = logs.map(
+      (log) =>
+        ({
+          ...log,
+          blockNumber: BigInt(log.blockNumber ?? 0),
+          logIndex: Number(log.logIndex ?? 0),
+          transactionIndex: Number(log.transactionIndex ?? 0),
+        }) as Log,
+    );
+    for (const log of chunk) out.push(log);
     from = to + 1n;
     if (range < maxRange) range = range * 2n > maxRange ? maxRange : range * 2n;
-    if (parameters.stop?.(logs)) break;
+    if (parameters.stop?.(chunk)) break;
   }
   return out;
 }
