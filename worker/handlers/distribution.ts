@@ -33,7 +33,7 @@ import { distributorAbi, trancheTokenAbi } from '../../core/chain/generated/inde
 import type { Relayer } from '../../core/chain/relayer.ts';
 import type { Config } from '../../core/config.ts';
 import type { Db } from '../../core/db/index.ts';
-import { computeDistribution } from '../../core/domain/distribution.ts';
+import { computeDistribution, distributionChainId } from '../../core/domain/distribution.ts';
 import { buildDistributionTree, type DistributionTree } from '../../core/domain/merkle.ts';
 import { BaseError } from '../../core/errors.ts';
 import { balancesAt } from '../indexer/index.ts';
@@ -67,8 +67,8 @@ export class DistributionDelay extends Error {
 export const distributionProposeKey = (id: string) => `distribution-propose-${id}`;
 export const distributionAcceptKey = (id: string) => `distribution-accept-${id}`;
 export const distributionPushKey = (id: string, batch: number) => `distribution-push-${id}-${batch}`;
-/** The on-chain `distributionId`: the row's uuid as a 128-bit integer. */
-export const distributionChainId = (id: string) => BigInt(`0x${id.replaceAll('-', '')}`);
+/** The on-chain `distributionId`: the row's uuid as a 128-bit integer (core/domain/distribution.ts). */
+export { distributionChainId };
 
 /** Holder rows per INSERT, and the transaction limits for a distribution of many holders. */
 const HOLDER_CHUNK = 5_000;
