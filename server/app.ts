@@ -14,15 +14,18 @@ import { servicesPlugin } from './plugins/services.ts';
 import { swaggerPlugin } from './plugins/swagger.ts';
 import { authRoutes } from './routes/auth.ts';
 import { devRoutes } from './routes/dev.ts';
+import { distributionRoutes } from './routes/distributions.ts';
 import { documentRoutes } from './routes/documents.ts';
 import { healthRoutes } from './routes/health.ts';
 import { holdingsRoutes } from './routes/holdings.ts';
 import { investorRoutes } from './routes/investors.ts';
 import { loanRoutes } from './routes/loans.ts';
 import { orderRoutes } from './routes/orders.ts';
+import { payoutRoutes } from './routes/payouts.ts';
 import { portfolioRoutes } from './routes/portfolios.ts';
 import { publishRoutes } from './routes/publish.ts';
 import { purchaseRoutes } from './routes/purchases.ts';
+import { recoveryRoutes } from './routes/recoveries.ts';
 import { tradeRoutes } from './routes/trades.ts';
 import { waterfallRoutes } from './routes/waterfall.ts';
 
@@ -78,6 +81,9 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(orderRoutes);
   await app.register(tradeRoutes);
   await app.register(waterfallRoutes);
+  await app.register(recoveryRoutes);
+  await app.register(payoutRoutes);
+  await app.register(distributionRoutes);
   // local chains only (404 elsewhere), and the queue dashboard for admin keys (404 without Redis)
   await app.register(devRoutes);
   await app.register(bullBoardPlugin);

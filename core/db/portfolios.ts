@@ -162,8 +162,8 @@ export async function listPortfolios(
 export async function getPortfolio(
   db: pg.Pool,
   id: string,
-): Promise<{ portfolio: PortfolioRow; tranches: TrancheRow[] } | null> {
-  const [p, t] = await Promise.all([
+): Promise<{ portfolio: PortfolioRow; tranches: TrancheRow[]; offering: OfferingClosedRow | null } | null> {
+  const [p, t, o] = await Promise.all([
     db.query<PortfolioRow>(`SELECT ${PORTFOLIO_COLUMNS} FROM portfolio WHERE id = $1`, [id]),
     db.query<TrancheRow>(
       `SELECT id, portfolio_id, seniority, name, symbol, face, coupon_bps, price_bps, residual, address, sold,
@@ -171,7 +171,19 @@ export async function getPortfolio(
        FROM tranche WHERE portfolio_id = $1 ORDER BY seniority`,
       [id],
     ),
+    // the indexed OfferingClosed event of the portfolio's contract (the first one: it closes once)
+    db.query<OfferingClosedRow>(
+      `SELECT e.closed_at::text AS closed_at, e.tx_hash, e.block_number::text AS block_number
+       FROM portfolio p
+       JOIN offering_closed_event e ON e.chain_id = p.chain_id AND lower(e.portfolio) = lower(p.portfolio_address)
+       WHERE p.id = $1
+       ORDER BY e.block_number, e.log_index LIMIT 1`,
+      [id],
+    ),
   ]);
   if (p.rows.length === 0) return null;
-  return { portfolio: p.rows[0], tranches: t.rows };
+  return { portfolio: p.rows[0], tranches: t.rows, offering: o.rows[0] ?? null };
 }
+
+/** The indexed `OfferingClosed` of a portfolio. */
+export type OfferingClosedRow = { closed_at: string; tx_hash: string; block_number: string };

@@ -9,7 +9,10 @@
  * `nodes`; leaf hash = keccak256(keccak256(abi.encode(address, uint256))); leaves sorted by hash
  * ascending and placed from the end (`tree[2n - 2 - i] = sortedLeaves[i]`); internal node `i` =
  * keccak256 of its children `2i + 1`, `2i + 2` sorted as big-endian numbers. Values keep the input
- * order; `values[k].treeIndex` is where entry `k`'s leaf sits.
+ * order; `values[k].treeIndex` is where entry `k`'s leaf sits. Like the package, the dump writes
+ * every value as it was given: an account keeps its letter case (the worker gives the EIP-55
+ * checksummed addresses stored with the holders, so the dump carries those, and the builder spends
+ * no keccak on checksums: only the tree's own 3N - 1 hashes).
  *
  * Pure: no I/O. Dumps are produced as byte chunks for the caller to write.
  */
@@ -24,7 +27,10 @@ import {
 
 export type Hex = `0x${string}`;
 
-/** One holder of a distribution: the account and its cumulative amount (base units). */
+/**
+ * One holder of a distribution: the account (0x + 40 hex digits in any letter case, written into
+ * the dump as given) and its cumulative amount (base units).
+ */
 export type DistributionEntry = { account: string; amount: bigint };
 
 /** `StandardMerkleTree.dump()` for leaf encoding `['address', 'uint256']`, amounts as decimal strings. */
@@ -58,7 +64,10 @@ export type DistributionTree = {
   dump(): DistributionTreeDump;
   /** `JSON.stringify(dump())` as ASCII byte chunks (each a fresh copy), without building the object. */
   dumpChunks(): Generator<Uint8Array, void, undefined>;
-  /** Calls `write` with every chunk of `dumpChunks()`, in order. */
+  /**
+   * Calls `write` with the bytes of `dumpChunks()`, in order, in reused buffers: a chunk is valid
+   * only until `write` returns (write it out or copy it); nothing is allocated per chunk.
+   */
   writeDump(write: (chunk: Uint8Array) => void): void;
 };
 
@@ -85,59 +94,98 @@ export function buildDistributionTree(entries: readonly DistributionEntry[]): Di
   }
   const n = entries.length;
   const treeLength = 2 * n - 1;
-  // [heap: n encodings of 64 bytes, hashed in place into n leaves of 32][tree: 2n - 1 nodes]
-  const leafArea = HEAP;
-  const treeArea = leafArea + 64 * n;
-  const engine = createKeccakEngine(treeArea + 32 * treeLength);
+  // One area of 64n bytes at HEAP: first the n encodings of 64 bytes, hashed in place into n leaves
+  // of 32 bytes (leaf k at node position k), then the tree itself (node i at HEAP + 32i): the
+  // sorted leaves move to positions n-1..2n-2 and the internal nodes are hashed into 0..n-2.
+  const tree = HEAP;
+  const engine = createKeccakEngine(tree + 64 * n);
   const memory = engine.bytes();
-  const memoryView = new DataView(memory.buffer);
-  const words = new Uint32Array(memory.buffer);
   const accounts = new Uint8Array(20 * n);
-  const accountWords = new Uint32Array(accounts.buffer);
-  const amounts = new Array<bigint>(n);
+  const accountText = new Array<string>(n);
+  const amounts: (bigint | undefined)[] = [];
   const smallAmounts = new Float64Array(n);
+  readEntries(entries, memory, tree, accounts, accountText, amounts, smallAmounts);
+  const index = indexAccounts(accounts, n, 'entries');
+  engine.leaves(tree, n);
+  const order = sortByHash(memory, tree, n);
+  const treeIndices = placeLeaves(memory, tree, order);
+  engine.nodes(tree, 0, n - 2, 0);
+  const nodes = new Uint8Array(memory.buffer, tree, 32 * treeLength);
+  return createTree(nodes, treeIndices, accounts, accountText, amounts, smallAmounts, index);
+}
+
+/**
+ * Checks every entry and writes its ABI encoding at `memory[base + 64k]` (which must be zero):
+ * the account's bytes into `accounts`, its text as given into `accountText`, the amount into
+ * `smallAmounts` when below 2^53 (else -1 there and the bigint into `amounts`).
+ */
+function readEntries(
+  entries: readonly DistributionEntry[],
+  memory: Uint8Array,
+  base: number,
+  accounts: Uint8Array,
+  accountText: string[],
+  amounts: (bigint | undefined)[],
+  smallAmounts: Float64Array,
+): void {
+  const n = entries.length;
+  const view = new DataView(memory.buffer);
+  const words = new Uint32Array(memory.buffer);
+  const accountWords = new Uint32Array(accounts.buffer);
   for (let k = 0; k < n; k++) {
     const entry = entries[k];
     if (typeof entry !== 'object' || entry === null) {
       throw new DomainInputError({ field: `entries[${k}]`, message: 'must be { account, amount }' });
     }
-    if (!parseAddress(entry.account, accounts, 20 * k)) {
+    const account = entry.account;
+    if (!parseAddress(account, accounts, 20 * k)) {
       throw new DomainInputError({
         field: `entries[${k}].account`,
         message: 'must be a 0x-prefixed 20-byte hex address',
       });
     }
-    const amount = entry.amount;
-    if (
-      typeof amount !== 'bigint' ||
-      ((amount < 0n || amount > MAX_SAFE) && (amount < 0n || amount > MAX_UINT256))
-    ) {
-      throw new DomainInputError({
-        field: `entries[${k}].amount`,
-        message: 'must be a bigint in [0, 2^256)',
-      });
-    }
-    amounts[k] = amount;
-    const encoding = (leafArea >>> 2) + 16 * k;
+    accountText[k] = account;
+    const encoding = (base >>> 2) + 16 * k;
     for (let w = 0; w < 5; w++) words[encoding + 3 + w] = accountWords[5 * k + w];
-    smallAmounts[k] = writeUint256(memoryView, leafArea + 64 * k + 32, amount);
+    const amount = entry.amount;
+    if (typeof amount !== 'bigint') throw badAmount(k);
+    // Number() is exact below 2^53; anything else (negative, large) takes the bigint checks.
+    const small = Number(amount);
+    if (small >= 0 && small < 9_007_199_254_740_992) {
+      writeSmallUint256(view, base + 64 * k + 32, small);
+      smallAmounts[k] = small;
+    } else {
+      if (amount < 0n || amount > MAX_UINT256) throw badAmount(k);
+      writeUint256(view, base + 64 * k + 32, amount);
+      smallAmounts[k] = -1;
+      amounts[k] = amount;
+    }
   }
-  const index = indexAccounts(accounts, n, 'entries');
-  engine.leaves(leafArea, n);
+}
 
-  const order = sortByHash(memory, leafArea, n);
+const badAmount = (k: number) =>
+  new DomainInputError({ field: `entries[${k}].amount`, message: 'must be a bigint in [0, 2^256)' });
+
+/**
+ * Moves the `n` leaves at node positions 0..n-1 of the tree at `memory[base..]` to positions
+ * 2n-2..n-1 in `order` (the package's `tree[2n - 2 - i] = sortedLeaves[i]`); returns each entry's
+ * position. In place: only position n-1 is both read and written, and it is written last (i = n-1),
+ * after it was read.
+ */
+function placeLeaves(memory: Uint8Array, base: number, order: Uint32Array): Uint32Array {
+  const n = order.length;
+  const words = new Uint32Array(memory.buffer);
   const treeIndices = new Uint32Array(n);
+  const first = base >>> 2;
   for (let i = 0; i < n; i++) {
     const valueIndex = order[i];
-    const position = treeLength - 1 - i;
+    const position = 2 * n - 2 - i;
     treeIndices[valueIndex] = position;
-    const from = (leafArea >>> 2) + 8 * valueIndex;
-    const to = (treeArea >>> 2) + 8 * position;
+    const from = first + 8 * valueIndex;
+    const to = first + 8 * position;
     for (let w = 0; w < 8; w++) words[to + w] = words[from + w];
   }
-  engine.nodes(treeArea, 0, n - 2, 0);
-  const nodes = memory.slice(treeArea, treeArea + 32 * treeLength);
-  return createTree(nodes, treeIndices, accounts, amounts, smallAmounts, index);
+  return treeIndices;
 }
 
 /**
@@ -182,7 +230,7 @@ export function loadDistributionTree(dump: unknown): DistributionTree {
     const value = item?.value;
     if (!Array.isArray(value) || value.length !== 2) fail(`values[${k}].value`, 'must be [address, amount]');
     const [account, amountText] = value as unknown[];
-    if (!parseAddress(account, parsed.accounts, 20 * k)) {
+    if (!parseAccount(account, parsed.accounts, parsed.accountText, k)) {
       fail(`values[${k}].value[0]`, 'must be a 0x-prefixed 20-byte hex address');
     }
     const amount = parseAmount(amountText);
@@ -226,6 +274,8 @@ type ParsedDump = {
   /** `2n - 1` nodes, 32 bytes each. */
   nodes: Uint8Array;
   accounts: Uint8Array;
+  /** The 40 hex digits of every account as the dump wrote them (their letter case kept). */
+  accountText: Uint8Array;
   /** Amounts above 2^53 - 1 (the others are in `smallAmounts`). */
   amounts: (bigint | undefined)[];
   /** Amounts as numbers, -1 where `amounts` holds a bigint. */
@@ -238,6 +288,7 @@ function allocateParsedDump(n: number): ParsedDump {
     n,
     nodes: new Uint8Array(32 * (2 * n - 1)),
     accounts: new Uint8Array(20 * n),
+    accountText: new Uint8Array(40 * n),
     amounts: new Array<bigint | undefined>(n),
     smallAmounts: new Float64Array(n).fill(-1),
     treeIndices: new Uint32Array(n),
@@ -252,7 +303,7 @@ function isLeafPosition(position: unknown, n: number): boolean {
 
 /** Recomputes every leaf from its value and every internal node from its children. */
 function verifyParsedDump(parsed: ParsedDump): DistributionTree {
-  const { n, nodes, accounts, amounts, smallAmounts, treeIndices } = parsed;
+  const { n, nodes, accounts, accountText, amounts, smallAmounts, treeIndices } = parsed;
   const fail = (field: string, message: string): never => {
     throw new DomainInputError({ field, message });
   };
@@ -284,7 +335,7 @@ function verifyParsedDump(parsed: ParsedDump): DistributionTree {
   }
   const bad = engine.nodes(treeArea, 0, n - 2, 1);
   if (bad !== -1) fail(`tree[${bad}]`, 'is not the hash of its children');
-  return createTree(nodes, treeIndices, accounts, amounts, smallAmounts, index);
+  return createTree(nodes, treeIndices, accounts, accountText, amounts, smallAmounts, index);
 }
 
 /**
@@ -338,6 +389,7 @@ function readDumpBytes(bytes: Uint8Array): ParsedDump | undefined {
       return undefined;
     }
     if (!decodeHex(bytes, p + 3, parsed.accounts, 20 * k, 20, HEX_VALUE)) return undefined;
+    parsed.accountText.set(bytes.subarray(p + 3, p + 43), 40 * k);
     p = punctuation(bytes, punctuation(bytes, p + 44, 0x2c), 0x22);
     if (p < 0) return undefined;
     // "<1 to 78 digits>"
@@ -479,10 +531,17 @@ export function verifyDistributionProof(parameters: {
 
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * The accounts as the dump writes them: the input strings (`0x` + 40 digits) of a built tree, or
+ * the 40 digits of each value as ASCII (40 bytes per account) of a loaded dump.
+ */
+type AccountText = readonly string[] | Uint8Array;
+
 function createTree(
   nodes: Uint8Array,
   treeIndices: Uint32Array,
   accounts: Uint8Array,
+  accountText: AccountText,
   amounts: readonly (bigint | undefined)[],
   smallAmounts: Float64Array,
   index: AccountIndex,
@@ -510,7 +569,8 @@ function createTree(
     return ascii(memory, dst, dst + CHECKSUM_STRIDE * count);
   };
 
-  function* treeChunks(): Generator<Uint8Array, void, undefined> {
+  /** The tree's nodes as JSON items; `fresh`: each chunk a copy, else a view valid until the next. */
+  function* treeChunks(fresh: boolean): Generator<Uint8Array, void, undefined> {
     const total = nodes.length / 32;
     for (let from = 0; from < total; from += DUMP_BATCH) {
       const count = Math.min(DUMP_BATCH, total - from);
@@ -520,24 +580,30 @@ function createTree(
       engine.hexNodes(HEAP, count, dst);
       // The last node has no trailing comma.
       const end = dst + HEX_NODE_STRIDE * count - (from + count === total ? 1 : 0);
-      yield memory.slice(dst, end);
+      yield fresh ? memory.slice(dst, end) : memory.subarray(dst, end);
     }
   }
 
+  let scratch: Uint8Array | undefined;
+
   /** Values `from..from+count-1` as JSON items, written byte by byte (no per-value strings). */
-  function valueChunk(from: number, count: number): Uint8Array {
-    const memory = engine.bytes();
-    const checksums = HEAP + 20 * DUMP_BATCH;
-    memory.set(accounts.subarray(20 * from, 20 * (from + count)), HEAP);
-    engine.checksums(HEAP, count, checksums);
-    const out = new Uint8Array(count * MAX_VALUE_ITEM_BYTES);
+  function valueChunk(from: number, count: number, fresh: boolean): Uint8Array {
+    const size = count * MAX_VALUE_ITEM_BYTES;
+    if (!fresh) scratch ??= new Uint8Array(DUMP_BATCH * MAX_VALUE_ITEM_BYTES);
+    const out = fresh ? new Uint8Array(size) : scratch!;
+    const strings = Array.isArray(accountText) ? (accountText as readonly string[]) : undefined;
+    const bytes = accountText as Uint8Array;
     let at = 0;
     for (let j = 0; j < count; j++) {
       const k = from + j;
       if (k !== 0) out[at++] = 0x2c; // ,
       for (let b = 0; b < VALUE_OPEN.length; b++) out[at++] = VALUE_OPEN[b];
-      const address = checksums + CHECKSUM_STRIDE * j;
-      for (let b = 0; b < CHECKSUM_STRIDE; b++) out[at++] = memory[address + b];
+      if (strings !== undefined) {
+        const account = strings[k];
+        for (let b = 2; b < 42; b++) out[at++] = account.charCodeAt(b);
+      } else {
+        for (let b = 40 * k, end = b + 40; b < end; b++) out[at++] = bytes[b];
+      }
       for (let b = 0; b < VALUE_MIDDLE.length; b++) out[at++] = VALUE_MIDDLE[b];
       const small = smallAmounts[k];
       at = small >= 0 ? writeDigits(out, at, small) : writeAscii(out, at, amounts[k]!.toString());
@@ -546,6 +612,16 @@ function createTree(
       out[at++] = 0x7d; // }
     }
     return out.subarray(0, at);
+  }
+
+  function* chunks(fresh: boolean): Generator<Uint8Array, void, undefined> {
+    yield encoder.encode('{"format":"standard-v1","leafEncoding":["address","uint256"],"tree":[');
+    yield* treeChunks(fresh);
+    yield encoder.encode('],"values":[');
+    for (let from = 0; from < n; from += DUMP_BATCH) {
+      yield valueChunk(from, Math.min(DUMP_BATCH, n - from), fresh);
+    }
+    yield encoder.encode(']}');
   }
 
   const tree: DistributionTree = {
@@ -597,36 +673,40 @@ function createTree(
       const values: DistributionTreeDump['values'] = [];
       for (let from = 0; from < n; from += DUMP_BATCH) {
         const count = Math.min(DUMP_BATCH, n - from);
-        const addresses = checksummed(from, count);
+        const digits = Array.isArray(accountText)
+          ? undefined
+          : decoder.decode((accountText as Uint8Array).subarray(40 * from, 40 * (from + count)));
         for (let j = 0; j < count; j++) {
-          const address = addresses.slice(CHECKSUM_STRIDE * j, CHECKSUM_STRIDE * (j + 1)) as Hex;
+          const address = (
+            digits === undefined
+              ? (accountText as readonly string[])[from + j]
+              : `0x${digits.slice(40 * j, 40 * (j + 1))}`
+          ) as Hex;
           values.push({ value: [address, amountAt(from + j).toString()], treeIndex: treeIndices[from + j] });
         }
       }
       return { format: 'standard-v1', leafEncoding: ['address', 'uint256'], tree: hashes, values };
     },
-    *dumpChunks() {
-      yield encoder.encode('{"format":"standard-v1","leafEncoding":["address","uint256"],"tree":[');
-      yield* treeChunks();
-      yield encoder.encode('],"values":[');
-      for (let from = 0; from < n; from += DUMP_BATCH) {
-        yield valueChunk(from, Math.min(DUMP_BATCH, n - from));
-      }
-      yield encoder.encode(']}');
-    },
+    dumpChunks: () => chunks(true),
     writeDump(write) {
-      for (const chunk of tree.dumpChunks()) write(chunk);
+      for (const chunk of chunks(false)) write(chunk);
     },
   };
   return tree;
 }
 
 const encoder = new TextEncoder();
-const VALUE_OPEN = encoder.encode('{"value":["');
+const VALUE_OPEN = encoder.encode('{"value":["0x');
 const VALUE_MIDDLE = encoder.encode('","');
 const VALUE_INDEX = encoder.encode('"],"treeIndex":');
-/** `,` + the pieces above + 78 amount digits + 10 index digits + `}`. */
-const MAX_VALUE_ITEM_BYTES = 1 + 11 + CHECKSUM_STRIDE + 3 + 78 + 15 + 10 + 1;
+/** `,` + the pieces above + 40 address digits + 78 amount digits + 10 index digits + `}`. */
+const MAX_VALUE_ITEM_BYTES = 1 + 13 + 40 + 3 + 78 + 15 + 10 + 1;
+
+/** ASCII of 00..99: digits `2i`, `2i + 1` spell `i`. */
+const DIGIT_PAIRS = Uint8Array.from(
+  { length: 200 },
+  (_, j) => 48 + (j % 2 === 0 ? (j / 20) | 0 : (j >> 1) % 10),
+);
 
 /** Decimal digits of a safe non-negative integer at `out[at..]`; returns the new end. */
 function writeDigits(out: Uint8Array, at: number, value: number): number {
@@ -634,23 +714,46 @@ function writeDigits(out: Uint8Array, at: number, value: number): number {
     // High part, then the low 8 digits zero-padded; integer maths on each half.
     const high = Math.floor(value / 100_000_000);
     at = writeDigits(out, at, high);
-    let low = value - high * 100_000_000;
-    for (let j = at + 7; j >= at; j--) {
-      const next = (low / 10) | 0;
-      out[j] = 48 + low - 10 * next;
-      low = next;
-    }
+    writePairs(out, at + 8, value - high * 100_000_000, 4);
     return at + 8;
   }
-  let digits = 1;
-  for (let v = value; v >= 10; v = (v / 10) | 0) digits++;
+  const digits =
+    value < 10_000
+      ? value < 100
+        ? value < 10
+          ? 1
+          : 2
+        : value < 1000
+          ? 3
+          : 4
+      : value < 1_000_000
+        ? value < 100_000
+          ? 5
+          : 6
+        : value < 10_000_000
+          ? 7
+          : 8;
+  const end = at + digits;
+  if (digits % 2 === 1) {
+    const rest = (value / 10) | 0;
+    out[end - 1] = 48 + value - 10 * rest;
+    writePairs(out, end - 1, rest, digits >> 1);
+  } else {
+    writePairs(out, end, value, digits >> 1);
+  }
+  return end;
+}
+
+/** The last `2 * pairs` decimal digits of `value` (< 10^8), zero-padded, ending before `out[end]`. */
+function writePairs(out: Uint8Array, end: number, value: number, pairs: number): void {
   let v = value;
-  for (let j = at + digits - 1; j >= at; j--) {
-    const next = (v / 10) | 0;
-    out[j] = 48 + v - 10 * next;
+  for (let j = end - 2; pairs > 0; pairs--, j -= 2) {
+    const next = (v / 100) | 0;
+    const pair = 2 * (v - 100 * next);
+    out[j] = DIGIT_PAIRS[pair];
+    out[j + 1] = DIGIT_PAIRS[pair + 1];
     v = next;
   }
-  return at + digits;
 }
 
 function writeAscii(out: Uint8Array, at: number, text: string): number {
@@ -729,6 +832,32 @@ function parseAddress(value: unknown, out: Uint8Array, offset: number): boolean 
     const lo = HEX_VALUE[value.charCodeAt(3 + 2 * j)];
     if ((hi | lo) < 0) return false;
     out[offset + j] = (hi << 4) | lo;
+  }
+  return true;
+}
+
+/**
+ * `parseAddress` of entry `k` into `out[20k..+20)`, keeping its 40 hex digits as given (their
+ * letter case) in `text[40k..+40)`: the dump writes them back unchanged, as the package does.
+ */
+function parseAccount(value: unknown, out: Uint8Array, text: Uint8Array, k: number): boolean {
+  if (
+    typeof value !== 'string' ||
+    value.length !== 42 ||
+    value.charCodeAt(0) !== 48 ||
+    value.charCodeAt(1) !== 120
+  ) {
+    return false;
+  }
+  for (let j = 0, t = 40 * k; j < 20; j++, t += 2) {
+    const a = value.charCodeAt(2 + 2 * j);
+    const b = value.charCodeAt(3 + 2 * j);
+    const hi = HEX_VALUE[a];
+    const lo = HEX_VALUE[b];
+    if ((hi | lo) < 0) return false;
+    out[20 * k + j] = (hi << 4) | lo;
+    text[t] = a;
+    text[t + 1] = b;
   }
   return true;
 }
@@ -842,8 +971,8 @@ export function sortByHash(memory: Uint8Array, base: number, n: number): Uint32A
 type AccountIndex = { find(bytes: Uint8Array, offset: number): number };
 
 /**
- * Open-addressing hash table over the 20-byte accounts (no per-account strings or Map entries);
- * throws on the first account seen twice.
+ * Open-addressing hash table over the 20-byte accounts (no per-account strings or Map entries),
+ * hashed and compared as five 32-bit words; throws on the first account seen twice.
  */
 function indexAccounts(
   accounts: Uint8Array,
@@ -855,34 +984,50 @@ function indexAccounts(
   while (1 << bits < 2 * n) bits++;
   const mask = (1 << bits) - 1;
   const slots = new Int32Array(1 << bits);
-  const hash = (bytes: Uint8Array, offset: number) => {
-    let h = 0x811c9dc5;
-    for (let j = 0; j < 20; j += 4) {
-      const word = (bytes[offset + j] << 24) | (bytes[offset + j + 1] << 16) | (bytes[offset + j + 2] << 8);
-      h = Math.imul(h ^ (word | bytes[offset + j + 3]), 0x9e3779b1);
-      h ^= h >>> 15;
-    }
-    return h & mask;
-  };
-  const same = (bytes: Uint8Array, offset: number, k: number) => {
-    for (let j = 0; j < 20; j++) if (bytes[offset + j] !== accounts[20 * k + j]) return false;
-    return true;
-  };
-  const find = (bytes: Uint8Array, offset: number) => {
-    for (let s = hash(bytes, offset); ; s = (s + 1) & mask) {
-      const slot = slots[s];
-      if (slot === 0) return -1;
-      if (same(bytes, offset, slot - 1)) return slot - 1;
-    }
-  };
+  const words = new Uint32Array(accounts.buffer, accounts.byteOffset, 5 * n);
   for (let k = 0; k < n; k++) {
-    let s = hash(accounts, 20 * k);
-    for (; slots[s] !== 0; s = (s + 1) & mask) {
-      if (same(accounts, 20 * k, slots[s] - 1)) {
-        throw new DomainInputError({ field: fieldOf(k), message: `duplicate of ${fieldOf(slots[s] - 1)}` });
+    const w = 5 * k;
+    let s = hashWords(words[w], words[w + 1], words[w + 2], words[w + 3], words[w + 4]) & mask;
+    for (let slot = slots[s]; slot !== 0; s = (s + 1) & mask, slot = slots[s]) {
+      const v = 5 * (slot - 1);
+      if (
+        words[v] === words[w] &&
+        words[v + 1] === words[w + 1] &&
+        words[v + 2] === words[w + 2] &&
+        words[v + 3] === words[w + 3] &&
+        words[v + 4] === words[w + 4]
+      ) {
+        throw new DomainInputError({ field: fieldOf(k), message: `duplicate of ${fieldOf(slot - 1)}` });
       }
     }
     slots[s] = k + 1;
   }
+  const find = (bytes: Uint8Array, offset: number) => {
+    const key = new Uint32Array(5);
+    new Uint8Array(key.buffer).set(bytes.subarray(offset, offset + 20));
+    const [a, b, c, d, e] = key;
+    for (let s = hashWords(a, b, c, d, e) & mask; ; s = (s + 1) & mask) {
+      const slot = slots[s];
+      if (slot === 0) return -1;
+      const v = 5 * (slot - 1);
+      if (
+        words[v] === a &&
+        words[v + 1] === b &&
+        words[v + 2] === c &&
+        words[v + 3] === d &&
+        words[v + 4] === e
+      )
+        return slot - 1;
+    }
+  };
   return { find };
+}
+
+function hashWords(a: number, b: number, c: number, d: number, e: number): number {
+  let h = Math.imul(a ^ 0x811c9dc5, 0x9e3779b1);
+  h = Math.imul(h ^ (h >>> 15) ^ b, 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13) ^ c, 0xc2b2ae35);
+  h = Math.imul(h ^ (h >>> 16) ^ d, 0x9e3779b1);
+  h = Math.imul(h ^ (h >>> 15) ^ e, 0x85ebca6b);
+  return h ^ (h >>> 16);
 }

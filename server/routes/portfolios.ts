@@ -162,7 +162,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       const { id } = request.params;
       const found = isUuid(id) ? await getPortfolio(app.db.pool, id) : null;
       if (found === null) throw notFound('Portfolio', id);
-      return toPortfolioDetail(found.portfolio, found.tranches);
+      return toPortfolioDetail(found.portfolio, found.tranches, found.offering);
     },
   );
 };

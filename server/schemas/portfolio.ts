@@ -1,6 +1,6 @@
 import { getAddress } from 'viem';
 import { z } from 'zod';
-import type { PortfolioRow, TrancheRow } from '../../core/db/portfolios.ts';
+import type { OfferingClosedRow, PortfolioRow, TrancheRow } from '../../core/db/portfolios.ts';
 import { loanAssetClasses } from '../../core/domain/loan-tape.ts';
 import { waterfallModes } from '../../core/domain/waterfall.ts';
 import { addressSchema, bpsSchema, decimalStringSchema, uintStringSchema } from './common.ts';
@@ -152,6 +152,14 @@ export const portfolioSummarySchema = z
 export const portfolioDetailSchema = portfolioSummarySchema
   .extend({
     tranches: z.array(trancheSchema),
+    offering: z
+      .object({
+        closed: z.boolean().describe('the offering was closed on-chain (indexed OfferingClosed event)'),
+        closedAt: z.iso.datetime().nullable().describe('chain time of the close'),
+        closeTxHash: z.string().nullable(),
+        closeBlock: z.string().nullable(),
+      })
+      .describe('primary offering state as indexed from the chain; recoveries need it closed'),
     breakdown: z.object({
       assetClass: z.record(z.string(), bucket),
       jurisdiction: z.record(z.string(), bucket),
@@ -216,9 +224,19 @@ export function toPortfolioSummary(r: PortfolioRow): PortfolioSummary {
   };
 }
 
-export function toPortfolioDetail(r: PortfolioRow, tranches: TrancheRow[]): PortfolioDetail {
+export function toPortfolioDetail(
+  r: PortfolioRow,
+  tranches: TrancheRow[],
+  offering: OfferingClosedRow | null = null,
+): PortfolioDetail {
   return {
     ...toPortfolioSummary(r),
+    offering: {
+      closed: offering !== null,
+      closedAt: offering === null ? null : new Date(Number(offering.closed_at) * 1000).toISOString(),
+      closeTxHash: offering?.tx_hash ?? null,
+      closeBlock: offering?.block_number ?? null,
+    },
     breakdown: {
       assetClass: r.breakdown?.assetClass ?? {},
       jurisdiction: r.breakdown?.jurisdiction ?? {},

@@ -23,14 +23,18 @@ const encoding = ['address', 'uint256'];
 const randomAccount = () => `0x${randomBytes(20).toString('hex')}`;
 const randomAmount = () => BigInt(`0x${randomBytes(1 + Math.floor(Math.random() * 32)).toString('hex')}`);
 
+/** Accounts checksummed (as the worker gives them) and, every third one, lowercase. */
 function randomEntries(n: number, amount: () => bigint = randomAmount): DistributionEntry[] {
-  return Array.from({ length: n }, () => ({ account: randomAccount(), amount: amount() }));
+  return Array.from({ length: n }, (_, k) => ({
+    account: k % 3 === 2 ? randomAccount() : getAddress(randomAccount()),
+    amount: amount(),
+  }));
 }
 
-/** The oracle: the package itself, given checksummed addresses and decimal amounts. */
+/** The oracle: the package itself, given the same account strings and the amounts as decimal strings. */
 function packageTree(entries: readonly DistributionEntry[]) {
   return StandardMerkleTree.of(
-    entries.map((e) => [getAddress(e.account), e.amount.toString()]),
+    entries.map((e) => [e.account, e.amount.toString()]),
     encoding,
   );
 }
@@ -46,9 +50,7 @@ function expectSameAsPackage(entries: readonly DistributionEntry[], step = 1) {
   expect(ours.nodes.length).toBe(32 * (2 * entries.length - 1));
   for (let i = 0; i < entries.length; i += step) {
     expect(ours.proof(i)).toEqual(theirs.getProof(i));
-    expect(ours.leafHash(i)).toBe(
-      theirs.leafHash([getAddress(entries[i].account), entries[i].amount.toString()]),
-    );
+    expect(ours.leafHash(i)).toBe(theirs.leafHash([entries[i].account, entries[i].amount.toString()]));
   }
   expect(ours.dump()).toEqual(theirs.dump());
   expect(dumpText(ours)).toBe(JSON.stringify(theirs.dump()));
@@ -112,6 +114,8 @@ describe('buildDistributionTree()', () => {
       2n ** 53n,
     ];
     amounts.push(2n ** 53n + 1n, 10n ** 18n, 2n ** 64n, MAX_UINT256 - 1n, MAX_UINT256);
+    for (let d = 1n; d <= 17n; d++)
+      amounts.push(10n ** d - 1n, 10n ** d, 10n ** d + 7n, 5n * 10n ** (d - 1n));
     expectSameAsPackage(amounts.map((amount) => ({ account: randomAccount(), amount })));
   });
 
@@ -140,15 +144,18 @@ describe('buildDistributionTree()', () => {
     }
   });
 
-  it('writes checksummed addresses and decimal amounts into the dump', () => {
+  it('writes each account as given (letter case kept, as the package does) and decimal amounts into the dump', () => {
     const account = randomAccount();
-    const tree = buildDistributionTree([
-      { account: account.toUpperCase().replace('0X', '0x'), amount: 10n ** 30n },
-    ]);
-    expect(tree.dump().values).toEqual([
-      { value: [getAddress(account), (10n ** 30n).toString()], treeIndex: 0 },
-    ]);
+    const upper = account.toUpperCase().replace('0X', '0x');
+    const tree = buildDistributionTree([{ account: upper, amount: 10n ** 30n }]);
+    expect(tree.dump().values).toEqual([{ value: [upper, (10n ** 30n).toString()], treeIndex: 0 }]);
+    expect(dumpText(tree)).toBe(
+      JSON.stringify(StandardMerkleTree.of([[upper, (10n ** 30n).toString()]], encoding).dump()),
+    );
     expect(tree.account(0)).toBe(getAddress(account));
+    const checksummed = buildDistributionTree([{ account: getAddress(account), amount: 1n }]);
+    expect(checksummed.dump().values[0].value[0]).toBe(getAddress(account));
+    expect(checksummed.root).toBe(buildDistributionTree([{ account, amount: 1n }]).root);
     expect(tree.amount(0)).toBe(10n ** 30n);
     expect(tree.proof(0)).toEqual([]);
     expect(tree.root).toBe(tree.leafHash(0));
@@ -259,6 +266,7 @@ describe('loadDistributionTree()', () => {
       expect(loaded.root).toBe(theirs.root);
       for (let i = 0; i < entries.length; i++) expect(loaded.proof(i)).toEqual(theirs.getProof(i));
       expect(loaded.account(3)).toBe(getAddress(entries[3].account));
+      expect(loaded.dump()).toEqual(theirs.dump());
     }
   });
 

@@ -23,9 +23,11 @@
  * `findNewDistributions` creates the rows: every indexed recovery of a published portfolio without a
  * distribution gets one (the worker polls it, see worker/main.ts).
  */
-import { mkdir, open, rename } from 'node:fs/promises';
+import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { mkdir, rename } from 'node:fs/promises';
 import path from 'node:path';
-import { type Address, getAddress, type Hex, keccak256 } from 'viem';
+import { createKeccak } from 'hash-wasm';
+import { type Address, getAddress, type Hex } from 'viem';
 import type { PlatformChain } from '../../core/chain/deployment.ts';
 import { distributorAbi, trancheTokenAbi } from '../../core/chain/generated/index.ts';
 import type { Relayer } from '../../core/chain/relayer.ts';
@@ -263,27 +265,30 @@ async function treeOf(context: DistributionContext, id: string): Promise<Distrib
 
 async function treeStep(context: DistributionContext, id: string): Promise<DistributionTree> {
   const tree = await treeOf(context, id);
-  const chunks: Uint8Array[] = [];
-  tree.writeDump((chunk) => chunks.push(chunk));
-  const bytes = Buffer.concat(chunks);
   const dir = path.resolve(context.config.DATA_DIR, 'distributions');
   await mkdir(dir, { recursive: true });
   const file = path.join(dir, `${id}.json`);
-  // a crash leaves at most a partial `.tmp` (rewritten from the start by the re-run), never a partial dump
-  const handle = await open(`${file}.tmp`, 'w');
+  // The dump streamed to the file while it is hashed (no copy of the whole dump in memory). A crash
+  // leaves at most a partial `.tmp` (rewritten from the start by the re-run), never a partial dump.
+  const hasher = await createKeccak(256);
+  const fd = openSync(`${file}.tmp`, 'w');
   try {
-    const half = Math.floor(bytes.length / 2);
-    await handle.write(bytes, 0, half);
-    crashPoint('mid-tree');
-    await handle.write(bytes, half, bytes.length - half);
-    await handle.sync();
+    let chunks = 0;
+    tree.writeDump((chunk) => {
+      if (chunks++ === 1) crashPoint('mid-tree');
+      hasher.update(chunk);
+      for (let at = 0; at < chunk.length; ) at += writeSync(fd, chunk, at);
+    });
+    if (chunks === 1) crashPoint('mid-tree');
+    fsyncSync(fd);
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
   await rename(`${file}.tmp`, file);
+  const treeHash = `0x${hasher.digest('hex')}`;
   await context.db.prisma.distribution.update({
     where: { id },
-    data: { root: tree.root, treeHash: keccak256(bytes), treePath: file },
+    data: { root: tree.root, treeHash, treePath: file },
   });
   return tree;
 }

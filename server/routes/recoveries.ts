@@ -1,0 +1,145 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { forbidden } from '../../core/errors.ts';
+import { findPortfolio, getRecovery, requestCloseOffering, submitRecovery } from '../../core/recoveries.ts';
+import { assertOwns, type Principal } from '../plugins/auth.ts';
+import { errorResponses, idParamsSchema } from '../schemas/common.ts';
+import {
+  assertValid,
+  closeOfferingAcceptedSchema,
+  createRecoveryBodySchema,
+  recoveryAcceptedSchema,
+  recoverySchema,
+} from '../schemas/recovery.ts';
+import { stopTradingContext, type TradingRoutesOptions, tradingContext } from './purchases.ts';
+
+/** A servicer key whose owner is the portfolio's servicer address (any letter case), or an admin key. */
+function assertServicer(principal: Principal | null, portfolio: { servicerAddress: string }): void {
+  if (principal?.kind !== 'apiKey') throw forbidden();
+  if (principal.role === 'admin') return;
+  if (
+    principal.role !== 'servicer' ||
+    principal.owner.toLowerCase() !== portfolio.servicerAddress.toLowerCase()
+  ) {
+    throw forbidden(`Only the portfolio's servicer (${portfolio.servicerAddress}) may deposit recoveries`);
+  }
+}
+
+/**
+ * POST /v1/portfolios/:id/recoveries (servicer), GET /v1/recoveries/:id,
+ * POST /v1/portfolios/:id/offering/close (owning issuer): relayed through the app's one platform
+ * relayer (`tradingContext`).
+ */
+export const recoveryRoutes: FastifyPluginAsyncZod<TradingRoutesOptions> = async (app, options) => {
+  const trading = () => tradingContext(app, options);
+  app.addHook('onClose', async () => stopTradingContext(app));
+
+  app.post(
+    '/v1/portfolios/:id/recoveries',
+    {
+      preHandler: app.requireRole('servicer'),
+      attachValidation: true,
+      schema: {
+        tags: ['recoveries'],
+        summary: 'Deposit a recovery on-chain (Portfolio.depositRecovery); the worker then distributes it',
+        description:
+          'A servicer key whose owner is the portfolio’s servicer address, or an admin key. The platform ' +
+          'relayer calls depositRecovery(amount, 0x<reportSha256>); the cash is pulled from the servicer’s ' +
+          'wallet, which must hold and have approved `amount` to the Portfolio (else 409 naming what is ' +
+          'missing). 409 before the offering is closed or before publish. One recovery per report: the same ' +
+          'report again answers the existing recovery (200), with another amount 409. Bad input 422.',
+        security: [{ apiKey: [] }],
+        params: idParamsSchema,
+        body: createRecoveryBodySchema,
+        response: {
+          200: recoveryAcceptedSchema,
+          202: recoveryAcceptedSchema,
+          ...errorResponses(401, 403, 404, 409, 422, 429, 503),
+        },
+      },
+    },
+    async (request, reply) => {
+      assertValid(request);
+      const portfolio = await findPortfolio(app.prisma, request.params.id);
+      assertServicer(request.principal, portfolio);
+      const context = await trading();
+      const { view, existing } = await submitRecovery(context, {
+        portfolioId: portfolio.id,
+        amount: BigInt(request.body.amount),
+        reportSha256: request.body.reportSha256,
+      });
+      request.audit = {
+        type: 'recovery',
+        id: view.id,
+        details: {
+          portfolioId: portfolio.id,
+          amount: view.amount,
+          reportSha256: view.reportSha256,
+          existing,
+        },
+      };
+      reply.header('location', `/v1/recoveries/${view.id}`);
+      const body = {
+        id: view.id,
+        portfolioId: view.portfolioId,
+        amount: view.amount,
+        reportSha256: view.reportSha256,
+        status: view.status,
+        txHash: view.txHash,
+      };
+      return reply.status(existing ? 200 : 202).send(body);
+    },
+  );
+
+  app.get(
+    '/v1/recoveries/:id',
+    {
+      schema: {
+        tags: ['recoveries'],
+        summary:
+          'A recovery: pending → confirmed (recovery id, block, per-tranche amounts, distribution) or failed',
+        description:
+          '`confirmed` once the relayed depositRecovery is mined; the per-tranche amounts once the chain ' +
+          'indexer has its RecoveryDistributed event, and the distribution (id, status) once the worker ' +
+          'created it. `failed` when the transaction reverted or was dropped (reason: the API code).',
+        params: idParamsSchema,
+        response: { 200: recoverySchema, ...errorResponses(404, 429, 503) },
+      },
+    },
+    async (request) => {
+      const context =
+        options.trading ??
+        (app.config.RPC_URL === undefined ? undefined : await trading().catch(() => undefined));
+      return getRecovery(context ?? { prisma: app.prisma }, request.params.id);
+    },
+  );
+
+  app.post(
+    '/v1/portfolios/:id/offering/close',
+    {
+      preHandler: app.requireRole('issuer'),
+      schema: {
+        tags: ['recoveries'],
+        summary: 'Close the offering on-chain (Portfolio.closeOffering), fixing each tranche’s outstanding',
+        description:
+          'The owning issuer or an admin. Relayed by the platform key (it holds ISSUER_ROLE); 202 with the ' +
+          'transaction. 409 when the portfolio is not published or the offering is already closed. ' +
+          'GET /v1/portfolios/:id shows `offering.closed` once the chain indexer has the OfferingClosed event.',
+        security: [{ apiKey: [] }],
+        params: idParamsSchema,
+        response: { 202: closeOfferingAcceptedSchema, ...errorResponses(401, 403, 404, 409, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      const portfolio = await findPortfolio(app.prisma, request.params.id);
+      assertOwns(request.principal, portfolio);
+      const context = await trading();
+      const accepted = await requestCloseOffering(context, portfolio.id);
+      request.audit = {
+        type: 'portfolio',
+        id: portfolio.id,
+        details: { action: 'closeOffering', txHash: accepted.txHash, relayTxId: accepted.relayTxId },
+      };
+      return reply.status(202).send(accepted);
+    },
+  );
+};

@@ -1,0 +1,540 @@
+/**
+ * The recovery-to-claim flow over REST on anvil + Postgres + Redis: the offering closed and a
+ * recovery deposited through the routes, the worker (indexer + distribution job, no pushes) makes
+ * the root claimable, GET /v1/investors/:address/payouts answers cumulative / claimed / claimable
+ * and a proof the Distributor accepts, POST /v1/investors/:address/claims pays exactly claimable to
+ * the holder, once. Then a later claimMany push by the worker that includes an account that
+ * already claimed still ends `paid`, paying nobody twice.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { type Address, erc20Abi, getAddress, type Hex, maxUint256, zeroAddress } from 'viem';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  allowlistInvestors,
+  approve,
+  buy,
+  createPortfolio,
+  mintTestStablecoin,
+} from '../../core/chain/actions.ts';
+import { type ChainClients, createChainClients, withAccount } from '../../core/chain/clients.ts';
+import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
+import { createPlatformChain, type PlatformChain, saveDeployment } from '../../core/chain/deployment.ts';
+import { distributorAbi, trancheTokenAbi } from '../../core/chain/generated/index.ts';
+import { createRelayer } from '../../core/chain/relayer.ts';
+import { sendAndWait } from '../../core/chain/tx.ts';
+import { computeDistribution } from '../../core/domain/distribution.ts';
+import { createTreeCache } from '../../core/payouts.ts';
+import { createRedis } from '../../core/queue.ts';
+import { handleDistribution } from '../../worker/handlers/distribution.ts';
+import { createIndexer } from '../../worker/indexer/index.ts';
+import { createWorker, type NplWorker } from '../../worker/main.ts';
+import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
+import { createTestApp, type TestApp } from '../helpers/app.ts';
+import { apiKeyHeaders, type Headers } from '../helpers/auth.ts';
+
+const silent = pino({ level: 'silent' });
+const usd = (whole: bigint) => whole * 10n ** 6n;
+const SCALE = 10n ** 12n;
+
+let anvil: AnvilInstance;
+let stack: DeployedStack;
+let deployer: ChainClients;
+let servicer: ChainClients;
+let holders: ChainClients[];
+let platform: PlatformChain;
+let t: TestApp;
+let dir: string;
+let worker: NplWorker | undefined;
+let workerRedis: ReturnType<typeof createRedis>;
+let miner: ReturnType<typeof setInterval> | undefined;
+let issuer: Headers;
+let servicerKey: Headers;
+
+beforeAll(async () => {
+  anvil = await startAnvil({ accounts: 8 });
+  deployer = createChainClients({
+    rpcUrl: anvil.rpcUrl,
+    privateKey: anvil.accounts[0].privateKey,
+    pollingInterval: 20,
+  });
+  servicer = withAccount(deployer, anvil.accounts[2].privateKey);
+  holders = [3, 4, 5].map((i) => withAccount(deployer, anvil.accounts[i].privateKey));
+  stack = await deployStack(deployer);
+  dir = await mkdtemp(path.join(tmpdir(), 'npl-payouts-'));
+  const deploymentFile = path.join(dir, 'deployment.json');
+  await saveDeployment(deploymentFile, stack);
+  t = await createTestApp({
+    overrides: {
+      RPC_URL: anvil.rpcUrl,
+      DEPLOYMENT_FILE: deploymentFile,
+      DATA_DIR: dir,
+      PLATFORM_PRIVATE_KEY: anvil.accounts[1].privateKey,
+      QUEUE_PREFIX: `npl-test-payouts-${randomBytes(4).toString('hex')}`,
+      JOB_ATTEMPTS: 3,
+      JOB_BACKOFF_MS: 200,
+    },
+  });
+  platform = await createPlatformChain(t.config, { deployment: stack, pollingInterval: 20 });
+  workerRedis = createRedis(t.config.REDIS_URL as string);
+  issuer = await apiKeyHeaders(t.db.prisma, 'issuer', 'acme');
+  servicerKey = await apiKeyHeaders(t.db.prisma, 'servicer', servicer.account.address);
+}, 120_000);
+
+afterAll(async () => {
+  if (miner) clearInterval(miner);
+  await worker?.close();
+  workerRedis?.disconnect();
+  await t?.close();
+  await anvil?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+const tranchesSpec = [
+  { name: 'Senior', symbol: 'SNR', face: usd(1_000n), couponBps: 500, priceBps: 10_000 },
+  { name: 'Equity', symbol: 'EQ', face: usd(300n), couponBps: 0, priceBps: 5_000 },
+];
+/** Pay units of face each holder buys of each tranche. */
+const purchases = [
+  [usd(300n), usd(17n)],
+  [usd(211n), usd(50n)],
+  [usd(89n), 0n],
+];
+
+async function publishedPortfolio() {
+  const now = (await deployer.publicClient.getBlock()).timestamp;
+  const created = await createPortfolio(deployer, {
+    factory: stack.portfolioFactory,
+    payToken: stack.testStablecoin as Address,
+    registry: stack.complianceRegistry,
+    servicer: servicer.account.address,
+    issuer: platform.clients.account.address,
+    rootProposer: platform.clients.account.address,
+    timelockDelay: 1,
+    offeringEnd: now + 86_400n,
+    tranches: tranchesSpec,
+  });
+  await allowlistInvestors(deployer, {
+    registry: stack.complianceRegistry,
+    accounts: holders.map((h) => h.account.address),
+    expiry: now + 10n * 365n * 86_400n,
+  });
+  for (const [h, holder] of holders.entries()) {
+    await mintTestStablecoin(deployer, {
+      token: stack.testStablecoin as Address,
+      to: holder.account.address,
+      amount: usd(10_000n),
+    });
+    await approve(holder, {
+      token: stack.testStablecoin as Address,
+      spender: created.portfolio,
+      amount: maxUint256,
+    });
+    for (const [trancheId, units] of purchases[h].entries()) {
+      if (units > 0n) {
+        await buy(holder, {
+          portfolio: created.portfolio,
+          trancheId,
+          amount: units * SCALE,
+          maxCost: maxUint256,
+        });
+      }
+    }
+  }
+  const row = await t.db.prisma.portfolio.create({
+    data: {
+      owner: 'acme',
+      name: 'Payouts test',
+      assetClass: 'corporate',
+      jurisdiction: 'IT',
+      currency: 'EUR',
+      askingPrice: '1000',
+      servicerAddress: servicer.account.address,
+      servicerFeeBps: 0,
+      protocolFeeBps: 0,
+      status: 'published',
+      chainId: anvil.chainId,
+      portfolioAddress: created.portfolio,
+      distributorAddress: created.distributor,
+      offeringAddress: created.portfolio,
+      deployTxHash: created.txHash,
+      publishedAt: new Date(),
+      tranches: {
+        create: tranchesSpec.map((spec, i) => ({
+          seniority: i,
+          name: spec.name,
+          symbol: spec.symbol,
+          face: spec.face.toString(),
+          couponBps: spec.couponBps,
+          priceBps: spec.priceBps,
+          residual: i === tranchesSpec.length - 1,
+          address: created.tranches[i],
+        })),
+      },
+    },
+  });
+  return { id: row.id, ...created };
+}
+
+const payBalance = (account: Address) =>
+  deployer.publicClient.readContract({
+    address: stack.testStablecoin as Address,
+    abi: erc20Abi,
+    functionName: 'balanceOf',
+    args: [account],
+  });
+
+const claimedOf = (distributor: Address, account: Address) =>
+  deployer.publicClient.readContract({
+    address: distributor,
+    abi: distributorAbi,
+    functionName: 'claimed',
+    args: [account],
+  });
+
+async function waitRelay(id: string) {
+  for (let i = 0; i < 400; i++) {
+    const row = await t.db.prisma.relayTx.findUniqueOrThrow({ where: { id } });
+    if (row.status !== 'pending') return row;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`relay tx ${id} still pending`);
+}
+
+async function waitStatus(portfolioId: string, count: number, statuses: string[], timeoutMs = 90_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const rows = await t.db.prisma.distribution.findMany({
+      where: { portfolioId },
+      orderBy: { recoveryId: 'asc' },
+    });
+    const failed = rows.find((r) => r.status === 'failed');
+    if (failed) throw new Error(`distribution ${failed.id} failed: ${failed.error}`);
+    if (rows.length === count && statuses.includes(rows[count - 1].status)) return rows;
+    if (Date.now() > deadline) throw new Error(`timeout: ${JSON.stringify(rows.map((r) => r.status))}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+async function startWorker() {
+  worker = await createWorker({
+    config: t.config,
+    db: t.db,
+    redis: workerRedis,
+    platform,
+    logger: silent,
+    distributionPollMs: 200,
+    // nobody is pushed: holders claim themselves
+    distribution: { minPush: maxUint256 },
+    indexer: createIndexer({
+      db: t.db,
+      publicClient: platform.clients.publicClient,
+      stack,
+      confirmations: 0,
+    }),
+  });
+}
+
+type PayoutItem = {
+  portfolioId: string;
+  distributor: Address;
+  payToken: Address;
+  distributionId: string | null;
+  root: Hex | null;
+  cumulative: string;
+  claimed: string;
+  claimable: string;
+  proof: Hex[];
+  pending: string;
+};
+
+async function payouts(account: string): Promise<PayoutItem[]> {
+  const res = await t.app.inject({ method: 'GET', url: `/v1/investors/${account}/payouts` });
+  expect(res.statusCode).toBe(200);
+  return res.json().items;
+}
+
+const claim = (account: string, payload?: object) =>
+  t.app.inject({ method: 'POST', url: `/v1/investors/${account}/claims`, payload });
+
+describe('payouts and claims', () => {
+  let portfolio: Awaited<ReturnType<typeof publishedPortfolio>>;
+  let expected: Map<string, bigint>;
+  let firstDistributionId: string;
+
+  it('close and recover over REST; the worker makes the root claimable; payouts answer verifiable proofs', async () => {
+    portfolio = await publishedPortfolio();
+    const close = await t.app.inject({
+      method: 'POST',
+      url: `/v1/portfolios/${portfolio.id}/offering/close`,
+      headers: issuer,
+    });
+    expect(close.statusCode).toBe(202);
+    expect((await waitRelay(close.json().relayTxId)).status).toBe('mined');
+
+    await mintTestStablecoin(deployer, {
+      token: stack.testStablecoin as Address,
+      to: servicer.account.address,
+      amount: usd(100_000n),
+    });
+    await approve(servicer, {
+      token: stack.testStablecoin as Address,
+      spender: portfolio.portfolio,
+      amount: maxUint256,
+    });
+    const amount = usd(123n) + 7n;
+    const deposit = await t.app.inject({
+      method: 'POST',
+      url: `/v1/portfolios/${portfolio.id}/recoveries`,
+      headers: servicerKey,
+      payload: { amount: amount.toString(), reportSha256: 'ab'.repeat(32) },
+    });
+    expect(deposit.statusCode).toBe(202);
+    expect((await waitRelay(deposit.json().id)).status).toBe('mined');
+
+    await startWorker();
+    const testClient = createAnvilTestClient(anvil.rpcUrl);
+    // anvil mines only on transactions, and acceptRoot is simulated on the latest block: keep blocks coming
+    miner = setInterval(() => void testClient.mine({ blocks: 1 }).catch(() => {}), 500);
+    const [row] = await waitStatus(portfolio.id, 1, ['paid']);
+    firstDistributionId = row.id;
+
+    // expected cumulative amounts, from the chain alone: balances at the snapshot and the recovery's tranche amounts
+    const recovery = (
+      await t.app.inject({ method: 'GET', url: `/v1/recoveries/${deposit.json().id}` })
+    ).json();
+    expect(recovery.distribution).toEqual({ id: row.id, status: 'paid' });
+    const tranches = [];
+    for (const [i, token] of portfolio.tranches.entries()) {
+      const balances = [];
+      for (const holder of holders) {
+        const balance = await deployer.publicClient.readContract({
+          address: token,
+          abi: trancheTokenAbi,
+          functionName: 'balanceOf',
+          args: [holder.account.address],
+          blockNumber: row.snapshotBlock,
+        });
+        if (balance > 0n) balances.push({ account: holder.account.address, balance });
+      }
+      tranches.push({ trancheId: i, amount: BigInt(recovery.tranches[i].total), carryIn: 0n, balances });
+    }
+    const computed = computeDistribution({ tranches });
+    expected = new Map(computed.holders.map((h) => [getAddress(h.account), h.cumulative]));
+    const root = await deployer.publicClient.readContract({
+      address: portfolio.distributor,
+      abi: distributorAbi,
+      functionName: 'root',
+    });
+
+    for (const holder of holders) {
+      const account = holder.account.address;
+      const cumulative = expected.get(account) as bigint;
+      expect(cumulative).toBeGreaterThan(0n);
+      // any letter case of the address
+      const items = await payouts(account.toLowerCase());
+      expect(items).toEqual([
+        {
+          portfolioId: portfolio.id,
+          distributor: portfolio.distributor,
+          payToken: getAddress(stack.testStablecoin as Address),
+          distributionId: row.id,
+          root,
+          cumulative: cumulative.toString(),
+          claimed: '0',
+          claimable: cumulative.toString(),
+          proof: expect.any(Array),
+          pending: '0',
+        },
+      ]);
+      // the proof verifies on-chain: Distributor.claim simulated from a stranger pays exactly cumulative
+      const { result } = await deployer.publicClient.simulateContract({
+        account: anvil.accounts[6].address,
+        address: portfolio.distributor,
+        abi: distributorAbi,
+        functionName: 'claim',
+        args: [account, cumulative, items[0].proof],
+      });
+      expect(result).toBe(cumulative);
+    }
+    // a wrong amount with the same proof does not verify
+    const [first] = await payouts(holders[0].account.address);
+    await expect(
+      deployer.publicClient.simulateContract({
+        address: portfolio.distributor,
+        abi: distributorAbi,
+        functionName: 'claim',
+        args: [holders[0].account.address, BigInt(first.cumulative) + 1n, first.proof],
+      }),
+    ).rejects.toThrow(/DistributorProofInvalid/);
+  }, 150_000);
+
+  it('payouts: 422 for an invalid address, no items for an account without leaves', async () => {
+    for (const bad of ['0x1234', 'nope', `0x${'g'.repeat(40)}`]) {
+      const res = await t.app.inject({ method: 'GET', url: `/v1/investors/${bad}/payouts` });
+      expect(res.statusCode).toBe(422);
+      expect(res.json().code).toBe('VALIDATION_FAILED');
+      expect(res.json().details[0].path).toBe('params.address');
+    }
+    expect(await payouts(anvil.accounts[7].address)).toEqual([]);
+    expect(await payouts(zeroAddress)).toEqual([]);
+  });
+
+  it('claims: bad input changes nothing; a claim pays exactly claimable once; a double POST sends once', async () => {
+    const sent = async () => ({
+      relay: await t.db.prisma.relayTx.count(),
+      nonce: await deployer.publicClient.getTransactionCount({ address: platform.clients.account.address }),
+    });
+    const before = await sent();
+    const a = holders[0].account.address;
+    const badAddress = await claim('0x1234');
+    expect([badAddress.statusCode, badAddress.json().details[0].path]).toEqual([422, 'params.address']);
+    const badPortfolio = await claim(a, { portfolioId: 'nope' });
+    expect([badPortfolio.statusCode, badPortfolio.json().details[0].path]).toEqual([422, 'body.portfolioId']);
+    const unknown = await claim(a, { portfolioId: randomUUID() });
+    expect([unknown.statusCode, unknown.json().code]).toEqual([404, 'NOT_FOUND']);
+    const nothing = await claim(anvil.accounts[7].address);
+    expect([nothing.statusCode, nothing.json().code, nothing.json().details.reason]).toEqual([
+      409,
+      'CONFLICT',
+      'NOTHING_TO_CLAIM',
+    ]);
+    expect(await sent()).toEqual(before);
+
+    const [payout] = await payouts(a);
+    const balance = await payBalance(a);
+    const res = await claim(a, { portfolioId: portfolio.id });
+    expect(res.statusCode).toBe(202);
+    expect(res.json().items).toEqual([
+      {
+        portfolioId: portfolio.id,
+        distributionId: firstDistributionId,
+        amount: payout.claimable,
+        status: 'pending',
+        txHash: expect.stringMatching(/^0x[0-9a-f]{64}$/),
+      },
+    ]);
+    const relay = await t.db.prisma.relayTx.findFirstOrThrow({
+      where: { txHash: res.json().items[0].txHash },
+    });
+    expect((await waitRelay(relay.id)).status).toBe('mined');
+    expect((await payBalance(a)) - balance).toBe(BigInt(payout.claimable));
+    expect(await claimedOf(portfolio.distributor, a)).toBe(BigInt(payout.cumulative));
+    const [after] = await payouts(a);
+    expect([after.claimed, after.claimable]).toEqual([payout.cumulative, '0']);
+    const again = await claim(a);
+    expect([again.statusCode, again.json().code]).toEqual([409, 'CONFLICT']);
+
+    // two POSTs at once for another holder: one transaction
+    const b = holders[1].account.address;
+    const [payoutB] = await payouts(b);
+    const balanceB = await payBalance(b);
+    const [r1, r2] = await Promise.all([claim(b), claim(b)]);
+    expect([r1.statusCode, r2.statusCode]).toEqual([202, 202]);
+    expect(r1.json().items[0].txHash).toBe(r2.json().items[0].txHash);
+    expect(
+      await t.db.prisma.relayTx.count({ where: { kind: 'claim', refId: `${firstDistributionId}:${b}` } }),
+    ).toBe(1);
+    const relayB = await t.db.prisma.relayTx.findFirstOrThrow({
+      where: { txHash: r1.json().items[0].txHash },
+    });
+    expect((await waitRelay(relayB.id)).status).toBe('mined');
+    expect((await payBalance(b)) - balanceB).toBe(BigInt(payoutB.claimable));
+  }, 60_000);
+
+  it('a later distribution not accepted yet shows as pending; the accepted root stays the one to claim', async () => {
+    // the Distributor's admin (the deployer) lengthens the timelock: the next root stays proposed
+    await sendAndWait(deployer, { contract: 'Distributor', functionName: 'setTimelockDelay' }, () =>
+      deployer.walletClient.writeContract({
+        address: portfolio.distributor,
+        abi: distributorAbi,
+        functionName: 'setTimelockDelay',
+        args: [86_400n],
+      }),
+    );
+    const deposit = await t.app.inject({
+      method: 'POST',
+      url: `/v1/portfolios/${portfolio.id}/recoveries`,
+      headers: servicerKey,
+      payload: { amount: usd(50n).toString(), reportSha256: 'cd'.repeat(32) },
+    });
+    expect(deposit.statusCode).toBe(202);
+    const rows = await waitStatus(portfolio.id, 2, ['proposed']);
+    const second = rows[1];
+    for (const holder of holders) {
+      const account = holder.account.address;
+      const row = await t.db.prisma.distributionHolder.findUniqueOrThrow({
+        where: { distributionId_account: { distributionId: second.id, account } },
+      });
+      const [item] = await payouts(account);
+      expect(BigInt(item.pending)).toBeGreaterThan(0n);
+      expect(item.pending).toBe(row.payout.toFixed(0));
+      expect(item.distributionId).toBe(firstDistributionId);
+      expect(item.cumulative).toBe((expected.get(account) as bigint).toString());
+    }
+  }, 90_000);
+
+  it('a claimMany push after holders claimed themselves still ends paid and pays nobody twice', async () => {
+    await worker?.close();
+    worker = undefined;
+    const distributor = portfolio.distributor;
+    const balances = await Promise.all(holders.map((h) => payBalance(h.account.address)));
+    const claimed = await Promise.all(holders.map((h) => claimedOf(distributor, h.account.address)));
+    // holders 0 and 1 claimed through the API, holder 2 did not
+    expect(claimed.map((c, i) => c === expected.get(holders[i].account.address))).toEqual([
+      true,
+      true,
+      false,
+    ]);
+    // the first distribution pushed again, now to everybody (minPush 0)
+    await t.db.prisma.distribution.update({
+      where: { id: firstDistributionId },
+      data: { status: 'claimable' },
+    });
+    const relayer = createRelayer({ clients: platform.clients, prisma: t.db.prisma, pollIntervalMs: 50 });
+    const result = await handleDistribution(
+      { db: t.db, platform, relayer, config: t.config, minPush: 0n },
+      { distributionId: firstDistributionId },
+    );
+    expect(result.status).toBe('paid');
+    const row = await t.db.prisma.distribution.findUniqueOrThrow({ where: { id: firstDistributionId } });
+    expect(row.status).toBe('paid');
+    const after = await Promise.all(holders.map((h) => payBalance(h.account.address)));
+    const owed = (expected.get(holders[2].account.address) as bigint) - claimed[2];
+    expect(after.map((b, i) => b - balances[i])).toEqual([0n, 0n, owed]);
+    for (const holder of holders) {
+      expect(await claimedOf(distributor, holder.account.address)).toBe(expected.get(holder.account.address));
+    }
+    expect(
+      await t.db.prisma.relayTx.count({ where: { refId: firstDistributionId, kind: 'claimMany' } }),
+    ).toBe(1);
+  }, 60_000);
+});
+
+describe('the tree cache', () => {
+  it('loads a tree once, keeps the most recent ones and rejects a tree whose root is not the recorded one', async () => {
+    const rows = await t.db.prisma.distribution.findMany({
+      where: { root: { not: null } },
+      orderBy: { recoveryId: 'asc' },
+    });
+    expect(rows.length).toBe(2);
+    const cache = createTreeCache({ prisma: t.db.prisma, maxTrees: 1 });
+    const [a, b] = rows.map((r) => ({ id: r.id, root: r.root, treePath: r.treePath }));
+    const tree = await cache.get(a);
+    expect(await cache.get(a)).toBe(tree);
+    expect(tree.root).toBe(a.root);
+    await cache.get(b);
+    expect(cache.size()).toBe(1);
+    expect(await cache.get(a)).not.toBe(tree);
+    // without the dump file, from the holder rows: the same root
+    const fromRows = await createTreeCache({ prisma: t.db.prisma }).get({
+      ...a,
+      treePath: path.join(dir, 'missing.json'),
+    });
+    expect(fromRows.root).toBe(a.root);
+    await expect(cache.get({ ...b, id: randomUUID(), root: a.root })).rejects.toThrow(/root/);
+  });
+});

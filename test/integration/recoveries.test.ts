@@ -1,0 +1,499 @@
+/**
+ * POST /v1/portfolios/:id/offering/close, POST /v1/portfolios/:id/recoveries and
+ * GET /v1/recoveries/:id on anvil + Postgres: every rejection answers its code with the field and
+ * sends nothing (no relay row, the platform nonce unchanged); the accepted ones go through the
+ * app's relayer, and the same report twice deposits once (recoveryCount on-chain).
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { type Address, erc20Abi, getAddress, maxUint256, parseGwei } from 'viem';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  allowlistInvestors,
+  approve,
+  buy,
+  createPortfolio,
+  mintTestStablecoin,
+} from '../../core/chain/actions.ts';
+import { type ChainClients, createChainClients, withAccount } from '../../core/chain/clients.ts';
+import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
+import { saveDeployment } from '../../core/chain/deployment.ts';
+import { portfolioAbi } from '../../core/chain/generated/index.ts';
+import { findNewDistributions } from '../../worker/handlers/distribution.ts';
+import { createIndexer, type Indexer } from '../../worker/indexer/index.ts';
+import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
+import { createTestApp, type TestApp } from '../helpers/app.ts';
+import { apiKeyHeaders, type Headers } from '../helpers/auth.ts';
+
+const usd = (whole: bigint) => whole * 10n ** 6n;
+const SCALE = 10n ** 12n;
+const sha = (text: string) => createHash('sha256').update(text).digest('hex');
+
+let anvil: AnvilInstance;
+let stack: DeployedStack;
+let deployer: ChainClients;
+let servicer: ChainClients;
+let holder: ChainClients;
+let platformAddress: Address;
+let t: TestApp;
+let dir: string;
+let indexer: Indexer;
+let admin: Headers;
+let issuer: Headers;
+let otherIssuer: Headers;
+let servicerKey: Headers;
+let otherServicer: Headers;
+
+beforeAll(async () => {
+  anvil = await startAnvil({ accounts: 5 });
+  deployer = createChainClients({
+    rpcUrl: anvil.rpcUrl,
+    privateKey: anvil.accounts[0].privateKey,
+    pollingInterval: 20,
+  });
+  servicer = withAccount(deployer, anvil.accounts[2].privateKey);
+  holder = withAccount(deployer, anvil.accounts[3].privateKey);
+  platformAddress = anvil.accounts[1].address;
+  stack = await deployStack(deployer);
+  dir = await mkdtemp(path.join(tmpdir(), 'npl-recoveries-'));
+  const deploymentFile = path.join(dir, 'deployment.json');
+  await saveDeployment(deploymentFile, stack);
+  t = await createTestApp({
+    overrides: {
+      RPC_URL: anvil.rpcUrl,
+      DEPLOYMENT_FILE: deploymentFile,
+      PLATFORM_PRIVATE_KEY: anvil.accounts[1].privateKey,
+      DATA_DIR: dir,
+    },
+  });
+  indexer = createIndexer({ db: t.db, publicClient: deployer.publicClient, stack, confirmations: 0 });
+  admin = await apiKeyHeaders(t.db.prisma, 'admin', 'platform');
+  issuer = await apiKeyHeaders(t.db.prisma, 'issuer', 'acme');
+  otherIssuer = await apiKeyHeaders(t.db.prisma, 'issuer', 'globex');
+  // the servicer key's owner is the servicer's address, in another letter case than the portfolio row's
+  servicerKey = await apiKeyHeaders(t.db.prisma, 'servicer', servicer.account.address.toLowerCase());
+  otherServicer = await apiKeyHeaders(t.db.prisma, 'servicer', anvil.accounts[4].address);
+}, 120_000);
+
+afterAll(async () => {
+  await t?.close();
+  await anvil?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+/** A portfolio as the publish job leaves it (the platform key is issuer and root proposer), one holder. */
+async function publishedPortfolio() {
+  const now = (await deployer.publicClient.getBlock()).timestamp;
+  const tranches = [
+    { name: 'Senior', symbol: 'SNR', face: usd(1_000n), couponBps: 500, priceBps: 10_000 },
+    { name: 'Equity', symbol: 'EQ', face: usd(200n), couponBps: 0, priceBps: 5_000 },
+  ];
+  const created = await createPortfolio(deployer, {
+    factory: stack.portfolioFactory,
+    payToken: stack.testStablecoin as Address,
+    registry: stack.complianceRegistry,
+    servicer: servicer.account.address,
+    issuer: platformAddress,
+    rootProposer: platformAddress,
+    offeringEnd: now + 86_400n,
+    tranches,
+  });
+  await allowlistInvestors(deployer, {
+    registry: stack.complianceRegistry,
+    accounts: [holder.account.address],
+    expiry: now + 365n * 86_400n,
+  });
+  await mintTestStablecoin(deployer, {
+    token: stack.testStablecoin as Address,
+    to: holder.account.address,
+    amount: usd(10_000n),
+  });
+  await approve(holder, {
+    token: stack.testStablecoin as Address,
+    spender: created.portfolio,
+    amount: maxUint256,
+  });
+  await buy(holder, {
+    portfolio: created.portfolio,
+    trancheId: 0,
+    amount: usd(400n) * SCALE,
+    maxCost: maxUint256,
+  });
+  await buy(holder, {
+    portfolio: created.portfolio,
+    trancheId: 1,
+    amount: usd(100n) * SCALE,
+    maxCost: maxUint256,
+  });
+  const row = await t.db.prisma.portfolio.create({
+    data: {
+      owner: 'acme',
+      name: 'Recoveries test',
+      assetClass: 'corporate',
+      jurisdiction: 'IT',
+      currency: 'EUR',
+      askingPrice: '1000',
+      servicerAddress: servicer.account.address,
+      servicerFeeBps: 0,
+      protocolFeeBps: 0,
+      status: 'published',
+      chainId: anvil.chainId,
+      portfolioAddress: created.portfolio,
+      distributorAddress: created.distributor,
+      offeringAddress: created.portfolio,
+      deployTxHash: created.txHash,
+      publishedAt: new Date(),
+      tranches: {
+        create: tranches.map((spec, i) => ({
+          seniority: i,
+          name: spec.name,
+          symbol: spec.symbol,
+          face: spec.face.toString(),
+          couponBps: spec.couponBps,
+          priceBps: spec.priceBps,
+          residual: i === tranches.length - 1,
+          address: created.tranches[i],
+        })),
+      },
+    },
+  });
+  return { id: row.id, ...created };
+}
+
+async function draftPortfolio() {
+  const row = await t.db.prisma.portfolio.create({
+    data: {
+      owner: 'acme',
+      name: 'Draft',
+      assetClass: 'corporate',
+      jurisdiction: 'IT',
+      currency: 'EUR',
+      askingPrice: '1000',
+      servicerAddress: servicer.account.address,
+      servicerFeeBps: 0,
+      protocolFeeBps: 0,
+    },
+  });
+  return row.id;
+}
+
+/** What a rejected request must leave unchanged: relay rows, audit-free chain state. */
+async function sideEffects(portfolio?: Address) {
+  const [relayTxs, nonce, recoveryCount] = await Promise.all([
+    t.db.prisma.relayTx.count(),
+    deployer.publicClient.getTransactionCount({ address: platformAddress }),
+    portfolio === undefined
+      ? Promise.resolve(0n)
+      : deployer.publicClient.readContract({
+          address: portfolio,
+          abi: portfolioAbi,
+          functionName: 'recoveryCount',
+        }),
+  ]);
+  return { relayTxs, nonce, recoveryCount };
+}
+
+const post = (url: string, headers: Headers | undefined, payload?: unknown) =>
+  t.app.inject({ method: 'POST', url, headers, payload: payload as object });
+
+async function waitMined(relayTxId: string) {
+  for (let i = 0; i < 200; i++) {
+    const row = await t.db.prisma.relayTx.findUniqueOrThrow({ where: { id: relayTxId } });
+    if (row.status !== 'pending') return row;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`relay tx ${relayTxId} still pending`);
+}
+
+describe('offering close and recoveries', () => {
+  let portfolio: Awaited<ReturnType<typeof publishedPortfolio>>;
+  let recoveryId: string;
+  const report = sha('servicer report 2026-Q3');
+
+  it('rejects bad recovery requests with their code and field, sending nothing', async () => {
+    portfolio = await publishedPortfolio();
+    const draft = await draftPortfolio();
+    const url = `/v1/portfolios/${portfolio.id}/recoveries`;
+    const good = { amount: usd(100n).toString(), reportSha256: report };
+    const before = await sideEffects(portfolio.portfolio);
+
+    expect((await post(url, undefined, good)).statusCode).toBe(401);
+    for (const headers of [issuer, otherServicer]) {
+      const res = await post(url, headers, good);
+      expect(res.statusCode).toBe(403);
+      expect(res.json().code).toBe('FORBIDDEN');
+    }
+    const invalid: [unknown, string][] = [
+      [{ ...good, amount: '0' }, 'body.amount'],
+      [{ ...good, amount: '-5' }, 'body.amount'],
+      [{ ...good, amount: '1.5' }, 'body.amount'],
+      [{ ...good, amount: 100 }, 'body.amount'],
+      [{ ...good, amount: (maxUint256 + 1n).toString() }, 'body.amount'],
+      [{ reportSha256: report }, 'body.amount'],
+      [{ ...good, reportSha256: report.slice(2) }, 'body.reportSha256'],
+      [{ ...good, reportSha256: `0x${report}` }, 'body.reportSha256'],
+      [{ ...good, reportSha256: 'z'.repeat(64) }, 'body.reportSha256'],
+      [{ amount: good.amount }, 'body.reportSha256'],
+    ];
+    for (const [payload, field] of invalid) {
+      const res = await post(url, servicerKey, payload);
+      expect(res.statusCode, JSON.stringify(payload)).toBe(422);
+      expect(res.json().code).toBe('VALIDATION_FAILED');
+      expect(res.json().details.map((d: { path: string }) => d.path)).toContain(field);
+    }
+    const unknown = await post(`/v1/portfolios/${randomUUID()}/recoveries`, servicerKey, good);
+    expect([unknown.statusCode, unknown.json().code]).toEqual([404, 'NOT_FOUND']);
+    expect((await post('/v1/portfolios/nope/recoveries', servicerKey, good)).statusCode).toBe(404);
+    const notPublished = await post(`/v1/portfolios/${draft}/recoveries`, servicerKey, good);
+    expect([notPublished.statusCode, notPublished.json().details.reason]).toEqual([409, 'NOT_PUBLISHED']);
+    const open = await post(url, servicerKey, good);
+    expect([open.statusCode, open.json().code, open.json().details.reason]).toEqual([
+      409,
+      'CONFLICT',
+      'OFFERING_OPEN',
+    ]);
+    expect(await sideEffects(portfolio.portfolio)).toEqual(before);
+  }, 60_000);
+
+  it('closes the offering through the relayer once; GET /v1/portfolios/:id shows it closed', async () => {
+    const draft = await draftPortfolio();
+    const url = `/v1/portfolios/${portfolio.id}/offering/close`;
+    const before = await sideEffects();
+    expect((await post(url, undefined)).statusCode).toBe(401);
+    expect((await post(url, servicerKey)).statusCode).toBe(403);
+    expect((await post(url, otherIssuer)).statusCode).toBe(403);
+    expect((await post(`/v1/portfolios/${randomUUID()}/offering/close`, issuer)).statusCode).toBe(404);
+    const notPublished = await post(`/v1/portfolios/${draft}/offering/close`, issuer);
+    expect([notPublished.statusCode, notPublished.json().details.reason]).toEqual([409, 'NOT_PUBLISHED']);
+    expect(await sideEffects()).toEqual(before);
+
+    const detailBefore = await t.app.inject({ method: 'GET', url: `/v1/portfolios/${portfolio.id}` });
+    expect(detailBefore.json().offering).toEqual({
+      closed: false,
+      closedAt: null,
+      closeTxHash: null,
+      closeBlock: null,
+    });
+
+    const res = await post(url, issuer);
+    expect(res.statusCode).toBe(202);
+    expect(res.json()).toMatchObject({
+      status: 'pending',
+      txHash: expect.stringMatching(/^0x[0-9a-f]{64}$/),
+    });
+    const mined = await waitMined(res.json().relayTxId);
+    expect(mined.status).toBe('mined');
+    const terms = await deployer.publicClient.readContract({
+      address: portfolio.portfolio,
+      abi: portfolioAbi,
+      functionName: 'terms',
+    });
+    expect(terms.offeringClosed).toBe(true);
+
+    const again = await post(url, admin);
+    expect([again.statusCode, again.json().details.reason]).toEqual([409, 'OFFERING_CLOSED']);
+    expect(await t.db.prisma.relayTx.count({ where: { kind: 'closeOffering' } })).toBe(1);
+
+    await indexer.syncOnce();
+    const detail = await t.app.inject({ method: 'GET', url: `/v1/portfolios/${portfolio.id}` });
+    expect(detail.json().offering).toMatchObject({ closed: true, closeTxHash: mined.txHash });
+    expect(detail.json().offering.closedAt).toMatch(/^\d{4}-/);
+  }, 60_000);
+
+  it('answers 409 naming the amount when the servicer’s balance or allowance is short', async () => {
+    const url = `/v1/portfolios/${portfolio.id}/recoveries`;
+    const amount = usd(250n) + 7n;
+    const before = await sideEffects(portfolio.portfolio);
+    const poor = await post(url, servicerKey, { amount: amount.toString(), reportSha256: report });
+    expect(poor.statusCode).toBe(409);
+    expect(poor.json().details).toMatchObject({
+      path: 'body.amount',
+      reason: 'INSUFFICIENT_BALANCE',
+      amount: amount.toString(),
+      balance: '0',
+      missing: amount.toString(),
+      servicer: getAddress(servicer.account.address),
+    });
+    await mintTestStablecoin(deployer, {
+      token: stack.testStablecoin as Address,
+      to: servicer.account.address,
+      amount: usd(10_000n),
+    });
+    await approve(servicer, {
+      token: stack.testStablecoin as Address,
+      spender: portfolio.portfolio,
+      amount: 5n,
+    });
+    const unapproved = await post(url, servicerKey, { amount: amount.toString(), reportSha256: report });
+    expect(unapproved.statusCode).toBe(409);
+    expect(unapproved.json().details).toMatchObject({
+      path: 'body.amount',
+      reason: 'INSUFFICIENT_ALLOWANCE',
+      allowance: '5',
+      missing: (amount - 5n).toString(),
+    });
+    const after = await sideEffects(portfolio.portfolio);
+    // the two setup transactions above were sent by other keys: the platform sent nothing
+    expect(after).toEqual(before);
+  }, 60_000);
+
+  it('deposits a recovery once per report; GET /v1/recoveries/:id follows it to its distribution', async () => {
+    const url = `/v1/portfolios/${portfolio.id}/recoveries`;
+    const amount = usd(250n) + 7n;
+    await approve(servicer, {
+      token: stack.testStablecoin as Address,
+      spender: portfolio.portfolio,
+      amount: maxUint256,
+    });
+    const res = await post(url, servicerKey, {
+      amount: amount.toString(),
+      reportSha256: report.toUpperCase(),
+    });
+    expect(res.statusCode).toBe(202);
+    const body = res.json();
+    expect(body).toEqual({
+      id: expect.any(String),
+      portfolioId: portfolio.id,
+      amount: amount.toString(),
+      reportSha256: report,
+      status: 'pending',
+      txHash: expect.stringMatching(/^0x[0-9a-f]{64}$/),
+    });
+    recoveryId = body.id;
+    expect(res.headers.location).toBe(`/v1/recoveries/${recoveryId}`);
+
+    // a retry of the same report: the same recovery, nothing sent
+    const retry = await post(url, servicerKey, { amount: amount.toString(), reportSha256: report });
+    expect(retry.statusCode).toBe(200);
+    expect(retry.json().id).toBe(recoveryId);
+    const otherAmount = await post(url, servicerKey, {
+      amount: (amount + 1n).toString(),
+      reportSha256: report,
+    });
+    expect([otherAmount.statusCode, otherAmount.json().details.reason]).toEqual([409, 'REPORT_REUSED']);
+
+    const mined = await waitMined(recoveryId);
+    expect(mined.status).toBe('mined');
+    const confirmed = await t.app.inject({ method: 'GET', url: `/v1/recoveries/${recoveryId}` });
+    expect(confirmed.statusCode).toBe(200);
+    expect(confirmed.json()).toMatchObject({
+      id: recoveryId,
+      status: 'confirmed',
+      recoveryId: '1',
+      blockNumber: mined.blockNumber?.toString(),
+      indexed: false,
+      distribution: null,
+    });
+
+    // after the deposit was mined the servicer's allowance is spent down, a retry is still the same recovery
+    const late = await post(url, admin, { amount: amount.toString(), reportSha256: report });
+    expect([late.statusCode, late.json().id]).toEqual([200, recoveryId]);
+    const count = await deployer.publicClient.readContract({
+      address: portfolio.portfolio,
+      abi: portfolioAbi,
+      functionName: 'recoveryCount',
+    });
+    expect(count).toBe(1n);
+    expect(await t.db.prisma.relayTx.count({ where: { kind: 'depositRecovery' } })).toBe(1);
+
+    // indexed: per-tranche amounts; then the worker's distribution row
+    await indexer.syncOnce();
+    const indexed = (await t.app.inject({ method: 'GET', url: `/v1/recoveries/${recoveryId}` })).json();
+    expect(indexed.indexed).toBe(true);
+    expect(indexed.tranches).toHaveLength(2);
+    const event = await t.db.prisma.recoveryEvent.findFirstOrThrow({ where: { txHash: mined.txHash } });
+    expect(event.reportHash).toBe(`0x${report}`);
+    const totals = indexed.tranches.map((tr: { total: string }) => BigInt(tr.total));
+    expect(
+      totals.reduce((a: bigint, b: bigint) => a + b, 0n) +
+        BigInt(indexed.servicerFee) +
+        BigInt(indexed.protocolFee) +
+        BigInt(indexed.undistributed),
+    ).toBe(amount);
+    const [distributionId] = await findNewDistributions(t.db);
+    const withDistribution = (
+      await t.app.inject({ method: 'GET', url: `/v1/recoveries/${recoveryId}` })
+    ).json();
+    expect(withDistribution.distribution).toEqual({ id: distributionId, status: 'computing' });
+
+    // an admin key may deposit too; another report is another recovery
+    const second = await post(url, admin, { amount: usd(1n).toString(), reportSha256: sha('second') });
+    expect(second.statusCode).toBe(202);
+    expect(second.json().id).not.toBe(recoveryId);
+    expect((await waitMined(second.json().id)).status).toBe('mined');
+    expect(
+      await deployer.publicClient.readContract({
+        address: portfolio.portfolio,
+        abi: portfolioAbi,
+        functionName: 'recoveryCount',
+      }),
+    ).toBe(2n);
+  }, 90_000);
+
+  it('a deposit that reverts on-chain is failed with its reason; the same report may then be deposited again', async () => {
+    const url = `/v1/portfolios/${portfolio.id}/recoveries`;
+    const report2 = sha('a report whose deposit reverts');
+    const amount = usd(3n);
+    const count = async () =>
+      deployer.publicClient.readContract({
+        address: portfolio.portfolio,
+        abi: portfolioAbi,
+        functionName: 'recoveryCount',
+      });
+    const countBefore = await count();
+    const testClient = createAnvilTestClient(anvil.rpcUrl);
+    await testClient.setAutomine(false);
+    let id: string;
+    try {
+      // simulated fine at the latest block, then the servicer withdraws its approval ahead of it in the block
+      const res = await post(url, servicerKey, { amount: amount.toString(), reportSha256: report2 });
+      expect(res.statusCode).toBe(202);
+      id = res.json().id;
+      await servicer.walletClient.writeContract({
+        address: stack.testStablecoin as Address,
+        abi: erc20Abi,
+        functionName: 'approve',
+        args: [portfolio.portfolio, 0n],
+        maxPriorityFeePerGas: parseGwei('50'),
+        maxFeePerGas: parseGwei('100'),
+        chain: servicer.chain,
+        account: servicer.account,
+      });
+      await testClient.mine({ blocks: 1 });
+    } finally {
+      await testClient.setAutomine(true);
+    }
+    expect((await waitMined(id)).status).toBe('reverted');
+    const failed = (await t.app.inject({ method: 'GET', url: `/v1/recoveries/${id}` })).json();
+    expect(failed).toMatchObject({ id, status: 'failed', recoveryId: null });
+    expect(failed.reason).toEqual(expect.any(String));
+    expect(failed.revert).toEqual(expect.any(String));
+    expect(await count()).toBe(countBefore);
+
+    // the same report after the failure: a new attempt (new id), deposited once
+    await approve(servicer, {
+      token: stack.testStablecoin as Address,
+      spender: portfolio.portfolio,
+      amount: maxUint256,
+    });
+    const retry = await post(url, servicerKey, { amount: amount.toString(), reportSha256: report2 });
+    expect(retry.statusCode).toBe(202);
+    expect(retry.json().id).not.toBe(id);
+    expect((await waitMined(retry.json().id)).status).toBe('mined');
+    const again = await post(url, servicerKey, { amount: amount.toString(), reportSha256: report2 });
+    expect([again.statusCode, again.json().id]).toEqual([200, retry.json().id]);
+    expect(await count()).toBe(countBefore + 1n);
+  }, 60_000);
+
+  it('GET /v1/recoveries/:id of an unknown id is 404', async () => {
+    for (const id of [randomUUID(), 'nope']) {
+      const res = await t.app.inject({ method: 'GET', url: `/v1/recoveries/${id}` });
+      expect([res.statusCode, res.json().code]).toEqual([404, 'NOT_FOUND']);
+    }
+    // a relay row of another kind is not a recovery
+    const close = await t.db.prisma.relayTx.findFirstOrThrow({ where: { kind: 'closeOffering' } });
+    expect((await t.app.inject({ method: 'GET', url: `/v1/recoveries/${close.id}` })).statusCode).toBe(404);
+  });
+});
