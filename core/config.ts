@@ -27,7 +27,7 @@ const optionalAddress = z
 
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
 
-const configSchema = z.object({
+export const configSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   /** Postgres; with none set, the main command starts an embedded PGlite. */
   DATABASE_URL: optionalUrl,

@@ -31,6 +31,10 @@ export type TreeSource = { id: string; root: string | null; treePath: string | n
 export type TreeCache = {
   /** The built tree of a distribution (loaded once, then from memory; least recently used evicted). */
   get: (source: TreeSource) => Promise<DistributionTree>;
+  /** The tree is loaded or loading. */
+  has: (id: string) => boolean;
+  /** Most trees kept. */
+  readonly maxTrees: number;
   /** Trees held (loaded or loading). */
   size: () => number;
   clear: () => void;
@@ -101,9 +105,35 @@ export function createTreeCache(options: CreateTreeCacheOptions): TreeCache {
       }
       return loading;
     },
+    has: (id) => trees.has(id),
+    maxTrees,
     size: () => trees.size,
     clear: () => trees.clear(),
   };
+}
+
+/**
+ * Loads into `cache` the trees of the latest accepted distribution of the portfolios whose root was
+ * accepted most recently (at most `cache.maxTrees`), so that the first payout request after a new
+ * root does not pay for loading a large tree (seconds at 1M leaves). Returns the ids it loaded.
+ */
+export async function warmTrees(prisma: PrismaClient, cache: TreeCache): Promise<string[]> {
+  const rows = await prisma.$queryRawUnsafe<{ id: string; root: string | null; tree_path: string | null }[]>(
+    `SELECT id, root, tree_path FROM (
+       SELECT DISTINCT ON (portfolio_id) id::text AS id, root, tree_path, updated_at
+         FROM distribution WHERE status IN ('claimable', 'paid') AND root IS NOT NULL
+        ORDER BY portfolio_id, recovery_id DESC
+     ) latest ORDER BY updated_at DESC LIMIT $1`,
+    cache.maxTrees,
+  );
+  const loaded: string[] = [];
+  // oldest first, so that the most recent ends up the most recently used
+  for (const row of rows.reverse()) {
+    if (cache.has(row.id)) continue;
+    await cache.get({ id: row.id, root: row.root, treePath: row.tree_path });
+    loaded.push(row.id);
+  }
+  return loaded;
 }
 
 // ------------------------------------------------------------------ payouts

@@ -77,6 +77,19 @@ export type RunningMarketplace = {
 
 export const DEV_API_KEY_FILE = 'dev-api-key';
 const LOCK_FILE = 'npm-start.pid';
+/**
+ * Where a running start says where it runs (`{ pid, urls, chainId, deployment }`, no secrets), for
+ * tools such as `npm run demo`; written once everything runs, removed by `stop()`.
+ */
+export const RUNTIME_FILE = 'npm-start.json';
+
+export type RuntimeFile = {
+  pid: number;
+  startedAt: string;
+  urls: Pick<MarketplaceUrls, 'api' | 'rpc' | 'docs'>;
+  chainId: number;
+  deployment: DeployedStack;
+};
 
 function defaultLogStream(): DestinationStream {
   if (process.stdout.isTTY) {
@@ -292,6 +305,16 @@ export async function startMarketplace(options: StartMarketplaceOptions = {}): P
       redis: redis.url,
       rpc: chain.url,
     };
+    const runtimeFile = join(dataDir, RUNTIME_FILE);
+    const runtimeInfo: RuntimeFile = {
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+      urls: { api: urls.api, rpc: urls.rpc, docs: urls.docs },
+      chainId: chain.chainId,
+      deployment,
+    };
+    await writeFile(runtimeFile, `${JSON.stringify(runtimeInfo, null, 2)}\n`);
+    stops.push({ name: 'runtime file', stop: () => rm(runtimeFile, { force: true }) });
     const running: RunningMarketplace = {
       urls,
       dataDir,
@@ -349,6 +372,9 @@ export function summary(running: RunningMarketplace, stateFile?: string): string
         ]
       : []),
     `    open ${urls.queues}?key=${running.apiKey}`,
+    ...(running.embedded.chain
+      ? ['    npm run demo      # in another terminal: a whole portfolio life cycle']
+      : []),
     '',
     'Ctrl-C stops everything; the next npm start continues where this one stopped.',
     '',

@@ -1,5 +1,9 @@
 import { execFile } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /**
  * autocannon in a child process (its CLI with `--json`), so the load generator does not share the
@@ -21,7 +25,13 @@ export type LoadResult = {
   bytesPerSecond: number;
 };
 
-export type LoadOptions = { url: string; connections: number; durationSeconds: number };
+export type LoadOptions = {
+  url: string;
+  connections: number;
+  durationSeconds: number;
+  /** Each request's path drawn at random from these (appended to the origin of `url`). */
+  paths?: readonly string[];
+};
 
 type AutocannonJson = {
   requests: { average: number; total: number };
@@ -32,10 +42,19 @@ type AutocannonJson = {
   timeouts: number;
 };
 
-export function autocannon({ url, connections, durationSeconds }: LoadOptions): Promise<LoadResult> {
-  const args = [cli, '-c', String(connections), '-d', String(durationSeconds), '--json', '-n', url];
+const pathsRunner = fileURLToPath(new URL('./autocannon-paths.mjs', import.meta.url));
+
+export function autocannon({ url, connections, durationSeconds, paths }: LoadOptions): Promise<LoadResult> {
+  let pathsFile: string | undefined;
+  let args = [cli, '-c', String(connections), '-d', String(durationSeconds), '--json', '-n', url];
+  if (paths !== undefined) {
+    pathsFile = join(tmpdir(), `autocannon-paths-${process.pid}-${Date.now()}.json`);
+    writeFileSync(pathsFile, JSON.stringify(paths));
+    args = [pathsRunner, new URL(url).origin, String(connections), String(durationSeconds), pathsFile];
+  }
   return new Promise((resolve, reject) => {
     execFile(process.execPath, args, { maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      if (pathsFile !== undefined) rmSync(pathsFile, { force: true });
       if (error) {
         reject(new Error(`autocannon failed: ${error.message}\n${stderr}`));
         return;

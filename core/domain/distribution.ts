@@ -56,6 +56,9 @@ export type ComputeDistributionReturnType = {
 
 const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 
+/** The on-chain `distributionId` of a distribution (Distributor events): its row's uuid as a 128-bit integer. */
+export const distributionChainId = (id: string): bigint => BigInt(`0x${id.replaceAll('-', '')}`);
+
 /** Splits every tranche's `amount + carryIn` over its holders and accumulates per account. */
 export function computeDistribution(
   parameters: ComputeDistributionParameters,

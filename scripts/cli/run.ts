@@ -33,11 +33,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   }
   try {
     const verb = await entry.load();
-    await verb.run(rest, io);
-    return 0;
+    const code = await verb.run(rest, io);
+    return typeof code === 'number' ? code : 0;
   } catch (error) {
     io.stderr(formatError(first, error));
-    return 1;
+    return error instanceof CliError ? error.exitCode : 1;
   }
 }
 

@@ -21,9 +21,11 @@ export type CliVerb = {
   help: string;
   /**
    * Runs the verb with the arguments after its name. Write results with `io.stdout` only once
-   * the verb has succeeded; throw `CliError` (or any error) to fail with exit code 1.
+   * the verb has succeeded; throw `CliError` (or any error) to fail with exit code 1 (or the
+   * error's `exitCode`). A verb may return its own exit code (e.g. 1 for a negative answer).
    */
-  run: (args: string[], io: CliIo) => Promise<void> | void;
+  // biome-ignore lint/suspicious/noConfusingVoidType: most verbs return nothing (exit code 0)
+  run: (args: string[], io: CliIo) => Promise<void | number> | void | number;
 };
 
 /** A failure the user can fix; its message goes to stderr as is. */
@@ -33,10 +35,13 @@ export class CliError extends Error {
     message: string,
     /** Also point at `--help`. */
     readonly showHelpHint = false,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; exitCode?: number },
   ) {
     super(message, options);
+    this.exitCode = options?.exitCode ?? 1;
   }
+  /** The process exit code (default 1). */
+  readonly exitCode: number;
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>;

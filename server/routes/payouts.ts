@@ -1,7 +1,13 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Address } from 'viem';
 import { z } from 'zod';
-import { createTreeCache, investorPayouts, payoutView, requestClaims } from '../../core/payouts.ts';
+import {
+  createTreeCache,
+  investorPayouts,
+  payoutView,
+  requestClaims,
+  warmTrees,
+} from '../../core/payouts.ts';
 import { addressSchema, errorResponses, uintStringSchema } from '../schemas/common.ts';
 import { assertValid } from '../schemas/recovery.ts';
 import { stopTradingContext, type TradingRoutesOptions, tradingContext } from './purchases.ts';
@@ -48,6 +54,8 @@ const claimsAcceptedSchema = z.object({ items: z.array(claimItemSchema) }).meta(
 export type PayoutRoutesOptions = TradingRoutesOptions & {
   /** Built trees kept in memory (default 4). */
   maxTrees?: number;
+  /** Period (ms) of loading the latest accepted trees ahead of requests (`warmTrees`); default 5000, 0 = never. */
+  warmTreesMs?: number;
 };
 
 /**
@@ -59,7 +67,31 @@ export const payoutRoutes: FastifyPluginAsyncZod<PayoutRoutesOptions> = async (a
   app.addHook('onClose', async () => stopTradingContext(app));
   const trees = createTreeCache({ prisma: app.prisma, maxTrees: options.maxTrees });
   const payTokens = new Map<string, Address>();
-  app.addHook('onClose', async () => trees.clear());
+  let warming: Promise<unknown> = Promise.resolve();
+  let timer: ReturnType<typeof setInterval> | undefined;
+  const warmTreesMs = options.warmTreesMs ?? 5_000;
+  if (warmTreesMs > 0) {
+    let busy = false;
+    const warm = () => {
+      if (busy) return;
+      busy = true;
+      warming = warmTrees(app.prisma, trees)
+        .catch((error) => app.log.warn({ err: error }, 'loading distribution trees failed'))
+        .finally(() => {
+          busy = false;
+        });
+    };
+    app.addHook('onReady', async () => {
+      setImmediate(warm);
+      timer = setInterval(warm, warmTreesMs);
+      timer.unref();
+    });
+  }
+  app.addHook('onClose', async () => {
+    if (timer !== undefined) clearInterval(timer);
+    await warming;
+    trees.clear();
+  });
 
   app.get(
     '/v1/investors/:address/payouts',

@@ -27,7 +27,7 @@ import { distributorAbi, trancheTokenAbi } from '../../core/chain/generated/inde
 import { createRelayer } from '../../core/chain/relayer.ts';
 import { sendAndWait } from '../../core/chain/tx.ts';
 import { computeDistribution } from '../../core/domain/distribution.ts';
-import { createTreeCache } from '../../core/payouts.ts';
+import { createTreeCache, warmTrees } from '../../core/payouts.ts';
 import { createRedis } from '../../core/queue.ts';
 import { handleDistribution } from '../../worker/handlers/distribution.ts';
 import { createIndexer } from '../../worker/indexer/index.ts';
@@ -52,6 +52,7 @@ let worker: NplWorker | undefined;
 let workerRedis: ReturnType<typeof createRedis>;
 let miner: ReturnType<typeof setInterval> | undefined;
 let issuer: Headers;
+let firstDistributionId: string;
 let servicerKey: Headers;
 
 beforeAll(async () => {
@@ -263,7 +264,6 @@ const claim = (account: string, payload?: object) =>
 describe('payouts and claims', () => {
   let portfolio: Awaited<ReturnType<typeof publishedPortfolio>>;
   let expected: Map<string, bigint>;
-  let firstDistributionId: string;
 
   it('close and recover over REST; the worker makes the root claimable; payouts answer verifiable proofs', async () => {
     portfolio = await publishedPortfolio();
@@ -427,6 +427,11 @@ describe('payouts and claims', () => {
     expect([after.claimed, after.claimable]).toEqual([payout.cumulative, '0']);
     const again = await claim(a);
     expect([again.statusCode, again.json().code]).toEqual([409, 'CONFLICT']);
+    const audits = await t.db.prisma.auditLog.findMany({
+      where: { resourceType: 'claim', resourceId: a },
+      orderBy: { id: 'asc' },
+    });
+    expect(audits.map((row) => row.statusCode)).toEqual([202]);
 
     // two POSTs at once for another holder: one transaction
     const b = holders[1].account.address;
@@ -536,5 +541,11 @@ describe('the tree cache', () => {
     });
     expect(fromRows.root).toBe(a.root);
     await expect(cache.get({ ...b, id: randomUUID(), root: a.root })).rejects.toThrow(/root/);
+
+    // warming loads the latest accepted tree of each portfolio (the second distribution is only proposed)
+    const warm = createTreeCache({ prisma: t.db.prisma });
+    expect(await warmTrees(t.db.prisma, warm)).toEqual([firstDistributionId]);
+    expect(warm.has(firstDistributionId)).toBe(true);
+    expect(await warmTrees(t.db.prisma, warm)).toEqual([]);
   });
 });

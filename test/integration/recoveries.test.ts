@@ -363,6 +363,10 @@ describe('offering close and recoveries', () => {
     });
     recoveryId = body.id;
     expect(res.headers.location).toBe(`/v1/recoveries/${recoveryId}`);
+    const audit = await t.db.prisma.auditLog.findFirstOrThrow({
+      where: { resourceType: 'recovery', resourceId: recoveryId },
+    });
+    expect([audit.actorRole, audit.statusCode]).toEqual(['servicer', 202]);
 
     // a retry of the same report: the same recovery, nothing sent
     const retry = await post(url, servicerKey, { amount: amount.toString(), reportSha256: report });
