@@ -83,11 +83,18 @@ export const configSchema = z.object({
   OFFERING_DURATION_SECONDS: int(30 * 24 * 3600, 1),
   /** Holders paid less than this (pay-token base units) by a distribution are left to claim themselves. */
   DISTRIBUTION_MIN_PUSH: z.coerce.bigint().nonnegative().default(0n),
+  /** Holders per `claimMany` transaction of a distribution's push step. */
+  DISTRIBUTION_PUSH_BATCH: int(100, 1),
   /** BullMQ key prefix shared by the server (enqueue) and the worker; default BullMQ's own. */
   QUEUE_PREFIX: z.string().min(1).default('bull'),
   /** Attempts of a background job whose failure is retryable (chain or RPC unreachable), and the first backoff. */
   JOB_ATTEMPTS: int(5, 1),
   JOB_BACKOFF_MS: int(5_000, 0),
+  /**
+   * BullMQ lock of a running job (renewed every half of it) and the stalled-job check period (ms): a
+   * worker killed mid-job leaves its job `active` until the lock expires and the next check re-queues it.
+   */
+  JOB_LOCK_MS: int(30_000, 1_000),
 });
 
 export type Config = z.infer<typeof configSchema>;

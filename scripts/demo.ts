@@ -92,6 +92,22 @@ async function main(): Promise<number> {
     runtime?.urls.api ??
     `http://localhost:${config.PORT}`;
 
+  let starting: Promise<RunningMarketplace> | undefined;
+  let interrupted = false;
+  let interruptedAt = 0;
+  const onSignal = (signal: string) => {
+    // the same Ctrl-C also arrives forwarded by npm: only a later one forces the exit
+    if (interrupted && Date.now() - interruptedAt < 1_500) return;
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    interruptedAt = Date.now();
+    process.stderr.write(`\n${signal}: stopping${starting ? ' the marketplace this demo started' : ''}\n`);
+    const stopped = starting === undefined ? Promise.resolve() : starting.then((m) => m.stop());
+    void stopped.catch(() => {}).finally(() => process.exit(130));
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+
   let started: RunningMarketplace | undefined;
   let apiKey: string;
   let rpcUrl: string;
@@ -113,26 +129,16 @@ async function main(): Promise<number> {
       runtime?.deployment.marketplace ?? (await loadDeployment(config).catch(() => undefined))?.marketplace;
   } else {
     console.log(`No marketplace answers at ${apiUrl}: starting one in this process (data in ${dataDir})`);
-    started = await startMarketplace({
+    starting = startMarketplace({
       env: { ...env, LOG_LEVEL: env.LOG_LEVEL ?? 'warn' },
       print: () => {},
     });
+    started = await starting;
     console.log(`Started: API ${started.urls.api}, chain ${started.urls.rpc} (stopped again at the end)`);
     apiKey = started.apiKey;
     rpcUrl = started.urls.rpc;
     marketplace = started.deployment.marketplace;
   }
-  const running = started;
-  let interrupted = false;
-  const onSignal = (signal: string) => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
-    process.stderr.write(`\n${signal}: stopping${running ? ' the marketplace this demo started' : ''}\n`);
-    void (running?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
-  };
-  process.on('SIGINT', () => onSignal('SIGINT'));
-  process.on('SIGTERM', () => onSignal('SIGTERM'));
-
   try {
     if (marketplace === undefined)
       throw new Error('no Marketplace address: the deployment has none (DATA_DIR/deployment.json)');

@@ -382,6 +382,9 @@ export function summary(running: RunningMarketplace, stateFile?: string): string
   return lines.join('\n');
 }
 
+/** A repeated signal within this time of the first is the same Ctrl-C delivered twice. */
+const SIGNAL_REPEAT_MS = 1_500;
+
 /** `npm start`: start, print, and stop cleanly on SIGINT / SIGTERM (exit 0), also when one arrives mid-start. */
 async function main(): Promise<void> {
   let running: RunningMarketplace | undefined;
@@ -398,13 +401,18 @@ async function main(): Promise<void> {
       },
     );
   };
+  let firstSignalAt = 0;
   const onSignal = (signal: string) => {
+    // one Ctrl-C arrives more than once: from the terminal to the whole process group, and
+    // forwarded by `npm start` (and by tsx's CLI); only a second Ctrl-C a moment later forces the exit
+    if (stopRequested && Date.now() - firstSignalAt < SIGNAL_REPEAT_MS) return;
     if (stopRequested) {
       // process.exit runs the 'exit' hooks that kill anvil and redis-server
       process.stderr.write(`\n${signal} again: exiting without waiting\n`);
       process.exit(1);
     }
     stopRequested = true;
+    firstSignalAt = Date.now();
     if (running === undefined) process.stderr.write(`\n${signal}: stopping once the start has finished\n`);
     stop();
   };

@@ -67,8 +67,8 @@ export type CreateWorkerOptions = {
   indexerReportIntervalMs?: number;
   /**
    * How often the worker looks for indexed RecoveryDistributed events without a distribution, creates
-   * the row and enqueues its `distribution` job (ms); default 2000. Only when it consumes the
-   * `distribution` queue.
+   * the row and enqueues its `distribution` job, and enqueues the unfinished ones again (a Redis that
+   * lost its data) (ms); default 2000. Only when it consumes the `distribution` queue.
    */
   distributionPollMs?: number;
   /** Distribution options (minimum push, batch size), see worker/handlers/distribution.ts. */
@@ -137,6 +137,9 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<N
         connection: redis,
         prefix: config.QUEUE_PREFIX,
         concurrency: options.concurrency ?? 1,
+        // a worker killed mid-job holds its lock until it expires; then the stalled check re-queues the job
+        lockDuration: config.JOB_LOCK_MS,
+        stalledInterval: config.JOB_LOCK_MS,
         autorun: true,
       });
       worker.on('failed', (job, error) =>
@@ -184,6 +187,10 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<N
         const queue = new Queue(JOB_QUEUE.distribution, { connection: redis, prefix: config.QUEUE_PREFIX });
         try {
           const pending = await pendingDistributions(db);
+          // the only worker on the queue is this one: an `active` job belongs to a worker that died
+          // (SIGKILL, power cut); take it back now rather than after its lock expires
+          const alone = (await queue.getWorkersCount()) <= 1;
+          let reclaimed = 0;
           for (const distributionId of pending) {
             const job = await queue.getJob(
               bullJobId({ name: JOB_NAMES.distribution, data: { distributionId } }),
@@ -191,7 +198,13 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<N
             if (job === undefined) continue;
             if (await job.isFailed()) await job.retry();
             else if (await job.isCompleted()) await job.remove();
+            else if (alone && (await job.isActive())) {
+              await redis.del(queue.toKey(`${job.id}:lock`));
+              await job.remove();
+              reclaimed++;
+            }
           }
+          if (reclaimed > 0) log.info({ reclaimed }, 'took back distribution jobs of a dead worker');
           await enqueueAll(pending);
         } finally {
           await queue.close();
@@ -202,7 +215,11 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<N
         if (polling) return;
         polling = true;
         try {
-          await enqueueAll(await findNewDistributions(db));
+          const fresh = await findNewDistributions(db);
+          // and every unfinished one again: a Redis restarted without its data forgot their queued and
+          // delayed jobs; adding an id BullMQ still knows is a no-op
+          const pending = await pendingDistributions(db);
+          await enqueueAll([...new Set([...fresh, ...pending])]);
         } catch (error) {
           log.warn({ err: error }, 'distribution poll failed');
         } finally {

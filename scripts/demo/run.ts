@@ -711,6 +711,26 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         `${investor.name.padEnd(30)} ${values.map((v) => formatPay(v).padStart(18)).join(' ')} ${formatPay(values.reduce((a, b) => a + b, 0n)).padStart(18)}`,
       );
     }
+    info(
+      'GET /v1/investors/:address/payouts (cumulative in the accepted root, claimed on-chain, claimable):',
+    );
+    for (const investor of investors) {
+      try {
+        const payouts = await api.request('GET', `/v1/investors/${investor.address}/payouts`, {
+          auth: false,
+        });
+        const item = (payouts.items as Json[]).find((p) => p.portfolioId === portfolioId);
+        info(
+          item === undefined
+            ? `  ${investor.name.padEnd(30)} (no payout listed)`
+            : `  ${investor.name.padEnd(30)} cumulative ${formatPay(BigInt(item.cumulative))}, claimed ${formatPay(BigInt(item.claimed))}, claimable ${formatPay(BigInt(item.claimable))}`,
+        );
+      } catch (error) {
+        if (!(error instanceof ApiError && error.routeMissing)) throw error;
+        info('  (this API build has no payouts route)');
+        break;
+      }
+    }
 
     step('verify-distribution: recomputing every distribution from the chain and the published tree');
     // what `npm run cli -- verify-distribution <id> --rpc URL --api URL` does, in this process
@@ -739,7 +759,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     }
     if (result.verification.every((v) => v.ok)) {
       info(
-        `verify-distribution agrees with all ${result.verification.length} distributions; the same check from a shell:`,
+        `verify-distribution agrees with all ${result.verification.length} distributions; the same check from a shell, while the marketplace runs:`,
       );
       info(
         `  npm run cli -- verify-distribution ${result.recoveries[result.recoveries.length - 1]?.distributionId} --rpc ${options.rpcUrl} --api ${api.baseUrl}`,

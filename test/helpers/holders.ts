@@ -10,7 +10,7 @@
  * What it does, in a handful of large transactions (no receipt awaited per transfer):
  * 1. derives `count` addresses from `seed` and a per-holder, per-tranche amount from the same hash:
  *    every holder holds at least one tranche, ~80% / 50% / 30% hold tranche 0 / 1 / 2 (4+: 30%), with
- *    varying amounts of 1..`maxUnits` pay units plus a sub-unit remainder in token wei, so payouts
+ *    (`holdPercent`) varying amounts of 1..`maxUnits` pay units plus a sub-unit remainder in token wei, so payouts
  *    round and leave dust;
  * 2. allowlists them with `ComplianceRegistry.allowlistMany` in batches (`clients` holds
  *    COMPLIANCE_ROLE: the deployer of `deployStack`); `allowlist: false` skips it (same seed again);
@@ -60,6 +60,12 @@ export type SeedHoldersOptions = {
   seed?: string;
   /** Largest holding per tranche, in pay-token base units (default 1 000 000). */
   maxUnits?: bigint;
+  /**
+   * Percentage of holders holding each tranche (default [80, 50, 30], 30 for a fourth and later);
+   * every holder holds at least one tranche whatever the draw. 100 for the residual tranche makes
+   * every holder paid by every recovery once the debt tranches are repaid.
+   */
+  holdPercent?: readonly number[];
   /** Buyer keys that distribute the tokens (default 3, at most one per 1 000 holders at least 1). */
   buyers?: number;
   /** Allowlist the holders (default true; false when the same seed was seeded on this registry). */
@@ -134,7 +140,7 @@ export function holderAddress(seed: string, index: number): Address {
   return getAddress(`0x${keccak256(encodePacked(['string', 'uint256'], [seed, BigInt(index)])).slice(-40)}`);
 }
 
-const HOLD_PERCENT = [80n, 50n, 30n];
+const HOLD_PERCENT = [80, 50, 30];
 
 /** The deterministic holdings of holder `index` (token wei per tranche, 0n = none). */
 export function holderAmounts(
@@ -143,13 +149,14 @@ export function holderAmounts(
   trancheCount: number,
   maxUnits: bigint,
   scale: bigint,
+  holdPercent: readonly number[] = HOLD_PERCENT,
 ): bigint[] {
   const amounts: bigint[] = [];
   for (let t = 0; t < trancheCount; t++) {
     const r = hexToBigInt(
       keccak256(encodePacked(['string', 'uint256', 'uint256'], [seed, BigInt(index), BigInt(t)])),
     );
-    const holds = r % 100n < (HOLD_PERCENT[t] ?? 30n);
+    const holds = r % 100n < BigInt(holdPercent[t] ?? 30);
     const units = 1n + ((r >> 8n) % maxUnits);
     const remainder = (r >> 80n) % scale;
     amounts.push(holds ? units * scale + remainder : 0n);
@@ -191,7 +198,7 @@ export async function seedHolders(options: SeedHoldersOptions): Promise<SeededHo
   const holders = Array.from({ length: count }, (_, i) => holderAddress(seed, i));
   const balances: bigint[][] = tranches.map(() => new Array<bigint>(count).fill(0n));
   for (let i = 0; i < count; i++) {
-    const amounts = holderAmounts(seed, i, tranches.length, maxUnits, scale);
+    const amounts = holderAmounts(seed, i, tranches.length, maxUnits, scale, options.holdPercent);
     for (let t = 0; t < tranches.length; t++) balances[t][i] = amounts[t];
   }
 

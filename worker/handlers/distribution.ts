@@ -23,7 +23,7 @@
  * `findNewDistributions` creates the rows: every indexed recovery of a published portfolio without a
  * distribution gets one (the worker polls it, see worker/main.ts).
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { mkdir, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { createKeccak } from 'hash-wasm';
@@ -32,6 +32,7 @@ import type { PlatformChain } from '../../core/chain/deployment.ts';
 import { distributorAbi, trancheTokenAbi } from '../../core/chain/generated/index.ts';
 import type { Relayer } from '../../core/chain/relayer.ts';
 import type { Config } from '../../core/config.ts';
+import { crashPoint } from '../../core/crash-point.ts';
 import type { Db } from '../../core/db/index.ts';
 import { computeDistribution, distributionChainId } from '../../core/domain/distribution.ts';
 import { buildDistributionTree, type DistributionTree } from '../../core/domain/merkle.ts';
@@ -47,7 +48,7 @@ export type DistributionContext = {
   log?: { info: (o: object, m: string) => void; warn: (o: object, m: string) => void };
   /** Holders paid less than this are left to claim themselves (default: DISTRIBUTION_MIN_PUSH or 0). */
   minPush?: bigint;
-  /** Accounts per claimMany (default 100). */
+  /** Accounts per claimMany (default: DISTRIBUTION_PUSH_BATCH, 100). */
   pushBatchSize?: number;
   /** Relayer confirmation timeout (ms, default 120 000). */
   confirmTimeoutMs?: number;
@@ -252,6 +253,7 @@ async function computeStep(context: DistributionContext, row: Row): Promise<void
       },
     });
   }, LARGE_TRANSACTION);
+  crashPoint('after-snapshot');
   const ms = (from: number, to: number) => Math.round(to - from);
   context.log?.info(
     {
@@ -288,14 +290,19 @@ async function treeStep(context: DistributionContext, id: string): Promise<Distr
   const dir = path.resolve(context.config.DATA_DIR, 'distributions');
   await mkdir(dir, { recursive: true });
   const file = path.join(dir, `${id}.json`);
-  // The dump streamed to the file while it is hashed (no copy of the whole dump in memory).
+  // The dump streamed to the file while it is hashed (no copy of the whole dump in memory). A crash
+  // leaves at most a partial `.tmp` (rewritten from the start by the re-run), never a partial dump.
   const hasher = await createKeccak(256);
   const fd = openSync(`${file}.tmp`, 'w');
   try {
+    let chunks = 0;
     tree.writeDump((chunk) => {
+      if (chunks++ === 1) crashPoint('mid-tree');
       hasher.update(chunk);
       for (let at = 0; at < chunk.length; ) at += writeSync(fd, chunk, at);
     });
+    if (chunks === 1) crashPoint('mid-tree');
+    fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
@@ -336,8 +343,8 @@ async function proposeStep(context: DistributionContext, row: Row): Promise<void
   const distributor = getAddress(portfolio.distributorAddress);
   const { root, total, treeHash } = row;
   if (root === null || total === null || treeHash === null) throw invalid('No tree recorded');
-  const txHash = await settle(context, distributionProposeKey(row.id), () =>
-    context.relayer.submit({
+  const txHash = await settle(context, distributionProposeKey(row.id), async () => {
+    const sent = await context.relayer.submit({
       idempotencyKey: distributionProposeKey(row.id),
       kind: 'proposeRoot',
       refId: row.id,
@@ -346,8 +353,10 @@ async function proposeStep(context: DistributionContext, row: Row): Promise<void
       abi: distributorAbi,
       functionName: 'proposeRoot',
       args: [root as Hex, dec(total), treeHash as Hex, distributionChainId(row.id)],
-    }),
-  );
+    });
+    crashPoint('after-propose-sent');
+    return sent;
+  });
   const pending = await context.platform.clients.publicClient.readContract({
     address: distributor,
     abi: distributorAbi,
@@ -425,7 +434,7 @@ async function pushStep(
   const holders = (
     await prisma.distributionHolder.findMany({ where: { distributionId: id }, orderBy: { account: 'asc' } })
   ).filter((h) => dec(h.payout) > 0n && dec(h.payout) >= minPush);
-  const size = context.pushBatchSize ?? 100;
+  const size = context.pushBatchSize ?? context.config.DISTRIBUTION_PUSH_BATCH ?? 100;
   for (let start = 0, batch = 0; start < holders.length; start += size, batch++) {
     const slice = holders.slice(start, start + size);
     if (slice.every((h) => h.pushedTx !== null)) continue;
@@ -446,6 +455,8 @@ async function pushStep(
         ],
       }),
     );
+    // the batch is mined but not recorded: the re-run finds the relayer row by key and records it
+    crashPoint('mid-push');
     await prisma.distributionHolder.updateMany({
       where: { distributionId: id, account: { in: slice.map((h) => h.account) } },
       data: { pushedTx: txHash },
