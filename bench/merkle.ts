@@ -9,11 +9,12 @@
  * Targets: build + persist <= 2x the floor and <= 10 s at 1M; all 1M proofs <= 10 s; peak RSS
  * <= 2 GB at 1M. The numbers are printed, never asserted.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
 import { createKeccak } from 'hash-wasm';
 import {
@@ -323,14 +324,47 @@ export function formatMerkleBench(rows: readonly MerkleBenchRow[]): string {
   ].join('\n');
 }
 
-function parseArgs(argv: readonly string[]): MerkleBenchOptions {
-  const options: MerkleBenchOptions = { log: (line) => console.error(line) };
+/**
+ * `runMerkleBench` in a fresh node process (this file with `--json`): the other benchmarks of `npm
+ * run bench` load the app, Prisma, the chain clients... into the process, and with that heap and
+ * code around the same build runs measurably slower against the same floor (1.7x → 2.4x at 100k,
+ * on-CPU time too); the peak RSS is then the tree's own, too. Progress lines go to stderr.
+ */
+export function runMerkleBenchInChild(
+  options: Omit<MerkleBenchOptions, 'log' | 'dir'> = {},
+): Promise<MerkleBenchRow[]> {
+  const args = ['--import', 'tsx', '--expose-gc', fileURLToPath(import.meta.url), '--json'];
+  if (options.sizes !== undefined) args.push('--sizes', options.sizes.join(','));
+  if (options.packageMaxSize !== undefined) args.push('--package-max', String(options.packageMaxSize));
+  if (options.load === false) args.push('--no-load');
+  if (options.rounds !== undefined) args.push('--rounds', String(options.rounds));
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      out += chunk;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) reject(new Error(`merkle bench child exited with ${code}`));
+      else resolve(JSON.parse(out) as MerkleBenchRow[]);
+    });
+  });
+}
+
+function parseArgs(argv: readonly string[]): MerkleBenchOptions & { json: boolean } {
+  const options: MerkleBenchOptions & { json: boolean } = {
+    log: (line) => console.error(`  ${line}`),
+    json: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--sizes') options.sizes = argv[++i].split(',').map((s) => Number(s.replace(/_/g, '')));
     else if (arg === '--package-max') options.packageMaxSize = Number(argv[++i]);
     else if (arg === '--no-load') options.load = false;
     else if (arg === '--rounds') options.rounds = Number(argv[++i]);
+    else if (arg === '--json') options.json = true;
     else throw new Error(`unknown argument ${arg}`);
   }
   if (options.sizes?.some((n) => !Number.isInteger(n) || n < 2)) throw new Error('--sizes: integers >= 2');
@@ -338,6 +372,7 @@ function parseArgs(argv: readonly string[]): MerkleBenchOptions {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const rows = await runMerkleBench(parseArgs(process.argv.slice(2)));
-  console.log(formatMerkleBench(rows));
+  const options = parseArgs(process.argv.slice(2));
+  const rows = await runMerkleBench(options);
+  console.log(options.json ? JSON.stringify(rows) : formatMerkleBench(rows));
 }

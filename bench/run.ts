@@ -26,7 +26,7 @@ import { formatIngestBench, ingestSummary, runIngestBench } from './ingest.ts';
 import { formatInt, formatSummary, NOISE_NOTE, type SummaryRow } from './lib/summary.ts';
 import { formatMs } from './lib/table.ts';
 import { formatListingBench, listingSummary, runListingBench } from './listing.ts';
-import { formatMerkleBench, type MerkleBenchRow, runMerkleBench } from './merkle.ts';
+import { formatMerkleBench, type MerkleBenchRow, runMerkleBenchInChild } from './merkle.ts';
 import { formatPayoutsBench, payoutsSummary, runPayoutsBench } from './payouts.ts';
 import { formatPurchaseBench, type PurchaseBenchResult, runPurchaseBench } from './purchases.ts';
 
@@ -178,7 +178,8 @@ async function runOne(name: Benchmark, quick: boolean): Promise<{ table: string;
     case 'gas':
       return gas();
     case 'merkle': {
-      const rows = await runMerkleBench({ sizes: quick ? [10_000, 100_000] : undefined, log });
+      // in its own process: see runMerkleBenchInChild
+      const rows = await runMerkleBenchInChild({ sizes: quick ? [10_000, 100_000] : undefined });
       return { table: formatMerkleBench(rows), summary: merkleSummary(rows) };
     }
     case 'ingest': {

@@ -132,6 +132,16 @@ describe('buildDistributionTree()', () => {
     expect(ours.leafIndexOf(`0x${(299).toString(16).padStart(40, '0')}`)).toBe(299);
   });
 
+  it('writeDump() (reused buffers, copied by the caller) writes the same bytes as dumpChunks() and the package', () => {
+    const entries = randomEntries(20_000);
+    const tree = buildDistributionTree(entries);
+    const copies: Buffer[] = [];
+    tree.writeDump((chunk) => copies.push(Buffer.from(chunk)));
+    const written = Buffer.concat(copies).toString('latin1');
+    expect(written).toBe(dumpText(tree));
+    expect(written).toBe(JSON.stringify(packageTree(entries).dump()));
+  });
+
   it('proofs from our dump verify with the package and its load() accepts our dump', () => {
     const entries = randomEntries(64);
     const ours = buildDistributionTree(entries);
