@@ -7,7 +7,7 @@
  * 1+2. balances of every tranche at `snapshotBlock` (worker/indexer `balancesAt`, cross-checked
  *      against `totalSupply` read at that block) → `computeDistribution` with the previous
  *      distribution's cumulative amounts and dust → `distribution_holder` / `distribution_tranche`
- *      rows, written in one transaction with `computed_at`;
+ *      rows (the holders with one COPY), written in one transaction with `computed_at`;
  * 3.   the tree (`buildDistributionTree`) dumped to `DATA_DIR/distributions/<id>.json`, its keccak
  *      as `treeHash`, and the root and total;
  * 4.   `proposeRoot` through the relayer, key `distribution-propose-<id>` (the relayer returns the
@@ -26,7 +26,10 @@
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { mkdir, rename } from 'node:fs/promises';
 import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { createKeccak } from 'hash-wasm';
+import { from as copyFrom } from 'pg-copy-streams';
 import { type Address, getAddress, type Hex } from 'viem';
 import type { PlatformChain } from '../../core/chain/deployment.ts';
 import { distributorAbi, trancheTokenAbi } from '../../core/chain/generated/index.ts';
@@ -70,10 +73,6 @@ export const distributionAcceptKey = (id: string) => `distribution-accept-${id}`
 export const distributionPushKey = (id: string, batch: number) => `distribution-push-${id}-${batch}`;
 /** The on-chain `distributionId`: the row's uuid as a 128-bit integer (core/domain/distribution.ts). */
 export { distributionChainId };
-
-/** Holder rows per INSERT, and the transaction limits for a distribution of many holders. */
-const HOLDER_CHUNK = 5_000;
-const LARGE_TRANSACTION = { maxWait: 10_000, timeout: 10 * 60_000 };
 
 const invalid = (message: string) => new BaseError(message, { code: 'CONFLICT', retryable: false });
 const dec = (value: { toFixed: (d: number) => string }) => BigInt(value.toFixed(0));
@@ -218,41 +217,50 @@ async function computeStep(context: DistributionContext, row: Row): Promise<void
   const snapshotted = performance.now();
   const result = computeDistribution({ tranches: inputs, previousCumulative });
   const computed = performance.now();
-  await prisma.$transaction(async (tx) => {
-    await tx.distributionHolder.deleteMany({ where: { distributionId: row.id } });
-    await tx.distributionTranche.deleteMany({ where: { distributionId: row.id } });
-    for (let start = 0; start < result.holders.length; start += HOLDER_CHUNK) {
-      await tx.distributionHolder.createMany({
-        data: result.holders.slice(start, start + HOLDER_CHUNK).map((h) => ({
-          distributionId: row.id,
-          account: getAddress(h.account),
-          payout: h.payout.toString(),
-          cumulative: h.cumulative.toString(),
-        })),
-      });
-    }
-    await tx.distributionTranche.createMany({
-      data: result.perTranche.map((t, i) => ({
-        distributionId: row.id,
-        trancheIndex: i,
-        tranche: getAddress(portfolio.tranches[i].address as string),
-        amount: inputs[i].amount.toString(),
-        carryIn: inputs[i].carryIn.toString(),
-        distributed: t.distributed.toString(),
-        dustOut: t.dustOut.toString(),
-        supply: supplies[i].toString(),
-      })),
-    });
-    await tx.distribution.update({
-      where: { id: row.id },
-      data: {
-        snapshotAt: new Date(),
-        computedAt: new Date(),
-        payout: result.totalPayout.toString(),
-        total: result.total.toString(),
-      },
-    });
-  }, LARGE_TRANSACTION);
+  // one transaction on a raw pool client: the holder rows go in with one COPY (10,000+ rows)
+  const client = await context.db.pool.connect();
+  let failed: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    await client.query('DELETE FROM distribution_holder WHERE distribution_id = $1', [row.id]);
+    await client.query('DELETE FROM distribution_tranche WHERE distribution_id = $1', [row.id]);
+    const lines = result.holders.map(
+      (h) => `${row.id}\t${getAddress(h.account)}\t${h.payout}\t${h.cumulative}\n`,
+    );
+    const copy = client.query(
+      copyFrom('COPY distribution_holder (distribution_id, account, payout, cumulative) FROM STDIN'),
+    );
+    await pipeline(Readable.from([lines.join('')]), copy);
+    await client.query(
+      `INSERT INTO distribution_tranche (distribution_id, tranche_index, tranche, amount, carry_in,
+                                         distributed, dust_out, supply)
+       SELECT $1, * FROM unnest($2::int[], $3::text[], $4::numeric[], $5::numeric[], $6::numeric[],
+                                $7::numeric[], $8::numeric[])`,
+      [
+        row.id,
+        result.perTranche.map((_, i) => i),
+        result.perTranche.map((_, i) => getAddress(portfolio.tranches[i].address as string)),
+        result.perTranche.map((_, i) => inputs[i].amount.toString()),
+        result.perTranche.map((_, i) => inputs[i].carryIn.toString()),
+        result.perTranche.map((t) => t.distributed.toString()),
+        result.perTranche.map((t) => t.dustOut.toString()),
+        result.perTranche.map((_, i) => supplies[i].toString()),
+      ],
+    );
+    await client.query(
+      `UPDATE distribution SET snapshot_at = now(), computed_at = now(), payout = $2, total = $3,
+                               updated_at = now()
+        WHERE id = $1`,
+      [row.id, result.totalPayout.toString(), result.total.toString()],
+    );
+    await client.query('COMMIT');
+  } catch (error) {
+    failed = error instanceof Error ? error : new Error(String(error));
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  } finally {
+    client.release(failed);
+  }
   crashPoint('after-snapshot');
   const ms = (from: number, to: number) => Math.round(to - from);
   context.log?.info(
