@@ -181,34 +181,21 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<N
           await producers.enqueue({ name: JOB_NAMES.distribution, data: { distributionId } });
         }
       };
+      // a job that used up its attempts (or ended) while its row is not paid: BullMQ keeps its id, so
+      // adding it again would be a no-op; it is taken up again instead, at start and at every poll
+      const distributionQueue = new Queue(JOB_QUEUE.distribution, {
+        connection: redis,
+        prefix: config.QUEUE_PREFIX,
+      });
+      closers.push(() => distributionQueue.close());
       if (options.requeuePending ?? true) {
-        // a job that used up its attempts (or ended) while its row is not paid: BullMQ keeps its id,
-        // so adding it again would be a no-op; take it up again instead
-        const queue = new Queue(JOB_QUEUE.distribution, { connection: redis, prefix: config.QUEUE_PREFIX });
-        try {
-          const pending = await pendingDistributions(db);
-          // the only worker on the queue is this one: an `active` job belongs to a worker that died
-          // (SIGKILL, power cut); take it back now rather than after its lock expires
-          const alone = (await queue.getWorkersCount()) <= 1;
-          let reclaimed = 0;
-          for (const distributionId of pending) {
-            const job = await queue.getJob(
-              bullJobId({ name: JOB_NAMES.distribution, data: { distributionId } }),
-            );
-            if (job === undefined) continue;
-            if (await job.isFailed()) await job.retry();
-            else if (await job.isCompleted()) await job.remove();
-            else if (alone && (await job.isActive())) {
-              await redis.del(queue.toKey(`${job.id}:lock`));
-              await job.remove();
-              reclaimed++;
-            }
-          }
-          if (reclaimed > 0) log.info({ reclaimed }, 'took back distribution jobs of a dead worker');
-          await enqueueAll(pending);
-        } finally {
-          await queue.close();
-        }
+        const pending = await pendingDistributions(db);
+        // the only worker on the queue is this one: an `active` job belongs to a worker that died
+        // (SIGKILL, power cut); take it back now rather than after its lock expires
+        const alone = (await distributionQueue.getWorkersCount()) <= 1;
+        const reclaimed = await takeUpAgain(distributionQueue, redis, pending, { reclaimActive: alone });
+        if (reclaimed > 0) log.info({ reclaimed }, 'took back distribution jobs of a dead worker');
+        await enqueueAll(pending);
       }
       let polling = false;
       const poll = async () => {
@@ -219,6 +206,8 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<N
           // and every unfinished one again: a Redis restarted without its data forgot their queued and
           // delayed jobs; adding an id BullMQ still knows is a no-op
           const pending = await pendingDistributions(db);
+          // (a job whose attempts ran out on a retryable error while its row is unfinished is retried)
+          await takeUpAgain(distributionQueue, redis, pending, { reclaimActive: false });
           await enqueueAll([...new Set([...fresh, ...pending])]);
         } catch (error) {
           log.warn({ err: error }, 'distribution poll failed');
@@ -301,6 +290,32 @@ async function runJob(context: Context, job: Job, token?: string): Promise<unkno
 }
 
 /** Enqueues every `queued` or `running` job row of the given queues again (BullMQ ids dedupe). */
+/**
+ * Distribution jobs BullMQ has finished with while their rows are unfinished: a failed job is retried,
+ * a completed one removed (so the next enqueue adds it again); with `reclaimActive`, an active job
+ * (its worker died) is unlocked and removed. Returns how many active jobs were reclaimed.
+ */
+async function takeUpAgain(
+  queue: Queue,
+  redis: Redis,
+  distributionIds: readonly string[],
+  options: { reclaimActive: boolean },
+): Promise<number> {
+  let reclaimed = 0;
+  for (const distributionId of distributionIds) {
+    const job = await queue.getJob(bullJobId({ name: JOB_NAMES.distribution, data: { distributionId } }));
+    if (job === undefined) continue;
+    if (await job.isFailed()) await job.retry();
+    else if (await job.isCompleted()) await job.remove();
+    else if (options.reclaimActive && (await job.isActive())) {
+      await redis.del(queue.toKey(`${job.id}:lock`));
+      await job.remove();
+      reclaimed++;
+    }
+  }
+  return reclaimed;
+}
+
 async function requeuePending(
   db: Db,
   queues: readonly QueueName[],

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import pino from 'pino';
 import { type Address, erc20Abi, keccak256, maxUint256 } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,6 +30,7 @@ import { distributorAbi, trancheTokenAbi } from '../../core/chain/generated/inde
 import { createRelayer } from '../../core/chain/relayer.ts';
 import { computeDistribution } from '../../core/domain/distribution.ts';
 import { loadDistributionTreeJson } from '../../core/domain/merkle.ts';
+import { bullJobId, JOB_NAMES, JOB_QUEUE } from '../../core/jobs.ts';
 import { createRedis } from '../../core/queue.ts';
 import { handleDistribution } from '../../worker/handlers/distribution.ts';
 import { createIndexer } from '../../worker/indexer/index.ts';
@@ -402,6 +404,51 @@ describe('the distribution job', () => {
       where: { distributionId: row.id, pushedTx: { not: null } },
     });
     expect(pushed).toBeGreaterThan(0);
+    expect(await t.db.prisma.relayTx.count({ where: { refId: row.id } })).toBe(relayed);
+  }, 60_000);
+
+  it('a running worker retries, at its next poll, an unfinished distribution whose BullMQ job failed', async () => {
+    await worker?.close();
+    worker = undefined;
+    const row = paidRows[0];
+    const relayed = await t.db.prisma.relayTx.count({ where: { refId: row.id } });
+    await t.db.prisma.distribution.update({ where: { id: row.id }, data: { status: 'claimable' } });
+    await t.db.prisma.distributionHolder.updateMany({
+      where: { distributionId: row.id },
+      data: { pushedTx: null },
+    });
+    // the job ran out of attempts (here: failed for good) while the row stayed unfinished
+    const definition = { name: JOB_NAMES.distribution, data: { distributionId: row.id } } as const;
+    const connection = createRedis(t.config.REDIS_URL as string);
+    const queue = new Queue(JOB_QUEUE.distribution, { connection, prefix: t.config.QUEUE_PREFIX });
+    await (await queue.getJob(bullJobId(definition)))?.remove();
+    await queue.add(definition.name, definition.data, { jobId: bullJobId(definition), attempts: 1 });
+    const failing = new Worker(
+      JOB_QUEUE.distribution,
+      async () => {
+        throw new UnrecoverableError('the RPC node was down for too long');
+      },
+      { connection, prefix: t.config.QUEUE_PREFIX },
+    );
+    await expect
+      .poll(async () => (await queue.getJob(bullJobId(definition)))?.isFailed(), { timeout: 20_000 })
+      .toBe(true);
+    await failing.close();
+    await queue.close();
+    connection.disconnect();
+    // no re-queue at start: only the poll can take it up
+    worker = await createWorker({
+      config: t.config,
+      db: t.db,
+      redis: workerRedis,
+      platform,
+      logger: silent,
+      indexer: false,
+      requeuePending: false,
+      distributionPollMs: 200,
+    });
+    const rows = await waitPaid(paidPortfolio.id, 2, 30_000);
+    expect(rows[0].status).toBe('paid');
     expect(await t.db.prisma.relayTx.count({ where: { refId: row.id } })).toBe(relayed);
   }, 60_000);
 });
