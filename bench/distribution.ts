@@ -237,7 +237,8 @@ export async function runDistributionBench(
       // status `proposed` is set in the same update as proposeTx: updatedAt is that moment
       const proposedAt = row.updatedAt.getTime();
       const createdAt = row.createdAt.getTime();
-      const computedAt = row.computedAt?.getTime() ?? Number.NaN;
+      // the step's log line comes after its commit (computed_at is now() of its transaction: its start)
+      const computedAt = events.get('distribution computed')?.time ?? Number.NaN;
       const treeAt = events.get('distribution tree written')?.time ?? Number.NaN;
       const computeMs = events.get('distribution computed')?.ms ?? {};
       const treeMs = events.get('distribution tree written')?.ms ?? {};

@@ -39,7 +39,7 @@ export type MerkleBenchOptions = {
   /** Progress lines; default none. */
   log?: (line: string) => void;
   /**
-   * Rounds per size (default 3 from 1M, 5 from 100k, else 9): the floor and build + persist are
+   * Rounds per size (default 3 from 1M, 7 from 100k, else 25): the floor and build + persist are
    * measured alternately this many times and the fastest of each kept (the machine is shared; the
    * minimum is the least disturbed).
    */
@@ -145,7 +145,7 @@ export async function runMerkleBench(options: MerkleBenchOptions = {}): Promise<
   const load = options.load ?? true;
   const dir = options.dir ?? tmpdir();
   const log = options.log ?? (() => {});
-  const roundsOf = (n: number) => Math.max(1, options.rounds ?? (n >= 1_000_000 ? 3 : n >= 100_000 ? 5 : 9));
+  const roundsOf = (n: number) => Math.max(1, options.rounds ?? (n >= 1_000_000 ? 3 : n >= 100_000 ? 7 : 25));
 
   // Warm-up: compile the module and let V8 tier the WebAssembly and the JS paths up.
   for (let round = 0; round < 3; round++) {

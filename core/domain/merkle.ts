@@ -488,6 +488,34 @@ function decodeHex(
   return true;
 }
 
+/**
+ * EIP-55 checksummed forms of `accounts` (0x + 40 hex digits, any letter case), in order: viem's
+ * `getAddress` for a whole list (~25 us each in JS) with the batch WebAssembly keccak, DUMP_BATCH
+ * at a time. Throws a `DomainInputError` naming the first entry that is not an address.
+ */
+export function checksumAddresses(accounts: readonly string[]): Hex[] {
+  const engine = utilEngine();
+  const out = new Array<Hex>(accounts.length);
+  for (let from = 0; from < accounts.length; from += DUMP_BATCH) {
+    const count = Math.min(DUMP_BATCH, accounts.length - from);
+    const memory = engine.bytes();
+    for (let j = 0; j < count; j++) {
+      if (!parseAddress(accounts[from + j], memory, HEAP + 20 * j)) {
+        throw new DomainInputError({
+          field: `accounts[${from + j}]`,
+          message: 'must be a 0x-prefixed 20-byte hex address',
+        });
+      }
+    }
+    const dst = HEAP + 20 * DUMP_BATCH;
+    engine.checksums(HEAP, count, dst);
+    const text = ascii(engine.bytes(), dst, dst + CHECKSUM_STRIDE * count);
+    for (let j = 0; j < count; j++)
+      out[from + j] = text.slice(CHECKSUM_STRIDE * j, CHECKSUM_STRIDE * (j + 1)) as Hex;
+  }
+  return out;
+}
+
 /** The StandardMerkleTree leaf of `(account, amount)`: keccak256(keccak256(abi.encode(address, uint256))). */
 export function hashLeaf(account: string, amount: bigint): Hex {
   const engine = utilEngine();

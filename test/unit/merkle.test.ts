@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DomainInputError } from '../../core/domain/errors.ts';
 import {
   buildDistributionTree,
+  checksumAddresses,
   type DistributionEntry,
   type DistributionTree,
   type DistributionTreeDump,
@@ -450,5 +451,22 @@ describe('sortByHash()', () => {
     const hexOf = (k: number) => Buffer.from(hashes.subarray(32 * k, 32 * k + 32)).toString('hex');
     const expected = Array.from({ length: n }, (_, k) => k).sort((a, b) => (hexOf(a) < hexOf(b) ? -1 : 1));
     expect(Array.from(sortByHash(hashes, 0, n))).toEqual(expected);
+  });
+});
+
+describe('checksumAddresses()', () => {
+  it("equals viem's getAddress for every account, in order, across batches, whatever the input case", () => {
+    const accounts = Array.from({ length: 8192 + 300 }, (_, k) => {
+      const a = randomAccount();
+      return k % 3 === 0 ? a.toUpperCase().replace('0X', '0x') : k % 3 === 1 ? getAddress(a) : a;
+    });
+    accounts.push('0x0000000000000000000000000000000000000000', '0xffffffffffffffffffffffffffffffffffffffff');
+    expect(checksumAddresses(accounts)).toEqual(accounts.map((a) => getAddress(a)));
+    expect(checksumAddresses([])).toEqual([]);
+  });
+
+  it('names the first entry that is not an address', () => {
+    expect(() => checksumAddresses([randomAccount(), '0x1234'])).toThrow(/accounts\[1\]/);
+    expect(() => checksumAddresses([`${randomAccount().slice(0, 41)}g`])).toThrow(DomainInputError);
   });
 });

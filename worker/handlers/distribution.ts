@@ -38,7 +38,7 @@ import type { Config } from '../../core/config.ts';
 import { crashPoint } from '../../core/crash-point.ts';
 import type { Db } from '../../core/db/index.ts';
 import { computeDistribution, distributionChainId } from '../../core/domain/distribution.ts';
-import { buildDistributionTree, type DistributionTree } from '../../core/domain/merkle.ts';
+import { buildDistributionTree, checksumAddresses, type DistributionTree } from '../../core/domain/merkle.ts';
 import { BaseError } from '../../core/errors.ts';
 import { balancesAt } from '../indexer/index.ts';
 import type { JobData } from '../jobs.ts';
@@ -224,9 +224,9 @@ async function computeStep(context: DistributionContext, row: Row): Promise<void
     await client.query('BEGIN');
     await client.query('DELETE FROM distribution_holder WHERE distribution_id = $1', [row.id]);
     await client.query('DELETE FROM distribution_tranche WHERE distribution_id = $1', [row.id]);
-    const lines = result.holders.map(
-      (h) => `${row.id}\t${getAddress(h.account)}\t${h.payout}\t${h.cumulative}\n`,
-    );
+    // stored checksummed: one batch keccak for all of them (viem's getAddress: ~2.5 s per 100k)
+    const accounts = checksumAddresses(result.holders.map((h) => h.account));
+    const lines = result.holders.map((h, k) => `${row.id}\t${accounts[k]}\t${h.payout}\t${h.cumulative}\n`);
     const copy = client.query(
       copyFrom('COPY distribution_holder (distribution_id, account, payout, cumulative) FROM STDIN'),
     );
