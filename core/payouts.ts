@@ -4,8 +4,9 @@
  *
  * Per portfolio where the account has a leaf in some distribution: the latest ACCEPTED distribution
  * (status claimable or paid: its root is the Distributor's), the account's cumulative amount in it
- * and its proof, `claimed` read from the Distributor (exact, on-chain), claimable = cumulative −
- * claimed, and `pending` = the account's payouts of later distributions whose root is not accepted
+ * and its proof, `claimed` (by default read from the Distributor: exact; for the read route, the
+ * latest indexed `Claimed` cumulative, as of the indexer's block: one `eth_call` per request would
+ * queue every read behind the node), claimable = cumulative − claimed, and `pending` = the account's payouts of later distributions whose root is not accepted
  * yet (computing, proposed).
  *
  * Proofs come from an in-process LRU of built trees per distribution id (`createTreeCache`): a tree
@@ -158,6 +159,8 @@ export type Payout = {
   claimable: bigint;
   proof: Hex[];
   pending: bigint;
+  /** Where `claimed` comes from: the chain (latest block), or the index as of `claimedAsOfBlock`. */
+  claimedAsOfBlock: bigint | null;
 };
 
 type PayoutRow = {
@@ -168,6 +171,8 @@ type PayoutRow = {
   tree_path: string | null;
   cumulative: string | null;
   pending: string;
+  indexed_claimed: string | null;
+  indexed_block: string | null;
 };
 
 async function read<T>(contract: string, functionName: string, run: () => Promise<T>): Promise<T> {
@@ -185,7 +190,11 @@ async function read<T>(contract: string, functionName: string, run: () => Promis
 export async function investorPayouts(
   context: PayoutsContext,
   account: Address,
-  options: { portfolioId?: string } = {},
+  options: {
+    portfolioId?: string;
+    /** `chain` (default): Distributor.claimed now; `index`: the indexed Claimed events (no RPC call). */
+    claimedFrom?: 'chain' | 'index';
+  } = {},
 ): Promise<Payout[]> {
   const address = getAddress(account);
   const rows = await context.prisma.$queryRawUnsafe<PayoutRow[]>(
@@ -206,7 +215,11 @@ export async function investorPayouts(
               WHERE h.distribution_id = a.id AND h.account = $1) AS cumulative,
             (SELECT coalesce(sum(m.payout), 0)::text FROM mine m
               WHERE m.portfolio_id = p.portfolio_id AND m.status IN ('computing', 'proposed')
-                AND (a.recovery_id IS NULL OR m.recovery_id > a.recovery_id)) AS pending
+                AND (a.recovery_id IS NULL OR m.recovery_id > a.recovery_id)) AS pending,
+            (SELECT max(c.cumulative)::text FROM claim_event c
+              WHERE c.account = $1 AND c.chain_id = pf.chain_id
+                AND lower(c.distributor) = lower(pf.distributor_address)) AS indexed_claimed,
+            (SELECT ic.indexed_block::text FROM indexer_cursor ic WHERE ic.chain_id = pf.chain_id) AS indexed_block
        FROM ports p
        JOIN portfolio pf ON pf.id = p.portfolio_id
        LEFT JOIN accepted a ON a.portfolio_id = p.portfolio_id
@@ -221,15 +234,18 @@ export async function investorPayouts(
       .map(async (row): Promise<Payout> => {
         const distributor = getAddress(row.distributor_address as string);
         const cumulative = row.cumulative === null ? 0n : BigInt(row.cumulative);
+        const fromIndex = options.claimedFrom === 'index';
         const [claimed, payToken, proof] = await Promise.all([
-          read('Distributor', 'claimed', () =>
-            context.publicClient.readContract({
-              address: distributor,
-              abi: distributorAbi,
-              functionName: 'claimed',
-              args: [address],
-            }),
-          ),
+          fromIndex
+            ? BigInt(row.indexed_claimed ?? '0')
+            : read('Distributor', 'claimed', () =>
+                context.publicClient.readContract({
+                  address: distributor,
+                  abi: distributorAbi,
+                  functionName: 'claimed',
+                  args: [address],
+                }),
+              ),
           payTokenOf(context, payTokens, distributor),
           row.distribution_id === null || row.cumulative === null
             ? Promise.resolve([] as Hex[])
@@ -251,6 +267,7 @@ export async function investorPayouts(
           claimable: cumulative > claimed ? cumulative - claimed : 0n,
           proof,
           pending: BigInt(row.pending),
+          claimedAsOfBlock: fromIndex && row.indexed_block !== null ? BigInt(row.indexed_block) : null,
         };
       }),
   );
@@ -297,6 +314,7 @@ export const payoutView = (p: Payout) => ({
   claimable: p.claimable.toString(),
   proof: p.proof,
   pending: p.pending.toString(),
+  claimedAsOfBlock: p.claimedAsOfBlock === null ? null : p.claimedAsOfBlock.toString(),
 });
 
 // ------------------------------------------------------------------ claims

@@ -28,10 +28,15 @@ const payoutSchema = z.object({
   cumulative: uintStringSchema.describe(
     'the account’s cumulative amount in that root (pay-token base units)',
   ),
-  claimed: uintStringSchema.describe('Distributor.claimed(account), read on-chain'),
+  claimed: uintStringSchema.describe(
+    'Distributor.claimed(account) from the indexed Claimed events, as of `claimedAsOfBlock`',
+  ),
   claimable: uintStringSchema.describe('cumulative − claimed'),
   proof: z.array(hexSchema).describe('Distributor.claim(account, cumulative, proof)'),
   pending: uintStringSchema.describe('payouts of later distributions whose root is not accepted yet'),
+  claimedAsOfBlock: uintStringSchema
+    .nullable()
+    .describe('the indexed block `claimed` is as of (null: read from the chain itself)'),
 });
 
 const payoutsSchema = z.object({ items: z.array(payoutSchema) }).meta({ id: 'Payouts' });
@@ -103,7 +108,9 @@ export const payoutRoutes: FastifyPluginAsyncZod<PayoutRoutesOptions> = async (a
           'Cumulative, claimed and claimable payouts per portfolio, with the proof for the latest root',
         description:
           'One item per portfolio where the address has a leaf in a distribution. `distributionId`, `root`, ' +
-          '`cumulative` and `proof` are of the latest accepted root; `claimed` is read from the Distributor; ' +
+          '`cumulative` and `proof` are of the latest accepted root; `claimed` comes from the indexed Claimed ' +
+          'events as of `claimedAsOfBlock` (a claim shows once indexed, within seconds; a claim relayed by ' +
+          'POST claims checks the Distributor itself); ' +
           '`pending` sums the payouts of later distributions not accepted yet. Anyone may call ' +
           'Distributor.claim(address, cumulative, proof); the tokens go to the address. Invalid address 422.',
         params: investorParamsSchema,
@@ -116,6 +123,7 @@ export const payoutRoutes: FastifyPluginAsyncZod<PayoutRoutesOptions> = async (a
       const payouts = await investorPayouts(
         { prisma: app.prisma, publicClient: context.publicClient, trees, payTokens },
         request.params.address as Address,
+        { claimedFrom: 'index' },
       );
       return { items: payouts.map(payoutView) };
     },

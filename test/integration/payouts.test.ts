@@ -250,6 +250,7 @@ type PayoutItem = {
   claimable: string;
   proof: Hex[];
   pending: string;
+  claimedAsOfBlock: string | null;
 };
 
 async function payouts(account: string): Promise<PayoutItem[]> {
@@ -348,6 +349,7 @@ describe('payouts and claims', () => {
           claimable: cumulative.toString(),
           proof: expect.any(Array),
           pending: '0',
+          claimedAsOfBlock: expect.stringMatching(/^[0-9]+$/),
         },
       ]);
       // the proof verifies on-chain: Distributor.claim simulated from a stranger pays exactly cumulative
@@ -423,6 +425,15 @@ describe('payouts and claims', () => {
     expect((await waitRelay(relay.id)).status).toBe('mined');
     expect((await payBalance(a)) - balance).toBe(BigInt(payout.claimable));
     expect(await claimedOf(portfolio.distributor, a)).toBe(BigInt(payout.cumulative));
+    // `claimed` is the indexed one: it shows the claim once the indexer reached its block
+    const { blockNumber } = await deployer.publicClient.getTransactionReceipt({
+      hash: res.json().items[0].txHash,
+    });
+    await expect
+      .poll(async () => BigInt((await payouts(a))[0].claimedAsOfBlock ?? '0') >= blockNumber, {
+        timeout: 30_000,
+      })
+      .toBe(true);
     const [after] = await payouts(a);
     expect([after.claimed, after.claimable]).toEqual([payout.cumulative, '0']);
     const again = await claim(a);
