@@ -16,7 +16,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -184,6 +184,14 @@ afterAll(async () => {
   else if (dataDir) console.log(`worker logs and dumps kept in ${dataDir}`);
 });
 
+/** The last lines of the latest worker log (a failure in CI says what the worker was doing). */
+async function workerLogTail(lines = 30): Promise<string> {
+  if (workerLogs === 0) return '(no worker started)';
+  const file = path.join(dataDir, `worker-${workerLogs}.log`);
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return `${file}:\n${text.trimEnd().split('\n').slice(-lines).join('\n')}`;
+}
+
 type Exit = { code: number | null; signal: NodeJS.Signals | null };
 type Worker = { child: ChildProcess; exited: Promise<Exit> };
 
@@ -244,12 +252,12 @@ async function distributionOf(recovery: RecoveryDistributed, timeoutMs = 60_000)
   }
 }
 
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 120_000) {
+async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 240_000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
     if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not in time`);
+    if (Date.now() > deadline) throw new Error(`${what}: not in time\n${await workerLogTail()}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
@@ -451,13 +459,13 @@ describe(`the distribution job survives SIGKILL and a Redis restart (${HOLDERS} 
       const exit = await Promise.race([
         crashing.exited,
         new Promise<never>((_, reject) =>
-          setTimeout(() => reject(new Error(`worker did not reach ${point}`)), 150_000),
+          setTimeout(() => reject(new Error(`worker did not reach ${point}`)), 240_000),
         ),
       ]).catch(async (error) => {
         await stopWorker(crashing);
         throw error;
       });
-      expect(exit).toEqual({ code: null, signal: 'SIGKILL' });
+      expect(exit, await workerLogTail()).toEqual({ code: null, signal: 'SIGKILL' });
       const row = await distributionOf(recovery, 1_000);
       await expectDiedAt(point, row.id);
       const crashedAt = Date.now();
@@ -475,7 +483,7 @@ describe(`the distribution job survives SIGKILL and a Redis restart (${HOLDERS} 
       console.log(
         `${point}: killed after ${crashedAt - started} ms, paid ${paidAt - crashedAt} ms after the restart (worker stop ${stoppedAt - paidAt} ms, checks ${Date.now() - stoppedAt} ms)`,
       );
-    }, 300_000);
+    }, 540_000);
   }
 
   it('Redis killed and restarted empty mid-run: the worker re-enqueues from Postgres', async () => {
@@ -541,5 +549,5 @@ describe(`the distribution job survives SIGKILL and a Redis restart (${HOLDERS} 
       await redis.exited;
     }
     console.log(`redis restart: paid in ${Date.now() - started} ms`);
-  }, 300_000);
+  }, 540_000);
 });
