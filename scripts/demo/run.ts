@@ -712,7 +712,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       );
     }
     info(
-      'GET /v1/investors/:address/payouts (cumulative in the accepted root, claimed on-chain, claimable):',
+      'GET /v1/investors/:address/payouts (cumulative in the accepted root, claimed as indexed, claimable):',
     );
     for (const investor of investors) {
       try {
