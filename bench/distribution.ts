@@ -37,6 +37,7 @@ import { createRedis } from '../core/queue.ts';
 import { testConfig } from '../test/helpers/app.ts';
 import { createTestDatabase, REDIS_URL } from '../test/helpers/db.ts';
 import { HOLDERS_GAS_LIMIT, seedHolders } from '../test/helpers/holders.ts';
+import { recordPublishedPortfolio } from '../test/helpers/portfolio.ts';
 import { createIndexer } from '../worker/indexer/index.ts';
 import { createWorker, type NplWorker } from '../worker/main.ts';
 import { formatInt, type SummaryRow } from './lib/summary.ts';
@@ -130,37 +131,14 @@ export async function runDistributionBench(
     log(
       `distribution: seeded in ${formatMs(seedMs)} (allowlist ${formatMs(seeded.timings.allowlist)}, buy ${formatMs(seeded.timings.buy)}, transfers ${formatMs(seeded.timings.transfer)})`,
     );
-    await db.prisma.portfolio.create({
-      data: {
-        owner: 'bench',
-        name: 'Distribution bench',
-        assetClass: 'corporate',
-        jurisdiction: 'IT',
-        currency: 'EUR',
-        askingPrice: '1',
-        servicerAddress: servicer.account.address,
-        servicerFeeBps: 0,
-        protocolFeeBps: 0,
-        status: 'published',
-        chainId: anvil.chainId,
-        portfolioAddress: created.portfolio,
-        distributorAddress: created.distributor,
-        offeringAddress: created.portfolio,
-        deployTxHash: created.txHash,
-        publishedAt: new Date(),
-        tranches: {
-          create: tranchesSpec.map((spec, i) => ({
-            seniority: i,
-            name: spec.name,
-            symbol: spec.symbol,
-            face: spec.face.toString(),
-            couponBps: spec.couponBps,
-            priceBps: spec.priceBps,
-            residual: i === tranchesSpec.length - 1,
-            address: created.tranches[i],
-          })),
-        },
-      },
+    await recordPublishedPortfolio(db.prisma, {
+      name: 'Distribution bench',
+      owner: 'bench',
+      askingPrice: '1',
+      servicer: servicer.account.address,
+      chainId: anvil.chainId,
+      created: created,
+      tranches: tranchesSpec,
     });
 
     // the servicer's cash for the recovery

@@ -59,6 +59,7 @@ import { createWorker, type NplWorker } from '../../worker/main.ts';
 import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { apiKeyHeaders } from '../helpers/auth.ts';
+import { recordPublishedPortfolio } from '../helpers/portfolio.ts';
 
 const HOLDERS = Number(process.env.ACCEPTANCE_HOLDERS ?? 300);
 const silent = pino({ level: 'silent' });
@@ -297,37 +298,13 @@ describe('issue 5: recoveries and Merkle distributions', () => {
     const closed = await closeOffering(deployer, { portfolio: created.portfolio });
     expect(closed.sold).toEqual(buyUnits.map((u) => u * 3n));
 
-    const row = await t.db.prisma.portfolio.create({
-      data: {
-        owner: 'acme',
-        name: 'Acceptance',
-        assetClass: 'corporate',
-        jurisdiction: 'IT',
-        currency: 'EUR',
-        askingPrice: '1000',
-        servicerAddress: servicer.account.address,
-        servicerFeeBps: fees.servicerBps,
-        protocolFeeBps: fees.protocolBps,
-        status: 'published',
-        chainId: anvil.chainId,
-        portfolioAddress: created.portfolio,
-        distributorAddress: created.distributor,
-        offeringAddress: created.portfolio,
-        deployTxHash: created.txHash,
-        publishedAt: new Date(),
-        tranches: {
-          create: tranchesSpec.map((spec, i) => ({
-            seniority: i,
-            name: spec.name,
-            symbol: spec.symbol,
-            face: spec.face.toString(),
-            couponBps: spec.couponBps,
-            priceBps: spec.priceBps,
-            residual: i === tranchesSpec.length - 1,
-            address: tokens[i],
-          })),
-        },
-      },
+    const row = await recordPublishedPortfolio(t.db.prisma, {
+      name: 'Acceptance',
+      servicer: servicer.account.address,
+      chainId: anvil.chainId,
+      created: { ...created, tranches: tokens },
+      tranches: tranchesSpec,
+      fees: { servicerBps: fees.servicerBps, protocolBps: fees.protocolBps },
     });
 
     // ---------------------------------------------------------------- recoveries, trading in between

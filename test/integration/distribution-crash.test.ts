@@ -40,6 +40,7 @@ import { distributionChainId, distributionProposeKey } from '../../worker/handle
 import { type AnvilInstance, createAnvilTestClient, getFreePort, startAnvil } from '../helpers/anvil.ts';
 import { createTestDatabase, REDIS_URL, type TestDatabase } from '../helpers/db.ts';
 import { HOLDERS_GAS_LIMIT, type SeededHolders, seedHolders } from '../helpers/holders.ts';
+import { recordPublishedPortfolio } from '../helpers/portfolio.ts';
 
 const HOLDERS = 10_000;
 const PUSH_BATCH = 1_000;
@@ -135,37 +136,12 @@ beforeAll(async () => {
     spender: portfolio.portfolio,
     amount: maxUint256,
   });
-  const row = await db.prisma.portfolio.create({
-    data: {
-      owner: 'acme',
-      name: 'Crash test',
-      assetClass: 'corporate',
-      jurisdiction: 'IT',
-      currency: 'EUR',
-      askingPrice: '1000',
-      servicerAddress: servicer.account.address,
-      servicerFeeBps: 0,
-      protocolFeeBps: 0,
-      status: 'published',
-      chainId: anvil.chainId,
-      portfolioAddress: portfolio.portfolio,
-      distributorAddress: portfolio.distributor,
-      offeringAddress: portfolio.portfolio,
-      deployTxHash: portfolio.txHash,
-      publishedAt: new Date(),
-      tranches: {
-        create: tranches.map((spec, i) => ({
-          seniority: i,
-          name: spec.name,
-          symbol: spec.symbol,
-          face: spec.face.toString(),
-          couponBps: spec.couponBps,
-          priceBps: spec.priceBps,
-          residual: i === tranches.length - 1,
-          address: portfolio.tranches[i],
-        })),
-      },
-    },
+  const row = await recordPublishedPortfolio(db.prisma, {
+    name: 'Crash test',
+    servicer: servicer.account.address,
+    chainId: anvil.chainId,
+    created: portfolio,
+    tranches,
   });
   portfolioId = row.id;
   // anvil mines only on transactions; the timelock and the indexer's confirmations need blocks

@@ -37,6 +37,7 @@ import { createIndexer } from '../../worker/indexer/index.ts';
 import { createWorker, type NplWorker } from '../../worker/main.ts';
 import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
+import { recordPublishedPortfolio } from '../helpers/portfolio.ts';
 
 const silent = pino({ level: 'silent' });
 const usd = (whole: bigint) => whole * 10n ** 6n;
@@ -143,37 +144,12 @@ async function publishedPortfolio() {
     }
   }
   await closeOffering(deployer, { portfolio: created.portfolio });
-  const row = await t.db.prisma.portfolio.create({
-    data: {
-      owner: 'acme',
-      name: 'Distribution test',
-      assetClass: 'corporate',
-      jurisdiction: 'IT',
-      currency: 'EUR',
-      askingPrice: '1000',
-      servicerAddress: servicer.account.address,
-      servicerFeeBps: 0,
-      protocolFeeBps: 0,
-      status: 'published',
-      chainId: anvil.chainId,
-      portfolioAddress: created.portfolio,
-      distributorAddress: created.distributor,
-      offeringAddress: created.portfolio,
-      deployTxHash: created.txHash,
-      publishedAt: new Date(),
-      tranches: {
-        create: tranchesSpec.map((spec, i) => ({
-          seniority: i,
-          name: spec.name,
-          symbol: spec.symbol,
-          face: spec.face.toString(),
-          couponBps: spec.couponBps,
-          priceBps: spec.priceBps,
-          residual: i === tranchesSpec.length - 1,
-          address: created.tranches[i],
-        })),
-      },
-    },
+  const row = await recordPublishedPortfolio(t.db.prisma, {
+    name: 'Distribution test',
+    servicer: servicer.account.address,
+    chainId: anvil.chainId,
+    created: created,
+    tranches: tranchesSpec,
   });
   return { id: row.id, ...created };
 }

@@ -30,6 +30,7 @@ import {
 import { createIndexer, type Indexer } from '../../worker/indexer/index.ts';
 import { type AnvilInstance, startAnvil } from '../helpers/anvil.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
+import { recordPublishedPortfolio } from '../helpers/portfolio.ts';
 
 const DAY = 24 * 3600;
 const SCALE = 10n ** 12n;
@@ -174,37 +175,12 @@ beforeAll(async () => {
   });
   portfolioAddress = created.portfolio;
   [trancheA, trancheB] = created.tranches;
-  await t.db.prisma.portfolio.create({
-    data: {
-      owner: 'acme',
-      name: 'Orders test',
-      assetClass: 'corporate',
-      jurisdiction: 'IT',
-      currency: 'EUR',
-      askingPrice: '1000',
-      servicerAddress: anvil.accounts[2].address,
-      servicerFeeBps: 0,
-      protocolFeeBps: 0,
-      status: 'published',
-      chainId: anvil.chainId,
-      portfolioAddress: created.portfolio,
-      distributorAddress: created.distributor,
-      offeringAddress: created.portfolio,
-      deployTxHash: created.txHash,
-      publishedAt: new Date(),
-      tranches: {
-        create: specs.map((spec, i) => ({
-          seniority: i,
-          name: spec.name,
-          symbol: spec.symbol,
-          face: spec.face.toString(),
-          couponBps: spec.couponBps,
-          priceBps: spec.priceBps,
-          residual: i === specs.length - 1,
-          address: created.tranches[i],
-        })),
-      },
-    },
+  await recordPublishedPortfolio(t.db.prisma, {
+    name: 'Orders test',
+    servicer: anvil.accounts[2].address,
+    chainId: anvil.chainId,
+    created: created,
+    tranches: specs,
   });
   indexer = createIndexer({ db: t.db, publicClient: deployer.publicClient, stack, confirmations: 0 });
 }, 120_000);

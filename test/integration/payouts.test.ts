@@ -35,6 +35,7 @@ import { createWorker, type NplWorker } from '../../worker/main.ts';
 import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { apiKeyHeaders, type Headers } from '../helpers/auth.ts';
+import { recordPublishedPortfolio } from '../helpers/portfolio.ts';
 
 const silent = pino({ level: 'silent' });
 const usd = (whole: bigint) => whole * 10n ** 6n;
@@ -145,37 +146,12 @@ async function publishedPortfolio() {
       }
     }
   }
-  const row = await t.db.prisma.portfolio.create({
-    data: {
-      owner: 'acme',
-      name: 'Payouts test',
-      assetClass: 'corporate',
-      jurisdiction: 'IT',
-      currency: 'EUR',
-      askingPrice: '1000',
-      servicerAddress: servicer.account.address,
-      servicerFeeBps: 0,
-      protocolFeeBps: 0,
-      status: 'published',
-      chainId: anvil.chainId,
-      portfolioAddress: created.portfolio,
-      distributorAddress: created.distributor,
-      offeringAddress: created.portfolio,
-      deployTxHash: created.txHash,
-      publishedAt: new Date(),
-      tranches: {
-        create: tranchesSpec.map((spec, i) => ({
-          seniority: i,
-          name: spec.name,
-          symbol: spec.symbol,
-          face: spec.face.toString(),
-          couponBps: spec.couponBps,
-          priceBps: spec.priceBps,
-          residual: i === tranchesSpec.length - 1,
-          address: created.tranches[i],
-        })),
-      },
-    },
+  const row = await recordPublishedPortfolio(t.db.prisma, {
+    name: 'Payouts test',
+    servicer: servicer.account.address,
+    chainId: anvil.chainId,
+    created: created,
+    tranches: tranchesSpec,
   });
   return { id: row.id, ...created };
 }

@@ -28,6 +28,7 @@ import { createIndexer, type Indexer } from '../../worker/indexer/index.ts';
 import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { apiKeyHeaders, type Headers } from '../helpers/auth.ts';
+import { recordPublishedPortfolio } from '../helpers/portfolio.ts';
 
 const DAY = 24 * 3600;
 /** TestStablecoin has 6 decimals: 10^12 tranche-token base units are one pay unit of face. */
@@ -119,38 +120,12 @@ async function publishedPortfolio(
     offeringStart: now,
     offeringEnd: now + BigInt((options.offeringDays ?? 365) * DAY),
   });
-  const portfolio = await t.db.prisma.portfolio.create({
-    data: {
-      owner: 'acme',
-      name: 'Purchases test',
-      assetClass: 'corporate',
-      jurisdiction: 'IT',
-      currency: 'EUR',
-      askingPrice: '1000',
-      servicerAddress: anvil.accounts[2].address,
-      servicerFeeBps: 0,
-      protocolFeeBps: 0,
-      status: 'published',
-      chainId: anvil.chainId,
-      portfolioAddress: created.portfolio,
-      distributorAddress: created.distributor,
-      offeringAddress: created.portfolio,
-      deployTxHash: created.txHash,
-      publishedAt: new Date(),
-      tranches: {
-        create: specs.map((spec, i) => ({
-          seniority: i,
-          name: spec.name,
-          symbol: spec.symbol,
-          face: spec.face.toString(),
-          couponBps: spec.couponBps,
-          priceBps: spec.priceBps,
-          residual: i === specs.length - 1,
-          address: created.tranches[i],
-        })),
-      },
-    },
-    include: { tranches: { orderBy: { seniority: 'asc' } } },
+  const portfolio = await recordPublishedPortfolio(t.db.prisma, {
+    name: 'Purchases test',
+    servicer: anvil.accounts[2].address,
+    chainId: anvil.chainId,
+    created: created,
+    tranches: specs,
   });
   return {
     portfolioId: portfolio.id,

@@ -26,6 +26,7 @@ import { createIndexer, type Indexer } from '../../worker/indexer/index.ts';
 import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { apiKeyHeaders, type Headers } from '../helpers/auth.ts';
+import { recordPublishedPortfolio } from '../helpers/portfolio.ts';
 
 const usd = (whole: bigint) => whole * 10n ** 6n;
 const SCALE = 10n ** 12n;
@@ -127,37 +128,12 @@ async function publishedPortfolio() {
     amount: usd(100n) * SCALE,
     maxCost: maxUint256,
   });
-  const row = await t.db.prisma.portfolio.create({
-    data: {
-      owner: 'acme',
-      name: 'Recoveries test',
-      assetClass: 'corporate',
-      jurisdiction: 'IT',
-      currency: 'EUR',
-      askingPrice: '1000',
-      servicerAddress: servicer.account.address,
-      servicerFeeBps: 0,
-      protocolFeeBps: 0,
-      status: 'published',
-      chainId: anvil.chainId,
-      portfolioAddress: created.portfolio,
-      distributorAddress: created.distributor,
-      offeringAddress: created.portfolio,
-      deployTxHash: created.txHash,
-      publishedAt: new Date(),
-      tranches: {
-        create: tranches.map((spec, i) => ({
-          seniority: i,
-          name: spec.name,
-          symbol: spec.symbol,
-          face: spec.face.toString(),
-          couponBps: spec.couponBps,
-          priceBps: spec.priceBps,
-          residual: i === tranches.length - 1,
-          address: created.tranches[i],
-        })),
-      },
-    },
+  const row = await recordPublishedPortfolio(t.db.prisma, {
+    name: 'Recoveries test',
+    servicer: servicer.account.address,
+    chainId: anvil.chainId,
+    created: created,
+    tranches,
   });
   return { id: row.id, ...created };
 }
