@@ -1,30 +1,12 @@
 import { Readable } from 'node:stream';
+import { loanTapeColumns } from '../../core/domain/loan-tape.ts';
 
 /**
  * Synthetic loan tapes in the format of shared/LOAN_TAPE.md, deterministic in the row index, for
  * tests and benchmarks. `loanTapeStream` never holds the whole tape in memory.
  */
 
-export const LOAN_TAPE_HEADER = [
-  'loan_id',
-  'counterparty_id',
-  'borrower_type',
-  'asset_class',
-  'currency',
-  'origination_date',
-  'principal_balance',
-  'accrued_interest',
-  'legal_balance',
-  'days_past_due',
-  'date_of_default',
-  'last_payment_date',
-  'legal_status',
-  'jurisdiction',
-  'collateral_type',
-  'collateral_value',
-  'collateral_valuation_date',
-  'lien_position',
-];
+export const LOAN_TAPE_HEADER: string[] = loanTapeColumns.map((c) => c.name);
 
 const borrowers = ['household', 'sme', 'corporate'];
 const assets = ['residential_mortgage', 'commercial_real_estate', 'corporate', 'consumer', 'auto', 'other'];
