@@ -1,4 +1,7 @@
-import type { Address, Hex } from 'viem';
+import { type Address, type Hex, maxUint256 } from 'viem';
+import { allowlistInvestors, approve, buy, mintTestStablecoin } from '../../core/chain/actions.ts';
+import type { ChainClients } from '../../core/chain/clients.ts';
+import type { DeployedStack } from '../../core/chain/deploy.ts';
 import type { PrismaClient } from '../../core/db/index.ts';
 
 /**
@@ -61,4 +64,43 @@ export async function recordPublishedPortfolio(
     },
     include: { tranches: { orderBy: { seniority: 'asc' } } },
   });
+}
+
+/**
+ * Allowlists `holders` until `expiry`, gives each `cash` test dollars (default 10,000) and an
+ * unlimited allowance to the Portfolio, then buys `purchases[h][trancheId]` pay units of face of each
+ * tranche as holder `h` (0 = none), at the offering price. The pay token is the stack's TestStablecoin
+ * (6 decimals), so a pay unit of face is 10^12 tranche-token base units.
+ */
+export async function allowlistAndBuy(
+  deployer: ChainClients,
+  parameters: {
+    stack: DeployedStack;
+    portfolio: Address;
+    holders: readonly ChainClients[];
+    purchases: readonly (readonly bigint[])[];
+    expiry: bigint;
+    cash?: bigint;
+  },
+): Promise<void> {
+  const { stack, portfolio, holders } = parameters;
+  const payToken = stack.testStablecoin as Address;
+  await allowlistInvestors(deployer, {
+    registry: stack.complianceRegistry,
+    accounts: holders.map((h) => h.account.address),
+    expiry: parameters.expiry,
+  });
+  for (const [h, holder] of holders.entries()) {
+    await mintTestStablecoin(deployer, {
+      token: payToken,
+      to: holder.account.address,
+      amount: parameters.cash ?? 10_000n * 10n ** 6n,
+    });
+    await approve(holder, { token: payToken, spender: portfolio, amount: maxUint256 });
+    for (const [trancheId, units] of (parameters.purchases[h] ?? []).entries()) {
+      if (units > 0n) {
+        await buy(holder, { portfolio, trancheId, amount: units * 10n ** 12n, maxCost: maxUint256 });
+      }
+    }
+  }
 }

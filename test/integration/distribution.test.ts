@@ -14,9 +14,7 @@ import pino from 'pino';
 import { type Address, erc20Abi, keccak256, maxUint256 } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  allowlistInvestors,
   approve,
-  buy,
   closeOffering,
   createPortfolio,
   depositRecovery,
@@ -37,7 +35,7 @@ import { createIndexer } from '../../worker/indexer/index.ts';
 import { createWorker, type NplWorker } from '../../worker/main.ts';
 import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
-import { recordPublishedPortfolio } from '../helpers/portfolio.ts';
+import { allowlistAndBuy, recordPublishedPortfolio } from '../helpers/portfolio.ts';
 
 const silent = pino({ level: 'silent' });
 const usd = (whole: bigint) => whole * 10n ** 6n;
@@ -116,39 +114,19 @@ async function publishedPortfolio() {
     offeringEnd: now + 86_400n,
     tranches: tranchesSpec,
   });
-  await allowlistInvestors(deployer, {
-    registry: stack.complianceRegistry,
-    accounts: holders.map((h) => h.account.address),
+  await allowlistAndBuy(deployer, {
+    stack,
+    portfolio: created.portfolio,
+    holders,
+    purchases,
     expiry: now + 10n * 365n * 86_400n,
   });
-  for (const [h, holder] of holders.entries()) {
-    await mintTestStablecoin(deployer, {
-      token: stack.testStablecoin as Address,
-      to: holder.account.address,
-      amount: usd(10_000n),
-    });
-    await approve(holder, {
-      token: stack.testStablecoin as Address,
-      spender: created.portfolio,
-      amount: maxUint256,
-    });
-    for (const [trancheId, units] of purchases[h].entries()) {
-      if (units > 0n) {
-        await buy(holder, {
-          portfolio: created.portfolio,
-          trancheId,
-          amount: units * SCALE,
-          maxCost: maxUint256,
-        });
-      }
-    }
-  }
   await closeOffering(deployer, { portfolio: created.portfolio });
   const row = await recordPublishedPortfolio(t.db.prisma, {
     name: 'Distribution test',
     servicer: servicer.account.address,
     chainId: anvil.chainId,
-    created: created,
+    created,
     tranches: tranchesSpec,
   });
   return { id: row.id, ...created };

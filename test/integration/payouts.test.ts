@@ -13,13 +13,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { type Address, erc20Abi, getAddress, type Hex, maxUint256, zeroAddress } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  allowlistInvestors,
-  approve,
-  buy,
-  createPortfolio,
-  mintTestStablecoin,
-} from '../../core/chain/actions.ts';
+import { approve, createPortfolio, mintTestStablecoin } from '../../core/chain/actions.ts';
 import { type ChainClients, createChainClients, withAccount } from '../../core/chain/clients.ts';
 import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
 import { createPlatformChain, type PlatformChain, saveDeployment } from '../../core/chain/deployment.ts';
@@ -35,11 +29,11 @@ import { createWorker, type NplWorker } from '../../worker/main.ts';
 import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { apiKeyHeaders, type Headers } from '../helpers/auth.ts';
-import { recordPublishedPortfolio } from '../helpers/portfolio.ts';
+import { allowlistAndBuy, recordPublishedPortfolio } from '../helpers/portfolio.ts';
 
 const silent = pino({ level: 'silent' });
 const usd = (whole: bigint) => whole * 10n ** 6n;
-const SCALE = 10n ** 12n;
+const _SCALE = 10n ** 12n;
 
 let anvil: AnvilInstance;
 let stack: DeployedStack;
@@ -119,38 +113,18 @@ async function publishedPortfolio() {
     offeringEnd: now + 86_400n,
     tranches: tranchesSpec,
   });
-  await allowlistInvestors(deployer, {
-    registry: stack.complianceRegistry,
-    accounts: holders.map((h) => h.account.address),
+  await allowlistAndBuy(deployer, {
+    stack,
+    portfolio: created.portfolio,
+    holders,
+    purchases,
     expiry: now + 10n * 365n * 86_400n,
   });
-  for (const [h, holder] of holders.entries()) {
-    await mintTestStablecoin(deployer, {
-      token: stack.testStablecoin as Address,
-      to: holder.account.address,
-      amount: usd(10_000n),
-    });
-    await approve(holder, {
-      token: stack.testStablecoin as Address,
-      spender: created.portfolio,
-      amount: maxUint256,
-    });
-    for (const [trancheId, units] of purchases[h].entries()) {
-      if (units > 0n) {
-        await buy(holder, {
-          portfolio: created.portfolio,
-          trancheId,
-          amount: units * SCALE,
-          maxCost: maxUint256,
-        });
-      }
-    }
-  }
   const row = await recordPublishedPortfolio(t.db.prisma, {
     name: 'Payouts test',
     servicer: servicer.account.address,
     chainId: anvil.chainId,
-    created: created,
+    created,
     tranches: tranchesSpec,
   });
   return { id: row.id, ...created };
