@@ -2,6 +2,7 @@ import { type Address, type Hex, maxUint256 } from 'viem';
 import { allowlistInvestors, approve, buy, mintTestStablecoin } from '../../core/chain/actions.ts';
 import type { ChainClients } from '../../core/chain/clients.ts';
 import type { DeployedStack } from '../../core/chain/deploy.ts';
+import { trancheTokenAbi } from '../../core/chain/generated/index.ts';
 import type { PrismaClient } from '../../core/db/index.ts';
 
 /**
@@ -103,4 +104,23 @@ export async function allowlistAndBuy(
       }
     }
   }
+}
+
+/** The non-zero `balanceOf` of each account in `token` at `blockNumber`, read from the chain. */
+export async function balancesAtBlock(
+  publicClient: ChainClients['publicClient'],
+  parameters: { token: Address; accounts: readonly Address[]; blockNumber: bigint },
+): Promise<{ account: Address; balance: bigint }[]> {
+  const balances: { account: Address; balance: bigint }[] = [];
+  for (const account of parameters.accounts) {
+    const balance = await publicClient.readContract({
+      address: parameters.token,
+      abi: trancheTokenAbi,
+      functionName: 'balanceOf',
+      args: [account],
+      blockNumber: parameters.blockNumber,
+    });
+    if (balance > 0n) balances.push({ account, balance });
+  }
+  return balances;
 }

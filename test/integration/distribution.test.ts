@@ -35,7 +35,7 @@ import { createIndexer } from '../../worker/indexer/index.ts';
 import { createWorker, type NplWorker } from '../../worker/main.ts';
 import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
-import { allowlistAndBuy, recordPublishedPortfolio } from '../helpers/portfolio.ts';
+import { allowlistAndBuy, balancesAtBlock, recordPublishedPortfolio } from '../helpers/portfolio.ts';
 
 const silent = pino({ level: 'silent' });
 const usd = (whole: bigint) => whole * 10n ** 6n;
@@ -220,17 +220,11 @@ describe('the distribution job', () => {
     for (const [r, recovery] of recoveries.entries()) {
       const tranches = [];
       for (const [i, token] of portfolio.tranches.entries()) {
-        const balances = [];
-        for (const holder of holders) {
-          const balance = await deployer.publicClient.readContract({
-            address: token,
-            abi: trancheTokenAbi,
-            functionName: 'balanceOf',
-            args: [holder.account.address],
-            blockNumber: recovery.snapshotBlock,
-          });
-          if (balance > 0n) balances.push({ account: holder.account.address, balance });
-        }
+        const balances = await balancesAtBlock(deployer.publicClient, {
+          token,
+          accounts: holders.map((h) => h.account.address),
+          blockNumber: recovery.snapshotBlock,
+        });
         const amount = recovery.interest[i] + recovery.principal[i] + recovery.residual[i];
         funded += amount;
         tranches.push({ trancheId: i, amount, carryIn: carry[i], balances });

@@ -17,7 +17,7 @@ import { approve, createPortfolio, mintTestStablecoin } from '../../core/chain/a
 import { type ChainClients, createChainClients, withAccount } from '../../core/chain/clients.ts';
 import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
 import { createPlatformChain, type PlatformChain, saveDeployment } from '../../core/chain/deployment.ts';
-import { distributorAbi, trancheTokenAbi } from '../../core/chain/generated/index.ts';
+import { distributorAbi } from '../../core/chain/generated/index.ts';
 import { createRelayer } from '../../core/chain/relayer.ts';
 import { sendAndWait } from '../../core/chain/tx.ts';
 import { computeDistribution } from '../../core/domain/distribution.ts';
@@ -29,7 +29,7 @@ import { createWorker, type NplWorker } from '../../worker/main.ts';
 import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { apiKeyHeaders, type Headers } from '../helpers/auth.ts';
-import { allowlistAndBuy, recordPublishedPortfolio } from '../helpers/portfolio.ts';
+import { allowlistAndBuy, balancesAtBlock, recordPublishedPortfolio } from '../helpers/portfolio.ts';
 
 const silent = pino({ level: 'silent' });
 const usd = (whole: bigint) => whole * 10n ** 6n;
@@ -260,17 +260,11 @@ describe('payouts and claims', () => {
     expect(recovery.distribution).toEqual({ id: row.id, status: 'paid' });
     const tranches = [];
     for (const [i, token] of portfolio.tranches.entries()) {
-      const balances = [];
-      for (const holder of holders) {
-        const balance = await deployer.publicClient.readContract({
-          address: token,
-          abi: trancheTokenAbi,
-          functionName: 'balanceOf',
-          args: [holder.account.address],
-          blockNumber: row.snapshotBlock,
-        });
-        if (balance > 0n) balances.push({ account: holder.account.address, balance });
-      }
+      const balances = await balancesAtBlock(deployer.publicClient, {
+        token,
+        accounts: holders.map((h) => h.account.address),
+        blockNumber: row.snapshotBlock,
+      });
       tranches.push({ trancheId: i, amount: BigInt(recovery.tranches[i].total), carryIn: 0n, balances });
     }
     const computed = computeDistribution({ tranches });
