@@ -89,6 +89,13 @@ export type RelayerSubmitParameters<
   contract?: string;
   /** Gas limit; default: the node's estimate plus `gasMultiplierBps`. */
   gas?: bigint;
+  /**
+   * Block the simulation and the gas estimate run against; default `latest`. `pending` for a call
+   * that depends on the clock (e.g. `acceptRoot` after a timelock): on a chain that mines only when a
+   * transaction arrives (anvil's default), the pending block has the wall-clock time and the latest
+   * block may be hours old.
+   */
+  blockTag?: 'latest' | 'pending';
 };
 
 export type WaitForOptions = { timeoutMs?: number };
@@ -177,6 +184,7 @@ export function createRelayer(options: CreateRelayerOptions): Relayer {
 
   async function submit(parameters: RelayerSubmitParameters<Abi, string>): Promise<RelayTx> {
     const { idempotencyKey, kind, refId, contract, functionName } = parameters;
+    const blockTag = parameters.blockTag ?? 'latest';
     const abi = parameters.abi as Abi;
     const to = getAddress(parameters.to);
     const args = (parameters.args ?? []) as readonly unknown[];
@@ -194,11 +202,11 @@ export function createRelayer(options: CreateRelayerOptions): Relayer {
         abi,
         functionName,
         args,
+        blockTag,
       } as Parameters<typeof publicClient.simulateContract>[0]);
       gas =
         parameters.gas ??
-        ((await publicClient.estimateGas({ account: address, to, data, blockTag: 'latest' })) *
-          gasMultiplierBps) /
+        ((await publicClient.estimateGas({ account: address, to, data, blockTag })) * gasMultiplierBps) /
           10_000n;
     } catch (error) {
       throw toChainError(error, context);

@@ -177,19 +177,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const info = (line: string) => print(`      ${line}`);
 
   /** Polls `read` until `done` says so (or the step timeout). */
-  const until = async <T>(
-    what: string,
-    read: () => Promise<T>,
-    done: (value: T) => boolean,
-    tick?: () => Promise<void>,
-  ) => {
+  const until = async <T>(what: string, read: () => Promise<T>, done: (value: T) => boolean) => {
     const deadline = Date.now() + stepTimeoutMs;
     for (;;) {
       const value = await read();
       if (done(value)) return value;
       if (Date.now() > deadline)
         throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value, jsonBig)}`);
-      if (tick) await tick();
       await sleep(250);
     }
   };
@@ -575,11 +569,6 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         args: [address],
         blockNumber,
       });
-    const mine = async () => {
-      // anvil mines on transactions only; the distribution's timelock is checked on the latest block
-      await testClient.mine({ blocks: 1 }).catch(() => {});
-    };
-
     for (const [k, units] of RECOVERIES.entries()) {
       const amount = whole(units);
       step(`Recovery ${k + 1} of ${RECOVERIES.length}: the servicer deposits ${formatPay(amount)}`);
@@ -675,9 +664,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
             }
             return found ?? { status: 'not yet created' };
           },
+          // nothing mines blocks here: the worker's accept transaction passes the timelock by itself
           (d: Json) => d.status === 'paid' || d.status === 'failed',
-          // only while the root waits for its timelock: blocks make the chain's clock move
-          () => (lastStatus === 'proposed' ? mine() : Promise.resolve()),
         );
       } catch (error) {
         if (error instanceof ApiError && error.routeMissing) {

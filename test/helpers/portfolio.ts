@@ -1,5 +1,13 @@
 import { type Address, type Hex, maxUint256 } from 'viem';
-import { allowlistInvestors, approve, buy, mintTestStablecoin } from '../../core/chain/actions.ts';
+import {
+  allowlistInvestors,
+  approve,
+  buy,
+  type CreatePortfolioParameters,
+  closeOffering,
+  createPortfolio,
+  mintTestStablecoin,
+} from '../../core/chain/actions.ts';
 import type { ChainClients } from '../../core/chain/clients.ts';
 import type { DeployedStack } from '../../core/chain/deploy.ts';
 import { trancheTokenAbi } from '../../core/chain/generated/index.ts';
@@ -104,6 +112,57 @@ export async function allowlistAndBuy(
       }
     }
   }
+}
+
+/**
+ * A portfolio the distribution tests pay out: created on-chain by `deployer` on the stack's
+ * TestStablecoin (`interestFirst`, the offering open for a day), `purchases` bought by `holders`
+ * (allowlisted for ten years, `allowlistAndBuy`), the offering closed, and its `published` row
+ * recorded (`recordPublishedPortfolio`). Returns the row id and the chain addresses.
+ */
+export async function createClosedPortfolio(
+  deployer: ChainClients,
+  prisma: PrismaClient,
+  parameters: {
+    stack: DeployedStack;
+    name: string;
+    servicer: Address;
+    rootProposer: Address;
+    timelockDelay: number;
+    tranches: CreatePortfolioParameters['tranches'];
+    holders: readonly ChainClients[];
+    purchases: readonly (readonly bigint[])[];
+  },
+) {
+  const { stack, tranches } = parameters;
+  const now = (await deployer.publicClient.getBlock()).timestamp;
+  const created = await createPortfolio(deployer, {
+    factory: stack.portfolioFactory,
+    payToken: stack.testStablecoin as Address,
+    registry: stack.complianceRegistry,
+    servicer: parameters.servicer,
+    rootProposer: parameters.rootProposer,
+    timelockDelay: parameters.timelockDelay,
+    mode: 'interestFirst',
+    offeringEnd: now + 86_400n,
+    tranches,
+  });
+  await allowlistAndBuy(deployer, {
+    stack,
+    portfolio: created.portfolio,
+    holders: parameters.holders,
+    purchases: parameters.purchases,
+    expiry: now + 10n * 365n * 86_400n,
+  });
+  await closeOffering(deployer, { portfolio: created.portfolio });
+  const row = await recordPublishedPortfolio(prisma, {
+    name: parameters.name,
+    servicer: parameters.servicer,
+    chainId: deployer.chain.id,
+    created,
+    tranches,
+  });
+  return { id: row.id, ...created };
 }
 
 /** The non-zero `balanceOf` of each account in `token` at `blockNumber`, read from the chain. */

@@ -109,7 +109,8 @@ export async function handleDistribution(
     }
   } catch (error) {
     if (error instanceof BaseError && !error.retryable) {
-      await prisma.distribution.update({
+      // updateMany: a row the reorg reconciliation deleted meanwhile is no error of its own
+      await prisma.distribution.updateMany({
         where: { id },
         data: { status: 'failed', error: error.message.slice(0, 1_000) },
       });
@@ -132,8 +133,14 @@ async function portfolioOf(context: DistributionContext, portfolioId: string) {
   return { ...portfolio, distributorAddress: portfolio.distributorAddress };
 }
 
-/** The latest earlier distribution of the portfolio; delays while it is not claimable yet. */
-async function previousOf(context: DistributionContext, row: Row) {
+/**
+ * The latest earlier distribution of the portfolio; delays while it has not reached `until`:
+ * `claimable` to compute (its cumulative amounts and dust are final then), `paid` to propose. A root
+ * proposed while the previous one still pushes could be accepted (by us, or by anyone once its
+ * timelock passed) before the push ends, and the previous distribution's remaining `claimMany`
+ * batches would then revert against the new root.
+ */
+async function previousOf(context: DistributionContext, row: Row, until: 'claimable' | 'paid') {
   const previous = await context.db.prisma.distribution.findFirst({
     where: { portfolioId: row.portfolioId, recoveryId: { lt: row.recoveryId } },
     orderBy: { recoveryId: 'desc' },
@@ -143,16 +150,62 @@ async function previousOf(context: DistributionContext, row: Row) {
     context.log?.warn({ distributionId: row.id, previous: previous.id }, 'waiting for a failed distribution');
     throw new DistributionDelay(30_000, `Distribution ${previous.id} of the portfolio failed`);
   }
-  if (previous !== null && previous.status !== 'claimable' && previous.status !== 'paid') {
-    throw new DistributionDelay(2_000, `Distribution ${previous.id} of the portfolio is not claimable yet`);
+  const reached = until === 'paid' ? ['paid'] : ['claimable', 'paid'];
+  if (previous !== null && !reached.includes(previous.status)) {
+    throw new DistributionDelay(2_000, `Distribution ${previous.id} of the portfolio is not ${until} yet`);
   }
   return previous;
+}
+
+/** The row's recovery event as indexed when the row was created (same log, snapshot and recovery id), and final. */
+const finalRecoverySql = `
+  EXISTS (SELECT 1 FROM recovery_event r JOIN indexer_cursor c ON c.chain_id = r.chain_id
+           WHERE r.chain_id = d.chain_id AND r.tx_hash = d.recovery_tx_hash
+             AND r.log_index = d.recovery_log_index AND r.snapshot_block = d.snapshot_block
+             AND r.recovery_id = d.recovery_id AND r.block_number <= c.finalized_block)`;
+
+/**
+ * Delays unless the row's recovery event is indexed as it was and final. A missing one was removed by
+ * a reorg: `reconcileDistributions` (the poll) deletes or fails the row once the indexer is final past
+ * it; until then the job waits.
+ */
+async function requireFinalRecovery(context: DistributionContext, row: Row): Promise<void> {
+  const rows = await context.db.prisma.$queryRawUnsafe<{ final: boolean }[]>(
+    `SELECT ${finalRecoverySql} AS final FROM distribution d WHERE d.id = $1::uuid`,
+    row.id,
+  );
+  if (rows[0]?.final !== true) {
+    throw new DistributionDelay(
+      1_000,
+      `The recovery event of distribution ${row.id} is not final (or a reorg removed it)`,
+    );
+  }
+}
+
+/**
+ * Records that proposeRoot is about to be sent, in one statement that also checks the recovery event
+ * (under the row's lock): the reorg reconciliation deletes only rows without this mark, and a row it
+ * deleted first is not marked (the job waits, then finds the row gone).
+ */
+async function markProposing(context: DistributionContext, row: Row): Promise<void> {
+  const marked = await context.db.prisma.$executeRawUnsafe(
+    `UPDATE distribution d SET proposing_at = COALESCE(d.proposing_at, now()), updated_at = now()
+      WHERE d.id = $1::uuid AND ${finalRecoverySql}`,
+    row.id,
+  );
+  if (marked === 0) {
+    throw new DistributionDelay(
+      1_000,
+      `The recovery event of distribution ${row.id} is not final (or a reorg removed it)`,
+    );
+  }
 }
 
 async function computeStep(context: DistributionContext, row: Row): Promise<void> {
   const { prisma } = context.db;
   const portfolio = await portfolioOf(context, row.portfolioId);
-  const previous = await previousOf(context, row);
+  const previous = await previousOf(context, row, 'claimable');
+  await requireFinalRecovery(context, row);
   const amounts = await prisma.recoveryEventTranche.findMany({
     where: { chainId: row.chainId, txHash: row.recoveryTxHash, logIndex: row.recoveryLogIdx },
     orderBy: { trancheIndex: 'asc' },
@@ -192,6 +245,10 @@ async function computeStep(context: DistributionContext, row: Row): Promise<void
     } catch (error) {
       if (error instanceof BaseError && error.retryable) throw new DistributionDelay(1_000, error.message);
       throw error;
+    }
+    if (!snapshot.finalized) {
+      // balances a reorg may still change are never distributed
+      throw new DistributionDelay(1_000, `Block ${row.snapshotBlock} is not final yet`);
     }
     const supply = await publicClient.readContract({
       address: token,
@@ -334,8 +391,13 @@ async function treeStep(context: DistributionContext, id: string): Promise<Distr
   return tree;
 }
 
-async function settle(context: DistributionContext, key: string, send: () => Promise<{ id: string }>) {
-  const relayed = (await context.relayer.get(key)) ?? (await send());
+async function settle(
+  context: DistributionContext,
+  key: string,
+  send: () => Promise<{ id: string }>,
+  options: { lookUp?: boolean } = {},
+) {
+  const relayed = ((options.lookUp ?? true) ? await context.relayer.get(key) : null) ?? (await send());
   const settled = await context.relayer.waitFor(relayed.id, {
     timeoutMs: context.confirmTimeoutMs ?? 120_000,
   });
@@ -347,23 +409,38 @@ async function settle(context: DistributionContext, key: string, send: () => Pro
 
 async function proposeStep(context: DistributionContext, row: Row): Promise<void> {
   const portfolio = await portfolioOf(context, row.portfolioId);
-  await previousOf(context, row);
+  await previousOf(context, row, 'paid');
   const distributor = getAddress(portfolio.distributorAddress);
   const { root, total, treeHash } = row;
   if (root === null || total === null || treeHash === null) throw invalid('No tree recorded');
-  const txHash = await settle(context, distributionProposeKey(row.id), async () => {
-    const sent = await context.relayer.submit({
-      idempotencyKey: distributionProposeKey(row.id),
-      kind: 'proposeRoot',
-      refId: row.id,
-      contract: 'Distributor',
-      to: distributor,
-      abi: distributorAbi,
-      functionName: 'proposeRoot',
-      args: [root as Hex, dec(total), treeHash as Hex, distributionChainId(row.id)],
-    });
+  const key = distributionProposeKey(row.id);
+  if ((await context.relayer.get(key)) === null) {
+    await markProposing(context, row);
+    try {
+      await context.relayer.submit({
+        idempotencyKey: key,
+        kind: 'proposeRoot',
+        refId: row.id,
+        contract: 'Distributor',
+        to: distributor,
+        abi: distributorAbi,
+        functionName: 'proposeRoot',
+        args: [root as Hex, dec(total), treeHash as Hex, distributionChainId(row.id)],
+      });
+    } catch (error) {
+      // nothing stored (a revert in simulation, the node unreachable): nothing can be on chain
+      if ((await context.relayer.get(key)) === null) {
+        await context.db.prisma.distribution.updateMany({
+          where: { id: row.id },
+          data: { proposingAt: null },
+        });
+      }
+      throw error;
+    }
     crashPoint('after-propose-sent');
-    return sent;
+  }
+  const txHash = await settle(context, key, () => {
+    throw invalid(`${key}: no relayed transaction`);
   });
   const pending = await context.platform.clients.publicClient.readContract({
     address: distributor,
@@ -376,25 +453,47 @@ async function proposeStep(context: DistributionContext, row: Row): Promise<void
   });
 }
 
+/**
+ * True when the Distributor's current root is this distribution's (root and on-chain id): accepted by
+ * us or by anyone else (`acceptRoot` is public once the timelock passed).
+ */
+async function acceptedOnChain(
+  context: DistributionContext,
+  distributor: Address,
+  row: Row,
+): Promise<boolean> {
+  const { publicClient } = context.platform.clients;
+  const read = (functionName: 'root' | 'distributionId') =>
+    publicClient.readContract({ address: distributor, abi: distributorAbi, functionName });
+  const [root, onChainId] = await Promise.all([read('root'), read('distributionId')]);
+  return (
+    typeof root === 'string' &&
+    root.toLowerCase() === row.root?.toLowerCase() &&
+    onChainId === distributionChainId(row.id)
+  );
+}
+
+const errorNameOf = (error: unknown): string | undefined => (error as { errorName?: string }).errorName;
+
 async function acceptStep(context: DistributionContext, row: Row): Promise<void> {
   const portfolio = await portfolioOf(context, row.portfolioId);
   const distributor = getAddress(portfolio.distributorAddress);
   const key = distributionAcceptKey(row.id);
-  if ((await context.relayer.get(key)) === null) {
+  const { publicClient } = context.platform.clients;
+  let relayed = await context.relayer.get(key);
+  if (relayed === null && !(await acceptedOnChain(context, distributor, row))) {
+    // The timelock on the later of our clock and the chain's: on a chain that mines only when a
+    // transaction arrives (anvil's default) the latest block may be hours old, and acceptRoot is
+    // simulated against the pending block (the wall-clock time there), so the accept transaction
+    // itself mines the block that passes the timelock; a chain ahead of our clock is taken as it is.
     const validAtMs = Number(row.validAt ?? 0n) * 1000;
-    const block = await context.platform.clients.publicClient.getBlock();
-    // the chain's clock, not ours: acceptRoot is simulated on the latest block
-    const chainNowMs = Number(block.timestamp) * 1000;
-    if (chainNowMs < validAtMs) {
-      throw new DistributionDelay(
-        Math.min(validAtMs - chainNowMs, 60_000),
-        `Timelock of distribution ${row.id}`,
-      );
+    const block = await publicClient.getBlock();
+    const nowMs = Math.max(Date.now(), Number(block.timestamp) * 1000);
+    if (nowMs < validAtMs) {
+      throw new DistributionDelay(Math.min(validAtMs - nowMs, 60_000), `Timelock of distribution ${row.id}`);
     }
-  }
-  const txHash = await settle(context, key, async () => {
     try {
-      return await context.relayer.submit({
+      relayed = await context.relayer.submit({
         idempotencyKey: key,
         kind: 'acceptRoot',
         refId: row.id,
@@ -402,29 +501,90 @@ async function acceptStep(context: DistributionContext, row: Row): Promise<void>
         to: distributor,
         abi: distributorAbi,
         functionName: 'acceptRoot',
+        blockTag: 'pending',
       });
     } catch (error) {
-      const name = (error as { errorName?: string }).errorName;
+      const name = errorNameOf(error);
       if (name === 'DistributorTimelockPending' || String(error).includes('DistributorTimelockPending')) {
         throw new DistributionDelay(1_000, `Timelock of distribution ${row.id}`);
       }
-      throw error;
+      // no pending root: someone else accepted ours in the meantime (checked below), or it was revoked
+      if (name !== 'DistributorNoPendingRoot') throw error;
     }
-  });
-  const root = await context.platform.clients.publicClient.readContract({
-    address: distributor,
-    abi: distributorAbi,
-    functionName: 'root',
-  });
-  if (root !== row.root) throw invalid(`Distributor root ${root} is not the distribution's ${row.root}`);
+  }
+  let acceptTx: Hex | null = null;
+  if (relayed !== null) {
+    const settled = await context.relayer.waitFor(relayed.id, {
+      timeoutMs: context.confirmTimeoutMs ?? 120_000,
+    });
+    if (settled.status === 'mined') acceptTx = settled.txHash as Hex;
+    else if (!(await acceptedOnChain(context, distributor, row))) {
+      // ours reverted (or was dropped) and the root is not ours: revoked, or another root went in
+      throw invalid(settled.revertReason ?? `${key}: transaction ${settled.txHash} ${settled.status}`);
+    }
+  }
+  if (!(await acceptedOnChain(context, distributor, row))) {
+    const root = await publicClient.readContract({
+      address: distributor,
+      abi: distributorAbi,
+      functionName: 'root',
+    });
+    throw invalid(`Distributor root ${root} is not the distribution's ${row.root}`);
+  }
+  // accepted by someone else: their transaction, once the indexer has it (null until then)
+  acceptTx ??= ((await acceptedBy(context, distributor, row)) as Hex | null) ?? null;
   await context.db.prisma.distribution.update({
     where: { id: row.id },
-    data: { status: 'claimable', acceptTx: txHash },
+    data: { status: 'claimable', acceptTx },
   });
+}
+
+/** The indexed RootAccepted transaction of this distribution's root, if any. */
+async function acceptedBy(
+  context: DistributionContext,
+  distributor: Address,
+  row: Row,
+): Promise<string | null> {
+  const events = await context.db.prisma.distributorRootEvent.findMany({
+    where: { chainId: row.chainId, kind: 'accepted', distributionId: distributionChainId(row.id).toString() },
+    select: { txHash: true, distributor: true, root: true },
+  });
+  const event = events.find(
+    (e) =>
+      e.distributor.toLowerCase() === distributor.toLowerCase() &&
+      e.root.toLowerCase() === row.root?.toLowerCase(),
+  );
+  return event?.txHash ?? null;
 }
 
 function minPushOf(context: DistributionContext): bigint {
   return context.minPush ?? context.config.DISTRIBUTION_MIN_PUSH;
+}
+
+/**
+ * Fixes the push's batches once, when the push starts: every holder paid at least `minPush` gets its
+ * claimMany batch (in account order, `size` per batch) and the row the batch size, in one
+ * transaction. A later run (a restart, another worker, other settings) sends exactly these batches:
+ * the relayer row of `distribution-push-<id>-<batch>` always paid the holders recorded for it.
+ */
+async function fixPushBatches(context: DistributionContext, id: string): Promise<void> {
+  const size = context.pushBatchSize ?? context.config.DISTRIBUTION_PUSH_BATCH ?? 100;
+  if (!Number.isSafeInteger(size) || size < 1)
+    throw invalid(`Push batch size ${size} is not a positive integer`);
+  const minPush = minPushOf(context);
+  await context.db.prisma.$transaction(async (tx) => {
+    // the row lock makes a second worker wait here, then see the batches fixed
+    const fixed = await tx.$executeRaw`
+      UPDATE distribution SET push_batch_size = ${size}, updated_at = now()
+       WHERE id = ${id}::uuid AND push_batch_size IS NULL`;
+    if (fixed === 0) return;
+    await tx.$executeRaw`
+      UPDATE distribution_holder h SET push_batch = s.batch
+        FROM (SELECT account, (row_number() OVER (ORDER BY account) - 1) / ${size} AS batch
+                FROM distribution_holder
+               WHERE distribution_id = ${id}::uuid AND payout > 0 AND payout >= ${minPush.toString()}::numeric) s
+       WHERE h.distribution_id = ${id}::uuid AND h.account = s.account`;
+  });
 }
 
 async function pushStep(
@@ -433,40 +593,53 @@ async function pushStep(
   built: DistributionTree | undefined,
 ): Promise<void> {
   const { prisma } = context.db;
-  const row = await prisma.distribution.findUniqueOrThrow({ where: { id } });
+  let row = await prisma.distribution.findUniqueOrThrow({ where: { id } });
   const portfolio = await portfolioOf(context, row.portfolioId);
   const distributor = getAddress(portfolio.distributorAddress) as Address;
   const tree = built ?? (await treeOf(context, id));
   if (tree.root !== row.root) throw invalid(`Rebuilt tree root ${tree.root} differs from ${row.root}`);
-  const minPush = minPushOf(context);
-  const holders = (
-    await prisma.distributionHolder.findMany({ where: { distributionId: id }, orderBy: { account: 'asc' } })
-  ).filter((h) => dec(h.payout) > 0n && dec(h.payout) >= minPush);
-  const size = context.pushBatchSize ?? context.config.DISTRIBUTION_PUSH_BATCH ?? 100;
-  for (let start = 0, batch = 0; start < holders.length; start += size, batch++) {
-    const slice = holders.slice(start, start + size);
+  if (row.pushBatchSize === null) {
+    await fixPushBatches(context, id);
+    row = await prisma.distribution.findUniqueOrThrow({ where: { id } });
+  }
+  const holders = await prisma.distributionHolder.findMany({
+    where: { distributionId: id, pushBatch: { not: null } },
+    orderBy: [{ pushBatch: 'asc' }, { account: 'asc' }],
+  });
+  const batches = new Map<number, typeof holders>();
+  for (const h of holders) {
+    const batch = h.pushBatch as number;
+    batches.set(batch, [...(batches.get(batch) ?? []), h]);
+  }
+  for (const [batch, slice] of batches) {
     if (slice.every((h) => h.pushedTx !== null)) continue;
     const key = distributionPushKey(id, batch);
-    const txHash = await settle(context, key, () =>
-      context.relayer.submit({
-        idempotencyKey: key,
-        kind: 'claimMany',
-        refId: id,
-        contract: 'Distributor',
-        to: distributor,
-        abi: distributorAbi,
-        functionName: 'claimMany',
-        args: [
-          slice.map((h) => getAddress(h.account)),
-          slice.map((h) => dec(h.cumulative)),
-          slice.map((h) => tree.proof(h.account)),
-        ],
-      }),
+    // submit, not a bare look-up by key: for a known key the relayer checks the stored call is this
+    // one (same accounts, amounts and proofs) before returning it
+    const txHash = await settle(
+      context,
+      key,
+      () =>
+        context.relayer.submit({
+          idempotencyKey: key,
+          kind: 'claimMany',
+          refId: id,
+          contract: 'Distributor',
+          to: distributor,
+          abi: distributorAbi,
+          functionName: 'claimMany',
+          args: [
+            slice.map((h) => getAddress(h.account)),
+            slice.map((h) => dec(h.cumulative)),
+            slice.map((h) => tree.proof(h.account)),
+          ],
+        }),
+      { lookUp: false },
     );
     // the batch is mined but not recorded: the re-run finds the relayer row by key and records it
     crashPoint('mid-push');
     await prisma.distributionHolder.updateMany({
-      where: { distributionId: id, account: { in: slice.map((h) => h.account) } },
+      where: { distributionId: id, pushBatch: batch },
       data: { pushedTx: txHash },
     });
   }
@@ -475,15 +648,19 @@ async function pushStep(
 }
 
 /**
- * Creates a `distribution` row for every indexed RecoveryDistributed event of a published portfolio
- * that has none yet; returns the new rows' ids (to enqueue). Safe to run concurrently (unique key).
+ * Creates a `distribution` row for every final indexed RecoveryDistributed event (at or below the
+ * indexer's finalized block) of a published portfolio that has none yet; returns the new rows' ids (to
+ * enqueue). Reconciles reorgs first (`reconcileDistributions`). Safe to run concurrently (unique per
+ * recovery log and per portfolio and recovery id: a re-included deposit is never a second one).
  */
 export async function findNewDistributions(db: Db): Promise<string[]> {
+  await reconcileDistributions(db);
   const rows = await db.prisma.$queryRawUnsafe<{ id: string }[]>(
     `INSERT INTO distribution (portfolio_id, chain_id, portfolio, recovery_tx_hash, recovery_log_index,
                                recovery_id, snapshot_block, updated_at)
      SELECT p.id, r.chain_id, r.portfolio, r.tx_hash, r.log_index, r.recovery_id, r.snapshot_block, now()
        FROM recovery_event r
+       JOIN indexer_cursor c ON c.chain_id = r.chain_id AND r.block_number <= c.finalized_block
        JOIN portfolio p ON p.chain_id = r.chain_id AND lower(p.portfolio_address) = lower(r.portfolio)
       WHERE NOT EXISTS (SELECT 1 FROM distribution d WHERE d.chain_id = r.chain_id
                           AND d.recovery_tx_hash = r.tx_hash AND d.recovery_log_index = r.log_index)
@@ -492,6 +669,53 @@ export async function findNewDistributions(db: Db): Promise<string[]> {
      RETURNING id::text AS id`,
   );
   return rows.map((r) => r.id);
+}
+
+export type ReconciledDistribution = { id: string; action: 'deleted' | 'failed' };
+
+/**
+ * Distributions whose recovery event a reorg removed (or moved to another block, or another
+ * transaction): the indexed branch no longer has their event while it is final past the event's
+ * block (`snapshot_block + 1`), or another final event carries the same recovery id. One that sent
+ * nothing on chain (computing, no proposeRoot in the relayer) is deleted, with its holder and
+ * tranche rows: the re-included deposit, once final, gets a distribution of its own. One that did is
+ * marked `failed` (its root, accept or claims may be gone with the reorg, or stand on a deposit that
+ * is not there): an operator looks at it, and the portfolio's later distributions wait for that.
+ * Runs in one transaction, under the rows' locks (the propose step holds the row while it submits).
+ */
+export async function reconcileDistributions(db: Db): Promise<ReconciledDistribution[]> {
+  // gone: the indexed branch no longer has the event as it was, and is final past its block (or has
+  // the same recovery id final elsewhere)
+  const gone = `d.status <> 'failed'
+    AND NOT EXISTS (SELECT 1 FROM recovery_event r
+                     WHERE r.chain_id = d.chain_id AND r.tx_hash = d.recovery_tx_hash
+                       AND r.log_index = d.recovery_log_index AND r.snapshot_block = d.snapshot_block
+                       AND r.recovery_id = d.recovery_id)
+    AND EXISTS (SELECT 1 FROM indexer_cursor c WHERE c.chain_id = d.chain_id
+                  AND (c.finalized_block > d.snapshot_block
+                       OR EXISTS (SELECT 1 FROM recovery_event r
+                                   WHERE r.chain_id = d.chain_id AND lower(r.portfolio) = lower(d.portfolio)
+                                     AND r.recovery_id = d.recovery_id AND r.block_number <= c.finalized_block)))`;
+  // single statements, each under the rows' locks (no transaction held across calls: PGlite is one
+  // session); the propose step's mark (`proposing_at`) is re-checked on the locked row
+  const deleted = await db.prisma.$queryRawUnsafe<{ id: string }[]>(
+    `DELETE FROM distribution d
+      WHERE ${gone} AND d.status = 'computing' AND d.proposing_at IS NULL
+        AND NOT EXISTS (SELECT 1 FROM relay_tx t WHERE t.idempotency_key = 'distribution-propose-' || d.id::text)
+      RETURNING d.id::text AS id`,
+  );
+  const failed = await db.prisma.$queryRawUnsafe<{ id: string }[]>(
+    `UPDATE distribution d
+        SET status = 'failed', updated_at = now(),
+            error = 'A reorg removed or moved the recovery event of this distribution after its root was sent (' ||
+                    d.status::text || '); an operator checks the Distributor'
+      WHERE ${gone}
+      RETURNING d.id::text AS id`,
+  );
+  return [
+    ...deleted.map(({ id }) => ({ id, action: 'deleted' as const })),
+    ...failed.map(({ id }) => ({ id, action: 'failed' as const })),
+  ];
 }
 
 /** Distributions still to carry on (after a restart). */

@@ -71,7 +71,13 @@ export type CreateIndexerOptions = {
   stack: Pick<DeployedStack, 'chainId' | 'portfolioFactory' | 'complianceRegistry' | 'startBlock'> & {
     marketplace?: Address;
   };
-  /** Blocks below the head that count as final; default 2 on local chains, 12 elsewhere. */
+  /**
+   * Blocks below the head that count as final; default 12, 0 on local chains (31337 / 1337): a local
+   * anvil reorgs only when told to (`evm_revert`, `anvil_reorg`), and one that mines only when a
+   * transaction arrives (anvil's default) would otherwise keep its last blocks unfinal until the next
+   * transaction, and nothing waiting for finality (a distribution) would start. Pass a depth to
+   * reconcile shallow reverts on a local chain.
+   */
   confirmations?: number;
   /** Poll interval of `start()`; default 1000 ms (250 on local chains). */
   pollIntervalMs?: number;
@@ -165,7 +171,7 @@ export function createIndexer(options: CreateIndexerOptions): Indexer {
   const pool = options.db.pool;
   const chainId = stack.chainId;
   const local = isLocalChain(chainId);
-  const confirmations = BigInt(options.confirmations ?? (local ? 2 : 12));
+  const confirmations = BigInt(options.confirmations ?? (local ? 0 : 12));
   const pollIntervalMs = options.pollIntervalMs ?? (local ? 250 : 1000);
   const maxRange = BigInt(options.blockRange ?? 2000);
   const maxAddresses = options.maxAddressesPerRequest ?? 1000;
