@@ -449,10 +449,15 @@ describe('payouts and claims', () => {
       true,
       false,
     ]);
-    // the first distribution pushed again, now to everybody (minPush 0)
+    // the first distribution pushed again, now to everybody (minPush 0): its recorded push (no batch,
+    // every holder was below the minimum) dropped, as an operator starting the push over would
     await t.db.prisma.distribution.update({
       where: { id: firstDistributionId },
-      data: { status: 'claimable' },
+      data: { status: 'claimable', pushBatchSize: null },
+    });
+    await t.db.prisma.distributionHolder.updateMany({
+      where: { distributionId: firstDistributionId },
+      data: { pushBatch: null },
     });
     const relayer = createRelayer({ clients: platform.clients, prisma: t.db.prisma, pollIntervalMs: 50 });
     const result = await handleDistribution(
