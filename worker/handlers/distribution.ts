@@ -4,24 +4,28 @@
  * resumable by distribution id: every step records its result in the row before the next runs, and
  * a re-run skips what is recorded.
  *
- * 1+2. balances of every tranche at `snapshotBlock` (worker/indexer `balancesAt`, cross-checked
- *      against `totalSupply` read at that block) → `computeDistribution` with the previous
- *      distribution's cumulative amounts and dust → `distribution_holder` / `distribution_tranche`
- *      rows (the holders with one COPY), written in one transaction with `computed_at`;
+ * 1+2. once the recovery event is final, the balances of every tranche at `snapshotBlock`
+ *      (worker/indexer `balancesAt`, final, cross-checked against `totalSupply` read at that block) →
+ *      `computeDistribution` with the previous distribution's cumulative amounts and dust →
+ *      `distribution_holder` / `distribution_tranche` rows (the holders with one COPY), written in
+ *      one transaction with `computed_at`;
  * 3.   the tree (`buildDistributionTree`) dumped to `DATA_DIR/distributions/<id>.json`, its keccak
  *      as `treeHash`, and the root and total;
- * 4.   `proposeRoot` through the relayer, key `distribution-propose-<id>` (the relayer returns the
- *      stored row for a known key: sent once, even across crashes) → status `proposed`, `validAt`;
- * 5.   after the timelock, `acceptRoot` (`distribution-accept-<id>`) → status `claimable`;
- * 6.   `claimMany` in batches for every holder with a payout ≥ `minPush`
- *      (`distribution-push-<id>-<batch>`) → status `paid`.
+ * 4.   once the previous distribution is paid, `proposeRoot` through the relayer, key
+ *      `distribution-propose-<id>` (the relayer returns the stored row for a known key: sent once,
+ *      even across crashes) → status `proposed`, `validAt`;
+ * 5.   after the timelock (our clock or the chain's, simulated on the pending block), `acceptRoot`
+ *      (`distribution-accept-<id>`), or nothing when someone else accepted our root → `claimable`;
+ * 6.   `claimMany` in the batches fixed when the push started (every holder with a payout ≥
+ *      `minPush`, `distribution-push-<id>-<batch>`) → status `paid`.
  *
- * Waiting (the indexer behind the snapshot, an earlier distribution of the portfolio not yet
- * claimable, the timelock) throws `DistributionDelay`: the worker moves the BullMQ job to the
- * delayed set with the same id instead of spending an attempt.
+ * Waiting (the indexer behind the snapshot or not final, an earlier distribution of the portfolio
+ * not yet claimable or paid, the timelock) throws `DistributionDelay`: the worker moves the BullMQ
+ * job to the delayed set with the same id instead of spending an attempt.
  *
- * `findNewDistributions` creates the rows: every indexed recovery of a published portfolio without a
- * distribution gets one (the worker polls it, see worker/main.ts).
+ * `findNewDistributions` creates the rows: every final indexed recovery of a published portfolio
+ * without a distribution gets one, after `reconcileDistributions` dealt with reorgs (the worker polls
+ * it, see worker/main.ts).
  */
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { mkdir, rename } from 'node:fs/promises';
@@ -593,15 +597,12 @@ async function pushStep(
   built: DistributionTree | undefined,
 ): Promise<void> {
   const { prisma } = context.db;
-  let row = await prisma.distribution.findUniqueOrThrow({ where: { id } });
+  const row = await prisma.distribution.findUniqueOrThrow({ where: { id } });
   const portfolio = await portfolioOf(context, row.portfolioId);
   const distributor = getAddress(portfolio.distributorAddress) as Address;
   const tree = built ?? (await treeOf(context, id));
   if (tree.root !== row.root) throw invalid(`Rebuilt tree root ${tree.root} differs from ${row.root}`);
-  if (row.pushBatchSize === null) {
-    await fixPushBatches(context, id);
-    row = await prisma.distribution.findUniqueOrThrow({ where: { id } });
-  }
+  if (row.pushBatchSize === null) await fixPushBatches(context, id);
   const holders = await prisma.distributionHolder.findMany({
     where: { distributionId: id, pushBatch: { not: null } },
     orderBy: [{ pushBatch: 'asc' }, { account: 'asc' }],
@@ -609,7 +610,9 @@ async function pushStep(
   const batches = new Map<number, typeof holders>();
   for (const h of holders) {
     const batch = h.pushBatch as number;
-    batches.set(batch, [...(batches.get(batch) ?? []), h]);
+    const slice = batches.get(batch);
+    if (slice === undefined) batches.set(batch, [h]);
+    else slice.push(h);
   }
   for (const [batch, slice] of batches) {
     if (slice.every((h) => h.pushedTx !== null)) continue;
