@@ -7,7 +7,7 @@
  * POST /v1/portfolios/:id/recoveries, with trading in between (plain transfers and a Marketplace
  * fill); the worker distributes all three (holders below the push minimum claim themselves). Then:
  * - every account received exactly what the test computes on its own: the waterfall of
- *   shared/vectors/waterfall.json's rules (computeWaterfall on the listed terms and the block times),
+ *   spec/vectors/waterfall.json's rules (computeWaterfall on the listed terms and the block times),
  *   and a pro-rata split written here over balances the test tracked from its own transfers;
  * - per tranche, Σ payouts + the dust carried out == what the recoveries funded;
  * - `verifyDistribution` (the CLI's check, from the chain and the published tree only) agrees for
