@@ -24,15 +24,22 @@ describe('spec/vectors', () => {
   });
 
   if (!hasShared) {
-    console.info(`spec/vectors sync: skipped, ${sharedVectors} does not exist (a clone without the steering folder)`);
+    console.info(
+      `spec/vectors sync: skipped, ${sharedVectors} does not exist (a clone without the steering folder)`,
+    );
   }
 
-  it.skipIf(!hasShared)('equals ../shared/vectors byte for byte (skipped where that folder does not exist)', () => {
-    expect(jsonFiles(repoVectors)).toEqual(jsonFiles(sharedVectors));
-    for (const name of jsonFiles(sharedVectors)) {
-      const ours = readFileSync(`${repoVectors}${name}`);
-      const theirs = readFileSync(`${sharedVectors}${name}`);
-      expect(ours.equals(theirs), `${name} differs from ../shared/vectors/${name}: copy it again`).toBe(true);
-    }
-  });
+  it.skipIf(!hasShared)(
+    'equals ../shared/vectors byte for byte (skipped where that folder does not exist)',
+    () => {
+      expect(jsonFiles(repoVectors)).toEqual(jsonFiles(sharedVectors));
+      for (const name of jsonFiles(sharedVectors)) {
+        const ours = readFileSync(`${repoVectors}${name}`);
+        const theirs = readFileSync(`${sharedVectors}${name}`);
+        expect(ours.equals(theirs), `${name} differs from ../shared/vectors/${name}: copy it again`).toBe(
+          true,
+        );
+      }
+    },
+  );
 });
