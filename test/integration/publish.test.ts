@@ -2,6 +2,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { type Address, getAddress, type Hex, parseEventLogs, zeroHash } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildDocumentTree } from '../../core/catalog/documents/tree.ts';
+import {
+  failPublish,
+  handlePublish,
+  PUBLISH_RELAY_KIND,
+  type PublishContext,
+  publishRelayKey,
+} from '../../core/catalog/publish.ts';
 import {
   type CreatePortfolioParameters,
   createPortfolioArgs,
@@ -23,18 +31,10 @@ import {
   DEFAULT_UNKNOWN_NONCE_BLOCKS,
   type Relayer,
   type RelayTx,
-} from '../../core/chain/relayer.ts';
-import { buildDocumentTree } from '../../core/domain/document-tree.ts';
-import { createRedis } from '../../core/queue.ts';
+} from '../../core/chain/relayer/relayer.ts';
+import { JobDelay } from '../../core/platform/jobs.ts';
+import { createRedis } from '../../core/platform/queue.ts';
 import { buildApp } from '../../server/app.ts';
-import { DistributionDelay } from '../../worker/handlers/distribution.ts';
-import {
-  failPublish,
-  handlePublish,
-  PUBLISH_RELAY_KIND,
-  type PublishContext,
-  publishRelayKey,
-} from '../../worker/handlers/publish.ts';
 import { createWorker, type NplWorker } from '../../worker/main.ts';
 import { type AnvilInstance, createAnvilTestClient, deriveAccounts, startAnvil } from '../helpers/anvil.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
@@ -604,7 +604,7 @@ describe('publish job: idempotent and resumable', () => {
     // used nonce, no receipt: unknown, not failed, until DEFAULT_UNKNOWN_NONCE_BLOCKS blocks passed
     await expect(
       handlePublish(impatient(), { jobId: made.jobId, portfolioId: made.id }, { attempt: 1, attempts: 2 }),
-    ).rejects.toBeInstanceOf(DistributionDelay);
+    ).rejects.toBeInstanceOf(JobDelay);
     expect((await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id: made.id } })).status).toBe(
       'publishing',
     );
@@ -628,7 +628,7 @@ describe('publish job: idempotent and resumable', () => {
     try {
       // the last attempt sends createPortfolio, which stays in the pool longer than the attempt waits
       await expect(handlePublish(impatient(), data, { attempt: 2, attempts: 2 })).rejects.toBeInstanceOf(
-        DistributionDelay,
+        JobDelay,
       );
       expect(await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id: made.id } })).toMatchObject({
         status: 'publishing',
@@ -695,7 +695,7 @@ describe('publish job: idempotent and resumable', () => {
       again = await publishingAgain(made.id);
       await expect(
         handlePublish(impatient(), { jobId: again, portfolioId: made.id }, { attempt: 2, attempts: 2 }),
-      ).rejects.toBeInstanceOf(DistributionDelay);
+      ).rejects.toBeInstanceOf(JobDelay);
       await testClient.mine({ blocks: 1 });
     } finally {
       await testClient.setAutomine(true);
