@@ -126,7 +126,8 @@ export type Relayer = {
   /** The row by id (uuid) or by idempotency key; null when unknown. */
   get: (idOrIdempotencyKey: string) => Promise<RelayTx | null>;
   /**
-   * Resolves with the row once it is no longer `pending`; runs monitor passes itself when the loop
+   * Resolves with the row once it is no longer `pending` (an "unknown" row, its nonce used and no
+   * receipt yet, is still `pending`); runs monitor passes itself when the loop
    * is not started. Throws `SERVICE_UNAVAILABLE` after `timeoutMs` (default 60 000).
    */
   waitFor: (idOrIdempotencyKey: string, options?: WaitForOptions) => Promise<RelayTx>;
