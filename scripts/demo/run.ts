@@ -42,13 +42,13 @@ import {
 } from '../../core/chain/clients.ts';
 import { marketplaceAbi, portfolioAbi } from '../../core/chain/generated/index.ts';
 import { fillCost, type Order, signFillIntent, signOrder } from '../../core/chain/marketplace.ts';
+import { verifyDistribution } from '../../core/distributions/verify/index.ts';
 import {
   formatCents,
   generateDataRoom,
   generateLoanTape,
   servicerReport,
 } from '../../core/domain/synthetic-portfolio.ts';
-import { verifyDistribution } from '../../core/verify-distribution.ts';
 import { ApiError, createApiClient, type Json } from './api.ts';
 
 export const DEFAULT_DEMO_SEED = 'npl-demo-1';

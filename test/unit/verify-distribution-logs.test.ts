@@ -1,5 +1,5 @@
 /**
- * `getLogsInRanges` (core/verify-distribution.ts) against a node that refuses large answers: every
+ * `getLogsInRanges` (core/chain/logs.ts) against a node that refuses large answers: every
  * block is read exactly once, in order, the range halves on "too many results" and grows back, and
  * other errors are not swallowed. The node is a stand-in `request` function (a unit test of the
  * range logic; the real RPC path runs in test/integration/distribution-acceptance.test.ts).
@@ -7,7 +7,7 @@
 import type { AbiEvent, PublicClient } from 'viem';
 import { describe, expect, it } from 'vitest';
 import { trancheTokenAbi } from '../../core/chain/generated/index.ts';
-import { getLogsInRanges } from '../../core/verify-distribution.ts';
+import { getLogsInRanges } from '../../core/chain/logs.ts';
 
 const transfer = (trancheTokenAbi as readonly AbiEvent[]).find(
   (e) => e.type === 'event' && e.name === 'Transfer',
