@@ -1,14 +1,14 @@
 import { Readable } from 'node:stream';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { ingestLoanTape, tooLarge } from '../../core/db/loan-tape.ts';
+import { ingestLoanTape, tooLarge } from '../../core/catalog/loan-tape/ingest.ts';
 import {
   borrowerTypes,
   collateralTypes,
   legalStatuses,
   loanAssetClasses,
-} from '../../core/domain/loan-tape.ts';
-import { BaseError, conflict, notFound } from '../../core/errors.ts';
+} from '../../core/catalog/loan-tape/rules.ts';
+import { BaseError, conflict, notFound } from '../../core/platform/errors.ts';
 import { assertDataRoomAccess, assertOwns } from '../plugins/auth.ts';
 import {
   decimalStringSchema,

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { loanTapeColumns } from '../../core/domain/loan-tape.ts';
+import { loanTapeColumns } from '../../core/catalog/loan-tape/rules.ts';
 
 /**
  * Synthetic loan tapes in the format of docs/loan-tape.md, deterministic in the row index, for

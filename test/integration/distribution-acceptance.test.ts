@@ -47,13 +47,13 @@ import {
   mintTestStablecoin,
 } from '../../core/chain/actions.ts';
 import { type ChainClients, createChainClients, withAccount } from '../../core/chain/clients.ts';
+import { fillCost, fillOrder, type Order, signOrder } from '../../core/chain/contracts/marketplace.ts';
 import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
 import { createPlatformChain, type PlatformChain, saveDeployment } from '../../core/chain/deployment.ts';
 import { distributorAbi, portfolioAbi, trancheTokenAbi } from '../../core/chain/generated/index.ts';
-import { fillCost, fillOrder, type Order, signOrder } from '../../core/chain/marketplace.ts';
 import { fetchPublishedDistribution, verifyDistribution } from '../../core/distributions/verify/index.ts';
 import { computeWaterfall, type TrancheState } from '../../core/domain/waterfall.ts';
-import { createRedis } from '../../core/queue.ts';
+import { createRedis } from '../../core/platform/queue.ts';
 import { createIndexer } from '../../worker/indexer/index.ts';
 import { createWorker, type NplWorker } from '../../worker/main.ts';
 import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';

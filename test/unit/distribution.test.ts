@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { computeDistribution, type DistributionTrancheInput } from '../../core/domain/distribution.ts';
+import { computeDistribution, type DistributionTrancheInput } from '../../core/distributions/compute.ts';
+import { buildDistributionTree, verifyDistributionProof } from '../../core/distributions/tree/merkle.ts';
 import { DomainInputError } from '../../core/domain/errors.ts';
-import { buildDistributionTree, verifyDistributionProof } from '../../core/domain/merkle.ts';
 
 type ProRataVector = {
   id: string;

@@ -13,12 +13,12 @@
  */
 import { getAddress, keccak256, zeroAddress } from 'viem';
 import { describe, expect, it } from 'vitest';
+import { buildDistributionTree } from '../../core/distributions/tree/merkle.ts';
 import { compareDistribution, readPublishedTree } from '../../core/distributions/verify/compare.ts';
 import type { DistributionHistory, RecoveryRecord } from '../../core/distributions/verify/history.ts';
 import { VerifyInputError } from '../../core/distributions/verify/index.ts';
 import { balancesAtSnapshots, recomputeDistribution } from '../../core/distributions/verify/recompute.ts';
-import { buildDistributionTree } from '../../core/domain/merkle.ts';
-import { BaseError } from '../../core/errors.ts';
+import { BaseError } from '../../core/platform/errors.ts';
 
 const A = getAddress('0x00000000000000000000000000000000000000aa');
 const B = getAddress('0x00000000000000000000000000000000000000bb');

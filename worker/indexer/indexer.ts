@@ -30,16 +30,6 @@ import type { ChainPublicClient } from '../../core/chain/clients.ts';
 import { isLocalChain } from '../../core/chain/clients.ts';
 import type { DeployedStack } from '../../core/chain/deploy.ts';
 import { isTooManyResults } from '../../core/chain/logs.ts';
-import { BaseError } from '../../core/errors.ts';
-import {
-  type ContractKind,
-  checksum,
-  type DecodedEvent,
-  decodeFollowedLog,
-  followedEvents,
-  followedSelectors,
-  type RpcLog,
-} from './events.ts';
 import {
   addRow,
   type Batch,
@@ -52,7 +42,17 @@ import {
   rollbackAbove,
   updateFinality,
   writeRange,
-} from './store.ts';
+} from '../../core/chain-index/store.ts';
+import { BaseError } from '../../core/platform/errors.ts';
+import {
+  type ContractKind,
+  checksum,
+  type DecodedEvent,
+  decodeFollowedLog,
+  followedEvents,
+  followedSelectors,
+  type RpcLog,
+} from './events.ts';
 
 type PoolLike = Queryable & {
   connect: () => Promise<Queryable & { release: (error?: Error | boolean) => void }>;

@@ -5,7 +5,7 @@
  * tree hash, total). Also the leaf differences, listed up to a bound.
  */
 import { type Address, getAddress, type Hex, isAddress, keccak256 } from 'viem';
-import { loadDistributionTreeJson } from '../../domain/merkle.ts';
+import { loadDistributionTreeJson } from '../tree/merkle.ts';
 import type { DistributionHistory } from './history.ts';
 import type { RecomputedDistribution } from './recompute.ts';
 import type { LeafDifference, VerifyCheck } from './types.ts';

@@ -14,7 +14,7 @@
  * - report.ts writes the report; fetch.ts reads the distribution and its dump from the API.
  */
 import { getAddress, type PublicClient } from 'viem';
-import { distributionChainId } from '../../domain/distribution.ts';
+import { distributionChainId } from '../compute.ts';
 import { compareDistribution, readPublishedTree } from './compare.ts';
 import { readDistributionHistory } from './history.ts';
 import { recomputeDistribution } from './recompute.ts';

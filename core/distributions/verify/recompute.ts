@@ -2,17 +2,17 @@
  * The distribution as it should be, recomputed from what history.ts read and nothing else (pure, no
  * node): each recovery's waterfall (core/domain/waterfall.ts `computeWaterfall`: terms, sold amounts,
  * block timestamps), the balances at each snapshot from the Transfer records, the pro-rata split of
- * every recovery (core/domain/distribution.ts: dust carried per tranche, cumulative per account), and
+ * every recovery (core/distributions/compute.ts: dust carried per tranche, cumulative per account), and
  * the expected Merkle tree of the last one.
  */
 import { zeroAddress } from 'viem';
-import { computeDistribution, type DistributionHolder } from '../../domain/distribution.ts';
-import { buildDistributionTree, type DistributionTree } from '../../domain/merkle.ts';
 import {
   type ComputeWaterfallReturnType,
   computeWaterfall,
   type TrancheState,
 } from '../../domain/waterfall.ts';
+import { computeDistribution, type DistributionHolder } from '../compute.ts';
+import { buildDistributionTree, type DistributionTree } from '../tree/merkle.ts';
 import type { DistributionHistory, RecoveryRecord, TransferRecord } from './history.ts';
 import type { VerifiedRecovery } from './types.ts';
 

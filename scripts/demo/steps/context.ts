@@ -7,9 +7,9 @@
 import { createHash } from 'node:crypto';
 import { type Address, formatUnits, type Hex } from 'viem';
 import type { PrivateKeyAccount } from 'viem/accounts';
+import type { generateLoanTape } from '../../../core/catalog/synthetic-portfolio.ts';
 import type { createAnvilTestClient } from '../../../core/chain/anvil.ts';
 import type { ChainClients } from '../../../core/chain/clients.ts';
-import type { generateLoanTape } from '../../../core/domain/synthetic-portfolio.ts';
 import type { createApiClient } from '../api.ts';
 
 export const DEFAULT_DEMO_SEED = 'npl-demo-1';

@@ -1,5 +1,5 @@
 /** Step 2: the draft portfolio, its loan tape (`PUT loan-tape`) and its data room (three documents). */
-import { generateDataRoom } from '../../../core/domain/synthetic-portfolio.ts';
+import { generateDataRoom } from '../../../core/catalog/synthetic-portfolio.ts';
 import { formatPay, PAY_DECIMALS, type PlannedContext, sha256 } from './context.ts';
 
 /** Returns the draft's id. */

@@ -1,5 +1,5 @@
-/** Step 1: a synthetic portfolio from the seed (core/domain/synthetic-portfolio.ts), its price and tranches. */
-import { formatCents, generateLoanTape } from '../../../core/domain/synthetic-portfolio.ts';
+/** Step 1: a synthetic portfolio from the seed (core/catalog/synthetic-portfolio.ts), its price and tranches. */
+import { formatCents, generateLoanTape } from '../../../core/catalog/synthetic-portfolio.ts';
 import { type DemoContext, PAY_DECIMALS, type PortfolioPlan, TRANCHE_PLAN, whole } from './context.ts';
 
 export async function generatePortfolio(ctx: DemoContext): Promise<PortfolioPlan> {

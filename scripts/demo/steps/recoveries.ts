@@ -5,8 +5,8 @@
  * change is read from the chain.
  */
 import { type Address, erc20Abi, parseEventLogs } from 'viem';
+import { servicerReport } from '../../../core/catalog/synthetic-portfolio.ts';
 import { portfolioAbi } from '../../../core/chain/generated/index.ts';
-import { servicerReport } from '../../../core/domain/synthetic-portfolio.ts';
 import { ApiError, type Json } from '../api.ts';
 import {
   type DemoRecovery,

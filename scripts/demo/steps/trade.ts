@@ -2,8 +2,13 @@
 import { randomBytes } from 'node:crypto';
 import { erc20Abi, type Hex, hexToBigInt, zeroAddress } from 'viem';
 import { permitTypedData, readPermitDomain } from '../../../core/chain/actions.ts';
+import {
+  fillCost,
+  type Order,
+  signFillIntent,
+  signOrder,
+} from '../../../core/chain/contracts/marketplace.ts';
 import { marketplaceAbi } from '../../../core/chain/generated/index.ts';
-import { fillCost, type Order, signFillIntent, signOrder } from '../../../core/chain/marketplace.ts';
 import type { Json } from '../api.ts';
 import {
   type DemoResult,
