@@ -15,6 +15,7 @@ import {
 } from '../../core/orders.ts';
 import { errorResponses } from '../schemas/common.ts';
 import {
+  cancelledOrderSchema,
   cancelOrderBodySchema,
   createFillBodySchema,
   createOrderBodySchema,
@@ -154,11 +155,13 @@ export const orderRoutes: FastifyPluginAsyncZod = async (app) => {
         summary: "Take an order off the book with the maker's signed cancel",
         description:
           'The maker signs the EIP-712 `OrderCancel(bytes32 orderHash)` over the marketplace domain. This only ' +
-          'hides the order from this book: the signed order stays valid on-chain. For a guaranteed cancel the ' +
-          'maker calls Marketplace.cancel(order) or incrementCounter(); the indexer picks it up.',
+          'hides the order from this book: the signed order stays executable on-chain. The answer says so ' +
+          '(`onChain.executable`) and carries `onChain.cancel`, the Marketplace.cancel(order) transaction ' +
+          "(to, data) for the maker's wallet to send (the contract only accepts the maker's own call); " +
+          'incrementCounter() voids every order of the current counter. The indexer picks either up.',
         params: orderHashParamsSchema,
         body: cancelOrderBodySchema,
-        response: { 200: orderSchema, ...errorResponses(400, 401, 404, 409, 429, 503) },
+        response: { 200: cancelledOrderSchema, ...errorResponses(400, 401, 404, 409, 429, 503) },
       },
     },
     async (request) => {
