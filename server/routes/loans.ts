@@ -16,6 +16,7 @@ import {
   encodeCursor,
   errorResponses,
   idParamsSchema,
+  int4QuerySchema,
   isUuid,
   pageOf,
 } from '../schemas/common.ts';
@@ -75,8 +76,8 @@ const listLoansQuerySchema = z.object({
     .string()
     .regex(/^[A-Z]{2}$/)
     .optional(),
-  minDaysPastDue: z.coerce.number().int().min(0).optional(),
-  maxDaysPastDue: z.coerce.number().int().min(0).optional(),
+  minDaysPastDue: int4QuerySchema(0).optional(),
+  maxDaysPastDue: int4QuerySchema(0).optional(),
   minBalance: decimalStringSchema.optional(),
   maxBalance: decimalStringSchema.optional(),
 });

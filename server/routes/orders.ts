@@ -31,11 +31,23 @@ import { stopTradingContext, tradingContext } from './purchases.ts';
 
 const deployments = new WeakMap<object, Promise<DeployedStack>>();
 
-/** The deployment of DEPLOYMENT_FILE (chain id, Marketplace address), read once per app. */
+/**
+ * The deployment of DEPLOYMENT_FILE (chain id, Marketplace address), read once per app. Without a chain
+ * (RPC_URL unset) and without a deployment file the order book is unavailable (503), not broken: a
+ * missing file is only a configuration error (500 CONFIG_INVALID) where a chain is configured.
+ */
 export function marketplaceDeployment(app: FastifyInstance): Promise<DeployedStack> {
   let deployment = deployments.get(app.prisma);
   if (deployment === undefined) {
-    deployment = loadDeployment(app.config);
+    deployment = loadDeployment(app.config).catch((error: unknown) => {
+      if (app.config.RPC_URL === undefined && error instanceof BaseError && error.code === 'CONFIG_INVALID') {
+        throw new BaseError('The order book needs a chain (RPC_URL is not configured, no deployment file)', {
+          code: 'SERVICE_UNAVAILABLE',
+          cause: error,
+        });
+      }
+      throw error;
+    });
     deployment.catch(() => deployments.delete(app.prisma));
     deployments.set(app.prisma, deployment);
   }

@@ -47,6 +47,12 @@ export const decimalStringSchema = z
 
 export const bpsSchema = z.number().int().min(0).max(10_000);
 
+/** Largest value of a Postgres `integer` (int4) column: a bigger value in a query fails the SQL (a 500). */
+export const INT4_MAX = 2 ** 31 - 1;
+
+/** A query-string integer compared with an int4 column (chain id, days past due): at least `min`, at most int4. */
+export const int4QuerySchema = (min: number) => z.coerce.number().int().min(min).max(INT4_MAX);
+
 export const idParamsSchema = z.object({ id: z.string().max(100) });
 
 export const limitSchema = (max: number, def: number) => z.coerce.number().int().min(1).max(max).default(def);
