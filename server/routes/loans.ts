@@ -18,6 +18,7 @@ import {
   idParamsSchema,
   int4QuerySchema,
   isUuid,
+  limitSchema,
   pageOf,
 } from '../schemas/common.ts';
 import { statsSchema } from '../schemas/portfolio.ts';
@@ -66,7 +67,7 @@ const tapeRejectedSchema = z.object({
 });
 
 const listLoansQuerySchema = z.object({
-  limit: z.coerce.number().int().min(1).max(1_000).default(100),
+  limit: limitSchema(1_000, 100),
   cursor: z.string().max(1_000).optional(),
   assetClass: z.enum(loanAssetClasses).optional(),
   borrowerType: z.enum(borrowerTypes).optional(),

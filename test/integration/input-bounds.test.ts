@@ -94,6 +94,30 @@ describe('integer query values beyond the int4 columns they are compared with', 
   });
 });
 
+describe('query integers are decimal digits', () => {
+  it('refuses "1e3", "0x10" and "" (400 naming the field) instead of reading them as 1000, 16 and 0', async () => {
+    for (const value of ['1e3', '0x10', '', '1.5', '-1']) {
+      for (const url of [
+        `/v1/portfolios?limit=${value}`,
+        `/v1/investors/0x70997970C51812dc3A010C7d01b50e0d17dc79C8/holdings?chainId=${value}`,
+      ]) {
+        const res = await t.app.inject({ method: 'GET', url });
+        expect(res.statusCode, `${url}: ${res.body}`).toBe(400);
+        const field = url.includes('limit') ? 'limit' : 'chainId';
+        expect(res.json().details).toEqual([{ path: `querystring.${field}`, message: expect.any(String) }]);
+      }
+    }
+    const loans = await t.app.inject({
+      method: 'GET',
+      url: `/v1/portfolios/${portfolioId}/loans?minDaysPastDue=0x10`,
+      headers: admin,
+    });
+    expect(loans.statusCode, loans.body).toBe(400);
+    const ok = await t.app.inject({ method: 'GET', url: '/v1/portfolios?limit=16' });
+    expect(ok.statusCode, ok.body).toBe(200);
+  });
+});
+
 describe('derived tape statistics never overflow their columns', () => {
   it('a tape whose collateral coverage is beyond DECIMAL(20,6) is stored with its exact coverage', async () => {
     const id = await createPortfolio();
@@ -252,7 +276,17 @@ function withValue(base: unknown, path: (string | number)[], value: unknown): un
   return copy;
 }
 
-type Case = { label: string; query: Record<string, string>; params: Record<string, string>; body: unknown };
+/** Not a number in decimal digits: every numeric field refuses these (400/422 VALIDATION_FAILED), none reads them as 1000, 16, 0. */
+const NOT_DECIMAL = new Set(['1e3', '0x10', '']);
+
+type Case = {
+  label: string;
+  query: Record<string, string>;
+  params: Record<string, string>;
+  body: unknown;
+  /** the bad value was "1e3", "0x10" or "" */
+  notDecimal?: boolean;
+};
 
 describe('every numeric field of every route, at bad values, never answers a 5xx', () => {
   it('sweeps query, path and JSON body fields from /openapi.json', async () => {
@@ -285,6 +319,7 @@ describe('every numeric field of every route, at bad values, never answers a 5xx
             const value = asDecimalString(v);
             const target = p.in === 'query' ? 'query' : 'params';
             cases.push({
+              notDecimal: NOT_DECIMAL.has(value),
               label: `${p.in}.${p.name}=${JSON.stringify(value)}`,
               query: target === 'query' ? { ...baseQuery, [p.name]: value } : baseQuery,
               params: target === 'params' ? { ...baseParams, [p.name]: value } : baseParams,
@@ -298,6 +333,7 @@ describe('every numeric field of every route, at bad values, never answers a 5xx
               const forms = typeof v === 'number' ? [v, asDecimalString(v)] : [v];
               for (const value of forms) {
                 cases.push({
+                  notDecimal: typeof value === 'string' && NOT_DECIMAL.has(value),
                   label: `body.${path.join('.')}=${JSON.stringify(value)}`,
                   query: baseQuery,
                   params: baseParams,
@@ -340,6 +376,11 @@ describe('every numeric field of every route, at bad values, never answers a 5xx
         for (const c of [base, ...cases]) {
           const res = await send(c, headers);
           sent++;
+          if (c.notDecimal && (res.json() as { code?: string }).code !== 'VALIDATION_FAILED') {
+            failures.push(
+              `${method.toUpperCase()} ${template} ${c.label} -> ${res.statusCode}, not VALIDATION_FAILED`,
+            );
+          }
           if (res.statusCode < 500) continue;
           const code = (res.json() as { code?: string }).code;
           if (res.statusCode === 503 && documents503 && code === 'SERVICE_UNAVAILABLE') continue;
