@@ -12,7 +12,7 @@
  * - the tranche `Transfer` logs up to each snapshot block → balances (cross-checked with
  *   `totalSupply` at that block);
  * - `computeDistribution` chained over every recovery (dust carried per tranche, cumulative per
- *   account) → the expected leaves → the expected tree (core/domain/merkle.ts);
+ *   account) → the expected leaves → the expected tree (core/distributions/tree/merkle.ts);
  * - the Distributor's `RootProposed` / `RootAccepted` logs for this distribution id.
  *
  * Then: expected root == published root == committed root, keccak256(dump bytes) == committed
@@ -34,8 +34,8 @@ import {
 } from 'viem';
 import { waterfallModeFromIndex } from './chain/actions.ts';
 import { distributorAbi, portfolioAbi, trancheTokenAbi } from './chain/generated/index.ts';
-import { computeDistribution, distributionChainId } from './domain/distribution.ts';
-import { buildDistributionTree, loadDistributionTreeJson } from './domain/merkle.ts';
+import { computeDistribution, distributionChainId } from './distributions/compute.ts';
+import { buildDistributionTree, loadDistributionTreeJson } from './distributions/tree/merkle.ts';
 import { computeWaterfall, type TrancheState } from './domain/waterfall.ts';
 
 /** What the verifier takes from the API: which distribution of which portfolio. */

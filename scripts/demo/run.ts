@@ -28,6 +28,12 @@ import {
 } from 'viem';
 import { generatePrivateKey, type PrivateKeyAccount, privateKeyToAccount } from 'viem/accounts';
 import {
+  formatCents,
+  generateDataRoom,
+  generateLoanTape,
+  servicerReport,
+} from '../../core/catalog/synthetic-portfolio.ts';
+import {
   permitTypedData,
   readPermitDomain,
   readPortfolioTerms,
@@ -40,14 +46,8 @@ import {
   isLocalChain,
   withAccount,
 } from '../../core/chain/clients.ts';
+import { fillCost, type Order, signFillIntent, signOrder } from '../../core/chain/contracts/marketplace.ts';
 import { marketplaceAbi, portfolioAbi } from '../../core/chain/generated/index.ts';
-import { fillCost, type Order, signFillIntent, signOrder } from '../../core/chain/marketplace.ts';
-import {
-  formatCents,
-  generateDataRoom,
-  generateLoanTape,
-  servicerReport,
-} from '../../core/domain/synthetic-portfolio.ts';
 import { verifyDistribution } from '../../core/verify-distribution.ts';
 import { ApiError, createApiClient, type Json } from './api.ts';
 

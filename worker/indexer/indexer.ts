@@ -28,16 +28,6 @@ import type { Address, Hex } from 'viem';
 import type { ChainPublicClient } from '../../core/chain/clients.ts';
 import { isLocalChain } from '../../core/chain/clients.ts';
 import type { DeployedStack } from '../../core/chain/deploy.ts';
-import { BaseError } from '../../core/errors.ts';
-import {
-  type ContractKind,
-  checksum,
-  type DecodedEvent,
-  decodeFollowedLog,
-  followedEvents,
-  followedSelectors,
-  type RpcLog,
-} from './events.ts';
 import {
   addRow,
   type Batch,
@@ -50,7 +40,17 @@ import {
   rollbackAbove,
   updateFinality,
   writeRange,
-} from './store.ts';
+} from '../../core/chain-index/store.ts';
+import { BaseError } from '../../core/platform/errors.ts';
+import {
+  type ContractKind,
+  checksum,
+  type DecodedEvent,
+  decodeFollowedLog,
+  followedEvents,
+  followedSelectors,
+  type RpcLog,
+} from './events.ts';
 
 type PoolLike = Queryable & {
   connect: () => Promise<Queryable & { release: (error?: Error | boolean) => void }>;

@@ -1,5 +1,5 @@
 /**
- * A realistic synthetic NPL portfolio, deterministic from a seed: the loan tape (shared/LOAN_TAPE.md,
+ * A realistic synthetic NPL portfolio, deterministic from a seed: the loan tape (docs/loan-tape.md,
  * EBA NPL template fields), its stratification, and data-room documents (text and a small PDF).
  * Pure: no I/O, no clock, no global randomness. Used by `npm run demo` (scripts/demo) and its tests.
  *

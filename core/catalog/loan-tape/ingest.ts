@@ -5,9 +5,9 @@ import { finished, pipeline } from 'node:stream/promises';
 import { CsvError } from 'csv-parse';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { compileCellCheck, INVALID_CELL, loanTapeColumns, validateCell } from '../domain/loan-tape.ts';
-import { BaseError, conflict, notFound } from '../errors.ts';
+import { BaseError, conflict, notFound } from '../../platform/errors.ts';
 import { CsvRecordReader } from './csv-records.ts';
+import { compileCellCheck, INVALID_CELL, loanTapeColumns, validateCell } from './rules.ts';
 
 /**
  * Loan-tape ingest: the CSV is streamed through a SHA-256 and a byte meter, read into records

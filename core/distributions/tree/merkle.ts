@@ -16,14 +16,14 @@
  *
  * Pure: no I/O. Dumps are produced as byte chunks for the caller to write.
  */
-import { DomainInputError } from './errors.ts';
+import { DomainInputError } from '../../domain/errors.ts';
 import {
   CHECKSUM_STRIDE,
   createKeccakEngine,
   HEX_NODE_STRIDE,
   KECCAK_LAYOUT,
   type KeccakEngine,
-} from './merkle-keccak.ts';
+} from './keccak.ts';
 
 export type Hex = `0x${string}`;
 

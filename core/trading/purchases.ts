@@ -27,16 +27,16 @@ import {
   permitTypedData,
   purchaseTypedData,
   readPermitDomain,
-} from './chain/actions.ts';
-import type { ChainPublicClient } from './chain/clients.ts';
-import { ChainError, isChainError, toChainError } from './chain/errors.ts';
-import { complianceRegistryAbi, portfolioAbi, testStablecoinAbi } from './chain/generated/index.ts';
-import type { PrismaClient } from './db/index.ts';
-import { BaseError, conflict, type ErrorCode, notFound } from './errors.ts';
+} from '../chain/actions.ts';
+import type { ChainPublicClient } from '../chain/clients.ts';
+import { ChainError, isChainError, toChainError } from '../chain/errors.ts';
+import { complianceRegistryAbi, portfolioAbi, testStablecoinAbi } from '../chain/generated/index.ts';
+import type { PrismaClient } from '../db/index.ts';
+import { BaseError, conflict, type ErrorCode, notFound } from '../platform/errors.ts';
 
 // ------------------------------------------------------------------ relayer and indexer seams
 
-/** What the purchases need of the relayer (core/chain/relayer.ts, ISSUE4.md). */
+/** What the purchases need of the relayer (core/chain/relayer/relayer.ts, ISSUE4.md). */
 export type RelaySubmitParameters = {
   idempotencyKey: string;
   kind: string;

@@ -14,7 +14,7 @@
  * Pure: no I/O. Document counts are small, so the package itself builds the tree.
  */
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
-import { DomainInputError } from './errors.ts';
+import { DomainInputError } from '../../domain/errors.ts';
 
 export type Hex = `0x${string}`;
 

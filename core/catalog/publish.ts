@@ -6,7 +6,7 @@
  * Idempotent and resumable by `job` row:
  * - a row that already succeeded or failed is skipped; one worker at a time holds the portfolio
  *   (Postgres advisory lock);
- * - the createPortfolio transaction goes through the platform relayer (core/chain/relayer.ts), the
+ * - the createPortfolio transaction goes through the platform relayer (core/chain/relayer/relayer.ts), the
  *   same nonce sequence as the API's relayed transactions, with idempotency key `publish:<job id>`:
  *   the relayer simulates first (a revert sends nothing), stores the signed transaction before it is
  *   broadcast, and answers a retry after a crash with the same row (mined, pending, or never sent:
@@ -24,24 +24,20 @@
  * owner, not a chain address); the issuer treasury is ISSUER_TREASURY_ADDRESS (default: the platform
  * signer); admin, guardian, protocol treasury, root proposer and timelock come from the deployment;
  * the offering opens at the latest block's timestamp and closes OFFERING_DURATION_SECONDS later; an
- * empty data room anchors the zero root (core/domain/document-tree.ts `EMPTY_DOCUMENT_ROOT`).
+ * empty data room anchors the zero root (core/catalog/documents/tree.ts `EMPTY_DOCUMENT_ROOT`).
  */
 import type pg from 'pg';
 import { type Address, erc20Abi, getAddress, type Hex, parseEventLogs, type TransactionReceipt } from 'viem';
-import {
-  type CreatePortfolioParameters,
-  createPortfolioArgs,
-  readPortfolioTerms,
-} from '../../core/chain/actions.ts';
-import type { PlatformChain } from '../../core/chain/deployment.ts';
-import { ChainError, toChainError } from '../../core/chain/errors.ts';
-import { portfolioAbi, portfolioFactoryAbi } from '../../core/chain/generated/index.ts';
-import type { Relayer } from '../../core/chain/relayer.ts';
-import type { Config } from '../../core/config.ts';
-import type { Db } from '../../core/db/index.ts';
-import { buildDocumentTree } from '../../core/domain/document-tree.ts';
-import { BaseError } from '../../core/errors.ts';
-import type { AttemptInfo, JobData } from '../jobs.ts';
+import { type CreatePortfolioParameters, createPortfolioArgs, readPortfolioTerms } from '../chain/actions.ts';
+import type { PlatformChain } from '../chain/deployment.ts';
+import { ChainError, toChainError } from '../chain/errors.ts';
+import { portfolioAbi, portfolioFactoryAbi } from '../chain/generated/index.ts';
+import type { Relayer } from '../chain/relayer/relayer.ts';
+import type { Db } from '../db/index.ts';
+import type { Config } from '../platform/config.ts';
+import { BaseError } from '../platform/errors.ts';
+import type { AttemptInfo, JobData } from '../platform/jobs.ts';
+import { buildDocumentTree } from './documents/tree.ts';
 
 export type PublishContext = {
   db: Db;

@@ -13,11 +13,11 @@ import {
   parseEventLogs,
   type TransactionReceipt,
 } from 'viem';
-import { NO_PERMIT, type PermitData } from './actions.ts';
-import type { ChainClients, ChainPublicClient } from './clients.ts';
-import { ChainError, toChainError } from './errors.ts';
-import { marketplaceAbi } from './generated/index.ts';
-import { sendAndWait } from './tx.ts';
+import { NO_PERMIT, type PermitData } from '../actions.ts';
+import type { ChainClients, ChainPublicClient } from '../clients.ts';
+import { ChainError, toChainError } from '../errors.ts';
+import { marketplaceAbi } from '../generated/index.ts';
+import { sendAndWait } from '../tx.ts';
 
 export const MARKETPLACE_EIP712_NAME = 'NPL Marketplace';
 export const MARKETPLACE_EIP712_VERSION = '1';

@@ -3,7 +3,7 @@
  * node's answer to `eth_sendRawTransaction` means for the transaction.
  */
 import { NonceTooLowError, BaseError as ViemBaseError } from 'viem';
-import { toChainError } from './errors.ts';
+import { toChainError } from '../errors.ts';
 
 export type Fees = { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint };
 

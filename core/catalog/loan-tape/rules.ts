@@ -1,7 +1,7 @@
 /**
- * Loan tape v1 (shared/LOAN_TAPE.md): the columns, and pure validators that turn one CSV cell
+ * Loan tape v1 (docs/loan-tape.md): the columns, and pure validators that turn one CSV cell
  * into the text Postgres stores (or a reason it is invalid). No I/O: the streaming parser and the
- * COPY into Postgres live in core/db/loan-tape.ts.
+ * COPY into Postgres live in core/catalog/loan-tape/ingest.ts.
  */
 
 export const borrowerTypes = ['household', 'sme', 'corporate'] as const;

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { ApiKeyRole, PrismaClient } from './db/index.ts';
+import type { ApiKeyRole, PrismaClient } from '../db/index.ts';
 
 /**
  * Secrets handed to clients (API keys, session tokens) are 256-bit random strings; only their

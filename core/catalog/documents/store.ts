@@ -17,7 +17,7 @@ import { link, mkdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type TransformCallback, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BaseError } from './errors.ts';
+import { BaseError } from '../../platform/errors.ts';
 
 export type DocumentStoreOptions = {
   /** `DATA_DIR`; files go under `${dataDir}/documents`. */

@@ -37,10 +37,8 @@ import {
   permitDataFromSignature,
   permitTypedData,
   readPermitDomain,
-} from './chain/actions.ts';
-import type { ChainPublicClient } from './chain/clients.ts';
-import { isChainError, toChainError } from './chain/errors.ts';
-import { complianceRegistryAbi, marketplaceAbi, portfolioAbi } from './chain/generated/index.ts';
+} from '../chain/actions.ts';
+import type { ChainPublicClient } from '../chain/clients.ts';
 import {
   cancelOrderCall,
   type FillIntent,
@@ -51,9 +49,11 @@ import {
   type Order,
   orderCancelTypedData,
   orderTypedData,
-} from './chain/marketplace.ts';
-import type { PrismaClient } from './db/index.ts';
-import { BaseError, conflict, type ErrorCode, notFound, validationFailed } from './errors.ts';
+} from '../chain/contracts/marketplace.ts';
+import { isChainError, toChainError } from '../chain/errors.ts';
+import { complianceRegistryAbi, marketplaceAbi, portfolioAbi } from '../chain/generated/index.ts';
+import type { PrismaClient } from '../db/index.ts';
+import { BaseError, conflict, type ErrorCode, notFound, validationFailed } from '../platform/errors.ts';
 import { type PurchaseRelayer, type RelayTxView, relayFailure } from './purchases.ts';
 
 export type OrderBookContext = {

@@ -5,8 +5,8 @@
  * forward per tranche); an account holding several tranches gets the sum; its cumulative amount
  * (what the Merkle leaf commits to) is its previous cumulative plus this payout. Pure, bigint.
  */
-import { DomainInputError, type DomainInputIssue } from './errors.ts';
-import { splitProRataWithCarry } from './prorata.ts';
+import { DomainInputError, type DomainInputIssue } from '../domain/errors.ts';
+import { splitProRataWithCarry } from '../domain/prorata.ts';
 
 export type DistributionBalance = { account: string; balance: bigint };
 

@@ -12,12 +12,12 @@
  * Every check reads the chain at the latest block before anything is sent; a rejection sends nothing.
  */
 import { type Address, decodeFunctionData, getAddress, type Hex, parseEventLogs } from 'viem';
-import { toChainError } from './chain/errors.ts';
-import { portfolioAbi, testStablecoinAbi } from './chain/generated/index.ts';
-import type { PrismaClient } from './db/index.ts';
-import { BaseError, conflict, notFound } from './errors.ts';
-import type { RelaySubmitParameters, RelayTxView, TradingContext } from './purchases.ts';
-import { relayFailure } from './purchases.ts';
+import { toChainError } from '../chain/errors.ts';
+import { portfolioAbi, testStablecoinAbi } from '../chain/generated/index.ts';
+import type { PrismaClient } from '../db/index.ts';
+import { BaseError, conflict, notFound } from '../platform/errors.ts';
+import type { RelaySubmitParameters, RelayTxView, TradingContext } from '../trading/purchases.ts';
+import { relayFailure } from '../trading/purchases.ts';
 
 export type RecoveryContext = Pick<TradingContext, 'prisma' | 'publicClient' | 'chainId' | 'relayer'>;
 

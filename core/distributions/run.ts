@@ -31,17 +31,17 @@ import { pipeline } from 'node:stream/promises';
 import { createKeccak } from 'hash-wasm';
 import { from as copyFrom } from 'pg-copy-streams';
 import { type Address, getAddress, type Hex } from 'viem';
-import type { PlatformChain } from '../../core/chain/deployment.ts';
-import { distributorAbi, trancheTokenAbi } from '../../core/chain/generated/index.ts';
-import type { Relayer } from '../../core/chain/relayer.ts';
-import type { Config } from '../../core/config.ts';
-import { crashPoint } from '../../core/crash-point.ts';
-import type { Db } from '../../core/db/index.ts';
-import { computeDistribution, distributionChainId } from '../../core/domain/distribution.ts';
-import { buildDistributionTree, checksumAddresses, type DistributionTree } from '../../core/domain/merkle.ts';
-import { BaseError } from '../../core/errors.ts';
-import { balancesAt } from '../indexer/index.ts';
-import type { JobData } from '../jobs.ts';
+import type { PlatformChain } from '../chain/deployment.ts';
+import { distributorAbi, trancheTokenAbi } from '../chain/generated/index.ts';
+import type { Relayer } from '../chain/relayer/relayer.ts';
+import { balancesAt } from '../chain-index/store.ts';
+import type { Db } from '../db/index.ts';
+import type { Config } from '../platform/config.ts';
+import { crashPoint } from '../platform/crash-point.ts';
+import { BaseError } from '../platform/errors.ts';
+import type { JobData } from '../platform/jobs.ts';
+import { computeDistribution, distributionChainId } from './compute.ts';
+import { buildDistributionTree, checksumAddresses, type DistributionTree } from './tree/merkle.ts';
 
 export type DistributionContext = {
   db: Db;
@@ -71,7 +71,7 @@ export class DistributionDelay extends Error {
 export const distributionProposeKey = (id: string) => `distribution-propose-${id}`;
 export const distributionAcceptKey = (id: string) => `distribution-accept-${id}`;
 export const distributionPushKey = (id: string, batch: number) => `distribution-push-${id}-${batch}`;
-/** The on-chain `distributionId`: the row's uuid as a 128-bit integer (core/domain/distribution.ts). */
+/** The on-chain `distributionId`: the row's uuid as a 128-bit integer (core/distributions/compute.ts). */
 export { distributionChainId };
 
 const invalid = (message: string) => new BaseError(message, { code: 'CONFLICT', retryable: false });

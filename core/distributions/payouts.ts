@@ -17,13 +17,13 @@
  */
 import { readFile } from 'node:fs/promises';
 import { type Address, getAddress, type Hex } from 'viem';
-import type { ChainPublicClient } from './chain/clients.ts';
-import { toChainError } from './chain/errors.ts';
-import { distributorAbi } from './chain/generated/index.ts';
-import type { PrismaClient } from './db/index.ts';
-import { buildDistributionTree, type DistributionTree, loadDistributionTreeJson } from './domain/merkle.ts';
-import { BaseError, conflict, notFound } from './errors.ts';
-import { type RecoveryContext, relayOnce } from './recoveries.ts';
+import type { ChainPublicClient } from '../chain/clients.ts';
+import { toChainError } from '../chain/errors.ts';
+import { distributorAbi } from '../chain/generated/index.ts';
+import type { PrismaClient } from '../db/index.ts';
+import { BaseError, conflict, notFound } from '../platform/errors.ts';
+import { type RecoveryContext, relayOnce } from '../servicing/recoveries.ts';
+import { buildDistributionTree, type DistributionTree, loadDistributionTreeJson } from './tree/merkle.ts';
 
 // ------------------------------------------------------------------ tree cache
 

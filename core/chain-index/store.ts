@@ -13,8 +13,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Address, Hex } from 'viem';
-import type { PrismaClient } from '../../core/db/index.ts';
-import { BaseError } from '../../core/errors.ts';
+import type { PrismaClient } from '../db/index.ts';
+import { BaseError } from '../platform/errors.ts';
 
 /** Anything that runs a parameterised query (a pg.Pool or pg.PoolClient). */
 export type Queryable = {

@@ -36,17 +36,17 @@ import {
   type TransactionReceipt,
   TransactionReceiptNotFoundError,
 } from 'viem';
-import type { PrismaClient, RelayTx } from '../db/generated/client.ts';
-import { BaseError, conflict, notFound } from '../errors.ts';
-import type { ChainClients } from './clients.ts';
-import { ChainError, decodeRevertData, toChainError } from './errors.ts';
+import type { PrismaClient, RelayTx } from '../../db/generated/client.ts';
+import { BaseError, conflict, notFound } from '../../platform/errors.ts';
+import type { ChainClients } from '../clients.ts';
+import { ChainError, decodeRevertData, toChainError } from '../errors.ts';
 import {
   type BroadcastOutcome,
   bumpFees,
   classifyBroadcastError,
   describeBroadcastError,
   type Fees,
-} from './relayer-policy.ts';
+} from './policy.ts';
 
 export type { RelayTx };
 

@@ -14,7 +14,7 @@ import { QUEUE_NAMES, type QueueName } from './queue.ts';
 export const JOB_NAMES = {
   /** deploys a draft portfolio through the factory and records its addresses */
   publish: 'publish',
-  /** carries a recovery's distribution from the snapshot to the pushed payouts (worker/handlers/distribution.ts) */
+  /** carries a recovery's distribution from the snapshot to the pushed payouts (core/distributions/run.ts) */
   distribution: 'distribution',
 } as const;
 
@@ -120,3 +120,11 @@ export function createJobQueues(options: CreateJobQueuesOptions): JobQueues {
     },
   };
 }
+
+/** Where the current BullMQ attempt stands, so a handler knows whether a retryable failure is final. */
+export type AttemptInfo = {
+  /** 1 for the first attempt. */
+  attempt: number;
+  /** Attempts in all. */
+  attempts: number;
+};
