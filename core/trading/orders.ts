@@ -400,10 +400,22 @@ function encodeBookCursor(row: OrderRow): string {
   );
 }
 
+/** `Date.prototype.toISOString()` of a year 0000-9999: what Postgres' timestamptz reads back. */
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+/** Largest value of a Postgres bigint (block numbers) and integer (log indexes). */
+const INT8_MAX = 2n ** 63n - 1n;
+const INT4_MAX = 2 ** 31 - 1;
+
 function decodeBookCursor(cursor: string): BookCursor {
   try {
     const [key, createdAt, hash] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (/^\d+$/.test(key) && !Number.isNaN(Date.parse(createdAt)) && /^0x[0-9a-f]{64}$/.test(hash)) {
+    // as encodeBookCursor writes them: price_key is NUMERIC(240,0), created_at a toISOString() time
+    if (
+      /^\d{1,240}$/.test(key) &&
+      ISO_TIME.test(createdAt) &&
+      !Number.isNaN(Date.parse(createdAt)) &&
+      /^0x[0-9a-f]{64}$/.test(hash)
+    ) {
       return { key, createdAt, hash };
     }
   } catch {}
@@ -940,7 +952,10 @@ export async function listTrades(
       block = BigInt(b);
       logIndex = Number(l);
       txHash = String(h);
-      if (!Number.isInteger(logIndex)) throw new Error('bad');
+      // within the columns (bigint block_number, integer log_index), or the query fails (a 500)
+      if (block < 0n || block > INT8_MAX) throw new Error('bad');
+      if (!Number.isInteger(logIndex) || logIndex < 0 || logIndex > INT4_MAX) throw new Error('bad');
+      if (!/^0x[0-9a-fA-F]{64}$/.test(txHash)) throw new Error('bad');
     } catch {
       throw new BaseError('Invalid cursor', {
         code: 'VALIDATION_FAILED',

@@ -363,6 +363,26 @@ describe('GET /v1/orders', () => {
   });
 });
 
+describe('crafted cursors', () => {
+  it('a cursor with numbers beyond its columns answers 400, not 500 (book and trades)', async () => {
+    const cursor = (values: unknown[]) => Buffer.from(JSON.stringify(values), 'utf8').toString('base64url');
+    const hash = `0x${'11'.repeat(32)}`;
+    const urls = [
+      `/v1/trades?cursor=${cursor([(2n ** 64n).toString(), 0, hash])}`,
+      `/v1/trades?cursor=${cursor(['-1', 0, hash])}`,
+      `/v1/trades?cursor=${cursor(['1', 2 ** 31, hash])}`,
+      `/v1/trades?cursor=${cursor(['1', -1, hash])}`,
+      `/v1/orders?tranche=${trancheA}&cursor=${cursor(['9'.repeat(300), '2026-01-01T00:00:00.000Z', hash])}`,
+      `/v1/orders?tranche=${trancheA}&cursor=${cursor(['1', '+275760-09-13T00:00:00.000Z', hash])}`,
+    ];
+    for (const url of urls) {
+      const res = await t.app.inject({ method: 'GET', url });
+      expect(res.statusCode, `${url}: ${res.body}`).toBe(400);
+      expect(res.json().details).toEqual([{ path: 'querystring.cursor', message: expect.any(String) }]);
+    }
+  });
+});
+
 describe('DELETE /v1/orders/:hash', () => {
   it("takes the order off the book with the maker's signed cancel only", async () => {
     const maker = await investor({ holdA: tokens(10n) });
