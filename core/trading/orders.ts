@@ -52,6 +52,7 @@ import {
 } from '../chain/contracts/marketplace.ts';
 import { isChainError, toChainError } from '../chain/errors.ts';
 import { complianceRegistryAbi, marketplaceAbi, portfolioAbi } from '../chain/generated/index.ts';
+import { INT4_MAX, INT8_MAX } from '../db/column-ranges.ts';
 import type { PrismaClient } from '../db/index.ts';
 import { BaseError, conflict, type ErrorCode, notFound, validationFailed } from '../platform/errors.ts';
 import { type PurchaseRelayer, type RelayTxView, relayFailure } from './purchases.ts';
@@ -402,9 +403,6 @@ function encodeBookCursor(row: OrderRow): string {
 
 /** `Date.prototype.toISOString()` of a year 0000-9999: what Postgres' timestamptz reads back. */
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-/** Largest value of a Postgres bigint (block numbers) and integer (log indexes). */
-const INT8_MAX = 2n ** 63n - 1n;
-const INT4_MAX = 2 ** 31 - 1;
 
 function decodeBookCursor(cursor: string): BookCursor {
   try {

@@ -1,5 +1,6 @@
 import { getAddress, isAddress } from 'viem';
 import { z } from 'zod';
+import { INT4_MAX } from '../../core/db/column-ranges.ts';
 import { BaseError } from '../../core/platform/errors.ts';
 
 /** `{ statusCode, code, message, details? }`: the one error shape of the API. */
@@ -46,9 +47,6 @@ export const decimalStringSchema = z
   .meta({ example: '125000.50' });
 
 export const bpsSchema = z.number().int().min(0).max(10_000);
-
-/** Largest value of a Postgres `integer` (int4) column: a bigger value in a query fails the SQL (a 500). */
-export const INT4_MAX = 2 ** 31 - 1;
 
 const DECIMAL_INTEGER = /^-?\d+$/;
 
