@@ -51,9 +51,9 @@ import { fillCost, fillOrder, type Order, signOrder } from '../../core/chain/con
 import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
 import { createPlatformChain, type PlatformChain, saveDeployment } from '../../core/chain/deployment.ts';
 import { distributorAbi, portfolioAbi, trancheTokenAbi } from '../../core/chain/generated/index.ts';
+import { fetchPublishedDistribution, verifyDistribution } from '../../core/distributions/verify/index.ts';
 import { computeWaterfall, type TrancheState } from '../../core/domain/waterfall.ts';
 import { createRedis } from '../../core/platform/queue.ts';
-import { fetchPublishedDistribution, verifyDistribution } from '../../core/verify-distribution.ts';
 import { createIndexer } from '../../worker/indexer/index.ts';
 import { createWorker, type NplWorker } from '../../worker/main.ts';
 import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
