@@ -21,7 +21,7 @@ import {
   BaseError as ViemBaseError,
   WebSocketRequestError,
 } from 'viem';
-import { BaseError, type ErrorCode } from '../errors.ts';
+import { BaseError, type ErrorCode } from '../platform/errors.ts';
 import * as generated from './generated/index.ts';
 
 type AbiError = Extract<Abi[number], { type: 'error' }>;
@@ -142,6 +142,7 @@ const codeByErrorName: Record<string, ErrorCode> = {
   PortfolioOfferingWindowInvalid: 'VALIDATION_FAILED',
   PortfolioZeroAddress: 'VALIDATION_FAILED',
   RecoveryAmountZero: 'VALIDATION_FAILED',
+  RecoveryReportAlreadyDeposited: 'REPORT_ALREADY_DEPOSITED',
   ComplianceExpiryInPast: 'VALIDATION_FAILED',
   ComplianceZeroAddress: 'VALIDATION_FAILED',
   OrderAmountZero: 'VALIDATION_FAILED',

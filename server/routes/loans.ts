@@ -1,14 +1,14 @@
 import { Readable } from 'node:stream';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { ingestLoanTape, tooLarge } from '../../core/db/loan-tape.ts';
+import { ingestLoanTape, tooLarge } from '../../core/catalog/loan-tape/ingest.ts';
 import {
   borrowerTypes,
   collateralTypes,
   legalStatuses,
   loanAssetClasses,
-} from '../../core/domain/loan-tape.ts';
-import { BaseError, conflict, notFound } from '../../core/errors.ts';
+} from '../../core/catalog/loan-tape/rules.ts';
+import { BaseError, conflict, notFound } from '../../core/platform/errors.ts';
 import { assertDataRoomAccess, assertOwns } from '../plugins/auth.ts';
 import {
   decimalStringSchema,
@@ -16,7 +16,9 @@ import {
   encodeCursor,
   errorResponses,
   idParamsSchema,
+  int4QuerySchema,
   isUuid,
+  limitSchema,
   pageOf,
 } from '../schemas/common.ts';
 import { statsSchema } from '../schemas/portfolio.ts';
@@ -65,7 +67,7 @@ const tapeRejectedSchema = z.object({
 });
 
 const listLoansQuerySchema = z.object({
-  limit: z.coerce.number().int().min(1).max(1_000).default(100),
+  limit: limitSchema(1_000, 100),
   cursor: z.string().max(1_000).optional(),
   assetClass: z.enum(loanAssetClasses).optional(),
   borrowerType: z.enum(borrowerTypes).optional(),
@@ -75,8 +77,8 @@ const listLoansQuerySchema = z.object({
     .string()
     .regex(/^[A-Z]{2}$/)
     .optional(),
-  minDaysPastDue: z.coerce.number().int().min(0).optional(),
-  maxDaysPastDue: z.coerce.number().int().min(0).optional(),
+  minDaysPastDue: int4QuerySchema(0).optional(),
+  maxDaysPastDue: int4QuerySchema(0).optional(),
   minBalance: decimalStringSchema.optional(),
   maxBalance: decimalStringSchema.optional(),
 });
@@ -129,7 +131,7 @@ export const loanRoutes: FastifyPluginAsyncZod = async (app) => {
         tags: ['loans'],
         summary: 'Upload (replace) the loan tape of a draft portfolio: CSV, all or nothing',
         description:
-          'Send the CSV of shared/LOAN_TAPE.md with `Content-Type: text/csv`. Every cell is validated; a bad ' +
+          'Send the CSV of docs/loan-tape.md with `Content-Type: text/csv`. Every cell is validated; a bad ' +
           'tape answers 422 with `{ row, column, value, reason }` per bad cell (first 1,000, with the total ' +
           'count) and stores nothing.',
         security: [{ apiKey: [] }],

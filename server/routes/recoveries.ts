@@ -1,6 +1,11 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { forbidden } from '../../core/errors.ts';
-import { findPortfolio, getRecovery, requestCloseOffering, submitRecovery } from '../../core/recoveries.ts';
+import { forbidden } from '../../core/platform/errors.ts';
+import {
+  findPortfolio,
+  getRecovery,
+  requestCloseOffering,
+  submitRecovery,
+} from '../../core/servicing/recoveries.ts';
 import { assertOwns, type Principal } from '../plugins/auth.ts';
 import { errorResponses, idParamsSchema } from '../schemas/common.ts';
 import {
@@ -46,7 +51,8 @@ export const recoveryRoutes: FastifyPluginAsyncZod<TradingRoutesOptions> = async
           'relayer calls depositRecovery(amount, 0x<reportSha256>); the cash is pulled from the servicer’s ' +
           'wallet, which must hold and have approved `amount` to the Portfolio (else 409 naming what is ' +
           'missing). 409 before the offering is closed or before publish. One recovery per report: the same ' +
-          'report again answers the existing recovery (200), with another amount 409. Bad input 422.',
+          'report again answers the existing recovery (200), with another amount 409; a report the Portfolio ' +
+          'already took on-chain (its reportHash) 409 REPORT_ALREADY_DEPOSITED. Bad input 422.',
         security: [{ apiKey: [] }],
         params: idParamsSchema,
         body: createRecoveryBodySchema,

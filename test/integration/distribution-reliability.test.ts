@@ -15,15 +15,15 @@ import { type ChainClients, createChainClients, withAccount } from '../../core/c
 import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
 import { createPlatformChain, type PlatformChain } from '../../core/chain/deployment.ts';
 import { distributorAbi, portfolioAbi } from '../../core/chain/generated/index.ts';
-import { createRelayer, type Relayer } from '../../core/chain/relayer.ts';
-import { BaseError } from '../../core/errors.ts';
+import { createRelayer, type Relayer } from '../../core/chain/relayer/relayer.ts';
 import {
   type DistributionContext,
   DistributionDelay,
   distributionPushKey,
   findNewDistributions,
   handleDistribution,
-} from '../../worker/handlers/distribution.ts';
+} from '../../core/distributions/run.ts';
+import { BaseError } from '../../core/platform/errors.ts';
 import { createIndexer, type Indexer } from '../../worker/indexer/index.ts';
 import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';

@@ -1,0 +1,189 @@
+import type pg from 'pg';
+
+/**
+ * Read queries of the listing API in plain SQL: one indexed query per page, statistics read from
+ * the columns the loan-tape ingest computes in SQL (no per-request aggregation over loans).
+ */
+
+export type PortfolioRow = {
+  id: string;
+  owner: string;
+  name: string;
+  description: string;
+  asset_class: string;
+  jurisdiction: string;
+  currency: string;
+  asking_price: string;
+  pay_token_decimals: number;
+  servicer_address: string;
+  servicer_fee_bps: number;
+  protocol_fee_bps: number;
+  waterfall_mode: 'interestFirst' | 'sequential';
+  status: 'draft' | 'publishing' | 'published';
+  tape_sha256: string | null;
+  tape_file_size: string | null;
+  tape_uploaded_at: Date | null;
+  loan_count: number;
+  total_upb: string;
+  total_collateral: string;
+  wa_days_past_due: string | null;
+  collateral_coverage: string | null;
+  in_court_share: string | null;
+  cents_per_dollar: string | null;
+  breakdown: Record<string, Record<string, { count: number; upb: string }>>;
+  chain_id: number | null;
+  portfolio_address: string | null;
+  distributor_address: string | null;
+  offering_address: string | null;
+  deploy_tx_hash: string | null;
+  document_root: string | null;
+  document_root_tx_hash: string | null;
+  publish_error: string | null;
+  published_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+};
+
+export type TrancheRow = {
+  id: string;
+  portfolio_id: string;
+  seniority: number;
+  name: string;
+  symbol: string;
+  face: string;
+  coupon_bps: number;
+  price_bps: number;
+  residual: boolean;
+  address: string | null;
+  sold: string;
+  outstanding: string;
+  interest_arrears: string;
+  paid_to_date: string;
+};
+
+const PORTFOLIO_COLUMNS = `id, owner, name, description, asset_class, jurisdiction, currency, asking_price, pay_token_decimals,
+  servicer_address, servicer_fee_bps, protocol_fee_bps, waterfall_mode, status, tape_sha256, tape_file_size,
+  tape_uploaded_at, loan_count, total_upb, total_collateral, wa_days_past_due, collateral_coverage, in_court_share,
+  cents_per_dollar, breakdown, chain_id, portfolio_address, distributor_address, offering_address, deploy_tx_hash,
+  document_root, document_root_tx_hash, publish_error, published_at, created_at, updated_at`;
+
+/**
+ * `expr` is the sort value (the cursor's key, compared as a row with the id); `orderBy` orders the same way
+ * as `expr` but in the shape of the listing indexes (migration 20251123110000_listing_indexes), so that a
+ * page is an index range scan: a NULL statistic sorts as -1, i.e. first ascending and last descending
+ * (the statistics are never negative).
+ */
+export const portfolioSorts = {
+  createdAt: {
+    expr: 'created_at',
+    type: 'timestamptz',
+    orderBy: { asc: 'created_at ASC', desc: 'created_at DESC' },
+  },
+  totalUpb: { expr: 'total_upb', type: 'numeric', orderBy: { asc: 'total_upb ASC', desc: 'total_upb DESC' } },
+  askingPrice: {
+    expr: 'asking_price',
+    type: 'numeric',
+    orderBy: { asc: 'asking_price ASC', desc: 'asking_price DESC' },
+  },
+  centsPerDollar: {
+    expr: 'coalesce(cents_per_dollar, -1)',
+    type: 'numeric',
+    orderBy: { asc: 'cents_per_dollar ASC NULLS FIRST', desc: 'cents_per_dollar DESC NULLS LAST' },
+  },
+  waDaysPastDue: {
+    expr: 'coalesce(wa_days_past_due, -1)',
+    type: 'numeric',
+    orderBy: { asc: 'wa_days_past_due ASC NULLS FIRST', desc: 'wa_days_past_due DESC NULLS LAST' },
+  },
+  loanCount: { expr: 'loan_count', type: 'int', orderBy: { asc: 'loan_count ASC', desc: 'loan_count DESC' } },
+  name: { expr: 'name', type: 'text', orderBy: { asc: 'name ASC', desc: 'name DESC' } },
+} as const;
+
+export type PortfolioSort = keyof typeof portfolioSorts;
+
+/** Whether `key` (from a client's cursor) can be cast to the sort column's type. */
+export function isValidSortKey(sort: PortfolioSort, key: string): boolean {
+  switch (portfolioSorts[sort].type) {
+    case 'numeric':
+      return /^-?\d{1,90}(\.\d{1,30})?$/.test(key);
+    case 'int':
+      return /^-?\d{1,9}$/.test(key);
+    case 'timestamptz':
+      return /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([+-]\d{2}(:?\d{2})?|Z)?$/.test(key);
+    case 'text':
+      return key.length <= 1000;
+  }
+}
+
+export type ListPortfoliosParameters = {
+  status?: string;
+  assetClass?: string;
+  jurisdiction?: string;
+  minUpb?: string;
+  maxUpb?: string;
+  sort: PortfolioSort;
+  order: 'asc' | 'desc';
+  limit: number;
+  /** [sort key as text, id] of the last item of the previous page */
+  after?: [string, string];
+};
+
+export type ListPortfoliosReturnType = { rows: PortfolioRow[]; next: [string, string] | null };
+
+export async function listPortfolios(
+  db: pg.Pool,
+  p: ListPortfoliosParameters,
+): Promise<ListPortfoliosReturnType> {
+  const where: string[] = [];
+  const values: unknown[] = [];
+  const param = (v: unknown) => {
+    values.push(v);
+    return `$${values.length}`;
+  };
+  if (p.status !== undefined) where.push(`status = ${param(p.status)}::portfolio_status`);
+  if (p.assetClass !== undefined) where.push(`asset_class = ${param(p.assetClass)}::asset_class`);
+  if (p.jurisdiction !== undefined) where.push(`jurisdiction = ${param(p.jurisdiction)}`);
+  if (p.minUpb !== undefined) where.push(`total_upb >= ${param(p.minUpb)}::numeric`);
+  if (p.maxUpb !== undefined) where.push(`total_upb <= ${param(p.maxUpb)}::numeric`);
+  const sort = portfolioSorts[p.sort];
+  const cmp = p.order === 'asc' ? '>' : '<';
+  if (p.after !== undefined) {
+    where.push(`(${sort.expr}, id) ${cmp} (${param(p.after[0])}::${sort.type}, ${param(p.after[1])}::uuid)`);
+  }
+  const sql = `SELECT ${PORTFOLIO_COLUMNS}, (${sort.expr})::text AS sort_key FROM portfolio
+    ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+    ORDER BY ${sort.orderBy[p.order]}, id ${p.order} LIMIT ${param(p.limit + 1)}`;
+  const { rows } = await db.query<PortfolioRow & { sort_key: string }>(sql, values);
+  const page = rows.slice(0, p.limit);
+  const last = page.at(-1);
+  return { rows: page, next: rows.length > p.limit && last ? [last.sort_key, last.id] : null };
+}
+
+export async function getPortfolio(
+  db: pg.Pool,
+  id: string,
+): Promise<{ portfolio: PortfolioRow; tranches: TrancheRow[]; offering: OfferingClosedRow | null } | null> {
+  const [p, t, o] = await Promise.all([
+    db.query<PortfolioRow>(`SELECT ${PORTFOLIO_COLUMNS} FROM portfolio WHERE id = $1`, [id]),
+    db.query<TrancheRow>(
+      `SELECT id, portfolio_id, seniority, name, symbol, face, coupon_bps, price_bps, residual, address, sold,
+              outstanding, interest_arrears, paid_to_date
+       FROM tranche WHERE portfolio_id = $1 ORDER BY seniority`,
+      [id],
+    ),
+    // the indexed OfferingClosed event of the portfolio's contract (the first one: it closes once)
+    db.query<OfferingClosedRow>(
+      `SELECT e.closed_at::text AS closed_at, e.tx_hash, e.block_number::text AS block_number
+       FROM portfolio p
+       JOIN offering_closed_event e ON e.chain_id = p.chain_id AND lower(e.portfolio) = lower(p.portfolio_address)
+       WHERE p.id = $1
+       ORDER BY e.block_number, e.log_index LIMIT 1`,
+      [id],
+    ),
+  ]);
+  if (p.rows.length === 0) return null;
+  return { portfolio: p.rows[0], tranches: t.rows, offering: o.rows[0] ?? null };
+}
+
+/** The indexed `OfferingClosed` of a portfolio. */
+export type OfferingClosedRow = { closed_at: string; tx_hash: string; block_number: string };
