@@ -471,6 +471,17 @@ async function acceptedOnChain(
   );
 }
 
+/** Timestamps (ms) of the latest block and, where the node has one, of the pending block. */
+async function chainClocksMs(context: DistributionContext): Promise<number[]> {
+  const { publicClient } = context.platform.clients;
+  const [latest, pending] = await Promise.all([
+    publicClient.getBlock(),
+    // not every node answers for `pending` (then the latest block and our clock decide)
+    publicClient.getBlock({ blockTag: 'pending' }).catch(() => null),
+  ]);
+  return [latest, pending].flatMap((block) => (block ? [Number(block.timestamp) * 1000] : []));
+}
+
 const errorNameOf = (error: unknown): string | undefined => (error as { errorName?: string }).errorName;
 
 async function acceptStep(context: DistributionContext, row: Row): Promise<void> {
@@ -480,13 +491,13 @@ async function acceptStep(context: DistributionContext, row: Row): Promise<void>
   const { publicClient } = context.platform.clients;
   let relayed = await context.relayer.get(key);
   if (relayed === null && !(await acceptedOnChain(context, distributor, row))) {
-    // The timelock on the later of our clock and the chain's: on a chain that mines only when a
-    // transaction arrives (anvil's default) the latest block may be hours old, and acceptRoot is
-    // simulated against the pending block (the wall-clock time there), so the accept transaction
-    // itself mines the block that passes the timelock; a chain ahead of our clock is taken as it is.
+    // The timelock on the latest clock we know: ours, the latest block's, the pending block's. On a
+    // chain that mines only when a transaction arrives (anvil's default) the latest block may be
+    // hours old while the pending one has the wall-clock time (plus any evm_increaseTime offset), and
+    // acceptRoot is simulated against the pending block: the accept transaction itself mines the
+    // block that passes the timelock.
     const validAtMs = Number(row.validAt ?? 0n) * 1000;
-    const block = await publicClient.getBlock();
-    const nowMs = Math.max(Date.now(), Number(block.timestamp) * 1000);
+    const nowMs = Math.max(Date.now(), ...(await chainClocksMs(context)));
     if (nowMs < validAtMs) {
       throw new DistributionDelay(Math.min(validAtMs - nowMs, 60_000), `Timelock of distribution ${row.id}`);
     }

@@ -303,6 +303,18 @@ describe('the distribution job on an anvil that mines only when a transaction ar
       Math.ceil(pushed / 2),
     );
   }, 120_000);
+
+  // defect 15, with the chain's clock ahead of ours (evm_increaseTime, as a test or a user moves it)
+  it('reaches paid on its own when the chain’s clock runs ahead of the wall clock', async () => {
+    const testClient = createAnvilTestClient(anvil.rpcUrl);
+    await testClient.increaseTime({ seconds: 30 * 86_400 });
+    await testClient.mine({ blocks: 1 });
+    const portfolio = await publishedPortfolio('Clock ahead');
+    await deposit(portfolio, usd(90n) + 1n);
+    const [row] = await newDistributions(portfolio);
+    expect(await drive(row.id)).toBe('paid');
+    await expectPushedAndClaimed(portfolio, row.id);
+  }, 120_000);
 });
 
 describe('distributions and finality', () => {
