@@ -682,19 +682,19 @@ export async function findNewDistributions(db: Db): Promise<string[]> {
 export type ReconciledDistribution = { id: string; action: 'deleted' | 'failed' };
 
 /**
- * Distributions whose recovery event a reorg removed (or moved to another block, or another
- * transaction): the indexed branch no longer has their event while it is final past the event's
- * block (`snapshot_block + 1`), or another final event carries the same recovery id. One that sent
- * nothing on chain (computing, no proposeRoot in the relayer) is deleted, with its holder and
- * tranche rows: the re-included deposit, once final, gets a distribution of its own. One that did is
- * marked `failed` (its root, accept or claims may be gone with the reorg, or stand on a deposit that
- * is not there): an operator looks at it, and the portfolio's later distributions wait for that.
- * Runs in one transaction, under the rows' locks (the propose step holds the row while it submits).
+ * Unfinished distributions whose recovery event a reorg removed (or moved to another block, or
+ * another transaction): the indexed branch no longer has their event while it is final past the
+ * event's block (`snapshot_block + 1`), or another final event carries the same recovery id. One that
+ * sent nothing on chain (computing, no `proposing_at`, no proposeRoot in the relayer) is deleted,
+ * with its holder and tranche rows: the re-included deposit, once final, gets a distribution of its
+ * own. One that did is marked `failed` (its root, accept or claims may be gone with the reorg, or
+ * stand on a deposit that is not there): an operator looks at it, and the portfolio's later
+ * distributions wait for that. Paid ones are history and left as they are.
  */
 export async function reconcileDistributions(db: Db): Promise<ReconciledDistribution[]> {
   // gone: the indexed branch no longer has the event as it was, and is final past its block (or has
   // the same recovery id final elsewhere)
-  const gone = `d.status <> 'failed'
+  const gone = `d.status IN ('computing', 'proposed', 'claimable')
     AND NOT EXISTS (SELECT 1 FROM recovery_event r
                      WHERE r.chain_id = d.chain_id AND r.tx_hash = d.recovery_tx_hash
                        AND r.log_index = d.recovery_log_index AND r.snapshot_block = d.snapshot_block
