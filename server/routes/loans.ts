@@ -2,13 +2,16 @@ import { Readable } from 'node:stream';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ingestLoanTape, tooLarge } from '../../core/catalog/loan-tape/ingest.ts';
+import { listLoans } from '../../core/catalog/loan-tape/loans.ts';
 import {
   borrowerTypes,
   collateralTypes,
   legalStatuses,
   loanAssetClasses,
 } from '../../core/catalog/loan-tape/rules.ts';
-import { BaseError, conflict, notFound } from '../../core/platform/errors.ts';
+import { findPortfolio } from '../../core/catalog/portfolios.ts';
+import { assertTapeEditable } from '../../core/catalog/rules.ts';
+import { BaseError } from '../../core/platform/errors.ts';
 import { assertDataRoomAccess, assertOwns } from '../plugins/auth.ts';
 import {
   decimalStringSchema,
@@ -16,7 +19,6 @@ import {
   encodeCursor,
   errorResponses,
   idParamsSchema,
-  isUuid,
   pageOf,
 } from '../schemas/common.ts';
 import { statsSchema } from '../schemas/portfolio.ts';
@@ -81,42 +83,9 @@ const listLoansQuerySchema = z.object({
   maxBalance: decimalStringSchema.optional(),
 });
 
-type LoanRow = {
-  loan_id: string;
-  row_number: number;
-  counterparty_id: string | null;
-  borrower_type: z.infer<typeof loanSchema>['borrowerType'];
-  asset_class: z.infer<typeof loanSchema>['assetClass'];
-  currency: string;
-  origination_date: string;
-  principal_balance: string;
-  accrued_interest: string | null;
-  legal_balance: string | null;
-  days_past_due: number;
-  date_of_default: string | null;
-  last_payment_date: string | null;
-  legal_status: z.infer<typeof loanSchema>['legalStatus'];
-  jurisdiction: string;
-  collateral_type: z.infer<typeof loanSchema>['collateralType'];
-  collateral_value: string | null;
-  collateral_valuation_date: string | null;
-  lien_position: number | null;
-  extra: Record<string, string>;
-};
-
-async function findPortfolio(app: Parameters<FastifyPluginAsyncZod>[0], id: string) {
-  const portfolio = isUuid(id)
-    ? await app.prisma.portfolio.findUnique({
-        where: { id },
-        select: { id: true, owner: true, status: true },
-      })
-    : null;
-  if (portfolio === null) throw notFound('Portfolio', id);
-  return portfolio;
-}
-
 /** PUT /v1/portfolios/:id/loan-tape (issuer, CSV) and GET /v1/portfolios/:id/loans (data-room access). */
 export const loanRoutes: FastifyPluginAsyncZod = async (app) => {
+  const catalog = { prisma: app.prisma };
   // the tape is streamed to the ingest, never buffered
   app.addContentTypeParser('text/csv', (_request, payload, done) => done(null, payload));
 
@@ -150,10 +119,9 @@ export const loanRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) => {
-      const portfolio = await findPortfolio(app, request.params.id);
+      const portfolio = await findPortfolio(catalog, request.params.id);
       assertOwns(request.principal, portfolio);
-      if (portfolio.status !== 'draft')
-        throw conflict(`Portfolio is ${portfolio.status}; the loan tape can only change in draft`);
+      assertTapeEditable(portfolio.status);
       const body = request.body;
       if (!(body instanceof Readable)) {
         throw new BaseError('Send the loan tape as text/csv', {
@@ -217,60 +185,17 @@ export const loanRoutes: FastifyPluginAsyncZod = async (app) => {
       if (request.principal === null) {
         throw new BaseError('Sign in first (POST /v1/auth/nonce, /v1/auth/verify)', { code: 'UNAUTHORIZED' });
       }
-      const portfolio = await findPortfolio(app, request.params.id);
+      const portfolio = await findPortfolio(catalog, request.params.id);
       await assertDataRoomAccess(request, portfolio);
-      const q = request.query;
-      const values: unknown[] = [portfolio.id];
-      const param = (v: unknown) => {
-        values.push(v);
-        return `$${values.length}`;
-      };
-      const where = ['portfolio_id = $1'];
-      if (q.assetClass) where.push(`asset_class = ${param(q.assetClass)}::asset_class`);
-      if (q.borrowerType) where.push(`borrower_type = ${param(q.borrowerType)}::borrower_type`);
-      if (q.legalStatus) where.push(`legal_status = ${param(q.legalStatus)}::legal_status`);
-      if (q.collateralType) where.push(`collateral_type = ${param(q.collateralType)}::collateral_type`);
-      if (q.jurisdiction) where.push(`jurisdiction = ${param(q.jurisdiction)}`);
-      if (q.minDaysPastDue !== undefined) where.push(`days_past_due >= ${param(q.minDaysPastDue)}`);
-      if (q.maxDaysPastDue !== undefined) where.push(`days_past_due <= ${param(q.maxDaysPastDue)}`);
-      if (q.minBalance !== undefined) where.push(`principal_balance >= ${param(q.minBalance)}::numeric`);
-      if (q.maxBalance !== undefined) where.push(`principal_balance <= ${param(q.maxBalance)}::numeric`);
-      if (q.cursor !== undefined) where.push(`loan_id > ${param(String(decodeCursor(q.cursor, 1)[0]))}`);
-      const { rows } = await app.db.pool.query<LoanRow>(
-        `SELECT loan_id, row_number, counterparty_id, borrower_type, asset_class, currency,
-                to_char(origination_date, 'YYYY-MM-DD') AS origination_date, principal_balance, accrued_interest,
-                legal_balance, days_past_due, to_char(date_of_default, 'YYYY-MM-DD') AS date_of_default,
-                to_char(last_payment_date, 'YYYY-MM-DD') AS last_payment_date, legal_status, jurisdiction,
-                collateral_type, collateral_value,
-                to_char(collateral_valuation_date, 'YYYY-MM-DD') AS collateral_valuation_date, lien_position, extra
-         FROM loan WHERE ${where.join(' AND ')} ORDER BY loan_id LIMIT ${param(q.limit + 1)}`,
-        values,
-      );
-      const page = rows.slice(0, q.limit);
+      const { cursor, ...filters } = request.query;
+      const page = await listLoans(app.db.pool, {
+        ...filters,
+        portfolioId: portfolio.id,
+        afterLoanId: cursor === undefined ? undefined : String(decodeCursor(cursor, 1)[0]),
+      });
       return {
-        items: page.map((r) => ({
-          loanId: r.loan_id,
-          row: r.row_number,
-          counterpartyId: r.counterparty_id,
-          borrowerType: r.borrower_type,
-          assetClass: r.asset_class,
-          currency: r.currency,
-          originationDate: r.origination_date,
-          principalBalance: r.principal_balance,
-          accruedInterest: r.accrued_interest,
-          legalBalance: r.legal_balance,
-          daysPastDue: r.days_past_due,
-          dateOfDefault: r.date_of_default,
-          lastPaymentDate: r.last_payment_date,
-          legalStatus: r.legal_status,
-          jurisdiction: r.jurisdiction,
-          collateralType: r.collateral_type,
-          collateralValue: r.collateral_value,
-          collateralValuationDate: r.collateral_valuation_date,
-          lienPosition: r.lien_position,
-          extra: r.extra,
-        })),
-        nextCursor: rows.length > q.limit ? encodeCursor([page[page.length - 1].loan_id]) : null,
+        items: page.items,
+        nextCursor: page.next === null ? null : encodeCursor([page.next]),
       };
     },
   );
