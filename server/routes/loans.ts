@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ingestLoanTape, tooLarge } from '../../core/catalog/loan-tape/ingest.ts';
-import { listLoans } from '../../core/catalog/loan-tape/loans.ts';
+import { listLoans, tapeStatistics } from '../../core/catalog/loan-tape/loans.ts';
 import {
   borrowerTypes,
   collateralTypes,
@@ -141,21 +141,13 @@ export const loanRoutes: FastifyPluginAsyncZod = async (app) => {
           maxBytes,
         });
         request.audit.details = { action: 'loan-tape', loanCount: result.loanCount, sha256: result.sha256 };
-        const stats = await app.prisma.portfolio.findUniqueOrThrow({ where: { id: portfolio.id } });
+        const stats = await tapeStatistics(catalog, portfolio.id);
         return {
           portfolioId: portfolio.id,
           loanCount: result.loanCount,
           sha256: result.sha256,
           size: result.size,
-          stats: {
-            loanCount: stats.loanCount,
-            totalUpb: stats.totalUpb.toFixed(4),
-            totalCollateral: stats.totalCollateral.toFixed(4),
-            askingPriceCentsPerDollar: stats.centsPerDollar?.toNumber() ?? null,
-            waDaysPastDue: stats.waDaysPastDue?.toNumber() ?? null,
-            collateralCoverage: stats.collateralCoverage?.toNumber() ?? null,
-            inCourtShare: stats.inCourtShare?.toNumber() ?? null,
-          },
+          stats,
         };
       } catch (error) {
         // the client may still be sending: stop reading and close the connection after the answer

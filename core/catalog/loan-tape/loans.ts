@@ -1,8 +1,10 @@
 /**
  * The read side of a loan tape: one page of a portfolio's loans, filtered and ordered by loan id
- * (keyset), as plain data the API answers with. One indexed query per page, in plain SQL.
+ * (keyset), as plain data the API answers with (one indexed query per page, in plain SQL), and the
+ * statistics the ingest computed into the portfolio row.
  */
 import type pg from 'pg';
+import type { PrismaClient } from '../../db/index.ts';
 import type { borrowerTypes, collateralTypes, legalStatuses, loanAssetClasses } from './rules.ts';
 
 export type LoanView = {
@@ -129,3 +131,31 @@ const toLoanView = (r: LoanRow): LoanView => ({
   lienPosition: r.lien_position,
   extra: r.extra,
 });
+
+export type TapeStatistics = {
+  loanCount: number;
+  /** decimals in the loan currency, 4 places */
+  totalUpb: string;
+  totalCollateral: string;
+  askingPriceCentsPerDollar: number | null;
+  waDaysPastDue: number | null;
+  collateralCoverage: number | null;
+  inCourtShare: number | null;
+};
+
+/** The statistics of a portfolio's tape, as the ingest stored them in the portfolio row. */
+export async function tapeStatistics(
+  context: { prisma: PrismaClient },
+  portfolioId: string,
+): Promise<TapeStatistics> {
+  const stats = await context.prisma.portfolio.findUniqueOrThrow({ where: { id: portfolioId } });
+  return {
+    loanCount: stats.loanCount,
+    totalUpb: stats.totalUpb.toFixed(4),
+    totalCollateral: stats.totalCollateral.toFixed(4),
+    askingPriceCentsPerDollar: stats.centsPerDollar?.toNumber() ?? null,
+    waDaysPastDue: stats.waDaysPastDue?.toNumber() ?? null,
+    collateralCoverage: stats.collateralCoverage?.toNumber() ?? null,
+    inCourtShare: stats.inCourtShare?.toNumber() ?? null,
+  };
+}
