@@ -123,6 +123,7 @@ export const loanRoutes: FastifyPluginAsyncZod = async (app) => {
   app.put(
     '/v1/portfolios/:id/loan-tape',
     {
+      config: { invalidatesListing: true },
       preHandler: app.requireRole('issuer'),
       bodyLimit: app.config.LOAN_TAPE_MAX_BYTES,
       schema: {

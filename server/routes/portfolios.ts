@@ -39,6 +39,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/portfolios',
     {
+      config: { invalidatesListing: true },
       preHandler: app.requireRole('issuer'),
       schema: {
         tags: ['portfolios'],

@@ -61,6 +61,7 @@ export const publishRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/portfolios/:id/publish',
     {
+      config: { invalidatesListing: true },
       preHandler: app.requireRole('issuer'),
       schema: {
         tags: ['portfolios'],
