@@ -51,6 +51,8 @@ export const configSchema = z.object({
    * process empty the cache at once; this bounds the staleness of changes made elsewhere (the worker).
    */
   LISTING_CACHE_TTL_MS: int(1_000, 0),
+  /** GET /health reuses its probes' answer this long (ms; 0: every request probes, one probe at a time). */
+  HEALTH_CACHE_MS: int(1_000, 0),
   RATE_LIMIT_MAX: int(600, 1),
   RATE_LIMIT_WINDOW_MS: int(60_000, 1),
   /** SIWE: the domain (host[:port]) investors sign in to, and the lifetimes of nonces and sessions. */

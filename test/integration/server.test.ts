@@ -32,6 +32,47 @@ describe('GET /health', () => {
     expect(body.worker.status).toBe(body.worker.workers > 0 ? 'ok' : 'down');
   });
 
+  it('runs its probes once for many hits within HEALTH_CACHE_MS, one run at a time, and is rate-limited', async () => {
+    const app = await createTestApp({ db, overrides: { HEALTH_CACHE_MS: 60_000, RATE_LIMIT_MAX: 30 } });
+    // count what the probes send to the real Postgres and Redis
+    const counts = { select1: 0, ping: 0, clientList: 0 };
+    const pool = app.db.pool;
+    const query = pool.query;
+    pool.query = ((...args: Parameters<typeof query>) => {
+      if (args[0] === 'SELECT 1') counts.select1++;
+      return (query as (...a: unknown[]) => unknown).apply(pool, args);
+    }) as typeof query;
+    const redis = app.redis;
+    const sendCommand = redis.sendCommand;
+    redis.sendCommand = ((...args: Parameters<typeof sendCommand>) => {
+      const [command] = args;
+      if (command.name === 'ping') counts.ping++;
+      if (command.name === 'client' && String(command.args[0]).toUpperCase() === 'LIST') counts.clientList++;
+      return sendCommand.apply(redis, args);
+    }) as typeof sendCommand;
+    try {
+      const hit = () => app.app.inject({ method: 'GET', url: '/health' });
+      const concurrent = await Promise.all(Array.from({ length: 20 }, hit));
+      const sequential = [];
+      for (let i = 0; i < 10; i++) sequential.push(await hit());
+      for (const res of [...concurrent, ...sequential]) expect(res.statusCode).toBe(200);
+      expect(new Set([...concurrent, ...sequential].map((r) => r.json().checkedAt)).size).toBe(1);
+      expect(counts).toEqual({ select1: 1, ping: 1, clientList: expect.any(Number) });
+      const listsPerRun = counts.clientList;
+      expect(listsPerRun).toBeGreaterThan(0);
+      // the 31st hit of the window is refused before any probe
+      const limited = await hit();
+      expect(limited.statusCode).toBe(429);
+      expect(limited.json()).toMatchObject({ statusCode: 429, code: 'RATE_LIMITED' });
+      expect(counts).toEqual({ select1: 1, ping: 1, clientList: listsPerRun });
+    } finally {
+      pool.query = query;
+      redis.sendCommand = sendCommand;
+      await app.app.close();
+      app.redis.disconnect();
+    }
+  });
+
   it('answers 503 when Postgres is unreachable', async () => {
     // a database on a port nothing listens on is a Postgres outage
     const dead = createDb({ databaseUrl: 'postgresql://postgres@127.0.0.1:1/none', max: 1 });
