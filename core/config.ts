@@ -42,6 +42,12 @@ export const configSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Largest accepted loan tape, bytes (a 1,000,000-row tape is about 200 MB). */
   LOAN_TAPE_MAX_BYTES: int(512 * 1024 * 1024, 1),
+  /**
+   * Time a loan-tape upload may take to arrive, from the request's start (ms): the body is spooled to
+   * `${DATA_DIR}/uploads` first and ingested in one short transaction only once complete; a slower upload
+   * is answered 408 REQUEST_TIMEOUT and stores nothing.
+   */
+  LOAN_TAPE_UPLOAD_TIMEOUT_MS: int(600_000, 1),
   /** Largest accepted data-room document, bytes. */
   DOCUMENT_MAX_BYTES: int(50 * 1024 * 1024, 1),
   /** Largest JSON body, bytes. */

@@ -1,7 +1,9 @@
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ingestLoanTape, tooLarge } from '../../core/db/loan-tape.ts';
+import { type SpooledLoanTape, spoolLoanTape } from '../../core/db/loan-tape-spool.ts';
 import {
   borrowerTypes,
   collateralTypes,
@@ -132,7 +134,8 @@ export const loanRoutes: FastifyPluginAsyncZod = async (app) => {
         description:
           'Send the CSV of shared/LOAN_TAPE.md with `Content-Type: text/csv`. Every cell is validated; a bad ' +
           'tape answers 422 with `{ row, column, value, reason }` per bad cell (first 1,000, with the total ' +
-          'count) and stores nothing.',
+          'count) and stores nothing. The body is received in full before the ingest starts; one that takes ' +
+          'longer than `LOAN_TAPE_UPLOAD_TIMEOUT_MS` answers 408 REQUEST_TIMEOUT and stores nothing.',
         security: [{ apiKey: [] }],
         consumes: ['text/csv'],
         params: idParamsSchema,
@@ -146,7 +149,7 @@ export const loanRoutes: FastifyPluginAsyncZod = async (app) => {
             stats: statsSchema,
           }),
           422: tapeRejectedSchema,
-          ...errorResponses(400, 401, 403, 404, 409, 413, 415, 429),
+          ...errorResponses(400, 401, 403, 404, 408, 409, 413, 415, 429),
         },
       },
     },
@@ -165,12 +168,33 @@ export const loanRoutes: FastifyPluginAsyncZod = async (app) => {
       const maxBytes = app.config.LOAN_TAPE_MAX_BYTES;
       const declared = Number(request.headers['content-length'] ?? Number.NaN);
       request.audit = { type: 'portfolio', id: portfolio.id, details: { action: 'loan-tape' } };
+      // 1. the body to a file, with no connection or lock held while the client sends it
+      let spooled: SpooledLoanTape;
       try {
         if (declared > maxBytes) throw tooLarge(maxBytes);
+        spooled = await spoolLoanTape({
+          source: body,
+          dir: path.join(app.config.DATA_DIR, 'uploads'),
+          maxBytes,
+          timeoutMs: app.config.LOAN_TAPE_UPLOAD_TIMEOUT_MS,
+          elapsedMs: reply.elapsedTime,
+          timeoutSetting: 'LOAN_TAPE_UPLOAD_TIMEOUT_MS',
+        });
+      } catch (error) {
+        // the client may still be sending: stop reading and close the connection after the answer
+        if (!body.readableEnded) {
+          body.unpipe();
+          body.resume();
+          reply.header('connection', 'close');
+        }
+        throw error;
+      }
+      // 2. the file into Postgres in one transaction (all or nothing, per-cell 422s)
+      try {
         const result = await ingestLoanTape({
           pool: app.db.pool,
           portfolioId: portfolio.id,
-          source: body,
+          source: spooled.open(),
           maxBytes,
         });
         request.audit.details = { action: 'loan-tape', loanCount: result.loanCount, sha256: result.sha256 };
@@ -190,14 +214,8 @@ export const loanRoutes: FastifyPluginAsyncZod = async (app) => {
             inCourtShare: stats.inCourtShare?.toNumber() ?? null,
           },
         };
-      } catch (error) {
-        // the client may still be sending: stop reading and close the connection after the answer
-        if (!body.readableEnded) {
-          body.unpipe();
-          body.resume();
-          reply.header('connection', 'close');
-        }
-        throw error;
+      } finally {
+        await spooled.remove();
       }
     },
   );
