@@ -19,6 +19,7 @@
  * dump, or the build from the rows, run in a worker thread (payouts-tree-thread.ts) whose tree comes
  * back as transferred buffers, wrapped in constant time. On the main thread a load costs at most one
  * page of `TREE_ROWS_PAGE` holder rows per turn (the rows path: keyset pages streamed to the thread).
+ * A cache runs one load at a time (the others wait their turn), so at most one tree is in the making.
  */
 import { Worker } from 'node:worker_threads';
 import { type Address, getAddress, type Hex } from 'viem';
@@ -55,6 +56,8 @@ export type CreateTreeCacheOptions = {
   prisma: PrismaClient;
   /** Trees kept at most (default 4; a 1M-leaf tree holds ~100 MB). */
   maxTrees?: number;
+  /** How a tree is loaded (default `loadTree`); the cache runs one at a time. */
+  load?: (source: TreeSource) => Promise<DistributionTree>;
 };
 
 /** Holder rows read per query (and per event-loop turn) when a tree is rebuilt from its rows. */
@@ -161,6 +164,9 @@ export function createTreeCache(options: CreateTreeCacheOptions): TreeCache {
   const maxTrees = Math.max(1, options.maxTrees ?? 4);
   // a Map iterates in insertion order: re-inserting on use makes the first key the least recent
   const trees = new Map<string, Promise<DistributionTree>>();
+  const load = options.load ?? ((source: TreeSource) => loadTree(options.prisma, source));
+  // one load at a time: a load in flight holds a whole dump (or all rows) and its thread's memory
+  let queue: Promise<unknown> = Promise.resolve();
   return {
     get(source) {
       const cached = trees.get(source.id);
@@ -169,7 +175,8 @@ export function createTreeCache(options: CreateTreeCacheOptions): TreeCache {
         trees.set(source.id, cached);
         return cached;
       }
-      const loading = loadTree(options.prisma, source);
+      const loading = queue.then(() => load(source));
+      queue = loading.catch(() => {});
       trees.set(source.id, loading);
       // a failed load is not kept: the next request tries again
       loading.catch(() => {

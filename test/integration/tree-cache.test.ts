@@ -147,6 +147,31 @@ describe('the tree cache loads off the main thread', () => {
     expect(Math.max(...results)).toBeLessThanOrEqual(TREE_ROWS_PAGE);
   });
 
+  it('runs one load at a time', async () => {
+    let running = 0;
+    let most = 0;
+    const gates: (() => void)[] = [];
+    const cache = createTreeCache({
+      prisma: db.prisma,
+      load: async () => {
+        running++;
+        most = Math.max(most, running);
+        await new Promise<void>((resolve) => gates.push(resolve));
+        running--;
+        return fixture;
+      },
+    });
+    const ids = ['a', 'b', 'c'];
+    const loads = ids.map((id) => cache.get({ id, root: fixture.root, treePath: null }));
+    for (let i = 0; i < ids.length; i++) {
+      await vi.waitFor(() => expect(gates).toHaveLength(i + 1));
+      expect(running).toBe(1);
+      gates[i]();
+    }
+    expect(await Promise.all(loads)).toEqual([fixture, fixture, fixture]);
+    expect(most).toBe(1);
+  });
+
   it('answers a corrupt dump with the parser error, and a distribution without rows or file as unavailable', async () => {
     const corrupt = path.join(dir, 'corrupt.json');
     await writeFile(
