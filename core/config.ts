@@ -48,6 +48,8 @@ export const configSchema = z.object({
    * is answered 408 REQUEST_TIMEOUT and stores nothing.
    */
   LOAN_TAPE_UPLOAD_TIMEOUT_MS: int(600_000, 1),
+  /** Spooled loan tapes ingested at once by this process (each holds one pooled connection meanwhile); the rest wait. */
+  LOAN_TAPE_CONCURRENT_INGESTS: int(2, 1),
   /** Largest accepted data-room document, bytes. */
   DOCUMENT_MAX_BYTES: int(50 * 1024 * 1024, 1),
   /** Largest JSON body, bytes. */

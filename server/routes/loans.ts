@@ -117,8 +117,28 @@ async function findPortfolio(app: Parameters<FastifyPluginAsyncZod>[0], id: stri
   return portfolio;
 }
 
+/** At most `max` runs at a time; the others wait in arrival order. */
+function concurrencyLimit(max: number) {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(run: () => Promise<T>): Promise<T> => {
+    if (active < max) active++;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await run();
+    } finally {
+      // hand the slot to the next in line, or free it
+      const next = waiting.shift();
+      if (next === undefined) active--;
+      else next();
+    }
+  };
+}
+
 /** PUT /v1/portfolios/:id/loan-tape (issuer, CSV) and GET /v1/portfolios/:id/loans (data-room access). */
 export const loanRoutes: FastifyPluginAsyncZod = async (app) => {
+  // every ingest holds a pooled connection (and its portfolio's row lock) until it commits
+  const ingest = concurrencyLimit(app.config.LOAN_TAPE_CONCURRENT_INGESTS);
   // the tape is streamed to the ingest, never buffered
   app.addContentTypeParser('text/csv', (_request, payload, done) => done(null, payload));
 
@@ -189,14 +209,11 @@ export const loanRoutes: FastifyPluginAsyncZod = async (app) => {
         }
         throw error;
       }
-      // 2. the file into Postgres in one transaction (all or nothing, per-cell 422s)
+      // 2. the file into Postgres in one transaction (all or nothing, per-cell 422s), a bounded number at once
       try {
-        const result = await ingestLoanTape({
-          pool: app.db.pool,
-          portfolioId: portfolio.id,
-          source: spooled.open(),
-          maxBytes,
-        });
+        const result = await ingest(() =>
+          ingestLoanTape({ pool: app.db.pool, portfolioId: portfolio.id, source: spooled.open(), maxBytes }),
+        );
         request.audit.details = { action: 'loan-tape', loanCount: result.loanCount, sha256: result.sha256 };
         const stats = await app.prisma.portfolio.findUniqueOrThrow({ where: { id: portfolio.id } });
         return {

@@ -466,6 +466,51 @@ describe('PUT /v1/portfolios/:id/loan-tape: slow uploads', () => {
     expect(await readdir(path.join(dataDir, 'uploads'))).toEqual([]);
   });
 
+  it('ingests at most LOAN_TAPE_CONCURRENT_INGESTS complete tapes at once', async () => {
+    const ids = await Promise.all(Array.from({ length: 4 }, () => createPortfolio()));
+    // another session holds every portfolio row: each ingest that starts waits on it with its connection
+    const holder = new pg.Client({ connectionString: t.db.url });
+    await holder.connect();
+    const pool = t.db.pool;
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT id FROM portfolio WHERE id = ANY($1::uuid[]) FOR UPDATE', [ids]);
+      const puts = ids.map((id) =>
+        live.app.inject({
+          method: 'PUT',
+          url: `/v1/portfolios/${id}/loan-tape`,
+          headers: { ...issuer, 'content-type': 'text/csv' },
+          payload: loanTapeCsv({ rows: 5 }),
+        }),
+      );
+      const waitingOnLock = async () =>
+        Number(
+          (
+            await holder.query(
+              `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+            )
+          ).rows[0].n,
+        );
+      await vi.waitFor(
+        async () => expect(await waitingOnLock()).toBe(live.config.LOAN_TAPE_CONCURRENT_INGESTS),
+        {
+          timeout: 20_000,
+          interval: 50,
+        },
+      );
+      expect(pool.totalCount - pool.idleCount).toBe(live.config.LOAN_TAPE_CONCURRENT_INGESTS);
+      // other routes still get a connection
+      expect((await live.app.inject({ method: 'GET', url: `/v1/portfolios/${ids[0]}` })).statusCode).toBe(
+        200,
+      );
+      await holder.query('ROLLBACK');
+      for (const res of await Promise.all(puts)) expect(res.statusCode, res.body).toBe(200);
+    } finally {
+      await holder.end();
+    }
+    expect(await t.db.prisma.loan.count({ where: { portfolioId: { in: ids } } })).toBe(20);
+  });
+
   it('answers 408 REQUEST_TIMEOUT to an upload slower than LOAN_TAPE_UPLOAD_TIMEOUT_MS, storing nothing', async () => {
     const quick = await createTestApp({
       db: t.db,
