@@ -5,8 +5,8 @@ import {
   indexerHealth,
   readIndexerCursor,
   readReportedIndexerStatus,
-} from '../../core/indexer-status.ts';
-import { countWorkers } from '../../core/queue.ts';
+} from '../../core/chain-index/status.ts';
+import { countWorkers } from '../../core/platform/queue.ts';
 import { errorResponses } from '../schemas/common.ts';
 
 const componentSchema = z.object({
@@ -95,7 +95,7 @@ export function singleFlightReport(
  * configured) Redis answer, 503 otherwise; chain and worker report `unconfigured` when RPC_URL /
  * REDIS_URL are unset. The indexer runs in the worker process: its status comes from the shared
  * `indexer_cursor` row (last pass, indexed block vs the chain head) and what the worker reports in
- * Redis (core/indexer-status.ts); `down` when no pass ran for a minute or the indexer stopped.
+ * Redis (core/chain-index/status.ts); `down` when no pass ran for a minute or the indexer stopped.
  *
  * Bounded: the probes run at most once per `HEALTH_CACHE_MS` and one run at a time
  * (`singleFlightReport`; `checkedAt` says when), and the route has the API's per-client rate limit.

@@ -1,7 +1,7 @@
 /**
- * The payouts tree cache (core/payouts.ts) loads a tree without the whole-tree work on the event
+ * The payouts tree cache (core/distributions/payouts.ts) loads a tree without the whole-tree work on the event
  * loop: the dump's parse and hash checks, or the build from the holder rows, run in a worker thread.
- * Structural check: the tree functions of core/domain/merkle.ts are counted on this (the main) thread,
+ * Structural check: the tree functions of core/distributions/tree/merkle.ts are counted on this (the main) thread,
  * where the worker thread's own copy of the module is not; and the rows are read in bounded pages.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -9,15 +9,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { getAddress } from 'viem';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { buildDistributionTree, type DistributionTree } from '../../core/domain/merkle.ts';
-import { createTreeCache, TREE_ROWS_PAGE } from '../../core/payouts.ts';
+import { createTreeCache, TREE_ROWS_PAGE } from '../../core/distributions/payouts.ts';
+import { buildDistributionTree, type DistributionTree } from '../../core/distributions/tree/merkle.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { recordPublishedPortfolio } from '../helpers/portfolio.ts';
 
 const mainThread = vi.hoisted(() => ({ parsed: 0, built: 0 }));
 
-vi.mock('../../core/domain/merkle.ts', async (importOriginal) => {
-  const merkle = await importOriginal<typeof import('../../core/domain/merkle.ts')>();
+vi.mock('../../core/distributions/tree/merkle.ts', async (importOriginal) => {
+  const merkle = await importOriginal<typeof import('../../core/distributions/tree/merkle.ts')>();
   return {
     ...merkle,
     loadDistributionTreeJson: (...args: Parameters<typeof merkle.loadDistributionTreeJson>) => {
