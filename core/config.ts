@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { BaseError } from './errors.ts';
 
@@ -25,6 +26,37 @@ const optionalAddress = z
   )
   .optional();
 
+/** proxy-addr's names for address ranges, accepted in TRUST_PROXY beside addresses and CIDRs. */
+const PROXY_RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+function isProxyAddress(entry: string): boolean {
+  if (PROXY_RANGE_NAMES.includes(entry)) return true;
+  const [address, prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  if (!/^\d{1,3}$/.test(prefix)) return false;
+  return Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+/** A comma-separated list of proxy addresses / CIDRs; empty: none. */
+const proxyList = z
+  .string()
+  .transform((v) =>
+    v
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter(Boolean),
+  )
+  .pipe(
+    z.array(
+      z.string().refine(isProxyAddress, {
+        error: (issue) =>
+          `'${String(issue.input)}' is not an IP address, a CIDR (10.0.0.0/8) or one of ${PROXY_RANGE_NAMES.join(', ')}`,
+      }),
+    ),
+  );
+
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
 
 export const configSchema = z.object({
@@ -51,6 +83,12 @@ export const configSchema = z.object({
    * process empty the cache at once; this bounds the staleness of changes made elsewhere (the worker).
    */
   LISTING_CACHE_TTL_MS: int(1_000, 0),
+  /**
+   * Reverse proxies whose `X-Forwarded-For` / `-Proto` / `-Host` the API believes (addresses, CIDRs,
+   * or loopback / linklocal / uniquelocal), comma-separated. Any other peer is the client itself, so a
+   * client cannot pick the IP the rate limit and the audit log see. Default: none.
+   */
+  TRUST_PROXY: proxyList.optional(),
   RATE_LIMIT_MAX: int(600, 1),
   RATE_LIMIT_WINDOW_MS: int(60_000, 1),
   /** SIWE: the domain (host[:port]) investors sign in to, and the lifetimes of nonces and sessions. */

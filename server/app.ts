@@ -53,7 +53,9 @@ export async function buildApp(options: BuildAppOptions = {}) {
   const app = Fastify({
     logger: options.logger ?? (config.LOG_LEVEL === 'silent' ? false : { level: config.LOG_LEVEL }),
     bodyLimit: config.BODY_MAX_BYTES,
-    trustProxy: config.NODE_ENV === 'production',
+    // only the configured proxies may set the client IP (rate limit, audit log) through X-Forwarded-For
+    trustProxy:
+      config.TRUST_PROXY !== undefined && config.TRUST_PROXY.length > 0 ? config.TRUST_PROXY : false,
     ajv: undefined,
   }).withTypeProvider<ZodTypeProvider>();
 
