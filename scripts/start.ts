@@ -98,23 +98,6 @@ function defaultLogStream(): DestinationStream {
   return pino.destination(1);
 }
 
-/** Fastify's request log fields, without the admin key of a `/admin/queues?key=...` link. */
-function requestLogFields(request: {
-  method: string;
-  url: string;
-  host?: string;
-  ip?: string;
-  socket?: { remotePort?: number };
-}) {
-  return {
-    method: request.method,
-    url: request.url.replace(/([?&]key=)[^&]*/g, '$1[redacted]'),
-    host: request.host,
-    remoteAddress: request.ip,
-    remotePort: request.socket?.remotePort,
-  };
-}
-
 /** Refuses a second `npm start` on the same data dir (PGlite and anvil's state file are single-writer). */
 async function takeLock(dataDir: string): Promise<() => Promise<void>> {
   const file = join(dataDir, LOCK_FILE);
@@ -285,10 +268,7 @@ export async function startMarketplace(options: StartMarketplaceOptions = {}): P
     const app = await buildApp({
       config: runtime,
       db,
-      logger:
-        runtime.LOG_LEVEL === 'silent'
-          ? false
-          : { level: runtime.LOG_LEVEL, name: 'api', stream, serializers: { req: requestLogFields } },
+      logger: runtime.LOG_LEVEL === 'silent' ? false : { level: runtime.LOG_LEVEL, name: 'api', stream },
     });
     stops.push({ name: 'api', stop: () => app.close() });
     await app.listen({ host: runtime.HOST, port: runtime.PORT });
