@@ -145,6 +145,7 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/v1/auth/session',
     {
+      config: { auth: 'credential' },
       schema: {
         tags: ['auth'],
         summary: 'Who the bearer credential belongs to',
@@ -173,7 +174,7 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
         body: z.object({}).nullish(),
         response: { 204: z.null(), ...errorResponses(401) },
       },
-      preHandler: app.requireSession,
+      config: { auth: 'credential' },
     },
     async (request, reply) => {
       const p = request.principal;

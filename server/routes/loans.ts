@@ -123,7 +123,7 @@ export const loanRoutes: FastifyPluginAsyncZod = async (app) => {
   app.put(
     '/v1/portfolios/:id/loan-tape',
     {
-      preHandler: app.requireRole('issuer'),
+      config: { auth: { roles: ['issuer'] } },
       bodyLimit: app.config.LOAN_TAPE_MAX_BYTES,
       schema: {
         tags: ['loans'],
@@ -132,7 +132,6 @@ export const loanRoutes: FastifyPluginAsyncZod = async (app) => {
           'Send the CSV of shared/LOAN_TAPE.md with `Content-Type: text/csv`. Every cell is validated; a bad ' +
           'tape answers 422 with `{ row, column, value, reason }` per bad cell (first 1,000, with the total ' +
           'count) and stores nothing.',
-        security: [{ apiKey: [] }],
         consumes: ['text/csv'],
         params: idParamsSchema,
         body: z.unknown().describe('the CSV bytes'),
@@ -204,19 +203,16 @@ export const loanRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/v1/portfolios/:id/loans',
     {
+      config: { auth: 'credential' },
       schema: {
         tags: ['loans'],
         summary: 'The loan tape, paginated and filterable (allowlisted investors, the issuer, admins)',
-        security: [{ session: [] }, { apiKey: [] }],
         params: idParamsSchema,
         querystring: listLoansQuerySchema,
         response: { 200: pageOf(loanSchema), ...errorResponses(400, 401, 403, 404, 429) },
       },
     },
     async (request) => {
-      if (request.principal === null) {
-        throw new BaseError('Sign in first (POST /v1/auth/nonce, /v1/auth/verify)', { code: 'UNAUTHORIZED' });
-      }
       const portfolio = await findPortfolio(app, request.params.id);
       await assertDataRoomAccess(request, portfolio);
       const q = request.query;

@@ -300,3 +300,112 @@ describe('audit log', () => {
     expect(await t.db.prisma.auditLog.count()).toBe(before);
   });
 });
+
+describe('authentication before validation', () => {
+  /** Routes anyone may call; every other route must declare `config.auth` (and so OpenAPI `security`). */
+  const publicRoutes = [
+    'GET /health',
+    'POST /v1/auth/nonce',
+    'POST /v1/auth/verify',
+    'GET /v1/portfolios',
+    'GET /v1/portfolios/{id}',
+    'POST /v1/documents/verify',
+    'GET /v1/investors/{address}/holdings',
+    'POST /v1/tranches/{id}/quotes',
+    'POST /v1/purchases',
+    'GET /v1/purchases/{id}',
+    'POST /v1/orders',
+    'GET /v1/orders',
+    'GET /v1/orders/{hash}',
+    'DELETE /v1/orders/{hash}',
+    'POST /v1/orders/{hash}/fills',
+    'GET /v1/orders/{hash}/fills/{id}',
+    'GET /v1/trades',
+    'POST /v1/portfolios/{id}/waterfall/preview',
+    'GET /v1/recoveries/{id}',
+    'GET /v1/investors/{address}/payouts',
+    'POST /v1/investors/{address}/claims',
+    'GET /v1/portfolios/{id}/distributions',
+    'GET /v1/distributions/{id}',
+    'GET /v1/distributions/{id}/tree',
+  ];
+
+  /** Every route of the app (its OpenAPI operations, built from the routes as they were added). */
+  function routes() {
+    const doc = t.app.swagger() as { paths: Record<string, Record<string, { security?: unknown[] }>> };
+    return Object.entries(doc.paths).flatMap(([path, operations]) =>
+      Object.entries(operations).map(([method, operation]) => ({
+        method: method.toUpperCase(),
+        path,
+        secured: (operation.security?.length ?? 0) > 0,
+      })),
+    );
+  }
+
+  /** The route called with bad input everywhere: path parameters, query and body. */
+  const badRequest = (method: string, path: string) => ({
+    method: method as 'GET',
+    url: `${path.replace(/\{[^}]+\}/g, 'not-an-id')}?limit=-1&cursor=%%&minDaysPastDue=x`,
+    ...(method === 'GET' || method === 'HEAD'
+      ? {}
+      : { headers: { 'content-type': 'application/json' }, payload: '{"bogus":true,"name":7}' }),
+  });
+
+  it('every route but the public ones needs a credential', () => {
+    const all = routes();
+    expect(all.length).toBeGreaterThan(publicRoutes.length);
+    expect(
+      all
+        .filter((r) => !r.secured)
+        .map((r) => `${r.method} ${r.path}`)
+        .sort(),
+    ).toEqual([...publicRoutes].sort());
+  });
+
+  it('an anonymous call with a bad body, query and parameters answers 401 on every route that needs a credential', async () => {
+    const secured = routes().filter((r) => r.secured);
+    expect(secured.map((r) => `${r.method} ${r.path}`)).toContain('POST /v1/portfolios');
+    const answers: Record<string, unknown> = {};
+    for (const route of secured) {
+      const res = await t.app.inject(badRequest(route.method, route.path));
+      answers[`${route.method} ${route.path}`] = {
+        status: res.statusCode,
+        code: res.json().code,
+        details: res.json().details,
+      };
+    }
+    const expected = Object.fromEntries(
+      Object.keys(answers).map((route) => [route, { status: 401, code: 'UNAUTHORIZED', details: undefined }]),
+    );
+    expect(answers).toEqual(expected);
+  });
+
+  it('an anonymous POST /v1/portfolios with malformed JSON or a wrong content type answers 401, not 400/415', async () => {
+    for (const [type, payload] of [
+      ['application/json', '{"name":'],
+      ['text/plain', 'hello'],
+    ]) {
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/v1/portfolios',
+        headers: { 'content-type': type },
+        payload,
+      });
+      expect(res.statusCode, type).toBe(401);
+    }
+  });
+
+  it('a key with the wrong role and a bad body answers 403, not 400', async () => {
+    const headers = await apiKeyHeaders(t.db.prisma, 'servicer');
+    const res = await t.app.inject({ method: 'POST', url: '/v1/portfolios', payload: { name: 7 }, headers });
+    expect(res.statusCode).toBe(403);
+    expect(res.json().code).toBe('FORBIDDEN');
+  });
+
+  it('with the right key, validation still answers 400 with the fields', async () => {
+    const headers = await apiKeyHeaders(t.db.prisma, 'issuer');
+    const res = await t.app.inject({ method: 'POST', url: '/v1/portfolios', payload: { name: 7 }, headers });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ code: 'VALIDATION_FAILED', details: expect.any(Array) });
+  });
+});
