@@ -67,6 +67,7 @@ export const configSchema = z.object({
   REDIS_URL: optionalUrl,
   /** JSON-RPC endpoint of the chain. */
   RPC_URL: optionalUrl,
+  /** The chain the API serves (SIWE messages must carry it); required in production. */
   CHAIN_ID: z.coerce.number().int().positive().optional(),
   DATA_DIR: z.string().min(1).default('.data'),
   HOST: z.string().min(1).default('0.0.0.0'),
@@ -91,8 +92,27 @@ export const configSchema = z.object({
   TRUST_PROXY: proxyList.optional(),
   RATE_LIMIT_MAX: int(600, 1),
   RATE_LIMIT_WINDOW_MS: int(60_000, 1),
-  /** SIWE: the domain (host[:port]) investors sign in to, and the lifetimes of nonces and sessions. */
+  /**
+   * SIWE: the domain (host[:port]) investors sign in to (required in production), the origin their
+   * message's `uri` must have (default `https://` + SIWE_DOMAIN, and `http://` too outside production),
+   * and the lifetimes of nonces and sessions.
+   */
   SIWE_DOMAIN: z.string().min(1).default('localhost'),
+  SIWE_ORIGIN: z
+    .string()
+    .trim()
+    .transform((v) => (v === '' ? undefined : v))
+    .pipe(
+      z
+        .url({ protocol: /^https?$/ })
+        .refine(
+          (v) => new URL(v).origin === v.replace(/\/$/, ''),
+          'must be an origin: scheme://host[:port], no path',
+        )
+        .transform((v) => new URL(v).origin)
+        .optional(),
+    )
+    .optional(),
   SIWE_NONCE_TTL_SECONDS: int(300, 1),
   SESSION_TTL_SECONDS: int(24 * 3600, 1),
   /**
@@ -137,16 +157,29 @@ export const configSchema = z.object({
 
 export type Config = z.infer<typeof configSchema>;
 
+/**
+ * Variables a production start must set explicitly: their development defaults (SIWE for
+ * `localhost`, any chain id) would let a signature made for another site or chain sign in here.
+ */
+export const productionRequired = ['SIWE_DOMAIN', 'CHAIN_ID'] as const;
+
 /** Parses `env` (default `process.env`); throws CONFIG_INVALID naming every bad variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const picked: Record<string, string | undefined> = {};
   for (const key of Object.keys(configSchema.shape)) picked[key] = env[key];
   const parsed = configSchema.safeParse(picked);
-  if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map((issue) => ({
+  const problems = (parsed.success ? [] : parsed.error.issues).map((issue) => ({
     variable: String(issue.path[0] ?? ''),
     message: issue.message,
   }));
+  if (picked.NODE_ENV?.trim() === 'production') {
+    for (const variable of productionRequired) {
+      if ((picked[variable] ?? '').trim() === '') {
+        problems.push({ variable, message: 'is required when NODE_ENV is production' });
+      }
+    }
+  }
+  if (parsed.success && problems.length === 0) return parsed.data;
   const names = [...new Set(problems.map((p) => p.variable))].join(', ');
   throw new BaseError(`Invalid environment variable${problems.length > 1 ? 's' : ''}: ${names}`, {
     code: 'CONFIG_INVALID',

@@ -20,16 +20,14 @@ import pino, { type DestinationStream, type Logger } from 'pino';
 import pretty from 'pino-pretty';
 import { createPublicClient, http } from 'viem';
 import { createApiKey, hashSecret } from '../core/auth.ts';
-import { createChainClients } from '../core/chain/clients.ts';
 import type { DeployedStack } from '../core/chain/deploy.ts';
-import { platformPrivateKey } from '../core/chain/deployment.ts';
 import { type Config, loadConfig } from '../core/config.ts';
 import { createDb, type Db } from '../core/db/index.ts';
 import { migrate } from '../core/db/migrate.ts';
 import { BaseError } from '../core/errors.ts';
 import { buildApp } from '../server/app.ts';
 import { BULL_BOARD_PATH } from '../server/plugins/bull-board.ts';
-import { prepareDevFaucet } from '../server/routes/dev.ts';
+import { localFaucet, prepareDevFaucet } from '../server/routes/dev.ts';
 import { createWorker, type NplWorker } from '../worker/main.ts';
 import { ensureDeployment, startLocalChain } from './services/anvil.ts';
 import { startEmbeddedPostgres } from './services/postgres.ts';
@@ -240,16 +238,12 @@ export async function startMarketplace(options: StartMarketplaceOptions = {}): P
       { file, reused, factory: deployment.portfolioFactory },
       reused ? 'deployment reused' : 'deployed',
     );
-    if (deployment.testStablecoin !== undefined && chain.embedded) {
-      // before the worker starts: this sends from the platform key
-      await prepareDevFaucet(
-        createChainClients({
-          rpcUrl: chain.url,
-          chainId: chain.chainId,
-          privateKey: platformPrivateKey(runtime, chain.chainId),
-        }),
-        deployment.testStablecoin,
-      );
+    if (chain.embedded) {
+      // before the worker starts: this sends from the local key that deployed the TestStablecoin
+      const node = createPublicClient({ transport: http(chain.url) });
+      const faucet = await localFaucet(node, deployment, runtime);
+      if ('token' in faucet) await prepareDevFaucet(chain.url, faucet);
+      else log.info({ reason: faucet.reason }, 'no dev faucet');
     }
 
     const db = createDb({ databaseUrl: database.url });

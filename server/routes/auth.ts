@@ -3,16 +3,39 @@ import { getAddress, verifyMessage } from 'viem';
 import { generateSiweNonce, parseSiweMessage, validateSiweMessage } from 'viem/siwe';
 import { z } from 'zod';
 import { generateSecret, hashSecret, SESSION_TOKEN_PREFIX } from '../../core/auth.ts';
+import type { Config } from '../../core/config.ts';
 import { BaseError, unauthorized } from '../../core/errors.ts';
 import { errorResponses } from '../schemas/common.ts';
 
 const signatureInvalid = (message: string) =>
   new BaseError(message, { code: 'SIGNATURE_INVALID', statusCode: 401 });
 
+/**
+ * The origins a SIWE message's `uri` may have: SIWE_ORIGIN, else `https://` + SIWE_DOMAIN (and, outside
+ * production, `http://` + SIWE_DOMAIN, for a local front end).
+ */
+export function allowedSiweOrigins(
+  config: Pick<Config, 'SIWE_ORIGIN' | 'SIWE_DOMAIN' | 'NODE_ENV'>,
+): string[] {
+  if (config.SIWE_ORIGIN !== undefined) return [config.SIWE_ORIGIN];
+  const schemes = config.NODE_ENV === 'production' ? ['https'] : ['https', 'http'];
+  return schemes.map((scheme) => originOf(`${scheme}://${config.SIWE_DOMAIN}`));
+}
+
+/** The origin of `uri`, or '' when it is not a URL. */
+function originOf(uri: string): string {
+  try {
+    return new URL(uri).origin;
+  } catch {
+    return '';
+  }
+}
+
 const nonceResponse = z.object({
   nonce: z.string(),
   expiresAt: z.iso.datetime(),
   domain: z.string().describe('the `domain` the EIP-4361 message must carry'),
+  uriOrigin: z.string().describe("the origin the message's `uri` must have"),
   chainId: z
     .number()
     .int()
@@ -42,6 +65,8 @@ const whoAmI = z.discriminatedUnion('kind', [
  * carries it, exchange message + signature for a session token. Nonces are single use and expire.
  */
 export const authRoutes: FastifyPluginAsyncZod = async (app) => {
+  const siweOrigins = allowedSiweOrigins(app.config);
+
   app.post(
     '/v1/auth/nonce',
     {
@@ -65,6 +90,7 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
         nonce,
         expiresAt: expiresAt.toISOString(),
         domain: app.config.SIWE_DOMAIN,
+        uriOrigin: siweOrigins[0],
         chainId: app.config.CHAIN_ID ?? null,
       });
     },
@@ -103,6 +129,9 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
       }
       if (app.config.CHAIN_ID !== undefined && fields.chainId !== app.config.CHAIN_ID) {
         throw signatureInvalid(`Message is for chain ${fields.chainId}, not ${app.config.CHAIN_ID}`);
+      }
+      if (!siweOrigins.includes(originOf(fields.uri))) {
+        throw signatureInvalid(`Message uri ${fields.uri} is not on ${siweOrigins.join(' or ')}`);
       }
       if (!validateSiweMessage({ message: fields, domain: app.config.SIWE_DOMAIN, time: new Date() })) {
         throw signatureInvalid('Message is expired or not yet valid');
