@@ -26,6 +26,15 @@ const optionalAddress = z
   )
   .optional();
 
+/** The origin of `url` (scheme://host[:port]), or undefined when it is not a URL. */
+export function urlOrigin(url: string): string | undefined {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return undefined;
+  }
+}
+
 /** proxy-addr's names for address ranges, accepted in TRUST_PROXY beside addresses and CIDRs. */
 const PROXY_RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
 
@@ -106,10 +115,10 @@ export const configSchema = z.object({
       z
         .url({ protocol: /^https?$/ })
         .refine(
-          (v) => new URL(v).origin === v.replace(/\/$/, ''),
+          (v) => urlOrigin(v) === v.replace(/\/$/, ''),
           'must be an origin: scheme://host[:port], no path',
         )
-        .transform((v) => new URL(v).origin)
+        .transform((v) => urlOrigin(v) ?? v)
         .optional(),
     )
     .optional(),

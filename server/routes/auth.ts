@@ -3,7 +3,7 @@ import { getAddress, verifyMessage } from 'viem';
 import { generateSiweNonce, parseSiweMessage, validateSiweMessage } from 'viem/siwe';
 import { z } from 'zod';
 import { generateSecret, hashSecret, SESSION_TOKEN_PREFIX } from '../../core/auth.ts';
-import type { Config } from '../../core/config.ts';
+import { type Config, urlOrigin } from '../../core/config.ts';
 import { BaseError, unauthorized } from '../../core/errors.ts';
 import { errorResponses } from '../schemas/common.ts';
 
@@ -19,16 +19,7 @@ export function allowedSiweOrigins(
 ): string[] {
   if (config.SIWE_ORIGIN !== undefined) return [config.SIWE_ORIGIN];
   const schemes = config.NODE_ENV === 'production' ? ['https'] : ['https', 'http'];
-  return schemes.map((scheme) => originOf(`${scheme}://${config.SIWE_DOMAIN}`));
-}
-
-/** The origin of `uri`, or '' when it is not a URL. */
-function originOf(uri: string): string {
-  try {
-    return new URL(uri).origin;
-  } catch {
-    return '';
-  }
+  return schemes.flatMap((scheme) => urlOrigin(`${scheme}://${config.SIWE_DOMAIN}`) ?? []);
 }
 
 const nonceResponse = z.object({
@@ -130,7 +121,8 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
       if (app.config.CHAIN_ID !== undefined && fields.chainId !== app.config.CHAIN_ID) {
         throw signatureInvalid(`Message is for chain ${fields.chainId}, not ${app.config.CHAIN_ID}`);
       }
-      if (!siweOrigins.includes(originOf(fields.uri))) {
+      const origin = urlOrigin(fields.uri);
+      if (origin === undefined || !siweOrigins.includes(origin)) {
         throw signatureInvalid(`Message uri ${fields.uri} is not on ${siweOrigins.join(' or ')}`);
       }
       if (!validateSiweMessage({ message: fields, domain: app.config.SIWE_DOMAIN, time: new Date() })) {

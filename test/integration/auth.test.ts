@@ -228,6 +228,43 @@ describe('SIWE sign-in', () => {
     });
   });
 
+  it('a message whose uri is on another origin answers 401 SIGNATURE_INVALID and leaves the nonce usable', async () => {
+    const nonce = (await t.app.inject({ method: 'POST', url: '/v1/auth/nonce' })).json();
+    expect(nonce.uriOrigin).toBe(`https://${t.config.SIWE_DOMAIN}`);
+    for (const uri of ['https://phishing.example/login', `https://${t.config.SIWE_DOMAIN}.evil.example/`]) {
+      const res = await verify(t, await signedSiweMessage(t, { uri, nonce: nonce.nonce }));
+      expect(res.statusCode, uri).toBe(401);
+      expect(res.json()).toMatchObject({ code: 'SIGNATURE_INVALID', message: expect.stringContaining(uri) });
+    }
+    const ok = await verify(t, await signedSiweMessage(t, { nonce: nonce.nonce }));
+    expect(ok.statusCode).toBe(200);
+  });
+
+  it('SIWE_ORIGIN sets the one origin a uri may have; in production plain http is refused', async () => {
+    const pinned = await createTestApp({ db: t.db, overrides: { SIWE_ORIGIN: 'https://app.npl.test:8443' } });
+    const production = await createTestApp({
+      db: t.db,
+      overrides: { NODE_ENV: 'production', CHAIN_ID: 31337 },
+    });
+    try {
+      const onOrigin = await verify(
+        pinned,
+        await signedSiweMessage(pinned, { uri: 'https://app.npl.test:8443/in' }),
+      );
+      expect(onOrigin.statusCode, onOrigin.body).toBe(200);
+      const onDomain = await verify(pinned, await signedSiweMessage(pinned));
+      expect(onDomain.json()).toMatchObject({ statusCode: 401, code: 'SIGNATURE_INVALID' });
+
+      const http = `http://${production.config.SIWE_DOMAIN}/login`;
+      const plain = await verify(production, await signedSiweMessage(production, { uri: http }));
+      expect(plain.json()).toMatchObject({ statusCode: 401, code: 'SIGNATURE_INVALID' });
+      expect((await verify(production, await signedSiweMessage(production))).statusCode).toBe(200);
+    } finally {
+      await pinned.close();
+      await production.close();
+    }
+  });
+
   it('a message past its expiration time answers 401 SIGNATURE_INVALID', async () => {
     const signed = await signedSiweMessage(t, { expirationTime: new Date(Date.now() - 60_000) });
     const res = await verify(t, signed);

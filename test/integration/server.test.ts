@@ -210,6 +210,37 @@ describe('config', () => {
     }
   });
 
+  it('production needs SIWE_DOMAIN and CHAIN_ID set, and names each one missing', () => {
+    try {
+      loadConfig({ NODE_ENV: 'production' });
+      expect.unreachable();
+    } catch (error) {
+      expect((error as BaseError).code).toBe('CONFIG_INVALID');
+      expect((error as BaseError).message).toMatch(/SIWE_DOMAIN, CHAIN_ID/);
+      expect((error as BaseError).details).toEqual([
+        { variable: 'SIWE_DOMAIN', message: 'is required when NODE_ENV is production' },
+        { variable: 'CHAIN_ID', message: 'is required when NODE_ENV is production' },
+      ]);
+    }
+    expect(() => loadConfig({ NODE_ENV: 'production', SIWE_DOMAIN: 'app.example.com' })).toThrow(/CHAIN_ID/);
+    expect(() => loadConfig({ NODE_ENV: 'production', CHAIN_ID: '1', SIWE_DOMAIN: ' ' })).toThrow(
+      /SIWE_DOMAIN/,
+    );
+    const config = loadConfig({ NODE_ENV: 'production', SIWE_DOMAIN: 'app.example.com', CHAIN_ID: '1' });
+    expect(config).toMatchObject({ SIWE_DOMAIN: 'app.example.com', CHAIN_ID: 1 });
+    // outside production the development defaults stay
+    expect(loadConfig({}).SIWE_DOMAIN).toBe('localhost');
+  });
+
+  it('SIWE_ORIGIN is an origin (scheme://host[:port]), nothing more', () => {
+    expect(loadConfig({ SIWE_ORIGIN: 'https://app.example.com/' }).SIWE_ORIGIN).toBe(
+      'https://app.example.com',
+    );
+    for (const bad of ['https://app.example.com/login', 'ftp://app.example.com', 'app.example.com']) {
+      expect(() => loadConfig({ SIWE_ORIGIN: bad }), bad).toThrow(/SIWE_ORIGIN/);
+    }
+  });
+
   it('fills defaults (DATA_DIR .data)', () => {
     const config = loadConfig({});
     expect(config.DATA_DIR).toBe('.data');
