@@ -31,8 +31,8 @@ import { createChainClients, isLocalChain } from '../../core/chain/clients.ts';
 import { type DeployedStack, MINTER_ROLE } from '../../core/chain/deploy.ts';
 import { loadDeployment } from '../../core/chain/deployment.ts';
 import { testStablecoinAbi } from '../../core/chain/generated/index.ts';
-import type { Config } from '../../core/config.ts';
-import { BaseError, validationFailed } from '../../core/errors.ts';
+import type { Config } from '../../core/platform/config.ts';
+import { BaseError, validationFailed } from '../../core/platform/errors.ts';
 import { addressSchema, errorResponses, uintStringSchema } from '../schemas/common.ts';
 
 /** The faucet's key: fixed and public (local chains only), so every start and test uses the same account. */

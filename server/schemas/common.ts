@@ -1,6 +1,6 @@
 import { getAddress, isAddress } from 'viem';
 import { z } from 'zod';
-import { BaseError } from '../../core/errors.ts';
+import { BaseError } from '../../core/platform/errors.ts';
 
 /** `{ statusCode, code, message, details? }`: the one error shape of the API. */
 export const errorSchema = z

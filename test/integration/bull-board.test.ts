@@ -1,8 +1,8 @@
 import { Writable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiKey } from '../../core/auth.ts';
-import { createRedis } from '../../core/queue.ts';
+import { createApiKey } from '../../core/platform/auth.ts';
+import { createRedis } from '../../core/platform/queue.ts';
 import { buildApp } from '../../server/app.ts';
 import { DASHBOARD_SESSION_TTL_SECONDS, dashboardSessionKey } from '../../server/plugins/bull-board.ts';
 import { testConfig } from '../helpers/app.ts';

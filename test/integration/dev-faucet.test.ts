@@ -9,7 +9,7 @@ import { createChainClients } from '../../core/chain/clients.ts';
 import { type DeployedStack, deployStack, MINTER_ROLE } from '../../core/chain/deploy.ts';
 import { saveDeployment } from '../../core/chain/deployment.ts';
 import { testStablecoinAbi } from '../../core/chain/generated/index.ts';
-import type { Config } from '../../core/config.ts';
+import type { Config } from '../../core/platform/config.ts';
 import { buildApp } from '../../server/app.ts';
 import { DEV_FAUCET_ADDRESS } from '../../server/routes/dev.ts';
 import { testConfig } from '../helpers/app.ts';

@@ -14,9 +14,6 @@ import {
   readPermitDomain,
 } from '../../core/chain/actions.ts';
 import { type ChainClients, createChainClients, withAccount } from '../../core/chain/clients.ts';
-import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
-import { saveDeployment } from '../../core/chain/deployment.ts';
-import { marketplaceAbi } from '../../core/chain/generated/index.ts';
 import {
   cancelOrder as cancelOnChain,
   type FillIntent,
@@ -26,7 +23,10 @@ import {
   signFillIntent,
   signOrder,
   signOrderCancel,
-} from '../../core/chain/marketplace.ts';
+} from '../../core/chain/contracts/marketplace.ts';
+import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
+import { saveDeployment } from '../../core/chain/deployment.ts';
+import { marketplaceAbi } from '../../core/chain/generated/index.ts';
 import { createIndexer, type Indexer } from '../../worker/indexer/index.ts';
 import { type AnvilInstance, startAnvil } from '../helpers/anvil.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
