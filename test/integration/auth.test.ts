@@ -411,9 +411,15 @@ describe('authentication before validation', () => {
         details: res.json().details,
       };
     }
-    const expected = Object.fromEntries(
+    const expected: Record<string, unknown> = Object.fromEntries(
       Object.keys(answers).map((route) => [route, { status: 401, code: 'UNAUTHORIZED', details: undefined }]),
     );
+    // the HEAD route Fastify adds to every GET is guarded the same way
+    for (const route of secured.filter((r) => r.method === 'GET')) {
+      const res = await t.app.inject(badRequest('HEAD', route.path));
+      answers[`HEAD ${route.path}`] = { status: res.statusCode };
+      expected[`HEAD ${route.path}`] = { status: 401 };
+    }
     expect(answers).toEqual(expected);
   });
 
