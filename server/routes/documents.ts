@@ -11,7 +11,7 @@ import {
 } from '../../core/catalog/documents/store.ts';
 import { buildDocumentTree, normalizeSha256 } from '../../core/catalog/documents/tree.ts';
 import { portfolioAbi } from '../../core/chain/generated/portfolio.ts';
-import { BaseError, conflict, notFound, unauthorized } from '../../core/platform/errors.ts';
+import { BaseError, conflict, notFound } from '../../core/platform/errors.ts';
 import { assertDataRoomAccess, assertOwns } from '../plugins/auth.ts';
 import {
   decodeCursor,
@@ -36,8 +36,6 @@ type App = Parameters<FastifyPluginAsyncZod>[0];
 const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
 const FILE_FIELD = 'file';
 const FILE_FIELD_PATH = 'body.file';
-
-const signInFirst = () => unauthorized('Sign in first (POST /v1/auth/nonce, /v1/auth/verify)');
 
 async function findPortfolio(app: App, id: string) {
   const portfolio = isUuid(id)
@@ -152,7 +150,7 @@ export const documentRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/portfolios/:id/documents',
     {
-      preHandler: app.requireRole('issuer'),
+      config: { auth: { roles: ['issuer'] } },
       schema: {
         tags: ['documents'],
         summary: 'Add a document to the data room of a draft portfolio (multipart field `file`)',
@@ -161,7 +159,6 @@ export const documentRoutes: FastifyPluginAsyncZod = async (app) => {
           'bytes again to the same portfolio answers 200 with the existing document and stores nothing new. ' +
           'After publish the data room is frozen (its root is anchored on-chain): 409. An empty file answers ' +
           `422, a file over DOCUMENT_MAX_BYTES (${maxBytes}) 413.`,
-        security: [{ apiKey: [] }],
         consumes: ['multipart/form-data'],
         params: idParamsSchema,
         body: multipartFileBodySchema,
@@ -235,17 +232,16 @@ export const documentRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/v1/portfolios/:id/documents',
     {
+      config: { auth: 'credential' },
       schema: {
         tags: ['documents'],
         summary: 'The data room: documents with their SHA-256 (allowlisted investors, the issuer, admins)',
-        security: [{ session: [] }, { apiKey: [] }],
         params: idParamsSchema,
         querystring: listDocumentsQuerySchema,
         response: { 200: pageOf(documentSchema), ...errorResponses(400, 401, 403, 404, 429) },
       },
     },
     async (request) => {
-      if (request.principal === null) throw signInFirst();
       const portfolio = await findPortfolio(app, request.params.id);
       await assertDataRoomAccess(request, portfolio);
       const { limit, cursor } = request.query;
@@ -289,19 +285,18 @@ export const documentRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/v1/documents/:id/proof',
     {
+      config: { auth: 'credential' },
       schema: {
         tags: ['documents'],
         summary: "Merkle proof of a document against its portfolio's anchored document root",
         description:
           'The tree is an OpenZeppelin StandardMerkleTree with leaf encoding `["bytes32"]` over the SHA-256 of ' +
           'every document of the portfolio. 409 until the portfolio is published and its root anchored.',
-        security: [{ session: [] }, { apiKey: [] }],
         params: idParamsSchema,
         response: { 200: documentProofSchema, ...errorResponses(401, 403, 404, 409, 429) },
       },
     },
     async (request) => {
-      if (request.principal === null) throw signInFirst();
       const { id } = request.params;
       const document = isUuid(id)
         ? await app.prisma.document.findUnique({

@@ -147,8 +147,7 @@ export const loanRoutes: FastifyPluginAsyncZod = async (app) => {
   app.put(
     '/v1/portfolios/:id/loan-tape',
     {
-      config: { invalidatesListing: true },
-      preHandler: app.requireRole('issuer'),
+      config: { invalidatesListing: true, auth: { roles: ['issuer'] } },
       bodyLimit: app.config.LOAN_TAPE_MAX_BYTES,
       schema: {
         tags: ['loans'],
@@ -158,7 +157,6 @@ export const loanRoutes: FastifyPluginAsyncZod = async (app) => {
           'tape answers 422 with `{ row, column, value, reason }` per bad cell (first 1,000, with the total ' +
           'count) and stores nothing. The body is received in full before the ingest starts; one that takes ' +
           'longer than `LOAN_TAPE_UPLOAD_TIMEOUT_MS` answers 408 REQUEST_TIMEOUT and stores nothing.',
-        security: [{ apiKey: [] }],
         consumes: ['text/csv'],
         params: idParamsSchema,
         body: z.unknown().describe('the CSV bytes'),
@@ -242,19 +240,16 @@ export const loanRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/v1/portfolios/:id/loans',
     {
+      config: { auth: 'credential' },
       schema: {
         tags: ['loans'],
         summary: 'The loan tape, paginated and filterable (allowlisted investors, the issuer, admins)',
-        security: [{ session: [] }, { apiKey: [] }],
         params: idParamsSchema,
         querystring: listLoansQuerySchema,
         response: { 200: pageOf(loanSchema), ...errorResponses(400, 401, 403, 404, 429) },
       },
     },
     async (request) => {
-      if (request.principal === null) {
-        throw new BaseError('Sign in first (POST /v1/auth/nonce, /v1/auth/verify)', { code: 'UNAUTHORIZED' });
-      }
       const portfolio = await findPortfolio(app, request.params.id);
       await assertDataRoomAccess(request, portfolio);
       const q = request.query;

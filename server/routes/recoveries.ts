@@ -41,7 +41,7 @@ export const recoveryRoutes: FastifyPluginAsyncZod<TradingRoutesOptions> = async
   app.post(
     '/v1/portfolios/:id/recoveries',
     {
-      preHandler: app.requireRole('servicer'),
+      config: { auth: { roles: ['servicer'] } },
       attachValidation: true,
       schema: {
         tags: ['recoveries'],
@@ -53,7 +53,6 @@ export const recoveryRoutes: FastifyPluginAsyncZod<TradingRoutesOptions> = async
           'missing). 409 before the offering is closed or before publish. One recovery per report: the same ' +
           'report again answers the existing recovery (200), with another amount 409; a report the Portfolio ' +
           'already took on-chain (its reportHash) 409 REPORT_ALREADY_DEPOSITED. Bad input 422.',
-        security: [{ apiKey: [] }],
         params: idParamsSchema,
         body: createRecoveryBodySchema,
         response: {
@@ -122,7 +121,7 @@ export const recoveryRoutes: FastifyPluginAsyncZod<TradingRoutesOptions> = async
   app.post(
     '/v1/portfolios/:id/offering/close',
     {
-      preHandler: app.requireRole('issuer'),
+      config: { auth: { roles: ['issuer'] } },
       schema: {
         tags: ['recoveries'],
         summary: 'Close the offering on-chain (Portfolio.closeOffering), fixing each tranche’s outstanding',
@@ -130,7 +129,6 @@ export const recoveryRoutes: FastifyPluginAsyncZod<TradingRoutesOptions> = async
           'The owning issuer or an admin. Relayed by the platform key (it holds ISSUER_ROLE); 202 with the ' +
           'transaction. 409 when the portfolio is not published or the offering is already closed. ' +
           'GET /v1/portfolios/:id shows `offering.closed` once the chain indexer has the OfferingClosed event.',
-        security: [{ apiKey: [] }],
         params: idParamsSchema,
         response: { 202: closeOfferingAcceptedSchema, ...errorResponses(401, 403, 404, 409, 429, 503) },
       },

@@ -176,6 +176,56 @@ describe('errors', () => {
   });
 });
 
+describe('client IP behind proxies (TRUST_PROXY)', () => {
+  const proxy = '10.0.0.7';
+  const stranger = '203.0.113.9';
+  let limited: TestApp;
+
+  beforeAll(async () => {
+    // production, where trusting every peer's X-Forwarded-For used to be on
+    limited = await createTestApp({
+      db,
+      overrides: { NODE_ENV: 'production', RATE_LIMIT_MAX: 2, TRUST_PROXY: [proxy], CHAIN_ID: 31337 },
+    });
+  });
+  afterAll(async () => {
+    await limited?.app.close();
+    limited?.redis.disconnect();
+  });
+
+  /** An anonymous state-changing call (audited) from `remoteAddress` claiming `forwardedFor`. */
+  const call = (remoteAddress: string, forwardedFor: string) =>
+    limited.app.inject({
+      method: 'POST',
+      url: '/v1/auth/nonce',
+      remoteAddress,
+      headers: { 'x-forwarded-for': forwardedFor },
+    });
+
+  it('a peer that is not a configured proxy cannot choose its IP: rotating X-Forwarded-For is still rate-limited', async () => {
+    const codes: number[] = [];
+    for (let i = 0; i < 3; i++) codes.push((await call(stranger, `198.51.100.${i + 1}`)).statusCode);
+    expect(codes).toEqual([201, 201, 429]);
+    expect(await db.prisma.auditLog.count({ where: { action: 'POST /v1/auth/nonce', ip: stranger } })).toBe(
+      3,
+    );
+    expect(await db.prisma.auditLog.count({ where: { ip: { startsWith: '198.51.100.' } } })).toBe(0);
+  });
+
+  it('a configured proxy sets the client IP: each forwarded client has its own limit and audit IP', async () => {
+    const codes: number[] = [];
+    for (const client of ['192.0.2.1', '192.0.2.1', '192.0.2.2', '192.0.2.2']) {
+      codes.push((await call(proxy, client)).statusCode);
+    }
+    expect(codes).toEqual([201, 201, 201, 201]);
+    expect((await call(proxy, '192.0.2.1')).statusCode).toBe(429);
+    expect(
+      await db.prisma.auditLog.count({ where: { action: 'POST /v1/auth/nonce', ip: '192.0.2.2' } }),
+    ).toBe(2);
+    expect(await db.prisma.auditLog.count({ where: { action: 'POST /v1/auth/nonce', ip: proxy } })).toBe(0);
+  });
+});
+
 describe('config', () => {
   it('names the variable that is invalid', () => {
     expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT/);
@@ -189,6 +239,50 @@ describe('config', () => {
       expect((error as BaseError).details).toEqual([
         { variable: 'LOAN_TAPE_MAX_BYTES', message: expect.any(String) },
       ]);
+    }
+  });
+
+  it('TRUST_PROXY is a list of addresses and CIDRs; anything else is refused with the variable named', () => {
+    expect(loadConfig({}).TRUST_PROXY).toBeUndefined();
+    expect(loadConfig({ TRUST_PROXY: ' 10.0.0.1, 10.1.0.0/16,loopback , fd00::/8' }).TRUST_PROXY).toEqual([
+      '10.0.0.1',
+      '10.1.0.0/16',
+      'loopback',
+      'fd00::/8',
+    ]);
+    for (const bad of ['true', '10.0.0.0/33', 'proxy.example.com']) {
+      expect(() => loadConfig({ TRUST_PROXY: bad }), bad).toThrow(/TRUST_PROXY/);
+    }
+  });
+
+  it('production needs SIWE_DOMAIN and CHAIN_ID set, and names each one missing', () => {
+    try {
+      loadConfig({ NODE_ENV: 'production' });
+      expect.unreachable();
+    } catch (error) {
+      expect((error as BaseError).code).toBe('CONFIG_INVALID');
+      expect((error as BaseError).message).toMatch(/SIWE_DOMAIN, CHAIN_ID/);
+      expect((error as BaseError).details).toEqual([
+        { variable: 'SIWE_DOMAIN', message: 'is required when NODE_ENV is production' },
+        { variable: 'CHAIN_ID', message: 'is required when NODE_ENV is production' },
+      ]);
+    }
+    expect(() => loadConfig({ NODE_ENV: 'production', SIWE_DOMAIN: 'app.example.com' })).toThrow(/CHAIN_ID/);
+    expect(() => loadConfig({ NODE_ENV: 'production', CHAIN_ID: '1', SIWE_DOMAIN: ' ' })).toThrow(
+      /SIWE_DOMAIN/,
+    );
+    const config = loadConfig({ NODE_ENV: 'production', SIWE_DOMAIN: 'app.example.com', CHAIN_ID: '1' });
+    expect(config).toMatchObject({ SIWE_DOMAIN: 'app.example.com', CHAIN_ID: 1 });
+    // outside production the development defaults stay
+    expect(loadConfig({}).SIWE_DOMAIN).toBe('localhost');
+  });
+
+  it('SIWE_ORIGIN is an origin (scheme://host[:port]), nothing more', () => {
+    expect(loadConfig({ SIWE_ORIGIN: 'https://app.example.com/' }).SIWE_ORIGIN).toBe(
+      'https://app.example.com',
+    );
+    for (const bad of ['https://app.example.com/login', 'ftp://app.example.com', 'app.example.com']) {
+      expect(() => loadConfig({ SIWE_ORIGIN: bad }), bad).toThrow(/SIWE_ORIGIN/);
     }
   });
 
