@@ -9,8 +9,9 @@
  * - the book and the trades read the chain indexer's rows (`order_filled_event`,
  *   `order_cancelled_event`, `counter_incremented_event`): an order leaves the book once it is filled,
  *   cancelled (off-chain here, or on-chain), voided by a counter bump, or expired;
- * - a fill is `confirmed` once the indexer has its OrderFilled event and `failed` once the relayer row
- *   says its transaction reverted or was given up (with the decoded reason).
+ * - a fill settles through core/settlement.ts: `mined` once its transaction is in a block, `confirmed`
+ *   once the indexer's OrderFilled event is final, back to `pending` when a reorg removes it, `failed`
+ *   once the relayer row says its transaction reverted (at a final block) or was given up.
  *
  * Races: a fill reserves its amount in Postgres (order row locked) before it is relayed; a second fill
  * that would exceed what is left counting pending fills is rejected up front (409 CONFLICT, reason
@@ -53,7 +54,8 @@ import {
 } from './chain/marketplace.ts';
 import type { PrismaClient } from './db/index.ts';
 import { BaseError, conflict, type ErrorCode, notFound, validationFailed } from './errors.ts';
-import { type PurchaseRelayer, type RelayTxView, relayFailure } from './purchases.ts';
+import type { PurchaseRelayer, RelayTxView } from './purchases.ts';
+import { settleRelayed } from './settlement.ts';
 
 export type OrderBookContext = {
   prisma: PrismaClient;
@@ -491,6 +493,23 @@ export type SubmitFillParameters = {
   permit?: { value: bigint; deadline: bigint; signature: Hex };
 };
 
+/**
+ * Tranche-token units of an order taken by fills that are neither in the index nor over: each pending
+ * fill row counts once, through its relay row found by idempotency key (also when `relay_tx_id` was
+ * never written): no relay row yet, a relay row still pending (any status but mined, reverted,
+ * failed), or mined but its OrderFilled event not indexed (yet, or any more after a reorg). A fill
+ * whose event is indexed counts in `filled` instead; a reverted or given-up one counts nowhere.
+ */
+const PENDING_FILLS_SQL = `
+  SELECT COALESCE(sum(f.amount), 0)::text AS pending
+  FROM order_fill f LEFT JOIN relay_tx r ON r.idempotency_key = f.idempotency_key
+  WHERE f.order_hash = $1 AND f.status = 'pending'
+    AND (r.id IS NULL
+         OR r.status::text NOT IN ('mined', 'reverted', 'failed')
+         OR (r.status::text = 'mined' AND NOT EXISTS (
+               SELECT 1 FROM order_filled_event e
+               WHERE e.chain_id = r.chain_id AND e.order_hash = f.order_hash AND lower(e.tx_hash) = lower(r.tx_hash))))`;
+
 export const fillIdempotencyKey = (orderHash: string, taker: Address, nonce: bigint) =>
   `fill:${orderHash.toLowerCase()}:${getAddress(taker)}:${nonce}`;
 
@@ -540,12 +559,18 @@ export async function submitFill(context: OrderBookContext, parameters: SubmitFi
   }
   const key = fillIdempotencyKey(orderHash, intent.taker, intent.nonce);
   const existing = await prisma.orderFill.findUnique({ where: { idempotencyKey: key } });
-  if (
-    existing !== null &&
-    existing.signature.toLowerCase() === signature.toLowerCase() &&
-    existing.relayTxId !== null
-  ) {
-    return { replayed: true, fill: fillView(existing) };
+  if (existing !== null && existing.signature.toLowerCase() === signature.toLowerCase()) {
+    if (existing.relayTxId !== null) return { replayed: true, fill: fillView(existing) };
+    // relayed by a process that died before writing relayTxId: the relay row of the key is this fill's
+    const relay = await prisma.relayTx.findUnique({ where: { idempotencyKey: key } });
+    if (relay !== null) {
+      await prisma.orderFill.updateMany({
+        where: { id: existing.id, relayTxId: null },
+        data: { relayTxId: relay.id, txHash: relay.txHash },
+      });
+      const linked = await prisma.orderFill.findUniqueOrThrow({ where: { id: existing.id } });
+      return { replayed: true, fill: fillView(linked) };
+    }
   }
   const valid = await verifyTypedData({
     address: intent.taker,
@@ -692,12 +717,7 @@ export async function submitFill(context: OrderBookContext, parameters: SubmitFi
   const id = randomUUID();
   await prisma.$transaction(async (tx) => {
     await tx.$queryRawUnsafe('SELECT hash FROM sell_order WHERE hash = $1 FOR UPDATE', orderHash);
-    const [{ pending }] = await tx.$queryRawUnsafe<{ pending: string }[]>(
-      `SELECT COALESCE(sum(f.amount), 0)::text AS pending
-       FROM order_fill f LEFT JOIN relay_tx r ON r.id::text = f.relay_tx_id
-       WHERE f.order_hash = $1 AND f.status = 'pending' AND (f.relay_tx_id IS NULL OR r.status = 'pending')`,
-      orderHash,
-    );
+    const [{ pending }] = await tx.$queryRawUnsafe<{ pending: string }[]>(PENDING_FILLS_SQL, orderHash);
     const remaining = order.sellAmount - filled - big(pending);
     if (intent.amount > remaining) {
       throw overfilled(orderHash, intent.amount, remaining > 0n ? remaining : 0n, filled, big(pending));
@@ -811,14 +831,19 @@ async function checkedPermit(
 }
 
 /** As `relayFailure`, but a decoded revert is reported by its error name (what fill clients match on). */
-function failureOf(relay: RelayTxView): { code: string; reason: string } {
-  const failure = relayFailure(relay);
+function failureOf(
+  relay: { errorName?: string | null },
+  failure: { code: string; reason: string },
+): { code: string; reason: string } {
   return relay.errorName ? { code: failure.code, reason: relay.errorName } : failure;
 }
 
 /**
- * A fill with its status brought up to date: `confirmed` from the indexer's OrderFilled event of its
- * transaction, `failed` from a reverted or abandoned relayer row, else `pending`.
+ * A fill with its status brought up to date by the settlement state machine (core/settlement.ts):
+ * `confirmed` (stored) once the indexer's OrderFilled event of its transaction is final, `mined`
+ * while it is not (a reorg that removes the event sends it back to `pending`), `failed` (stored) from
+ * a reverted-and-final or abandoned relayer row, else `pending`. The relayer row is found by the
+ * fill's idempotency key when `relayTxId` was never written (a crash right after the relay).
  */
 export async function getFill(
   context: Pick<OrderBookContext, 'prisma' | 'chainId'>,
@@ -828,34 +853,32 @@ export async function getFill(
   const { prisma } = context;
   const row = /^[0-9a-f-]{36}$/i.test(id) ? await prisma.orderFill.findUnique({ where: { id } }) : null;
   if (row === null || row.orderHash !== orderHash.toLowerCase()) throw notFound('Fill', id);
-  if (row.status !== 'pending' || row.relayTxId === null) return fillView(row);
-  const relay = (await prisma.relayTx.findUnique({ where: { id: row.relayTxId } })) as RelayTxView | null;
+  if (row.status !== 'pending') return fillView(row);
+  const settled = await settleRelayed(row, {
+    prisma,
+    chainId: context.chainId,
+    findEvent: ({ txHashes }) =>
+      txHashes.length === 0
+        ? Promise.resolve(null)
+        : prisma.orderFilledEvent.findFirst({
+            where: {
+              chainId: context.chainId,
+              orderHash: row.orderHash,
+              taker: row.taker,
+              txHash: { in: txHashes, mode: 'insensitive' },
+            },
+            orderBy: [{ blockNumber: 'asc' }, { logIndex: 'asc' }],
+          }),
+  });
+  const { relay } = settled;
   if (relay === null) return fillView(row);
-  if (relay.status === 'reverted' || relay.status === 'failed') {
-    const failure = failureOf(relay);
+  const link = { relayTxId: relay.id };
+  if (settled.state === 'confirmed' && settled.event !== null) {
+    const event = settled.event;
     await prisma.orderFill.updateMany({
       where: { id, status: 'pending' },
       data: {
-        status: 'failed',
-        failureCode: failure.code,
-        failureReason: failure.reason,
-        settledAt: new Date(),
-        txHash: relay.txHash,
-      },
-    });
-  } else {
-    const event = await prisma.orderFilledEvent.findFirst({
-      where: {
-        chainId: context.chainId,
-        orderHash: row.orderHash,
-        taker: row.taker,
-        txHash: { equals: relay.txHash, mode: 'insensitive' },
-      },
-    });
-    if (event === null) return fillView({ ...row, txHash: relay.txHash });
-    await prisma.orderFill.updateMany({
-      where: { id, status: 'pending' },
-      data: {
+        ...link,
         status: 'confirmed',
         txHash: event.txHash,
         cost: event.cost,
@@ -864,8 +887,38 @@ export async function getFill(
         settledAt: new Date(),
       },
     });
+  } else if (settled.state === 'failed') {
+    const failure = failureOf(relay, settled.failure);
+    await prisma.orderFill.updateMany({
+      where: { id, status: 'pending' },
+      data: {
+        ...link,
+        status: 'failed',
+        failureCode: failure.code,
+        failureReason: failure.reason,
+        settledAt: new Date(),
+        txHash: relay.txHash,
+      },
+    });
+  } else if (row.relayTxId !== relay.id || row.txHash !== relay.txHash) {
+    await prisma.orderFill.updateMany({
+      where: { id, status: 'pending' },
+      data: { ...link, txHash: relay.txHash },
+    });
   }
-  return fillView((await prisma.orderFill.findUnique({ where: { id } })) as FillRow);
+  const fresh = (await prisma.orderFill.findUnique({ where: { id } })) as FillRow;
+  const view = fillView(fresh);
+  if (settled.state !== 'mined' || fresh.status !== 'pending') return view;
+  // mined, not final yet: what the index has so far
+  const event = settled.event;
+  return {
+    ...view,
+    status: 'mined' as const,
+    txHash: event?.txHash ?? relay.txHash,
+    cost: event?.cost.toString() ?? null,
+    fee: event?.fee.toString() ?? null,
+    blockNumber: settled.blockNumber?.toString() ?? null,
+  };
 }
 
 // ------------------------------------------------------------------ trades

@@ -17,7 +17,7 @@ import { portfolioAbi, testStablecoinAbi } from './chain/generated/index.ts';
 import type { PrismaClient } from './db/index.ts';
 import { BaseError, conflict, notFound } from './errors.ts';
 import type { RelaySubmitParameters, RelayTxView, TradingContext } from './purchases.ts';
-import { relayFailure } from './purchases.ts';
+import { loadIndexSnapshot, relayIsLive, settleRelayed } from './settlement.ts';
 
 export type RecoveryContext = Pick<TradingContext, 'prisma' | 'publicClient' | 'chainId' | 'relayer'>;
 
@@ -142,7 +142,8 @@ export async function submitRecovery(context: RecoveryContext, parameters: Submi
     where: { kind: RECOVERY_KIND, refId },
     orderBy: { createdAt: 'desc' },
   });
-  const live = previous.find((r) => r.status === 'pending' || r.status === 'mined');
+  const index = await loadIndexSnapshot(context.prisma, context.chainId);
+  const live = previous.find((r) => relayIsLive(r, index));
   if (live !== undefined) {
     const call = decodeRecoveryCall(live.data);
     if (call?.amount !== amount) {
@@ -269,33 +270,51 @@ async function recoveryView(
     revert: null as string | null,
     createdAt: row.createdAt.toISOString(),
   };
-  if (row.status === 'reverted' || row.status === 'failed') {
-    const failure = relayFailure(row);
-    return { ...base, status: 'failed' as const, reason: failure.code, revert: failure.reason };
+  const settled = await settleRelayed(
+    { relayTxId: row.id },
+    {
+      prisma: context.prisma,
+      chainId: row.chainId,
+      findEvent: ({ txHashes }) =>
+        context.prisma.recoveryEvent.findFirst({
+          where: { chainId: row.chainId, txHash: { in: txHashes, mode: 'insensitive' } },
+          orderBy: [{ blockNumber: 'asc' }, { logIndex: 'asc' }],
+        }),
+    },
+  );
+  const relay = settled.relay ?? row;
+  if (settled.state === 'failed') {
+    return {
+      ...base,
+      txHash: relay.txHash as Hex,
+      status: 'failed' as const,
+      reason: settled.failure.code,
+      revert: settled.failure.reason,
+    };
   }
-  if (row.status !== 'mined') return { ...base, status: 'pending' as const };
+  if (settled.state === 'pending')
+    return { ...base, txHash: relay.txHash as Hex, status: 'pending' as const };
 
-  const confirmed = {
+  // mined (not final yet: a reorg may still send it back to pending) or confirmed (its event final)
+  const reached = {
     ...base,
-    status: 'confirmed' as const,
-    blockNumber: row.blockNumber?.toString() ?? null,
+    txHash: relay.txHash as Hex,
+    status: settled.state,
+    blockNumber: settled.blockNumber?.toString() ?? null,
   };
-  const event = await context.prisma.recoveryEvent.findFirst({
-    where: { chainId: row.chainId, txHash: row.txHash },
-    orderBy: { logIndex: 'asc' },
-  });
+  const event = settled.event;
   if (event === null) {
     // mined, not indexed yet: the recovery id from the receipt when a chain is at hand
-    if (context.publicClient !== undefined) {
+    if (context.publicClient !== undefined && relay.status === 'mined') {
       const receipt = await context.publicClient
-        .getTransactionReceipt({ hash: row.txHash as Hex })
+        .getTransactionReceipt({ hash: relay.txHash as Hex })
         .catch(() => undefined);
       const [log] = receipt
         ? parseEventLogs({ abi: portfolioAbi, logs: receipt.logs, eventName: 'RecoveryDistributed' })
         : [];
-      if (log !== undefined) return { ...confirmed, recoveryId: log.args.recoveryId.toString() };
+      if (log !== undefined) return { ...reached, recoveryId: log.args.recoveryId.toString() };
     }
-    return confirmed;
+    return reached;
   }
   const [tranches, distribution] = await Promise.all([
     context.prisma.recoveryEventTranche.findMany({
@@ -314,7 +333,7 @@ async function recoveryView(
     }),
   ]);
   return {
-    ...confirmed,
+    ...reached,
     indexed: true,
     recoveryId: event.recoveryId.toFixed(0),
     blockNumber: event.blockNumber.toString(),
