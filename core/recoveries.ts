@@ -271,7 +271,7 @@ async function recoveryView(
     createdAt: row.createdAt.toISOString(),
   };
   const settled = await settleRelayed(
-    { relayTxId: row.id },
+    { relay: row },
     {
       prisma: context.prisma,
       chainId: row.chainId,

@@ -146,8 +146,15 @@ export function decideSettlement<E extends IndexedEventRef>(input: SettlementInp
 
 type RelayRow = NonNullable<Awaited<ReturnType<PrismaClient['relayTx']['findUnique']>>>;
 
-/** A record of a relayed action: its relay row by id when it was written, else by idempotency key. */
-export type RelayedRecord = { relayTxId?: string | null; idempotencyKey?: string | null };
+/**
+ * A record of a relayed action: its relay row by id when it was written, else by idempotency key;
+ * or the relay row itself, as just read (a recovery is its relay row).
+ */
+export type RelayedRecord = {
+  relayTxId?: string | null;
+  idempotencyKey?: string | null;
+  relay?: RelayRow;
+};
 
 export type FindEventParameters = {
   relay: RelayRow | null;
@@ -192,8 +199,8 @@ export async function settleRelayed<E extends IndexedEventRef>(
 ): Promise<SettledRelayed<E>> {
   const { prisma } = options;
   const index = await loadIndexSnapshot(prisma, options.chainId);
-  let relay: RelayRow | null = null;
-  if (record.relayTxId) relay = await prisma.relayTx.findUnique({ where: { id: record.relayTxId } });
+  let relay: RelayRow | null = record.relay ?? null;
+  if (relay === null && record.relayTxId) relay = await prisma.relayTx.findUnique({ where: { id: record.relayTxId } });
   if (relay === null && record.idempotencyKey) {
     relay = await prisma.relayTx.findUnique({ where: { idempotencyKey: record.idempotencyKey } });
   }
