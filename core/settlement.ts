@@ -200,7 +200,9 @@ export async function settleRelayed<E extends IndexedEventRef>(
   const { prisma } = options;
   const index = await loadIndexSnapshot(prisma, options.chainId);
   let relay: RelayRow | null = record.relay ?? null;
-  if (relay === null && record.relayTxId) relay = await prisma.relayTx.findUnique({ where: { id: record.relayTxId } });
+  if (relay === null && record.relayTxId) {
+    relay = await prisma.relayTx.findUnique({ where: { id: record.relayTxId } });
+  }
   if (relay === null && record.idempotencyKey) {
     relay = await prisma.relayTx.findUnique({ where: { idempotencyKey: record.idempotencyKey } });
   }
