@@ -388,13 +388,7 @@ describe('quotes and purchases', () => {
     expect(done.tokens).toBe(amount.toString());
     expect(done.cost).toBe(q.cost);
     expect(done.blockNumber).not.toBeNull();
-    const balance = await deployer.publicClient.readContract({
-      address: tokens[0],
-      abi: trancheTokenAbi,
-      functionName: 'balanceOf',
-      args: [buyer.address],
-    });
-    expect(balance).toBe(amount);
+    expect(await trancheBalance(tokens[0], buyer.address)).toBe(amount);
   });
 
   it('relays without a permit when the buyer approved the cost beforehand', async () => {
@@ -488,15 +482,19 @@ describe('purchase settlement', () => {
       tokens: amount.toString(),
       blockNumber: again.blockNumber,
     });
-    const balance = await deployer.publicClient.readContract({
-      address: tokens[0],
-      abi: trancheTokenAbi,
-      functionName: 'balanceOf',
-      args: [buyer.address],
-    });
-    expect(balance).toBe(amount);
+    expect(await trancheBalance(tokens[0], buyer.address)).toBe(amount);
   }, 90_000);
 });
+
+/** `account`'s balance of the tranche token `token`, read from the chain. */
+function trancheBalance(token: Address, account: Address): Promise<bigint> {
+  return deployer.publicClient.readContract({
+    address: token,
+    abi: trancheTokenAbi,
+    functionName: 'balanceOf',
+    args: [account],
+  });
+}
 
 /** `account` approves `amount` of the pay token to `spender` with its own key (gas funded by anvil). */
 async function approveFrom(account: { address: Address; key: Hex }, spender: Address, amount: bigint) {
