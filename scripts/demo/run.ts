@@ -381,9 +381,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       const done = await until(
         `purchase ${accepted.id}`,
         () => api.request('GET', `/v1/purchases/${accepted.id}`, { auth: false }),
-        (p: Json) => p.status !== 'pending',
+        // mined and indexed is enough to go on (final comes with later blocks; anvil mines on transactions)
+        (p: Json) =>
+          p.status === 'confirmed' || p.status === 'failed' || (p.status === 'mined' && p.tokens !== null),
       );
-      if (done.status !== 'confirmed')
+      if (done.status === 'failed')
         throw new Error(`purchase ${accepted.id} failed: ${done.reason ?? done.revert}`);
       purchases.push({
         investor: plan.name,
@@ -480,9 +482,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const fill = await until(
     `fill ${fillAccepted.id}`,
     () => api.request('GET', `/v1/orders/${orderHash}/fills/${fillAccepted.id}`, { auth: false }),
-    (f: Json) => f.status !== 'pending',
+    (f: Json) =>
+      f.status === 'confirmed' || f.status === 'failed' || (f.status === 'mined' && f.cost !== null),
   );
-  if (fill.status !== 'confirmed')
+  if (fill.status === 'failed')
     throw new Error(`fill ${fillAccepted.id} failed: ${JSON.stringify(fill.failure)}`);
   const trade = {
     orderHash,
