@@ -494,21 +494,17 @@ export type SubmitFillParameters = {
 };
 
 /**
- * Tranche-token units of an order taken by fills that are neither in the index nor over: each pending
- * fill row counts once, through its relay row found by idempotency key (also when `relay_tx_id` was
- * never written): no relay row yet, a relay row still pending (any status but mined, reverted,
- * failed), or mined but its OrderFilled event not indexed (yet, or any more after a reorg). A fill
- * whose event is indexed counts in `filled` instead; a reverted or given-up one counts nowhere.
+ * Tranche-token units of an order ($1) taken by fills not on-chain yet (the chain's `filled` counts
+ * the mined ones): each pending fill row but $2 counts once, through its relay row found by
+ * idempotency key (also when `relay_tx_id` was never written), while the relay row is still pending
+ * (any status but mined, reverted, failed: a later relayer may add some), or while it has no relay row
+ * and its intent's deadline is not past chain time $3 (after it, nothing can relay it any more).
  */
 const PENDING_FILLS_SQL = `
   SELECT COALESCE(sum(f.amount), 0)::text AS pending
   FROM order_fill f LEFT JOIN relay_tx r ON r.idempotency_key = f.idempotency_key
-  WHERE f.order_hash = $1 AND f.status = 'pending'
-    AND (r.id IS NULL
-         OR r.status::text NOT IN ('mined', 'reverted', 'failed')
-         OR (r.status::text = 'mined' AND NOT EXISTS (
-               SELECT 1 FROM order_filled_event e
-               WHERE e.chain_id = r.chain_id AND e.order_hash = f.order_hash AND lower(e.tx_hash) = lower(r.tx_hash))))`;
+  WHERE f.order_hash = $1 AND f.status = 'pending' AND f.id::text <> $2
+    AND ((r.id IS NULL AND f.deadline >= $3::numeric) OR r.status::text NOT IN ('mined', 'reverted', 'failed'))`;
 
 export const fillIdempotencyKey = (orderHash: string, taker: Address, nonce: bigint) =>
   `fill:${orderHash.toLowerCase()}:${getAddress(taker)}:${nonce}`;
@@ -559,6 +555,8 @@ export async function submitFill(context: OrderBookContext, parameters: SubmitFi
   }
   const key = fillIdempotencyKey(orderHash, intent.taker, intent.nonce);
   const existing = await prisma.orderFill.findUnique({ where: { idempotencyKey: key } });
+  /** The same signed intent stored by a process that died before relaying it: checked and relayed now. */
+  let resumed: FillRow | null = null;
   if (existing !== null && existing.signature.toLowerCase() === signature.toLowerCase()) {
     if (existing.relayTxId !== null) return { replayed: true, fill: fillView(existing) };
     // relayed by a process that died before writing relayTxId: the relay row of the key is this fill's
@@ -571,6 +569,7 @@ export async function submitFill(context: OrderBookContext, parameters: SubmitFi
       const linked = await prisma.orderFill.findUniqueOrThrow({ where: { id: existing.id } });
       return { replayed: true, fill: fillView(linked) };
     }
+    if (existing.status === 'pending') resumed = existing;
   }
   const valid = await verifyTypedData({
     address: intent.taker,
@@ -583,7 +582,7 @@ export async function submitFill(context: OrderBookContext, parameters: SubmitFi
       `The signature is not the taker's over this fill intent on chain ${chainId}`,
     );
   }
-  if (existing !== null)
+  if (existing !== null && resumed === null)
     throw failed('NONCE_INVALID', `The taker already used nonce ${intent.nonce} with this API`);
 
   const now = await chainNow(publicClient);
@@ -713,15 +712,22 @@ export async function submitFill(context: OrderBookContext, parameters: SubmitFi
     throw overfilled(orderHash, intent.amount, order.sellAmount - filled, filled, 0n);
   }
 
-  // Reserve: the order row lock serialises fills of one order; pending fills count as taken.
-  const id = randomUUID();
+  // Reserve: the order row lock serialises fills of one order; pending fills count as taken (a
+  // resumed fill is already stored: it counts against the others, not against itself).
+  const id = resumed?.id ?? randomUUID();
   await prisma.$transaction(async (tx) => {
     await tx.$queryRawUnsafe('SELECT hash FROM sell_order WHERE hash = $1 FOR UPDATE', orderHash);
-    const [{ pending }] = await tx.$queryRawUnsafe<{ pending: string }[]>(PENDING_FILLS_SQL, orderHash);
+    const [{ pending }] = await tx.$queryRawUnsafe<{ pending: string }[]>(
+      PENDING_FILLS_SQL,
+      orderHash,
+      id,
+      now.toString(),
+    );
     const remaining = order.sellAmount - filled - big(pending);
     if (intent.amount > remaining) {
       throw overfilled(orderHash, intent.amount, remaining > 0n ? remaining : 0n, filled, big(pending));
     }
+    if (resumed !== null) return;
     await tx.orderFill.create({
       data: {
         id,

@@ -702,7 +702,22 @@ describe('POST /v1/orders/:hash/fills', () => {
   });
 });
 
-describe('fill settlement: reorgs and a crash after the relay', () => {
+/** The order_fill row submitFill stores before it relays the intent. */
+function storedFill(id: string, orderHash: Hex, intent: FillIntent, signature: Hex) {
+  return {
+    id,
+    orderHash,
+    taker: getAddress(intent.taker),
+    amount: intent.amount.toString(),
+    maxCost: intent.maxCost.toString(),
+    nonce: intent.nonce.toString(),
+    deadline: intent.deadline.toString(),
+    signature,
+    idempotencyKey: fillIdempotencyKey(orderHash, intent.taker, intent.nonce),
+  };
+}
+
+describe('fill settlement: reorgs and crashes around the relay', () => {
   /** An indexer on the same cursor that leaves the new blocks unfinalized (finality never moves back). */
   const unfinalizing = () =>
     createIndexer({ db: t.db, publicClient: deployer.publicClient, stack, confirmations: 1_000 });
@@ -812,6 +827,23 @@ describe('fill settlement: reorgs and a crash after the relay', () => {
     expect(done.failure?.reason).toMatch(/OrderOverfilled/);
   }, 90_000);
 
+  it('a fill whose process died before relayer.submit: the same signed intent again relays that fill', async () => {
+    const maker = await investor({ holdA: tokens(10n) });
+    const taker = await investor({ funds: usd(100n) });
+    await approve(taker.clients, { token: payToken, spender: marketplace, amount: maxUint256 });
+    const { hash } = await place(maker, await newOrder(maker, { sellAmount: tokens(10n), price: usd(9n) }));
+    const { intent, signature } = await signedFill(taker, hash, tokens(10n));
+    // what submitFill stores before relaying; the process dies before relayer.submit
+    const id = randomUUID();
+    await t.db.prisma.orderFill.create({ data: storedFill(id, hash, intent, signature) });
+
+    const res = await postFill(hash, intent, signature);
+    expect(res.statusCode, res.body).toBe(202);
+    expect((res.json() as { id: string }).id).toBe(id);
+    expect(await settled(hash, id)).toMatchObject({ status: 'confirmed' });
+    expect(await t.db.prisma.orderFill.count({ where: { orderHash: hash } })).toBe(1);
+  }, 90_000);
+
   it('a fill whose process died between relayer.submit and writing relayTxId: found by its key, counted once', async () => {
     const maker = await investor({ holdA: tokens(10n) });
     const takers = [await investor({ funds: usd(100n) }), await investor({ funds: usd(100n) })];
@@ -826,19 +858,7 @@ describe('fill settlement: reorgs and a crash after the relay', () => {
     // what submitFill stores before relaying, then the relay itself; the process dies before the link
     const id = randomUUID();
     const key = fillIdempotencyKey(hash, intent.taker, intent.nonce);
-    await t.db.prisma.orderFill.create({
-      data: {
-        id,
-        orderHash: hash,
-        taker: getAddress(intent.taker),
-        amount: intent.amount.toString(),
-        maxCost: intent.maxCost.toString(),
-        nonce: intent.nonce.toString(),
-        deadline: intent.deadline.toString(),
-        signature,
-        idempotencyKey: key,
-      },
-    });
+    await t.db.prisma.orderFill.create({ data: storedFill(id, hash, intent, signature) });
     const { relayer } = await tradingContext(t.app);
     const relayTx = await relayer.submit({
       idempotencyKey: key,
