@@ -509,6 +509,21 @@ const PENDING_FILLS_SQL = `
 export const fillIdempotencyKey = (orderHash: string, taker: Address, nonce: bigint) =>
   `fill:${orderHash.toLowerCase()}:${getAddress(taker)}:${nonce}`;
 
+/** The `order_fill` row of a taker's signed intent as stored before it is relayed. */
+export function fillRowData(id: string, orderHash: string, intent: FillIntent, signature: Hex) {
+  return {
+    id,
+    orderHash: orderHash.toLowerCase(),
+    taker: getAddress(intent.taker),
+    amount: intent.amount.toString(),
+    maxCost: intent.maxCost.toString(),
+    nonce: intent.nonce.toString(),
+    deadline: intent.deadline.toString(),
+    signature,
+    idempotencyKey: fillIdempotencyKey(orderHash, intent.taker, intent.nonce),
+  };
+}
+
 type FillRow = NonNullable<Awaited<ReturnType<PrismaClient['orderFill']['findUnique']>>>;
 
 function fillView(row: FillRow) {
@@ -728,19 +743,7 @@ export async function submitFill(context: OrderBookContext, parameters: SubmitFi
       throw overfilled(orderHash, intent.amount, remaining > 0n ? remaining : 0n, filled, big(pending));
     }
     if (resumed !== null) return;
-    await tx.orderFill.create({
-      data: {
-        id,
-        orderHash,
-        taker: getAddress(intent.taker),
-        amount: intent.amount.toString(),
-        maxCost: intent.maxCost.toString(),
-        nonce: intent.nonce.toString(),
-        deadline: intent.deadline.toString(),
-        signature,
-        idempotencyKey: key,
-      },
-    });
+    await tx.orderFill.create({ data: fillRowData(id, orderHash, intent, signature) });
   });
 
   let relayTx: RelayTxView;

@@ -29,7 +29,7 @@ import {
   signOrder,
   signOrderCancel,
 } from '../../core/chain/marketplace.ts';
-import { fillIdempotencyKey } from '../../core/orders.ts';
+import { fillIdempotencyKey, fillRowData } from '../../core/orders.ts';
 import { tradingContext } from '../../server/routes/purchases.ts';
 import { createIndexer, type Indexer } from '../../worker/indexer/index.ts';
 import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
@@ -702,21 +702,6 @@ describe('POST /v1/orders/:hash/fills', () => {
   });
 });
 
-/** The order_fill row submitFill stores before it relays the intent. */
-function storedFill(id: string, orderHash: Hex, intent: FillIntent, signature: Hex) {
-  return {
-    id,
-    orderHash,
-    taker: getAddress(intent.taker),
-    amount: intent.amount.toString(),
-    maxCost: intent.maxCost.toString(),
-    nonce: intent.nonce.toString(),
-    deadline: intent.deadline.toString(),
-    signature,
-    idempotencyKey: fillIdempotencyKey(orderHash, intent.taker, intent.nonce),
-  };
-}
-
 describe('fill settlement: reorgs and crashes around the relay', () => {
   /** An indexer on the same cursor that leaves the new blocks unfinalized (finality never moves back). */
   const unfinalizing = () =>
@@ -835,7 +820,7 @@ describe('fill settlement: reorgs and crashes around the relay', () => {
     const { intent, signature } = await signedFill(taker, hash, tokens(10n));
     // what submitFill stores before relaying; the process dies before relayer.submit
     const id = randomUUID();
-    await t.db.prisma.orderFill.create({ data: storedFill(id, hash, intent, signature) });
+    await t.db.prisma.orderFill.create({ data: fillRowData(id, hash, intent, signature) });
 
     const res = await postFill(hash, intent, signature);
     expect(res.statusCode, res.body).toBe(202);
@@ -858,7 +843,7 @@ describe('fill settlement: reorgs and crashes around the relay', () => {
     // what submitFill stores before relaying, then the relay itself; the process dies before the link
     const id = randomUUID();
     const key = fillIdempotencyKey(hash, intent.taker, intent.nonce);
-    await t.db.prisma.orderFill.create({ data: storedFill(id, hash, intent, signature) });
+    await t.db.prisma.orderFill.create({ data: fillRowData(id, hash, intent, signature) });
     const { relayer } = await tradingContext(t.app);
     const relayTx = await relayer.submit({
       idempotencyKey: key,
