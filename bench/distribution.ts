@@ -33,7 +33,7 @@ import { startAnvil } from '../core/chain/anvil.ts';
 import { createChainClients, withAccount } from '../core/chain/clients.ts';
 import { deployStack } from '../core/chain/deploy.ts';
 import { createPlatformChain } from '../core/chain/deployment.ts';
-import { createRedis } from '../core/queue.ts';
+import { createRedis } from '../core/platform/queue.ts';
 import { testConfig } from '../test/helpers/app.ts';
 import { createTestDatabase, REDIS_URL } from '../test/helpers/db.ts';
 import { HOLDERS_GAS_LIMIT, seedHolders } from '../test/helpers/holders.ts';

@@ -18,7 +18,7 @@ import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
-import { loanTapeColumns } from '../core/domain/loan-tape.ts';
+import { loanTapeColumns } from '../core/catalog/loan-tape/rules.ts';
 import { loanTapeCsv, loanTapeStream } from '../test/helpers/loan-tape.ts';
 import { BENCH_RATE_LIMIT_MAX, issuerHeaders, portfolioBody, startBenchApp } from './lib/app.ts';
 import { createBenchDatabase } from './lib/db.ts';
@@ -54,7 +54,7 @@ export type IngestBenchResult = {
   copyMsAll: number[];
 };
 
-/** The loan columns in the order the ingest writes them (core/db/loan-tape.ts). */
+/** The loan columns in the order the ingest writes them (core/catalog/loan-tape/ingest.ts). */
 const COLUMNS = ['portfolio_id', 'row_number', ...loanTapeColumns.map((c) => c.name), 'extra']
   .map((c) => `"${c}"`)
   .join(', ');

@@ -17,12 +17,12 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
 import { createKeccak } from 'hash-wasm';
+import { createKeccakEngine, KECCAK_LAYOUT } from '../core/distributions/tree/keccak.ts';
 import {
   buildDistributionTree,
   type DistributionEntry,
   loadDistributionTreeJson,
-} from '../core/domain/merkle.ts';
-import { createKeccakEngine, KECCAK_LAYOUT } from '../core/domain/merkle-keccak.ts';
+} from '../core/distributions/tree/merkle.ts';
 import { threadCpuMs } from './lib/cpu.ts';
 import { collectGarbage, peakRss, resetPeakRss } from './lib/memory.ts';
 import { formatMs, formatTable } from './lib/table.ts';

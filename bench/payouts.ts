@@ -9,7 +9,7 @@
  * Setup: anvil with the stack and one portfolio (its Distributor is real; the route takes `claimed`
  * from the indexed Claimed events, so a request makes no RPC call),
  * a benchmark database with the portfolio, one `claimable` distribution and its N holder rows
- * (inserted with COPY), the tree built by core/domain/merkle.ts and its dump file written where the
+ * (inserted with COPY), the tree built by core/distributions/tree/merkle.ts and its dump file written where the
  * worker would (the route loads it once into its tree cache: that first request is timed apart).
  * The Distributor's on-chain root is not this tree's root (nothing is proposed): the route never
  * compares them, so the work per request is the same. Printed, never asserted.
@@ -31,9 +31,9 @@ import { startAnvil } from '../core/chain/anvil.ts';
 import { createChainClients } from '../core/chain/clients.ts';
 import { deployStack } from '../core/chain/deploy.ts';
 import { saveDeployment } from '../core/chain/deployment.ts';
-import { buildDistributionTree, verifyDistributionProof } from '../core/domain/merkle.ts';
-import { createKeccakEngine, KECCAK_LAYOUT } from '../core/domain/merkle-keccak.ts';
-import { loadTree } from '../core/payouts.ts';
+import { loadTree } from '../core/distributions/payouts.ts';
+import { createKeccakEngine, KECCAK_LAYOUT } from '../core/distributions/tree/keccak.ts';
+import { buildDistributionTree, verifyDistributionProof } from '../core/distributions/tree/merkle.ts';
 import { BENCH_RATE_LIMIT_MAX, type BenchApp, startBenchApp } from './lib/app.ts';
 import { autocannon, type LoadResult } from './lib/autocannon.ts';
 import { createBenchDatabase } from './lib/db.ts';
@@ -58,7 +58,7 @@ export type PayoutsBenchOptions = {
 export type PayoutsBenchResult = {
   holders: number;
   seedMs: number;
-  /** core/payouts loadTree from the dump file (every hash checked), as the route's cache loads it. */
+  /** core/distributions/payouts loadTree from the dump file (every hash checked), as the route's cache loads it. */
   treeLoadMs: number;
   /** The first request (the route warms its tree cache in the background: usually already loaded). */
   firstMs: number;
@@ -298,7 +298,7 @@ export function formatPayoutsBench(r: PayoutsBenchResult): string {
     `GET /v1/investors/:address/payouts: one claimable distribution of ${formatInt(r.holders)} holders ` +
       `(seeded in ${formatMs(r.seedMs)}); answer ${formatInt(r.responseBytes)} bytes, proof of ${r.proofLength} hashes; ` +
       `random holders out of ${formatInt(r.sample)}; autocannon ${r.connections} connections, ${r.durationSeconds} s each after a warm-up`,
-    `tree loaded from its dump file, every hash checked (core/payouts loadTree; the route's cache does it once per ` +
+    `tree loaded from its dump file, every hash checked (core/distributions/payouts loadTree; the route's cache does it once per ` +
       `distribution, in the background): ${formatMs(r.treeLoadMs)}; first request ${formatMs(r.firstMs)}`,
     formatTable(
       ['target', 'req/s', 'p50', 'p99', 'max', 'requests'],

@@ -24,7 +24,7 @@ import { COMPLIANCE_ROLE, deployStack } from '../core/chain/deploy.ts';
 import { saveDeployment } from '../core/chain/deployment.ts';
 import { complianceRegistryAbi } from '../core/chain/generated/index.ts';
 import { sendAndWait } from '../core/chain/tx.ts';
-import { createRedis } from '../core/queue.ts';
+import { createRedis } from '../core/platform/queue.ts';
 import { buildApp } from '../server/app.ts';
 import { testConfig } from '../test/helpers/app.ts';
 import { createTestDatabase, REDIS_URL } from '../test/helpers/db.ts';

@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import type { Address } from 'viem';
 import { z } from 'zod';
 import { loadDeployment } from '../core/chain/deployment.ts';
-import { loadConfig } from '../core/config.ts';
+import { loadConfig } from '../core/platform/config.ts';
 import { DEFAULT_DEMO_SEED, runDemo } from './demo/run.ts';
 import {
   DEV_API_KEY_FILE,

@@ -1,5 +1,5 @@
-import { loadConfig } from '../core/config.ts';
 import { migrate } from '../core/db/migrate.ts';
+import { loadConfig } from '../core/platform/config.ts';
 
 // `npm run db:migrate`: applies prisma/migrations to DATABASE_URL (offline, idempotent).
 const config = loadConfig();

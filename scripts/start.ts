@@ -19,14 +19,14 @@ import { pathToFileURL } from 'node:url';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import pretty from 'pino-pretty';
 import { createPublicClient, http } from 'viem';
-import { createApiKey, hashSecret } from '../core/auth.ts';
 import { createChainClients } from '../core/chain/clients.ts';
 import type { DeployedStack } from '../core/chain/deploy.ts';
 import { platformPrivateKey } from '../core/chain/deployment.ts';
-import { type Config, loadConfig } from '../core/config.ts';
 import { createDb, type Db } from '../core/db/index.ts';
 import { migrate } from '../core/db/migrate.ts';
-import { BaseError } from '../core/errors.ts';
+import { createApiKey, hashSecret } from '../core/platform/auth.ts';
+import { type Config, loadConfig } from '../core/platform/config.ts';
+import { BaseError } from '../core/platform/errors.ts';
 import { buildApp } from '../server/app.ts';
 import { BULL_BOARD_PATH } from '../server/plugins/bull-board.ts';
 import { prepareDevFaucet } from '../server/routes/dev.ts';
@@ -36,7 +36,7 @@ import { startEmbeddedPostgres } from './services/postgres.ts';
 import { startRedis } from './services/redis.ts';
 
 export type StartMarketplaceOptions = {
-  /** The environment to read (default `process.env`); validated by core/config.ts. */
+  /** The environment to read (default `process.env`); validated by core/platform/config.ts. */
   env?: Record<string, string | undefined>;
   /** Overrides DATA_DIR. */
   dataDir?: string;

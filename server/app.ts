@@ -3,8 +3,8 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
 import type { PublicClient } from 'viem';
-import { type Config, loadConfig } from '../core/config.ts';
 import type { Db } from '../core/db/index.ts';
+import { type Config, loadConfig } from '../core/platform/config.ts';
 import { auditPlugin } from './plugins/audit.ts';
 import { authPlugin } from './plugins/auth.ts';
 import { bullBoardPlugin } from './plugins/bull-board.ts';

@@ -1,4 +1,4 @@
-import { loadConfig } from '../core/config.ts';
+import { loadConfig } from '../core/platform/config.ts';
 import { buildApp } from './app.ts';
 
 // `tsx server/main.ts`: the HTTP API on HOST:PORT with the services of the environment

@@ -1,12 +1,14 @@
 /**
- * The worker's view of its jobs: queue names (core/queue.ts), job names, payloads and BullMQ job
- * ids (core/jobs.ts, shared with the server that enqueues), and the handler table type.
+ * The worker's view of its jobs: queue names (core/platform/queue.ts), job names, payloads and BullMQ job
+ * ids (core/platform/jobs.ts, shared with the server that enqueues), and the handler table type.
  *
  *   { name: 'publish', data: { jobId, portfolioId } }  → queue `publish`, BullMQ id `publish-<jobId>`
  *
  * Each job is idempotent at the database level: its `job` row says whether it already succeeded or
  * failed, and what it already sent on chain (see handlers/publish.ts).
  */
+
+export type { AttemptInfo } from '../core/platform/jobs.ts';
 export {
   bullJobId,
   createJobQueues,
@@ -20,18 +22,10 @@ export {
   type JobRetryOptions,
   jobOptions,
   type PublishJob,
-} from '../core/jobs.ts';
-export { QUEUE_NAMES, type QueueName } from '../core/queue.ts';
+} from '../core/platform/jobs.ts';
+export { QUEUE_NAMES, type QueueName } from '../core/platform/queue.ts';
 
-import type { JobData, JobName } from '../core/jobs.ts';
-
-/** Where the current BullMQ attempt stands, so a handler knows whether a retryable failure is final. */
-export type AttemptInfo = {
-  /** 1 for the first attempt. */
-  attempt: number;
-  /** Attempts in all. */
-  attempts: number;
-};
+import type { AttemptInfo, JobData, JobName } from '../core/platform/jobs.ts';
 
 /** One handler per job name; the processor dispatches on `job.name`. */
 export type JobHandlers<Context> = {

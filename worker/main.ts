@@ -8,22 +8,22 @@ import { pathToFileURL } from 'node:url';
 import { DelayedError, type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
+import { handlePublish, type PublishContext } from '../core/catalog/publish.ts';
 import { isLocalChain } from '../core/chain/clients.ts';
 import { createPlatformChain, type PlatformChain } from '../core/chain/deployment.ts';
-import { createRelayer, type Relayer } from '../core/chain/relayer.ts';
-import { type Config, loadConfig } from '../core/config.ts';
+import { createRelayer, type Relayer } from '../core/chain/relayer/relayer.ts';
+import { indexerStatusKey, reportIndexerStatus } from '../core/chain-index/status.ts';
 import { createDb, type Db } from '../core/db/index.ts';
-import { BaseError } from '../core/errors.ts';
-import { indexerStatusKey, reportIndexerStatus } from '../core/indexer-status.ts';
-import { createRedis } from '../core/queue.ts';
 import {
   type DistributionContext,
   DistributionDelay,
   findNewDistributions,
   handleDistribution,
   pendingDistributions,
-} from './handlers/distribution.ts';
-import { handlePublish, type PublishContext } from './handlers/publish.ts';
+} from '../core/distributions/run.ts';
+import { type Config, loadConfig } from '../core/platform/config.ts';
+import { BaseError } from '../core/platform/errors.ts';
+import { createRedis } from '../core/platform/queue.ts';
 import { createIndexer, type Indexer } from './indexer/index.ts';
 import {
   bullJobId,
@@ -59,7 +59,7 @@ export type CreateWorkerOptions = {
   requeuePending?: boolean;
   /**
    * The chain indexer (worker/indexer) of the platform deployment, started with the worker and stopped
-   * by `close()`; its liveness and last error go to Redis for GET /health (core/indexer-status.ts).
+   * by `close()`; its liveness and last error go to Redis for GET /health (core/chain-index/status.ts).
    * Default: one on `platform.clients.publicClient`; `false`: none (another process indexes).
    */
   indexer?: Indexer | false;
@@ -71,7 +71,7 @@ export type CreateWorkerOptions = {
    * lost its data) (ms); default 2000. Only when it consumes the `distribution` queue.
    */
   distributionPollMs?: number;
-  /** Distribution options (minimum push, batch size), see worker/handlers/distribution.ts. */
+  /** Distribution options (minimum push, batch size), see core/distributions/run.ts. */
   distribution?: Pick<DistributionContext, 'minPush' | 'pushBatchSize'>;
 };
 

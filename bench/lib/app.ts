@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
-import { createApiKey } from '../../core/auth.ts';
-import { type Config, loadConfig } from '../../core/config.ts';
 import type { Db } from '../../core/db/index.ts';
+import { createApiKey } from '../../core/platform/auth.ts';
+import { type Config, loadConfig } from '../../core/platform/config.ts';
 import { buildApp } from '../../server/app.ts';
 
 /**

@@ -18,7 +18,7 @@ contract BaseSanityTest is Test {
     }
 
     function test_vectorsAreReadable() public view {
-        string memory json = vm.readFile(string.concat(vm.projectRoot(), "/../shared/vectors/waterfall.json"));
+        string memory json = vm.readFile(string.concat(vm.projectRoot(), "/spec/vectors/waterfall.json"));
         assertEq(vm.parseJsonString(json, ".waterfall[0].id"), "interest-first-one-recovery");
     }
 

@@ -4,7 +4,7 @@ pragma solidity ^0.8.24;
 import {WaterfallLib} from "../src/libraries/WaterfallLib.sol";
 import {WaterfallVectors} from "./utils/WaterfallVectors.sol";
 
-/// @notice Reads the normative vectors (../shared/vectors/waterfall.json) and the waterfall's properties.
+/// @notice Reads the normative vectors (spec/vectors/waterfall.json) and the waterfall's properties.
 contract WaterfallLibTest is WaterfallVectors {
     // ------------------------------------------------------------------ vectors
 

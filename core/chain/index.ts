@@ -6,5 +6,5 @@ export * from './deploy.ts';
 export * from './deployment.ts';
 export * from './errors.ts';
 export * from './generated/index.ts';
-export * from './relayer.ts';
+export * from './relayer/relayer.ts';
 export * from './tx.ts';

@@ -3,7 +3,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { BaseError } from '../errors.ts';
+import { BaseError } from '../platform/errors.ts';
 
 /**
  * Applies the SQL migrations of prisma/migrations without Prisma's schema engine (which needs a

@@ -1,5 +1,5 @@
 /**
- * The format of `../shared/vectors/waterfall.json`: zod schemas that parse it (amounts as decimal
+ * The format of `spec/vectors/waterfall.json`: zod schemas that parse it (amounts as decimal
  * strings -> bigint) and `fillExpected`, which computes every `expected` with the domain functions.
  * Pure: takes and returns plain JSON values; reading and writing files is the caller's job.
  */

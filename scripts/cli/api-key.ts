@@ -1,7 +1,8 @@
 /** `cli api-key create|list|revoke`: manages issuer / servicer / admin API keys (only hashes are stored). */
-import { apiKeyRoles, createApiKey } from '../../core/auth.ts';
-import { loadConfig } from '../../core/config.ts';
+
 import { type ApiKeyRole, createDb, type Db } from '../../core/db/index.ts';
+import { apiKeyRoles, createApiKey } from '../../core/platform/auth.ts';
+import { loadConfig } from '../../core/platform/config.ts';
 import { CliError, type CliIo, type CliVerb, parseVerbArgs } from './verb.ts';
 
 const help = `Usage: npm run cli -- api-key <command> [options]

@@ -5,7 +5,7 @@ import { createPublicClient, http } from 'viem';
 import { createChainClients, isLocalChain } from '../../core/chain/clients.ts';
 import { deployStack } from '../../core/chain/deploy.ts';
 import { deploymentFilePath, platformPrivateKey, saveDeployment } from '../../core/chain/deployment.ts';
-import { loadConfig } from '../../core/config.ts';
+import { loadConfig } from '../../core/platform/config.ts';
 import { CliError, type CliIo, type CliVerb, parseVerbArgs } from './verb.ts';
 
 const help = `Usage: npm run cli -- deploy [--rpc URL] [--out FILE] [--force] [--json]

@@ -1,6 +1,6 @@
 /**
  * `cli verify-distribution <id> --rpc URL --api URL`: a holder's independent check of one
- * distribution (core/verify-distribution.ts). From the API only the distribution's portfolio and
+ * distribution (core/distributions/verify/). From the API only the distribution's portfolio and
  * recovery id and the published tree dump; everything else from the chain.
  */
 import { parseArgs } from 'node:util';
@@ -9,7 +9,7 @@ import {
   fetchPublishedDistribution,
   VerifyInputError,
   verifyDistribution,
-} from '../../core/verify-distribution.ts';
+} from '../../core/distributions/verify/index.ts';
 import { CliError, type CliIo, type CliVerb } from './verb.ts';
 
 const help = `Usage: npm run cli -- verify-distribution <id> --rpc URL --api URL [options]

@@ -5,7 +5,7 @@ import { CliError, type CliVerb, parseVerbArgs, readJsonInput } from './verb.ts'
 export const verb: CliVerb = {
   help: `Usage: npm run cli -- waterfall --input FILE
 
-Reads FILE in the format of shared/vectors/waterfall.json -- either one waterfall case
+Reads FILE in the format of spec/vectors/waterfall.json -- either one waterfall case
 ({ mode, tranches, fees, recoveries }) or an object with "waterfall" and/or "prorata" lists --
 and prints it as JSON (2-space indent) with every "expected" computed by core/domain
 (spec v1: fees, interest accrual, interestFirst | sequential, residual; pro-rata split with dust).

@@ -16,8 +16,8 @@ import {
   platformPrivateKey,
   saveDeployment,
 } from '../../core/chain/deployment.ts';
-import type { Config } from '../../core/config.ts';
-import { BaseError } from '../../core/errors.ts';
+import type { Config } from '../../core/platform/config.ts';
+import { BaseError } from '../../core/platform/errors.ts';
 
 export type StartLocalChainOptions = {
   /** Where `anvil-state.json` lives. */

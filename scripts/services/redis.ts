@@ -9,7 +9,7 @@ import { access, mkdir } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { getFreePort } from '../../core/chain/anvil.ts';
-import { BaseError } from '../../core/errors.ts';
+import { BaseError } from '../../core/platform/errors.ts';
 
 export type StartRedisOptions = {
   dataDir: string;

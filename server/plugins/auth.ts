@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
-import { API_KEY_PREFIX, hashSecret, SESSION_TOKEN_PREFIX } from '../../core/auth.ts';
 import type { ApiKeyRole } from '../../core/db/index.ts';
-import { BaseError, forbidden, unauthorized } from '../../core/errors.ts';
+import { API_KEY_PREFIX, hashSecret, SESSION_TOKEN_PREFIX } from '../../core/platform/auth.ts';
+import { BaseError, forbidden, unauthorized } from '../../core/platform/errors.ts';
 import { globalPlugin } from './global-plugin.ts';
 
 /**

@@ -14,10 +14,10 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { API_KEY_PREFIX, hashSecret } from '../../core/auth.ts';
-import { forbidden, unauthorized } from '../../core/errors.ts';
-import { JOB_QUEUE } from '../../core/jobs.ts';
-import { QUEUE_NAMES } from '../../core/queue.ts';
+import { API_KEY_PREFIX, hashSecret } from '../../core/platform/auth.ts';
+import { forbidden, unauthorized } from '../../core/platform/errors.ts';
+import { JOB_QUEUE } from '../../core/platform/jobs.ts';
+import { QUEUE_NAMES } from '../../core/platform/queue.ts';
 
 export const BULL_BOARD_PATH = '/admin/queues';
 const COOKIE = 'npl_admin_key';

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
-import { BaseError, type ErrorCode, type FieldError } from '../../core/errors.ts';
+import { BaseError, type ErrorCode, type FieldError } from '../../core/platform/errors.ts';
 import type { ErrorBody } from '../schemas/common.ts';
 
 /**

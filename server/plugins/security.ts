@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import rateLimit from '@fastify/rate-limit';
 import helmet from 'helmet';
-import { BaseError } from '../../core/errors.ts';
+import { BaseError } from '../../core/platform/errors.ts';
 import { globalPlugin } from './global-plugin.ts';
 
 /**

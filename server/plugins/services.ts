@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
 import { createPublicClient, http, type PublicClient } from 'viem';
-import type { Config } from '../../core/config.ts';
 import { createDb, type Db, type PrismaClient } from '../../core/db/index.ts';
-import { createRedis } from '../../core/queue.ts';
+import type { Config } from '../../core/platform/config.ts';
+import { createRedis } from '../../core/platform/queue.ts';
 import { globalPlugin } from './global-plugin.ts';
 
 declare module 'fastify' {

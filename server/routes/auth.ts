@@ -2,8 +2,8 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { getAddress, verifyMessage } from 'viem';
 import { generateSiweNonce, parseSiweMessage, validateSiweMessage } from 'viem/siwe';
 import { z } from 'zod';
-import { generateSecret, hashSecret, SESSION_TOKEN_PREFIX } from '../../core/auth.ts';
-import { BaseError, unauthorized } from '../../core/errors.ts';
+import { generateSecret, hashSecret, SESSION_TOKEN_PREFIX } from '../../core/platform/auth.ts';
+import { BaseError, unauthorized } from '../../core/platform/errors.ts';
 import { errorResponses } from '../schemas/common.ts';
 
 const signatureInvalid = (message: string) =>

@@ -15,7 +15,7 @@ import { type ChainClients, createChainClients, isLocalChain } from '../../core/
 import { MINTER_ROLE } from '../../core/chain/deploy.ts';
 import { loadDeployment, platformPrivateKey } from '../../core/chain/deployment.ts';
 import { testStablecoinAbi } from '../../core/chain/generated/index.ts';
-import { BaseError, validationFailed } from '../../core/errors.ts';
+import { BaseError, validationFailed } from '../../core/platform/errors.ts';
 import { addressSchema, errorResponses, uintStringSchema } from '../schemas/common.ts';
 
 /** The faucet's key: fixed and public (local chains only), so every start and test uses the same account. */

@@ -15,7 +15,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { getAddress } from 'viem';
 import { z } from 'zod';
 import type { Db, Prisma } from '../../core/db/index.ts';
-import { BaseError, conflict, notFound } from '../../core/errors.ts';
+import { BaseError, conflict, notFound } from '../../core/platform/errors.ts';
 import {
   decodeCursor,
   encodeCursor,

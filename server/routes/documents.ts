@@ -2,16 +2,16 @@ import type { MultipartFile } from '@fastify/multipart';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { getAddress, type Hex } from 'viem';
-import { portfolioAbi } from '../../core/chain/generated/portfolio.ts';
 import {
   documentTooLarge,
   hashUpload,
   removeDocument,
   type StoredDocument,
   storeDocument,
-} from '../../core/documents.ts';
-import { buildDocumentTree, normalizeSha256 } from '../../core/domain/document-tree.ts';
-import { BaseError, conflict, notFound, unauthorized } from '../../core/errors.ts';
+} from '../../core/catalog/documents/store.ts';
+import { buildDocumentTree, normalizeSha256 } from '../../core/catalog/documents/tree.ts';
+import { portfolioAbi } from '../../core/chain/generated/portfolio.ts';
+import { BaseError, conflict, notFound, unauthorized } from '../../core/platform/errors.ts';
 import { assertDataRoomAccess, assertOwns } from '../plugins/auth.ts';
 import {
   decodeCursor,

@@ -5,8 +5,8 @@ import {
   indexerHealth,
   readIndexerCursor,
   readReportedIndexerStatus,
-} from '../../core/indexer-status.ts';
-import { countWorkers } from '../../core/queue.ts';
+} from '../../core/chain-index/status.ts';
+import { countWorkers } from '../../core/platform/queue.ts';
 
 const componentSchema = z.object({
   status: z.enum(['ok', 'down', 'unconfigured']),
@@ -58,7 +58,7 @@ async function probe<T extends object>(
  * configured) Redis answer, 503 otherwise; chain and worker report `unconfigured` when RPC_URL /
  * REDIS_URL are unset. The indexer runs in the worker process: its status comes from the shared
  * `indexer_cursor` row (last pass, indexed block vs the chain head) and what the worker reports in
- * Redis (core/indexer-status.ts); `down` when no pass ran for a minute or the indexer stopped.
+ * Redis (core/chain-index/status.ts); `down` when no pass ran for a minute or the indexer stopped.
  */
 export const healthRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Address } from 'viem';
-import { validationFailed } from '../../core/errors.ts';
-import { mirrorAllowlistOnReceipt, requestAllowlist } from '../../core/purchases.ts';
+import { validationFailed } from '../../core/platform/errors.ts';
+import { mirrorAllowlistOnReceipt, requestAllowlist } from '../../core/trading/purchases.ts';
 import { errorResponses } from '../schemas/common.ts';
 import { allowlistAcceptedSchema, allowlistBodySchema, investorParamsSchema } from '../schemas/purchase.ts';
 import { stopTradingContext, type TradingRoutesOptions, tradingContext } from './purchases.ts';

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Address, Hex } from 'viem';
 import type { DeployedStack } from '../../core/chain/deploy.ts';
 import { loadDeployment } from '../../core/chain/deployment.ts';
-import { BaseError } from '../../core/errors.ts';
+import { BaseError } from '../../core/platform/errors.ts';
 import {
   cancelOrder,
   getFill,
@@ -12,7 +12,7 @@ import {
   type OrderBookContext,
   placeOrder,
   submitFill,
-} from '../../core/orders.ts';
+} from '../../core/trading/orders.ts';
 import { errorResponses } from '../schemas/common.ts';
 import {
   cancelOrderBodySchema,
@@ -66,7 +66,7 @@ export async function orderBookContext(app: FastifyInstance): Promise<OrderBookC
 /**
  * The secondary order book: POST /v1/orders, GET /v1/orders, GET /v1/orders/:hash,
  * DELETE /v1/orders/:hash (maker's signed cancel), POST /v1/orders/:hash/fills (relays fillWithSig),
- * GET /v1/orders/:hash/fills/:id. See core/orders.ts for the checks and the race policy.
+ * GET /v1/orders/:hash/fills/:id. See core/trading/orders.ts for the checks and the race policy.
  */
 export const orderRoutes: FastifyPluginAsyncZod = async (app) => {
   app.addHook('onClose', async () => stopTradingContext(app));

@@ -7,7 +7,7 @@ import {
   payoutView,
   requestClaims,
   warmTrees,
-} from '../../core/payouts.ts';
+} from '../../core/distributions/payouts.ts';
 import { addressSchema, errorResponses, uintStringSchema } from '../schemas/common.ts';
 import { assertValid } from '../schemas/recovery.ts';
 import { stopTradingContext, type TradingRoutesOptions, tradingContext } from './purchases.ts';
@@ -65,7 +65,7 @@ export type PayoutRoutesOptions = TradingRoutesOptions & {
 
 /**
  * GET /v1/investors/:address/payouts and POST /v1/investors/:address/claims (public): proofs from an
- * in-process LRU of built trees (core/payouts.ts), claims relayed by the app's platform relayer.
+ * in-process LRU of built trees (core/distributions/payouts.ts), claims relayed by the app's platform relayer.
  */
 export const payoutRoutes: FastifyPluginAsyncZod<PayoutRoutesOptions> = async (app, options) => {
   const trading = () => tradingContext(app, options);

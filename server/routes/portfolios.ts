@@ -5,8 +5,8 @@ import {
   isValidSortKey,
   listPortfolios,
   type PortfolioSort,
-} from '../../core/db/portfolios.ts';
-import { BaseError, notFound } from '../../core/errors.ts';
+} from '../../core/catalog/listing.ts';
+import { BaseError, notFound } from '../../core/platform/errors.ts';
 import { globalPlugin } from '../plugins/global-plugin.ts';
 import { listingCachePlugin } from '../plugins/listing-cache.ts';
 import {

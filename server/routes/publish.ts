@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { BaseError, conflict, notFound } from '../../core/errors.ts';
-import { createJobQueues, JOB_NAMES } from '../../core/jobs.ts';
+import { BaseError, conflict, notFound } from '../../core/platform/errors.ts';
+import { createJobQueues, JOB_NAMES } from '../../core/platform/jobs.ts';
 import { assertOwns } from '../plugins/auth.ts';
 import { errorResponses, idParamsSchema, isUuid } from '../schemas/common.ts';
 import { jobSchema, publishAcceptedSchema, toJobBody } from '../schemas/job.ts';

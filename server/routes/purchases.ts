@@ -3,8 +3,8 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Address, Hex } from 'viem';
 import { isLocalChain } from '../../core/chain/clients.ts';
 import { createPlatformChain } from '../../core/chain/deployment.ts';
-import { createRelayer } from '../../core/chain/relayer.ts';
-import { BaseError } from '../../core/errors.ts';
+import { createRelayer } from '../../core/chain/relayer/relayer.ts';
+import { BaseError } from '../../core/platform/errors.ts';
 import {
   createQuote,
   DEFAULT_QUOTE_TTL_SECONDS,
@@ -12,7 +12,7 @@ import {
   getPurchase,
   submitPurchase,
   type TradingContext,
-} from '../../core/purchases.ts';
+} from '../../core/trading/purchases.ts';
 import { errorResponses, idParamsSchema, isUuid } from '../schemas/common.ts';
 import {
   createPurchaseBodySchema,

@@ -1,6 +1,11 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { forbidden } from '../../core/errors.ts';
-import { findPortfolio, getRecovery, requestCloseOffering, submitRecovery } from '../../core/recoveries.ts';
+import { forbidden } from '../../core/platform/errors.ts';
+import {
+  findPortfolio,
+  getRecovery,
+  requestCloseOffering,
+  submitRecovery,
+} from '../../core/servicing/recoveries.ts';
 import { assertOwns, type Principal } from '../plugins/auth.ts';
 import { errorResponses, idParamsSchema } from '../schemas/common.ts';
 import {

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Address } from 'viem';
-import { listTrades } from '../../core/orders.ts';
+import { listTrades } from '../../core/trading/orders.ts';
 import { errorResponses } from '../schemas/common.ts';
 import { listTradesQuerySchema, tradePageSchema } from '../schemas/order.ts';
 import { marketplaceDeployment } from './orders.ts';

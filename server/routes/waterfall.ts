@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { getAddress } from 'viem';
 import { previewRecovery } from '../../core/chain/actions.ts';
 import { ChainError } from '../../core/chain/errors.ts';
-import { BaseError, notFound } from '../../core/errors.ts';
+import { BaseError, notFound } from '../../core/platform/errors.ts';
 import { errorResponses, idParamsSchema, isUuid } from '../schemas/common.ts';
 import {
   type WaterfallPreview,

@@ -1,6 +1,6 @@
 import { getAddress, isAddress } from 'viem';
 import { z } from 'zod';
-import { BaseError } from '../../core/errors.ts';
+import { BaseError } from '../../core/platform/errors.ts';
 
 /** `{ statusCode, code, message, details? }`: the one error shape of the API. */
 export const errorSchema = z
@@ -23,7 +23,7 @@ export function errorResponses<const C extends number>(...codes: C[]): Record<C,
 }
 
 /**
- * Where a relayed action (purchase, fill, recovery) stands (core/settlement.ts): `pending` (not in a
+ * Where a relayed action (purchase, fill, recovery) stands (core/trading/settlement.ts): `pending` (not in a
  * block yet, or sent back by a reorg), `mined` (in a block, not final yet: a reorg can still send it
  * back to pending), `confirmed` (its event is final in the chain index), `failed` (reverted at a
  * final block or given up; the decoded reason). `confirmed` and `failed` never change again.

@@ -35,7 +35,7 @@ export const publishAcceptedSchema = z.object({
   }),
 });
 
-/** The latest transaction hash a job recorded in `payload.txs` (the relay transaction hash, written by worker/handlers/publish.ts). */
+/** The latest transaction hash a job recorded in `payload.txs` (the relay transaction hash, written by core/catalog/publish.ts). */
 function latestTxHash(payload: unknown): string | null {
   const txs = (payload as { txs?: unknown } | null)?.txs;
   if (!Array.isArray(txs) || txs.length === 0) return null;

@@ -1,7 +1,7 @@
 import { getAddress } from 'viem';
 import { z } from 'zod';
-import type { OfferingClosedRow, PortfolioRow, TrancheRow } from '../../core/db/portfolios.ts';
-import { loanAssetClasses } from '../../core/domain/loan-tape.ts';
+import type { OfferingClosedRow, PortfolioRow, TrancheRow } from '../../core/catalog/listing.ts';
+import { loanAssetClasses } from '../../core/catalog/loan-tape/rules.ts';
 import { waterfallModes } from '../../core/domain/waterfall.ts';
 import { addressSchema, bpsSchema, decimalStringSchema, uintStringSchema } from './common.ts';
 

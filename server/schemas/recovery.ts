@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { maxUint256 } from 'viem';
 import { z } from 'zod';
-import { BaseError, type FieldError } from '../../core/errors.ts';
+import { BaseError, type FieldError } from '../../core/platform/errors.ts';
 import { settlementStatusSchema, uintStringSchema } from './common.ts';
 
 /**

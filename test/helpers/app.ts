@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
-import { type Config, loadConfig } from '../../core/config.ts';
-import { createRedis } from '../../core/queue.ts';
+import { type Config, loadConfig } from '../../core/platform/config.ts';
+import { createRedis } from '../../core/platform/queue.ts';
 import { buildApp } from '../../server/app.ts';
 import { createTestDatabase, REDIS_URL, type TestDatabase } from './db.ts';
 

@@ -2,8 +2,8 @@ import type { LightMyRequestResponse } from 'fastify';
 import { getAddress, type Hex } from 'viem';
 import { generatePrivateKey, type PrivateKeyAccount, privateKeyToAccount } from 'viem/accounts';
 import { createSiweMessage } from 'viem/siwe';
-import { createApiKey } from '../../core/auth.ts';
 import type { ApiKeyRole, PrismaClient } from '../../core/db/index.ts';
+import { createApiKey } from '../../core/platform/auth.ts';
 import type { TestApp } from './app.ts';
 
 /** Auth helpers for integration tests: API keys, SIWE sign-in, allowlisting. */

@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
-import { loanTapeColumns } from '../../core/domain/loan-tape.ts';
+import { loanTapeColumns } from '../../core/catalog/loan-tape/rules.ts';
 
 /**
- * Synthetic loan tapes in the format of shared/LOAN_TAPE.md, deterministic in the row index, for
+ * Synthetic loan tapes in the format of docs/loan-tape.md, deterministic in the row index, for
  * tests and benchmarks. `loanTapeStream` never holds the whole tape in memory.
  */
 

@@ -7,7 +7,7 @@
  * POST /v1/portfolios/:id/recoveries, with trading in between (plain transfers and a Marketplace
  * fill); the worker distributes all three (holders below the push minimum claim themselves). Then:
  * - every account received exactly what the test computes on its own: the waterfall of
- *   shared/vectors/waterfall.json's rules (computeWaterfall on the listed terms and the block times),
+ *   spec/vectors/waterfall.json's rules (computeWaterfall on the listed terms and the block times),
  *   and a pro-rata split written here over balances the test tracked from its own transfers;
  * - per tranche, Σ payouts + the dust carried out == what the recoveries funded;
  * - `verifyDistribution` (the CLI's check, from the chain and the published tree only) agrees for
@@ -47,13 +47,13 @@ import {
   mintTestStablecoin,
 } from '../../core/chain/actions.ts';
 import { type ChainClients, createChainClients, withAccount } from '../../core/chain/clients.ts';
+import { fillCost, fillOrder, type Order, signOrder } from '../../core/chain/contracts/marketplace.ts';
 import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
 import { createPlatformChain, type PlatformChain, saveDeployment } from '../../core/chain/deployment.ts';
 import { distributorAbi, portfolioAbi, trancheTokenAbi } from '../../core/chain/generated/index.ts';
-import { fillCost, fillOrder, type Order, signOrder } from '../../core/chain/marketplace.ts';
+import { fetchPublishedDistribution, verifyDistribution } from '../../core/distributions/verify/index.ts';
 import { computeWaterfall, type TrancheState } from '../../core/domain/waterfall.ts';
-import { createRedis } from '../../core/queue.ts';
-import { fetchPublishedDistribution, verifyDistribution } from '../../core/verify-distribution.ts';
+import { createRedis } from '../../core/platform/queue.ts';
 import { createIndexer } from '../../worker/indexer/index.ts';
 import { createWorker, type NplWorker } from '../../worker/main.ts';
 import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';

@@ -1,7 +1,7 @@
 /**
  * Crash safety of the distribution job, tested on the real thing: 10,000 holders over three tranches
  * (test/helpers/holders.ts), the worker run as a child process (`node --import tsx worker/main.ts`)
- * and killed with SIGKILL by its own crash points (core/crash-point.ts, NPL_CRASH_AT) at each step:
+ * and killed with SIGKILL by its own crash points (core/platform/crash-point.ts, NPL_CRASH_AT) at each step:
  * after the snapshot, mid-tree, right after proposeRoot was sent, mid-push; then restarted without
  * NPL_CRASH_AT. And once with the worker's own Redis (a redis-server started here) killed while the
  * distribution waits for its timelock, and started again empty.
@@ -35,8 +35,8 @@ import { type ChainClients, createChainClients } from '../../core/chain/clients.
 import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
 import { saveDeployment } from '../../core/chain/deployment.ts';
 import { distributorAbi } from '../../core/chain/generated/index.ts';
-import { computeDistribution } from '../../core/domain/distribution.ts';
-import { distributionChainId, distributionProposeKey } from '../../worker/handlers/distribution.ts';
+import { computeDistribution } from '../../core/distributions/compute.ts';
+import { distributionChainId, distributionProposeKey } from '../../core/distributions/run.ts';
 import { type AnvilInstance, createAnvilTestClient, getFreePort, startAnvil } from '../helpers/anvil.ts';
 import { createTestDatabase, REDIS_URL, type TestDatabase } from '../helpers/db.ts';
 import { HOLDERS_GAS_LIMIT, type SeededHolders, seedHolders } from '../helpers/holders.ts';

@@ -25,12 +25,12 @@ import { type ChainClients, createChainClients, withAccount } from '../../core/c
 import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
 import { createPlatformChain, type PlatformChain } from '../../core/chain/deployment.ts';
 import { distributorAbi, trancheTokenAbi } from '../../core/chain/generated/index.ts';
-import { createRelayer } from '../../core/chain/relayer.ts';
-import { computeDistribution } from '../../core/domain/distribution.ts';
-import { loadDistributionTreeJson } from '../../core/domain/merkle.ts';
-import { bullJobId, JOB_NAMES, JOB_QUEUE } from '../../core/jobs.ts';
-import { createRedis } from '../../core/queue.ts';
-import { handleDistribution } from '../../worker/handlers/distribution.ts';
+import { createRelayer } from '../../core/chain/relayer/relayer.ts';
+import { computeDistribution } from '../../core/distributions/compute.ts';
+import { handleDistribution } from '../../core/distributions/run.ts';
+import { loadDistributionTreeJson } from '../../core/distributions/tree/merkle.ts';
+import { bullJobId, JOB_NAMES, JOB_QUEUE } from '../../core/platform/jobs.ts';
+import { createRedis } from '../../core/platform/queue.ts';
 import { createIndexer } from '../../worker/indexer/index.ts';
 import { createWorker, type NplWorker } from '../../worker/main.ts';
 import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
 import { getAddress, keccak256 } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildDistributionTree } from '../../core/domain/merkle.ts';
+import { buildDistributionTree } from '../../core/distributions/tree/merkle.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 
 let t: TestApp;

@@ -18,12 +18,6 @@ import {
   signPurchaseIntent,
 } from '../../core/chain/actions.ts';
 import { type ChainClients, createChainClients, withAccount } from '../../core/chain/clients.ts';
-import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
-import {
-  complianceRegistryAbi,
-  testStablecoinAbi,
-  trancheTokenAbi,
-} from '../../core/chain/generated/index.ts';
 import {
   cancelOrder,
   fillCost,
@@ -32,10 +26,16 @@ import {
   type Order,
   type OrderFill,
   signOrder,
-} from '../../core/chain/marketplace.ts';
+} from '../../core/chain/contracts/marketplace.ts';
+import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
+import {
+  complianceRegistryAbi,
+  testStablecoinAbi,
+  trancheTokenAbi,
+} from '../../core/chain/generated/index.ts';
 import { sendAndWait } from '../../core/chain/tx.ts';
+import { arrayLiteral } from '../../core/chain-index/store.ts';
 import { balancesAt, createIndexer, type Indexer, IndexerError } from '../../worker/indexer/index.ts';
-import { arrayLiteral } from '../../worker/indexer/store.ts';
 import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
@@ -303,7 +303,7 @@ beforeAll(async () => {
   movedAt.push(fill.blockNumber);
   const cancelled = { ...order, salt: 2n };
   await cancelOrder(i4, { marketplace, order: cancelled });
-  const { hashOrder } = await import('../../core/chain/marketplace.ts');
+  const { hashOrder } = await import('../../core/chain/contracts/marketplace.ts');
   cancelledOrderHash = hashOrder({ marketplace, chainId: anvil.chainId, order: cancelled });
   await incrementOrderCounter(i5, { marketplace });
 }, 120_000);

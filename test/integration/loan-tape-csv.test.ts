@@ -3,7 +3,7 @@ import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { apiKeyHeaders, type Headers } from '../helpers/auth.ts';
 import { LOAN_TAPE_HEADER, loanRow, loanTapeCsv } from '../helpers/loan-tape.ts';
 
-/** CSV edge cases of the loan-tape ingest around its fast path (core/db/csv-records.ts). */
+/** CSV edge cases of the loan-tape ingest around its fast path (core/catalog/loan-tape/csv-records.ts). */
 
 let t: TestApp;
 let issuer: Headers;

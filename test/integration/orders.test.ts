@@ -15,9 +15,6 @@ import {
   readPermitDomain,
 } from '../../core/chain/actions.ts';
 import { type ChainClients, createChainClients, withAccount } from '../../core/chain/clients.ts';
-import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
-import { saveDeployment } from '../../core/chain/deployment.ts';
-import { marketplaceAbi } from '../../core/chain/generated/index.ts';
 import {
   cancelOrder as cancelOnChain,
   type FillIntent,
@@ -28,8 +25,11 @@ import {
   signFillIntent,
   signOrder,
   signOrderCancel,
-} from '../../core/chain/marketplace.ts';
-import { fillIdempotencyKey, fillRowData } from '../../core/orders.ts';
+} from '../../core/chain/contracts/marketplace.ts';
+import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
+import { saveDeployment } from '../../core/chain/deployment.ts';
+import { marketplaceAbi } from '../../core/chain/generated/index.ts';
+import { fillIdempotencyKey, fillRowData } from '../../core/trading/orders.ts';
 import { tradingContext } from '../../server/routes/purchases.ts';
 import { createIndexer, type Indexer } from '../../worker/indexer/index.ts';
 import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';

@@ -18,12 +18,12 @@ import { type ChainClients, createChainClients, withAccount } from '../../core/c
 import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
 import { createPlatformChain, type PlatformChain, saveDeployment } from '../../core/chain/deployment.ts';
 import { distributorAbi } from '../../core/chain/generated/index.ts';
-import { createRelayer } from '../../core/chain/relayer.ts';
+import { createRelayer } from '../../core/chain/relayer/relayer.ts';
 import { sendAndWait } from '../../core/chain/tx.ts';
-import { computeDistribution } from '../../core/domain/distribution.ts';
-import { createTreeCache, warmTrees } from '../../core/payouts.ts';
-import { createRedis } from '../../core/queue.ts';
-import { handleDistribution } from '../../worker/handlers/distribution.ts';
+import { computeDistribution } from '../../core/distributions/compute.ts';
+import { createTreeCache, warmTrees } from '../../core/distributions/payouts.ts';
+import { handleDistribution } from '../../core/distributions/run.ts';
+import { createRedis } from '../../core/platform/queue.ts';
 import { createIndexer } from '../../worker/indexer/index.ts';
 import { createWorker, type NplWorker } from '../../worker/main.ts';
 import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';

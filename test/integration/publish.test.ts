@@ -2,6 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { type Address, getAddress, type Hex, parseEventLogs, zeroHash } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildDocumentTree } from '../../core/catalog/documents/tree.ts';
+import { handlePublish, type PublishContext, publishRelayKey } from '../../core/catalog/publish.ts';
 import {
   type CreatePortfolioParameters,
   createPortfolioArgs,
@@ -18,11 +20,9 @@ import {
   saveDeployment,
 } from '../../core/chain/deployment.ts';
 import { portfolioAbi, portfolioFactoryAbi, trancheTokenAbi } from '../../core/chain/generated/index.ts';
-import { createRelayer, type Relayer, type RelayTx } from '../../core/chain/relayer.ts';
-import { buildDocumentTree } from '../../core/domain/document-tree.ts';
-import { createRedis } from '../../core/queue.ts';
+import { createRelayer, type Relayer, type RelayTx } from '../../core/chain/relayer/relayer.ts';
+import { createRedis } from '../../core/platform/queue.ts';
 import { buildApp } from '../../server/app.ts';
-import { handlePublish, type PublishContext, publishRelayKey } from '../../worker/handlers/publish.ts';
 import { createWorker, type NplWorker } from '../../worker/main.ts';
 import { type AnvilInstance, createAnvilTestClient, deriveAccounts, startAnvil } from '../helpers/anvil.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';

@@ -21,7 +21,7 @@ import { type ChainClients, createChainClients, withAccount } from '../../core/c
 import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
 import { saveDeployment } from '../../core/chain/deployment.ts';
 import { portfolioAbi } from '../../core/chain/generated/index.ts';
-import { findNewDistributions } from '../../worker/handlers/distribution.ts';
+import { findNewDistributions } from '../../core/distributions/run.ts';
 import { createIndexer, type Indexer } from '../../worker/indexer/index.ts';
 import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';

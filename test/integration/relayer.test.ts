@@ -13,13 +13,13 @@ import { type ChainClients, createChainClients, withAccount } from '../../core/c
 import { deployStack } from '../../core/chain/deploy.ts';
 import { ChainError } from '../../core/chain/errors.ts';
 import { testStablecoinAbi } from '../../core/chain/generated/index.ts';
+import { bumpFee, bumpFees, classifyBroadcastError } from '../../core/chain/relayer/policy.ts';
 import {
   type CreateRelayerOptions,
   createRelayer,
   NONCE_FILL_KIND,
   type Relayer,
-} from '../../core/chain/relayer.ts';
-import { bumpFee, bumpFees, classifyBroadcastError } from '../../core/chain/relayer-policy.ts';
+} from '../../core/chain/relayer/relayer.ts';
 import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 

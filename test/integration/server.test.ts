@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../core/config.ts';
 import { createDb } from '../../core/db/index.ts';
-import { BaseError } from '../../core/errors.ts';
+import { loadConfig } from '../../core/platform/config.ts';
+import { BaseError } from '../../core/platform/errors.ts';
 import { buildApp } from '../../server/app.ts';
 import { toErrorBody } from '../../server/plugins/error-handler.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';

@@ -17,7 +17,7 @@ import {
 } from '../../core/chain/actions.ts';
 import { type ChainClients, createChainClients, withAccount } from '../../core/chain/clients.ts';
 import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
-import { createRedis } from '../../core/queue.ts';
+import { createRedis } from '../../core/platform/queue.ts';
 import { buildApp } from '../../server/app.ts';
 import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
 import { testConfig } from '../helpers/app.ts';

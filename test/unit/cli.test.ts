@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
-const vectorsText = readFileSync(new URL('../../../shared/vectors/waterfall.json', import.meta.url), 'utf8');
+const vectorsText = readFileSync(new URL('../../spec/vectors/waterfall.json', import.meta.url), 'utf8');
 type Case = Record<string, unknown>;
 type Vectors = { about: string; waterfall: Case[]; prorata: Case[] };
 const vectors = (): Vectors => JSON.parse(vectorsText);

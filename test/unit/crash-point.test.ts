@@ -1,19 +1,19 @@
 /**
- * core/crash-point.ts: NPL_CRASH_AT parsing, and a real child process killed by SIGKILL exactly at
+ * core/platform/crash-point.ts: NPL_CRASH_AT parsing, and a real child process killed by SIGKILL exactly at
  * the named point's n-th hit (and not by any other point, nor without the variable).
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { crashTarget } from '../../core/crash-point.ts';
+import { crashTarget } from '../../core/platform/crash-point.ts';
 
 const repoRoot = path.join(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** Runs a script hitting `a` three times (printing after each) and `b` once; returns its exit and output. */
 function run(crashAt: string | undefined) {
   const script = `
-    import { crashPoint } from './core/crash-point.ts';
+    import { crashPoint } from './core/platform/crash-point.ts';
     for (let i = 1; i <= 3; i++) { crashPoint('a'); process.stdout.write('a' + i + ' '); }
     crashPoint('b'); process.stdout.write('b1');`;
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH };

@@ -2,7 +2,7 @@ import { finished } from 'node:stream/promises';
 import { parse } from 'csv-parse';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CsvRecordReader, LOAN_TAPE_CSV_OPTIONS } from '../../core/db/csv-records.ts';
+import { CsvRecordReader, LOAN_TAPE_CSV_OPTIONS } from '../../core/catalog/loan-tape/csv-records.ts';
 import { loanTapeCsv } from '../helpers/loan-tape.ts';
 
 type Outcome = { records: string[][]; error: string | null };

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { computeDistribution, type DistributionTrancheInput } from '../../core/domain/distribution.ts';
+import { computeDistribution, type DistributionTrancheInput } from '../../core/distributions/compute.ts';
+import { buildDistributionTree, verifyDistributionProof } from '../../core/distributions/tree/merkle.ts';
 import { DomainInputError } from '../../core/domain/errors.ts';
-import { buildDistributionTree, verifyDistributionProof } from '../../core/domain/merkle.ts';
 
 type ProRataVector = {
   id: string;
@@ -13,7 +13,7 @@ type ProRataVector = {
 };
 
 const vectors = JSON.parse(
-  readFileSync(new URL('../../../shared/vectors/waterfall.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('../../spec/vectors/waterfall.json', import.meta.url), 'utf8'),
 ) as { prorata: ProRataVector[] };
 
 /** Distinct lowercase address for index `i`. */
@@ -22,7 +22,7 @@ const addr = (i: number): string => `0x${(i + 1).toString(16).padStart(40, '0')}
 const payoutOf = (holders: { account: string; payout: bigint }[], account: string): bigint =>
   holders.find((h) => h.account === account)?.payout ?? 0n;
 
-describe('computeDistribution() on the shared pro-rata vectors', () => {
+describe('computeDistribution() on the pro-rata vectors', () => {
   it('has pro-rata vectors to check', () => {
     expect(vectors.prorata.length).toBeGreaterThan(0);
   });

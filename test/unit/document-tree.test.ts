@@ -8,7 +8,7 @@ import {
   EMPTY_DOCUMENT_ROOT,
   normalizeSha256,
   verifyDocumentProof,
-} from '../../core/domain/document-tree.ts';
+} from '../../core/catalog/documents/tree.ts';
 import { DomainInputError } from '../../core/domain/errors.ts';
 
 const sha256Of = (bytes: Uint8Array | string) => createHash('sha256').update(bytes).digest('hex');

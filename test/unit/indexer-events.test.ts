@@ -2,8 +2,8 @@ import fc from 'fast-check';
 import { decodeEventLog, encodeAbiParameters, encodeEventTopics, getAddress, type Hex, toHex } from 'viem';
 import { describe, expect, it } from 'vitest';
 import { complianceRegistryAbi, trancheTokenAbi } from '../../core/chain/generated/index.ts';
+import { arrayLiteral } from '../../core/chain-index/store.ts';
 import { decodeFollowedLog, followedSelectors, TRANSFER_SELECTOR } from '../../worker/indexer/events.ts';
-import { arrayLiteral } from '../../worker/indexer/store.ts';
 
 const address = fc.uint8Array({ minLength: 20, maxLength: 20 }).map((bytes) => getAddress(toHex(bytes)));
 const uint256 = fc.bigInt({ min: 0n, max: 2n ** 256n - 1n });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { INDEXER_STALE_AFTER_MS, indexerHealth } from '../../core/indexer-status.ts';
+import { INDEXER_STALE_AFTER_MS, indexerHealth } from '../../core/chain-index/status.ts';
 
 const now = new Date('2026-01-01T12:00:00Z');
 const ago = (ms: number) => new Date(now.getTime() - ms);

@@ -5,7 +5,7 @@ import {
   INVALID_CELL,
   loanTapeColumns,
   validateCell,
-} from '../../core/domain/loan-tape.ts';
+} from '../../core/catalog/loan-tape/rules.ts';
 
 const checks = loanTapeColumns.map((column) => ({ column, check: compileCellCheck(column) }));
 

@@ -6,7 +6,7 @@ import {
   createKeccakEngine,
   HEX_NODE_STRIDE,
   KECCAK_LAYOUT,
-} from '../../core/domain/merkle-keccak.ts';
+} from '../../core/distributions/tree/keccak.ts';
 
 const HEAP = KECCAK_LAYOUT.heap;
 const hex = (bytes: Uint8Array) => `0x${Buffer.from(bytes).toString('hex')}`;

@@ -3,7 +3,6 @@ import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
 import fc from 'fast-check';
 import { getAddress } from 'viem';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { DomainInputError } from '../../core/domain/errors.ts';
 import {
   buildDistributionTree,
   checksumAddresses,
@@ -16,7 +15,8 @@ import {
   MAX_LEAVES,
   sortByHash,
   verifyDistributionProof,
-} from '../../core/domain/merkle.ts';
+} from '../../core/distributions/tree/merkle.ts';
+import { DomainInputError } from '../../core/domain/errors.ts';
 
 const MAX_UINT256 = (1n << 256n) - 1n;
 const encoding = ['address', 'uint256'];

@@ -12,10 +12,10 @@ type ProRataVector = {
 };
 
 const vectors = JSON.parse(
-  readFileSync(new URL('../../../shared/vectors/waterfall.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('../../spec/vectors/waterfall.json', import.meta.url), 'utf8'),
 ) as { prorata: ProRataVector[] };
 
-describe('splitProRata() on the shared vectors', () => {
+describe('splitProRata() on the normative vectors', () => {
   it('has pro-rata vectors to check', () => {
     expect(vectors.prorata.length).toBeGreaterThan(0);
   });

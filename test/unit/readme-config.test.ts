@@ -1,5 +1,5 @@
 /**
- * The README's configuration table is the documentation of core/config.ts: every variable of the zod
+ * The README's configuration table is the documentation of core/platform/config.ts: every variable of the zod
  * schema has a row, no row names a variable the schema does not have, and where the schema has a
  * default the row shows it (as `value`).
  */
@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { configSchema } from '../../core/config.ts';
+import { configSchema } from '../../core/platform/config.ts';
 
 const readme = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '../../README.md'), 'utf8');
 
@@ -29,11 +29,11 @@ describe('README.md configuration table', () => {
   const rows = configTable();
   const variables = Object.keys(configSchema.shape);
 
-  it('lists every variable of core/config.ts', () => {
+  it('lists every variable of core/platform/config.ts', () => {
     expect(variables.filter((name) => !rows.has(name))).toEqual([]);
   });
 
-  it('lists no variable that core/config.ts does not read', () => {
+  it('lists no variable that core/platform/config.ts does not read', () => {
     expect([...rows.keys()].filter((name) => !variables.includes(name))).toEqual([]);
   });
 

@@ -1,5 +1,5 @@
 /**
- * The settlement state machine's pure part (core/settlement.ts `decideSettlement`): every relay row
+ * The settlement state machine's pure part (core/trading/settlement.ts `decideSettlement`): every relay row
  * status against the index (event found or not, final or not, index behind or past the mined block).
  */
 import { describe, expect, it } from 'vitest';
@@ -10,7 +10,7 @@ import {
   relayFailure,
   relayIsLive,
   relayIsPending,
-} from '../../core/settlement.ts';
+} from '../../core/trading/settlement.ts';
 
 const relay = (status: string, overrides: Partial<RelayRowSnapshot> = {}): RelayRowSnapshot => ({
   id: 'r1',

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { loanTapeColumns, validateCell } from '../../core/domain/loan-tape.ts';
+import { loanTapeColumns, validateCell } from '../../core/catalog/loan-tape/rules.ts';
 import {
   generateDataRoom,
   generateLoanTape,
   loanTapeStats,
   minimalPdf,
   SYNTHETIC_TAPE_COLUMNS,
-} from '../../core/domain/synthetic-portfolio.ts';
+} from '../../core/catalog/synthetic-portfolio.ts';
 
 const sha = (text: string | Uint8Array) => createHash('sha256').update(text).digest('hex');
 

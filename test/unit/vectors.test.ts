@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { DomainInputError } from '../../core/domain/errors.ts';
 import { fillExpected, parseWithSchema, waterfallCaseSchema } from '../../core/domain/vectors.ts';
 
-const vectorsText = readFileSync(new URL('../../../shared/vectors/waterfall.json', import.meta.url), 'utf8');
+const vectorsText = readFileSync(new URL('../../spec/vectors/waterfall.json', import.meta.url), 'utf8');
 type Json = Record<string, unknown> & {
   waterfall: Record<string, unknown>[];
   prorata: Record<string, unknown>[];

@@ -1,5 +1,5 @@
 /**
- * `getLogsInRanges` (core/verify-distribution.ts) against a node that refuses large answers: every
+ * `getLogsInRanges` (core/chain/logs.ts) against a node that refuses large answers: every
  * block is read exactly once, in order, the range halves on "too many results" and grows back, and
  * other errors are not swallowed. The node is a stand-in `request` function (a unit test of the
  * range logic; the real RPC path runs in test/integration/distribution-acceptance.test.ts).
@@ -7,7 +7,7 @@
 import type { AbiEvent, PublicClient } from 'viem';
 import { describe, expect, it } from 'vitest';
 import { trancheTokenAbi } from '../../core/chain/generated/index.ts';
-import { getLogsInRanges } from '../../core/verify-distribution.ts';
+import { getLogsInRanges, isTooManyResults } from '../../core/chain/logs.ts';
 
 const transfer = (trancheTokenAbi as readonly AbiEvent[]).find(
   (e) => e.type === 'event' && e.name === 'Transfer',
@@ -73,5 +73,25 @@ describe('getLogsInRanges', () => {
         toBlock: 100n,
       }),
     ).rejects.toThrow('connection reset');
+  });
+});
+
+describe('isTooManyResults (shared by the verifier and the indexer)', () => {
+  it("knows the providers' words, the -32005 code, an oversized body, and looks through causes and details", () => {
+    expect(isTooManyResults(new Error('query returned more than 10000 results'))).toBe(true);
+    expect(isTooManyResults(Object.assign(new Error('limit'), { code: -32005 }))).toBe(true);
+    expect(isTooManyResults(Object.assign(new Error('body'), { name: 'ResponseBodyTooLargeError' }))).toBe(
+      true,
+    );
+    expect(isTooManyResults(new Error('RPC failed', { cause: new Error('block range is too large') }))).toBe(
+      true,
+    );
+    expect(
+      isTooManyResults(
+        Object.assign(new Error('RPC Request failed.'), { details: 'log response size exceeded' }),
+      ),
+    ).toBe(true);
+    expect(isTooManyResults(new Error('connection reset'))).toBe(false);
+    expect(isTooManyResults('too many')).toBe(false);
   });
 });

@@ -12,7 +12,7 @@ import {
   type TrancheState,
   type WaterfallMode,
 } from '../../core/domain/waterfall.ts';
-import { BaseError } from '../../core/errors.ts';
+import { BaseError } from '../../core/platform/errors.ts';
 
 type VectorTrancheResult = {
   interest: string;
@@ -37,7 +37,7 @@ type VectorCase = {
 };
 
 const vectors = JSON.parse(
-  readFileSync(new URL('../../../shared/vectors/waterfall.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('../../spec/vectors/waterfall.json', import.meta.url), 'utf8'),
 ) as { waterfall: VectorCase[] };
 
 const trancheFields = [
@@ -49,7 +49,7 @@ const trancheFields = [
   'interestArrearsAfter',
 ] as const;
 
-describe('computeWaterfall() on the shared vectors', () => {
+describe('computeWaterfall() on the normative vectors', () => {
   it('has waterfall vectors to check', () => {
     expect(vectors.waterfall.length).toBeGreaterThan(0);
   });

@@ -1,6 +1,5 @@
 /** The chain indexer: `createIndexer` (follows the contracts' logs into Postgres) and its reads. */
-export * from './events.ts';
-export * from './indexer.ts';
+
 export {
   type BalancesAtParameters,
   type BalancesAtReturnType,
@@ -8,4 +7,6 @@ export {
   type Cursor,
   type HolderBalance,
   loadCursor,
-} from './store.ts';
+} from '../../core/chain-index/store.ts';
+export * from './events.ts';
+export * from './indexer.ts';

@@ -12,9 +12,10 @@
  *   (`indexed_contract`), followed from their creation block on.
  * - Logs are fetched with raw `eth_getLogs` over bounded ranges (at most `blockRange` blocks, sized
  *   from the log density seen to answer about `logsPerRequest` logs, halved on "too many results" or
- *   an oversized body), filtered by address and the followed selectors. A range ends at a block with a
- *   `PortfolioCreated` (the new contracts' logs of that block are fetched at once). The next range is
- *   fetched and decoded while the current one is written.
+ *   an oversized body: `isTooManyResults` of core/chain/logs.ts), filtered by address and the followed
+ *   selectors. A range ends at a block with a `PortfolioCreated` (the new contracts' logs of that
+ *   block are fetched at once). The next range is fetched and decoded while the current one is
+ *   written.
  * - Finality: blocks up to `head - confirmations` are final. Everything up to the head is indexed, and
  *   the unfinalized window's block hashes (each block holding a followed log, each range end) are kept
  *   in `indexer_block`. Each poll compares the hash of the cursor's block with the chain; on a
@@ -28,16 +29,7 @@ import type { Address, Hex } from 'viem';
 import type { ChainPublicClient } from '../../core/chain/clients.ts';
 import { isLocalChain } from '../../core/chain/clients.ts';
 import type { DeployedStack } from '../../core/chain/deploy.ts';
-import { BaseError } from '../../core/errors.ts';
-import {
-  type ContractKind,
-  checksum,
-  type DecodedEvent,
-  decodeFollowedLog,
-  followedEvents,
-  followedSelectors,
-  type RpcLog,
-} from './events.ts';
+import { isTooManyResults } from '../../core/chain/logs.ts';
 import {
   addRow,
   type Batch,
@@ -50,7 +42,17 @@ import {
   rollbackAbove,
   updateFinality,
   writeRange,
-} from './store.ts';
+} from '../../core/chain-index/store.ts';
+import { BaseError } from '../../core/platform/errors.ts';
+import {
+  type ContractKind,
+  checksum,
+  type DecodedEvent,
+  decodeFollowedLog,
+  followedEvents,
+  followedSelectors,
+  type RpcLog,
+} from './events.ts';
 
 type PoolLike = Queryable & {
   connect: () => Promise<Queryable & { release: (error?: Error | boolean) => void }>;
@@ -125,21 +127,6 @@ export type Indexer = {
 
 export class IndexerError extends BaseError {
   override name = 'IndexerError';
-}
-
-/** "Too many results" in the words of the common RPC providers (and anvil). */
-const TOO_MANY =
-  /too many|more than \d+ (results|logs)|query returned more|limit exceeded|response size|range is too large|block range|exceed/i;
-
-function isTooManyResults(error: unknown): boolean {
-  for (let e: unknown = error; e instanceof Error; e = (e as { cause?: unknown }).cause) {
-    if (TOO_MANY.test(e.message) || (e as { code?: number }).code === -32005) return true;
-    // viem's HTTP transport refuses bodies over its size limit: a smaller range answers less
-    if (e.name === 'ResponseBodyTooLargeError') return true;
-    if ((e as { details?: string }).details && TOO_MANY.test(String((e as { details?: string }).details)))
-      return true;
-  }
-  return false;
 }
 
 const toHex = (n: bigint): Hex => `0x${n.toString(16)}`;

@@ -5,7 +5,7 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 
 /// @title WaterfallLib
 /// @notice The cash waterfall of spec v1 (ARCHITECTURE.md), in pay-token base units. Mirrored by
-/// `core/domain/waterfall.ts`; both must give the same integers on `shared/vectors/waterfall.json`.
+/// `core/domain/waterfall.ts`; both must give the same integers on `spec/vectors/waterfall.json`.
 /// @dev Tranches are in seniority order (index 0 most senior); every tranche but the last is a debt
 /// tranche with outstanding principal, interest arrears and a coupon; the last is the residual tranche,
 /// whose `outstanding` is only read as "has holders" (non-zero) and never changes.

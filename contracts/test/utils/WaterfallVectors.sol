@@ -4,11 +4,11 @@ pragma solidity ^0.8.24;
 import {WaterfallLib} from "../../src/libraries/WaterfallLib.sol";
 import {Test} from "./Test.sol";
 
-/// @notice Reads the normative waterfall vectors (../shared/vectors/waterfall.json); the JSON stays the single
+/// @notice Reads the normative waterfall vectors (spec/vectors/waterfall.json); the JSON stays the single
 /// source of every expected number.
 abstract contract WaterfallVectors is Test {
     function _vectors() internal view returns (string memory) {
-        return vm.readFile(string.concat(vm.projectRoot(), "/../shared/vectors/waterfall.json"));
+        return vm.readFile(string.concat(vm.projectRoot(), "/spec/vectors/waterfall.json"));
     }
 
     function _caseCount(string memory json) internal view returns (uint256 count) {

@@ -1,0 +1,382 @@
+/**
+ * The publish job: deploys a `publishing` portfolio through the PortfolioFactory (Portfolio, tranche
+ * tokens, Distributor) with its document root and loan-tape hash anchored at creation (the contract
+ * emits DocumentsAnchored version 1), then records the addresses.
+ *
+ * Idempotent and resumable by `job` row:
+ * - a row that already succeeded or failed is skipped; one worker at a time holds the portfolio
+ *   (Postgres advisory lock);
+ * - the createPortfolio transaction goes through the platform relayer (core/chain/relayer/relayer.ts), the
+ *   same nonce sequence as the API's relayed transactions, with idempotency key `publish:<job id>`:
+ *   the relayer simulates first (a revert sends nothing), stores the signed transaction before it is
+ *   broadcast, and answers a retry after a crash with the same row (mined, pending, or never sent:
+ *   its monitor broadcasts it) instead of deploying twice. Its hash is copied to `job.payload.txs`
+ *   (what GET /v1/jobs/:id shows);
+ * - success is one transaction: portfolio `published` with its addresses, tranche addresses, job
+ *   `succeeded` with the result;
+ * - failure (a revert, bad input, or a retryable failure on the last attempt) is one transaction:
+ *   portfolio back to `draft` with `publishError`, job `failed` with the same reason. A retryable
+ *   failure before the last attempt leaves the portfolio `publishing` and the job `queued` with
+ *   the reason, and BullMQ tries again after its backoff.
+ *
+ * Choices (documented in the final report): the platform signer sends the transaction and holds
+ * ISSUER_ROLE (it anchors later document versions for the issuer, whose identity is an API-key
+ * owner, not a chain address); the issuer treasury is ISSUER_TREASURY_ADDRESS (default: the platform
+ * signer); admin, guardian, protocol treasury, root proposer and timelock come from the deployment;
+ * the offering opens at the latest block's timestamp and closes OFFERING_DURATION_SECONDS later; an
+ * empty data room anchors the zero root (core/catalog/documents/tree.ts `EMPTY_DOCUMENT_ROOT`).
+ */
+import type pg from 'pg';
+import { type Address, erc20Abi, getAddress, type Hex, parseEventLogs, type TransactionReceipt } from 'viem';
+import { type CreatePortfolioParameters, createPortfolioArgs, readPortfolioTerms } from '../chain/actions.ts';
+import type { PlatformChain } from '../chain/deployment.ts';
+import { ChainError, toChainError } from '../chain/errors.ts';
+import { portfolioAbi, portfolioFactoryAbi } from '../chain/generated/index.ts';
+import type { Relayer } from '../chain/relayer/relayer.ts';
+import type { Db } from '../db/index.ts';
+import type { Config } from '../platform/config.ts';
+import { BaseError } from '../platform/errors.ts';
+import type { AttemptInfo, JobData } from '../platform/jobs.ts';
+import { buildDocumentTree } from './documents/tree.ts';
+
+export type PublishContext = {
+  db: Db;
+  platform: PlatformChain;
+  /** Sends createPortfolio; its signer must be `platform.clients.account` (the factory's caller and issuer). */
+  relayer: Relayer;
+  config: Pick<Config, 'OFFERING_DURATION_SECONDS'>;
+  /** How long one attempt waits for the createPortfolio transaction before it is retried; default 120 000 ms. */
+  confirmTimeoutMs?: number;
+  log?: { info: (obj: object, msg: string) => void; warn: (obj: object, msg: string) => void };
+};
+
+/** What a successful publish records in `job.result` (JSON: bigints as decimal strings). */
+export type PublishResult = {
+  chainId: number;
+  portfolioAddress: Address;
+  distributorAddress: Address;
+  trancheAddresses: Address[];
+  deployTxHash: Hex;
+  blockNumber: string;
+  documentRoot: Hex;
+  documentCount: number;
+  loanTapeHash: Hex;
+  offeringStart: string;
+  offeringEnd: string;
+};
+
+export type PublishOutcome =
+  | { status: 'succeeded'; result: PublishResult }
+  | { status: 'skipped'; reason: string };
+
+/** The relayer's idempotency key of a publish job's createPortfolio transaction. */
+export const publishRelayKey = (jobId: string) => `publish:${jobId}`;
+
+/** A failure that retrying cannot fix (the portfolio goes back to draft with this message). */
+const publishInvalid = (message: string, cause?: unknown) =>
+  new BaseError(message, { code: 'VALIDATION_FAILED', retryable: false, cause });
+
+/** Runs one attempt of the publish job of `job` row `data.jobId`. Throws when the attempt failed. */
+export async function handlePublish(
+  context: PublishContext,
+  data: JobData<'publish'>,
+  attempt: AttemptInfo,
+): Promise<PublishOutcome> {
+  const { pool } = context.db;
+  const lock = await pool.connect();
+  let locked = false;
+  try {
+    const { rows } = await lock.query<{ ok: boolean }>(
+      'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok',
+      [`publish:${data.portfolioId}`],
+    );
+    locked = rows[0].ok;
+    if (!locked) {
+      throw new BaseError(`Another worker is publishing portfolio ${data.portfolioId}`, {
+        code: 'CONFLICT',
+        retryable: true,
+      });
+    }
+    const claimed = await claim(lock, data.jobId);
+    if (!claimed) return { status: 'skipped', reason: 'the job already finished' };
+    try {
+      const result = await publishOnce(context, data);
+      return { status: 'succeeded', result };
+    } catch (error) {
+      const reason = describe(error);
+      const retryable = error instanceof BaseError ? error.retryable : false;
+      if (retryable && attempt.attempt < attempt.attempts) {
+        await lock.query(
+          "UPDATE job SET status = 'queued', error = $2, updated_at = now() WHERE id = $1 AND status = 'running'",
+          [data.jobId, `attempt ${attempt.attempt} of ${attempt.attempts} failed, retrying: ${reason}`],
+        );
+        context.log?.warn({ jobId: data.jobId, err: error }, 'publish attempt failed; will retry');
+        throw error;
+      }
+      let final = reason;
+      if (retryable) {
+        // gave up without knowing the fate of a sent transaction: say which one, so it can be checked
+        const row = await context.db.prisma.job.findUnique({
+          where: { id: data.jobId },
+          select: { payload: true },
+        });
+        const sent = txsOf(row?.payload).at(-1);
+        if (sent !== undefined)
+          final = `${reason} (transaction ${sent.hash} was sent and may still be mined)`;
+      }
+      await failPublish(context.db, data, final);
+      context.log?.warn({ jobId: data.jobId, err: error }, 'publish failed');
+      throw new BaseError(final, { code: 'CONFLICT', retryable: false, cause: error });
+    }
+  } finally {
+    if (locked)
+      await lock.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [`publish:${data.portfolioId}`]);
+    lock.release();
+  }
+}
+
+/** Marks the row running (attempts + 1); false when it already succeeded or failed. */
+async function claim(client: pg.PoolClient, jobId: string): Promise<boolean> {
+  const { rowCount } = await client.query(
+    `UPDATE job SET status = 'running', attempts = attempts + 1, started_at = COALESCE(started_at, now()),
+            updated_at = now()
+     WHERE id = $1 AND kind = 'publish' AND status IN ('queued', 'running')`,
+    [jobId],
+  );
+  return rowCount === 1;
+}
+
+/** Portfolio back to draft with the reason, job failed: one transaction, only from the states we own. */
+export async function failPublish(db: Db, data: JobData<'publish'>, reason: string): Promise<void> {
+  await db.prisma.$transaction([
+    db.prisma.portfolio.updateMany({
+      where: { id: data.portfolioId, status: 'publishing' },
+      data: { status: 'draft', publishError: reason },
+    }),
+    db.prisma.job.updateMany({
+      where: { id: data.jobId, status: { in: ['queued', 'running'] } },
+      data: { status: 'failed', error: reason, finishedAt: new Date() },
+    }),
+  ]);
+}
+
+async function publishOnce(context: PublishContext, data: JobData<'publish'>): Promise<PublishResult> {
+  const { prisma } = context.db;
+  const { clients, deployment, payToken, issuerTreasury } = context.platform;
+  const portfolio = await prisma.portfolio.findUnique({
+    where: { id: data.portfolioId },
+    include: {
+      tranches: { orderBy: { seniority: 'asc' } },
+      documents: { select: { sha256: true } },
+    },
+  });
+  if (portfolio === null) throw publishInvalid(`Portfolio ${data.portfolioId} no longer exists`);
+  if (portfolio.status !== 'publishing') {
+    throw publishInvalid(`Portfolio is ${portfolio.status}, not publishing`);
+  }
+  if (portfolio.tapeSha256 === null) throw publishInvalid('The portfolio has no loan tape');
+  if (portfolio.tranches.length === 0) throw publishInvalid('The portfolio has no tranches');
+
+  const tree = buildDocumentTree(portfolio.documents.map((d) => d.sha256));
+  const loanTapeHash = `0x${portfolio.tapeSha256}` as Hex;
+  const key = publishRelayKey(data.jobId);
+
+  // a previous attempt of this job already stored its transaction: wait for that one, never send another
+  let relayed = await context.relayer.get(key);
+  if (relayed === null) {
+    const decimals = await chainRead('decimals', () =>
+      clients.publicClient.readContract({ address: payToken, abi: erc20Abi, functionName: 'decimals' }),
+    );
+    if (decimals !== portfolio.payTokenDecimals) {
+      throw publishInvalid(
+        `The pay token ${payToken} has ${decimals} decimals but the portfolio's amounts use ${portfolio.payTokenDecimals}`,
+      );
+    }
+    const now = await chainRead('getBlock', async () => (await clients.publicClient.getBlock()).timestamp);
+    const parameters = {
+      factory: deployment.portfolioFactory,
+      payToken,
+      registry: deployment.complianceRegistry,
+      servicer: getAddress(portfolio.servicerAddress),
+      tranches: portfolio.tranches.map((t) => ({
+        name: t.name,
+        symbol: t.symbol,
+        face: BigInt(t.face.toFixed(0)),
+        couponBps: t.couponBps,
+        priceBps: t.priceBps,
+      })),
+      offeringStart: now,
+      offeringEnd: now + BigInt(context.config.OFFERING_DURATION_SECONDS),
+      admin: deployment.config.admin,
+      issuer: clients.account.address,
+      issuerTreasury,
+      guardian: deployment.config.guardian,
+      protocolTreasury: deployment.config.treasury,
+      rootProposer: deployment.config.rootProposer,
+      timelockDelay: deployment.config.timelockDelay,
+      servicerFeeBps: portfolio.servicerFeeBps,
+      protocolFeeBps: portfolio.protocolFeeBps,
+      mode: portfolio.waterfallMode,
+      documentRoot: tree.root,
+      loanTapeHash,
+    } satisfies CreatePortfolioParameters;
+    // a job that is no longer running must not send anything
+    const running = await prisma.job.count({ where: { id: data.jobId, status: 'running' } });
+    if (running !== 1) throw publishInvalid('The publish job is no longer running; nothing was sent');
+    relayed = await context.relayer.submit({
+      idempotencyKey: key,
+      kind: 'createPortfolio',
+      refId: data.jobId,
+      contract: 'PortfolioFactory',
+      to: deployment.portfolioFactory,
+      abi: portfolioFactoryAbi,
+      functionName: 'createPortfolio',
+      args: createPortfolioArgs(parameters, clients.account.address),
+    });
+  }
+  await recordTxHash(context.db, data.jobId, relayed.txHash as Hex);
+  const settled = await context.relayer.waitFor(relayed.id, {
+    timeoutMs: context.confirmTimeoutMs ?? 120_000,
+  });
+  if (settled.txHash !== relayed.txHash) await recordTxHash(context.db, data.jobId, settled.txHash as Hex);
+  if (settled.status !== 'mined') {
+    // reverted on-chain, or the node refused it for good / its nonce went elsewhere: this job is over
+    throw publishInvalid(
+      settled.revertReason ??
+        `PortfolioFactory.createPortfolio: transaction ${settled.txHash} ${settled.status}`,
+    );
+  }
+  const txHash = settled.txHash as Hex;
+
+  const receipt = await chainRead('getTransactionReceipt', () =>
+    clients.publicClient.getTransactionReceipt({ hash: txHash }),
+  );
+  const created = createdFrom(receipt);
+  if (created.tranches.length !== portfolio.tranches.length) {
+    throw publishInvalid(
+      `Deployed ${created.tranches.length} tranche tokens for ${portfolio.tranches.length} tranches (tx ${created.txHash})`,
+    );
+  }
+  if (created.documentRoot !== tree.root || created.loanTapeHash !== loanTapeHash) {
+    // the data room changed while publishing: the chain is the record, the API shows what was anchored
+    context.log?.warn(
+      { jobId: data.jobId, anchored: created.documentRoot, current: tree.root },
+      'the anchored documents differ from the current data room',
+    );
+  }
+  const terms = await readPortfolioTerms(clients.publicClient, { portfolio: created.portfolio });
+  const block = await chainRead('getBlock', () =>
+    clients.publicClient.getBlock({ blockNumber: created.blockNumber }),
+  );
+  const result: PublishResult = {
+    chainId: clients.chain.id,
+    portfolioAddress: created.portfolio,
+    distributorAddress: created.distributor,
+    trancheAddresses: created.tranches,
+    deployTxHash: created.txHash,
+    blockNumber: created.blockNumber.toString(),
+    documentRoot: created.documentRoot,
+    documentCount: tree.length,
+    loanTapeHash: created.loanTapeHash,
+    offeringStart: terms.offeringStart.toString(),
+    offeringEnd: terms.offeringEnd.toString(),
+  };
+  const tranches = portfolio.tranches;
+  await prisma.$transaction(async (tx) => {
+    const updated = await tx.portfolio.updateMany({
+      where: { id: portfolio.id, status: 'publishing' },
+      data: {
+        status: 'published',
+        chainId: result.chainId,
+        portfolioAddress: result.portfolioAddress,
+        distributorAddress: result.distributorAddress,
+        // the Portfolio contract runs the primary offering itself
+        offeringAddress: result.portfolioAddress,
+        deployTxHash: result.deployTxHash,
+        documentRoot: result.documentRoot,
+        documentRootTxHash: result.deployTxHash,
+        publishError: null,
+        publishedAt: new Date(Number(block.timestamp) * 1000),
+      },
+    });
+    if (updated.count !== 1) {
+      throw publishInvalid(`Portfolio left publishing while its deployment ${result.deployTxHash} was mined`);
+    }
+    for (const [i, tranche] of tranches.entries()) {
+      await tx.tranche.update({ where: { id: tranche.id }, data: { address: result.trancheAddresses[i] } });
+    }
+    await tx.job.update({
+      where: { id: data.jobId },
+      data: { status: 'succeeded', result, error: null, finishedAt: new Date() },
+    });
+  });
+  context.log?.info({ jobId: data.jobId, portfolio: result.portfolioAddress }, 'portfolio published');
+  return result;
+}
+
+type Created = {
+  txHash: Hex;
+  blockNumber: bigint;
+  portfolio: Address;
+  distributor: Address;
+  tranches: Address[];
+  documentRoot: Hex;
+  loanTapeHash: Hex;
+};
+
+/** What a mined createPortfolio receipt reports: PortfolioCreated and DocumentsAnchored (version 1). */
+function createdFrom(receipt: TransactionReceipt): Created {
+  const [event] = parseEventLogs({
+    abi: portfolioFactoryAbi,
+    logs: receipt.logs,
+    eventName: 'PortfolioCreated',
+  });
+  const [anchored] = parseEventLogs({
+    abi: portfolioAbi,
+    logs: receipt.logs,
+    eventName: 'DocumentsAnchored',
+  });
+  if (!event || !anchored) {
+    throw new ChainError(
+      `PortfolioFactory.createPortfolio: no ${event ? 'DocumentsAnchored' : 'PortfolioCreated'} event in ${receipt.transactionHash}`,
+      { kind: 'unknown', retryable: false, txHash: receipt.transactionHash },
+    );
+  }
+  return {
+    txHash: receipt.transactionHash,
+    blockNumber: receipt.blockNumber,
+    portfolio: event.args.portfolio,
+    distributor: event.args.distributor,
+    tranches: [...event.args.tranches],
+    documentRoot: anchored.args.documentRoot,
+    loanTapeHash: anchored.args.loanTapeHash,
+  };
+}
+
+/** The transaction hashes recorded in a job row's payload, oldest first. */
+function txsOf(payload: unknown): { hash: Hex }[] {
+  const txs = (payload as { txs?: unknown } | null)?.txs;
+  return Array.isArray(txs) ? (txs as { hash: Hex }[]) : [];
+}
+
+/** Appends `hash` to `job.payload.txs` unless it is the latest already (GET /v1/jobs/:id shows the latest). */
+async function recordTxHash(db: Db, jobId: string, hash: Hex): Promise<void> {
+  await db.prisma.$executeRaw`
+    UPDATE job SET payload = jsonb_set(payload, '{txs}', COALESCE(payload->'txs', '[]'::jsonb) || ${JSON.stringify([{ hash }])}::jsonb),
+                   updated_at = now()
+    WHERE id = ${jobId}::uuid AND COALESCE(payload->'txs'->-1->>'hash', '') <> ${hash}`;
+}
+
+async function chainRead<T>(functionName: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw toChainError(error, { contract: 'chain', functionName });
+  }
+}
+
+/** The reason stored in `publishError` / `job.error`: the error's own short message. */
+function describe(error: unknown): string {
+  if (error instanceof Error) return error.message.split('\n')[0].slice(0, 1_000);
+  return String(error).slice(0, 1_000);
+}

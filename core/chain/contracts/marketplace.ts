@@ -1,0 +1,347 @@
+/**
+ * Marketplace (secondary order book) on the chain: pure EIP-712 builders for sell orders, fill intents
+ * and off-chain cancels (domain "NPL Marketplace" v1), their hashes (the order hash is the full EIP-712
+ * digest, exactly `Marketplace.hashOrder`), local signing helpers, and the actions `fillOrder`,
+ * `fillOrderWithSig`, `cancelOrder`, `incrementOrderCounter` and the read `readOrderStatus`.
+ */
+import {
+  type Address,
+  type Hex,
+  hashTypedData,
+  type LocalAccount,
+  parseEventLogs,
+  type TransactionReceipt,
+} from 'viem';
+import { NO_PERMIT, type PermitData } from '../actions.ts';
+import type { ChainClients, ChainPublicClient } from '../clients.ts';
+import { ChainError, toChainError } from '../errors.ts';
+import { marketplaceAbi } from '../generated/index.ts';
+import { sendAndWait } from '../tx.ts';
+
+export const MARKETPLACE_EIP712_NAME = 'NPL Marketplace';
+export const MARKETPLACE_EIP712_VERSION = '1';
+
+/** A sell order as `IMarketplace.Order` (amounts in base units; `taker` zero = anyone). */
+export type Order = {
+  maker: Address;
+  taker: Address;
+  tranche: Address;
+  payToken: Address;
+  sellAmount: bigint;
+  price: bigint;
+  expiry: bigint;
+  salt: bigint;
+  counter: bigint;
+  partialFill: boolean;
+};
+
+/** A taker's signed instruction to fill `amount` of `orderHash` for at most `maxCost` (`IMarketplace.FillIntent`). */
+export type FillIntent = {
+  orderHash: Hex;
+  taker: Address;
+  amount: bigint;
+  maxCost: bigint;
+  nonce: bigint;
+  deadline: bigint;
+};
+
+export const orderTypes = {
+  Order: [
+    { name: 'maker', type: 'address' },
+    { name: 'taker', type: 'address' },
+    { name: 'tranche', type: 'address' },
+    { name: 'payToken', type: 'address' },
+    { name: 'sellAmount', type: 'uint256' },
+    { name: 'price', type: 'uint256' },
+    { name: 'expiry', type: 'uint256' },
+    { name: 'salt', type: 'uint256' },
+    { name: 'counter', type: 'uint256' },
+    { name: 'partialFill', type: 'bool' },
+  ],
+} as const;
+
+export const fillIntentTypes = {
+  FillIntent: [
+    { name: 'orderHash', type: 'bytes32' },
+    { name: 'taker', type: 'address' },
+    { name: 'amount', type: 'uint256' },
+    { name: 'maxCost', type: 'uint256' },
+    { name: 'nonce', type: 'uint256' },
+    { name: 'deadline', type: 'uint256' },
+  ],
+} as const;
+
+/**
+ * Off-chain cancel of an order in our book (the contract does not know this type): the maker signs it
+ * over the marketplace domain so that it cannot be replayed on another chain or marketplace.
+ */
+export const orderCancelTypes = {
+  OrderCancel: [{ name: 'orderHash', type: 'bytes32' }],
+} as const;
+
+/** Where an order lives: the marketplace contract and its chain. */
+export type MarketplaceDomainParameters = { marketplace: Address; chainId: number };
+
+export function marketplaceDomain(parameters: MarketplaceDomainParameters) {
+  return {
+    name: MARKETPLACE_EIP712_NAME,
+    version: MARKETPLACE_EIP712_VERSION,
+    chainId: parameters.chainId,
+    verifyingContract: parameters.marketplace,
+  } as const;
+}
+
+export type OrderTypedDataParameters = MarketplaceDomainParameters & { order: Order };
+
+/** EIP-712 typed data of a sell order, exactly as `Marketplace.hashOrder` hashes it. */
+export function orderTypedData(parameters: OrderTypedDataParameters) {
+  return {
+    domain: marketplaceDomain(parameters),
+    types: orderTypes,
+    primaryType: 'Order',
+    message: parameters.order,
+  } as const;
+}
+export type OrderTypedData = ReturnType<typeof orderTypedData>;
+
+export type FillIntentTypedDataParameters = MarketplaceDomainParameters & { intent: FillIntent };
+
+/** EIP-712 typed data of a fill intent, exactly as `Marketplace.hashFillIntent` hashes it. */
+export function fillIntentTypedData(parameters: FillIntentTypedDataParameters) {
+  return {
+    domain: marketplaceDomain(parameters),
+    types: fillIntentTypes,
+    primaryType: 'FillIntent',
+    message: parameters.intent,
+  } as const;
+}
+export type FillIntentTypedData = ReturnType<typeof fillIntentTypedData>;
+
+export type OrderCancelTypedDataParameters = MarketplaceDomainParameters & { orderHash: Hex };
+
+/** EIP-712 typed data the maker signs to take an order off our book (off-chain only). */
+export function orderCancelTypedData(parameters: OrderCancelTypedDataParameters) {
+  return {
+    domain: marketplaceDomain(parameters),
+    types: orderCancelTypes,
+    primaryType: 'OrderCancel',
+    message: { orderHash: parameters.orderHash },
+  } as const;
+}
+
+/** The order's id: its EIP-712 digest on this chain and marketplace (`Marketplace.hashOrder`). */
+export function hashOrder(parameters: OrderTypedDataParameters): Hex {
+  return hashTypedData(orderTypedData(parameters));
+}
+
+/** The digest the taker signs (`Marketplace.hashFillIntent`). */
+export function hashFillIntent(parameters: FillIntentTypedDataParameters): Hex {
+  return hashTypedData(fillIntentTypedData(parameters));
+}
+
+/** `ceil(price * amount / sellAmount)`: what a fill of `amount` costs the taker (fee included). */
+export function fillCost(order: Pick<Order, 'price' | 'sellAmount'>, amount: bigint): bigint {
+  if (order.sellAmount === 0n) throw new RangeError('sellAmount is zero');
+  const product = order.price * amount;
+  return (product + order.sellAmount - 1n) / order.sellAmount;
+}
+
+/** Signs an order with a local key (tests, scripts; makers sign the typed data in a wallet). */
+export function signOrder(signer: LocalAccount, parameters: OrderTypedDataParameters): Promise<Hex> {
+  return signer.signTypedData(orderTypedData(parameters));
+}
+
+/** Signs a fill intent with a local key. */
+export function signFillIntent(
+  signer: LocalAccount,
+  parameters: FillIntentTypedDataParameters,
+): Promise<Hex> {
+  return signer.signTypedData(fillIntentTypedData(parameters));
+}
+
+/** Signs an off-chain cancel with a local key. */
+export function signOrderCancel(
+  signer: LocalAccount,
+  parameters: OrderCancelTypedDataParameters,
+): Promise<Hex> {
+  return signer.signTypedData(orderCancelTypedData(parameters));
+}
+
+// ------------------------------------------------------------------ actions
+
+/** A decoded `OrderFilled` event and where it was mined. */
+export type OrderFill = {
+  txHash: Hex;
+  blockNumber: bigint;
+  orderHash: Hex;
+  maker: Address;
+  taker: Address;
+  tranche: Address;
+  amount: bigint;
+  cost: bigint;
+  fee: bigint;
+};
+
+function parseOrderFilled(
+  marketplace: Address,
+  txHash: Hex,
+  receipt: TransactionReceipt,
+  functionName: string,
+): OrderFill {
+  const [event] = parseEventLogs({
+    abi: marketplaceAbi,
+    logs: receipt.logs,
+    eventName: 'OrderFilled',
+  }).filter((log) => log.address.toLowerCase() === marketplace.toLowerCase());
+  if (!event) {
+    throw new ChainError(`Marketplace.${functionName}: no OrderFilled event in ${txHash}`, {
+      kind: 'unknown',
+      retryable: false,
+      contract: 'Marketplace',
+      functionName,
+      txHash,
+    });
+  }
+  return { txHash, blockNumber: receipt.blockNumber, ...event.args };
+}
+
+export type FillOrderParameters = { marketplace: Address; order: Order; signature: Hex; amount: bigint };
+
+/** `Marketplace.fill`: the sending key takes `amount` of `order` (it must have approved the pay token). */
+export async function fillOrder(clients: ChainClients, parameters: FillOrderParameters): Promise<OrderFill> {
+  const context = { contract: 'Marketplace', functionName: 'fill', abi: marketplaceAbi };
+  const { txHash, receipt } = await sendAndWait(clients, context, () =>
+    clients.walletClient.writeContract({
+      address: parameters.marketplace,
+      abi: marketplaceAbi,
+      functionName: 'fill',
+      args: [parameters.order, parameters.signature, parameters.amount],
+    }),
+  );
+  return parseOrderFilled(parameters.marketplace, txHash, receipt, 'fill');
+}
+
+export type FillOrderWithSigParameters = {
+  marketplace: Address;
+  order: Order;
+  makerSignature: Hex;
+  intent: FillIntent;
+  takerSignature: Hex;
+  /** Omitted = no permit (the taker approved beforehand). */
+  permit?: PermitData;
+};
+
+/** Arguments of `Marketplace.fillWithSig` in ABI order (for a relayer's `submit`). */
+export function fillWithSigArgs(parameters: Omit<FillOrderWithSigParameters, 'marketplace'>) {
+  return [
+    parameters.order,
+    parameters.makerSignature,
+    parameters.intent,
+    parameters.takerSignature,
+    parameters.permit ?? NO_PERMIT,
+  ] as const;
+}
+
+/** `Marketplace.fillWithSig`, relayed by the sending key (which pays the gas, not the cost). */
+export async function fillOrderWithSig(
+  clients: ChainClients,
+  parameters: FillOrderWithSigParameters,
+): Promise<OrderFill> {
+  const context = { contract: 'Marketplace', functionName: 'fillWithSig', abi: marketplaceAbi };
+  const { txHash, receipt } = await sendAndWait(clients, context, () =>
+    clients.walletClient.writeContract({
+      address: parameters.marketplace,
+      abi: marketplaceAbi,
+      functionName: 'fillWithSig',
+      args: fillWithSigArgs(parameters),
+    }),
+  );
+  return parseOrderFilled(parameters.marketplace, txHash, receipt, 'fillWithSig');
+}
+
+export type CancelOrderParameters = { marketplace: Address; order: Order };
+
+/** `Marketplace.cancel` by the maker (the sending key): the order can never be filled again. */
+export async function cancelOrder(
+  clients: ChainClients,
+  parameters: CancelOrderParameters,
+): Promise<{ txHash: Hex; blockNumber: bigint }> {
+  const context = { contract: 'Marketplace', functionName: 'cancel', abi: marketplaceAbi };
+  const { txHash, receipt } = await sendAndWait(clients, context, () =>
+    clients.walletClient.writeContract({
+      address: parameters.marketplace,
+      abi: marketplaceAbi,
+      functionName: 'cancel',
+      args: [parameters.order],
+    }),
+  );
+  return { txHash, blockNumber: receipt.blockNumber };
+}
+
+/** `Marketplace.incrementCounter` by the maker: voids every order signed with the current counter. */
+export async function incrementOrderCounter(
+  clients: ChainClients,
+  parameters: { marketplace: Address },
+): Promise<{ txHash: Hex; blockNumber: bigint; newCounter: bigint }> {
+  const context = { contract: 'Marketplace', functionName: 'incrementCounter', abi: marketplaceAbi };
+  const { txHash, receipt } = await sendAndWait(clients, context, () =>
+    clients.walletClient.writeContract({
+      address: parameters.marketplace,
+      abi: marketplaceAbi,
+      functionName: 'incrementCounter',
+    }),
+  );
+  const [event] = parseEventLogs({
+    abi: marketplaceAbi,
+    logs: receipt.logs,
+    eventName: 'CounterIncremented',
+  });
+  return { txHash, blockNumber: receipt.blockNumber, newCounter: event?.args.newCounter ?? 0n };
+}
+
+export type ReadOrderStatusParameters = {
+  marketplace: Address;
+  orderHash: Hex;
+  /** Also read this maker's current counter. */
+  maker?: Address;
+  blockNumber?: bigint;
+};
+export type OrderStatusOnChain = { filled: bigint; cancelled: boolean; counter?: bigint };
+
+/** `filled(orderHash)`, `cancelled(orderHash)` and, with `maker`, `counter(maker)`. */
+export async function readOrderStatus(
+  client: ChainPublicClient,
+  parameters: ReadOrderStatusParameters,
+): Promise<OrderStatusOnChain> {
+  const { marketplace, orderHash, maker, blockNumber } = parameters;
+  try {
+    const [filled, cancelled, counter] = await Promise.all([
+      client.readContract({
+        address: marketplace,
+        abi: marketplaceAbi,
+        functionName: 'filled',
+        args: [orderHash],
+        blockNumber,
+      }),
+      client.readContract({
+        address: marketplace,
+        abi: marketplaceAbi,
+        functionName: 'cancelled',
+        args: [orderHash],
+        blockNumber,
+      }),
+      maker === undefined
+        ? undefined
+        : client.readContract({
+            address: marketplace,
+            abi: marketplaceAbi,
+            functionName: 'counter',
+            args: [maker],
+            blockNumber,
+          }),
+    ]);
+    return counter === undefined ? { filled, cancelled } : { filled, cancelled, counter };
+  } catch (error) {
+    throw toChainError(error, { contract: 'Marketplace', functionName: 'filled' });
+  }
+}

@@ -1,0 +1,248 @@
+/**
+ * What the verifier reads from the chain (over any PublicClient), and nothing else: the Portfolio's
+ * terms, tranche tokens and tranche terms, its `OfferingClosed` and every `RecoveryDistributed` up to
+ * the distribution's recovery (with each one's block timestamp), the tranche `Transfer` logs up to
+ * the last snapshot block and each tranche's `totalSupply` at every snapshot, and the Distributor's
+ * `RootProposed` / `RootAccepted` for the distribution id and its current root. Logs are read in
+ * bounded ranges from the block the Portfolio was created in (core/chain/logs.ts).
+ *
+ * The result is plain data: recompute.ts and compare.ts work on it without a node.
+ */
+import { type AbiEvent, type Address, getAddress, type Hex, type PublicClient, parseEventLogs } from 'viem';
+import { waterfallModeFromIndex } from '../../chain/actions.ts';
+import { distributorAbi, portfolioAbi, trancheTokenAbi } from '../../chain/generated/index.ts';
+import { compareLogs, findCreationBlock, getLogsInRanges, NoContractCodeError } from '../../chain/logs.ts';
+import type { WaterfallMode } from '../../domain/waterfall.ts';
+import { VerifyInputError } from './errors.ts';
+import type { CommittedRoot } from './types.ts';
+
+/** One `RecoveryDistributed`, with the timestamp of its block and the tranche supplies at its snapshot. */
+export type RecoveryRecord = {
+  recoveryId: bigint;
+  blockNumber: bigint;
+  blockTimestamp: bigint;
+  snapshotBlock: bigint;
+  amount: bigint;
+  servicerFee: bigint;
+  protocolFee: bigint;
+  undistributed: bigint;
+  interest: readonly bigint[];
+  principal: readonly bigint[];
+  residual: readonly bigint[];
+  /** Each tranche token's `totalSupply` at `snapshotBlock`. */
+  supplies: bigint[];
+};
+
+/** One tranche `Transfer` (mint: `from` is the zero address; burn: `to` is). */
+export type TransferRecord = {
+  tranche: number;
+  blockNumber: bigint;
+  from: Address;
+  to: Address;
+  value: bigint;
+};
+
+export type DistributionHistory = {
+  chainId: number;
+  head: bigint;
+  fromBlock: bigint;
+  portfolio: Address;
+  distributor: Address;
+  fees: { servicerBps: number; protocolBps: number };
+  mode: WaterfallMode;
+  tokens: Address[];
+  trancheTerms: { face: bigint; couponBps: number }[];
+  closed: { closedAt: bigint; sold: readonly bigint[] };
+  /** `RecoveryDistributed` up to the distribution's recovery, by recoveryId. */
+  recoveries: RecoveryRecord[];
+  /** Tranche transfers up to the last recovery's snapshot block, in chain order. */
+  transfers: TransferRecord[];
+  distributionId: bigint;
+  proposed: CommittedRoot | null;
+  accepted: CommittedRoot | null;
+  currentRoot: Hex;
+};
+
+export type ReadDistributionHistoryParameters = {
+  portfolio: Address;
+  recoveryId: bigint;
+  distributionId: bigint;
+  fromBlock?: bigint | undefined;
+  range: bigint;
+  progress: (line: string) => void;
+};
+
+const eventOf = (abi: readonly unknown[], name: string) =>
+  (abi as AbiEvent[]).find((item) => item.type === 'event' && item.name === name) as AbiEvent;
+
+/** Reads the history; `VerifyInputError` when the portfolio, its closing or the recovery is not there. */
+export async function readDistributionHistory(
+  client: PublicClient,
+  parameters: ReadDistributionHistoryParameters,
+): Promise<DistributionHistory> {
+  const { portfolio, recoveryId, distributionId, range, progress } = parameters;
+
+  // ------------------------------------------------------------------ the portfolio on-chain
+  const chainId = await client.getChainId();
+  const head = await client.getBlockNumber();
+  const code = await client.getCode({ address: portfolio });
+  if (code === undefined || code === '0x')
+    throw new VerifyInputError(`${portfolio} is not a contract on chain ${chainId}`);
+  const read = <T>(functionName: string, args: readonly unknown[] = []) =>
+    client.readContract({ address: portfolio, abi: portfolioAbi, functionName, args } as never) as Promise<T>;
+  const terms = await read<{
+    distributor: Address;
+    servicerFeeBps: number;
+    protocolFeeBps: number;
+    mode: number;
+  }>('terms');
+  const count = Number(await read<bigint>('trancheCount'));
+  const tokens: Address[] = [];
+  const trancheTerms: { face: bigint; couponBps: number }[] = [];
+  for (let i = 0; i < count; i++) {
+    tokens.push(getAddress(await read<Address>('trancheToken', [BigInt(i)])));
+    const t = await read<{ face: bigint; couponBps: number }>('trancheTerms', [BigInt(i)]);
+    trancheTerms.push({ face: t.face, couponBps: Number(t.couponBps) });
+  }
+  const distributor = getAddress(terms.distributor);
+  let fromBlock = parameters.fromBlock;
+  if (fromBlock === undefined) {
+    try {
+      fromBlock = await findCreationBlock(client, portfolio, head);
+    } catch (error) {
+      if (error instanceof NoContractCodeError) throw new VerifyInputError(error.message, { cause: error });
+      throw error;
+    }
+  }
+  progress(
+    `portfolio ${portfolio} (chain ${chainId}, created at block ${fromBlock}): ${count} tranches, distributor ${distributor}`,
+  );
+
+  // ------------------------------------------------------------------ recoveries
+  const portfolioLogs = await getLogsInRanges(client, {
+    address: portfolio,
+    events: [eventOf(portfolioAbi, 'OfferingClosed'), eventOf(portfolioAbi, 'RecoveryDistributed')],
+    fromBlock,
+    toBlock: head,
+    range,
+    stop: (logs) =>
+      parseEventLogs({ abi: portfolioAbi, logs: logs as never, eventName: 'RecoveryDistributed' }).some(
+        (l) => l.args.recoveryId >= recoveryId,
+      ),
+  });
+  portfolioLogs.sort(compareLogs);
+  const closed = parseEventLogs({
+    abi: portfolioAbi,
+    logs: portfolioLogs as never,
+    eventName: 'OfferingClosed',
+  })[0];
+  if (closed === undefined) throw new VerifyInputError(`${portfolio}: no OfferingClosed event`);
+  const events = parseEventLogs({
+    abi: portfolioAbi,
+    logs: portfolioLogs as never,
+    eventName: 'RecoveryDistributed',
+  })
+    .filter((l) => l.args.recoveryId <= recoveryId)
+    .sort((a, b) => (a.args.recoveryId < b.args.recoveryId ? -1 : 1));
+  if (events.length === 0 || events[events.length - 1].args.recoveryId !== recoveryId) {
+    throw new VerifyInputError(`${portfolio}: no RecoveryDistributed event with recoveryId ${recoveryId}`);
+  }
+  progress(`${events.length} recoveries up to #${recoveryId}; offering closed at ${closed.args.closedAt}`);
+  const recoveries: RecoveryRecord[] = [];
+  for (const event of events) {
+    const block = await client.getBlock({ blockNumber: event.blockNumber });
+    const a = event.args;
+    recoveries.push({
+      recoveryId: a.recoveryId,
+      blockNumber: event.blockNumber,
+      blockTimestamp: block.timestamp,
+      snapshotBlock: a.snapshotBlock,
+      amount: a.amount,
+      servicerFee: a.servicerFee,
+      protocolFee: a.protocolFee,
+      undistributed: a.undistributed,
+      interest: a.interest,
+      principal: a.principal,
+      residual: a.residual,
+      supplies: [],
+    });
+  }
+
+  // ------------------------------------------------------------------ transfers and supplies
+  const lastSnapshot = recoveries[recoveries.length - 1].snapshotBlock;
+  const transferLogs = parseEventLogs({
+    abi: trancheTokenAbi,
+    eventName: 'Transfer',
+    logs: (await getLogsInRanges(client, {
+      address: tokens,
+      events: [eventOf(trancheTokenAbi, 'Transfer')],
+      fromBlock,
+      toBlock: lastSnapshot,
+      range,
+    })) as never,
+  }).sort(compareLogs as never);
+  progress(`${transferLogs.length} tranche transfers up to block ${lastSnapshot}`);
+  const trancheOf = new Map(tokens.map((t, i) => [t.toLowerCase(), i]));
+  const transfers: TransferRecord[] = [];
+  for (const log of transferLogs) {
+    const tranche = trancheOf.get(log.address.toLowerCase());
+    if (tranche === undefined) continue;
+    const { from, to, value } = log.args;
+    transfers.push({ tranche, blockNumber: log.blockNumber ?? 0n, from, to, value });
+  }
+  for (const recovery of recoveries) {
+    for (const token of tokens) {
+      recovery.supplies.push(
+        (await client.readContract({
+          address: token,
+          abi: trancheTokenAbi,
+          functionName: 'totalSupply',
+          blockNumber: recovery.snapshotBlock,
+        })) as bigint,
+      );
+    }
+  }
+
+  // ------------------------------------------------------------------ what the Distributor committed
+  const distributorLogs = (
+    await getLogsInRanges(client, {
+      address: distributor,
+      events: [eventOf(distributorAbi, 'RootProposed'), eventOf(distributorAbi, 'RootAccepted')],
+      fromBlock,
+      toBlock: head,
+      range,
+    })
+  ).sort(compareLogs);
+  const lastFor = (eventName: 'RootProposed' | 'RootAccepted'): CommittedRoot | null => {
+    const l = parseEventLogs({ abi: distributorAbi, logs: distributorLogs as never, eventName })
+      .filter((l) => (l.args as { distributionId: bigint }).distributionId === distributionId)
+      .at(-1);
+    if (l === undefined) return null;
+    const args = l.args as { root: Hex; total: bigint; treeHash: Hex };
+    return { root: args.root, total: args.total, treeHash: args.treeHash, blockNumber: l.blockNumber };
+  };
+  const currentRoot = (await client.readContract({
+    address: distributor,
+    abi: distributorAbi,
+    functionName: 'root',
+  })) as Hex;
+
+  return {
+    chainId,
+    head,
+    fromBlock,
+    portfolio,
+    distributor,
+    fees: { servicerBps: Number(terms.servicerFeeBps), protocolBps: Number(terms.protocolFeeBps) },
+    mode: waterfallModeFromIndex(Number(terms.mode)),
+    tokens,
+    trancheTerms,
+    closed: { closedAt: closed.args.closedAt, sold: closed.args.sold },
+    recoveries,
+    transfers,
+    distributionId,
+    proposed: lastFor('RootProposed'),
+    accepted: lastFor('RootAccepted'),
+    currentRoot,
+  };
+}

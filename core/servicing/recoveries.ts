@@ -1,0 +1,391 @@
+/**
+ * Recoveries and offering close over REST: a servicer's recovery deposited on-chain through the
+ * platform relayer (`Portfolio.depositRecovery(amount, reportHash)`, the cash pulled from the
+ * servicer's wallet), its status from the relayer row, the indexed `RecoveryDistributed` event and the
+ * worker's `distribution` row, and the issuer's `Portfolio.closeOffering()`.
+ *
+ * No table of its own: a recovery is its `relay_tx` row (kind `depositRecovery`, `refId`
+ * `<portfolioId>:<reportSha256>`); its id is the row's id. The relayer key derives from the
+ * portfolio and the report (`recovery-<portfolioId>-<sha>-<attempt>`), so a retried POST never
+ * deposits twice; only after a reverted or dropped attempt does the same report get a new attempt.
+ *
+ * Every check reads the chain at the latest block before anything is sent; a rejection sends nothing.
+ */
+import { type Address, decodeFunctionData, getAddress, type Hex, parseEventLogs } from 'viem';
+import { toChainError } from '../chain/errors.ts';
+import { portfolioAbi, testStablecoinAbi } from '../chain/generated/index.ts';
+import type { PrismaClient } from '../db/index.ts';
+import { BaseError, conflict, notFound } from '../platform/errors.ts';
+import type { RelaySubmitParameters, RelayTxView, TradingContext } from '../trading/purchases.ts';
+import { loadIndexSnapshot, relayIsLive, settleRelayed } from '../trading/settlement.ts';
+
+export type RecoveryContext = Pick<TradingContext, 'prisma' | 'publicClient' | 'chainId' | 'relayer'>;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export const RECOVERY_KIND = 'depositRecovery';
+export const CLOSE_OFFERING_KIND = 'closeOffering';
+
+// ------------------------------------------------------------------ relaying once per intent
+
+type RelayRow = NonNullable<Awaited<ReturnType<PrismaClient['relayTx']['findUnique']>>>;
+
+/** The latest relay row of (kind, refId), if any. */
+export async function latestRelay(
+  prisma: PrismaClient,
+  kind: string,
+  refId: string,
+): Promise<RelayRow | null> {
+  return prisma.relayTx.findFirst({ where: { kind, refId }, orderBy: { createdAt: 'desc' } });
+}
+
+/**
+ * Relays one intent (kind, refId) at most once at a time: the key is `<keyBase>-<attempt>`, where
+ * attempt counts the earlier rows of (kind, refId); so the same intent is a new transaction only
+ * after the previous one reverted or was dropped. Returns the stored row (new or the live one).
+ */
+export async function relayOnce(
+  context: Pick<RecoveryContext, 'prisma' | 'relayer'>,
+  parameters: Omit<RelaySubmitParameters, 'idempotencyKey' | 'refId'> & { refId: string; keyBase: string },
+): Promise<{ row: RelayTxView; existing: boolean }> {
+  const { keyBase, ...call } = parameters;
+  const rows = await context.prisma.relayTx.findMany({
+    where: { kind: parameters.kind, refId: parameters.refId },
+    orderBy: { createdAt: 'desc' },
+  });
+  const live = rows.find((r) => r.status === 'pending' || r.status === 'mined');
+  if (live !== undefined) return { row: live, existing: true };
+  const row = await context.relayer.submit({ ...call, idempotencyKey: `${keyBase}-${rows.length}` });
+  return { row, existing: false };
+}
+
+// ------------------------------------------------------------------ portfolio on-chain state
+
+async function read<T>(contract: string, functionName: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw toChainError(error, { contract, functionName });
+  }
+}
+
+/** The published portfolio row (404 unknown, 409 not published, 503 another chain). */
+export async function publishedPortfolio(context: Pick<RecoveryContext, 'prisma' | 'chainId'>, id: string) {
+  const portfolio = UUID.test(id) ? await context.prisma.portfolio.findUnique({ where: { id } }) : null;
+  if (portfolio === null) throw notFound('Portfolio', id);
+  if (portfolio.status !== 'published' || portfolio.portfolioAddress === null) {
+    throw conflict('The portfolio is not published', {
+      reason: 'NOT_PUBLISHED',
+      portfolioId: portfolio.id,
+      status: portfolio.status,
+    });
+  }
+  if (portfolio.chainId !== context.chainId) {
+    throw new BaseError(
+      `The portfolio lives on chain ${portfolio.chainId}, the API serves ${context.chainId}`,
+      {
+        code: 'SERVICE_UNAVAILABLE',
+      },
+    );
+  }
+  return { ...portfolio, portfolioAddress: getAddress(portfolio.portfolioAddress) };
+}
+
+/** The portfolio's row if it exists (for authorisation before the state checks). */
+export async function findPortfolio(prisma: PrismaClient, id: string) {
+  const portfolio = UUID.test(id) ? await prisma.portfolio.findUnique({ where: { id } }) : null;
+  if (portfolio === null) throw notFound('Portfolio', id);
+  return portfolio;
+}
+
+async function readTerms(context: RecoveryContext, portfolio: Address, blockNumber?: bigint) {
+  return read('Portfolio', 'terms', () =>
+    context.publicClient.readContract({
+      address: portfolio,
+      abi: portfolioAbi,
+      functionName: 'terms',
+      blockNumber,
+    }),
+  );
+}
+
+// ------------------------------------------------------------------ recoveries
+
+export type SubmitRecoveryParameters = { portfolioId: string; amount: bigint; reportSha256: string };
+
+export const recoveryRefId = (portfolioId: string, reportSha256: string) =>
+  `${portfolioId}:${reportSha256.toLowerCase()}`;
+
+function decodeRecoveryCall(data: string): { amount: bigint; reportHash: Hex } | null {
+  try {
+    const call = decodeFunctionData({ abi: portfolioAbi, data: data as Hex });
+    if (call.functionName !== 'depositRecovery') return null;
+    const [amount, reportHash] = call.args as readonly [bigint, Hex];
+    return { amount, reportHash };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Checks the portfolio (published, offering closed) and the servicer's pay-token balance and
+ * allowance to the Portfolio at the latest block, then relays `depositRecovery`. The same report
+ * again answers the existing recovery (`existing: true`) when the amount matches, else CONFLICT.
+ */
+export async function submitRecovery(context: RecoveryContext, parameters: SubmitRecoveryParameters) {
+  const reportSha256 = parameters.reportSha256.toLowerCase();
+  const { amount } = parameters;
+  const portfolio = await publishedPortfolio(context, parameters.portfolioId);
+  const refId = recoveryRefId(portfolio.id, reportSha256);
+
+  const previous = await context.prisma.relayTx.findMany({
+    where: { kind: RECOVERY_KIND, refId },
+    orderBy: { createdAt: 'desc' },
+  });
+  const index = await loadIndexSnapshot(context.prisma, context.chainId);
+  const live = previous.find((r) => relayIsLive(r, index));
+  if (live !== undefined) {
+    const call = decodeRecoveryCall(live.data);
+    if (call?.amount !== amount) {
+      throw conflict('This report was already deposited with another amount', {
+        reason: 'REPORT_REUSED',
+        recoveryId: live.id,
+        amount: call?.amount.toString() ?? null,
+      });
+    }
+    return { view: await recoveryView(context, live), existing: true };
+  }
+
+  const block = await read('chain', 'getBlock', () => context.publicClient.getBlock({ blockTag: 'latest' }));
+  const terms = await readTerms(context, portfolio.portfolioAddress, block.number);
+  if (!terms.offeringClosed) {
+    throw conflict(
+      'The offering is not closed: recoveries start after POST /v1/portfolios/:id/offering/close',
+      {
+        reason: 'OFFERING_OPEN',
+        portfolioId: portfolio.id,
+      },
+    );
+  }
+  const servicer = getAddress(terms.servicer);
+  const payToken = getAddress(terms.payToken);
+  const [balance, allowance] = await read('ERC20', 'balanceOf', () =>
+    Promise.all([
+      context.publicClient.readContract({
+        address: payToken,
+        abi: testStablecoinAbi,
+        functionName: 'balanceOf',
+        args: [servicer],
+        blockNumber: block.number,
+      }),
+      context.publicClient.readContract({
+        address: payToken,
+        abi: testStablecoinAbi,
+        functionName: 'allowance',
+        args: [servicer, portfolio.portfolioAddress],
+        blockNumber: block.number,
+      }),
+    ]),
+  );
+  if (balance < amount) {
+    throw conflict(`The servicer's pay-token balance is below the amount`, {
+      path: 'body.amount',
+      reason: 'INSUFFICIENT_BALANCE',
+      servicer,
+      payToken,
+      amount: amount.toString(),
+      balance: balance.toString(),
+      missing: (amount - balance).toString(),
+    });
+  }
+  if (allowance < amount) {
+    throw conflict(
+      `The servicer has not approved the amount to the Portfolio (${portfolio.portfolioAddress})`,
+      {
+        path: 'body.amount',
+        reason: 'INSUFFICIENT_ALLOWANCE',
+        servicer,
+        payToken,
+        spender: portfolio.portfolioAddress,
+        amount: amount.toString(),
+        allowance: allowance.toString(),
+        missing: (amount - allowance).toString(),
+      },
+    );
+  }
+
+  const row = await context.relayer.submit({
+    idempotencyKey: `recovery-${portfolio.id}-${reportSha256}-${previous.length}`,
+    kind: RECOVERY_KIND,
+    refId,
+    to: portfolio.portfolioAddress,
+    abi: portfolioAbi,
+    functionName: 'depositRecovery',
+    args: [amount, `0x${reportSha256}`],
+  });
+  // a concurrent POST of the same report may have stored it first with another amount
+  const stored = await context.prisma.relayTx.findUniqueOrThrow({ where: { id: row.id } });
+  if (decodeRecoveryCall(stored.data)?.amount !== amount) {
+    throw conflict('This report was already deposited with another amount', {
+      reason: 'REPORT_REUSED',
+      recoveryId: stored.id,
+    });
+  }
+  return { view: await recoveryView(context, stored), existing: false };
+}
+
+/** The recovery (relay row of kind depositRecovery) by id, with its status brought up to date. */
+export async function getRecovery(
+  context: Pick<RecoveryContext, 'prisma'> & Partial<RecoveryContext>,
+  id: string,
+) {
+  const row = UUID.test(id) ? await context.prisma.relayTx.findUnique({ where: { id } }) : null;
+  if (row === null || row.kind !== RECOVERY_KIND) throw notFound('Recovery', id);
+  return recoveryView(context, row);
+}
+
+async function recoveryView(
+  context: Pick<RecoveryContext, 'prisma'> & Partial<RecoveryContext>,
+  row: RelayRow,
+) {
+  const [portfolioId, reportSha256] = (row.refId ?? ':').split(':');
+  const call = decodeRecoveryCall(row.data);
+  const base = {
+    id: row.id,
+    portfolioId,
+    amount: (call?.amount ?? 0n).toString(),
+    reportSha256,
+    txHash: row.txHash as Hex,
+    recoveryId: null as string | null,
+    blockNumber: null as string | null,
+    indexed: false,
+    servicerFee: null as string | null,
+    protocolFee: null as string | null,
+    undistributed: null as string | null,
+    tranches: null as
+      | { trancheIndex: number; interest: string; principal: string; residual: string; total: string }[]
+      | null,
+    distribution: null as { id: string; status: string } | null,
+    reason: null as string | null,
+    revert: null as string | null,
+    createdAt: row.createdAt.toISOString(),
+  };
+  const settled = await settleRelayed(
+    { relay: row },
+    {
+      prisma: context.prisma,
+      chainId: row.chainId,
+      findEvent: ({ txHashes }) =>
+        context.prisma.recoveryEvent.findFirst({
+          where: { chainId: row.chainId, txHash: { in: txHashes, mode: 'insensitive' } },
+          orderBy: [{ blockNumber: 'asc' }, { logIndex: 'asc' }],
+        }),
+    },
+  );
+  const relay = settled.relay ?? row;
+  if (settled.state === 'failed') {
+    return {
+      ...base,
+      txHash: relay.txHash as Hex,
+      status: 'failed' as const,
+      reason: settled.failure.code,
+      revert: settled.failure.reason,
+    };
+  }
+  if (settled.state === 'pending')
+    return { ...base, txHash: relay.txHash as Hex, status: 'pending' as const };
+
+  // mined (not final yet: a reorg may still send it back to pending) or confirmed (its event final)
+  const reached = {
+    ...base,
+    txHash: relay.txHash as Hex,
+    status: settled.state,
+    blockNumber: settled.blockNumber?.toString() ?? null,
+  };
+  const event = settled.event;
+  if (event === null) {
+    // mined, not indexed yet: the recovery id from the receipt when a chain is at hand
+    if (context.publicClient !== undefined && relay.status === 'mined') {
+      const receipt = await context.publicClient
+        .getTransactionReceipt({ hash: relay.txHash as Hex })
+        .catch(() => undefined);
+      const [log] = receipt
+        ? parseEventLogs({ abi: portfolioAbi, logs: receipt.logs, eventName: 'RecoveryDistributed' })
+        : [];
+      if (log !== undefined) return { ...reached, recoveryId: log.args.recoveryId.toString() };
+    }
+    return reached;
+  }
+  const [tranches, distribution] = await Promise.all([
+    context.prisma.recoveryEventTranche.findMany({
+      where: { chainId: event.chainId, txHash: event.txHash, logIndex: event.logIndex },
+      orderBy: { trancheIndex: 'asc' },
+    }),
+    context.prisma.distribution.findUnique({
+      where: {
+        chainId_recoveryTxHash_recoveryLogIdx: {
+          chainId: event.chainId,
+          recoveryTxHash: event.txHash,
+          recoveryLogIdx: event.logIndex,
+        },
+      },
+      select: { id: true, status: true },
+    }),
+  ]);
+  return {
+    ...reached,
+    indexed: true,
+    recoveryId: event.recoveryId.toFixed(0),
+    blockNumber: event.blockNumber.toString(),
+    servicerFee: event.servicerFee.toFixed(0),
+    protocolFee: event.protocolFee.toFixed(0),
+    undistributed: event.undistributed.toFixed(0),
+    tranches: tranches.map((t) => ({
+      trancheIndex: t.trancheIndex,
+      interest: t.interest.toFixed(0),
+      principal: t.principal.toFixed(0),
+      residual: t.residual.toFixed(0),
+      total: t.total.toFixed(0),
+    })),
+    distribution,
+  };
+}
+export type RecoveryView = Awaited<ReturnType<typeof recoveryView>>;
+
+// ------------------------------------------------------------------ offering close
+
+/**
+ * Relays `Portfolio.closeOffering()` (the platform key holds ISSUER_ROLE). CONFLICT when the
+ * portfolio is not published or the offering is already closed; a close still pending is answered
+ * again (same transaction).
+ */
+export async function requestCloseOffering(context: RecoveryContext, portfolioId: string) {
+  const portfolio = await publishedPortfolio(context, portfolioId);
+  const live = await context.prisma.relayTx.findFirst({
+    where: { kind: CLOSE_OFFERING_KIND, refId: portfolio.id, status: 'pending' },
+  });
+  if (live !== null) return { status: 'pending' as const, txHash: live.txHash as Hex, relayTxId: live.id };
+  const terms = await readTerms(context, portfolio.portfolioAddress);
+  if (terms.offeringClosed) {
+    throw conflict('The offering is already closed', {
+      reason: 'OFFERING_CLOSED',
+      portfolioId: portfolio.id,
+    });
+  }
+  const { row } = await relayOnce(context, {
+    keyBase: `offering-close-${portfolio.id}`,
+    kind: CLOSE_OFFERING_KIND,
+    refId: portfolio.id,
+    to: portfolio.portfolioAddress,
+    abi: portfolioAbi,
+    functionName: 'closeOffering',
+    args: [],
+  });
+  if (row.status === 'mined') {
+    throw conflict('The offering is already closed', {
+      reason: 'OFFERING_CLOSED',
+      portfolioId: portfolio.id,
+    });
+  }
+  return { status: 'pending' as const, txHash: row.txHash as Hex, relayTxId: row.id };
+}

@@ -1,0 +1,1000 @@
+/**
+ * The secondary order book over REST: signed sell orders (checked against the chain before they are
+ * stored), the book by tranche (best price first), the maker's signed off-chain cancel, and takers'
+ * signed fill intents relayed through `Marketplace.fillWithSig`.
+ *
+ * Where state comes from:
+ * - checks before storing or relaying read the chain at the latest block (counter, filled, cancelled,
+ *   balances, allowances, `registry.isAllowed`);
+ * - the book and the trades read the chain indexer's rows (`order_filled_event`,
+ *   `order_cancelled_event`, `counter_incremented_event`): an order leaves the book once it is filled,
+ *   cancelled (off-chain here, or on-chain), voided by a counter bump, or expired;
+ * - a fill settles through core/trading/settlement.ts: `mined` once its transaction is in a block, `confirmed`
+ *   once the indexer's OrderFilled event is final, back to `pending` when a reorg removes it, `failed`
+ *   once the relayer row says its transaction reverted (at a final block) or was given up.
+ *
+ * Races: a fill reserves its amount in Postgres (order row locked) before it is relayed; a second fill
+ * that would exceed what is left counting pending fills is rejected up front (409 CONFLICT, reason
+ * `OrderOverfilled`). If the chain moved anyway (a fill made outside the API), the relayer's simulation
+ * rejects it (same answer, nothing sent) or the mined transaction reverts and the fill ends `failed`
+ * with `OrderOverfilled`.
+ *
+ * An off-chain cancel only hides the order from this book: the signed order stays valid on-chain. For a
+ * guaranteed cancel the maker calls `Marketplace.cancel(order)` or `incrementCounter()`; the indexer
+ * picks either up and the order leaves the book.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  type Address,
+  erc20Abi,
+  getAddress,
+  type Hex,
+  isAddressEqual,
+  verifyTypedData,
+  zeroAddress,
+} from 'viem';
+import {
+  type PermitData,
+  permitDataFromSignature,
+  permitTypedData,
+  readPermitDomain,
+} from '../chain/actions.ts';
+import type { ChainPublicClient } from '../chain/clients.ts';
+import {
+  type FillIntent,
+  fillCost,
+  fillIntentTypedData,
+  fillWithSigArgs,
+  hashOrder,
+  type Order,
+  orderCancelTypedData,
+  orderTypedData,
+} from '../chain/contracts/marketplace.ts';
+import { isChainError, toChainError } from '../chain/errors.ts';
+import { complianceRegistryAbi, marketplaceAbi, portfolioAbi } from '../chain/generated/index.ts';
+import type { PrismaClient } from '../db/index.ts';
+import { BaseError, conflict, type ErrorCode, notFound, validationFailed } from '../platform/errors.ts';
+import type { PurchaseRelayer, RelayTxView } from './purchases.ts';
+import { settleRelayed } from './settlement.ts';
+
+export type OrderBookContext = {
+  prisma: PrismaClient;
+  publicClient: ChainPublicClient;
+  chainId: number;
+  marketplace: Address;
+  relayer: PurchaseRelayer;
+  log?: { warn: (obj: object, msg: string) => void };
+};
+
+/** `floor(price * 10^155 / sellAmount)`: distinct fractions of uint256 values get distinct, ordered keys. */
+export const PRICE_KEY_SCALE = 10n ** 155n;
+export const priceKey = (price: bigint, sellAmount: bigint): bigint => (price * PRICE_KEY_SCALE) / sellAmount;
+
+const big = (value: { toString(): string } | string | bigint | number): bigint => BigInt(value.toString());
+
+function failed(code: ErrorCode, message: string, details?: unknown): BaseError {
+  return new BaseError(message, { code, details });
+}
+
+async function read<T>(contract: string, functionName: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw toChainError(error, { contract, functionName });
+  }
+}
+
+async function chainNow(client: ChainPublicClient): Promise<bigint> {
+  return read('chain', 'getBlock', async () => (await client.getBlock({ blockTag: 'latest' })).timestamp);
+}
+
+// ------------------------------------------------------------------ views
+
+export type OrderState = 'open' | 'filled' | 'cancelled' | 'expired';
+
+type OrderRow = {
+  hash: string;
+  chain_id: number;
+  marketplace: string;
+  tranche_id: string;
+  portfolio_id: string;
+  maker: string;
+  taker: string;
+  tranche: string;
+  pay_token: string;
+  sell_amount: string;
+  price: string;
+  price_key: string;
+  expiry: string;
+  salt: string;
+  counter: string;
+  partial_fill: boolean;
+  signature: string;
+  status: OrderState;
+  cancelled_at: Date | null;
+  created_at: Date;
+  filled: string;
+  cancelled_on_chain: boolean;
+  maker_counter: string;
+};
+
+/** Every stored column plus what the indexer knows: filled amount, on-chain cancel, maker counter. */
+const ORDER_SELECT = `
+  SELECT o.hash, o.chain_id, o.marketplace, o.tranche_id::text AS tranche_id, o.portfolio_id::text AS portfolio_id,
+         o.maker, o.taker, o.tranche, o.pay_token, o.sell_amount::text AS sell_amount, o.price::text AS price,
+         o.price_key::text AS price_key, o.expiry::text AS expiry, o.salt::text AS salt, o.counter::text AS counter,
+         o.partial_fill, o.signature, o.status::text AS status, o.cancelled_at, o.created_at,
+         COALESCE((SELECT sum(f.amount) FROM order_filled_event f
+                   WHERE f.chain_id = o.chain_id AND f.order_hash = o.hash), 0)::text AS filled,
+         EXISTS (SELECT 1 FROM order_cancelled_event c
+                 WHERE c.chain_id = o.chain_id AND c.order_hash = o.hash) AS cancelled_on_chain,
+         COALESCE((SELECT max(e.new_counter) FROM counter_incremented_event e
+                   WHERE e.chain_id = o.chain_id AND e.marketplace = o.marketplace AND e.maker = o.maker), 0)::text
+           AS maker_counter
+  FROM sell_order o`;
+
+/** An order is open while its stored status is open and the indexer and the clock agree. */
+const OPEN_CONDITION = `
+  o.status = 'open' AND o.expiry > $1
+  AND NOT EXISTS (SELECT 1 FROM order_cancelled_event c WHERE c.chain_id = o.chain_id AND c.order_hash = o.hash)
+  AND o.counter >= COALESCE((SELECT max(e.new_counter) FROM counter_incremented_event e
+                             WHERE e.chain_id = o.chain_id AND e.marketplace = o.marketplace AND e.maker = o.maker), 0)
+  AND o.sell_amount > COALESCE((SELECT sum(f.amount) FROM order_filled_event f
+                                WHERE f.chain_id = o.chain_id AND f.order_hash = o.hash), 0)`;
+
+function stateOf(row: OrderRow, now: bigint): OrderState {
+  if (row.status === 'cancelled' || row.cancelled_on_chain || big(row.maker_counter) > big(row.counter)) {
+    return 'cancelled';
+  }
+  if (big(row.filled) >= big(row.sell_amount)) return 'filled';
+  if (row.status !== 'open') return row.status;
+  if (big(row.expiry) <= now) return 'expired';
+  return 'open';
+}
+
+function orderView(row: OrderRow, now: bigint) {
+  const filled = big(row.filled);
+  const sellAmount = big(row.sell_amount);
+  return {
+    hash: row.hash,
+    status: stateOf(row, now),
+    chainId: row.chain_id,
+    marketplace: row.marketplace,
+    portfolioId: row.portfolio_id,
+    trancheId: row.tranche_id,
+    order: {
+      maker: row.maker,
+      taker: row.taker,
+      tranche: row.tranche,
+      payToken: row.pay_token,
+      sellAmount: row.sell_amount,
+      price: row.price,
+      expiry: row.expiry,
+      salt: row.salt,
+      counter: row.counter,
+      partialFill: row.partial_fill,
+    },
+    signature: row.signature,
+    filled: filled.toString(),
+    remaining: (sellAmount > filled ? sellAmount - filled : 0n).toString(),
+    createdAt: row.created_at.toISOString(),
+    cancelledAt: row.cancelled_at?.toISOString() ?? null,
+  };
+}
+export type OrderView = ReturnType<typeof orderView>;
+
+function orderOf(row: OrderRow): Order {
+  return {
+    maker: getAddress(row.maker),
+    taker: getAddress(row.taker),
+    tranche: getAddress(row.tranche),
+    payToken: getAddress(row.pay_token),
+    sellAmount: big(row.sell_amount),
+    price: big(row.price),
+    expiry: big(row.expiry),
+    salt: big(row.salt),
+    counter: big(row.counter),
+    partialFill: row.partial_fill,
+  };
+}
+
+async function findOrderRow(prisma: PrismaClient, hash: string): Promise<OrderRow | null> {
+  if (!/^0x[0-9a-fA-F]{64}$/.test(hash)) return null;
+  const rows = await prisma.$queryRawUnsafe<OrderRow[]>(
+    `${ORDER_SELECT} WHERE o.hash = $1`,
+    hash.toLowerCase(),
+  );
+  return rows[0] ?? null;
+}
+
+/** One order with its state as of now. */
+export async function getOrder(context: Pick<OrderBookContext, 'prisma'>, hash: string): Promise<OrderView> {
+  const row = await findOrderRow(context.prisma, hash);
+  if (row === null) throw notFound('Order', hash);
+  return orderView(row, BigInt(Math.floor(Date.now() / 1000)));
+}
+
+// ------------------------------------------------------------------ place
+
+export type PlaceOrderParameters = { order: Order; signature: Hex };
+
+/** A tranche token of a published portfolio on our chain, or a 422 naming `path`. */
+async function knownTranche(context: OrderBookContext, token: Address, path: string) {
+  const tranche = await context.prisma.tranche.findFirst({
+    where: {
+      address: { equals: token, mode: 'insensitive' },
+      portfolio: { status: 'published', chainId: context.chainId },
+    },
+    select: { id: true, portfolioId: true, portfolio: { select: { portfolioAddress: true } } },
+  });
+  if (tranche === null || tranche.portfolio.portfolioAddress === null) {
+    throw validationFailed(`${token} is not a tranche token of a published portfolio`, [
+      { path, message: 'is not a tranche token of a published portfolio' },
+    ]);
+  }
+  return { ...tranche, portfolioAddress: getAddress(tranche.portfolio.portfolioAddress) };
+}
+
+/**
+ * Checks a signed sell order against the chain and stores it (201). Nothing is stored when a check
+ * fails: SIGNATURE_INVALID (wrong key, another chain or marketplace), ORDER_EXPIRED, VALIDATION_FAILED
+ * (unknown tranche token, wrong pay token, stale counter, balance or allowance short), NOT_ALLOWLISTED,
+ * CONFLICT (already in the book, or cancelled / filled on-chain).
+ */
+export async function placeOrder(
+  context: OrderBookContext,
+  parameters: PlaceOrderParameters,
+): Promise<OrderView> {
+  const { publicClient, marketplace, chainId } = context;
+  const { order, signature } = parameters;
+  if (order.sellAmount === 0n) {
+    throw validationFailed('sellAmount must be positive', [
+      { path: 'body.order.sellAmount', message: 'must be > 0' },
+    ]);
+  }
+  const hash = hashOrder({ marketplace, chainId, order });
+  const valid = await verifyTypedData({
+    address: order.maker,
+    signature,
+    ...orderTypedData({ marketplace, chainId, order }),
+  }).catch(() => false);
+  if (!valid) {
+    throw failed(
+      'SIGNATURE_INVALID',
+      `The signature is not the maker's over this order on chain ${chainId}, marketplace ${marketplace}`,
+      { orderHash: hash },
+    );
+  }
+  const now = await chainNow(publicClient);
+  if (order.expiry <= now) {
+    throw failed('ORDER_EXPIRED', `The order expired at ${order.expiry} (chain time ${now})`, {
+      expiry: order.expiry.toString(),
+      now: now.toString(),
+    });
+  }
+  const tranche = await knownTranche(context, order.tranche, 'body.order.tranche');
+
+  const [terms, counter, filled, cancelled, balance, allowance] = await read(
+    'Marketplace',
+    'order checks',
+    () =>
+      Promise.all([
+        publicClient.readContract({
+          address: tranche.portfolioAddress,
+          abi: portfolioAbi,
+          functionName: 'terms',
+        }),
+        publicClient.readContract({
+          address: marketplace,
+          abi: marketplaceAbi,
+          functionName: 'counter',
+          args: [order.maker],
+        }),
+        publicClient.readContract({
+          address: marketplace,
+          abi: marketplaceAbi,
+          functionName: 'filled',
+          args: [hash],
+        }),
+        publicClient.readContract({
+          address: marketplace,
+          abi: marketplaceAbi,
+          functionName: 'cancelled',
+          args: [hash],
+        }),
+        publicClient.readContract({
+          address: order.tranche,
+          abi: erc20Abi,
+          functionName: 'balanceOf',
+          args: [order.maker],
+        }),
+        publicClient.readContract({
+          address: order.tranche,
+          abi: erc20Abi,
+          functionName: 'allowance',
+          args: [order.maker, marketplace],
+        }),
+      ]),
+  );
+  if (!isAddressEqual(terms.payToken, order.payToken)) {
+    throw validationFailed(`The pay token of this tranche is ${terms.payToken}`, [
+      { path: 'body.order.payToken', message: `must be the portfolio's pay token ${terms.payToken}` },
+    ]);
+  }
+  if (cancelled)
+    throw conflict('The order was cancelled on-chain', { orderHash: hash, reason: 'OrderWasCancelled' });
+  if (filled >= order.sellAmount)
+    throw conflict('The order is already filled', { orderHash: hash, reason: 'OrderOverfilled' });
+  if (order.counter !== counter) {
+    throw validationFailed(`counter ${order.counter} is not the maker's current counter ${counter}`, [
+      { path: 'body.order.counter', message: `must be the maker's current counter ${counter}` },
+    ]);
+  }
+  const allowed = await read('ComplianceRegistry', 'isAllowed', () =>
+    publicClient.readContract({
+      address: terms.registry,
+      abi: complianceRegistryAbi,
+      functionName: 'isAllowed',
+      args: [order.maker],
+    }),
+  );
+  if (!allowed) throw failed('NOT_ALLOWLISTED', `The maker ${order.maker} is not allowlisted (or is frozen)`);
+  const left = order.sellAmount - filled;
+  if (balance < left) {
+    throw validationFailed(`The maker holds ${balance} tranche-token units, less than the ${left} on sale`, [
+      { path: 'body.order.sellAmount', message: 'exceeds the maker balance', reason: 'INSUFFICIENT_BALANCE' },
+    ]);
+  }
+  if (allowance < left) {
+    throw validationFailed(
+      `The maker approved the marketplace for ${allowance}, less than the ${left} on sale`,
+      [
+        {
+          path: 'body.order.sellAmount',
+          message: 'exceeds the maker allowance to the marketplace',
+          reason: 'INSUFFICIENT_ALLOWANCE',
+        },
+      ],
+    );
+  }
+
+  try {
+    await context.prisma.order.create({
+      data: {
+        hash: hash.toLowerCase(),
+        chainId,
+        marketplace: getAddress(marketplace),
+        trancheId: tranche.id,
+        portfolioId: tranche.portfolioId,
+        maker: getAddress(order.maker),
+        taker: getAddress(order.taker),
+        tranche: getAddress(order.tranche),
+        payToken: getAddress(order.payToken),
+        sellAmount: order.sellAmount.toString(),
+        price: order.price.toString(),
+        priceKey: priceKey(order.price, order.sellAmount).toString(),
+        expiry: order.expiry.toString(),
+        salt: order.salt.toString(),
+        counter: order.counter.toString(),
+        partialFill: order.partialFill,
+        signature,
+      },
+    });
+  } catch (error) {
+    if ((error as { code?: string }).code === 'P2002') {
+      throw conflict('This order is already in the book', { orderHash: hash });
+    }
+    throw error;
+  }
+  return getOrder(context, hash);
+}
+
+// ------------------------------------------------------------------ book
+
+export type ListOrdersParameters = { tranche?: Address; maker?: Address; limit: number; cursor?: string };
+
+type BookCursor = { key: string; createdAt: string; hash: string };
+
+function encodeBookCursor(row: OrderRow): string {
+  return Buffer.from(JSON.stringify([row.price_key, row.created_at.toISOString(), row.hash])).toString(
+    'base64url',
+  );
+}
+
+function decodeBookCursor(cursor: string): BookCursor {
+  try {
+    const [key, createdAt, hash] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (/^\d+$/.test(key) && !Number.isNaN(Date.parse(createdAt)) && /^0x[0-9a-f]{64}$/.test(hash)) {
+      return { key, createdAt, hash };
+    }
+  } catch {}
+  throw new BaseError('Invalid cursor', {
+    code: 'VALIDATION_FAILED',
+    statusCode: 400,
+    details: [{ path: 'querystring.cursor', message: 'is not a cursor returned by this list' }],
+  });
+}
+
+/**
+ * Open orders, best price first: lowest price per tranche-token unit (`price / sellAmount`, compared
+ * exactly through `price_key`), then oldest first. Keyset-paginated.
+ */
+export async function listOrders(
+  context: Pick<OrderBookContext, 'prisma'>,
+  parameters: ListOrdersParameters,
+) {
+  const now = BigInt(Math.floor(Date.now() / 1000));
+  const values: unknown[] = [now.toString()];
+  const where = [OPEN_CONDITION];
+  if (parameters.tranche !== undefined) {
+    values.push(getAddress(parameters.tranche));
+    where.push(`o.tranche = $${values.length}`);
+  }
+  if (parameters.maker !== undefined) {
+    values.push(getAddress(parameters.maker));
+    where.push(`o.maker = $${values.length}`);
+  }
+  if (parameters.cursor !== undefined) {
+    const c = decodeBookCursor(parameters.cursor);
+    values.push(c.key, c.createdAt, c.hash);
+    const n = values.length;
+    where.push(`(o.price_key, o.created_at, o.hash) > ($${n - 2}::numeric, $${n - 1}::timestamptz, $${n})`);
+  }
+  values.push(parameters.limit + 1);
+  const rows = await context.prisma.$queryRawUnsafe<OrderRow[]>(
+    `${ORDER_SELECT} WHERE ${where.join(' AND ')} ORDER BY o.price_key, o.created_at, o.hash LIMIT $${values.length}`,
+    ...values,
+  );
+  const page = rows.slice(0, parameters.limit);
+  return {
+    items: page.map((row) => orderView(row, now)),
+    nextCursor: rows.length > parameters.limit ? encodeBookCursor(page[page.length - 1]) : null,
+  };
+}
+
+// ------------------------------------------------------------------ cancel
+
+/**
+ * The maker's signed off-chain cancel (EIP-712 `OrderCancel(bytes32 orderHash)` over the marketplace
+ * domain): the order leaves the book. It stays valid on-chain; see the module comment.
+ */
+export async function cancelOrder(
+  context: Pick<OrderBookContext, 'prisma' | 'chainId' | 'marketplace'>,
+  parameters: { hash: string; signature: Hex },
+): Promise<OrderView> {
+  const row = await findOrderRow(context.prisma, parameters.hash);
+  if (row === null) throw notFound('Order', parameters.hash);
+  const valid = await verifyTypedData({
+    address: getAddress(row.maker),
+    signature: parameters.signature,
+    ...orderCancelTypedData({
+      marketplace: getAddress(row.marketplace),
+      chainId: row.chain_id,
+      orderHash: row.hash as Hex,
+    }),
+  }).catch(() => false);
+  if (!valid)
+    throw failed('SIGNATURE_INVALID', "The signature is not the maker's OrderCancel over this order");
+  const updated = await context.prisma.order.updateMany({
+    where: { hash: row.hash, status: 'open' },
+    data: { status: 'cancelled', cancelSignature: parameters.signature, cancelledAt: new Date() },
+  });
+  if (updated.count === 0) throw conflict(`The order is already ${row.status}`, { orderHash: row.hash });
+  return getOrder(context, row.hash);
+}
+
+// ------------------------------------------------------------------ fills
+
+export type SubmitFillParameters = {
+  hash: string;
+  intent: FillIntent;
+  signature: Hex;
+  /** An ERC-2612 permit of the pay token to the marketplace, signed by the taker. */
+  permit?: { value: bigint; deadline: bigint; signature: Hex };
+};
+
+/**
+ * Tranche-token units of an order ($1) taken by fills not on-chain yet (the chain's `filled` counts
+ * the mined ones): each pending fill row but $2 counts once, through its relay row found by
+ * idempotency key (also when `relay_tx_id` was never written), while the relay row is still pending
+ * (any status but mined, reverted, failed: a later relayer may add some), or while it has no relay row
+ * and its intent's deadline is not past chain time $3 (after it, nothing can relay it any more).
+ */
+const PENDING_FILLS_SQL = `
+  SELECT COALESCE(sum(f.amount), 0)::text AS pending
+  FROM order_fill f LEFT JOIN relay_tx r ON r.idempotency_key = f.idempotency_key
+  WHERE f.order_hash = $1 AND f.status = 'pending' AND f.id::text <> $2
+    AND ((r.id IS NULL AND f.deadline >= $3::numeric) OR r.status::text NOT IN ('mined', 'reverted', 'failed'))`;
+
+export const fillIdempotencyKey = (orderHash: string, taker: Address, nonce: bigint) =>
+  `fill:${orderHash.toLowerCase()}:${getAddress(taker)}:${nonce}`;
+
+/** The `order_fill` row of a taker's signed intent as stored before it is relayed. */
+export function fillRowData(id: string, orderHash: string, intent: FillIntent, signature: Hex) {
+  return {
+    id,
+    orderHash: orderHash.toLowerCase(),
+    taker: getAddress(intent.taker),
+    amount: intent.amount.toString(),
+    maxCost: intent.maxCost.toString(),
+    nonce: intent.nonce.toString(),
+    deadline: intent.deadline.toString(),
+    signature,
+    idempotencyKey: fillIdempotencyKey(orderHash, intent.taker, intent.nonce),
+  };
+}
+
+type FillRow = NonNullable<Awaited<ReturnType<PrismaClient['orderFill']['findUnique']>>>;
+
+function fillView(row: FillRow) {
+  return {
+    id: row.id,
+    orderHash: row.orderHash,
+    taker: row.taker,
+    amount: row.amount.toString(),
+    maxCost: row.maxCost.toString(),
+    nonce: row.nonce.toString(),
+    status: row.status,
+    txHash: row.txHash,
+    cost: row.cost?.toString() ?? null,
+    fee: row.fee?.toString() ?? null,
+    blockNumber: row.blockNumber?.toString() ?? null,
+    failure: row.failureCode === null ? null : { code: row.failureCode, reason: row.failureReason ?? '' },
+    createdAt: row.createdAt.toISOString(),
+    settledAt: row.settledAt?.toISOString() ?? null,
+  };
+}
+export type FillView = ReturnType<typeof fillView>;
+
+/**
+ * Checks a taker's signed fill intent, reserves its amount and relays `fillWithSig` (202 `{ id, status,
+ * txHash }`). Rejected before anything is stored or sent: NOT_FOUND, SIGNATURE_INVALID, ORDER_EXPIRED
+ * (order or intent), VALIDATION_FAILED (intent for another order, cost above maxCost, partial fill of
+ * an all-or-nothing order, balance or allowance short), FORBIDDEN (order reserved for another taker),
+ * NOT_ALLOWLISTED, NONCE_INVALID (intent nonce used), CONFLICT (order not open, or the amount exceeds
+ * what is left counting pending fills: reason OrderOverfilled), and any revert of the relayer's
+ * simulation (decoded, e.g. OrderOverfilled -> CONFLICT). Resubmitting the same signed intent answers
+ * the fill already recorded.
+ */
+export async function submitFill(context: OrderBookContext, parameters: SubmitFillParameters) {
+  const { prisma, publicClient, marketplace, chainId } = context;
+  const { intent, signature } = parameters;
+  const row = await findOrderRow(prisma, parameters.hash);
+  if (row === null) throw notFound('Order', parameters.hash);
+  const order = orderOf(row);
+  const orderHash = row.hash as Hex;
+  if (intent.orderHash.toLowerCase() !== orderHash) {
+    throw validationFailed('The intent names another order', [
+      { path: 'body.intent.orderHash', message: `must be this order's hash ${orderHash}` },
+    ]);
+  }
+  const key = fillIdempotencyKey(orderHash, intent.taker, intent.nonce);
+  const existing = await prisma.orderFill.findUnique({ where: { idempotencyKey: key } });
+  /** The same signed intent stored by a process that died before relaying it: checked and relayed now. */
+  let resumed: FillRow | null = null;
+  if (existing !== null && existing.signature.toLowerCase() === signature.toLowerCase()) {
+    if (existing.relayTxId !== null) return { replayed: true, fill: fillView(existing) };
+    // relayed by a process that died before writing relayTxId: the relay row of the key is this fill's
+    const relay = await prisma.relayTx.findUnique({ where: { idempotencyKey: key } });
+    if (relay !== null) {
+      await prisma.orderFill.updateMany({
+        where: { id: existing.id, relayTxId: null },
+        data: { relayTxId: relay.id, txHash: relay.txHash },
+      });
+      const linked = await prisma.orderFill.findUniqueOrThrow({ where: { id: existing.id } });
+      return { replayed: true, fill: fillView(linked) };
+    }
+    if (existing.status === 'pending') resumed = existing;
+  }
+  const valid = await verifyTypedData({
+    address: intent.taker,
+    signature,
+    ...fillIntentTypedData({ marketplace, chainId, intent }),
+  }).catch(() => false);
+  if (!valid) {
+    throw failed(
+      'SIGNATURE_INVALID',
+      `The signature is not the taker's over this fill intent on chain ${chainId}`,
+    );
+  }
+  if (existing !== null && resumed === null)
+    throw failed('NONCE_INVALID', `The taker already used nonce ${intent.nonce} with this API`);
+
+  const now = await chainNow(publicClient);
+  const state = stateOf(row, now);
+  if (state === 'expired') throw failed('ORDER_EXPIRED', `The order expired at ${order.expiry}`);
+  if (state !== 'open') throw conflict(`The order is ${state}`, { orderHash, status: state });
+  if (intent.deadline < now) {
+    throw failed('ORDER_EXPIRED', `The fill intent expired at ${intent.deadline} (chain time ${now})`);
+  }
+  if (!isAddressEqual(order.taker, zeroAddress) && !isAddressEqual(order.taker, intent.taker)) {
+    throw failed('FORBIDDEN', `The order is reserved for ${order.taker}`);
+  }
+  if (!order.partialFill && intent.amount !== order.sellAmount) {
+    throw validationFailed('The order must be filled whole', [
+      {
+        path: 'body.intent.amount',
+        message: `must be the order's sellAmount ${order.sellAmount}`,
+        reason: 'OrderPartialFillNotAllowed',
+      },
+    ]);
+  }
+  const cost = fillCost(order, intent.amount);
+  if (cost > intent.maxCost) {
+    throw validationFailed(`The fill costs ${cost}, more than maxCost ${intent.maxCost}`, [
+      {
+        path: 'body.intent.maxCost',
+        message: `must be at least the cost ${cost}`,
+        reason: 'IntentCostExceedsMax',
+      },
+    ]);
+  }
+
+  const portfolio = await prisma.portfolio.findUnique({
+    where: { id: row.portfolio_id },
+    select: { portfolioAddress: true },
+  });
+  const [terms, filled, cancelled, counter, nonceUsed, balance, allowance] = await read(
+    'Marketplace',
+    'fill checks',
+    () =>
+      Promise.all([
+        publicClient.readContract({
+          address: getAddress(portfolio?.portfolioAddress ?? zeroAddress),
+          abi: portfolioAbi,
+          functionName: 'terms',
+        }),
+        publicClient.readContract({
+          address: marketplace,
+          abi: marketplaceAbi,
+          functionName: 'filled',
+          args: [orderHash],
+        }),
+        publicClient.readContract({
+          address: marketplace,
+          abi: marketplaceAbi,
+          functionName: 'cancelled',
+          args: [orderHash],
+        }),
+        publicClient.readContract({
+          address: marketplace,
+          abi: marketplaceAbi,
+          functionName: 'counter',
+          args: [order.maker],
+        }),
+        publicClient.readContract({
+          address: marketplace,
+          abi: marketplaceAbi,
+          functionName: 'nonceUsed',
+          args: [intent.taker, intent.nonce],
+        }),
+        publicClient.readContract({
+          address: order.payToken,
+          abi: erc20Abi,
+          functionName: 'balanceOf',
+          args: [intent.taker],
+        }),
+        publicClient.readContract({
+          address: order.payToken,
+          abi: erc20Abi,
+          functionName: 'allowance',
+          args: [intent.taker, marketplace],
+        }),
+      ]),
+  );
+  if (cancelled || counter !== order.counter) {
+    throw conflict('The order was cancelled on-chain', {
+      orderHash,
+      reason: cancelled ? 'OrderWasCancelled' : 'OrderCounterStale',
+    });
+  }
+  const allowed = await read('ComplianceRegistry', 'isAllowed', () =>
+    publicClient.readContract({
+      address: terms.registry,
+      abi: complianceRegistryAbi,
+      functionName: 'isAllowed',
+      args: [intent.taker],
+    }),
+  );
+  if (!allowed)
+    throw failed('NOT_ALLOWLISTED', `The taker ${intent.taker} is not allowlisted (or is frozen)`);
+  if (nonceUsed) throw failed('NONCE_INVALID', `The taker already used nonce ${intent.nonce} on-chain`);
+  if (balance < cost) {
+    throw validationFailed(`The taker holds ${balance} of the pay token, less than the cost ${cost}`, [
+      {
+        path: 'body.intent.amount',
+        message: 'costs more than the taker balance',
+        reason: 'INSUFFICIENT_BALANCE',
+      },
+    ]);
+  }
+  let permit: PermitData | undefined;
+  if (parameters.permit !== undefined) {
+    permit = await checkedPermit(context, order.payToken, intent.taker, cost, now, parameters.permit);
+  } else if (allowance < cost) {
+    throw validationFailed(
+      `The taker approved the marketplace for ${allowance}, less than the cost ${cost}`,
+      [
+        {
+          path: 'body.permit',
+          message: 'approve the marketplace or send a permit for the cost',
+          reason: 'INSUFFICIENT_ALLOWANCE',
+        },
+      ],
+    );
+  }
+  if (filled + intent.amount > order.sellAmount) {
+    throw overfilled(orderHash, intent.amount, order.sellAmount - filled, filled, 0n);
+  }
+
+  // Reserve: the order row lock serialises fills of one order; pending fills count as taken (a
+  // resumed fill is already stored: it counts against the others, not against itself).
+  const id = resumed?.id ?? randomUUID();
+  await prisma.$transaction(async (tx) => {
+    await tx.$queryRawUnsafe('SELECT hash FROM sell_order WHERE hash = $1 FOR UPDATE', orderHash);
+    const [{ pending }] = await tx.$queryRawUnsafe<{ pending: string }[]>(
+      PENDING_FILLS_SQL,
+      orderHash,
+      id,
+      now.toString(),
+    );
+    const remaining = order.sellAmount - filled - big(pending);
+    if (intent.amount > remaining) {
+      throw overfilled(orderHash, intent.amount, remaining > 0n ? remaining : 0n, filled, big(pending));
+    }
+    if (resumed !== null) return;
+    await tx.orderFill.create({ data: fillRowData(id, orderHash, intent, signature) });
+  });
+
+  let relayTx: RelayTxView;
+  try {
+    relayTx = await context.relayer.submit({
+      idempotencyKey: key,
+      kind: 'fillWithSig',
+      to: marketplace,
+      abi: marketplaceAbi,
+      functionName: 'fillWithSig',
+      args: fillWithSigArgs({
+        order,
+        makerSignature: row.signature as Hex,
+        intent,
+        takerSignature: signature,
+        permit,
+      }),
+      refId: id,
+    });
+  } catch (error) {
+    // the simulation reverted (nothing sent) or the relayer could not record it: no fill
+    await prisma.orderFill.delete({ where: { id } }).catch(() => {});
+    if (isChainError(error) && error.errorName === 'OrderOverfilled') {
+      const [, amount, remaining] = (error.args ?? []) as bigint[];
+      throw overfilled(orderHash, amount ?? intent.amount, remaining ?? 0n, filled, 0n, error);
+    }
+    throw isChainError(error) || error instanceof BaseError
+      ? error
+      : toChainError(error, { contract: 'Marketplace', functionName: 'fillWithSig' });
+  }
+  const updated = await prisma.orderFill.update({
+    where: { id },
+    data: { relayTxId: relayTx.id, txHash: relayTx.txHash },
+  });
+  return { replayed: false, fill: fillView(updated) };
+}
+
+function overfilled(
+  orderHash: string,
+  amount: bigint,
+  remaining: bigint,
+  filled: bigint,
+  pending: bigint,
+  cause?: unknown,
+) {
+  return new BaseError(`The fill of ${amount} exceeds what is left of the order (${remaining})`, {
+    code: 'CONFLICT',
+    cause,
+    details: {
+      reason: 'OrderOverfilled',
+      orderHash,
+      amount: amount.toString(),
+      remaining: remaining.toString(),
+      filled: filled.toString(),
+      pending: pending.toString(),
+    },
+  });
+}
+
+/** The permit as `fillWithSig` takes it, after checking its value, deadline and signature. */
+async function checkedPermit(
+  context: OrderBookContext,
+  token: Address,
+  owner: Address,
+  cost: bigint,
+  now: bigint,
+  permit: { value: bigint; deadline: bigint; signature: Hex },
+): Promise<PermitData> {
+  if (permit.value < cost) {
+    throw validationFailed(`The permit value ${permit.value} is less than the cost ${cost}`, [
+      { path: 'body.permit.value', message: `must be at least the cost ${cost}` },
+    ]);
+  }
+  if (permit.deadline < now) throw failed('ORDER_EXPIRED', `The permit expired at ${permit.deadline}`);
+  const domain = await readPermitDomain(context.publicClient, { token, owner });
+  const valid = await verifyTypedData({
+    address: owner,
+    signature: permit.signature,
+    ...permitTypedData({
+      token,
+      chainId: context.chainId,
+      name: domain.name,
+      version: domain.version,
+      owner,
+      spender: context.marketplace,
+      value: permit.value,
+      nonce: domain.nonce,
+      deadline: permit.deadline,
+    }),
+  }).catch(() => false);
+  if (!valid)
+    throw failed('SIGNATURE_INVALID', "The permit is not the taker's over the current permit nonce");
+  return permitDataFromSignature(permit.signature, { value: permit.value, deadline: permit.deadline });
+}
+
+/** As `relayFailure`, but a decoded revert is reported by its error name (what fill clients match on). */
+function failureOf(
+  relay: { errorName?: string | null },
+  failure: { code: string; reason: string },
+): { code: string; reason: string } {
+  return relay.errorName ? { code: failure.code, reason: relay.errorName } : failure;
+}
+
+/**
+ * A fill with its status brought up to date by the settlement state machine (core/trading/settlement.ts):
+ * `confirmed` (stored) once the indexer's OrderFilled event of its transaction is final, `mined`
+ * while it is not (a reorg that removes the event sends it back to `pending`), `failed` (stored) from
+ * a reverted-and-final or abandoned relayer row, else `pending`. The relayer row is found by the
+ * fill's idempotency key when `relayTxId` was never written (a crash right after the relay).
+ */
+export async function getFill(
+  context: Pick<OrderBookContext, 'prisma' | 'chainId'>,
+  orderHash: string,
+  id: string,
+) {
+  const { prisma } = context;
+  const row = /^[0-9a-f-]{36}$/i.test(id) ? await prisma.orderFill.findUnique({ where: { id } }) : null;
+  if (row === null || row.orderHash !== orderHash.toLowerCase()) throw notFound('Fill', id);
+  if (row.status !== 'pending') return fillView(row);
+  const settled = await settleRelayed(row, {
+    prisma,
+    chainId: context.chainId,
+    findEvent: ({ txHashes }) =>
+      txHashes.length === 0
+        ? Promise.resolve(null)
+        : prisma.orderFilledEvent.findFirst({
+            where: {
+              chainId: context.chainId,
+              orderHash: row.orderHash,
+              taker: row.taker,
+              txHash: { in: txHashes, mode: 'insensitive' },
+            },
+            orderBy: [{ blockNumber: 'asc' }, { logIndex: 'asc' }],
+          }),
+  });
+  const { relay } = settled;
+  if (relay === null) return fillView(row);
+  const link = { relayTxId: relay.id };
+  if (settled.state === 'confirmed' && settled.event !== null) {
+    const event = settled.event;
+    await prisma.orderFill.updateMany({
+      where: { id, status: 'pending' },
+      data: {
+        ...link,
+        status: 'confirmed',
+        txHash: event.txHash,
+        cost: event.cost,
+        fee: event.fee,
+        blockNumber: event.blockNumber,
+        settledAt: new Date(),
+      },
+    });
+  } else if (settled.state === 'failed') {
+    const failure = failureOf(relay, settled.failure);
+    await prisma.orderFill.updateMany({
+      where: { id, status: 'pending' },
+      data: {
+        ...link,
+        status: 'failed',
+        failureCode: failure.code,
+        failureReason: failure.reason,
+        settledAt: new Date(),
+        txHash: relay.txHash,
+      },
+    });
+  } else if (row.relayTxId !== relay.id || row.txHash !== relay.txHash) {
+    await prisma.orderFill.updateMany({
+      where: { id, status: 'pending' },
+      data: { ...link, txHash: relay.txHash },
+    });
+  }
+  const fresh = (await prisma.orderFill.findUnique({ where: { id } })) as FillRow;
+  const view = fillView(fresh);
+  if (settled.state !== 'mined' || fresh.status !== 'pending') return view;
+  // mined, not final yet: what the index has so far
+  const event = settled.event;
+  return {
+    ...view,
+    status: 'mined' as const,
+    txHash: event?.txHash ?? relay.txHash,
+    cost: event?.cost.toString() ?? null,
+    fee: event?.fee.toString() ?? null,
+    blockNumber: settled.blockNumber?.toString() ?? null,
+  };
+}
+
+// ------------------------------------------------------------------ trades
+
+export type ListTradesParameters = { tranche?: Address; account?: Address; limit: number; cursor?: string };
+
+/** Indexed OrderFilled events (the chain's trades), newest first; `account` matches maker or taker. */
+export async function listTrades(
+  context: Pick<OrderBookContext, 'prisma' | 'chainId'>,
+  parameters: ListTradesParameters,
+) {
+  const conditions: object[] = [{ chainId: context.chainId }];
+  if (parameters.tranche !== undefined) conditions.push({ tranche: getAddress(parameters.tranche) });
+  if (parameters.account !== undefined) {
+    const account = getAddress(parameters.account);
+    conditions.push({ OR: [{ maker: account }, { taker: account }] });
+  }
+  if (parameters.cursor !== undefined) {
+    let block: bigint;
+    let logIndex: number;
+    let txHash: string;
+    try {
+      const [b, l, h] = JSON.parse(Buffer.from(parameters.cursor, 'base64url').toString('utf8'));
+      block = BigInt(b);
+      logIndex = Number(l);
+      txHash = String(h);
+      if (!Number.isInteger(logIndex)) throw new Error('bad');
+    } catch {
+      throw new BaseError('Invalid cursor', {
+        code: 'VALIDATION_FAILED',
+        statusCode: 400,
+        details: [{ path: 'querystring.cursor', message: 'is not a cursor returned by this list' }],
+      });
+    }
+    conditions.push({
+      OR: [
+        { blockNumber: { lt: block } },
+        { blockNumber: block, logIndex: { lt: logIndex } },
+        { blockNumber: block, logIndex, txHash: { lt: txHash } },
+      ],
+    });
+  }
+  const rows = await context.prisma.orderFilledEvent.findMany({
+    where: { AND: conditions },
+    orderBy: [{ blockNumber: 'desc' }, { logIndex: 'desc' }, { txHash: 'desc' }],
+    take: parameters.limit + 1,
+  });
+  const page = rows.slice(0, parameters.limit);
+  const last = page[page.length - 1];
+  return {
+    items: page.map((e) => ({
+      orderHash: e.orderHash,
+      maker: e.maker,
+      taker: e.taker,
+      tranche: e.tranche,
+      amount: e.amount.toString(),
+      cost: e.cost.toString(),
+      fee: e.fee.toString(),
+      txHash: e.txHash,
+      logIndex: e.logIndex,
+      blockNumber: e.blockNumber.toString(),
+    })),
+    nextCursor:
+      rows.length > parameters.limit
+        ? Buffer.from(JSON.stringify([last.blockNumber.toString(), last.logIndex, last.txHash])).toString(
+            'base64url',
+          )
+        : null,
+  };
+}

@@ -1,0 +1,802 @@
+/**
+ * Primary purchases over REST: quotes (cost from `Portfolio.quote`, EIP-712 purchase intent and
+ * ERC-2612 permit typed data), signed purchases relayed through `buyWithSig`, their status from
+ * the relayer and indexer rows, and allowlisting through the relayer.
+ *
+ * Every check reads the chain at one block (the latest): the offering window, the allowlist
+ * (`registry.isAllowed`), the tranche's remaining cap, the buyer's balance and allowance. A purchase
+ * settles through core/trading/settlement.ts: `mined` once its transaction is in a block, `confirmed` only
+ * once the chain indexer's `Purchased` event (portfolio, buyer, nonce) is final, `failed` only once
+ * the relayer row says the transaction reverted (at a final block) or was given up; the API never
+ * guesses from what it sent.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  type Abi,
+  type Address,
+  getAddress,
+  type Hex,
+  hexToBigInt,
+  isHex,
+  maxUint256,
+  verifyTypedData,
+} from 'viem';
+import {
+  NO_PERMIT,
+  type PurchaseIntent,
+  permitDataFromSignature,
+  permitTypedData,
+  purchaseTypedData,
+  readPermitDomain,
+} from '../chain/actions.ts';
+import type { ChainPublicClient } from '../chain/clients.ts';
+import { isChainError, toChainError } from '../chain/errors.ts';
+import { complianceRegistryAbi, portfolioAbi, testStablecoinAbi } from '../chain/generated/index.ts';
+import type { PrismaClient } from '../db/index.ts';
+import { BaseError, conflict, notFound } from '../platform/errors.ts';
+import { relayFailure, settleRelayed } from './settlement.ts';
+
+// ------------------------------------------------------------------ relayer and indexer seams
+
+/** What the purchases need of the relayer (core/chain/relayer/relayer.ts, ISSUE4.md). */
+export type RelaySubmitParameters = {
+  idempotencyKey: string;
+  kind: string;
+  to: Address;
+  abi: Abi;
+  functionName: string;
+  args: readonly unknown[];
+  refId?: string;
+};
+
+/** The fields of a `relay_tx` row the purchases read. */
+export type RelayTxView = {
+  id: string;
+  txHash: string;
+  status: 'pending' | 'mined' | 'reverted' | 'failed';
+  revertReason?: string | null;
+  errorName?: string | null;
+  errorCode?: string | null;
+  blockNumber?: bigint | null;
+};
+
+export type PurchaseRelayer = {
+  /** Simulates first (a revert throws a ChainError and sends nothing); same key, same row. */
+  submit: (parameters: RelaySubmitParameters) => Promise<RelayTxView>;
+};
+
+/** A `Purchased` event as the chain indexer stored it. */
+export type IndexedPurchase = {
+  txHash: string;
+  blockNumber: bigint;
+  amount: bigint;
+  cost: bigint;
+  /** At or below the indexer's finalized block: no reorg can remove it any more. */
+  final: boolean;
+};
+
+export type TradingContext = {
+  prisma: PrismaClient;
+  publicClient: ChainPublicClient;
+  chainId: number;
+  /** The ComplianceRegistry of the deployment. */
+  registry: Address;
+  relayer: PurchaseRelayer;
+  /** The indexer's Purchased event of (portfolio, buyer, nonce), if it has it. */
+  findIndexedPurchase: (key: {
+    chainId: number;
+    portfolio: Address;
+    buyer: Address;
+    nonce: bigint;
+  }) => Promise<IndexedPurchase | null>;
+  /** Lifetime of a quote (its intent and permit deadline), in chain seconds. */
+  quoteTtlSeconds: number;
+  log?: { warn: (obj: object, msg: string) => void };
+};
+
+export const DEFAULT_QUOTE_TTL_SECONDS = 300;
+
+/**
+ * The indexer's `Purchased` event of (chain, portfolio, buyer, nonce) from `purchase_event`, or null
+ * while it has not indexed it. Addresses are stored checksummed.
+ */
+export async function findIndexedPurchase(
+  prisma: PrismaClient,
+  key: { chainId: number; portfolio: Address; buyer: Address; nonce: bigint },
+): Promise<IndexedPurchase | null> {
+  const event = await prisma.purchaseEvent.findFirst({
+    where: {
+      chainId: key.chainId,
+      portfolio: getAddress(key.portfolio),
+      buyer: getAddress(key.buyer),
+      nonce: key.nonce.toString(),
+    },
+    orderBy: [{ blockNumber: 'asc' }, { logIndex: 'asc' }],
+  });
+  if (event === null) return null;
+  const cursor = await prisma.indexerCursor.findUnique({
+    where: { chainId: key.chainId },
+    select: { finalizedBlock: true },
+  });
+  return {
+    final: cursor !== null && event.blockNumber <= cursor.finalizedBlock,
+    txHash: event.txHash,
+    blockNumber: event.blockNumber,
+    amount: BigInt(event.amount.toFixed(0)),
+    cost: BigInt(event.cost.toFixed(0)),
+  };
+}
+
+// ------------------------------------------------------------------ errors
+
+const soldOut = (message: string, details?: unknown) => new BaseError(message, { code: 'SOLD_OUT', details });
+const notAllowlisted = (message: string, details?: unknown) =>
+  new BaseError(message, { code: 'NOT_ALLOWLISTED', details });
+const signatureInvalid = (message: string) => new BaseError(message, { code: 'SIGNATURE_INVALID' });
+const quoteExpired = (deadline: bigint, now: bigint) =>
+  new BaseError('The quote has expired; ask for a new one', {
+    code: 'ORDER_EXPIRED',
+    details: { deadline: deadline.toString(), chainTime: now.toString() },
+  });
+const amountInvalid = (message: string) =>
+  new BaseError(message, {
+    code: 'VALIDATION_FAILED',
+    statusCode: 400,
+    details: [{ path: 'body.amount', message }],
+  });
+
+async function read<T>(contract: string, functionName: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw toChainError(error, { contract, functionName });
+  }
+}
+
+// ------------------------------------------------------------------ chain state at one block
+
+type ChainBlock = { number: bigint; timestamp: bigint };
+
+const latestBlock = (context: TradingContext): Promise<ChainBlock> =>
+  read('chain', 'getBlock', () => context.publicClient.getBlock({ blockTag: 'latest' }));
+
+type OfferingState = {
+  blockNumber: bigint;
+  timestamp: bigint;
+  payToken: Address;
+  scale: bigint;
+  offeringStart: bigint;
+  offeringEnd: bigint;
+  offeringClosed: boolean;
+  /** Remaining cap in tranche-token base units. */
+  remaining: bigint;
+  allowed: boolean;
+  expiry: bigint;
+  frozen: boolean;
+};
+
+async function readOfferingState(
+  context: TradingContext,
+  portfolio: Address,
+  trancheIndex: number,
+  buyer: Address,
+  /** Read at this block (default: the latest). */
+  at?: ChainBlock,
+): Promise<OfferingState> {
+  const client = context.publicClient;
+  const block = at ?? (await latestBlock(context));
+  const blockNumber = block.number;
+  const [terms, trancheTerms, state, allowed, record] = await read('Portfolio', 'terms', () =>
+    Promise.all([
+      client.readContract({ address: portfolio, abi: portfolioAbi, functionName: 'terms', blockNumber }),
+      client.readContract({
+        address: portfolio,
+        abi: portfolioAbi,
+        functionName: 'trancheTerms',
+        args: [BigInt(trancheIndex)],
+        blockNumber,
+      }),
+      client.readContract({
+        address: portfolio,
+        abi: portfolioAbi,
+        functionName: 'trancheState',
+        args: [BigInt(trancheIndex)],
+        blockNumber,
+      }),
+      client.readContract({
+        address: context.registry,
+        abi: complianceRegistryAbi,
+        functionName: 'isAllowed',
+        args: [buyer],
+        blockNumber,
+      }),
+      client.readContract({
+        address: context.registry,
+        abi: complianceRegistryAbi,
+        functionName: 'investor',
+        args: [buyer],
+        blockNumber,
+      }),
+    ]),
+  );
+  const [, , sold] = state;
+  return {
+    blockNumber,
+    timestamp: block.timestamp,
+    payToken: getAddress(terms.payToken),
+    scale: terms.scale,
+    offeringStart: BigInt(terms.offeringStart),
+    offeringEnd: BigInt(terms.offeringEnd),
+    offeringClosed: terms.offeringClosed,
+    remaining: (trancheTerms.face - sold) * terms.scale,
+    allowed,
+    expiry: BigInt(record[0]),
+    frozen: record[1],
+  };
+}
+
+/** Offering open, buyer allowed, `amount` within the remaining cap: else the matching API error. */
+function assertCanBuy(state: OfferingState, buyer: Address, amount: bigint): void {
+  if (state.offeringClosed || state.timestamp < state.offeringStart || state.timestamp > state.offeringEnd) {
+    throw conflict('The offering is not open', {
+      reason: 'OFFERING_NOT_OPEN',
+      offeringStart: state.offeringStart.toString(),
+      offeringEnd: state.offeringEnd.toString(),
+      closed: state.offeringClosed,
+      chainTime: state.timestamp.toString(),
+    });
+  }
+  if (!state.allowed) {
+    throw notAllowlisted(
+      state.frozen ? `${buyer} is frozen` : `${buyer} is not allowlisted (or the allowlisting expired)`,
+      { buyer, frozen: state.frozen, expiry: state.expiry.toString() },
+    );
+  }
+  if (state.remaining === 0n) throw soldOut('The tranche is sold out', { remaining: '0' });
+  if (amount > state.remaining) {
+    throw soldOut('The amount is above what remains of the tranche', {
+      remaining: state.remaining.toString(),
+    });
+  }
+}
+
+/** Mirrors the registry's record of `address` into the investor table (as read at some block). */
+async function mirrorInvestor(
+  prisma: PrismaClient,
+  address: Address,
+  record: { expiry: bigint; frozen: boolean },
+): Promise<void> {
+  const allowlistedUntil = record.expiry === 0n ? null : new Date(Number(record.expiry) * 1000);
+  await prisma.investor.upsert({
+    where: { address },
+    create: { address, allowlistedUntil, frozen: record.frozen },
+    update: { allowlistedUntil, frozen: record.frozen },
+  });
+}
+
+// ------------------------------------------------------------------ quotes
+
+export type CreateQuoteParameters = { trancheId: string; buyer: Address; amount: bigint };
+
+type QuoteRow = NonNullable<Awaited<ReturnType<PrismaClient['quote']['findUnique']>>>;
+
+async function findPublishedTranche(context: TradingContext, trancheId: string) {
+  const tranche = await context.prisma.tranche.findUnique({
+    where: { id: trancheId },
+    select: {
+      id: true,
+      seniority: true,
+      portfolio: { select: { id: true, status: true, chainId: true, portfolioAddress: true } },
+    },
+  });
+  if (tranche === null) throw notFound('Tranche', trancheId);
+  const { portfolio } = tranche;
+  if (portfolio.status !== 'published' || portfolio.portfolioAddress === null) {
+    throw conflict('The tranche is not on sale: its portfolio is not published', {
+      reason: 'NOT_PUBLISHED',
+      portfolioId: portfolio.id,
+      status: portfolio.status,
+    });
+  }
+  if (portfolio.chainId !== context.chainId) {
+    throw new BaseError(
+      `The portfolio lives on chain ${portfolio.chainId}, the API serves ${context.chainId}`,
+      {
+        code: 'SERVICE_UNAVAILABLE',
+      },
+    );
+  }
+  return { ...tranche, portfolioAddress: getAddress(portfolio.portfolioAddress) };
+}
+
+/** A fresh uniformly random uint256 (the intent nonce). */
+export const randomNonce = (): bigint => hexToBigInt(`0x${randomBytes(32).toString('hex')}`);
+
+/**
+ * Prices `amount` of a published tranche for `buyer` after checking, at the latest block, the
+ * offering window, the allowlist and the remaining cap; stores the quote.
+ */
+export async function createQuote(context: TradingContext, parameters: CreateQuoteParameters) {
+  const { buyer, amount } = parameters;
+  if (amount <= 0n || amount > maxUint256) throw amountInvalid('must be a positive integer below 2^256');
+  const tranche = await findPublishedTranche(context, parameters.trancheId);
+  const portfolio = tranche.portfolioAddress;
+  const state = await readOfferingState(context, portfolio, tranche.seniority, buyer);
+  if (amount % state.scale !== 0n) {
+    throw amountInvalid(
+      `must be a multiple of the tranche's scale ${state.scale} (one pay-token unit of face)`,
+    );
+  }
+  await mirrorInvestor(context.prisma, buyer, state).catch(() => {});
+  assertCanBuy(state, buyer, amount);
+
+  const [cost, permit] = await Promise.all([
+    read('Portfolio', 'quote', () =>
+      context.publicClient.readContract({
+        address: portfolio,
+        abi: portfolioAbi,
+        functionName: 'quote',
+        args: [BigInt(tranche.seniority), amount],
+        blockNumber: state.blockNumber,
+      }),
+    ),
+    readPermitDomain(context.publicClient, { token: state.payToken, owner: buyer }),
+  ]);
+  const deadline = state.timestamp + BigInt(context.quoteTtlSeconds);
+  const quote = await context.prisma.quote.create({
+    data: {
+      trancheId: tranche.id,
+      chainId: context.chainId,
+      portfolioAddress: portfolio,
+      trancheIndex: tranche.seniority,
+      buyer,
+      amount: amount.toString(),
+      cost: cost.toString(),
+      nonce: randomNonce().toString(),
+      deadline,
+      payToken: state.payToken,
+      permitName: permit.name,
+      permitVersion: permit.version,
+      permitNonce: permit.nonce.toString(),
+      expiresAt: new Date(Number(deadline) * 1000),
+    },
+  });
+  return quoteView(quote);
+}
+
+const big = (value: { toFixed: (digits: number) => string }) => BigInt(value.toFixed(0));
+
+/** The intent and permit a quote row stands for. */
+export function quoteTyped(quote: QuoteRow) {
+  const buyer = getAddress(quote.buyer);
+  const portfolio = getAddress(quote.portfolioAddress);
+  const intent: PurchaseIntent = {
+    buyer,
+    trancheId: BigInt(quote.trancheIndex),
+    amount: big(quote.amount),
+    maxCost: big(quote.cost),
+    nonce: big(quote.nonce),
+    deadline: quote.deadline,
+  };
+  const purchase = purchaseTypedData({ portfolio, chainId: quote.chainId, intent });
+  const permit = permitTypedData({
+    token: getAddress(quote.payToken),
+    chainId: quote.chainId,
+    name: quote.permitName,
+    version: quote.permitVersion,
+    owner: buyer,
+    spender: portfolio,
+    value: big(quote.cost),
+    nonce: big(quote.permitNonce),
+    deadline: quote.deadline,
+  });
+  return { intent, purchase, permit };
+}
+
+/** bigints as decimal strings, recursively (typed data as JSON; wallets accept uint256 strings). */
+function jsonSafe(value: unknown): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (Array.isArray(value)) return value.map(jsonSafe);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, jsonSafe(v)]));
+  }
+  return value;
+}
+
+export function quoteView(quote: QuoteRow) {
+  const typed = quoteTyped(quote);
+  return {
+    id: quote.id,
+    trancheId: quote.trancheId,
+    chainId: quote.chainId,
+    portfolio: getAddress(quote.portfolioAddress),
+    buyer: getAddress(quote.buyer),
+    amount: quote.amount.toFixed(0),
+    cost: quote.cost.toFixed(0),
+    payToken: getAddress(quote.payToken),
+    nonce: quote.nonce.toFixed(0),
+    deadline: quote.deadline.toString(),
+    expiresAt: quote.expiresAt.toISOString(),
+    typedData: {
+      purchase: jsonSafe(typed.purchase) as Record<string, unknown>,
+      permit: jsonSafe(typed.permit) as Record<string, unknown>,
+    },
+  };
+}
+export type QuoteView = ReturnType<typeof quoteView>;
+
+// ------------------------------------------------------------------ purchases
+
+export type SubmitPurchaseParameters = {
+  quoteId: string;
+  purchaseSignature: Hex;
+  permitSignature?: Hex;
+};
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export const purchaseIdempotencyKey = (quoteId: string) => `purchase:${quoteId}`;
+
+async function verifySignature(
+  parameters: Parameters<typeof verifyTypedData>[0],
+  what: string,
+): Promise<void> {
+  let valid = false;
+  try {
+    valid = isHex(parameters.signature) && (await verifyTypedData(parameters));
+  } catch {
+    valid = false;
+  }
+  if (!valid) {
+    throw signatureInvalid(
+      `The ${what} signature is not the buyer's signature of this quote's typed data (chain ${parameters.domain?.chainId}, contract ${parameters.domain?.verifyingContract})`,
+    );
+  }
+}
+
+const isUniqueViolation = (error: unknown) =>
+  (error as { code?: unknown })?.code === 'P2002' ||
+  (error as { cause?: { code?: unknown } })?.cause?.code === '23505';
+
+/**
+ * Checks a signed quote (signatures, expiry, replay, allowlist, cap, funds) and relays `buyWithSig`.
+ * Any rejection stores nothing and sends nothing.
+ */
+export async function submitPurchase(context: TradingContext, parameters: SubmitPurchaseParameters) {
+  const { prisma } = context;
+  const quote = UUID.test(parameters.quoteId)
+    ? await prisma.quote.findUnique({ where: { id: parameters.quoteId }, include: { purchase: true } })
+    : null;
+  if (quote === null) throw notFound('Quote', parameters.quoteId);
+  if (quote.purchase !== null) {
+    throw conflict('This quote was already used: a signed intent is relayed once', {
+      reason: 'REPLAYED',
+      purchaseId: quote.purchase.id,
+    });
+  }
+  const { intent, purchase, permit } = quoteTyped(quote);
+  const buyer = intent.buyer;
+  await verifySignature({ ...purchase, address: buyer, signature: parameters.purchaseSignature }, 'purchase');
+  if (parameters.permitSignature !== undefined) {
+    await verifySignature({ ...permit, address: buyer, signature: parameters.permitSignature }, 'permit');
+  }
+
+  const portfolio = purchase.domain.verifyingContract;
+  // every check reads the same (latest) block, in one round of calls
+  const block = await latestBlock(context);
+  const [state, funds, nonceUsed] = await Promise.all([
+    readOfferingState(context, portfolio, quote.trancheIndex, buyer, block),
+    readFunds(context, { token: getAddress(quote.payToken), buyer, portfolio, blockNumber: block.number }),
+    read('Portfolio', 'nonceUsed', () =>
+      context.publicClient.readContract({
+        address: portfolio,
+        abi: portfolioAbi,
+        functionName: 'nonceUsed',
+        args: [buyer, intent.nonce],
+        blockNumber: block.number,
+      }),
+    ),
+  ]);
+  if (state.timestamp > intent.deadline) throw quoteExpired(intent.deadline, state.timestamp);
+  assertCanBuy(state, buyer, intent.amount);
+  assertFunds(funds, {
+    cost: intent.maxCost,
+    permitNonce: parameters.permitSignature === undefined ? undefined : permit.message.nonce,
+  });
+  if (nonceUsed) throw conflict('This intent was already executed on-chain', { reason: 'REPLAYED' });
+
+  const idempotencyKey = purchaseIdempotencyKey(quote.id);
+  let row: { id: string };
+  try {
+    row = await prisma.purchase.create({
+      data: { quoteId: quote.id, trancheId: quote.trancheId, buyer, idempotencyKey },
+      select: { id: true },
+    });
+  } catch (error) {
+    if (isUniqueViolation(error)) {
+      throw conflict('This quote was already used: a signed intent is relayed once', { reason: 'REPLAYED' });
+    }
+    throw error;
+  }
+
+  const permitData =
+    parameters.permitSignature === undefined
+      ? NO_PERMIT
+      : permitDataFromSignature(parameters.permitSignature, {
+          value: permit.message.value,
+          deadline: permit.message.deadline,
+        });
+  let relayTx: RelayTxView;
+  try {
+    relayTx = await context.relayer.submit({
+      idempotencyKey,
+      kind: 'buyWithSig',
+      to: portfolio,
+      abi: portfolioAbi,
+      functionName: 'buyWithSig',
+      args: [intent, parameters.purchaseSignature, permitData],
+      refId: row.id,
+    });
+  } catch (error) {
+    // the simulation reverted (nothing sent) or the relayer could not record it: no purchase
+    await prisma.purchase.delete({ where: { id: row.id } }).catch(() => {});
+    if (isChainError(error) && error.kind === 'revert') throw error;
+    if (error instanceof BaseError) throw error;
+    throw toChainError(error, { contract: 'Portfolio', functionName: 'buyWithSig' });
+  }
+  const updated = await prisma.purchase.update({
+    where: { id: row.id },
+    data: { relayTxId: relayTx.id, txHash: relayTx.txHash },
+  });
+  return { id: updated.id, status: 'pending' as const, txHash: relayTx.txHash as Hex };
+}
+
+type Funds = { balance: bigint; allowance: bigint; tokenNonce: bigint };
+
+async function readFunds(
+  context: TradingContext,
+  parameters: { token: Address; buyer: Address; portfolio: Address; blockNumber: bigint },
+): Promise<Funds> {
+  const { token, buyer, portfolio, blockNumber } = parameters;
+  const client = context.publicClient;
+  const [balance, allowance, tokenNonce] = await read('ERC20', 'balanceOf', () =>
+    Promise.all([
+      client.readContract({
+        address: token,
+        abi: testStablecoinAbi,
+        functionName: 'balanceOf',
+        args: [buyer],
+        blockNumber,
+      }),
+      client.readContract({
+        address: token,
+        abi: testStablecoinAbi,
+        functionName: 'allowance',
+        args: [buyer, portfolio],
+        blockNumber,
+      }),
+      client.readContract({
+        address: token,
+        abi: testStablecoinAbi,
+        functionName: 'nonces',
+        args: [buyer],
+        blockNumber,
+      }),
+    ]),
+  );
+  return { balance, allowance, tokenNonce };
+}
+
+/** Balance >= cost, and allowance >= cost or a permit whose nonce is still the token's. */
+function assertFunds(
+  funds: Funds,
+  parameters: {
+    cost: bigint;
+    /** The quoted permit nonce when a permit comes with the purchase. */
+    permitNonce?: bigint;
+  },
+): void {
+  const { balance, allowance, tokenNonce } = funds;
+  const { cost } = parameters;
+  if (balance < cost) {
+    throw conflict('The buyer’s pay-token balance is below the cost', {
+      reason: 'INSUFFICIENT_BALANCE',
+      balance: balance.toString(),
+      cost: cost.toString(),
+    });
+  }
+  if (allowance >= cost) return;
+  if (parameters.permitNonce === undefined) {
+    throw conflict('The buyer has not approved the cost to the portfolio; sign the permit of the quote', {
+      reason: 'INSUFFICIENT_ALLOWANCE',
+      allowance: allowance.toString(),
+      cost: cost.toString(),
+    });
+  }
+  if (tokenNonce !== parameters.permitNonce) {
+    throw conflict(
+      'The permit of this quote can no longer be used (the buyer signed another one); quote again',
+      {
+        reason: 'PERMIT_NONCE_USED',
+        allowance: allowance.toString(),
+        cost: cost.toString(),
+      },
+    );
+  }
+}
+
+type PurchaseRow = NonNullable<Awaited<ReturnType<PrismaClient['purchase']['findUnique']>>>;
+
+/** The API code and reason of a failed relayer row (in ./settlement.ts; kept for importers). */
+export { relayFailure };
+
+/** The indexed Purchased event of a purchase row's intent, through `context.findIndexedPurchase`. */
+function purchaseEventFinder(
+  context: Pick<TradingContext, 'findIndexedPurchase'>,
+  row: PurchaseRow & { quote: QuoteRow },
+) {
+  return () =>
+    context.findIndexedPurchase({
+      chainId: row.quote.chainId,
+      portfolio: getAddress(row.quote.portfolioAddress),
+      buyer: getAddress(row.buyer),
+      nonce: big(row.quote.nonce),
+    });
+}
+
+/**
+ * The purchase with its status brought up to date by the settlement state machine
+ * (core/trading/settlement.ts): `confirmed` (stored) once the indexer's Purchased event of its intent is
+ * final, `mined` while that event (or the mined transaction) is not final yet, `failed` (stored)
+ * from a reverted-and-final or abandoned relayer row, else `pending`.
+ */
+export async function getPurchase(
+  context: Pick<TradingContext, 'prisma' | 'findIndexedPurchase'>,
+  id: string,
+) {
+  const { prisma } = context;
+  const row = UUID.test(id)
+    ? await prisma.purchase.findUnique({ where: { id }, include: { quote: true } })
+    : null;
+  if (row === null) throw notFound('Purchase', id);
+  if (row.status !== 'pending') return purchaseView(row, row.quote);
+
+  const settled = await settleRelayed(row, {
+    prisma,
+    chainId: row.quote.chainId,
+    findEvent: purchaseEventFinder(context, row),
+  });
+  const { relay } = settled;
+  // a process that died between relayer.submit and writing relayTxId: the row found by key is ours
+  const relayLink =
+    relay !== null && row.relayTxId === null ? { relayTxId: relay.id, txHash: relay.txHash } : {};
+  if (settled.state === 'confirmed' && settled.event !== null) {
+    const indexed = settled.event;
+    await prisma.purchase.updateMany({
+      where: { id, status: 'pending' },
+      data: {
+        ...relayLink,
+        status: 'confirmed',
+        tokens: indexed.amount.toString(),
+        cost: indexed.cost.toString(),
+        blockNumber: indexed.blockNumber,
+        txHash: indexed.txHash,
+        settledAt: new Date(),
+      },
+    });
+  } else if (settled.state === 'failed' && relay !== null) {
+    await prisma.purchase.updateMany({
+      where: { id, status: 'pending' },
+      data: {
+        ...relayLink,
+        status: 'failed',
+        failureCode: settled.failure.code,
+        failureReason: settled.failure.reason,
+        txHash: relay.txHash,
+        blockNumber: relay.blockNumber,
+        settledAt: new Date(),
+      },
+    });
+  } else if (relay !== null && (relay.txHash !== row.txHash || row.relayTxId === null)) {
+    // a fee bump replaced the transaction, or the relay row was found by its key
+    await prisma.purchase.updateMany({
+      where: { id, status: 'pending' },
+      data: { relayTxId: relay.id, txHash: relay.txHash },
+    });
+  }
+  const fresh = await prisma.purchase.findUniqueOrThrow({ where: { id } });
+  const view = purchaseView(fresh, row.quote);
+  if (settled.state !== 'mined' || fresh.status !== 'pending') return view;
+  // mined, not final yet: what the index has so far (may still go back to pending on a reorg)
+  const indexed = settled.event;
+  return {
+    ...view,
+    status: 'mined' as const,
+    tokens: indexed?.amount.toString() ?? null,
+    cost: indexed?.cost.toString() ?? null,
+    blockNumber: settled.blockNumber?.toString() ?? null,
+    txHash: indexed?.txHash ?? relay?.txHash ?? view.txHash,
+  };
+}
+
+export function purchaseView(row: PurchaseRow, quote: QuoteRow) {
+  return {
+    id: row.id,
+    quoteId: row.quoteId,
+    trancheId: row.trancheId,
+    buyer: getAddress(row.buyer),
+    status: row.status,
+    amount: quote.amount.toFixed(0),
+    maxCost: quote.cost.toFixed(0),
+    txHash: row.txHash,
+    tokens: row.tokens?.toFixed(0) ?? null,
+    cost: row.cost?.toFixed(0) ?? null,
+    blockNumber: row.blockNumber?.toString() ?? null,
+    reason: row.failureCode,
+    revert: row.failureReason,
+    createdAt: row.createdAt.toISOString(),
+    settledAt: row.settledAt?.toISOString() ?? null,
+  };
+}
+export type PurchaseView = ReturnType<typeof purchaseView>;
+
+// ------------------------------------------------------------------ allowlist
+
+export type AllowlistParameters = { address: Address; expiry: bigint };
+
+/**
+ * Relays `ComplianceRegistry.allowlist(address, expiry)` (idempotent per address and expiry) and,
+ * once the relayer row is mined, mirrors the registry's record into the investor table.
+ */
+export async function requestAllowlist(context: TradingContext, parameters: AllowlistParameters) {
+  const { address, expiry } = parameters;
+  const relayTx = await context.relayer.submit({
+    idempotencyKey: `allowlist:${context.chainId}:${address}:${expiry}`,
+    kind: 'allowlist',
+    to: context.registry,
+    abi: complianceRegistryAbi,
+    functionName: 'allowlist',
+    args: [address, expiry],
+    refId: address,
+  });
+  return relayTx;
+}
+
+/**
+ * Waits (polling the relayer row) until `relayTxId` settles; when mined, reads the registry's record
+ * of `address` at that block into the investor table. Resolves to the row's final status.
+ */
+export async function mirrorAllowlistOnReceipt(
+  context: TradingContext,
+  parameters: {
+    relayTxId: string;
+    address: Address;
+    pollMs?: number;
+    timeoutMs?: number;
+    /** Stop waiting when this says so (the app is closing). */
+    isClosed?: () => boolean;
+  },
+): Promise<RelayTxView['status'] | 'timeout'> {
+  const pollMs = parameters.pollMs ?? 200;
+  const until = Date.now() + (parameters.timeoutMs ?? 10 * 60_000);
+  while (Date.now() < until && !parameters.isClosed?.()) {
+    const relay = await context.prisma.relayTx.findUnique({ where: { id: parameters.relayTxId } });
+    if (relay !== null && relay.status !== 'pending') {
+      if (relay.status === 'mined') {
+        const [expiry, frozen] = await read('ComplianceRegistry', 'investor', () =>
+          context.publicClient.readContract({
+            address: context.registry,
+            abi: complianceRegistryAbi,
+            functionName: 'investor',
+            args: [parameters.address],
+            blockNumber: relay.blockNumber ?? undefined,
+          }),
+        );
+        await mirrorInvestor(context.prisma, parameters.address, { expiry: BigInt(expiry), frozen });
+      }
+      return relay.status;
+    }
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+  return 'timeout';
+}
