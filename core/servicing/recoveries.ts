@@ -16,48 +16,23 @@ import { toChainError } from '../chain/errors.ts';
 import { portfolioAbi, testStablecoinAbi } from '../chain/generated/index.ts';
 import type { PrismaClient } from '../db/index.ts';
 import { BaseError, conflict, notFound } from '../platform/errors.ts';
-import type { RelaySubmitParameters, RelayTxView, TradingContext } from '../trading/purchases.ts';
-import { loadIndexSnapshot, relayIsLive, settleRelayed } from '../trading/settlement.ts';
+import {
+  loadIndexSnapshot,
+  type RelayedActionContext,
+  relayIsLive,
+  relayOnce,
+  settleRelayed,
+} from '../trading/settlement.ts';
 
-export type RecoveryContext = Pick<TradingContext, 'prisma' | 'publicClient' | 'chainId' | 'relayer'>;
+/** Relaying one intent at most once at a time now lives with the settlement; re-exported for importers. */
+export { latestRelay, relayOnce } from '../trading/settlement.ts';
+
+export type RecoveryContext = RelayedActionContext;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export const RECOVERY_KIND = 'depositRecovery';
 export const CLOSE_OFFERING_KIND = 'closeOffering';
-
-// ------------------------------------------------------------------ relaying once per intent
-
-type RelayRow = NonNullable<Awaited<ReturnType<PrismaClient['relayTx']['findUnique']>>>;
-
-/** The latest relay row of (kind, refId), if any. */
-export async function latestRelay(
-  prisma: PrismaClient,
-  kind: string,
-  refId: string,
-): Promise<RelayRow | null> {
-  return prisma.relayTx.findFirst({ where: { kind, refId }, orderBy: { createdAt: 'desc' } });
-}
-
-/**
- * Relays one intent (kind, refId) at most once at a time: the key is `<keyBase>-<attempt>`, where
- * attempt counts the earlier rows of (kind, refId); so the same intent is a new transaction only
- * after the previous one reverted or was dropped. Returns the stored row (new or the live one).
- */
-export async function relayOnce(
-  context: Pick<RecoveryContext, 'prisma' | 'relayer'>,
-  parameters: Omit<RelaySubmitParameters, 'idempotencyKey' | 'refId'> & { refId: string; keyBase: string },
-): Promise<{ row: RelayTxView; existing: boolean }> {
-  const { keyBase, ...call } = parameters;
-  const rows = await context.prisma.relayTx.findMany({
-    where: { kind: parameters.kind, refId: parameters.refId },
-    orderBy: { createdAt: 'desc' },
-  });
-  const live = rows.find((r) => r.status === 'pending' || r.status === 'mined');
-  if (live !== undefined) return { row: live, existing: true };
-  const row = await context.relayer.submit({ ...call, idempotencyKey: `${keyBase}-${rows.length}` });
-  return { row, existing: false };
-}
 
 // ------------------------------------------------------------------ portfolio on-chain state
 
@@ -243,6 +218,8 @@ export async function getRecovery(
   if (row === null || row.kind !== RECOVERY_KIND) throw notFound('Recovery', id);
   return recoveryView(context, row);
 }
+
+type RelayRow = NonNullable<Awaited<ReturnType<PrismaClient['relayTx']['findUnique']>>>;
 
 async function recoveryView(
   context: Pick<RecoveryContext, 'prisma'> & Partial<RecoveryContext>,

@@ -11,16 +11,7 @@
  * guesses from what it sent.
  */
 import { randomBytes } from 'node:crypto';
-import {
-  type Abi,
-  type Address,
-  getAddress,
-  type Hex,
-  hexToBigInt,
-  isHex,
-  maxUint256,
-  verifyTypedData,
-} from 'viem';
+import { type Address, getAddress, type Hex, hexToBigInt, isHex, maxUint256, verifyTypedData } from 'viem';
 import {
   NO_PERMIT,
   type PurchaseIntent,
@@ -34,36 +25,18 @@ import { isChainError, toChainError } from '../chain/errors.ts';
 import { complianceRegistryAbi, portfolioAbi, testStablecoinAbi } from '../chain/generated/index.ts';
 import type { PrismaClient } from '../db/index.ts';
 import { BaseError, conflict, notFound } from '../platform/errors.ts';
-import { relayFailure, settleRelayed } from './settlement.ts';
+import {
+  type PurchaseRelayer,
+  type RelaySubmitParameters,
+  type RelayTxView,
+  relayFailure,
+  settleRelayed,
+} from './settlement.ts';
 
 // ------------------------------------------------------------------ relayer and indexer seams
 
-/** What the purchases need of the relayer (core/chain/relayer/relayer.ts, ISSUE4.md). */
-export type RelaySubmitParameters = {
-  idempotencyKey: string;
-  kind: string;
-  to: Address;
-  abi: Abi;
-  functionName: string;
-  args: readonly unknown[];
-  refId?: string;
-};
-
-/** The fields of a `relay_tx` row the purchases read. */
-export type RelayTxView = {
-  id: string;
-  txHash: string;
-  status: 'pending' | 'mined' | 'reverted' | 'failed';
-  revertReason?: string | null;
-  errorName?: string | null;
-  errorCode?: string | null;
-  blockNumber?: bigint | null;
-};
-
-export type PurchaseRelayer = {
-  /** Simulates first (a revert throws a ChainError and sends nothing); same key, same row. */
-  submit: (parameters: RelaySubmitParameters) => Promise<RelayTxView>;
-};
+/** The relayer seam of every relayed action (core/trading/settlement.ts); re-exported for importers. */
+export type { PurchaseRelayer, RelaySubmitParameters, RelayTxView };
 
 /** A `Purchased` event as the chain indexer stored it. */
 export type IndexedPurchase = {

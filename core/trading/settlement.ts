@@ -27,6 +27,8 @@
  * every read. `decideSettlement` is the pure part; `settleRelayed` loads its inputs.
  */
 
+import type { Abi, Address } from 'viem';
+import type { ChainPublicClient } from '../chain/clients.ts';
 import { ChainError } from '../chain/errors.ts';
 import type { PrismaClient } from '../db/index.ts';
 import type { ErrorCode } from '../platform/errors.ts';
@@ -142,6 +144,43 @@ export function decideSettlement<E extends IndexedEventRef>(input: SettlementInp
   }
 }
 
+// ------------------------------------------------------------------ the relayer seam
+
+/** What relayed actions need of the relayer (core/chain/relayer/relayer.ts). */
+export type RelaySubmitParameters = {
+  idempotencyKey: string;
+  kind: string;
+  to: Address;
+  abi: Abi;
+  functionName: string;
+  args: readonly unknown[];
+  refId?: string;
+};
+
+/** The fields of a `relay_tx` row relayed actions read. */
+export type RelayTxView = {
+  id: string;
+  txHash: string;
+  status: 'pending' | 'mined' | 'reverted' | 'failed';
+  revertReason?: string | null;
+  errorName?: string | null;
+  errorCode?: string | null;
+  blockNumber?: bigint | null;
+};
+
+export type PurchaseRelayer = {
+  /** Simulates first (a revert throws a ChainError and sends nothing); same key, same row. */
+  submit: (parameters: RelaySubmitParameters) => Promise<RelayTxView>;
+};
+
+/** What every relayed action's service needs: the database, the chain and the relayer. */
+export type RelayedActionContext = {
+  prisma: PrismaClient;
+  publicClient: ChainPublicClient;
+  chainId: number;
+  relayer: PurchaseRelayer;
+};
+
 // ------------------------------------------------------------------ adapter
 
 type RelayRow = NonNullable<Awaited<ReturnType<PrismaClient['relayTx']['findUnique']>>>;
@@ -244,4 +283,35 @@ async function reopenRelayRow(prisma: PrismaClient, relay: RelayRow): Promise<Re
     data: { status: 'pending', blockNumber: null, sentAt: null },
   });
   return (await prisma.relayTx.findUnique({ where: { id: relay.id } })) ?? relay;
+}
+
+// ------------------------------------------------------------------ relaying once per intent
+
+/** The latest relay row of (kind, refId), if any. */
+export async function latestRelay(
+  prisma: PrismaClient,
+  kind: string,
+  refId: string,
+): Promise<RelayRow | null> {
+  return prisma.relayTx.findFirst({ where: { kind, refId }, orderBy: { createdAt: 'desc' } });
+}
+
+/**
+ * Relays one intent (kind, refId) at most once at a time: the key is `<keyBase>-<attempt>`, where
+ * attempt counts the earlier rows of (kind, refId); so the same intent is a new transaction only
+ * after the previous one reverted or was dropped. Returns the stored row (new or the live one).
+ */
+export async function relayOnce(
+  context: Pick<RelayedActionContext, 'prisma' | 'relayer'>,
+  parameters: Omit<RelaySubmitParameters, 'idempotencyKey' | 'refId'> & { refId: string; keyBase: string },
+): Promise<{ row: RelayTxView; existing: boolean }> {
+  const { keyBase, ...call } = parameters;
+  const rows = await context.prisma.relayTx.findMany({
+    where: { kind: parameters.kind, refId: parameters.refId },
+    orderBy: { createdAt: 'desc' },
+  });
+  const live = rows.find((r) => r.status === 'pending' || r.status === 'mined');
+  if (live !== undefined) return { row: live, existing: true };
+  const row = await context.relayer.submit({ ...call, idempotencyKey: `${keyBase}-${rows.length}` });
+  return { row, existing: false };
 }
