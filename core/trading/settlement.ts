@@ -161,7 +161,8 @@ export type RelaySubmitParameters = {
 export type RelayTxView = {
   id: string;
   txHash: string;
-  status: 'pending' | 'mined' | 'reverted' | 'failed';
+  /** pending, mined, reverted, failed, or any state a later relayer adds (settlement reads it as pending). */
+  status: string;
   revertReason?: string | null;
   errorName?: string | null;
   errorCode?: string | null;
