@@ -17,6 +17,7 @@ export {
   JOB_QUEUE,
   type JobData,
   type JobDefinition,
+  JobDelay,
   type JobName,
   type JobQueues,
   type JobRetryOptions,

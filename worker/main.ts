@@ -16,7 +16,6 @@ import { indexerStatusKey, reportIndexerStatus } from '../core/chain-index/statu
 import { createDb, type Db } from '../core/db/index.ts';
 import {
   type DistributionContext,
-  DistributionDelay,
   findNewDistributions,
   handleDistribution,
   pendingDistributions,
@@ -31,6 +30,7 @@ import {
   JOB_NAMES,
   JOB_QUEUE,
   type JobDefinition,
+  JobDelay,
   type JobHandlers,
   type JobName,
   type QueueName,
@@ -279,7 +279,7 @@ async function runJob(context: Context, job: Job, token?: string): Promise<unkno
   try {
     return await handlers[name](context, job.data, attempt);
   } catch (error) {
-    if (error instanceof DistributionDelay && token !== undefined) {
+    if (error instanceof JobDelay && token !== undefined) {
       // wait without spending an attempt: same BullMQ job, back in the delayed set
       await job.moveToDelayed(Date.now() + Math.max(100, error.delayMs), token);
       throw new DelayedError(error.message);

@@ -95,6 +95,9 @@ contract Portfolio is
     /// @inheritdoc IPortfolio
     mapping(address buyer => mapping(uint256 nonce => bool)) public nonceUsed;
 
+    /// @inheritdoc IPortfolio
+    mapping(bytes32 reportHash => bool) public reportDeposited;
+
     constructor() {
         _disableInitializers();
     }
@@ -239,6 +242,10 @@ contract Portfolio is
     {
         if (!_config.offeringClosed) revert RecoveryBeforeClose();
         if (amount == 0) revert RecoveryAmountZero();
+        if (reportHash != bytes32(0)) {
+            if (reportDeposited[reportHash]) revert RecoveryReportAlreadyDeposited(reportHash);
+            reportDeposited[reportHash] = true;
+        }
 
         (WaterfallLib.Result memory result, uint256 toDistributor) = _runWaterfall(amount);
         _undistributed += result.undistributed;

@@ -657,6 +657,39 @@ contract PortfolioTest is PortfolioFixture, WaterfallVectors {
         assertEq(usd.allowance(servicer, address(portfolio)), 0);
     }
 
+    function test_depositRecovery_revertsOnAReportHashAlreadyDeposited() public {
+        _sellOutAndClose();
+        bytes32 reportHash = keccak256("servicer report Q1");
+        vm.prank(admin);
+        usd.mint(servicer, 200_000e6);
+        vm.prank(servicer);
+        usd.approve(address(portfolio), 200_000e6);
+        assertFalse(portfolio.reportDeposited(reportHash));
+        vm.prank(servicer);
+        portfolio.depositRecovery(100_000e6, reportHash);
+        assertTrue(portfolio.reportDeposited(reportHash));
+
+        // the same report again, by the servicer or by the platform's operator key: refused, nothing moves
+        vm.expectRevert(abi.encodeWithSelector(IPortfolio.RecoveryReportAlreadyDeposited.selector, reportHash));
+        vm.prank(rootProposer);
+        portfolio.depositRecovery(100_000e6, reportHash);
+        vm.expectRevert(abi.encodeWithSelector(IPortfolio.RecoveryReportAlreadyDeposited.selector, reportHash));
+        vm.prank(servicer);
+        portfolio.depositRecovery(1e6, reportHash);
+        assertEq(portfolio.recoveryCount(), 1);
+        assertEq(usd.balanceOf(servicer), 100_000e6 + 10_000e6);
+
+        // another report is a new recovery; zero means "no report" and is not tracked
+        vm.prank(servicer);
+        portfolio.depositRecovery(1e6, keccak256("servicer report Q2"));
+        vm.prank(servicer);
+        portfolio.depositRecovery(1e6, bytes32(0));
+        vm.prank(servicer);
+        portfolio.depositRecovery(1e6, bytes32(0));
+        assertEq(portfolio.recoveryCount(), 4);
+        assertFalse(portfolio.reportDeposited(bytes32(0)));
+    }
+
     function test_depositRecovery_revertsWithoutTheServicersAllowance() public {
         _sellOutAndClose();
         vm.prank(admin);

@@ -105,7 +105,7 @@ export type PortfolioSort = keyof typeof portfolioSorts;
 export function isValidSortKey(sort: PortfolioSort, key: string): boolean {
   switch (portfolioSorts[sort].type) {
     case 'numeric':
-      return /^-?\d{1,80}(\.\d{1,30})?$/.test(key);
+      return /^-?\d{1,90}(\.\d{1,30})?$/.test(key);
     case 'int':
       return /^-?\d{1,9}$/.test(key);
     case 'timestamptz':

@@ -17,7 +17,17 @@
  * - failure (a revert, bad input, or a retryable failure on the last attempt) is one transaction:
  *   portfolio back to `draft` with `publishError`, job `failed` with the same reason. A retryable
  *   failure before the last attempt leaves the portfolio `publishing` and the job `queued` with
- *   the reason, and BullMQ tries again after its backoff.
+ *   the reason, and BullMQ tries again after its backoff;
+ * - it never gives up while its createPortfolio may still land: as long as the relay row is not
+ *   final (`pending`, including the relayer's "unknown" state) or is `mined`, a retryable failure
+ *   (the wait timed out, the node is unreachable) leaves the portfolio `publishing` and the job
+ *   `queued`, and the job is delayed (`JobDelay`: the worker re-runs it later without
+ *   spending an attempt) until the row is final: `mined` → published, `reverted` / `failed` →
+ *   draft with the reason;
+ * - one Portfolio per portfolio row: a job that has no transaction of its own first looks for a
+ *   createPortfolio of an earlier publish job of the same portfolio that is `mined` (it records that
+ *   deployment) or still `pending` (it waits for that one); only when every earlier one reverted or
+ *   failed does it send a new one.
  *
  * Choices (documented in the final report): the platform signer sends the transaction and holds
  * ISSUER_ROLE (it anchors later document versions for the issuer, whose identity is an API-key
@@ -32,11 +42,11 @@ import { type CreatePortfolioParameters, createPortfolioArgs, readPortfolioTerms
 import type { PlatformChain } from '../chain/deployment.ts';
 import { ChainError, toChainError } from '../chain/errors.ts';
 import { portfolioAbi, portfolioFactoryAbi } from '../chain/generated/index.ts';
-import type { Relayer } from '../chain/relayer/relayer.ts';
+import type { Relayer, RelayTx } from '../chain/relayer/relayer.ts';
 import type { Db } from '../db/index.ts';
 import type { Config } from '../platform/config.ts';
 import { BaseError } from '../platform/errors.ts';
-import type { AttemptInfo, JobData } from '../platform/jobs.ts';
+import { type AttemptInfo, type JobData, JobDelay } from '../platform/jobs.ts';
 import { buildDocumentTree } from './documents/tree.ts';
 
 export type PublishContext = {
@@ -72,6 +82,12 @@ export type PublishOutcome =
 /** The relayer's idempotency key of a publish job's createPortfolio transaction. */
 export const publishRelayKey = (jobId: string) => `publish:${jobId}`;
 
+/** `relay_tx.kind` of a publish job's createPortfolio transaction (`refId`: the job id). */
+export const PUBLISH_RELAY_KIND = 'createPortfolio';
+
+/** How long a job whose createPortfolio is still in flight waits before it looks again (ms). */
+const IN_FLIGHT_DELAY_MS = 1_000;
+
 /** A failure that retrying cannot fix (the portfolio goes back to draft with this message). */
 const publishInvalid = (message: string, cause?: unknown) =>
   new BaseError(message, { code: 'VALIDATION_FAILED', retryable: false, cause });
@@ -105,6 +121,20 @@ export async function handlePublish(
     } catch (error) {
       const reason = describe(error);
       const retryable = error instanceof BaseError ? error.retryable : false;
+      const inFlight = retryable ? await deploymentInFlight(context, data) : null;
+      if (inFlight !== null) {
+        // its transaction may still land (or has): never give up, never let the row go back to draft
+        const note = `waiting for createPortfolio ${inFlight.txHash} (relay ${inFlight.id}, ${inFlight.status}): ${reason}`;
+        await lock.query(
+          "UPDATE job SET status = 'queued', error = $2, updated_at = now() WHERE id = $1 AND status = 'running'",
+          [data.jobId, note],
+        );
+        context.log?.warn(
+          { jobId: data.jobId, err: error },
+          'publish transaction in flight; will look again',
+        );
+        throw new JobDelay(IN_FLIGHT_DELAY_MS, note);
+      }
       if (retryable && attempt.attempt < attempt.attempts) {
         await lock.query(
           "UPDATE job SET status = 'queued', error = $2, updated_at = now() WHERE id = $1 AND status = 'running'",
@@ -113,17 +143,8 @@ export async function handlePublish(
         context.log?.warn({ jobId: data.jobId, err: error }, 'publish attempt failed; will retry');
         throw error;
       }
-      let final = reason;
-      if (retryable) {
-        // gave up without knowing the fate of a sent transaction: say which one, so it can be checked
-        const row = await context.db.prisma.job.findUnique({
-          where: { id: data.jobId },
-          select: { payload: true },
-        });
-        const sent = txsOf(row?.payload).at(-1);
-        if (sent !== undefined)
-          final = `${reason} (transaction ${sent.hash} was sent and may still be mined)`;
-      }
+      // nothing of this job is in flight (none sent, or it reverted / failed for good): it is over
+      const final = reason;
       await failPublish(context.db, data, final);
       context.log?.warn({ jobId: data.jobId, err: error }, 'publish failed');
       throw new BaseError(final, { code: 'CONFLICT', retryable: false, cause: error });
@@ -133,6 +154,38 @@ export async function handlePublish(
       await lock.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [`publish:${data.portfolioId}`]);
     lock.release();
   }
+}
+
+/**
+ * The createPortfolio of an earlier publish job of the same portfolio that is mined (first) or
+ * still pending: the one deployment this portfolio row may get. Null when there is none (every
+ * earlier one reverted or failed, or there was none).
+ */
+async function earlierDeployment(db: Db, data: JobData<'publish'>): Promise<RelayTx | null> {
+  const jobs = await db.prisma.job.findMany({
+    where: { portfolioId: data.portfolioId, kind: 'publish', id: { not: data.jobId } },
+    select: { id: true },
+  });
+  if (jobs.length === 0) return null;
+  const rows = await db.prisma.relayTx.findMany({
+    where: {
+      kind: PUBLISH_RELAY_KIND,
+      refId: { in: jobs.map((job) => job.id) },
+      status: { in: ['mined', 'pending'] },
+    },
+    orderBy: { createdAt: 'asc' },
+  });
+  return rows.find((row) => row.status === 'mined') ?? rows[0] ?? null;
+}
+
+/** This job's createPortfolio (or the earlier one it adopts) when it is pending or mined, else null. */
+async function deploymentInFlight(
+  context: PublishContext,
+  data: JobData<'publish'>,
+): Promise<RelayTx | null> {
+  const own = await context.relayer.get(publishRelayKey(data.jobId));
+  const row = own ?? (await earlierDeployment(context.db, data));
+  return row !== null && (row.status === 'pending' || row.status === 'mined') ? row : null;
 }
 
 /** Marks the row running (attempts + 1); false when it already succeeded or failed. */
@@ -181,8 +234,9 @@ async function publishOnce(context: PublishContext, data: JobData<'publish'>): P
   const loanTapeHash = `0x${portfolio.tapeSha256}` as Hex;
   const key = publishRelayKey(data.jobId);
 
-  // a previous attempt of this job already stored its transaction: wait for that one, never send another
-  let relayed = await context.relayer.get(key);
+  // a previous attempt of this job already stored its transaction: wait for that one, never send
+  // another; nor while an earlier publish job of this portfolio has one mined or in flight
+  let relayed = (await context.relayer.get(key)) ?? (await earlierDeployment(context.db, data));
   if (relayed === null) {
     const decimals = await chainRead('decimals', () =>
       clients.publicClient.readContract({ address: payToken, abi: erc20Abi, functionName: 'decimals' }),
@@ -225,7 +279,7 @@ async function publishOnce(context: PublishContext, data: JobData<'publish'>): P
     if (running !== 1) throw publishInvalid('The publish job is no longer running; nothing was sent');
     relayed = await context.relayer.submit({
       idempotencyKey: key,
-      kind: 'createPortfolio',
+      kind: PUBLISH_RELAY_KIND,
       refId: data.jobId,
       contract: 'PortfolioFactory',
       to: deployment.portfolioFactory,
@@ -351,12 +405,6 @@ function createdFrom(receipt: TransactionReceipt): Created {
     documentRoot: anchored.args.documentRoot,
     loanTapeHash: anchored.args.loanTapeHash,
   };
-}
-
-/** The transaction hashes recorded in a job row's payload, oldest first. */
-function txsOf(payload: unknown): { hash: Hex }[] {
-  const txs = (payload as { txs?: unknown } | null)?.txs;
-  return Array.isArray(txs) ? (txs as { hash: Hex }[]) : [];
 }
 
 /** Appends `hash` to `job.payload.txs` unless it is the latest already (GET /v1/jobs/:id shows the latest). */

@@ -142,6 +142,7 @@ const codeByErrorName: Record<string, ErrorCode> = {
   PortfolioOfferingWindowInvalid: 'VALIDATION_FAILED',
   PortfolioZeroAddress: 'VALIDATION_FAILED',
   RecoveryAmountZero: 'VALIDATION_FAILED',
+  RecoveryReportAlreadyDeposited: 'REPORT_ALREADY_DEPOSITED',
   ComplianceExpiryInPast: 'VALIDATION_FAILED',
   ComplianceZeroAddress: 'VALIDATION_FAILED',
   OrderAmountZero: 'VALIDATION_FAILED',

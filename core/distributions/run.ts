@@ -39,7 +39,7 @@ import type { Db } from '../db/index.ts';
 import type { Config } from '../platform/config.ts';
 import { crashPoint } from '../platform/crash-point.ts';
 import { BaseError } from '../platform/errors.ts';
-import type { JobData } from '../platform/jobs.ts';
+import { type JobData, JobDelay } from '../platform/jobs.ts';
 import { computeDistribution, distributionChainId } from './compute.ts';
 import { buildDistributionTree, checksumAddresses, type DistributionTree } from './tree/merkle.ts';
 
@@ -58,14 +58,8 @@ export type DistributionContext = {
 };
 
 /** Thrown to retry the job later without spending an attempt (the worker delays the BullMQ job). */
-export class DistributionDelay extends Error {
-  constructor(
-    readonly delayMs: number,
-    reason: string,
-  ) {
-    super(reason);
-    this.name = 'DistributionDelay';
-  }
+export class DistributionDelay extends JobDelay {
+  override name = 'DistributionDelay';
 }
 
 export const distributionProposeKey = (id: string) => `distribution-propose-${id}`;

@@ -121,6 +121,21 @@ export function createJobQueues(options: CreateJobQueuesOptions): JobQueues {
   };
 }
 
+/**
+ * Thrown by a job handler to run the same job again after `delayMs` without spending an attempt
+ * (the worker moves the BullMQ job to the delayed set): the job is waiting for something that will
+ * come (a transaction in flight, a timelock), not failing.
+ */
+export class JobDelay extends Error {
+  constructor(
+    readonly delayMs: number,
+    reason: string,
+  ) {
+    super(reason);
+    this.name = 'JobDelay';
+  }
+}
+
 /** Where the current BullMQ attempt stands, so a handler knows whether a retryable failure is final. */
 export type AttemptInfo = {
   /** 1 for the first attempt. */

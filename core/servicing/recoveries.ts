@@ -12,13 +12,14 @@
  * Every check reads the chain at the latest block before anything is sent; a rejection sends nothing.
  */
 import { type Address, decodeFunctionData, getAddress, type Hex, parseEventLogs } from 'viem';
-import { toChainError } from '../chain/errors.ts';
+import { ChainError, toChainError } from '../chain/errors.ts';
 import { portfolioAbi, testStablecoinAbi } from '../chain/generated/index.ts';
 import type { PrismaClient } from '../db/index.ts';
 import { BaseError, conflict, notFound } from '../platform/errors.ts';
 import {
   loadIndexSnapshot,
   type RelayedActionContext,
+  type RelayTxView,
   relayIsLive,
   relayOnce,
   settleRelayed,
@@ -85,6 +86,31 @@ async function readTerms(context: RecoveryContext, portfolio: Address, blockNumb
 }
 
 // ------------------------------------------------------------------ recoveries
+
+/**
+ * 409 `REPORT_ALREADY_DEPOSITED`: the Portfolio already took a recovery with this report hash
+ * (`RecoveryReportAlreadyDeposited` on-chain), e.g. an earlier attempt whose relay row was failed
+ * although its transaction was mined, or a deposit made outside the API. Nothing is sent.
+ */
+export class RecoveryReportAlreadyDepositedError extends BaseError {
+  override name = 'RecoveryReportAlreadyDepositedError';
+
+  constructor(parameters: { portfolioId: string; reportSha256: string; cause?: unknown }) {
+    super(
+      `Report ${parameters.reportSha256} was already deposited on-chain for this portfolio: one recovery per report`,
+      {
+        code: 'REPORT_ALREADY_DEPOSITED',
+        cause: parameters.cause,
+        details: {
+          path: 'body.reportSha256',
+          reason: 'REPORT_ALREADY_DEPOSITED',
+          portfolioId: parameters.portfolioId,
+          reportSha256: parameters.reportSha256,
+        },
+      },
+    );
+  }
+}
 
 export type SubmitRecoveryParameters = { portfolioId: string; amount: bigint; reportSha256: string };
 
@@ -189,15 +215,27 @@ export async function submitRecovery(context: RecoveryContext, parameters: Submi
     );
   }
 
-  const row = await context.relayer.submit({
-    idempotencyKey: `recovery-${portfolio.id}-${reportSha256}-${previous.length}`,
-    kind: RECOVERY_KIND,
-    refId,
-    to: portfolio.portfolioAddress,
-    abi: portfolioAbi,
-    functionName: 'depositRecovery',
-    args: [amount, `0x${reportSha256}`],
-  });
+  let row: RelayTxView;
+  try {
+    row = await context.relayer.submit({
+      idempotencyKey: `recovery-${portfolio.id}-${reportSha256}-${previous.length}`,
+      kind: RECOVERY_KIND,
+      refId,
+      to: portfolio.portfolioAddress,
+      abi: portfolioAbi,
+      functionName: 'depositRecovery',
+      args: [amount, `0x${reportSha256}`],
+    });
+  } catch (error) {
+    if (error instanceof ChainError && error.errorName === 'RecoveryReportAlreadyDeposited') {
+      throw new RecoveryReportAlreadyDepositedError({
+        portfolioId: portfolio.id,
+        reportSha256,
+        cause: error,
+      });
+    }
+    throw error;
+  }
   // a concurrent POST of the same report may have stored it first with another amount
   const stored = await context.prisma.relayTx.findUniqueOrThrow({ where: { id: row.id } });
   if (decodeRecoveryCall(stored.data)?.amount !== amount) {

@@ -41,6 +41,7 @@ import {
 } from '../chain/actions.ts';
 import type { ChainPublicClient } from '../chain/clients.ts';
 import {
+  cancelOrderCall,
   type FillIntent,
   fillCost,
   fillIntentTypedData,
@@ -52,6 +53,7 @@ import {
 } from '../chain/contracts/marketplace.ts';
 import { isChainError, toChainError } from '../chain/errors.ts';
 import { complianceRegistryAbi, marketplaceAbi, portfolioAbi } from '../chain/generated/index.ts';
+import { INT4_MAX, INT8_MAX } from '../db/column-ranges.ts';
 import type { PrismaClient } from '../db/index.ts';
 import { BaseError, conflict, type ErrorCode, notFound, validationFailed } from '../platform/errors.ts';
 import type { PurchaseRelayer, RelayTxView } from './purchases.ts';
@@ -401,10 +403,19 @@ function encodeBookCursor(row: OrderRow): string {
   );
 }
 
+/** `Date.prototype.toISOString()` of a year 0000-9999: what Postgres' timestamptz reads back. */
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
 function decodeBookCursor(cursor: string): BookCursor {
   try {
     const [key, createdAt, hash] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (/^\d+$/.test(key) && !Number.isNaN(Date.parse(createdAt)) && /^0x[0-9a-f]{64}$/.test(hash)) {
+    // as encodeBookCursor writes them: price_key is NUMERIC(240,0), created_at a toISOString() time
+    if (
+      /^\d{1,240}$/.test(key) &&
+      ISO_TIME.test(createdAt) &&
+      !Number.isNaN(Date.parse(createdAt)) &&
+      /^0x[0-9a-f]{64}$/.test(hash)
+    ) {
       return { key, createdAt, hash };
     }
   } catch {}
@@ -455,13 +466,57 @@ export async function listOrders(
 // ------------------------------------------------------------------ cancel
 
 /**
+ * What an off-chain cancel leaves on the chain: whether the signed order can still be filled there (as
+ * far as the indexer and the clock know: not cancelled or voided on-chain, not filled, not expired) and,
+ * while it can, the `Marketplace.cancel(order)` transaction for the maker's wallet to send.
+ */
+export type OnChainCancel = {
+  executable: boolean;
+  message: string;
+  cancel: { from: Address; to: Address; data: Hex; value: '0'; chainId: number } | null;
+};
+
+export type CancelledOrderView = OrderView & { onChain: OnChainCancel };
+
+function onChainCancel(row: OrderRow, now: bigint): OnChainCancel {
+  const executable =
+    !row.cancelled_on_chain &&
+    big(row.maker_counter) <= big(row.counter) &&
+    big(row.filled) < big(row.sell_amount) &&
+    big(row.expiry) > now;
+  if (!executable) {
+    return {
+      executable,
+      message: 'Removed from the book; the order can no longer be filled on-chain either.',
+      cancel: null,
+    };
+  }
+  const order = orderOf(row);
+  return {
+    executable,
+    message:
+      'Removed from the book only: the signed order stays executable on-chain (anyone holding it may ' +
+      `still fill it until expiry ${row.expiry}) until the maker cancels it there. To cancel it on-chain, ` +
+      "send `cancel` (Marketplace.cancel(order)) from the maker's wallet, or Marketplace.incrementCounter() " +
+      'to void every order signed with the current counter.',
+    cancel: {
+      from: order.maker,
+      ...cancelOrderCall({ marketplace: getAddress(row.marketplace), order }),
+      value: '0',
+      chainId: row.chain_id,
+    },
+  };
+}
+
+/**
  * The maker's signed off-chain cancel (EIP-712 `OrderCancel(bytes32 orderHash)` over the marketplace
- * domain): the order leaves the book. It stays valid on-chain; see the module comment.
+ * domain): the order leaves the book. It stays valid on-chain (see the module comment): the answer says
+ * so and carries the `Marketplace.cancel` call for the maker's wallet (`onChain`).
  */
 export async function cancelOrder(
   context: Pick<OrderBookContext, 'prisma' | 'chainId' | 'marketplace'>,
   parameters: { hash: string; signature: Hex },
-): Promise<OrderView> {
+): Promise<CancelledOrderView> {
   const row = await findOrderRow(context.prisma, parameters.hash);
   if (row === null) throw notFound('Order', parameters.hash);
   const valid = await verifyTypedData({
@@ -480,7 +535,10 @@ export async function cancelOrder(
     data: { status: 'cancelled', cancelSignature: parameters.signature, cancelledAt: new Date() },
   });
   if (updated.count === 0) throw conflict(`The order is already ${row.status}`, { orderHash: row.hash });
-  return getOrder(context, row.hash);
+  const after = await findOrderRow(context.prisma, row.hash);
+  if (after === null) throw notFound('Order', parameters.hash);
+  const now = BigInt(Math.floor(Date.now() / 1000));
+  return { ...orderView(after, now), onChain: onChainCancel(after, now) };
 }
 
 // ------------------------------------------------------------------ fills
@@ -954,7 +1012,10 @@ export async function listTrades(
       block = BigInt(b);
       logIndex = Number(l);
       txHash = String(h);
-      if (!Number.isInteger(logIndex)) throw new Error('bad');
+      // within the columns (bigint block_number, integer log_index), or the query fails (a 500)
+      if (block < 0n || block > INT8_MAX) throw new Error('bad');
+      if (!Number.isInteger(logIndex) || logIndex < 0 || logIndex > INT4_MAX) throw new Error('bad');
+      if (!/^0x[0-9a-fA-F]{64}$/.test(txHash)) throw new Error('bad');
     } catch {
       throw new BaseError('Invalid cursor', {
         code: 'VALIDATION_FAILED',

@@ -281,7 +281,7 @@ export async function settleRelayed<E extends IndexedEventRef>(
 async function reopenRelayRow(prisma: PrismaClient, relay: RelayRow): Promise<RelayRow> {
   await prisma.relayTx.updateMany({
     where: { id: relay.id, status: 'mined', txHash: relay.txHash, blockNumber: relay.blockNumber },
-    data: { status: 'pending', blockNumber: null, sentAt: null },
+    data: { status: 'pending', blockNumber: null, sentAt: null, unknownSinceBlock: null },
   });
   return (await prisma.relayTx.findUnique({ where: { id: relay.id } })) ?? relay;
 }

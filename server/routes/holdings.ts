@@ -1,12 +1,12 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { getAddress } from 'viem';
 import { z } from 'zod';
-import { addressSchema, errorResponses, uintStringSchema } from '../schemas/common.ts';
+import { addressSchema, errorResponses, int4QuerySchema, uintStringSchema } from '../schemas/common.ts';
 
 const holdingsParamsSchema = z.object({ address: addressSchema });
 
 const holdingsQuerySchema = z.object({
-  chainId: z.coerce.number().int().positive().optional().describe('only holdings on this chain'),
+  chainId: int4QuerySchema(1).optional().describe('only holdings on this chain'),
 });
 
 const holdingSchema = z.object({

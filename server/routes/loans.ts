@@ -16,7 +16,9 @@ import {
   encodeCursor,
   errorResponses,
   idParamsSchema,
+  int4QuerySchema,
   isUuid,
+  limitSchema,
   pageOf,
 } from '../schemas/common.ts';
 import { statsSchema } from '../schemas/portfolio.ts';
@@ -65,7 +67,7 @@ const tapeRejectedSchema = z.object({
 });
 
 const listLoansQuerySchema = z.object({
-  limit: z.coerce.number().int().min(1).max(1_000).default(100),
+  limit: limitSchema(1_000, 100),
   cursor: z.string().max(1_000).optional(),
   assetClass: z.enum(loanAssetClasses).optional(),
   borrowerType: z.enum(borrowerTypes).optional(),
@@ -75,8 +77,8 @@ const listLoansQuerySchema = z.object({
     .string()
     .regex(/^[A-Z]{2}$/)
     .optional(),
-  minDaysPastDue: z.coerce.number().int().min(0).optional(),
-  maxDaysPastDue: z.coerce.number().int().min(0).optional(),
+  minDaysPastDue: int4QuerySchema(0).optional(),
+  maxDaysPastDue: int4QuerySchema(0).optional(),
   minBalance: decimalStringSchema.optional(),
   maxBalance: decimalStringSchema.optional(),
 });

@@ -15,6 +15,7 @@ import {
 } from '../../core/trading/orders.ts';
 import { errorResponses } from '../schemas/common.ts';
 import {
+  cancelledOrderSchema,
   cancelOrderBodySchema,
   createFillBodySchema,
   createOrderBodySchema,
@@ -30,11 +31,23 @@ import { stopTradingContext, tradingContext } from './purchases.ts';
 
 const deployments = new WeakMap<object, Promise<DeployedStack>>();
 
-/** The deployment of DEPLOYMENT_FILE (chain id, Marketplace address), read once per app. */
+/**
+ * The deployment of DEPLOYMENT_FILE (chain id, Marketplace address), read once per app. Without a chain
+ * (RPC_URL unset) and without a deployment file the order book is unavailable (503), not broken: a
+ * missing file is only a configuration error (500 CONFIG_INVALID) where a chain is configured.
+ */
 export function marketplaceDeployment(app: FastifyInstance): Promise<DeployedStack> {
   let deployment = deployments.get(app.prisma);
   if (deployment === undefined) {
-    deployment = loadDeployment(app.config);
+    deployment = loadDeployment(app.config).catch((error: unknown) => {
+      if (app.config.RPC_URL === undefined && error instanceof BaseError && error.code === 'CONFIG_INVALID') {
+        throw new BaseError('The order book needs a chain (RPC_URL is not configured, no deployment file)', {
+          code: 'SERVICE_UNAVAILABLE',
+          cause: error,
+        });
+      }
+      throw error;
+    });
     deployment.catch(() => deployments.delete(app.prisma));
     deployments.set(app.prisma, deployment);
   }
@@ -154,11 +167,13 @@ export const orderRoutes: FastifyPluginAsyncZod = async (app) => {
         summary: "Take an order off the book with the maker's signed cancel",
         description:
           'The maker signs the EIP-712 `OrderCancel(bytes32 orderHash)` over the marketplace domain. This only ' +
-          'hides the order from this book: the signed order stays valid on-chain. For a guaranteed cancel the ' +
-          'maker calls Marketplace.cancel(order) or incrementCounter(); the indexer picks it up.',
+          'hides the order from this book: the signed order stays executable on-chain. The answer says so ' +
+          '(`onChain.executable`) and carries `onChain.cancel`, the Marketplace.cancel(order) transaction ' +
+          "(to, data) for the maker's wallet to send (the contract only accepts the maker's own call); " +
+          'incrementCounter() voids every order of the current counter. The indexer picks either up.',
         params: orderHashParamsSchema,
         body: cancelOrderBodySchema,
-        response: { 200: orderSchema, ...errorResponses(400, 401, 404, 409, 429, 503) },
+        response: { 200: cancelledOrderSchema, ...errorResponses(400, 401, 404, 409, 429, 503) },
       },
     },
     async (request) => {

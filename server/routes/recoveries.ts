@@ -51,7 +51,8 @@ export const recoveryRoutes: FastifyPluginAsyncZod<TradingRoutesOptions> = async
           'relayer calls depositRecovery(amount, 0x<reportSha256>); the cash is pulled from the servicer’s ' +
           'wallet, which must hold and have approved `amount` to the Portfolio (else 409 naming what is ' +
           'missing). 409 before the offering is closed or before publish. One recovery per report: the same ' +
-          'report again answers the existing recovery (200), with another amount 409. Bad input 422.',
+          'report again answers the existing recovery (200), with another amount 409; a report the Portfolio ' +
+          'already took on-chain (its reportHash) 409 REPORT_ALREADY_DEPOSITED. Bad input 422.',
         security: [{ apiKey: [] }],
         params: idParamsSchema,
         body: createRecoveryBodySchema,

@@ -1,5 +1,6 @@
 import { getAddress, isAddress } from 'viem';
 import { z } from 'zod';
+import { INT4_MAX } from '../../core/db/column-ranges.ts';
 import { BaseError } from '../../core/platform/errors.ts';
 
 /** `{ statusCode, code, message, details? }`: the one error shape of the API. */
@@ -59,9 +60,24 @@ export const decimalStringSchema = z
 
 export const bpsSchema = z.number().int().min(0).max(10_000);
 
+const DECIMAL_INTEGER = /^-?\d+$/;
+
+/**
+ * A query-string integer in [min, max], written in decimal digits: "1e3", "0x10" and "" are refused
+ * (400 naming the field), not read as 1000, 16 and 0 the way `Number()` would.
+ */
+export const queryIntegerSchema = (min: number, max: number) =>
+  z.preprocess(
+    (v) => (typeof v === 'string' && DECIMAL_INTEGER.test(v) ? Number(v) : v),
+    z.number({ error: 'must be a whole number in decimal digits' }).int().min(min).max(max),
+  );
+
+/** A query-string integer compared with an int4 column (chain id, days past due): at least `min`, at most int4. */
+export const int4QuerySchema = (min: number) => queryIntegerSchema(min, INT4_MAX);
+
 export const idParamsSchema = z.object({ id: z.string().max(100) });
 
-export const limitSchema = (max: number, def: number) => z.coerce.number().int().min(1).max(max).default(def);
+export const limitSchema = (max: number, def: number) => queryIntegerSchema(1, max).default(def);
 
 export const pageOf = <T extends z.ZodType>(item: T) =>
   z.object({

@@ -74,6 +74,37 @@ export const orderSchema = z
   })
   .meta({ id: 'Order' });
 
+const hexDataSchema = z.string().regex(/^0x[0-9a-f]*$/);
+
+export const cancelledOrderSchema = orderSchema
+  .extend({
+    onChain: z
+      .object({
+        executable: z
+          .boolean()
+          .describe(
+            'true while the signed order can still be filled on-chain (not cancelled or voided there, not filled, not expired)',
+          ),
+        message: z.string(),
+        cancel: z
+          .object({
+            from: z.string().describe("the maker: Marketplace.cancel only accepts the maker's own call"),
+            to: z.string().describe('the Marketplace'),
+            data: hexDataSchema.describe('calldata of Marketplace.cancel(order)'),
+            value: z.literal('0'),
+            chainId: z.number().int(),
+          })
+          .nullable()
+          .describe(
+            "the transaction the maker's wallet sends to cancel the order on-chain; null once not executable",
+          ),
+      })
+      .describe(
+        'the book no longer lists the order, but the chain only forgets it once it is cancelled there',
+      ),
+  })
+  .meta({ id: 'CancelledOrder' });
+
 export const listOrdersQuerySchema = z.object({
   tranche: addressSchema.optional().describe('tranche-token address'),
   maker: addressSchema.optional(),

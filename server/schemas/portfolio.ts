@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { OfferingClosedRow, PortfolioRow, TrancheRow } from '../../core/catalog/listing.ts';
 import { loanAssetClasses } from '../../core/catalog/loan-tape/rules.ts';
 import { waterfallModes } from '../../core/domain/waterfall.ts';
-import { addressSchema, bpsSchema, decimalStringSchema, uintStringSchema } from './common.ts';
+import { addressSchema, bpsSchema, decimalStringSchema, limitSchema, uintStringSchema } from './common.ts';
 
 export const portfolioAssetClasses = [...loanAssetClasses, 'mixed'] as const;
 export const portfolioStatuses = ['draft', 'publishing', 'published'] as const;
@@ -287,6 +287,6 @@ export const listPortfoliosQuerySchema = z.object({
     ])
     .default('-createdAt')
     .describe('field to sort by; a leading `-` sorts descending'),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
+  limit: limitSchema(100, 20),
   cursor: z.string().max(500).optional(),
 });

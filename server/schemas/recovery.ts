@@ -36,6 +36,8 @@ export const createRecoveryBodySchema = z.object({
   reportSha256: z
     .string()
     .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex characters (the SHA-256 of the servicer report)')
+    // the Portfolio does not track the zero hash ("no report"), so it could be deposited twice
+    .refine((value) => !/^0{64}$/.test(value), 'the zero hash is not a report')
     .describe(
       'SHA-256 of the servicer report; deposited as the on-chain reportHash; one recovery per report',
     ),

@@ -124,3 +124,24 @@ export async function balancesAtBlock(
   }
   return balances;
 }
+
+/**
+ * A valid `POST /v1/portfolios` body (a senior and a residual tranche), with `over` replacing top-level
+ * fields: `draftPortfolioBody({ askingPrice: '1' })`.
+ */
+export function draftPortfolioBody(over: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    name: 'Draft portfolio',
+    assetClass: 'residential_mortgage',
+    jurisdiction: 'IT',
+    currency: 'EUR',
+    askingPrice: '25000000000',
+    servicerAddress: '0x70997970c51812dc3a010c7d01b50e0d17dc79c8',
+    fees: { servicerBps: 150, protocolBps: 50 },
+    tranches: [
+      { name: 'Senior', symbol: 'NPLA', face: '15000000000', couponBps: 500 },
+      { name: 'Residual', symbol: 'NPLR', face: '3000000000' },
+    ],
+    ...over,
+  };
+}

@@ -7,6 +7,7 @@ import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { apiKeyHeaders, type Headers } from '../helpers/auth.ts';
 import { REDIS_URL } from '../helpers/db.ts';
 import { loanTapeCsv } from '../helpers/loan-tape.ts';
+import { draftPortfolioBody } from '../helpers/portfolio.ts';
 
 // a long TTL: anything seen fresh below was invalidated, not expired (the expiry test has its own app)
 const TTL_MS = 60_000;
@@ -43,19 +44,15 @@ async function dropQueueKeys(prefix: string) {
   }
 }
 
-const body = (name: string) => ({
-  name,
-  assetClass: 'consumer',
-  jurisdiction: 'IT',
-  currency: 'EUR',
-  askingPrice: '25000000000',
-  servicerAddress: '0x70997970c51812dc3a010c7d01b50e0d17dc79c8',
-  fees: { servicerBps: 150, protocolBps: 50 },
-  tranches: [
-    { name: 'Senior', symbol: 'SEN', face: '15000000000', couponBps: 500 },
-    { name: 'Residual', symbol: 'RES', face: '10000000000' },
-  ],
-});
+const body = (name: string) =>
+  draftPortfolioBody({
+    name,
+    assetClass: 'consumer',
+    tranches: [
+      { name: 'Senior', symbol: 'SEN', face: '15000000000', couponBps: 500 },
+      { name: 'Residual', symbol: 'RES', face: '10000000000' },
+    ],
+  });
 
 type Page = { items: { id: string; name: string; status: string; stats: { loanCount: number } }[] };
 

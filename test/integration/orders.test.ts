@@ -367,6 +367,26 @@ describe('GET /v1/orders', () => {
   });
 });
 
+describe('crafted cursors', () => {
+  it('a cursor with numbers beyond its columns answers 400, not 500 (book and trades)', async () => {
+    const cursor = (values: unknown[]) => Buffer.from(JSON.stringify(values), 'utf8').toString('base64url');
+    const hash = `0x${'11'.repeat(32)}`;
+    const urls = [
+      `/v1/trades?cursor=${cursor([(2n ** 64n).toString(), 0, hash])}`,
+      `/v1/trades?cursor=${cursor(['-1', 0, hash])}`,
+      `/v1/trades?cursor=${cursor(['1', 2 ** 31, hash])}`,
+      `/v1/trades?cursor=${cursor(['1', -1, hash])}`,
+      `/v1/orders?tranche=${trancheA}&cursor=${cursor(['9'.repeat(300), '2026-01-01T00:00:00.000Z', hash])}`,
+      `/v1/orders?tranche=${trancheA}&cursor=${cursor(['1', '+275760-09-13T00:00:00.000Z', hash])}`,
+    ];
+    for (const url of urls) {
+      const res = await t.app.inject({ method: 'GET', url });
+      expect(res.statusCode, `${url}: ${res.body}`).toBe(400);
+      expect(res.json().details).toEqual([{ path: 'querystring.cursor', message: expect.any(String) }]);
+    }
+  });
+});
+
 describe('DELETE /v1/orders/:hash', () => {
   it("takes the order off the book with the maker's signed cancel only", async () => {
     const maker = await investor({ holdA: tokens(10n) });
@@ -395,6 +415,89 @@ describe('DELETE /v1/orders/:hash', () => {
       payload: { signature },
     });
     expect(missing.statusCode).toBe(404);
+  });
+
+  it("says the order stays executable on-chain and offers the maker's Marketplace.cancel, which then blocks a fill", async () => {
+    const maker = await investor({ holdA: tokens(10n) });
+    const taker = await investor({ funds: usd(100n) });
+    await approve(taker.clients, { token: payToken, spender: marketplace, amount: maxUint256 });
+    const order = await newOrder(maker);
+    const makerSignature = await signOrder(maker, { marketplace, chainId: anvil.chainId, order });
+    const res0 = await post(order, makerSignature);
+    expect(res0.statusCode, res0.body).toBe(201);
+    const { hash } = res0.json() as { hash: Hex };
+    const signature = await signOrderCancel(maker, { marketplace, chainId: anvil.chainId, orderHash: hash });
+    const res = await t.app.inject({ method: 'DELETE', url: `/v1/orders/${hash}`, payload: { signature } });
+    expect(res.statusCode, res.body).toBe(200);
+    const body = res.json() as {
+      status: string;
+      onChain: {
+        executable: boolean;
+        message: string;
+        cancel: { from: string; to: string; data: Hex; value: string; chainId: number } | null;
+      };
+    };
+    expect(body.status).toBe('cancelled');
+    expect(body.onChain.executable).toBe(true);
+    expect(body.onChain.message).toMatch(/executable on-chain/);
+    expect(body.onChain.cancel).toMatchObject({
+      from: maker.address,
+      to: marketplace,
+      value: '0',
+      chainId: anvil.chainId,
+    });
+    const call = body.onChain.cancel!;
+
+    // the off-chain cancel alone leaves the order fillable: the chain accepts the taker's fill
+    const fillArgs = [order, makerSignature, tokens(1n)] as const;
+    await deployer.publicClient.simulateContract({
+      address: marketplace,
+      abi: marketplaceAbi,
+      functionName: 'fill',
+      args: fillArgs,
+      account: taker.address,
+    });
+    // a stranger cannot send the offered call: the contract only takes the maker's own
+    await expect(
+      taker.clients.walletClient.sendTransaction({ to: call.to as Address, data: call.data }),
+    ).rejects.toThrow(/OrderCallerNotMaker|reverted/);
+
+    const tx = await maker.clients.walletClient.sendTransaction({ to: call.to as Address, data: call.data });
+    const receipt = await deployer.publicClient.waitForTransactionReceipt({ hash: tx });
+    expect(receipt.status).toBe('success');
+    expect(
+      await deployer.publicClient.readContract({
+        address: marketplace,
+        abi: marketplaceAbi,
+        functionName: 'cancelled',
+        args: [hash],
+      }),
+    ).toBe(true);
+    const fill = await deployer.publicClient
+      .simulateContract({
+        address: marketplace,
+        abi: marketplaceAbi,
+        functionName: 'fill',
+        args: fillArgs,
+        account: taker.address,
+      })
+      .then(
+        () => null,
+        (error: Error) => error,
+      );
+    expect(fill?.message).toMatch(/OrderWasCancelled/);
+  });
+
+  it('offers no on-chain cancel for an order the chain already refuses', async () => {
+    const maker = await investor({ holdA: tokens(10n) });
+    const order = await newOrder(maker);
+    const { hash } = await place(maker, order);
+    await cancelOnChain(maker.clients, { marketplace, order });
+    await indexer.syncOnce();
+    const signature = await signOrderCancel(maker, { marketplace, chainId: anvil.chainId, orderHash: hash });
+    const res = await t.app.inject({ method: 'DELETE', url: `/v1/orders/${hash}`, payload: { signature } });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json().onChain).toMatchObject({ executable: false, cancel: null });
   });
 });
 

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { apiKeyHeaders, type Headers } from '../helpers/auth.ts';
 import { loanTapeCsv } from '../helpers/loan-tape.ts';
+import { draftPortfolioBody } from '../helpers/portfolio.ts';
 
 let t: TestApp;
 let issuer: Headers;
@@ -17,23 +18,18 @@ afterAll(async () => {
   await t?.close();
 });
 
-const body = (over: Record<string, unknown> = {}) => ({
-  name: 'Italian residential NPLs 2026-1',
-  description: 'Secured residential mortgages, Northern Italy',
-  assetClass: 'residential_mortgage',
-  jurisdiction: 'IT',
-  currency: 'EUR',
-  askingPrice: '25000000000',
-  servicerAddress: '0x70997970c51812dc3a010c7d01b50e0d17dc79c8',
-  fees: { servicerBps: 150, protocolBps: 50 },
-  waterfallMode: 'sequential',
-  tranches: [
-    { name: 'Senior', symbol: 'NPLA', face: '15000000000', couponBps: 500 },
-    { name: 'Mezzanine', symbol: 'NPLB', face: '7000000000', couponBps: 900, priceBps: 9500 },
-    { name: 'Residual', symbol: 'NPLR', face: '3000000000' },
-  ],
-  ...over,
-});
+const body = (over: Record<string, unknown> = {}) =>
+  draftPortfolioBody({
+    name: 'Italian residential NPLs 2026-1',
+    description: 'Secured residential mortgages, Northern Italy',
+    waterfallMode: 'sequential',
+    tranches: [
+      { name: 'Senior', symbol: 'NPLA', face: '15000000000', couponBps: 500 },
+      { name: 'Mezzanine', symbol: 'NPLB', face: '7000000000', couponBps: 900, priceBps: 9500 },
+      { name: 'Residual', symbol: 'NPLR', face: '3000000000' },
+    ],
+    ...over,
+  });
 
 async function create(over: Record<string, unknown> = {}, headers: Headers = issuer) {
   return t.app.inject({ method: 'POST', url: '/v1/portfolios', payload: body(over), headers });

@@ -3,7 +3,13 @@ import pino from 'pino';
 import { type Address, getAddress, type Hex, parseEventLogs, zeroHash } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDocumentTree } from '../../core/catalog/documents/tree.ts';
-import { handlePublish, type PublishContext, publishRelayKey } from '../../core/catalog/publish.ts';
+import {
+  failPublish,
+  handlePublish,
+  PUBLISH_RELAY_KIND,
+  type PublishContext,
+  publishRelayKey,
+} from '../../core/catalog/publish.ts';
 import {
   type CreatePortfolioParameters,
   createPortfolioArgs,
@@ -20,7 +26,13 @@ import {
   saveDeployment,
 } from '../../core/chain/deployment.ts';
 import { portfolioAbi, portfolioFactoryAbi, trancheTokenAbi } from '../../core/chain/generated/index.ts';
-import { createRelayer, type Relayer, type RelayTx } from '../../core/chain/relayer/relayer.ts';
+import {
+  createRelayer,
+  DEFAULT_UNKNOWN_NONCE_BLOCKS,
+  type Relayer,
+  type RelayTx,
+} from '../../core/chain/relayer/relayer.ts';
+import { JobDelay } from '../../core/platform/jobs.ts';
 import { createRedis } from '../../core/platform/queue.ts';
 import { buildApp } from '../../server/app.ts';
 import { createWorker, type NplWorker } from '../../worker/main.ts';
@@ -431,6 +443,24 @@ const context = (): PublishContext => {
   return { db: t.db, platform, relayer, config: t.config };
 };
 
+/** The same services with an attempt that waits only 200 ms for its transaction. */
+const impatient = (): PublishContext => ({ ...context(), confirmTimeoutMs: 200 });
+
+/** The draft `id` flipped to publishing again with a new job row, as a second POST /publish does. */
+async function publishingAgain(id: string): Promise<string> {
+  return t.db.prisma.$transaction(async (tx) => {
+    const flipped = await tx.portfolio.updateMany({
+      where: { id, status: 'draft' },
+      data: { status: 'publishing', publishError: null },
+    });
+    expect(flipped.count).toBe(1);
+    const job = await tx.job.create({
+      data: { kind: 'publish', portfolioId: id, payload: { portfolioId: id } },
+    });
+    return job.id;
+  });
+}
+
 /** What an earlier attempt of the job did before it crashed: store (and send) its createPortfolio. */
 async function submitAsEarlierAttempt(made: Awaited<ReturnType<typeof publishingRow>>): Promise<RelayTx> {
   const { relayer } = context();
@@ -571,6 +601,14 @@ describe('publish job: idempotent and resumable', () => {
       nonce: Number(stored.nonce),
     });
 
+    // used nonce, no receipt: unknown, not failed, until DEFAULT_UNKNOWN_NONCE_BLOCKS blocks passed
+    await expect(
+      handlePublish(impatient(), { jobId: made.jobId, portfolioId: made.id }, { attempt: 1, attempts: 2 }),
+    ).rejects.toBeInstanceOf(JobDelay);
+    expect((await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id: made.id } })).status).toBe(
+      'publishing',
+    );
+    await testClient.mine({ blocks: DEFAULT_UNKNOWN_NONCE_BLOCKS });
     await expect(
       handlePublish(context(), { jobId: made.jobId, portfolioId: made.id }, { attempt: 1, attempts: 2 }),
     ).rejects.toThrow(/was used by another transaction/);
@@ -579,6 +617,99 @@ describe('publish job: idempotent and resumable', () => {
     const row = await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id: made.id } });
     expect(row).toMatchObject({ status: 'draft', publishError: job.error, portfolioAddress: null });
     expect(await createdEvents(fromBlock + 1n)).toEqual([]);
+  });
+
+  it('never gives up while its transaction is pending, even on the last attempt: the portfolio stays publishing until it is mined', async () => {
+    const made = await publishingRow();
+    const testClient = createAnvilTestClient(anvil.rpcUrl);
+    const fromBlock = await platform.clients.publicClient.getBlockNumber();
+    const data = { jobId: made.jobId, portfolioId: made.id };
+    await testClient.setAutomine(false);
+    try {
+      // the last attempt sends createPortfolio, which stays in the pool longer than the attempt waits
+      await expect(handlePublish(impatient(), data, { attempt: 2, attempts: 2 })).rejects.toBeInstanceOf(
+        JobDelay,
+      );
+      expect(await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id: made.id } })).toMatchObject({
+        status: 'publishing',
+        publishError: null,
+      });
+      const waiting = await t.db.prisma.job.findUniqueOrThrow({ where: { id: made.jobId } });
+      expect(waiting.status).toBe('queued');
+      expect(waiting.error).toMatch(/waiting for createPortfolio/);
+      // a POST /publish meanwhile is refused: the row is not a draft
+      expect((await publish(made.id)).statusCode).toBe(409);
+      await testClient.mine({ blocks: 1 });
+    } finally {
+      await testClient.setAutomine(true);
+    }
+    // the delayed job runs again (no attempt spent) and records the deployment that landed
+    expect((await handlePublish(context(), data, { attempt: 2, attempts: 2 })).status).toBe('succeeded');
+    const [event, ...others] = await createdEvents(fromBlock + 1n);
+    expect(others).toEqual([]);
+    expect(await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id: made.id } })).toMatchObject({
+      status: 'published',
+      portfolioAddress: event.args.portfolio,
+    });
+  });
+
+  it('a second publish of the same row records the deployment of an earlier job instead of deploying a second Portfolio', async () => {
+    const made = await publishingRow();
+    const fromBlock = await platform.clients.publicClient.getBlockNumber();
+    const first = await context().relayer.waitFor((await submitAsEarlierAttempt(made)).id);
+    expect(first.status).toBe('mined');
+    // the state a publish that gave up left: job failed, portfolio back to draft, its transaction mined
+    await failPublish(t.db, { jobId: made.jobId, portfolioId: made.id }, 'gave up');
+    const again = await publishingAgain(made.id);
+
+    const outcome = await handlePublish(
+      context(),
+      { jobId: again, portfolioId: made.id },
+      { attempt: 1, attempts: 2 },
+    );
+    expect(outcome.status).toBe('succeeded');
+    const [event, ...others] = await createdEvents(fromBlock + 1n);
+    expect(others).toEqual([]);
+    expect(await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id: made.id } })).toMatchObject({
+      status: 'published',
+      deployTxHash: first.txHash,
+      portfolioAddress: event.args.portfolio,
+    });
+    expect(
+      await t.db.prisma.relayTx.count({
+        where: { kind: PUBLISH_RELAY_KIND, refId: { in: [made.jobId, again] } },
+      }),
+    ).toBe(1);
+  });
+
+  it('a second publish of the same row waits for the still pending transaction of an earlier job', async () => {
+    const made = await publishingRow();
+    const fromBlock = await platform.clients.publicClient.getBlockNumber();
+    const testClient = createAnvilTestClient(anvil.rpcUrl);
+    await testClient.setAutomine(false);
+    let pending: RelayTx;
+    let again: string;
+    try {
+      pending = await submitAsEarlierAttempt(made);
+      await failPublish(t.db, { jobId: made.jobId, portfolioId: made.id }, 'gave up');
+      again = await publishingAgain(made.id);
+      await expect(
+        handlePublish(impatient(), { jobId: again, portfolioId: made.id }, { attempt: 2, attempts: 2 }),
+      ).rejects.toBeInstanceOf(JobDelay);
+      await testClient.mine({ blocks: 1 });
+    } finally {
+      await testClient.setAutomine(true);
+    }
+    const outcome = await handlePublish(
+      context(),
+      { jobId: again, portfolioId: made.id },
+      { attempt: 2, attempts: 2 },
+    );
+    expect(outcome.status).toBe('succeeded');
+    expect((await createdEvents(fromBlock + 1n)).length).toBe(1);
+    expect((await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id: made.id } })).deployTxHash).toBe(
+      pending.txHash,
+    );
   });
 
   it('a worker started later queues the jobs whose enqueue was lost', async () => {

@@ -174,6 +174,10 @@ async function sideEffects(portfolio?: Address) {
 const post = (url: string, headers: Headers | undefined, payload?: unknown) =>
   t.app.inject({ method: 'POST', url, headers, payload: payload as object });
 
+/** The Portfolio's on-chain recovery count. */
+const recoveryCount = (address: Address) =>
+  deployer.publicClient.readContract({ address, abi: portfolioAbi, functionName: 'recoveryCount' });
+
 async function waitMined(relayTxId: string) {
   for (let i = 0; i < 200; i++) {
     const row = await t.db.prisma.relayTx.findUniqueOrThrow({ where: { id: relayTxId } });
@@ -211,6 +215,7 @@ describe('offering close and recoveries', () => {
       [{ ...good, reportSha256: report.slice(2) }, 'body.reportSha256'],
       [{ ...good, reportSha256: `0x${report}` }, 'body.reportSha256'],
       [{ ...good, reportSha256: 'z'.repeat(64) }, 'body.reportSha256'],
+      [{ ...good, reportSha256: '0'.repeat(64) }, 'body.reportSha256'],
       [{ amount: good.amount }, 'body.reportSha256'],
     ];
     for (const [payload, field] of invalid) {
@@ -449,12 +454,7 @@ describe('offering close and recoveries', () => {
     const url = `/v1/portfolios/${portfolio.id}/recoveries`;
     const report2 = sha('a report whose deposit reverts');
     const amount = usd(3n);
-    const count = async () =>
-      deployer.publicClient.readContract({
-        address: portfolio.portfolio,
-        abi: portfolioAbi,
-        functionName: 'recoveryCount',
-      });
+    const count = () => recoveryCount(portfolio.portfolio);
     const countBefore = await count();
     const testClient = createAnvilTestClient(anvil.rpcUrl);
     await testClient.setAutomine(false);
@@ -500,6 +500,42 @@ describe('offering close and recoveries', () => {
     const again = await post(url, servicerKey, { amount: amount.toString(), reportSha256: report2 });
     expect([again.statusCode, again.json().id]).toEqual([200, retry.json().id]);
     expect(await count()).toBe(countBefore + 1n);
+  }, 60_000);
+
+  it('a report the Portfolio already took is refused on-chain: 409 REPORT_ALREADY_DEPOSITED when its relay row says failed, nothing deposited twice', async () => {
+    const url = `/v1/portfolios/${portfolio.id}/recoveries`;
+    const report3 = sha('a report whose mined deposit was marked failed');
+    const amount = usd(2n);
+    const count = () => recoveryCount(portfolio.portfolio);
+    const res = await post(url, servicerKey, { amount: amount.toString(), reportSha256: report3 });
+    expect(res.statusCode).toBe(202);
+    const mined = await waitMined(res.json().id);
+    expect(mined.status).toBe('mined');
+    const countAfter = await count();
+    // what a relayer that failed a mined transaction left (a receipt lagging its nonce): the row says
+    // failed, so the API lets the same report be sent again; the Portfolio refuses it
+    await t.db.prisma.relayTx.update({
+      where: { id: mined.id },
+      data: { status: 'failed', revertReason: 'nonce used by another transaction', errorCode: 'CONFLICT' },
+    });
+    const rows = await t.db.prisma.relayTx.count({ where: { kind: 'depositRecovery' } });
+    const again = await post(url, servicerKey, { amount: amount.toString(), reportSha256: report3 });
+    expect(again.statusCode, again.body).toBe(409);
+    expect(again.json()).toMatchObject({
+      statusCode: 409,
+      code: 'REPORT_ALREADY_DEPOSITED',
+      details: { path: 'body.reportSha256', reportSha256: report3, portfolioId: portfolio.id },
+    });
+    expect(await count()).toBe(countAfter);
+    expect(await t.db.prisma.relayTx.count({ where: { kind: 'depositRecovery' } })).toBe(rows);
+    expect(
+      await deployer.publicClient.readContract({
+        address: portfolio.portfolio,
+        abi: portfolioAbi,
+        functionName: 'reportDeposited',
+        args: [`0x${report3}`],
+      }),
+    ).toBe(true);
   }, 60_000);
 
   it('GET /v1/recoveries/:id of an unknown id is 404', async () => {

@@ -17,11 +17,13 @@ import { bumpFee, bumpFees, classifyBroadcastError } from '../../core/chain/rela
 import {
   type CreateRelayerOptions,
   createRelayer,
+  DEFAULT_UNKNOWN_NONCE_BLOCKS,
   NONCE_FILL_KIND,
   type Relayer,
 } from '../../core/chain/relayer/relayer.ts';
 import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { type LaggingRpc, startLaggingRpc } from '../helpers/lagging-rpc.ts';
 
 const USD = (units: number) => parseUnits(String(units), 6);
 
@@ -325,7 +327,7 @@ describe('createRelayer()', () => {
     expect(BigInt(await chainNonce())).toBe(start + 2n);
   });
 
-  it('fails a row whose nonce was taken by a transaction sent outside the relayer; the next nonce follows the chain', async () => {
+  it('fails a row whose nonce was taken by a transaction sent outside the relayer only DEFAULT_UNKNOWN_NONCE_BLOCKS blocks later, across a restart; the next nonce follows the chain', async () => {
     await testClient.setAutomine(false);
     const relayer = newRelayer({ bumpAfterMs: 60_000 });
     const row = await relayer.submit(transfer('overtaken', USD(1)));
@@ -339,8 +341,21 @@ describe('createRelayer()', () => {
     });
     await testClient.mine({ blocks: 1 });
     expect((await signer.publicClient.getTransactionReceipt({ hash: outside })).status).toBe('success');
-    const failed = await relayer.waitFor(row.id, { timeoutMs: 5_000 });
-    expect(failed).toMatchObject({ status: 'failed', errorCode: 'CONFLICT' });
+    // used nonce, no receipt for any of our variants: unknown (still pending), however many passes see it
+    for (let i = 0; i < 5; i++) await relayer.tick();
+    const unknown = await relayer.get(row.id);
+    const mark = await signer.publicClient.getBlockNumber({ cacheTime: 0 });
+    expect(unknown).toMatchObject({ status: 'pending', unknownSinceBlock: mark });
+    await relayer.stop();
+
+    // a restart keeps the mark: a new relayer counts from the same block, not from its own start
+    const restarted = newRelayer({ bumpAfterMs: 60_000 });
+    await testClient.mine({ blocks: DEFAULT_UNKNOWN_NONCE_BLOCKS - 1 });
+    for (let i = 0; i < 3; i++) await restarted.tick();
+    expect(await restarted.get(row.id)).toMatchObject({ status: 'pending', unknownSinceBlock: mark });
+    await testClient.mine({ blocks: 1 });
+    const failed = await restarted.waitFor(row.id, { timeoutMs: 5_000 });
+    expect(failed).toMatchObject({ status: 'failed', errorCode: 'CONFLICT', unknownSinceBlock: null });
     expect(failed.revertReason).toMatch(/used by another transaction/);
     await testClient.setAutomine(true);
     // A nonce the relayer has not handed out yet, used outside: the next allocation starts after it.
@@ -350,9 +365,9 @@ describe('createRelayer()', () => {
       nonce: Number(row.nonce) + 1,
     });
     expect(await storedNextNonce()).toBe(row.nonce + 1n);
-    const next = await relayer.submit(transfer('after-overtaken', USD(1)));
+    const next = await restarted.submit(transfer('after-overtaken', USD(1)));
     expect(next.nonce).toBe(row.nonce + 2n);
-    expect((await relayer.waitFor(next.id)).status).toBe('mined');
+    expect((await restarted.waitFor(next.id)).status).toBe('mined');
   });
 
   it('get() finds a row by id or by idempotency key', async () => {
@@ -361,5 +376,78 @@ describe('createRelayer()', () => {
     expect((await relayer.get(row.id))?.idempotencyKey).toBe(row.idempotencyKey);
     expect((await relayer.get(row.idempotencyKey))?.id).toBe(row.id);
     expect(await relayer.get('00000000-0000-4000-8000-000000000000')).toBeNull();
+  });
+});
+
+describe('createRelayer() behind an RPC whose receipts lag its nonces', () => {
+  let lagging: LaggingRpc;
+  let behind: ChainClients;
+
+  beforeAll(async () => {
+    lagging = await startLaggingRpc({ upstream: anvil.rpcUrl, lagMs: 1_000 });
+    behind = createChainClients({
+      rpcUrl: lagging.rpcUrl,
+      privateKey: anvil.accounts[1].privateKey,
+      pollingInterval: 20,
+    });
+  });
+
+  afterAll(async () => {
+    await lagging?.close();
+  });
+
+  it('settles a transaction whose receipt comes 1 s after its nonce as mined, not failed (the worker ticks every 50 ms)', async () => {
+    lagging.setLag(1_000);
+    const relayer = newRelayer({ clients: behind });
+    const before = lagging.nullReceipts();
+    const row = await relayer.submit(transfer('lagging-receipt', USD(1)));
+    // the node mined it at once (automine): the nonce is used, the receipt is not served yet
+    expect(BigInt(await chainNonce())).toBe(row.nonce + 1n);
+    const settled = await relayer.waitFor(row.id, { timeoutMs: 20_000 });
+    expect(settled).toMatchObject({ status: 'mined', txHash: row.txHash, unknownSinceBlock: null });
+    expect(lagging.nullReceipts() - before).toBeGreaterThan(2);
+    const receipt = await signer.publicClient.getTransactionReceipt({ hash: row.txHash as Hex });
+    expect(settled.blockNumber).toBe(receipt.blockNumber);
+  });
+
+  it('keeps a lagging row unknown across a restart, then settles it from its receipt', async () => {
+    lagging.setLag(60_000);
+    const first = newRelayer({ clients: behind });
+    const row = await first.submit(transfer('lagging-restart', USD(1)));
+    for (let i = 0; i < 4; i++) await first.tick();
+    expect(await first.get(row.id)).toMatchObject({ status: 'pending' });
+    expect((await first.get(row.id))?.unknownSinceBlock).not.toBeNull();
+    await first.stop();
+    // blocks come meanwhile, fewer than the bound
+    await testClient.mine({ blocks: DEFAULT_UNKNOWN_NONCE_BLOCKS - 1 });
+    const restarted = newRelayer({ clients: behind });
+    for (let i = 0; i < 3; i++) await restarted.tick();
+    expect(await restarted.get(row.id)).toMatchObject({ status: 'pending' });
+    lagging.setLag(0);
+    expect(await restarted.waitFor(row.id, { timeoutMs: 10_000 })).toMatchObject({
+      status: 'mined',
+      unknownSinceBlock: null,
+    });
+  });
+
+  it('sets a row failed as rejected by one backend to mined when its transaction was mined after all; its nonce-fill fails', async () => {
+    lagging.setLag(0);
+    const relayer = newRelayer({ clients: behind, maxBroadcastFailures: 1 });
+    const before = BigInt(await chainNonce());
+    lagging.refuseSendsAfterForwarding(1, 'exceeds block gas limit');
+    const row = await relayer.submit(transfer('refused-but-mined', USD(1)));
+    expect(row).toMatchObject({ status: 'failed', nonce: before });
+    const filler = await tdb.prisma.relayTx.findFirstOrThrow({
+      where: { kind: NONCE_FILL_KIND, refId: row.id },
+    });
+    const settledFiller = await relayer.waitFor(filler.id, { timeoutMs: 10_000 });
+    expect(settledFiller).toMatchObject({ status: 'failed', errorCode: 'CONFLICT' });
+    expect(settledFiller.revertReason).toContain(row.id);
+    const corrected = await relayer.get(row.id);
+    expect(corrected).toMatchObject({ status: 'mined', revertReason: null, errorCode: null });
+    const receipt = await signer.publicClient.getTransactionReceipt({ hash: row.txHash as Hex });
+    expect(receipt.status).toBe('success');
+    expect(corrected?.blockNumber).toBe(receipt.blockNumber);
+    expect(BigInt(await chainNonce())).toBe(before + 1n);
   });
 });

@@ -158,6 +158,11 @@ interface IPortfolio {
     /// @notice A recovery of zero.
     error RecoveryAmountZero();
 
+    /// @notice This portfolio already took a recovery with this (non-zero) report hash: one deposit per
+    /// report, so a retried or replayed deposit of the same report never pays the waterfall twice.
+    /// @param reportHash The report hash already deposited.
+    error RecoveryReportAlreadyDeposited(bytes32 reportHash);
+
     // ------------------------------------------------------------------ setup
 
     /// @notice Initializes a clone once; called by the PortfolioFactory in the deploying transaction, after
@@ -197,7 +202,9 @@ interface IPortfolio {
     /// since the previous recovery (or since the close): the servicer fee goes to the servicer, the
     /// protocol fee to the protocol treasury, the tranche totals to the Distributor, and the residual share
     /// without residual holders stays here as undistributed. SERVICER_ROLE only.
-    /// @param reportHash Hash of the servicer's recovery report, echoed in the event.
+    /// @param reportHash Hash of the servicer's recovery report, echoed in the event. A non-zero hash is
+    /// accepted once per portfolio (a repeat reverts with RecoveryReportAlreadyDeposited); zero means
+    /// "no report" and is not tracked.
     /// @return recoveryId Sequence number of this recovery (from 1).
     function depositRecovery(uint256 amount, bytes32 reportHash) external returns (uint256 recoveryId);
 
@@ -262,6 +269,9 @@ interface IPortfolio {
 
     /// @notice Number of recoveries so far (the id of the last one).
     function recoveryCount() external view returns (uint256);
+
+    /// @notice Whether a recovery with this non-zero report hash was deposited (always false for zero).
+    function reportDeposited(bytes32 reportHash) external view returns (bool);
 
     /// @notice Pay units held here because the residual tranche had no holders.
     function undistributed() external view returns (uint256);

@@ -6,6 +6,7 @@
  */
 import {
   type Address,
+  encodeFunctionData,
   type Hex,
   hashTypedData,
   type LocalAccount,
@@ -260,6 +261,17 @@ export async function fillOrderWithSig(
 }
 
 export type CancelOrderParameters = { marketplace: Address; order: Order };
+
+/**
+ * The transaction that cancels `order` on-chain, for the maker's own wallet to send: `Marketplace.cancel`
+ * has no signed variant (it checks `msg.sender == order.maker`), so nobody else can send it.
+ */
+export function cancelOrderCall(parameters: CancelOrderParameters): { to: Address; data: Hex } {
+  return {
+    to: parameters.marketplace,
+    data: encodeFunctionData({ abi: marketplaceAbi, functionName: 'cancel', args: [parameters.order] }),
+  };
+}
 
 /** `Marketplace.cancel` by the maker (the sending key): the order can never be filled again. */
 export async function cancelOrder(

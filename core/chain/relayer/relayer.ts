@@ -20,6 +20,19 @@
  * one pending longer than `bumpAfterMs` is replaced (same nonce, both EIP-1559 fees +12.5%), at most
  * `maxFeeBumps` times. Every signed variant is kept in `relay_tx_attempt`.
  *
+ * A used nonce without a receipt is not a verdict: a load-balanced RPC answers `eth_getTransactionCount`
+ * and `eth_getTransactionReceipt` from different backends, and the receipt may lag the nonce. Such a
+ * row is "unknown": it stays `pending` (every reader keeps treating it as not final) and
+ * `unknown_since_block` records the head block at which the relayer first saw it so (in Postgres, so
+ * the bound survives a restart and holds for every relayer process). It settles from a receipt of
+ * any of its variants as soon as one appears; it is `failed` (CONFLICT, "nonce used by another
+ * transaction") only once the head is `unknownNonceBlocks` (default `DEFAULT_UNKNOWN_NONCE_BLOCKS`,
+ * 12) blocks past that mark and still none of its variants, nor any other row with that nonce (a
+ * nonce-fill and the row it fills), has a receipt. A receipt of another row with the same nonce
+ * settles that row instead (a failed row whose transaction was mined after all is set to what its
+ * receipt says) and this one fails at once. A reorg that un-uses the nonce clears the mark. On a
+ * chain that mines only when a transaction arrives, the bound is reached only as blocks come.
+ *
  * Several relayers (processes) may share one database and key: nonces are allocated under the row
  * lock, and a fee bump only lands when the row's `attempts` did not change in between.
  */
@@ -36,7 +49,7 @@ import {
   type TransactionReceipt,
   TransactionReceiptNotFoundError,
 } from 'viem';
-import type { PrismaClient, RelayTx } from '../../db/generated/client.ts';
+import type { PrismaClient, RelayTx, RelayTxAttempt } from '../../db/generated/client.ts';
 import { BaseError, conflict, notFound } from '../../platform/errors.ts';
 import type { ChainClients } from '../clients.ts';
 import { ChainError, decodeRevertData, toChainError } from '../errors.ts';
@@ -64,6 +77,12 @@ export type CreateRelayerOptions = {
   gasMultiplierBps?: number;
   /** Broadcasts of one signed transaction failing for an unknown reason before it counts as rejected for good; default 5. */
   maxBroadcastFailures?: number;
+  /**
+   * Blocks a row may stay "unknown" (its nonce used on chain, no receipt for any of its variants)
+   * before it counts as failed: the receipt lag of the RPC, in blocks, this relayer tolerates;
+   * default `DEFAULT_UNKNOWN_NONCE_BLOCKS` (12).
+   */
+  unknownNonceBlocks?: number;
   /** Errors of the monitor loop (it keeps running); default: ignored. */
   onError?: (error: unknown) => void;
 };
@@ -107,7 +126,8 @@ export type Relayer = {
   /** The row by id (uuid) or by idempotency key; null when unknown. */
   get: (idOrIdempotencyKey: string) => Promise<RelayTx | null>;
   /**
-   * Resolves with the row once it is no longer `pending`; runs monitor passes itself when the loop
+   * Resolves with the row once it is no longer `pending` (an "unknown" row, its nonce used and no
+   * receipt yet, is still `pending`); runs monitor passes itself when the loop
    * is not started. Throws `SERVICE_UNAVAILABLE` after `timeoutMs` (default 60 000).
    */
   waitFor: (idOrIdempotencyKey: string, options?: WaitForOptions) => Promise<RelayTx>;
@@ -121,6 +141,14 @@ export type Relayer = {
 
 /** Kind of the 0-value self-transfer that fills the nonce of a transaction the node rejected for good. */
 export const NONCE_FILL_KIND = 'nonce-fill';
+
+/**
+ * Default of `unknownNonceBlocks`: a row whose nonce is used on chain without a receipt for any of
+ * its variants is failed only after the head moved this many blocks past the block at which the
+ * relayer first saw that (a lagging RPC backend catches up well within it; another transaction that
+ * took the nonce is then beyond doubt).
+ */
+export const DEFAULT_UNKNOWN_NONCE_BLOCKS = 12;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const TRANSFER_GAS = 21_000n;
@@ -137,14 +165,13 @@ export function createRelayer(options: CreateRelayerOptions): Relayer {
   const maxFeeBumps = options.maxFeeBumps ?? 5;
   const gasMultiplierBps = BigInt(options.gasMultiplierBps ?? 12_000);
   const maxBroadcastFailures = options.maxBroadcastFailures ?? 5;
+  const unknownNonceBlocks = BigInt(options.unknownNonceBlocks ?? DEFAULT_UNKNOWN_NONCE_BLOCKS);
   const onError = options.onError ?? (() => {});
 
   /** ABIs of rows submitted by this instance (better revert decoding; after a restart the known ABIs are used). */
   const abiById = new Map<string, { abi: Abi; contract?: string; functionName?: string }>();
   /** Failed broadcasts per signed hash (unknown errors), to give up on a transaction after a few. */
   const broadcastFailures = new Map<Hex, number>();
-  /** Rows whose nonce was mined without a receipt for any of their hashes, seen once already. */
-  const orphanSeen = new Set<string>();
 
   // Allocations of this instance run one at a time (they would queue on the row lock anyway; this
   // keeps them from holding several pool connections while they wait).
@@ -407,68 +434,144 @@ export function createRelayer(options: CreateRelayerOptions): Relayer {
     }
   }
 
-  /** The row's nonce is mined: settle it from the receipt of whichever of its variants made it. */
+  /** The receipt of the first of `attempts` (hashes) that has one, or undefined. */
+  async function findReceipt(
+    attempts: { txHash: string }[],
+  ): Promise<{ index: number; receipt: TransactionReceipt } | undefined> {
+    for (const [index, attempt] of attempts.entries()) {
+      try {
+        return { index, receipt: await publicClient.getTransactionReceipt({ hash: attempt.txHash as Hex }) };
+      } catch (error) {
+        if (error instanceof TransactionReceiptNotFoundError) continue;
+        throw toChainError(error, { txHash: attempt.txHash as Hex });
+      }
+    }
+    return undefined;
+  }
+
+  /** Sets the row (while in one of `from`) to what the receipt of its variant `attempt` says. */
+  async function recordReceipt(
+    row: RelayTx,
+    attempt: RelayTxAttempt,
+    receipt: TransactionReceipt,
+    from: RelayTx['status'][],
+  ): Promise<number> {
+    const common = {
+      txHash: attempt.txHash,
+      rawTx: attempt.rawTx,
+      maxFeePerGas: attempt.maxFeePerGas,
+      maxPriorityFeePerGas: attempt.maxPriorityFeePerGas,
+      blockNumber: receipt.blockNumber,
+      unknownSinceBlock: null,
+    };
+    const where = { id: row.id, status: { in: from } };
+    let updated: { count: number };
+    if (receipt.status === 'success') {
+      updated = await prisma.relayTx.updateMany({
+        where,
+        data: { ...common, status: 'mined', revertReason: null, errorName: null, errorCode: null },
+      });
+    } else {
+      const reason = await decodeMinedRevert(row, receipt);
+      updated = await prisma.relayTx.updateMany({
+        where,
+        data: {
+          ...common,
+          status: 'reverted',
+          revertReason: reason.message,
+          errorName: reason.errorName ?? null,
+          errorCode: reason.code,
+        },
+      });
+    }
+    abiById.delete(row.id);
+    return updated.count;
+  }
+
+  /**
+   * The row's nonce is used on chain: settle it from the receipt of whichever of its variants made
+   * it; else from another row with that nonce that did (a nonce-fill and the row it fills); else the
+   * row is "unknown" until a receipt appears or the head is `unknownNonceBlocks` past the mark.
+   */
   async function settle(row: RelayTx): Promise<void> {
     const attempts = await prisma.relayTxAttempt.findMany({
       where: { relayTxId: row.id },
       orderBy: { createdAt: 'desc' },
     });
-    for (const attempt of attempts) {
-      let receipt: TransactionReceipt;
-      try {
-        receipt = await publicClient.getTransactionReceipt({ hash: attempt.txHash as Hex });
-      } catch (error) {
-        if (error instanceof TransactionReceiptNotFoundError) continue;
-        throw toChainError(error, { txHash: attempt.txHash as Hex });
+    const own = await findReceipt(attempts);
+    if (own) {
+      await recordReceipt(row, attempts[own.index], own.receipt, ['pending']);
+      return;
+    }
+    const siblings = await prisma.relayTx.findMany({
+      where: { chainId, from: address, nonce: row.nonce, id: { not: row.id } },
+      include: { history: { orderBy: { createdAt: 'desc' } } },
+      orderBy: { createdAt: 'asc' },
+    });
+    for (const sibling of siblings) {
+      const found = await findReceipt(sibling.history);
+      if (!found) continue;
+      // e.g. a row failed as rejected by one RPC backend, its nonce filled, while another backend had
+      // it mined: the chain is the record, the row says what its receipt says
+      if (sibling.status === 'failed') {
+        const corrected = await recordReceipt(sibling, sibling.history[found.index], found.receipt, [
+          'failed',
+        ]);
+        if (corrected > 0) {
+          onError(
+            new ChainError(
+              `relay tx ${sibling.id} (nonce ${row.nonce}) was marked failed but its transaction ${found.receipt.transactionHash} was mined`,
+              { kind: 'transaction', txHash: found.receipt.transactionHash },
+            ),
+          );
+        }
       }
-      orphanSeen.delete(row.id);
-      const common = {
-        txHash: attempt.txHash,
-        rawTx: attempt.rawTx,
-        maxFeePerGas: attempt.maxFeePerGas,
-        maxPriorityFeePerGas: attempt.maxPriorityFeePerGas,
-        blockNumber: receipt.blockNumber,
-      };
-      if (receipt.status === 'success') {
-        await prisma.relayTx.updateMany({
-          where: { id: row.id, status: 'pending' },
-          data: { ...common, status: 'mined' },
-        });
-      } else {
-        const reason = await decodeMinedRevert(row, receipt);
-        await prisma.relayTx.updateMany({
-          where: { id: row.id, status: 'pending' },
-          data: {
-            ...common,
-            status: 'reverted',
-            revertReason: reason.message,
-            errorName: reason.errorName ?? null,
-            errorCode: reason.code,
-          },
-        });
-      }
+      await prisma.relayTx.updateMany({
+        where: { id: row.id, status: 'pending' },
+        data: {
+          status: 'failed',
+          unknownSinceBlock: null,
+          revertReason: `nonce ${row.nonce} was used by relay transaction ${sibling.id} (${found.receipt.transactionHash})`,
+          errorCode: 'CONFLICT',
+        },
+      });
       abiById.delete(row.id);
       return;
     }
-    // The nonce is used but none of our hashes has a receipt: another transaction of this key took
-    // it. Seen twice (not a node catching up), the row can never be mined.
-    if (!orphanSeen.has(row.id)) {
-      orphanSeen.add(row.id);
+    // No receipt anywhere yet: a lagging RPC backend, or another transaction of this key took the
+    // nonce. Unknown until a receipt appears or the head is far enough past the first sighting.
+    const head = await chainCall(() => publicClient.getBlockNumber({ cacheTime: 0 }));
+    if (row.unknownSinceBlock === null || head < row.unknownSinceBlock) {
+      await prisma.relayTx.updateMany({
+        where: { id: row.id, status: 'pending' },
+        data: { unknownSinceBlock: head },
+      });
       return;
     }
-    orphanSeen.delete(row.id);
+    if (head - row.unknownSinceBlock < unknownNonceBlocks) return;
     await prisma.relayTx.updateMany({
       where: { id: row.id, status: 'pending' },
       data: {
         status: 'failed',
-        revertReason: `nonce ${row.nonce} was used by another transaction of ${address}`,
+        unknownSinceBlock: null,
+        revertReason:
+          `nonce ${row.nonce} was used by another transaction of ${address}: no receipt for any of ` +
+          `the row's ${attempts.length} signed variant(s) from block ${row.unknownSinceBlock} to ${head}`,
         errorCode: 'CONFLICT',
       },
     });
+    abiById.delete(row.id);
   }
 
   /** The row's nonce is not mined yet: send it if never sent or unknown to the node, or replace it. */
   async function nudge(row: RelayTx): Promise<void> {
+    if (row.unknownSinceBlock !== null) {
+      // seen used before, not any more (a reorg): the count starts again if it is used again
+      await prisma.relayTx.updateMany({
+        where: { id: row.id, status: 'pending' },
+        data: { unknownSinceBlock: null },
+      });
+    }
     const now = Date.now();
     const sentAt = row.sentAt?.getTime();
     if (sentAt === undefined) {
