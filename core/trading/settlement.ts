@@ -16,8 +16,8 @@
  *   landed after all is the chain's truth).
  * - Relay row `mined` at block B without the event: `mined` while the index has not reached B; once
  *   the index is at or past B and has no event, a reorg removed it: `pending`, and the relay row is
- *   reopened (status pending, block and sentAt cleared) so that the relayer's monitor re-settles it
- *   from a receipt or sends the signed transaction again.
+ *   reopened (status pending; block, sentAt, unknownSinceBlock cleared) so that the relayer's
+ *   monitor re-settles it from a receipt or sends the signed transaction again.
  * - Relay row `reverted` at block B: `mined` until B is final, then `failed` with the decoded reason.
  * - Relay row `failed` (the relayer gave it up; no block): `failed`.
  * - Any other status (`pending`, or a state a later relayer adds, such as "nonce used, receipt not
