@@ -28,7 +28,7 @@ import { toChainError } from '../chain/errors.ts';
 import { distributorAbi } from '../chain/generated/index.ts';
 import type { PrismaClient } from '../db/index.ts';
 import { BaseError, conflict, notFound } from '../platform/errors.ts';
-import { type RecoveryContext, relayOnce } from '../servicing/recoveries.ts';
+import { type RelayedActionContext, relayOnce } from '../trading/settlement.ts';
 import type { TreeThreadError, TreeThreadPage } from './tree/load-thread.ts';
 import {
   type DistributionTree,
@@ -419,7 +419,7 @@ export type ClaimItem = {
  * when nothing is claimable; NOT_FOUND for an unknown `portfolioId`.
  */
 export async function requestClaims(
-  context: PayoutsContext & Pick<RecoveryContext, 'relayer'>,
+  context: PayoutsContext & Pick<RelayedActionContext, 'relayer'>,
   account: Address,
   options: { portfolioId?: string } = {},
 ): Promise<ClaimItem[]> {

@@ -101,9 +101,11 @@ export const recoveryRoutes: FastifyPluginAsyncZod<TradingRoutesOptions> = async
       schema: {
         tags: ['recoveries'],
         summary:
-          'A recovery: pending → confirmed (recovery id, block, per-tranche amounts, distribution) or failed',
+          'A recovery: pending → mined → confirmed (recovery id, block, per-tranche amounts, distribution) or failed',
         description:
-          '`confirmed` once the relayed depositRecovery is mined; the per-tranche amounts once the chain ' +
+          '`mined` once the relayed depositRecovery is in a block (recovery id from the receipt; a reorg can ' +
+          'send it back to `pending`), `confirmed` once its RecoveryDistributed event is final in the chain ' +
+          'index; the per-tranche amounts once the chain ' +
           'indexer has its RecoveryDistributed event, and the distribution (id, status) once the worker ' +
           'created it. `failed` when the transaction reverted or was dropped (reason: the API code).',
         params: idParamsSchema,
