@@ -5,21 +5,13 @@
  *
  * Every check reads the chain at one block (the latest): the offering window, the allowlist
  * (`registry.isAllowed`), the tranche's remaining cap, the buyer's balance and allowance. A purchase
- * is `confirmed` only once the chain indexer has its `Purchased` event (portfolio, buyer, nonce) and
- * `failed` only once the relayer row says the transaction reverted or was given up; the API never
+ * settles through core/trading/settlement.ts: `mined` once its transaction is in a block, `confirmed` only
+ * once the chain indexer's `Purchased` event (portfolio, buyer, nonce) is final, `failed` only once
+ * the relayer row says the transaction reverted (at a final block) or was given up; the API never
  * guesses from what it sent.
  */
 import { randomBytes } from 'node:crypto';
-import {
-  type Abi,
-  type Address,
-  getAddress,
-  type Hex,
-  hexToBigInt,
-  isHex,
-  maxUint256,
-  verifyTypedData,
-} from 'viem';
+import { type Address, getAddress, type Hex, hexToBigInt, isHex, maxUint256, verifyTypedData } from 'viem';
 import {
   NO_PERMIT,
   type PurchaseIntent,
@@ -29,39 +21,22 @@ import {
   readPermitDomain,
 } from '../chain/actions.ts';
 import type { ChainPublicClient } from '../chain/clients.ts';
-import { ChainError, isChainError, toChainError } from '../chain/errors.ts';
+import { isChainError, toChainError } from '../chain/errors.ts';
 import { complianceRegistryAbi, portfolioAbi, testStablecoinAbi } from '../chain/generated/index.ts';
 import type { PrismaClient } from '../db/index.ts';
-import { BaseError, conflict, type ErrorCode, notFound } from '../platform/errors.ts';
+import { BaseError, conflict, notFound } from '../platform/errors.ts';
+import {
+  type PurchaseRelayer,
+  type RelaySubmitParameters,
+  type RelayTxView,
+  relayFailure,
+  settleRelayed,
+} from './settlement.ts';
 
 // ------------------------------------------------------------------ relayer and indexer seams
 
-/** What the purchases need of the relayer (core/chain/relayer/relayer.ts, ISSUE4.md). */
-export type RelaySubmitParameters = {
-  idempotencyKey: string;
-  kind: string;
-  to: Address;
-  abi: Abi;
-  functionName: string;
-  args: readonly unknown[];
-  refId?: string;
-};
-
-/** The fields of a `relay_tx` row the purchases read. */
-export type RelayTxView = {
-  id: string;
-  txHash: string;
-  status: 'pending' | 'mined' | 'reverted' | 'failed';
-  revertReason?: string | null;
-  errorName?: string | null;
-  errorCode?: string | null;
-  blockNumber?: bigint | null;
-};
-
-export type PurchaseRelayer = {
-  /** Simulates first (a revert throws a ChainError and sends nothing); same key, same row. */
-  submit: (parameters: RelaySubmitParameters) => Promise<RelayTxView>;
-};
+/** The relayer seam of every relayed action (core/trading/settlement.ts); re-exported for importers. */
+export type { PurchaseRelayer, RelaySubmitParameters, RelayTxView };
 
 /** A `Purchased` event as the chain indexer stored it. */
 export type IndexedPurchase = {
@@ -625,25 +600,28 @@ function assertFunds(
 
 type PurchaseRow = NonNullable<Awaited<ReturnType<PrismaClient['purchase']['findUnique']>>>;
 
-/**
- * The API code and reason of a relayer row that reverted or was given up (shared by purchases and
- * order fills): a decoded revert keeps its mapped code, a dropped row is SERVICE_UNAVAILABLE.
- */
-export function relayFailure(relay: RelayTxView): { code: string; reason: string } {
-  if (relay.errorName) {
-    const code =
-      (relay.errorCode as ErrorCode | null) ??
-      new ChainError('', { kind: 'revert', errorName: relay.errorName }).code;
-    return { code, reason: relay.revertReason ?? relay.errorName };
-  }
-  if (relay.status === 'failed')
-    return { code: 'SERVICE_UNAVAILABLE', reason: relay.revertReason ?? 'dropped' };
-  return { code: relay.errorCode ?? 'CONFLICT', reason: relay.revertReason ?? 'reverted' };
+/** The API code and reason of a failed relayer row (in ./settlement.ts; kept for importers). */
+export { relayFailure };
+
+/** The indexed Purchased event of a purchase row's intent, through `context.findIndexedPurchase`. */
+function purchaseEventFinder(
+  context: Pick<TradingContext, 'findIndexedPurchase'>,
+  row: PurchaseRow & { quote: QuoteRow },
+) {
+  return () =>
+    context.findIndexedPurchase({
+      chainId: row.quote.chainId,
+      portfolio: getAddress(row.quote.portfolioAddress),
+      buyer: getAddress(row.buyer),
+      nonce: big(row.quote.nonce),
+    });
 }
 
 /**
- * The purchase with its status brought up to date: `confirmed` from the indexer's Purchased event,
- * `failed` from a reverted or abandoned relayer row, else `pending`.
+ * The purchase with its status brought up to date by the settlement state machine
+ * (core/trading/settlement.ts): `confirmed` (stored) once the indexer's Purchased event of its intent is
+ * final, `mined` while that event (or the mined transaction) is not final yet, `failed` (stored)
+ * from a reverted-and-final or abandoned relayer row, else `pending`.
  */
 export async function getPurchase(
   context: Pick<TradingContext, 'prisma' | 'findIndexedPurchase'>,
@@ -656,27 +634,21 @@ export async function getPurchase(
   if (row === null) throw notFound('Purchase', id);
   if (row.status !== 'pending') return purchaseView(row, row.quote);
 
-  const indexed = await context.findIndexedPurchase({
+  const settled = await settleRelayed(row, {
+    prisma,
     chainId: row.quote.chainId,
-    portfolio: getAddress(row.quote.portfolioAddress),
-    buyer: getAddress(row.buyer),
-    nonce: big(row.quote.nonce),
+    findEvent: purchaseEventFinder(context, row),
   });
-  if (indexed !== null && !indexed.final) {
-    // indexed but still in the unfinalized window: confirmed as of now, recorded once final
-    return {
-      ...purchaseView(row, row.quote),
-      status: 'confirmed' as const,
-      tokens: indexed.amount.toString(),
-      cost: indexed.cost.toString(),
-      blockNumber: indexed.blockNumber.toString(),
-      txHash: indexed.txHash,
-    };
-  }
-  if (indexed !== null) {
+  const { relay } = settled;
+  // a process that died between relayer.submit and writing relayTxId: the row found by key is ours
+  const relayLink =
+    relay !== null && row.relayTxId === null ? { relayTxId: relay.id, txHash: relay.txHash } : {};
+  if (settled.state === 'confirmed' && settled.event !== null) {
+    const indexed = settled.event;
     await prisma.purchase.updateMany({
       where: { id, status: 'pending' },
       data: {
+        ...relayLink,
         status: 'confirmed',
         tokens: indexed.amount.toString(),
         cost: indexed.cost.toString(),
@@ -685,31 +657,39 @@ export async function getPurchase(
         settledAt: new Date(),
       },
     });
-  } else {
-    const relay =
-      row.relayTxId === null
-        ? await prisma.relayTx.findUnique({ where: { idempotencyKey: row.idempotencyKey } })
-        : await prisma.relayTx.findUnique({ where: { id: row.relayTxId } });
-    if (relay !== null && (relay.status === 'reverted' || relay.status === 'failed')) {
-      const failure = relayFailure(relay);
-      await prisma.purchase.updateMany({
-        where: { id, status: 'pending' },
-        data: {
-          status: 'failed',
-          failureCode: failure.code,
-          failureReason: failure.reason,
-          txHash: relay.txHash,
-          blockNumber: relay.blockNumber,
-          settledAt: new Date(),
-        },
-      });
-    } else if (relay !== null && relay.txHash !== row.txHash) {
-      // a fee bump replaced the transaction
-      await prisma.purchase.updateMany({ where: { id, status: 'pending' }, data: { txHash: relay.txHash } });
-    }
+  } else if (settled.state === 'failed' && relay !== null) {
+    await prisma.purchase.updateMany({
+      where: { id, status: 'pending' },
+      data: {
+        ...relayLink,
+        status: 'failed',
+        failureCode: settled.failure.code,
+        failureReason: settled.failure.reason,
+        txHash: relay.txHash,
+        blockNumber: relay.blockNumber,
+        settledAt: new Date(),
+      },
+    });
+  } else if (relay !== null && (relay.txHash !== row.txHash || row.relayTxId === null)) {
+    // a fee bump replaced the transaction, or the relay row was found by its key
+    await prisma.purchase.updateMany({
+      where: { id, status: 'pending' },
+      data: { relayTxId: relay.id, txHash: relay.txHash },
+    });
   }
   const fresh = await prisma.purchase.findUniqueOrThrow({ where: { id } });
-  return purchaseView(fresh, row.quote);
+  const view = purchaseView(fresh, row.quote);
+  if (settled.state !== 'mined' || fresh.status !== 'pending') return view;
+  // mined, not final yet: what the index has so far (may still go back to pending on a reorg)
+  const indexed = settled.event;
+  return {
+    ...view,
+    status: 'mined' as const,
+    tokens: indexed?.amount.toString() ?? null,
+    cost: indexed?.cost.toString() ?? null,
+    blockNumber: settled.blockNumber?.toString() ?? null,
+    txHash: indexed?.txHash ?? relay?.txHash ?? view.txHash,
+  };
 }
 
 export function purchaseView(row: PurchaseRow, quote: QuoteRow) {

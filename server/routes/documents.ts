@@ -11,7 +11,7 @@ import {
 import { documentTooLarge, type HashedUpload, hashUpload } from '../../core/catalog/documents/store.ts';
 import { findPortfolio } from '../../core/catalog/portfolios.ts';
 import { assertDataRoomOpen } from '../../core/catalog/rules.ts';
-import { BaseError, unauthorized } from '../../core/platform/errors.ts';
+import { BaseError } from '../../core/platform/errors.ts';
 import { assertDataRoomAccess, assertOwns } from '../plugins/auth.ts';
 import {
   decodeCursor,
@@ -34,8 +34,6 @@ import {
 const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
 const FILE_FIELD = 'file';
 const FILE_FIELD_PATH = 'body.file';
-
-const signInFirst = () => unauthorized('Sign in first (POST /v1/auth/nonce, /v1/auth/verify)');
 
 /** Stop reading an upload we will not use; the connection closes after the answer. */
 function discardBody(request: FastifyRequest, reply: FastifyReply): void {
@@ -87,7 +85,7 @@ export const documentRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/portfolios/:id/documents',
     {
-      preHandler: app.requireRole('issuer'),
+      config: { auth: { roles: ['issuer'] } },
       schema: {
         tags: ['documents'],
         summary: 'Add a document to the data room of a draft portfolio (multipart field `file`)',
@@ -96,7 +94,6 @@ export const documentRoutes: FastifyPluginAsyncZod = async (app) => {
           'bytes again to the same portfolio answers 200 with the existing document and stores nothing new. ' +
           'After publish the data room is frozen (its root is anchored on-chain): 409. An empty file answers ' +
           `422, a file over DOCUMENT_MAX_BYTES (${maxBytes}) 413.`,
-        security: [{ apiKey: [] }],
         consumes: ['multipart/form-data'],
         params: idParamsSchema,
         body: multipartFileBodySchema,
@@ -145,17 +142,16 @@ export const documentRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/v1/portfolios/:id/documents',
     {
+      config: { auth: 'credential' },
       schema: {
         tags: ['documents'],
         summary: 'The data room: documents with their SHA-256 (allowlisted investors, the issuer, admins)',
-        security: [{ session: [] }, { apiKey: [] }],
         params: idParamsSchema,
         querystring: listDocumentsQuerySchema,
         response: { 200: pageOf(documentSchema), ...errorResponses(400, 401, 403, 404, 429) },
       },
     },
     async (request) => {
-      if (request.principal === null) throw signInFirst();
       const portfolio = await findPortfolio(dataRoom, request.params.id);
       await assertDataRoomAccess(request, portfolio);
       const { limit, cursor } = request.query;
@@ -184,19 +180,18 @@ export const documentRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/v1/documents/:id/proof',
     {
+      config: { auth: 'credential' },
       schema: {
         tags: ['documents'],
         summary: "Merkle proof of a document against its portfolio's anchored document root",
         description:
           'The tree is an OpenZeppelin StandardMerkleTree with leaf encoding `["bytes32"]` over the SHA-256 of ' +
           'every document of the portfolio. 409 until the portfolio is published and its root anchored.',
-        security: [{ session: [] }, { apiKey: [] }],
         params: idParamsSchema,
         response: { 200: documentProofSchema, ...errorResponses(401, 403, 404, 409, 429) },
       },
     },
     async (request) => {
-      if (request.principal === null) throw signInFirst();
       const document = await findDocument(dataRoom, request.params.id);
       await assertDataRoomAccess(request, document.portfolio);
       return proveDocument(dataRoom, document);

@@ -25,14 +25,13 @@ export const investorRoutes: FastifyPluginAsyncZod<TradingRoutesOptions> = async
   app.post(
     '/v1/investors/:address/allowlist',
     {
-      preHandler: app.requireRole('admin'),
+      config: { auth: { roles: ['admin'] } },
       schema: {
         tags: ['investors'],
         summary: 'Allowlist an investor on-chain until `expiresAt` (ComplianceRegistry.allowlist)',
         description:
           'Relayed by the platform signer; answers 202 with the relay transaction. The investor table shows ' +
           'the new expiry once that transaction is mined. The same address and expiry twice is one transaction.',
-        security: [{ apiKey: [] }],
         params: investorParamsSchema,
         body: allowlistBodySchema,
         response: { 202: allowlistAcceptedSchema, ...errorResponses(400, 401, 403, 409, 422, 429, 503) },

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -9,6 +10,7 @@ import {
   legalStatuses,
   loanAssetClasses,
 } from '../../core/catalog/loan-tape/rules.ts';
+import { type SpooledLoanTape, spoolLoanTape } from '../../core/catalog/loan-tape/spool.ts';
 import { findPortfolio } from '../../core/catalog/portfolios.ts';
 import { assertTapeEditable } from '../../core/catalog/rules.ts';
 import { BaseError } from '../../core/platform/errors.ts';
@@ -85,16 +87,36 @@ const listLoansQuerySchema = z.object({
   maxBalance: decimalStringSchema.optional(),
 });
 
+/** At most `max` runs at a time; the others wait in arrival order. */
+function concurrencyLimit(max: number) {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(run: () => Promise<T>): Promise<T> => {
+    if (active < max) active++;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await run();
+    } finally {
+      // hand the slot to the next in line, or free it
+      const next = waiting.shift();
+      if (next === undefined) active--;
+      else next();
+    }
+  };
+}
+
 /** PUT /v1/portfolios/:id/loan-tape (issuer, CSV) and GET /v1/portfolios/:id/loans (data-room access). */
 export const loanRoutes: FastifyPluginAsyncZod = async (app) => {
   const catalog = { prisma: app.prisma };
+  // every ingest holds a pooled connection (and its portfolio's row lock) until it commits
+  const ingest = concurrencyLimit(app.config.LOAN_TAPE_CONCURRENT_INGESTS);
   // the tape is streamed to the ingest, never buffered
   app.addContentTypeParser('text/csv', (_request, payload, done) => done(null, payload));
 
   app.put(
     '/v1/portfolios/:id/loan-tape',
     {
-      preHandler: app.requireRole('issuer'),
+      config: { invalidatesListing: true, auth: { roles: ['issuer'] } },
       bodyLimit: app.config.LOAN_TAPE_MAX_BYTES,
       schema: {
         tags: ['loans'],
@@ -102,8 +124,8 @@ export const loanRoutes: FastifyPluginAsyncZod = async (app) => {
         description:
           'Send the CSV of docs/loan-tape.md with `Content-Type: text/csv`. Every cell is validated; a bad ' +
           'tape answers 422 with `{ row, column, value, reason }` per bad cell (first 1,000, with the total ' +
-          'count) and stores nothing.',
-        security: [{ apiKey: [] }],
+          'count) and stores nothing. The body is received in full before the ingest starts; one that takes ' +
+          'longer than `LOAN_TAPE_UPLOAD_TIMEOUT_MS` answers 408 REQUEST_TIMEOUT and stores nothing.',
         consumes: ['text/csv'],
         params: idParamsSchema,
         body: z.unknown().describe('the CSV bytes'),
@@ -116,7 +138,7 @@ export const loanRoutes: FastifyPluginAsyncZod = async (app) => {
             stats: statsSchema,
           }),
           422: tapeRejectedSchema,
-          ...errorResponses(400, 401, 403, 404, 409, 413, 415, 429),
+          ...errorResponses(400, 401, 403, 404, 408, 409, 413, 415, 429),
         },
       },
     },
@@ -134,23 +156,18 @@ export const loanRoutes: FastifyPluginAsyncZod = async (app) => {
       const maxBytes = app.config.LOAN_TAPE_MAX_BYTES;
       const declared = Number(request.headers['content-length'] ?? Number.NaN);
       request.audit = { type: 'portfolio', id: portfolio.id, details: { action: 'loan-tape' } };
+      // 1. the body to a file, with no connection or lock held while the client sends it
+      let spooled: SpooledLoanTape;
       try {
         if (declared > maxBytes) throw tooLarge(maxBytes);
-        const result = await ingestLoanTape({
-          pool: app.db.pool,
-          portfolioId: portfolio.id,
+        spooled = await spoolLoanTape({
           source: body,
+          dir: path.join(app.config.DATA_DIR, 'uploads'),
           maxBytes,
+          timeoutMs: app.config.LOAN_TAPE_UPLOAD_TIMEOUT_MS,
+          elapsedMs: reply.elapsedTime,
+          timeoutSetting: 'LOAN_TAPE_UPLOAD_TIMEOUT_MS',
         });
-        request.audit.details = { action: 'loan-tape', loanCount: result.loanCount, sha256: result.sha256 };
-        const stats = await tapeStatistics(catalog, portfolio.id);
-        return {
-          portfolioId: portfolio.id,
-          loanCount: result.loanCount,
-          sha256: result.sha256,
-          size: result.size,
-          stats,
-        };
       } catch (error) {
         // the client may still be sending: stop reading and close the connection after the answer
         if (!body.readableEnded) {
@@ -160,25 +177,39 @@ export const loanRoutes: FastifyPluginAsyncZod = async (app) => {
         }
         throw error;
       }
+      // 2. the file into Postgres in one transaction (all or nothing, per-cell 422s), a bounded number at once
+      try {
+        const result = await ingest(() =>
+          ingestLoanTape({ pool: app.db.pool, portfolioId: portfolio.id, source: spooled.open(), maxBytes }),
+        );
+        request.audit.details = { action: 'loan-tape', loanCount: result.loanCount, sha256: result.sha256 };
+        const stats = await tapeStatistics(catalog, portfolio.id);
+        return {
+          portfolioId: portfolio.id,
+          loanCount: result.loanCount,
+          sha256: result.sha256,
+          size: result.size,
+          stats,
+        };
+      } finally {
+        await spooled.remove();
+      }
     },
   );
 
   app.get(
     '/v1/portfolios/:id/loans',
     {
+      config: { auth: 'credential' },
       schema: {
         tags: ['loans'],
         summary: 'The loan tape, paginated and filterable (allowlisted investors, the issuer, admins)',
-        security: [{ session: [] }, { apiKey: [] }],
         params: idParamsSchema,
         querystring: listLoansQuerySchema,
         response: { 200: pageOf(loanSchema), ...errorResponses(400, 401, 403, 404, 429) },
       },
     },
     async (request) => {
-      if (request.principal === null) {
-        throw new BaseError('Sign in first (POST /v1/auth/nonce, /v1/auth/verify)', { code: 'UNAUTHORIZED' });
-      }
       const portfolio = await findPortfolio(catalog, request.params.id);
       await assertDataRoomAccess(request, portfolio);
       const { cursor, ...filters } = request.query;

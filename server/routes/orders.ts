@@ -197,8 +197,9 @@ export const orderRoutes: FastifyPluginAsyncZod = async (app) => {
         tags: ['orders'],
         summary: "Fill an order with the taker's signed fill intent (and permit); relayed as fillWithSig",
         description:
-          'Answers 202 once the relayer sent the transaction; poll GET /v1/orders/:hash/fills/:id: `confirmed` ' +
-          'once the indexer has its OrderFilled event, `failed` with the decoded reason if it reverted. A fill ' +
+          'Answers 202 once the relayer sent the transaction; poll GET /v1/orders/:hash/fills/:id: `mined` once ' +
+          'in a block, `confirmed` once its indexed OrderFilled event is final, `failed` with the decoded reason ' +
+          'if it reverted. A fill ' +
           'larger than what is left, counting fills still pending, is rejected up front (409 CONFLICT, ' +
           '`details.reason` OrderOverfilled). The same signed intent again answers the same fill.',
         params: orderHashParamsSchema,
@@ -239,7 +240,11 @@ export const orderRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         tags: ['orders'],
-        summary: 'A relayed fill: pending, confirmed (indexed OrderFilled) or failed (decoded reason)',
+        summary:
+          'A relayed fill: pending → mined → confirmed (indexed OrderFilled, final) or failed (decoded reason)',
+        description:
+          '`mined` is not final: a reorg that removes the transaction or its OrderFilled event sends the fill ' +
+          'back to `pending` (the relayer sends it again). `confirmed` and `failed` never change.',
         params: fillParamsSchema,
         response: { 200: fillSchema, ...errorResponses(404, 429, 503) },
       },

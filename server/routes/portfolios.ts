@@ -40,11 +40,10 @@ const routes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/portfolios',
     {
-      preHandler: app.requireRole('issuer'),
+      config: { invalidatesListing: true, auth: { roles: ['issuer'] } },
       schema: {
         tags: ['portfolios'],
         summary: 'Create a draft portfolio with its tranches',
-        security: [{ apiKey: [] }],
         body: createPortfolioBodySchema,
         response: { 201: portfolioDetailSchema, ...errorResponses(400, 401, 403, 429) },
       },

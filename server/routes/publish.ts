@@ -31,14 +31,13 @@ export const publishRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/portfolios/:id/publish',
     {
-      preHandler: app.requireRole('issuer'),
+      config: { invalidatesListing: true, auth: { roles: ['issuer'] } },
       schema: {
         tags: ['portfolios'],
         summary: 'Publish a draft: deploy its contracts and anchor its document root and tape hash',
         description:
           'Needs a draft with a loan tape. Answers 202 with a job; the portfolio is `publishing` until the ' +
           'job succeeds (`published`, with addresses) or fails (back to `draft` with `publishError`).',
-        security: [{ apiKey: [] }],
         params: idParamsSchema,
         response: { 202: publishAcceptedSchema, ...errorResponses(401, 403, 404, 409, 429, 503) },
       },
@@ -74,12 +73,11 @@ export const publishRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/v1/jobs/:id',
     {
-      preHandler: app.requireRole('issuer'),
+      config: { auth: { roles: ['issuer'] } },
       schema: {
         tags: ['jobs'],
         summary: 'A background job (e.g. publish): status, result, error',
         description: 'For the issuer that owns the job’s portfolio, and admins.',
-        security: [{ apiKey: [] }],
         params: idParamsSchema,
         response: { 200: jobSchema, ...errorResponses(401, 403, 404, 429) },
       },

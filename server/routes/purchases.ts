@@ -157,10 +157,12 @@ export const purchaseRoutes: FastifyPluginAsyncZod<TradingRoutesOptions> = async
     {
       schema: {
         tags: ['purchases'],
-        summary: 'A purchase: pending → confirmed (tokens, cost, block, tx) or failed (reason)',
+        summary: 'A purchase: pending → mined → confirmed (tokens, cost, block, tx) or failed (reason)',
         description:
-          '`confirmed` once the chain indexer has the Purchased event; `failed` once the relayer’s ' +
-          'transaction reverted (reason: the decoded revert’s API code, e.g. SOLD_OUT) or was given up.',
+          '`mined` once its transaction is in a block (tokens and cost once indexed; a reorg can send it back ' +
+          'to `pending`); `confirmed` once the chain indexer’s Purchased event is final; `failed` once the ' +
+          'relayer’s transaction reverted at a final block (reason: the decoded revert’s API code, e.g. ' +
+          'SOLD_OUT) or was given up.',
         params: idParamsSchema,
         response: { 200: purchaseSchema, ...errorResponses(404, 429, 503) },
       },

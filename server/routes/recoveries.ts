@@ -41,7 +41,7 @@ export const recoveryRoutes: FastifyPluginAsyncZod<TradingRoutesOptions> = async
   app.post(
     '/v1/portfolios/:id/recoveries',
     {
-      preHandler: app.requireRole('servicer'),
+      config: { auth: { roles: ['servicer'] } },
       attachValidation: true,
       schema: {
         tags: ['recoveries'],
@@ -53,7 +53,6 @@ export const recoveryRoutes: FastifyPluginAsyncZod<TradingRoutesOptions> = async
           'missing). 409 before the offering is closed or before publish. One recovery per report: the same ' +
           'report again answers the existing recovery (200), with another amount 409; a report the Portfolio ' +
           'already took on-chain (its reportHash) 409 REPORT_ALREADY_DEPOSITED. Bad input 422.',
-        security: [{ apiKey: [] }],
         params: idParamsSchema,
         body: createRecoveryBodySchema,
         response: {
@@ -102,9 +101,11 @@ export const recoveryRoutes: FastifyPluginAsyncZod<TradingRoutesOptions> = async
       schema: {
         tags: ['recoveries'],
         summary:
-          'A recovery: pending → confirmed (recovery id, block, per-tranche amounts, distribution) or failed',
+          'A recovery: pending → mined → confirmed (recovery id, block, per-tranche amounts, distribution) or failed',
         description:
-          '`confirmed` once the relayed depositRecovery is mined; the per-tranche amounts once the chain ' +
+          '`mined` once the relayed depositRecovery is in a block (recovery id from the receipt; a reorg can ' +
+          'send it back to `pending`), `confirmed` once its RecoveryDistributed event is final in the chain ' +
+          'index; the per-tranche amounts once the chain ' +
           'indexer has its RecoveryDistributed event, and the distribution (id, status) once the worker ' +
           'created it. `failed` when the transaction reverted or was dropped (reason: the API code).',
         params: idParamsSchema,
@@ -122,7 +123,7 @@ export const recoveryRoutes: FastifyPluginAsyncZod<TradingRoutesOptions> = async
   app.post(
     '/v1/portfolios/:id/offering/close',
     {
-      preHandler: app.requireRole('issuer'),
+      config: { auth: { roles: ['issuer'] } },
       schema: {
         tags: ['recoveries'],
         summary: 'Close the offering on-chain (Portfolio.closeOffering), fixing each tranche’s outstanding',
@@ -130,7 +131,6 @@ export const recoveryRoutes: FastifyPluginAsyncZod<TradingRoutesOptions> = async
           'The owning issuer or an admin. Relayed by the platform key (it holds ISSUER_ROLE); 202 with the ' +
           'transaction. 409 when the portfolio is not published or the offering is already closed. ' +
           'GET /v1/portfolios/:id shows `offering.closed` once the chain indexer has the OfferingClosed event.',
-        security: [{ apiKey: [] }],
         params: idParamsSchema,
         response: { 202: closeOfferingAcceptedSchema, ...errorResponses(401, 403, 404, 409, 429, 503) },
       },
