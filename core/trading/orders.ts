@@ -55,6 +55,7 @@ import { isChainError, toChainError } from '../chain/errors.ts';
 import { complianceRegistryAbi, marketplaceAbi, portfolioAbi } from '../chain/generated/index.ts';
 import { INT4_MAX, INT8_MAX } from '../db/column-ranges.ts';
 import type { PrismaClient } from '../db/index.ts';
+import { isUniqueViolation } from '../db/unique-violation.ts';
 import { BaseError, conflict, type ErrorCode, notFound, validationFailed } from '../platform/errors.ts';
 import type { PurchaseRelayer, RelayTxView } from './purchases.ts';
 import { settleRelayed } from './settlement.ts';
@@ -383,7 +384,7 @@ export async function placeOrder(
       },
     });
   } catch (error) {
-    if ((error as { code?: string }).code === 'P2002') {
+    if (isUniqueViolation(error)) {
       throw conflict('This order is already in the book', { orderHash: hash });
     }
     throw error;

@@ -24,6 +24,7 @@ import type { ChainPublicClient } from '../chain/clients.ts';
 import { isChainError, toChainError } from '../chain/errors.ts';
 import { complianceRegistryAbi, portfolioAbi, testStablecoinAbi } from '../chain/generated/index.ts';
 import type { PrismaClient } from '../db/index.ts';
+import { isUniqueViolation } from '../db/unique-violation.ts';
 import { BaseError, conflict, notFound } from '../platform/errors.ts';
 import {
   type PurchaseRelayer,
@@ -426,10 +427,6 @@ async function verifySignature(
     );
   }
 }
-
-const isUniqueViolation = (error: unknown) =>
-  (error as { code?: unknown })?.code === 'P2002' ||
-  (error as { cause?: { code?: unknown } })?.cause?.code === '23505';
 
 /**
  * Checks a signed quote (signatures, expiry, replay, allowlist, cap, funds) and relays `buyWithSig`.
