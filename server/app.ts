@@ -12,6 +12,7 @@ import { registerErrorHandler } from './plugins/error-handler.ts';
 import { securityPlugin } from './plugins/security.ts';
 import { servicesPlugin } from './plugins/services.ts';
 import { swaggerPlugin } from './plugins/swagger.ts';
+import { tradingPlugin } from './plugins/trading.ts';
 import { authRoutes } from './routes/auth.ts';
 import { devRoutes } from './routes/dev.ts';
 import { distributionRoutes } from './routes/distributions.ts';
@@ -101,6 +102,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(swaggerPlugin);
   await app.register(authPlugin);
   await app.register(auditPlugin);
+  await app.register(tradingPlugin);
   await app.register(multipart, { limits: { fileSize: config.DOCUMENT_MAX_BYTES + 1, files: 1 } });
 
   await app.register(healthRoutes);

@@ -24,8 +24,8 @@
 import { Worker } from 'node:worker_threads';
 import { type Address, getAddress, type Hex } from 'viem';
 import type { ChainPublicClient } from '../chain/clients.ts';
-import { toChainError } from '../chain/errors.ts';
 import { distributorAbi } from '../chain/generated/index.ts';
+import { readChain } from '../chain/read.ts';
 import type { PrismaClient } from '../db/index.ts';
 import { BaseError, conflict, notFound } from '../platform/errors.ts';
 import { type RelayedActionContext, relayOnce } from '../trading/settlement.ts';
@@ -257,14 +257,6 @@ type PayoutRow = {
   indexed_block: string | null;
 };
 
-async function read<T>(contract: string, functionName: string, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    throw toChainError(error, { contract, functionName });
-  }
-}
-
 /**
  * The account's payouts, one per portfolio where it has a leaf in some distribution (ordered by
  * portfolio id); `portfolioId` restricts it to one portfolio.
@@ -320,7 +312,7 @@ export async function investorPayouts(
         const [claimed, payToken, proof] = await Promise.all([
           fromIndex
             ? BigInt(row.indexed_claimed ?? '0')
-            : read('Distributor', 'claimed', () =>
+            : readChain('Distributor', 'claimed', () =>
                 context.publicClient.readContract({
                   address: distributor,
                   abi: distributorAbi,
@@ -359,7 +351,7 @@ async function payTokenOf(context: PayoutsContext, cache: Map<string, Address>, 
   const known = cache.get(distributor);
   if (known !== undefined) return known;
   const token = getAddress(
-    await read('Distributor', 'payToken', () =>
+    await readChain('Distributor', 'payToken', () =>
       context.publicClient.readContract({
         address: distributor,
         abi: distributorAbi,

@@ -12,8 +12,9 @@
  * Every check reads the chain at the latest block before anything is sent; a rejection sends nothing.
  */
 import { type Address, decodeFunctionData, getAddress, type Hex, parseEventLogs } from 'viem';
-import { ChainError, toChainError } from '../chain/errors.ts';
+import { ChainError } from '../chain/errors.ts';
 import { portfolioAbi, testStablecoinAbi } from '../chain/generated/index.ts';
+import { readChain } from '../chain/read.ts';
 import type { PrismaClient } from '../db/index.ts';
 import { BaseError, conflict, notFound } from '../platform/errors.ts';
 import {
@@ -36,14 +37,6 @@ export const RECOVERY_KIND = 'depositRecovery';
 export const CLOSE_OFFERING_KIND = 'closeOffering';
 
 // ------------------------------------------------------------------ portfolio on-chain state
-
-async function read<T>(contract: string, functionName: string, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    throw toChainError(error, { contract, functionName });
-  }
-}
 
 /** The published portfolio row (404 unknown, 409 not published, 503 another chain). */
 export async function publishedPortfolio(context: Pick<RecoveryContext, 'prisma' | 'chainId'>, id: string) {
@@ -75,7 +68,7 @@ export async function findPortfolio(prisma: PrismaClient, id: string) {
 }
 
 async function readTerms(context: RecoveryContext, portfolio: Address, blockNumber?: bigint) {
-  return read('Portfolio', 'terms', () =>
+  return readChain('Portfolio', 'terms', () =>
     context.publicClient.readContract({
       address: portfolio,
       abi: portfolioAbi,
@@ -157,7 +150,9 @@ export async function submitRecovery(context: RecoveryContext, parameters: Submi
     return { view: await recoveryView(context, live), existing: true };
   }
 
-  const block = await read('chain', 'getBlock', () => context.publicClient.getBlock({ blockTag: 'latest' }));
+  const block = await readChain('chain', 'getBlock', () =>
+    context.publicClient.getBlock({ blockTag: 'latest' }),
+  );
   const terms = await readTerms(context, portfolio.portfolioAddress, block.number);
   if (!terms.offeringClosed) {
     throw conflict(
@@ -170,7 +165,7 @@ export async function submitRecovery(context: RecoveryContext, parameters: Submi
   }
   const servicer = getAddress(terms.servicer);
   const payToken = getAddress(terms.payToken);
-  const [balance, allowance] = await read('ERC20', 'balanceOf', () =>
+  const [balance, allowance] = await readChain('ERC20', 'balanceOf', () =>
     Promise.all([
       context.publicClient.readContract({
         address: payToken,

@@ -53,8 +53,10 @@ import {
 } from '../chain/contracts/marketplace.ts';
 import { isChainError, toChainError } from '../chain/errors.ts';
 import { complianceRegistryAbi, marketplaceAbi, portfolioAbi } from '../chain/generated/index.ts';
+import { readChain } from '../chain/read.ts';
 import { INT4_MAX, INT8_MAX } from '../db/column-ranges.ts';
 import type { PrismaClient } from '../db/index.ts';
+import { isUniqueViolation } from '../db/unique-violation.ts';
 import { BaseError, conflict, type ErrorCode, notFound, validationFailed } from '../platform/errors.ts';
 import type { PurchaseRelayer, RelayTxView } from './purchases.ts';
 import { settleRelayed } from './settlement.ts';
@@ -78,16 +80,12 @@ function failed(code: ErrorCode, message: string, details?: unknown): BaseError 
   return new BaseError(message, { code, details });
 }
 
-async function read<T>(contract: string, functionName: string, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    throw toChainError(error, { contract, functionName });
-  }
-}
-
 async function chainNow(client: ChainPublicClient): Promise<bigint> {
-  return read('chain', 'getBlock', async () => (await client.getBlock({ blockTag: 'latest' })).timestamp);
+  return readChain(
+    'chain',
+    'getBlock',
+    async () => (await client.getBlock({ blockTag: 'latest' })).timestamp,
+  );
 }
 
 // ------------------------------------------------------------------ views
@@ -276,7 +274,7 @@ export async function placeOrder(
   }
   const tranche = await knownTranche(context, order.tranche, 'body.order.tranche');
 
-  const [terms, counter, filled, cancelled, balance, allowance] = await read(
+  const [terms, counter, filled, cancelled, balance, allowance] = await readChain(
     'Marketplace',
     'order checks',
     () =>
@@ -332,7 +330,7 @@ export async function placeOrder(
       { path: 'body.order.counter', message: `must be the maker's current counter ${counter}` },
     ]);
   }
-  const allowed = await read('ComplianceRegistry', 'isAllowed', () =>
+  const allowed = await readChain('ComplianceRegistry', 'isAllowed', () =>
     publicClient.readContract({
       address: terms.registry,
       abi: complianceRegistryAbi,
@@ -383,7 +381,7 @@ export async function placeOrder(
       },
     });
   } catch (error) {
-    if ((error as { code?: string }).code === 'P2002') {
+    if (isUniqueViolation(error)) {
       throw conflict('This order is already in the book', { orderHash: hash });
     }
     throw error;
@@ -692,7 +690,7 @@ export async function submitFill(context: OrderBookContext, parameters: SubmitFi
     where: { id: row.portfolio_id },
     select: { portfolioAddress: true },
   });
-  const [terms, filled, cancelled, counter, nonceUsed, balance, allowance] = await read(
+  const [terms, filled, cancelled, counter, nonceUsed, balance, allowance] = await readChain(
     'Marketplace',
     'fill checks',
     () =>
@@ -746,7 +744,7 @@ export async function submitFill(context: OrderBookContext, parameters: SubmitFi
       reason: cancelled ? 'OrderWasCancelled' : 'OrderCounterStale',
     });
   }
-  const allowed = await read('ComplianceRegistry', 'isAllowed', () =>
+  const allowed = await readChain('ComplianceRegistry', 'isAllowed', () =>
     publicClient.readContract({
       address: terms.registry,
       abi: complianceRegistryAbi,

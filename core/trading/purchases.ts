@@ -23,7 +23,9 @@ import {
 import type { ChainPublicClient } from '../chain/clients.ts';
 import { isChainError, toChainError } from '../chain/errors.ts';
 import { complianceRegistryAbi, portfolioAbi, testStablecoinAbi } from '../chain/generated/index.ts';
+import { readChain } from '../chain/read.ts';
 import type { PrismaClient } from '../db/index.ts';
+import { isUniqueViolation } from '../db/unique-violation.ts';
 import { BaseError, conflict, notFound } from '../platform/errors.ts';
 import {
   type PurchaseRelayer,
@@ -118,20 +120,12 @@ const amountInvalid = (message: string) =>
     details: [{ path: 'body.amount', message }],
   });
 
-async function read<T>(contract: string, functionName: string, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    throw toChainError(error, { contract, functionName });
-  }
-}
-
 // ------------------------------------------------------------------ chain state at one block
 
 type ChainBlock = { number: bigint; timestamp: bigint };
 
 const latestBlock = (context: TradingContext): Promise<ChainBlock> =>
-  read('chain', 'getBlock', () => context.publicClient.getBlock({ blockTag: 'latest' }));
+  readChain('chain', 'getBlock', () => context.publicClient.getBlock({ blockTag: 'latest' }));
 
 type OfferingState = {
   blockNumber: bigint;
@@ -159,7 +153,7 @@ async function readOfferingState(
   const client = context.publicClient;
   const block = at ?? (await latestBlock(context));
   const blockNumber = block.number;
-  const [terms, trancheTerms, state, allowed, record] = await read('Portfolio', 'terms', () =>
+  const [terms, trancheTerms, state, allowed, record] = await readChain('Portfolio', 'terms', () =>
     Promise.all([
       client.readContract({ address: portfolio, abi: portfolioAbi, functionName: 'terms', blockNumber }),
       client.readContract({
@@ -304,7 +298,7 @@ export async function createQuote(context: TradingContext, parameters: CreateQuo
   assertCanBuy(state, buyer, amount);
 
   const [cost, permit] = await Promise.all([
-    read('Portfolio', 'quote', () =>
+    readChain('Portfolio', 'quote', () =>
       context.publicClient.readContract({
         address: portfolio,
         abi: portfolioAbi,
@@ -427,10 +421,6 @@ async function verifySignature(
   }
 }
 
-const isUniqueViolation = (error: unknown) =>
-  (error as { code?: unknown })?.code === 'P2002' ||
-  (error as { cause?: { code?: unknown } })?.cause?.code === '23505';
-
 /**
  * Checks a signed quote (signatures, expiry, replay, allowlist, cap, funds) and relays `buyWithSig`.
  * Any rejection stores nothing and sends nothing.
@@ -460,7 +450,7 @@ export async function submitPurchase(context: TradingContext, parameters: Submit
   const [state, funds, nonceUsed] = await Promise.all([
     readOfferingState(context, portfolio, quote.trancheIndex, buyer, block),
     readFunds(context, { token: getAddress(quote.payToken), buyer, portfolio, blockNumber: block.number }),
-    read('Portfolio', 'nonceUsed', () =>
+    readChain('Portfolio', 'nonceUsed', () =>
       context.publicClient.readContract({
         address: portfolio,
         abi: portfolioAbi,
@@ -532,7 +522,7 @@ async function readFunds(
 ): Promise<Funds> {
   const { token, buyer, portfolio, blockNumber } = parameters;
   const client = context.publicClient;
-  const [balance, allowance, tokenNonce] = await read('ERC20', 'balanceOf', () =>
+  const [balance, allowance, tokenNonce] = await readChain('ERC20', 'balanceOf', () =>
     Promise.all([
       client.readContract({
         address: token,
@@ -756,7 +746,7 @@ export async function mirrorAllowlistOnReceipt(
     const relay = await context.prisma.relayTx.findUnique({ where: { id: parameters.relayTxId } });
     if (relay !== null && relay.status !== 'pending') {
       if (relay.status === 'mined') {
-        const [expiry, frozen] = await read('ComplianceRegistry', 'investor', () =>
+        const [expiry, frozen] = await readChain('ComplianceRegistry', 'investor', () =>
           context.publicClient.readContract({
             address: context.registry,
             abi: complianceRegistryAbi,

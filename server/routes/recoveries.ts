@@ -15,7 +15,6 @@ import {
   recoveryAcceptedSchema,
   recoverySchema,
 } from '../schemas/recovery.ts';
-import { stopTradingContext, type TradingRoutesOptions, tradingContext } from './purchases.ts';
 
 /** A servicer key whose owner is the portfolio's servicer address (any letter case), or an admin key. */
 function assertServicer(principal: Principal | null, portfolio: { servicerAddress: string }): void {
@@ -32,11 +31,10 @@ function assertServicer(principal: Principal | null, portfolio: { servicerAddres
 /**
  * POST /v1/portfolios/:id/recoveries (servicer), GET /v1/recoveries/:id,
  * POST /v1/portfolios/:id/offering/close (owning issuer): relayed through the app's one platform
- * relayer (`tradingContext`).
+ * relayer (`app.trading()`).
  */
-export const recoveryRoutes: FastifyPluginAsyncZod<TradingRoutesOptions> = async (app, options) => {
-  const trading = () => tradingContext(app, options);
-  app.addHook('onClose', async () => stopTradingContext(app));
+export const recoveryRoutes: FastifyPluginAsyncZod = async (app) => {
+  const trading = () => app.trading();
 
   app.post(
     '/v1/portfolios/:id/recoveries',
@@ -113,9 +111,7 @@ export const recoveryRoutes: FastifyPluginAsyncZod<TradingRoutesOptions> = async
       },
     },
     async (request) => {
-      const context =
-        options.trading ??
-        (app.config.RPC_URL === undefined ? undefined : await trading().catch(() => undefined));
+      const context = app.config.RPC_URL === undefined ? undefined : await trading().catch(() => undefined);
       return getRecovery(context ?? { prisma: app.prisma }, request.params.id);
     },
   );

@@ -30,7 +30,6 @@ import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
 import { saveDeployment } from '../../core/chain/deployment.ts';
 import { marketplaceAbi } from '../../core/chain/generated/index.ts';
 import { fillIdempotencyKey, fillRowData } from '../../core/trading/orders.ts';
-import { tradingContext } from '../../server/routes/purchases.ts';
 import { createIndexer, type Indexer } from '../../worker/indexer/index.ts';
 import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
@@ -947,7 +946,7 @@ describe('fill settlement: reorgs and crashes around the relay', () => {
     const id = randomUUID();
     const key = fillIdempotencyKey(hash, intent.taker, intent.nonce);
     await t.db.prisma.orderFill.create({ data: fillRowData(id, hash, intent, signature) });
-    const { relayer } = await tradingContext(t.app);
+    const { relayer } = await t.app.trading();
     const relayTx = await relayer.submit({
       idempotencyKey: key,
       kind: 'fillWithSig',
