@@ -27,6 +27,7 @@ import { readChain } from '../chain/read.ts';
 import type { PrismaClient } from '../db/index.ts';
 import { isUniqueViolation } from '../db/unique-violation.ts';
 import { BaseError, conflict, notFound } from '../platform/errors.ts';
+import { assertCanBuy, assertFunds, type Funds, type OfferingState } from './rules.ts';
 import {
   type PurchaseRelayer,
   type RelaySubmitParameters,
@@ -104,9 +105,6 @@ export async function findIndexedPurchase(
 
 // ------------------------------------------------------------------ errors
 
-const soldOut = (message: string, details?: unknown) => new BaseError(message, { code: 'SOLD_OUT', details });
-const notAllowlisted = (message: string, details?: unknown) =>
-  new BaseError(message, { code: 'NOT_ALLOWLISTED', details });
 const signatureInvalid = (message: string) => new BaseError(message, { code: 'SIGNATURE_INVALID' });
 const quoteExpired = (deadline: bigint, now: bigint) =>
   new BaseError('The quote has expired; ask for a new one', {
@@ -126,21 +124,6 @@ type ChainBlock = { number: bigint; timestamp: bigint };
 
 const latestBlock = (context: TradingContext): Promise<ChainBlock> =>
   readChain('chain', 'getBlock', () => context.publicClient.getBlock({ blockTag: 'latest' }));
-
-type OfferingState = {
-  blockNumber: bigint;
-  timestamp: bigint;
-  payToken: Address;
-  scale: bigint;
-  offeringStart: bigint;
-  offeringEnd: bigint;
-  offeringClosed: boolean;
-  /** Remaining cap in tranche-token base units. */
-  remaining: bigint;
-  allowed: boolean;
-  expiry: bigint;
-  frozen: boolean;
-};
 
 async function readOfferingState(
   context: TradingContext,
@@ -200,31 +183,6 @@ async function readOfferingState(
     expiry: BigInt(record[0]),
     frozen: record[1],
   };
-}
-
-/** Offering open, buyer allowed, `amount` within the remaining cap: else the matching API error. */
-function assertCanBuy(state: OfferingState, buyer: Address, amount: bigint): void {
-  if (state.offeringClosed || state.timestamp < state.offeringStart || state.timestamp > state.offeringEnd) {
-    throw conflict('The offering is not open', {
-      reason: 'OFFERING_NOT_OPEN',
-      offeringStart: state.offeringStart.toString(),
-      offeringEnd: state.offeringEnd.toString(),
-      closed: state.offeringClosed,
-      chainTime: state.timestamp.toString(),
-    });
-  }
-  if (!state.allowed) {
-    throw notAllowlisted(
-      state.frozen ? `${buyer} is frozen` : `${buyer} is not allowlisted (or the allowlisting expired)`,
-      { buyer, frozen: state.frozen, expiry: state.expiry.toString() },
-    );
-  }
-  if (state.remaining === 0n) throw soldOut('The tranche is sold out', { remaining: '0' });
-  if (amount > state.remaining) {
-    throw soldOut('The amount is above what remains of the tranche', {
-      remaining: state.remaining.toString(),
-    });
-  }
 }
 
 /** Mirrors the registry's record of `address` into the investor table (as read at some block). */
@@ -514,8 +472,6 @@ export async function submitPurchase(context: TradingContext, parameters: Submit
   return { id: updated.id, status: 'pending' as const, txHash: relayTx.txHash as Hex };
 }
 
-type Funds = { balance: bigint; allowance: bigint; tokenNonce: bigint };
-
 async function readFunds(
   context: TradingContext,
   parameters: { token: Address; buyer: Address; portfolio: Address; blockNumber: bigint },
@@ -548,44 +504,6 @@ async function readFunds(
     ]),
   );
   return { balance, allowance, tokenNonce };
-}
-
-/** Balance >= cost, and allowance >= cost or a permit whose nonce is still the token's. */
-function assertFunds(
-  funds: Funds,
-  parameters: {
-    cost: bigint;
-    /** The quoted permit nonce when a permit comes with the purchase. */
-    permitNonce?: bigint;
-  },
-): void {
-  const { balance, allowance, tokenNonce } = funds;
-  const { cost } = parameters;
-  if (balance < cost) {
-    throw conflict('The buyer’s pay-token balance is below the cost', {
-      reason: 'INSUFFICIENT_BALANCE',
-      balance: balance.toString(),
-      cost: cost.toString(),
-    });
-  }
-  if (allowance >= cost) return;
-  if (parameters.permitNonce === undefined) {
-    throw conflict('The buyer has not approved the cost to the portfolio; sign the permit of the quote', {
-      reason: 'INSUFFICIENT_ALLOWANCE',
-      allowance: allowance.toString(),
-      cost: cost.toString(),
-    });
-  }
-  if (tokenNonce !== parameters.permitNonce) {
-    throw conflict(
-      'The permit of this quote can no longer be used (the buyer signed another one); quote again',
-      {
-        reason: 'PERMIT_NONCE_USED',
-        allowance: allowance.toString(),
-        cost: cost.toString(),
-      },
-    );
-  }
 }
 
 type PurchaseRow = NonNullable<Awaited<ReturnType<PrismaClient['purchase']['findUnique']>>>;
