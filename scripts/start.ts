@@ -19,9 +19,7 @@ import { pathToFileURL } from 'node:url';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import pretty from 'pino-pretty';
 import { createPublicClient, http } from 'viem';
-import { createChainClients } from '../core/chain/clients.ts';
 import type { DeployedStack } from '../core/chain/deploy.ts';
-import { platformPrivateKey } from '../core/chain/deployment.ts';
 import { createDb, type Db } from '../core/db/index.ts';
 import { migrate } from '../core/db/migrate.ts';
 import { createApiKey, hashSecret } from '../core/platform/auth.ts';
@@ -29,7 +27,7 @@ import { type Config, loadConfig } from '../core/platform/config.ts';
 import { BaseError } from '../core/platform/errors.ts';
 import { buildApp } from '../server/app.ts';
 import { BULL_BOARD_PATH } from '../server/plugins/bull-board.ts';
-import { prepareDevFaucet } from '../server/routes/dev.ts';
+import { localFaucet, prepareDevFaucet } from '../server/routes/dev.ts';
 import { createWorker, type NplWorker } from '../worker/main.ts';
 import { ensureDeployment, startLocalChain } from './services/anvil.ts';
 import { startEmbeddedPostgres } from './services/postgres.ts';
@@ -96,23 +94,6 @@ function defaultLogStream(): DestinationStream {
     return pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' });
   }
   return pino.destination(1);
-}
-
-/** Fastify's request log fields, without the admin key of a `/admin/queues?key=...` link. */
-function requestLogFields(request: {
-  method: string;
-  url: string;
-  host?: string;
-  ip?: string;
-  socket?: { remotePort?: number };
-}) {
-  return {
-    method: request.method,
-    url: request.url.replace(/([?&]key=)[^&]*/g, '$1[redacted]'),
-    host: request.host,
-    remoteAddress: request.ip,
-    remotePort: request.socket?.remotePort,
-  };
 }
 
 /** Refuses a second `npm start` on the same data dir (PGlite and anvil's state file are single-writer). */
@@ -257,16 +238,12 @@ export async function startMarketplace(options: StartMarketplaceOptions = {}): P
       { file, reused, factory: deployment.portfolioFactory },
       reused ? 'deployment reused' : 'deployed',
     );
-    if (deployment.testStablecoin !== undefined && chain.embedded) {
-      // before the worker starts: this sends from the platform key
-      await prepareDevFaucet(
-        createChainClients({
-          rpcUrl: chain.url,
-          chainId: chain.chainId,
-          privateKey: platformPrivateKey(runtime, chain.chainId),
-        }),
-        deployment.testStablecoin,
-      );
+    if (chain.embedded) {
+      // before the worker starts: this sends from the local key that deployed the TestStablecoin
+      const node = createPublicClient({ transport: http(chain.url) });
+      const faucet = await localFaucet(node, deployment, runtime);
+      if ('token' in faucet) await prepareDevFaucet(chain.url, faucet);
+      else log.info({ reason: faucet.reason }, 'no dev faucet');
     }
 
     const db = createDb({ databaseUrl: database.url });
@@ -285,10 +262,7 @@ export async function startMarketplace(options: StartMarketplaceOptions = {}): P
     const app = await buildApp({
       config: runtime,
       db,
-      logger:
-        runtime.LOG_LEVEL === 'silent'
-          ? false
-          : { level: runtime.LOG_LEVEL, name: 'api', stream, serializers: { req: requestLogFields } },
+      logger: runtime.LOG_LEVEL === 'silent' ? false : { level: runtime.LOG_LEVEL, name: 'api', stream },
     });
     stops.push({ name: 'api', stop: () => app.close() });
     await app.listen({ host: runtime.HOST, port: runtime.PORT });

@@ -12,6 +12,7 @@ import { registerErrorHandler } from './plugins/error-handler.ts';
 import { securityPlugin } from './plugins/security.ts';
 import { servicesPlugin } from './plugins/services.ts';
 import { swaggerPlugin } from './plugins/swagger.ts';
+import { tradingPlugin } from './plugins/trading.ts';
 import { authRoutes } from './routes/auth.ts';
 import { devRoutes } from './routes/dev.ts';
 import { distributionRoutes } from './routes/distributions.ts';
@@ -44,6 +45,38 @@ export type BuildAppOptions = {
 };
 
 /**
+ * Fastify's request log fields, with the path but never the query string: a query may carry a
+ * credential (`/admin/queues?key=npl_...`), and logs are read by more people than the key is meant for.
+ */
+export function requestLogFields(request: {
+  method: string;
+  url: string;
+  host?: string;
+  ip?: string;
+  socket?: { remotePort?: number };
+}) {
+  const query = request.url.indexOf('?');
+  return {
+    method: request.method,
+    url: query === -1 ? request.url : request.url.slice(0, query),
+    host: request.host,
+    remoteAddress: request.ip,
+    remotePort: request.socket?.remotePort,
+  };
+}
+
+/** The logger options of `buildApp`, every one with `requestLogFields` as its request serializer. */
+function loggerOptions(
+  logger: FastifyServerOptions['logger'],
+  config: Config,
+): FastifyServerOptions['logger'] {
+  const base = logger ?? (config.LOG_LEVEL === 'silent' ? false : { level: config.LOG_LEVEL });
+  if (base === false || base === undefined) return false;
+  const options = base === true ? {} : base;
+  return { ...options, serializers: { ...options.serializers, req: requestLogFields } };
+}
+
+/**
  * Builds the HTTP app without listening: `await buildApp(...)` then `app.inject(...)` in tests or
  * `app.listen(...)` in server/main.ts. Plugins (services, error handler, security, swagger, auth,
  * audit) come before the routes.
@@ -51,9 +84,11 @@ export type BuildAppOptions = {
 export async function buildApp(options: BuildAppOptions = {}) {
   const config: Config = { ...(options.config ?? loadConfig()), ...options.overrides };
   const app = Fastify({
-    logger: options.logger ?? (config.LOG_LEVEL === 'silent' ? false : { level: config.LOG_LEVEL }),
+    logger: loggerOptions(options.logger, config),
     bodyLimit: config.BODY_MAX_BYTES,
-    trustProxy: config.NODE_ENV === 'production',
+    // only the configured proxies may set the client IP (rate limit, audit log) through X-Forwarded-For
+    trustProxy:
+      config.TRUST_PROXY !== undefined && config.TRUST_PROXY.length > 0 ? config.TRUST_PROXY : false,
     ajv: undefined,
   }).withTypeProvider<ZodTypeProvider>();
 
@@ -67,6 +102,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(swaggerPlugin);
   await app.register(authPlugin);
   await app.register(auditPlugin);
+  await app.register(tradingPlugin);
   await app.register(multipart, { limits: { fileSize: config.DOCUMENT_MAX_BYTES + 1, files: 1 } });
 
   await app.register(healthRoutes);

@@ -16,6 +16,9 @@ export function benchConfig(databaseUrl: string, overrides: Partial<Config> = {}
   return {
     ...loadConfig({
       NODE_ENV: 'production',
+      // required in production; no benchmark signs in
+      SIWE_DOMAIN: 'bench.invalid',
+      CHAIN_ID: '31337',
       DATABASE_URL: databaseUrl,
       LOG_LEVEL: 'silent',
       DATA_DIR: '.data/bench',

@@ -14,6 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Address, Hex } from 'viem';
 import type { PrismaClient } from '../db/index.ts';
+import { isUniqueViolation } from '../db/unique-violation.ts';
 import { BaseError } from '../platform/errors.ts';
 
 /** Anything that runs a parameterised query (a pg.Pool or pg.PoolClient). */
@@ -277,7 +278,7 @@ async function writeTransfers(db: Queryable, chainId: number, batch: Batch): Pro
       await copyTransfers(db, text);
       copied = true;
     } catch (error) {
-      if ((error as { code?: string }).code !== '23505') throw error;
+      if (!isUniqueViolation(error)) throw error;
     }
   }
   if (!copied) {

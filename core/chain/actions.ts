@@ -22,7 +22,7 @@ import {
   type WaterfallMode,
 } from '../domain/waterfall.ts';
 import type { ChainClients, ChainPublicClient } from './clients.ts';
-import { ChainError, toChainError } from './errors.ts';
+import { ChainError } from './errors.ts';
 import {
   complianceRegistryAbi,
   portfolioAbi,
@@ -30,6 +30,7 @@ import {
   testStablecoinAbi,
   trancheTokenAbi,
 } from './generated/index.ts';
+import { readChain } from './read.ts';
 import { sendAndWait } from './tx.ts';
 
 /** Where and when a transaction was mined. */
@@ -41,14 +42,6 @@ export const waterfallModeFromIndex = (index: number): WaterfallMode =>
 
 function txResult(txHash: Hex, receipt: TransactionReceipt): TxResult {
   return { txHash, blockNumber: receipt.blockNumber };
-}
-
-async function read<T>(contract: string, functionName: string, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    throw toChainError(error, { contract, functionName });
-  }
 }
 
 function missingEvent(contract: string, functionName: string, eventName: string, txHash: Hex): ChainError {
@@ -285,7 +278,7 @@ async function ensureAllowance(
   clients: ChainClients,
   parameters: { token: Address; spender: Address; amount: bigint; unlimited?: boolean },
 ): Promise<void> {
-  const allowance = await read('ERC20', 'allowance', () =>
+  const allowance = await readChain('ERC20', 'allowance', () =>
     clients.publicClient.readContract({
       address: parameters.token,
       abi: testStablecoinAbi,
@@ -453,7 +446,7 @@ export async function readPermitDomain(
   client: ChainPublicClient,
   parameters: ReadPermitDomainParameters,
 ): Promise<ReadPermitDomainReturnType> {
-  const [domain, nonce] = await read('ERC20Permit', 'eip712Domain', () =>
+  const [domain, nonce] = await readChain('ERC20Permit', 'eip712Domain', () =>
     Promise.all([
       client.readContract({
         address: parameters.token,
@@ -597,7 +590,7 @@ export async function depositRecovery(
   );
   const [event] = parseEventLogs({ abi: portfolioAbi, logs: receipt.logs, eventName: 'RecoveryDistributed' });
   if (!event) throw missingEvent(context.contract, context.functionName, 'RecoveryDistributed', txHash);
-  const block = await read('chain', 'getBlock', () =>
+  const block = await readChain('chain', 'getBlock', () =>
     clients.publicClient.getBlock({ blockNumber: receipt.blockNumber }),
   );
   const { args } = event;
@@ -643,7 +636,7 @@ export async function readPortfolioTerms(
   client: ChainPublicClient,
   parameters: ReadPortfolioTermsParameters,
 ): Promise<PortfolioTerms> {
-  const terms = await read('Portfolio', 'terms', () =>
+  const terms = await readChain('Portfolio', 'terms', () =>
     client.readContract({ address: parameters.portfolio, abi: portfolioAbi, functionName: 'terms' }),
   );
   return { ...terms, mode: waterfallModeFromIndex(terms.mode) };
@@ -681,7 +674,7 @@ export async function readTrancheState(
   parameters: ReadTrancheStateParameters,
 ): Promise<ReadTrancheStateReturnType> {
   const { portfolio, blockNumber } = parameters;
-  return read('Portfolio', 'trancheState', async () => {
+  return readChain('Portfolio', 'trancheState', async () => {
     const ids =
       parameters.trancheId === undefined
         ? Array.from(
@@ -762,7 +755,7 @@ export async function previewRecovery(
   const [terms, tranches, at] = await Promise.all([
     readPortfolioTerms(client, { portfolio: parameters.portfolio }),
     readTrancheState(client, { portfolio: parameters.portfolio }),
-    parameters.at ?? read('chain', 'getBlock', async () => (await client.getBlock()).timestamp),
+    parameters.at ?? readChain('chain', 'getBlock', async () => (await client.getBlock()).timestamp),
   ]);
   if (!terms.offeringClosed) {
     throw new ChainError('Portfolio.depositRecovery: the offering is not closed yet', {

@@ -14,16 +14,27 @@
  * file is missing, rebuilt from the holder rows, and checked against the recorded root; the leaf of
  * an account is found through the tree's account index, so a proof costs a lookup and ~log2(n)
  * copies. Concurrent first requests share one load.
+ *
+ * A load never blocks the event loop with the whole tree: the read, parse and hash checks of the
+ * dump, or the build from the rows, run in a worker thread (tree/load-thread.ts) whose tree comes
+ * back as transferred buffers, wrapped in constant time. On the main thread a load costs at most one
+ * page of `TREE_ROWS_PAGE` holder rows per turn (the rows path: keyset pages streamed to the thread).
+ * A cache runs one load at a time (the others wait their turn), so at most one tree is in the making.
  */
-import { readFile } from 'node:fs/promises';
+import { Worker } from 'node:worker_threads';
 import { type Address, getAddress, type Hex } from 'viem';
 import type { ChainPublicClient } from '../chain/clients.ts';
-import { toChainError } from '../chain/errors.ts';
 import { distributorAbi } from '../chain/generated/index.ts';
+import { readChain } from '../chain/read.ts';
 import type { PrismaClient } from '../db/index.ts';
 import { BaseError, conflict, notFound } from '../platform/errors.ts';
-import { type RecoveryContext, relayOnce } from '../servicing/recoveries.ts';
-import { buildDistributionTree, type DistributionTree, loadDistributionTreeJson } from './tree/merkle.ts';
+import { type RelayedActionContext, relayOnce } from '../trading/settlement.ts';
+import type { TreeThreadError, TreeThreadPage } from './tree/load-thread.ts';
+import {
+  type DistributionTree,
+  type DistributionTreeParts,
+  distributionTreeFromParts,
+} from './tree/merkle.ts';
 
 // ------------------------------------------------------------------ tree cache
 
@@ -45,32 +56,99 @@ export type CreateTreeCacheOptions = {
   prisma: PrismaClient;
   /** Trees kept at most (default 4; a 1M-leaf tree holds ~100 MB). */
   maxTrees?: number;
+  /** How a tree is loaded (default `loadTree`); the cache runs one at a time. */
+  load?: (source: TreeSource) => Promise<DistributionTree>;
 };
 
-const dec = (value: { toFixed: (digits: number) => string }) => BigInt(value.toFixed(0));
+/** Holder rows read per query (and per event-loop turn) when a tree is rebuilt from its rows. */
+export const TREE_ROWS_PAGE = 10_000;
 
-/** The tree of a distribution: its dump file, else its holder rows; always checked against `root`. */
+const THREAD_BOOT = new URL('../platform/ts-worker.mjs', import.meta.url);
+const THREAD_MODULE = new URL('./tree/load-thread.ts', import.meta.url).href;
+
+type ThreadAnswer = { ok: true; parts: DistributionTreeParts | null } | { ok: false; error: TreeThreadError };
+
+/** Starts one tree thread; `answer` is its tree (null: the file could not be read), then it is gone. */
+function treeThread(input: { kind: 'file'; path: string } | { kind: 'rows' }) {
+  const worker = new Worker(THREAD_BOOT, { workerData: { module: THREAD_MODULE, ...input } });
+  const answer = new Promise<DistributionTree | null>((resolve, reject) => {
+    worker.once('message', (message: ThreadAnswer) => {
+      if (message.ok) resolve(message.parts === null ? null : distributionTreeFromParts(message.parts));
+      else {
+        const { error } = message;
+        reject(
+          error.code === undefined
+            ? new Error(error.message)
+            : new BaseError(error.message, {
+                code: error.code,
+                statusCode: error.statusCode,
+                details: error.details,
+              }),
+        );
+      }
+    });
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`the tree thread exited (${code}) without an answer`)));
+  });
+  const done = answer.finally(() => worker.terminate()).catch(() => null);
+  return {
+    answer,
+    send: (page: TreeThreadPage) => worker.postMessage(page),
+    stop: async () => {
+      await worker.terminate();
+      await done;
+    },
+  };
+}
+
+/** The tree from the holder rows, built in a tree thread fed one keyset page at a time. */
+async function treeFromRows(prisma: PrismaClient, distributionId: string): Promise<DistributionTree> {
+  const thread = treeThread({ kind: 'rows' });
+  try {
+    let after = '';
+    let total = 0;
+    for (;;) {
+      const rows = await prisma.$queryRaw<{ account: string; cumulative: string }[]>`
+        SELECT account, cumulative::text AS cumulative FROM distribution_holder
+         WHERE distribution_id = ${distributionId}::uuid AND account > ${after}
+         ORDER BY account LIMIT ${TREE_ROWS_PAGE}`;
+      if (rows.length > 0) {
+        thread.send({ accounts: rows.map((r) => r.account), amounts: rows.map((r) => r.cumulative) });
+        total += rows.length;
+        after = rows[rows.length - 1].account;
+      }
+      if (rows.length < TREE_ROWS_PAGE) break;
+    }
+    if (total === 0) {
+      throw new BaseError(`Distribution ${distributionId} has neither a tree file nor holders`, {
+        code: 'SERVICE_UNAVAILABLE',
+      });
+    }
+    thread.send({ done: true });
+    return (await thread.answer) as DistributionTree;
+  } finally {
+    await thread.stop();
+  }
+}
+
+/**
+ * The tree of a distribution: its dump file, else its holder rows; always checked against `root`.
+ * The whole-tree work runs in a worker thread (see the top of this file).
+ */
 export async function loadTree(prisma: PrismaClient, source: TreeSource): Promise<DistributionTree> {
   if (source.root === null) {
     throw conflict(`The tree of distribution ${source.id} is not built yet`, { distributionId: source.id });
   }
-  let tree: DistributionTree | undefined;
+  let tree: DistributionTree | null = null;
   if (source.treePath !== null) {
-    const bytes = await readFile(source.treePath).catch(() => undefined);
-    if (bytes !== undefined) tree = loadDistributionTreeJson(bytes);
-  }
-  if (tree === undefined) {
-    const holders = await prisma.distributionHolder.findMany({
-      where: { distributionId: source.id },
-      select: { account: true, cumulative: true },
-    });
-    if (holders.length === 0) {
-      throw new BaseError(`Distribution ${source.id} has neither a tree file nor holders`, {
-        code: 'SERVICE_UNAVAILABLE',
-      });
+    const thread = treeThread({ kind: 'file', path: source.treePath });
+    try {
+      tree = await thread.answer;
+    } finally {
+      await thread.stop();
     }
-    tree = buildDistributionTree(holders.map((h) => ({ account: h.account, amount: dec(h.cumulative) })));
   }
+  tree ??= await treeFromRows(prisma, source.id);
   if (tree.root.toLowerCase() !== source.root.toLowerCase()) {
     throw new BaseError(
       `The tree of distribution ${source.id} has root ${tree.root}, recorded ${source.root}`,
@@ -86,6 +164,9 @@ export function createTreeCache(options: CreateTreeCacheOptions): TreeCache {
   const maxTrees = Math.max(1, options.maxTrees ?? 4);
   // a Map iterates in insertion order: re-inserting on use makes the first key the least recent
   const trees = new Map<string, Promise<DistributionTree>>();
+  const load = options.load ?? ((source: TreeSource) => loadTree(options.prisma, source));
+  // one load at a time: a load in flight holds a whole dump (or all rows) and its thread's memory
+  let queue: Promise<unknown> = Promise.resolve();
   return {
     get(source) {
       const cached = trees.get(source.id);
@@ -94,7 +175,8 @@ export function createTreeCache(options: CreateTreeCacheOptions): TreeCache {
         trees.set(source.id, cached);
         return cached;
       }
-      const loading = loadTree(options.prisma, source);
+      const loading = queue.then(() => load(source));
+      queue = loading.catch(() => {});
       trees.set(source.id, loading);
       // a failed load is not kept: the next request tries again
       loading.catch(() => {
@@ -175,14 +257,6 @@ type PayoutRow = {
   indexed_block: string | null;
 };
 
-async function read<T>(contract: string, functionName: string, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    throw toChainError(error, { contract, functionName });
-  }
-}
-
 /**
  * The account's payouts, one per portfolio where it has a leaf in some distribution (ordered by
  * portfolio id); `portfolioId` restricts it to one portfolio.
@@ -238,7 +312,7 @@ export async function investorPayouts(
         const [claimed, payToken, proof] = await Promise.all([
           fromIndex
             ? BigInt(row.indexed_claimed ?? '0')
-            : read('Distributor', 'claimed', () =>
+            : readChain('Distributor', 'claimed', () =>
                 context.publicClient.readContract({
                   address: distributor,
                   abi: distributorAbi,
@@ -277,7 +351,7 @@ async function payTokenOf(context: PayoutsContext, cache: Map<string, Address>, 
   const known = cache.get(distributor);
   if (known !== undefined) return known;
   const token = getAddress(
-    await read('Distributor', 'payToken', () =>
+    await readChain('Distributor', 'payToken', () =>
       context.publicClient.readContract({
         address: distributor,
         abi: distributorAbi,
@@ -337,7 +411,7 @@ export type ClaimItem = {
  * when nothing is claimable; NOT_FOUND for an unknown `portfolioId`.
  */
 export async function requestClaims(
-  context: PayoutsContext & Pick<RecoveryContext, 'relayer'>,
+  context: PayoutsContext & Pick<RelayedActionContext, 'relayer'>,
   account: Address,
   options: { portfolioId?: string } = {},
 ): Promise<ClaimItem[]> {

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { ApiKeyRole, PrismaClient } from '../db/index.ts';
 
 /**
@@ -32,18 +32,23 @@ export type CreateApiKeyReturnType = {
   prefix: string;
 };
 
-/** Stores a new API key (its hash) and returns the key. `owner` defaults to `name`. */
+/**
+ * Stores a new API key (its hash) and returns the key. Without `owner` the key gets an owner of its
+ * own, `key:<id>`, that no other key shares: two keys act for the same organisation (and may change
+ * each other's portfolios) only when they are given the same `owner`.
+ */
 export async function createApiKey(
   prisma: PrismaClient,
   { role, name, owner }: CreateApiKeyParameters,
 ): Promise<CreateApiKeyReturnType> {
   const key = generateSecret(API_KEY_PREFIX);
-  const keyName = name ?? `${role} key`;
+  const id = randomUUID();
   const row = await prisma.apiKey.create({
     data: {
+      id,
       role,
-      name: keyName,
-      owner: owner ?? keyName,
+      name: name ?? `${role} key`,
+      owner: owner ?? `key:${id}`,
       prefix: key.slice(0, API_KEY_PREFIX.length + 6),
       keyHash: hashSecret(key),
     },

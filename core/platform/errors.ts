@@ -16,6 +16,7 @@ export const errorCodes = [
   'PAYLOAD_TOO_LARGE',
   'UNSUPPORTED_MEDIA_TYPE',
   'RATE_LIMITED',
+  'REQUEST_TIMEOUT',
   'SIGNATURE_INVALID',
   'NONCE_INVALID',
   'SESSION_EXPIRED',
@@ -48,6 +49,7 @@ const defaultStatus: Record<ErrorCode, number> = {
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   RATE_LIMITED: 429,
+  REQUEST_TIMEOUT: 408,
   SIGNATURE_INVALID: 401,
   NONCE_INVALID: 401,
   SESSION_EXPIRED: 401,
@@ -73,6 +75,18 @@ export class BaseError extends Error {
     this.statusCode = options.statusCode ?? defaultStatus[options.code];
     this.retryable = options.retryable ?? this.statusCode >= 500;
     this.details = options.details;
+  }
+}
+
+/** A request body that did not arrive within its time limit (408): nothing was stored. */
+export class UploadTimeoutError extends BaseError {
+  override name = 'UploadTimeoutError';
+  constructor(what: string, timeoutMs: number, setting: string) {
+    super(`${what} did not arrive within ${timeoutMs} ms (${setting}); nothing was stored`, {
+      code: 'REQUEST_TIMEOUT',
+      retryable: true,
+      details: { timeoutMs, setting },
+    });
   }
 }
 

@@ -9,6 +9,7 @@
  */
 import { type JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { BaseError } from './errors.ts';
 import { QUEUE_NAMES, type QueueName } from './queue.ts';
 
 export const JOB_NAMES = {
@@ -126,13 +127,13 @@ export function createJobQueues(options: CreateJobQueuesOptions): JobQueues {
  * (the worker moves the BullMQ job to the delayed set): the job is waiting for something that will
  * come (a transaction in flight, a timelock), not failing.
  */
-export class JobDelay extends Error {
+export class JobDelay extends BaseError {
+  override name = 'JobDelay';
   constructor(
     readonly delayMs: number,
     reason: string,
   ) {
-    super(reason);
-    this.name = 'JobDelay';
+    super(reason, { code: 'SERVICE_UNAVAILABLE', retryable: true });
   }
 }
 

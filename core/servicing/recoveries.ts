@@ -12,62 +12,31 @@
  * Every check reads the chain at the latest block before anything is sent; a rejection sends nothing.
  */
 import { type Address, decodeFunctionData, getAddress, type Hex, parseEventLogs } from 'viem';
-import { ChainError, toChainError } from '../chain/errors.ts';
+import { ChainError } from '../chain/errors.ts';
 import { portfolioAbi, testStablecoinAbi } from '../chain/generated/index.ts';
+import { readChain } from '../chain/read.ts';
 import type { PrismaClient } from '../db/index.ts';
 import { BaseError, conflict, notFound } from '../platform/errors.ts';
-import type { RelaySubmitParameters, RelayTxView, TradingContext } from '../trading/purchases.ts';
-import { relayFailure } from '../trading/purchases.ts';
+import {
+  loadIndexSnapshot,
+  type RelayedActionContext,
+  type RelayTxView,
+  relayIsLive,
+  relayOnce,
+  settleRelayed,
+} from '../trading/settlement.ts';
 
-export type RecoveryContext = Pick<TradingContext, 'prisma' | 'publicClient' | 'chainId' | 'relayer'>;
+/** Relaying one intent at most once at a time now lives with the settlement; re-exported for importers. */
+export { latestRelay, relayOnce } from '../trading/settlement.ts';
+
+export type RecoveryContext = RelayedActionContext;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export const RECOVERY_KIND = 'depositRecovery';
 export const CLOSE_OFFERING_KIND = 'closeOffering';
 
-// ------------------------------------------------------------------ relaying once per intent
-
-type RelayRow = NonNullable<Awaited<ReturnType<PrismaClient['relayTx']['findUnique']>>>;
-
-/** The latest relay row of (kind, refId), if any. */
-export async function latestRelay(
-  prisma: PrismaClient,
-  kind: string,
-  refId: string,
-): Promise<RelayRow | null> {
-  return prisma.relayTx.findFirst({ where: { kind, refId }, orderBy: { createdAt: 'desc' } });
-}
-
-/**
- * Relays one intent (kind, refId) at most once at a time: the key is `<keyBase>-<attempt>`, where
- * attempt counts the earlier rows of (kind, refId); so the same intent is a new transaction only
- * after the previous one reverted or was dropped. Returns the stored row (new or the live one).
- */
-export async function relayOnce(
-  context: Pick<RecoveryContext, 'prisma' | 'relayer'>,
-  parameters: Omit<RelaySubmitParameters, 'idempotencyKey' | 'refId'> & { refId: string; keyBase: string },
-): Promise<{ row: RelayTxView; existing: boolean }> {
-  const { keyBase, ...call } = parameters;
-  const rows = await context.prisma.relayTx.findMany({
-    where: { kind: parameters.kind, refId: parameters.refId },
-    orderBy: { createdAt: 'desc' },
-  });
-  const live = rows.find((r) => r.status === 'pending' || r.status === 'mined');
-  if (live !== undefined) return { row: live, existing: true };
-  const row = await context.relayer.submit({ ...call, idempotencyKey: `${keyBase}-${rows.length}` });
-  return { row, existing: false };
-}
-
 // ------------------------------------------------------------------ portfolio on-chain state
-
-async function read<T>(contract: string, functionName: string, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    throw toChainError(error, { contract, functionName });
-  }
-}
 
 /** The published portfolio row (404 unknown, 409 not published, 503 another chain). */
 export async function publishedPortfolio(context: Pick<RecoveryContext, 'prisma' | 'chainId'>, id: string) {
@@ -99,7 +68,7 @@ export async function findPortfolio(prisma: PrismaClient, id: string) {
 }
 
 async function readTerms(context: RecoveryContext, portfolio: Address, blockNumber?: bigint) {
-  return read('Portfolio', 'terms', () =>
+  return readChain('Portfolio', 'terms', () =>
     context.publicClient.readContract({
       address: portfolio,
       abi: portfolioAbi,
@@ -167,7 +136,8 @@ export async function submitRecovery(context: RecoveryContext, parameters: Submi
     where: { kind: RECOVERY_KIND, refId },
     orderBy: { createdAt: 'desc' },
   });
-  const live = previous.find((r) => r.status === 'pending' || r.status === 'mined');
+  const index = await loadIndexSnapshot(context.prisma, context.chainId);
+  const live = previous.find((r) => relayIsLive(r, index));
   if (live !== undefined) {
     const call = decodeRecoveryCall(live.data);
     if (call?.amount !== amount) {
@@ -180,7 +150,9 @@ export async function submitRecovery(context: RecoveryContext, parameters: Submi
     return { view: await recoveryView(context, live), existing: true };
   }
 
-  const block = await read('chain', 'getBlock', () => context.publicClient.getBlock({ blockTag: 'latest' }));
+  const block = await readChain('chain', 'getBlock', () =>
+    context.publicClient.getBlock({ blockTag: 'latest' }),
+  );
   const terms = await readTerms(context, portfolio.portfolioAddress, block.number);
   if (!terms.offeringClosed) {
     throw conflict(
@@ -193,7 +165,7 @@ export async function submitRecovery(context: RecoveryContext, parameters: Submi
   }
   const servicer = getAddress(terms.servicer);
   const payToken = getAddress(terms.payToken);
-  const [balance, allowance] = await read('ERC20', 'balanceOf', () =>
+  const [balance, allowance] = await readChain('ERC20', 'balanceOf', () =>
     Promise.all([
       context.publicClient.readContract({
         address: payToken,
@@ -280,6 +252,8 @@ export async function getRecovery(
   return recoveryView(context, row);
 }
 
+type RelayRow = NonNullable<Awaited<ReturnType<PrismaClient['relayTx']['findUnique']>>>;
+
 async function recoveryView(
   context: Pick<RecoveryContext, 'prisma'> & Partial<RecoveryContext>,
   row: RelayRow,
@@ -306,33 +280,51 @@ async function recoveryView(
     revert: null as string | null,
     createdAt: row.createdAt.toISOString(),
   };
-  if (row.status === 'reverted' || row.status === 'failed') {
-    const failure = relayFailure(row);
-    return { ...base, status: 'failed' as const, reason: failure.code, revert: failure.reason };
+  const settled = await settleRelayed(
+    { relay: row },
+    {
+      prisma: context.prisma,
+      chainId: row.chainId,
+      findEvent: ({ txHashes }) =>
+        context.prisma.recoveryEvent.findFirst({
+          where: { chainId: row.chainId, txHash: { in: txHashes, mode: 'insensitive' } },
+          orderBy: [{ blockNumber: 'asc' }, { logIndex: 'asc' }],
+        }),
+    },
+  );
+  const relay = settled.relay ?? row;
+  if (settled.state === 'failed') {
+    return {
+      ...base,
+      txHash: relay.txHash as Hex,
+      status: 'failed' as const,
+      reason: settled.failure.code,
+      revert: settled.failure.reason,
+    };
   }
-  if (row.status !== 'mined') return { ...base, status: 'pending' as const };
+  if (settled.state === 'pending')
+    return { ...base, txHash: relay.txHash as Hex, status: 'pending' as const };
 
-  const confirmed = {
+  // mined (not final yet: a reorg may still send it back to pending) or confirmed (its event final)
+  const reached = {
     ...base,
-    status: 'confirmed' as const,
-    blockNumber: row.blockNumber?.toString() ?? null,
+    txHash: relay.txHash as Hex,
+    status: settled.state,
+    blockNumber: settled.blockNumber?.toString() ?? null,
   };
-  const event = await context.prisma.recoveryEvent.findFirst({
-    where: { chainId: row.chainId, txHash: row.txHash },
-    orderBy: { logIndex: 'asc' },
-  });
+  const event = settled.event;
   if (event === null) {
     // mined, not indexed yet: the recovery id from the receipt when a chain is at hand
-    if (context.publicClient !== undefined) {
+    if (context.publicClient !== undefined && relay.status === 'mined') {
       const receipt = await context.publicClient
-        .getTransactionReceipt({ hash: row.txHash as Hex })
+        .getTransactionReceipt({ hash: relay.txHash as Hex })
         .catch(() => undefined);
       const [log] = receipt
         ? parseEventLogs({ abi: portfolioAbi, logs: receipt.logs, eventName: 'RecoveryDistributed' })
         : [];
-      if (log !== undefined) return { ...confirmed, recoveryId: log.args.recoveryId.toString() };
+      if (log !== undefined) return { ...reached, recoveryId: log.args.recoveryId.toString() };
     }
-    return confirmed;
+    return reached;
   }
   const [tranches, distribution] = await Promise.all([
     context.prisma.recoveryEventTranche.findMany({
@@ -351,7 +343,7 @@ async function recoveryView(
     }),
   ]);
   return {
-    ...confirmed,
+    ...reached,
     indexed: true,
     recoveryId: event.recoveryId.toFixed(0),
     blockNumber: event.blockNumber.toString(),

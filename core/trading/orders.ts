@@ -9,8 +9,9 @@
  * - the book and the trades read the chain indexer's rows (`order_filled_event`,
  *   `order_cancelled_event`, `counter_incremented_event`): an order leaves the book once it is filled,
  *   cancelled (off-chain here, or on-chain), voided by a counter bump, or expired;
- * - a fill is `confirmed` once the indexer has its OrderFilled event and `failed` once the relayer row
- *   says its transaction reverted or was given up (with the decoded reason).
+ * - a fill settles through core/trading/settlement.ts: `mined` once its transaction is in a block, `confirmed`
+ *   once the indexer's OrderFilled event is final, back to `pending` when a reorg removes it, `failed`
+ *   once the relayer row says its transaction reverted (at a final block) or was given up.
  *
  * Races: a fill reserves its amount in Postgres (order row locked) before it is relayed; a second fill
  * that would exceed what is left counting pending fills is rejected up front (409 CONFLICT, reason
@@ -52,10 +53,13 @@ import {
 } from '../chain/contracts/marketplace.ts';
 import { isChainError, toChainError } from '../chain/errors.ts';
 import { complianceRegistryAbi, marketplaceAbi, portfolioAbi } from '../chain/generated/index.ts';
+import { readChain } from '../chain/read.ts';
 import { INT4_MAX, INT8_MAX } from '../db/column-ranges.ts';
 import type { PrismaClient } from '../db/index.ts';
+import { isUniqueViolation } from '../db/unique-violation.ts';
 import { BaseError, conflict, type ErrorCode, notFound, validationFailed } from '../platform/errors.ts';
-import { type PurchaseRelayer, type RelayTxView, relayFailure } from './purchases.ts';
+import type { PurchaseRelayer, RelayTxView } from './purchases.ts';
+import { settleRelayed } from './settlement.ts';
 
 export type OrderBookContext = {
   prisma: PrismaClient;
@@ -76,16 +80,12 @@ function failed(code: ErrorCode, message: string, details?: unknown): BaseError 
   return new BaseError(message, { code, details });
 }
 
-async function read<T>(contract: string, functionName: string, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    throw toChainError(error, { contract, functionName });
-  }
-}
-
 async function chainNow(client: ChainPublicClient): Promise<bigint> {
-  return read('chain', 'getBlock', async () => (await client.getBlock({ blockTag: 'latest' })).timestamp);
+  return readChain(
+    'chain',
+    'getBlock',
+    async () => (await client.getBlock({ blockTag: 'latest' })).timestamp,
+  );
 }
 
 // ------------------------------------------------------------------ views
@@ -274,7 +274,7 @@ export async function placeOrder(
   }
   const tranche = await knownTranche(context, order.tranche, 'body.order.tranche');
 
-  const [terms, counter, filled, cancelled, balance, allowance] = await read(
+  const [terms, counter, filled, cancelled, balance, allowance] = await readChain(
     'Marketplace',
     'order checks',
     () =>
@@ -330,7 +330,7 @@ export async function placeOrder(
       { path: 'body.order.counter', message: `must be the maker's current counter ${counter}` },
     ]);
   }
-  const allowed = await read('ComplianceRegistry', 'isAllowed', () =>
+  const allowed = await readChain('ComplianceRegistry', 'isAllowed', () =>
     publicClient.readContract({
       address: terms.registry,
       abi: complianceRegistryAbi,
@@ -381,7 +381,7 @@ export async function placeOrder(
       },
     });
   } catch (error) {
-    if ((error as { code?: string }).code === 'P2002') {
+    if (isUniqueViolation(error)) {
       throw conflict('This order is already in the book', { orderHash: hash });
     }
     throw error;
@@ -549,8 +549,36 @@ export type SubmitFillParameters = {
   permit?: { value: bigint; deadline: bigint; signature: Hex };
 };
 
+/**
+ * Tranche-token units of an order ($1) taken by fills not on-chain yet (the chain's `filled` counts
+ * the mined ones): each pending fill row but $2 counts once, through its relay row found by
+ * idempotency key (also when `relay_tx_id` was never written), while the relay row is still pending
+ * (any status but mined, reverted, failed: a later relayer may add some), or while it has no relay row
+ * and its intent's deadline is not past chain time $3 (after it, nothing can relay it any more).
+ */
+const PENDING_FILLS_SQL = `
+  SELECT COALESCE(sum(f.amount), 0)::text AS pending
+  FROM order_fill f LEFT JOIN relay_tx r ON r.idempotency_key = f.idempotency_key
+  WHERE f.order_hash = $1 AND f.status = 'pending' AND f.id::text <> $2
+    AND ((r.id IS NULL AND f.deadline >= $3::numeric) OR r.status::text NOT IN ('mined', 'reverted', 'failed'))`;
+
 export const fillIdempotencyKey = (orderHash: string, taker: Address, nonce: bigint) =>
   `fill:${orderHash.toLowerCase()}:${getAddress(taker)}:${nonce}`;
+
+/** The `order_fill` row of a taker's signed intent as stored before it is relayed. */
+export function fillRowData(id: string, orderHash: string, intent: FillIntent, signature: Hex) {
+  return {
+    id,
+    orderHash: orderHash.toLowerCase(),
+    taker: getAddress(intent.taker),
+    amount: intent.amount.toString(),
+    maxCost: intent.maxCost.toString(),
+    nonce: intent.nonce.toString(),
+    deadline: intent.deadline.toString(),
+    signature,
+    idempotencyKey: fillIdempotencyKey(orderHash, intent.taker, intent.nonce),
+  };
+}
 
 type FillRow = NonNullable<Awaited<ReturnType<PrismaClient['orderFill']['findUnique']>>>;
 
@@ -598,12 +626,21 @@ export async function submitFill(context: OrderBookContext, parameters: SubmitFi
   }
   const key = fillIdempotencyKey(orderHash, intent.taker, intent.nonce);
   const existing = await prisma.orderFill.findUnique({ where: { idempotencyKey: key } });
-  if (
-    existing !== null &&
-    existing.signature.toLowerCase() === signature.toLowerCase() &&
-    existing.relayTxId !== null
-  ) {
-    return { replayed: true, fill: fillView(existing) };
+  /** The same signed intent stored by a process that died before relaying it: checked and relayed now. */
+  let resumed: FillRow | null = null;
+  if (existing !== null && existing.signature.toLowerCase() === signature.toLowerCase()) {
+    if (existing.relayTxId !== null) return { replayed: true, fill: fillView(existing) };
+    // relayed by a process that died before writing relayTxId: the relay row of the key is this fill's
+    const relay = await prisma.relayTx.findUnique({ where: { idempotencyKey: key } });
+    if (relay !== null) {
+      await prisma.orderFill.updateMany({
+        where: { id: existing.id, relayTxId: null },
+        data: { relayTxId: relay.id, txHash: relay.txHash },
+      });
+      const linked = await prisma.orderFill.findUniqueOrThrow({ where: { id: existing.id } });
+      return { replayed: true, fill: fillView(linked) };
+    }
+    if (existing.status === 'pending') resumed = existing;
   }
   const valid = await verifyTypedData({
     address: intent.taker,
@@ -616,7 +653,7 @@ export async function submitFill(context: OrderBookContext, parameters: SubmitFi
       `The signature is not the taker's over this fill intent on chain ${chainId}`,
     );
   }
-  if (existing !== null)
+  if (existing !== null && resumed === null)
     throw failed('NONCE_INVALID', `The taker already used nonce ${intent.nonce} with this API`);
 
   const now = await chainNow(publicClient);
@@ -653,7 +690,7 @@ export async function submitFill(context: OrderBookContext, parameters: SubmitFi
     where: { id: row.portfolio_id },
     select: { portfolioAddress: true },
   });
-  const [terms, filled, cancelled, counter, nonceUsed, balance, allowance] = await read(
+  const [terms, filled, cancelled, counter, nonceUsed, balance, allowance] = await readChain(
     'Marketplace',
     'fill checks',
     () =>
@@ -707,7 +744,7 @@ export async function submitFill(context: OrderBookContext, parameters: SubmitFi
       reason: cancelled ? 'OrderWasCancelled' : 'OrderCounterStale',
     });
   }
-  const allowed = await read('ComplianceRegistry', 'isAllowed', () =>
+  const allowed = await readChain('ComplianceRegistry', 'isAllowed', () =>
     publicClient.readContract({
       address: terms.registry,
       abi: complianceRegistryAbi,
@@ -746,33 +783,23 @@ export async function submitFill(context: OrderBookContext, parameters: SubmitFi
     throw overfilled(orderHash, intent.amount, order.sellAmount - filled, filled, 0n);
   }
 
-  // Reserve: the order row lock serialises fills of one order; pending fills count as taken.
-  const id = randomUUID();
+  // Reserve: the order row lock serialises fills of one order; pending fills count as taken (a
+  // resumed fill is already stored: it counts against the others, not against itself).
+  const id = resumed?.id ?? randomUUID();
   await prisma.$transaction(async (tx) => {
     await tx.$queryRawUnsafe('SELECT hash FROM sell_order WHERE hash = $1 FOR UPDATE', orderHash);
     const [{ pending }] = await tx.$queryRawUnsafe<{ pending: string }[]>(
-      `SELECT COALESCE(sum(f.amount), 0)::text AS pending
-       FROM order_fill f LEFT JOIN relay_tx r ON r.id::text = f.relay_tx_id
-       WHERE f.order_hash = $1 AND f.status = 'pending' AND (f.relay_tx_id IS NULL OR r.status = 'pending')`,
+      PENDING_FILLS_SQL,
       orderHash,
+      id,
+      now.toString(),
     );
     const remaining = order.sellAmount - filled - big(pending);
     if (intent.amount > remaining) {
       throw overfilled(orderHash, intent.amount, remaining > 0n ? remaining : 0n, filled, big(pending));
     }
-    await tx.orderFill.create({
-      data: {
-        id,
-        orderHash,
-        taker: getAddress(intent.taker),
-        amount: intent.amount.toString(),
-        maxCost: intent.maxCost.toString(),
-        nonce: intent.nonce.toString(),
-        deadline: intent.deadline.toString(),
-        signature,
-        idempotencyKey: key,
-      },
-    });
+    if (resumed !== null) return;
+    await tx.orderFill.create({ data: fillRowData(id, orderHash, intent, signature) });
   });
 
   let relayTx: RelayTxView;
@@ -869,14 +896,19 @@ async function checkedPermit(
 }
 
 /** As `relayFailure`, but a decoded revert is reported by its error name (what fill clients match on). */
-function failureOf(relay: RelayTxView): { code: string; reason: string } {
-  const failure = relayFailure(relay);
+function failureOf(
+  relay: { errorName?: string | null },
+  failure: { code: string; reason: string },
+): { code: string; reason: string } {
   return relay.errorName ? { code: failure.code, reason: relay.errorName } : failure;
 }
 
 /**
- * A fill with its status brought up to date: `confirmed` from the indexer's OrderFilled event of its
- * transaction, `failed` from a reverted or abandoned relayer row, else `pending`.
+ * A fill with its status brought up to date by the settlement state machine (core/trading/settlement.ts):
+ * `confirmed` (stored) once the indexer's OrderFilled event of its transaction is final, `mined`
+ * while it is not (a reorg that removes the event sends it back to `pending`), `failed` (stored) from
+ * a reverted-and-final or abandoned relayer row, else `pending`. The relayer row is found by the
+ * fill's idempotency key when `relayTxId` was never written (a crash right after the relay).
  */
 export async function getFill(
   context: Pick<OrderBookContext, 'prisma' | 'chainId'>,
@@ -886,34 +918,32 @@ export async function getFill(
   const { prisma } = context;
   const row = /^[0-9a-f-]{36}$/i.test(id) ? await prisma.orderFill.findUnique({ where: { id } }) : null;
   if (row === null || row.orderHash !== orderHash.toLowerCase()) throw notFound('Fill', id);
-  if (row.status !== 'pending' || row.relayTxId === null) return fillView(row);
-  const relay = (await prisma.relayTx.findUnique({ where: { id: row.relayTxId } })) as RelayTxView | null;
+  if (row.status !== 'pending') return fillView(row);
+  const settled = await settleRelayed(row, {
+    prisma,
+    chainId: context.chainId,
+    findEvent: ({ txHashes }) =>
+      txHashes.length === 0
+        ? Promise.resolve(null)
+        : prisma.orderFilledEvent.findFirst({
+            where: {
+              chainId: context.chainId,
+              orderHash: row.orderHash,
+              taker: row.taker,
+              txHash: { in: txHashes, mode: 'insensitive' },
+            },
+            orderBy: [{ blockNumber: 'asc' }, { logIndex: 'asc' }],
+          }),
+  });
+  const { relay } = settled;
   if (relay === null) return fillView(row);
-  if (relay.status === 'reverted' || relay.status === 'failed') {
-    const failure = failureOf(relay);
+  const link = { relayTxId: relay.id };
+  if (settled.state === 'confirmed' && settled.event !== null) {
+    const event = settled.event;
     await prisma.orderFill.updateMany({
       where: { id, status: 'pending' },
       data: {
-        status: 'failed',
-        failureCode: failure.code,
-        failureReason: failure.reason,
-        settledAt: new Date(),
-        txHash: relay.txHash,
-      },
-    });
-  } else {
-    const event = await prisma.orderFilledEvent.findFirst({
-      where: {
-        chainId: context.chainId,
-        orderHash: row.orderHash,
-        taker: row.taker,
-        txHash: { equals: relay.txHash, mode: 'insensitive' },
-      },
-    });
-    if (event === null) return fillView({ ...row, txHash: relay.txHash });
-    await prisma.orderFill.updateMany({
-      where: { id, status: 'pending' },
-      data: {
+        ...link,
         status: 'confirmed',
         txHash: event.txHash,
         cost: event.cost,
@@ -922,8 +952,38 @@ export async function getFill(
         settledAt: new Date(),
       },
     });
+  } else if (settled.state === 'failed') {
+    const failure = failureOf(relay, settled.failure);
+    await prisma.orderFill.updateMany({
+      where: { id, status: 'pending' },
+      data: {
+        ...link,
+        status: 'failed',
+        failureCode: failure.code,
+        failureReason: failure.reason,
+        settledAt: new Date(),
+        txHash: relay.txHash,
+      },
+    });
+  } else if (row.relayTxId !== relay.id || row.txHash !== relay.txHash) {
+    await prisma.orderFill.updateMany({
+      where: { id, status: 'pending' },
+      data: { ...link, txHash: relay.txHash },
+    });
   }
-  return fillView((await prisma.orderFill.findUnique({ where: { id } })) as FillRow);
+  const fresh = (await prisma.orderFill.findUnique({ where: { id } })) as FillRow;
+  const view = fillView(fresh);
+  if (settled.state !== 'mined' || fresh.status !== 'pending') return view;
+  // mined, not final yet: what the index has so far
+  const event = settled.event;
+  return {
+    ...view,
+    status: 'mined' as const,
+    txHash: event?.txHash ?? relay.txHash,
+    cost: event?.cost.toString() ?? null,
+    fee: event?.fee.toString() ?? null,
+    blockNumber: settled.blockNumber?.toString() ?? null,
+  };
 }
 
 // ------------------------------------------------------------------ trades

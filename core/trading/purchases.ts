@@ -5,21 +5,13 @@
  *
  * Every check reads the chain at one block (the latest): the offering window, the allowlist
  * (`registry.isAllowed`), the tranche's remaining cap, the buyer's balance and allowance. A purchase
- * is `confirmed` only once the chain indexer has its `Purchased` event (portfolio, buyer, nonce) and
- * `failed` only once the relayer row says the transaction reverted or was given up; the API never
+ * settles through core/trading/settlement.ts: `mined` once its transaction is in a block, `confirmed` only
+ * once the chain indexer's `Purchased` event (portfolio, buyer, nonce) is final, `failed` only once
+ * the relayer row says the transaction reverted (at a final block) or was given up; the API never
  * guesses from what it sent.
  */
 import { randomBytes } from 'node:crypto';
-import {
-  type Abi,
-  type Address,
-  getAddress,
-  type Hex,
-  hexToBigInt,
-  isHex,
-  maxUint256,
-  verifyTypedData,
-} from 'viem';
+import { type Address, getAddress, type Hex, hexToBigInt, isHex, maxUint256, verifyTypedData } from 'viem';
 import {
   NO_PERMIT,
   type PurchaseIntent,
@@ -29,39 +21,25 @@ import {
   readPermitDomain,
 } from '../chain/actions.ts';
 import type { ChainPublicClient } from '../chain/clients.ts';
-import { ChainError, isChainError, toChainError } from '../chain/errors.ts';
+import { isChainError, toChainError } from '../chain/errors.ts';
 import { complianceRegistryAbi, portfolioAbi, testStablecoinAbi } from '../chain/generated/index.ts';
+import { readChain } from '../chain/read.ts';
 import type { PrismaClient } from '../db/index.ts';
-import { BaseError, conflict, type ErrorCode, notFound } from '../platform/errors.ts';
+import { isUniqueViolation } from '../db/unique-violation.ts';
+import { BaseError, conflict, notFound } from '../platform/errors.ts';
+import { assertCanBuy, assertFunds, type Funds, type OfferingState } from './rules.ts';
+import {
+  type PurchaseRelayer,
+  type RelaySubmitParameters,
+  type RelayTxView,
+  relayFailure,
+  settleRelayed,
+} from './settlement.ts';
 
 // ------------------------------------------------------------------ relayer and indexer seams
 
-/** What the purchases need of the relayer (core/chain/relayer/relayer.ts, ISSUE4.md). */
-export type RelaySubmitParameters = {
-  idempotencyKey: string;
-  kind: string;
-  to: Address;
-  abi: Abi;
-  functionName: string;
-  args: readonly unknown[];
-  refId?: string;
-};
-
-/** The fields of a `relay_tx` row the purchases read. */
-export type RelayTxView = {
-  id: string;
-  txHash: string;
-  status: 'pending' | 'mined' | 'reverted' | 'failed';
-  revertReason?: string | null;
-  errorName?: string | null;
-  errorCode?: string | null;
-  blockNumber?: bigint | null;
-};
-
-export type PurchaseRelayer = {
-  /** Simulates first (a revert throws a ChainError and sends nothing); same key, same row. */
-  submit: (parameters: RelaySubmitParameters) => Promise<RelayTxView>;
-};
+/** The relayer seam of every relayed action (core/trading/settlement.ts); re-exported for importers. */
+export type { PurchaseRelayer, RelaySubmitParameters, RelayTxView };
 
 /** A `Purchased` event as the chain indexer stored it. */
 export type IndexedPurchase = {
@@ -127,9 +105,6 @@ export async function findIndexedPurchase(
 
 // ------------------------------------------------------------------ errors
 
-const soldOut = (message: string, details?: unknown) => new BaseError(message, { code: 'SOLD_OUT', details });
-const notAllowlisted = (message: string, details?: unknown) =>
-  new BaseError(message, { code: 'NOT_ALLOWLISTED', details });
 const signatureInvalid = (message: string) => new BaseError(message, { code: 'SIGNATURE_INVALID' });
 const quoteExpired = (deadline: bigint, now: bigint) =>
   new BaseError('The quote has expired; ask for a new one', {
@@ -143,35 +118,12 @@ const amountInvalid = (message: string) =>
     details: [{ path: 'body.amount', message }],
   });
 
-async function read<T>(contract: string, functionName: string, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    throw toChainError(error, { contract, functionName });
-  }
-}
-
 // ------------------------------------------------------------------ chain state at one block
 
 type ChainBlock = { number: bigint; timestamp: bigint };
 
 const latestBlock = (context: TradingContext): Promise<ChainBlock> =>
-  read('chain', 'getBlock', () => context.publicClient.getBlock({ blockTag: 'latest' }));
-
-type OfferingState = {
-  blockNumber: bigint;
-  timestamp: bigint;
-  payToken: Address;
-  scale: bigint;
-  offeringStart: bigint;
-  offeringEnd: bigint;
-  offeringClosed: boolean;
-  /** Remaining cap in tranche-token base units. */
-  remaining: bigint;
-  allowed: boolean;
-  expiry: bigint;
-  frozen: boolean;
-};
+  readChain('chain', 'getBlock', () => context.publicClient.getBlock({ blockTag: 'latest' }));
 
 async function readOfferingState(
   context: TradingContext,
@@ -184,7 +136,7 @@ async function readOfferingState(
   const client = context.publicClient;
   const block = at ?? (await latestBlock(context));
   const blockNumber = block.number;
-  const [terms, trancheTerms, state, allowed, record] = await read('Portfolio', 'terms', () =>
+  const [terms, trancheTerms, state, allowed, record] = await readChain('Portfolio', 'terms', () =>
     Promise.all([
       client.readContract({ address: portfolio, abi: portfolioAbi, functionName: 'terms', blockNumber }),
       client.readContract({
@@ -231,31 +183,6 @@ async function readOfferingState(
     expiry: BigInt(record[0]),
     frozen: record[1],
   };
-}
-
-/** Offering open, buyer allowed, `amount` within the remaining cap: else the matching API error. */
-function assertCanBuy(state: OfferingState, buyer: Address, amount: bigint): void {
-  if (state.offeringClosed || state.timestamp < state.offeringStart || state.timestamp > state.offeringEnd) {
-    throw conflict('The offering is not open', {
-      reason: 'OFFERING_NOT_OPEN',
-      offeringStart: state.offeringStart.toString(),
-      offeringEnd: state.offeringEnd.toString(),
-      closed: state.offeringClosed,
-      chainTime: state.timestamp.toString(),
-    });
-  }
-  if (!state.allowed) {
-    throw notAllowlisted(
-      state.frozen ? `${buyer} is frozen` : `${buyer} is not allowlisted (or the allowlisting expired)`,
-      { buyer, frozen: state.frozen, expiry: state.expiry.toString() },
-    );
-  }
-  if (state.remaining === 0n) throw soldOut('The tranche is sold out', { remaining: '0' });
-  if (amount > state.remaining) {
-    throw soldOut('The amount is above what remains of the tranche', {
-      remaining: state.remaining.toString(),
-    });
-  }
 }
 
 /** Mirrors the registry's record of `address` into the investor table (as read at some block). */
@@ -329,7 +256,7 @@ export async function createQuote(context: TradingContext, parameters: CreateQuo
   assertCanBuy(state, buyer, amount);
 
   const [cost, permit] = await Promise.all([
-    read('Portfolio', 'quote', () =>
+    readChain('Portfolio', 'quote', () =>
       context.publicClient.readContract({
         address: portfolio,
         abi: portfolioAbi,
@@ -452,10 +379,6 @@ async function verifySignature(
   }
 }
 
-const isUniqueViolation = (error: unknown) =>
-  (error as { code?: unknown })?.code === 'P2002' ||
-  (error as { cause?: { code?: unknown } })?.cause?.code === '23505';
-
 /**
  * Checks a signed quote (signatures, expiry, replay, allowlist, cap, funds) and relays `buyWithSig`.
  * Any rejection stores nothing and sends nothing.
@@ -485,7 +408,7 @@ export async function submitPurchase(context: TradingContext, parameters: Submit
   const [state, funds, nonceUsed] = await Promise.all([
     readOfferingState(context, portfolio, quote.trancheIndex, buyer, block),
     readFunds(context, { token: getAddress(quote.payToken), buyer, portfolio, blockNumber: block.number }),
-    read('Portfolio', 'nonceUsed', () =>
+    readChain('Portfolio', 'nonceUsed', () =>
       context.publicClient.readContract({
         address: portfolio,
         abi: portfolioAbi,
@@ -549,15 +472,13 @@ export async function submitPurchase(context: TradingContext, parameters: Submit
   return { id: updated.id, status: 'pending' as const, txHash: relayTx.txHash as Hex };
 }
 
-type Funds = { balance: bigint; allowance: bigint; tokenNonce: bigint };
-
 async function readFunds(
   context: TradingContext,
   parameters: { token: Address; buyer: Address; portfolio: Address; blockNumber: bigint },
 ): Promise<Funds> {
   const { token, buyer, portfolio, blockNumber } = parameters;
   const client = context.publicClient;
-  const [balance, allowance, tokenNonce] = await read('ERC20', 'balanceOf', () =>
+  const [balance, allowance, tokenNonce] = await readChain('ERC20', 'balanceOf', () =>
     Promise.all([
       client.readContract({
         address: token,
@@ -585,65 +506,30 @@ async function readFunds(
   return { balance, allowance, tokenNonce };
 }
 
-/** Balance >= cost, and allowance >= cost or a permit whose nonce is still the token's. */
-function assertFunds(
-  funds: Funds,
-  parameters: {
-    cost: bigint;
-    /** The quoted permit nonce when a permit comes with the purchase. */
-    permitNonce?: bigint;
-  },
-): void {
-  const { balance, allowance, tokenNonce } = funds;
-  const { cost } = parameters;
-  if (balance < cost) {
-    throw conflict('The buyer’s pay-token balance is below the cost', {
-      reason: 'INSUFFICIENT_BALANCE',
-      balance: balance.toString(),
-      cost: cost.toString(),
-    });
-  }
-  if (allowance >= cost) return;
-  if (parameters.permitNonce === undefined) {
-    throw conflict('The buyer has not approved the cost to the portfolio; sign the permit of the quote', {
-      reason: 'INSUFFICIENT_ALLOWANCE',
-      allowance: allowance.toString(),
-      cost: cost.toString(),
-    });
-  }
-  if (tokenNonce !== parameters.permitNonce) {
-    throw conflict(
-      'The permit of this quote can no longer be used (the buyer signed another one); quote again',
-      {
-        reason: 'PERMIT_NONCE_USED',
-        allowance: allowance.toString(),
-        cost: cost.toString(),
-      },
-    );
-  }
-}
-
 type PurchaseRow = NonNullable<Awaited<ReturnType<PrismaClient['purchase']['findUnique']>>>;
 
-/**
- * The API code and reason of a relayer row that reverted or was given up (shared by purchases and
- * order fills): a decoded revert keeps its mapped code, a dropped row is SERVICE_UNAVAILABLE.
- */
-export function relayFailure(relay: RelayTxView): { code: string; reason: string } {
-  if (relay.errorName) {
-    const code =
-      (relay.errorCode as ErrorCode | null) ??
-      new ChainError('', { kind: 'revert', errorName: relay.errorName }).code;
-    return { code, reason: relay.revertReason ?? relay.errorName };
-  }
-  if (relay.status === 'failed')
-    return { code: 'SERVICE_UNAVAILABLE', reason: relay.revertReason ?? 'dropped' };
-  return { code: relay.errorCode ?? 'CONFLICT', reason: relay.revertReason ?? 'reverted' };
+/** The API code and reason of a failed relayer row (in ./settlement.ts; kept for importers). */
+export { relayFailure };
+
+/** The indexed Purchased event of a purchase row's intent, through `context.findIndexedPurchase`. */
+function purchaseEventFinder(
+  context: Pick<TradingContext, 'findIndexedPurchase'>,
+  row: PurchaseRow & { quote: QuoteRow },
+) {
+  return () =>
+    context.findIndexedPurchase({
+      chainId: row.quote.chainId,
+      portfolio: getAddress(row.quote.portfolioAddress),
+      buyer: getAddress(row.buyer),
+      nonce: big(row.quote.nonce),
+    });
 }
 
 /**
- * The purchase with its status brought up to date: `confirmed` from the indexer's Purchased event,
- * `failed` from a reverted or abandoned relayer row, else `pending`.
+ * The purchase with its status brought up to date by the settlement state machine
+ * (core/trading/settlement.ts): `confirmed` (stored) once the indexer's Purchased event of its intent is
+ * final, `mined` while that event (or the mined transaction) is not final yet, `failed` (stored)
+ * from a reverted-and-final or abandoned relayer row, else `pending`.
  */
 export async function getPurchase(
   context: Pick<TradingContext, 'prisma' | 'findIndexedPurchase'>,
@@ -656,27 +542,21 @@ export async function getPurchase(
   if (row === null) throw notFound('Purchase', id);
   if (row.status !== 'pending') return purchaseView(row, row.quote);
 
-  const indexed = await context.findIndexedPurchase({
+  const settled = await settleRelayed(row, {
+    prisma,
     chainId: row.quote.chainId,
-    portfolio: getAddress(row.quote.portfolioAddress),
-    buyer: getAddress(row.buyer),
-    nonce: big(row.quote.nonce),
+    findEvent: purchaseEventFinder(context, row),
   });
-  if (indexed !== null && !indexed.final) {
-    // indexed but still in the unfinalized window: confirmed as of now, recorded once final
-    return {
-      ...purchaseView(row, row.quote),
-      status: 'confirmed' as const,
-      tokens: indexed.amount.toString(),
-      cost: indexed.cost.toString(),
-      blockNumber: indexed.blockNumber.toString(),
-      txHash: indexed.txHash,
-    };
-  }
-  if (indexed !== null) {
+  const { relay } = settled;
+  // a process that died between relayer.submit and writing relayTxId: the row found by key is ours
+  const relayLink =
+    relay !== null && row.relayTxId === null ? { relayTxId: relay.id, txHash: relay.txHash } : {};
+  if (settled.state === 'confirmed' && settled.event !== null) {
+    const indexed = settled.event;
     await prisma.purchase.updateMany({
       where: { id, status: 'pending' },
       data: {
+        ...relayLink,
         status: 'confirmed',
         tokens: indexed.amount.toString(),
         cost: indexed.cost.toString(),
@@ -685,31 +565,39 @@ export async function getPurchase(
         settledAt: new Date(),
       },
     });
-  } else {
-    const relay =
-      row.relayTxId === null
-        ? await prisma.relayTx.findUnique({ where: { idempotencyKey: row.idempotencyKey } })
-        : await prisma.relayTx.findUnique({ where: { id: row.relayTxId } });
-    if (relay !== null && (relay.status === 'reverted' || relay.status === 'failed')) {
-      const failure = relayFailure(relay);
-      await prisma.purchase.updateMany({
-        where: { id, status: 'pending' },
-        data: {
-          status: 'failed',
-          failureCode: failure.code,
-          failureReason: failure.reason,
-          txHash: relay.txHash,
-          blockNumber: relay.blockNumber,
-          settledAt: new Date(),
-        },
-      });
-    } else if (relay !== null && relay.txHash !== row.txHash) {
-      // a fee bump replaced the transaction
-      await prisma.purchase.updateMany({ where: { id, status: 'pending' }, data: { txHash: relay.txHash } });
-    }
+  } else if (settled.state === 'failed' && relay !== null) {
+    await prisma.purchase.updateMany({
+      where: { id, status: 'pending' },
+      data: {
+        ...relayLink,
+        status: 'failed',
+        failureCode: settled.failure.code,
+        failureReason: settled.failure.reason,
+        txHash: relay.txHash,
+        blockNumber: relay.blockNumber,
+        settledAt: new Date(),
+      },
+    });
+  } else if (relay !== null && (relay.txHash !== row.txHash || row.relayTxId === null)) {
+    // a fee bump replaced the transaction, or the relay row was found by its key
+    await prisma.purchase.updateMany({
+      where: { id, status: 'pending' },
+      data: { relayTxId: relay.id, txHash: relay.txHash },
+    });
   }
   const fresh = await prisma.purchase.findUniqueOrThrow({ where: { id } });
-  return purchaseView(fresh, row.quote);
+  const view = purchaseView(fresh, row.quote);
+  if (settled.state !== 'mined' || fresh.status !== 'pending') return view;
+  // mined, not final yet: what the index has so far (may still go back to pending on a reorg)
+  const indexed = settled.event;
+  return {
+    ...view,
+    status: 'mined' as const,
+    tokens: indexed?.amount.toString() ?? null,
+    cost: indexed?.cost.toString() ?? null,
+    blockNumber: settled.blockNumber?.toString() ?? null,
+    txHash: indexed?.txHash ?? relay?.txHash ?? view.txHash,
+  };
 }
 
 export function purchaseView(row: PurchaseRow, quote: QuoteRow) {
@@ -776,7 +664,7 @@ export async function mirrorAllowlistOnReceipt(
     const relay = await context.prisma.relayTx.findUnique({ where: { id: parameters.relayTxId } });
     if (relay !== null && relay.status !== 'pending') {
       if (relay.status === 'mined') {
-        const [expiry, frozen] = await read('ComplianceRegistry', 'investor', () =>
+        const [expiry, frozen] = await readChain('ComplianceRegistry', 'investor', () =>
           context.publicClient.readContract({
             address: context.registry,
             abi: complianceRegistryAbi,

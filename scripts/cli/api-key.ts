@@ -11,7 +11,8 @@ Commands:
   create --role ROLE [--name NAME] [--owner OWNER]
       Creates a key and prints it ONCE (only its SHA-256 is stored). ROLE is issuer, servicer or
       admin. OWNER is the organisation the key acts for (portfolios belong to an owner; an issuer
-      key can only change its owner's portfolios); it defaults to NAME.
+      key can only change its owner's portfolios). Without it the key gets an owner of its own,
+      key:<id>, shared with no other key; give keys of one organisation the same OWNER.
   list
       Prints every key: id, role, owner, name, prefix, created, last used, revoked.
   revoke --id ID

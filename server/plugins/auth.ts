@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import type { ApiKeyRole } from '../../core/db/index.ts';
 import { API_KEY_PREFIX, hashSecret, SESSION_TOKEN_PREFIX } from '../../core/platform/auth.ts';
 import { BaseError, forbidden, unauthorized } from '../../core/platform/errors.ts';
@@ -14,16 +14,43 @@ export type Principal =
   | { kind: 'apiKey'; keyId: string; role: ApiKeyRole; owner: string; name: string }
   | { kind: 'session'; sessionId: string; address: string; chainId: number; expiresAt: Date };
 
+/**
+ * Who may call a route, declared in its options as `config: { auth }`:
+ * - `{ roles }`: an API key with one of `roles` (admins pass every role check);
+ * - `'credential'`: any resolved credential, API key or investor session (the handler checks access
+ *   to the resource, e.g. the data room).
+ * Routes without `auth` are public. The check runs in `onRequest`, before the body is read, parsed
+ * or validated: an anonymous caller gets 401 (a wrong role 403) whatever it sent, and so learns
+ * nothing of the route's schema. The route's OpenAPI `security` is derived from the same declaration.
+ */
+export type RouteAuth = { roles: readonly ApiKeyRole[] } | 'credential';
+
 declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal | null;
   }
-  interface FastifyInstance {
-    /** preHandler: an API key with one of `roles` (admins pass every role check). */
-    requireRole: (...roles: ApiKeyRole[]) => preHandlerAsyncHookHandler;
-    /** preHandler: a signed-in investor session (allowlisting is checked per resource). */
-    requireSession: preHandlerAsyncHookHandler;
+  interface FastifyContextConfig {
+    auth?: RouteAuth;
   }
+}
+
+const signInFirst = 'Sign in first (POST /v1/auth/nonce, /v1/auth/verify)';
+
+function authorize(auth: RouteAuth): onRequestAsyncHookHandler {
+  if (auth === 'credential') {
+    return async (request) => {
+      if (request.principal === null) throw unauthorized(signInFirst);
+    };
+  }
+  const { roles } = auth;
+  return async (request) => {
+    const p = request.principal;
+    if (p === null) throw unauthorized('API key required');
+    if (p.kind !== 'apiKey') throw forbidden(`Requires an API key with role ${roles.join(' or ')}`);
+    if (p.role !== 'admin' && !roles.includes(p.role)) {
+      throw forbidden(`Requires role ${roles.join(' or ')}; this key is ${p.role}`);
+    }
+  };
 }
 
 const LAST_USED_RESOLUTION_MS = 60_000;
@@ -66,20 +93,17 @@ export const authPlugin = globalPlugin(async (app) => {
     throw unauthorized('Unknown credential');
   });
 
-  app.decorate('requireRole', (...roles: ApiKeyRole[]) => {
-    return async (request: FastifyRequest, _reply: FastifyReply) => {
-      const p = request.principal;
-      if (p === null) throw unauthorized('API key required');
-      if (p.kind !== 'apiKey') throw forbidden(`Requires an API key with role ${roles.join(' or ')}`);
-      if (p.role !== 'admin' && !roles.includes(p.role)) {
-        throw forbidden(`Requires role ${roles.join(' or ')}; this key is ${p.role}`);
-      }
+  // every route added after this plugin: its declared `auth` becomes an onRequest check (after the
+  // hook above resolved the credential) and its OpenAPI security requirement
+  app.addHook('onRoute', (route) => {
+    const auth = route.config?.auth;
+    if (auth === undefined) return;
+    const existing = route.onRequest === undefined ? [] : [route.onRequest].flat();
+    route.onRequest = [authorize(auth), ...existing];
+    route.schema = {
+      ...route.schema,
+      security: auth === 'credential' ? [{ session: [] }, { apiKey: [] }] : [{ apiKey: [] }],
     };
-  });
-
-  app.decorate('requireSession', async (request: FastifyRequest, _reply: FastifyReply) => {
-    if (request.principal === null)
-      throw unauthorized('Sign in first (POST /v1/auth/nonce, /v1/auth/verify)');
   });
 });
 
@@ -100,7 +124,7 @@ export async function assertDataRoomAccess(
   portfolio: { owner: string },
 ): Promise<void> {
   const p = request.principal;
-  if (p === null) throw unauthorized('Sign in first (POST /v1/auth/nonce, /v1/auth/verify)');
+  if (p === null) throw unauthorized(signInFirst);
   if (p.kind === 'apiKey') {
     if (p.role === 'admin' || (p.role === 'issuer' && p.owner === portfolio.owner)) return;
     throw forbidden('The data room is for allowlisted investors and the issuer');

@@ -4,9 +4,13 @@
  *
  * Authentication, either:
  * - `Authorization: Bearer npl_...` with an admin key (curl, the JSON API under /admin/queues/api), or
- * - in a browser, open `/admin/queues?key=npl_...` once: the key is checked, kept in an HttpOnly,
- *   SameSite=Strict cookie scoped to /admin/queues, and the browser is redirected to the URL without
- *   the key (so it stays out of the address bar and history); the UI's own requests carry the cookie.
+ * - in a browser, open `/admin/queues?key=npl_...` once: the key is checked and exchanged for a
+ *   dashboard session (a random token, its SHA-256 kept in Redis for DASHBOARD_SESSION_TTL_SECONDS
+ *   with the key's id), the token goes into an HttpOnly, SameSite=Strict cookie scoped to
+ *   /admin/queues, and the browser is redirected to the URL without the key (so it stays out of the
+ *   address bar and history); the UI's own requests carry the cookie. The key itself is never in the
+ *   cookie, and request logs carry the path without the query (server/app.ts `requestLogFields`).
+ *   Revoking the key ends its sessions at once; a lost or expired session means opening `?key=` again.
  * Anything else answers 401 (no credential) or 403 (a key that is not admin).
  */
 import { createBullBoard } from '@bull-board/api';
@@ -14,19 +18,26 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { API_KEY_PREFIX, hashSecret } from '../../core/platform/auth.ts';
+import { API_KEY_PREFIX, generateSecret, hashSecret } from '../../core/platform/auth.ts';
 import { forbidden, unauthorized } from '../../core/platform/errors.ts';
 import { JOB_QUEUE } from '../../core/platform/jobs.ts';
 import { QUEUE_NAMES } from '../../core/platform/queue.ts';
 
 export const BULL_BOARD_PATH = '/admin/queues';
-const COOKIE = 'npl_admin_key';
+const COOKIE = 'npl_dashboard';
+const DASHBOARD_SESSION_PREFIX = 'npd_';
+/** Lifetime of a dashboard session (the cookie and its Redis entry): after it, open `?key=` again. */
+export const DASHBOARD_SESSION_TTL_SECONDS = 15 * 60;
+
+/** Redis key of a dashboard session: only the token's SHA-256, so a Redis dump holds no usable cookie. */
+export const dashboardSessionKey = (prefix: string, token: string) =>
+  `${prefix}:dashboard-session:${hashSecret(token)}`;
 
 function cookieValue(header: string | undefined, name: string): string | undefined {
   if (header === undefined) return undefined;
   for (const part of header.split(';')) {
     const [key, ...rest] = part.trim().split('=');
-    if (key === name) return decodeURIComponent(rest.join('='));
+    if (key === name) return rest.join('=');
   }
   return undefined;
 }
@@ -49,10 +60,17 @@ export async function bullBoardPlugin(app: FastifyInstance): Promise<void> {
     options: { uiConfig: { boardTitle: 'NPL marketplace queues' } },
   });
 
-  const isAdminKey = async (key: string | undefined): Promise<boolean> => {
-    if (key === undefined || !key.startsWith(API_KEY_PREFIX)) return false;
-    const row = await app.prisma.apiKey.findUnique({ where: { keyHash: hashSecret(key) } });
-    return row !== null && row.revokedAt === null && row.role === 'admin';
+  /** The id of the API key (by its plaintext or id) if it is an unrevoked admin key. */
+  const adminKeyId = async (where: { key: string } | { id: string }): Promise<string | undefined> => {
+    const row = await app.prisma.apiKey.findUnique({
+      where: 'key' in where ? { keyHash: hashSecret(where.key) } : { id: where.id },
+    });
+    return row !== null && row.revokedAt === null && row.role === 'admin' ? row.id : undefined;
+  };
+  const fromSession = async (token: string | undefined): Promise<boolean> => {
+    if (token === undefined || !token.startsWith(DASHBOARD_SESSION_PREFIX)) return false;
+    const keyId = await redis.get(dashboardSessionKey(app.config.QUEUE_PREFIX, token));
+    return keyId !== null && (await adminKeyId({ id: keyId })) !== undefined;
   };
 
   await app.register(
@@ -67,17 +85,27 @@ export async function bullBoardPlugin(app: FastifyInstance): Promise<void> {
         const query = (request.query ?? {}) as Record<string, unknown>;
         const fromQuery = typeof query.key === 'string' ? query.key : undefined;
         if (fromQuery !== undefined) {
-          if (!(await isAdminKey(fromQuery))) throw unauthorized('Invalid admin API key');
+          const keyId = fromQuery.startsWith(API_KEY_PREFIX)
+            ? await adminKeyId({ key: fromQuery })
+            : undefined;
+          if (keyId === undefined) throw unauthorized('Invalid admin API key');
+          const token = generateSecret(DASHBOARD_SESSION_PREFIX);
+          await redis.set(
+            dashboardSessionKey(app.config.QUEUE_PREFIX, token),
+            keyId,
+            'EX',
+            DASHBOARD_SESSION_TTL_SECONDS,
+          );
           const url = new URL(request.url, 'http://localhost');
           url.searchParams.delete('key');
           const secure = request.protocol === 'https' ? '; Secure' : '';
           reply.header(
             'set-cookie',
-            `${COOKIE}=${encodeURIComponent(fromQuery)}; Path=${BULL_BOARD_PATH}; HttpOnly; SameSite=Strict${secure}`,
+            `${COOKIE}=${token}; Path=${BULL_BOARD_PATH}; Max-Age=${DASHBOARD_SESSION_TTL_SECONDS}; HttpOnly; SameSite=Strict${secure}`,
           );
           return reply.redirect(`${url.pathname}${url.search}`, 303);
         }
-        if (await isAdminKey(cookieValue(request.headers.cookie, COOKIE))) return;
+        if (await fromSession(cookieValue(request.headers.cookie, COOKIE))) return;
         throw unauthorized(
           `Admin API key required: Authorization: Bearer npl_..., or open ${BULL_BOARD_PATH}?key=npl_... once`,
         );

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
+import { isUniqueViolation } from '../../core/db/unique-violation.ts';
 import { BaseError, type ErrorCode, type FieldError } from '../../core/platform/errors.ts';
 import type { ErrorBody } from '../schemas/common.ts';
 
@@ -53,8 +54,8 @@ export function toErrorBody(error: unknown): ErrorBody {
   const prismaCode = (error as { code?: unknown; name?: string }).code;
   if ((error as Error)?.name === 'PrismaClientKnownRequestError') {
     if (prismaCode === 'P2025') return { statusCode: 404, code: 'NOT_FOUND', message: 'Not found' };
-    if (prismaCode === 'P2002') return { statusCode: 409, code: 'CONFLICT', message: 'Already exists' };
   }
+  if (isUniqueViolation(error)) return { statusCode: 409, code: 'CONFLICT', message: 'Already exists' };
   const status = (error as FastifyError)?.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
     const message =

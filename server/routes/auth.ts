@@ -3,16 +3,30 @@ import { getAddress, verifyMessage } from 'viem';
 import { generateSiweNonce, parseSiweMessage, validateSiweMessage } from 'viem/siwe';
 import { z } from 'zod';
 import { generateSecret, hashSecret, SESSION_TOKEN_PREFIX } from '../../core/platform/auth.ts';
+import { type Config, urlOrigin } from '../../core/platform/config.ts';
 import { BaseError, unauthorized } from '../../core/platform/errors.ts';
 import { errorResponses } from '../schemas/common.ts';
 
 const signatureInvalid = (message: string) =>
   new BaseError(message, { code: 'SIGNATURE_INVALID', statusCode: 401 });
 
+/**
+ * The origins a SIWE message's `uri` may have: SIWE_ORIGIN, else `https://` + SIWE_DOMAIN (and, outside
+ * production, `http://` + SIWE_DOMAIN, for a local front end).
+ */
+export function allowedSiweOrigins(
+  config: Pick<Config, 'SIWE_ORIGIN' | 'SIWE_DOMAIN' | 'NODE_ENV'>,
+): string[] {
+  if (config.SIWE_ORIGIN !== undefined) return [config.SIWE_ORIGIN];
+  const schemes = config.NODE_ENV === 'production' ? ['https'] : ['https', 'http'];
+  return schemes.flatMap((scheme) => urlOrigin(`${scheme}://${config.SIWE_DOMAIN}`) ?? []);
+}
+
 const nonceResponse = z.object({
   nonce: z.string(),
   expiresAt: z.iso.datetime(),
   domain: z.string().describe('the `domain` the EIP-4361 message must carry'),
+  uriOrigin: z.string().describe("the origin the message's `uri` must have"),
   chainId: z
     .number()
     .int()
@@ -42,6 +56,8 @@ const whoAmI = z.discriminatedUnion('kind', [
  * carries it, exchange message + signature for a session token. Nonces are single use and expire.
  */
 export const authRoutes: FastifyPluginAsyncZod = async (app) => {
+  const siweOrigins = allowedSiweOrigins(app.config);
+
   app.post(
     '/v1/auth/nonce',
     {
@@ -65,6 +81,7 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
         nonce,
         expiresAt: expiresAt.toISOString(),
         domain: app.config.SIWE_DOMAIN,
+        uriOrigin: siweOrigins[0],
         chainId: app.config.CHAIN_ID ?? null,
       });
     },
@@ -103,6 +120,10 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
       }
       if (app.config.CHAIN_ID !== undefined && fields.chainId !== app.config.CHAIN_ID) {
         throw signatureInvalid(`Message is for chain ${fields.chainId}, not ${app.config.CHAIN_ID}`);
+      }
+      const origin = urlOrigin(fields.uri);
+      if (origin === undefined || !siweOrigins.includes(origin)) {
+        throw signatureInvalid(`Message uri ${fields.uri} is not on ${siweOrigins.join(' or ')}`);
       }
       if (!validateSiweMessage({ message: fields, domain: app.config.SIWE_DOMAIN, time: new Date() })) {
         throw signatureInvalid('Message is expired or not yet valid');
@@ -145,6 +166,7 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/v1/auth/session',
     {
+      config: { auth: 'credential' },
       schema: {
         tags: ['auth'],
         summary: 'Who the bearer credential belongs to',
@@ -173,7 +195,7 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
         body: z.object({}).nullish(),
         response: { 204: z.null(), ...errorResponses(401) },
       },
-      preHandler: app.requireSession,
+      config: { auth: 'credential' },
     },
     async (request, reply) => {
       const p = request.principal;

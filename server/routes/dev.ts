@@ -1,20 +1,37 @@
 /**
- * Development helpers, registered only on a local chain (anvil 31337 / 1337) whose deployment has a
- * TestStablecoin; on any other chain (or with no chain) these routes do not exist (404).
+ * Development helpers. POST /v1/dev/faucet `{ address, amount }` mints `amount` whole test dollars to
+ * `address`. It signs with a dedicated faucet key (not the platform key, whose nonces the worker and
+ * relayer manage), given MINTER_ROLE and some ether by `prepareDevFaucet` (run by `npm start`, else on
+ * first use).
  *
- * POST /v1/dev/faucet `{ address, amount }` mints `amount` whole test dollars to `address`. It signs
- * with a dedicated faucet key (not the platform key, whose nonces the worker and relayer manage),
- * given MINTER_ROLE and some ether by `prepareDevFaucet` (run by `npm start`, else on first use).
+ * The faucet key is public, so the route exists only where minting is harmless (`localFaucet`): the
+ * node itself reports a local chain id (anvil 31337 / 1337; a configured CHAIN_ID must agree and
+ * never stands in for the node's answer), and the deployment is the local one: on that chain, with a
+ * TestStablecoin that has code, deployed by one of anvil's well-known accounts. The MINTER_ROLE grant
+ * is signed by that well-known key, never by a configured PLATFORM_PRIVATE_KEY. Anywhere else (or
+ * with no chain) the route does not exist (404).
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { type Address, formatUnits, type Hex, keccak256, parseEther, parseUnits, toBytes } from 'viem';
+import {
+  type Address,
+  formatUnits,
+  type Hex,
+  isAddressEqual,
+  keccak256,
+  type PublicClient,
+  parseEther,
+  parseUnits,
+  toBytes,
+} from 'viem';
 import { privateKeyToAddress } from 'viem/accounts';
 import { z } from 'zod';
 import { mintTestStablecoin } from '../../core/chain/actions.ts';
-import { type ChainClients, createChainClients, isLocalChain } from '../../core/chain/clients.ts';
-import { MINTER_ROLE } from '../../core/chain/deploy.ts';
-import { loadDeployment, platformPrivateKey } from '../../core/chain/deployment.ts';
+import { deriveAccounts } from '../../core/chain/anvil.ts';
+import { createChainClients, isLocalChain } from '../../core/chain/clients.ts';
+import { type DeployedStack, MINTER_ROLE } from '../../core/chain/deploy.ts';
+import { loadDeployment } from '../../core/chain/deployment.ts';
 import { testStablecoinAbi } from '../../core/chain/generated/index.ts';
+import type { Config } from '../../core/platform/config.ts';
 import { BaseError, validationFailed } from '../../core/platform/errors.ts';
 import { addressSchema, errorResponses, uintStringSchema } from '../schemas/common.ts';
 
@@ -27,13 +44,55 @@ export const DEV_FAUCET_ADDRESS: Address = privateKeyToAddress(DEV_FAUCET_PRIVAT
 /** Largest single mint, whole tokens. */
 const MAX_FAUCET_AMOUNT = 1_000_000_000_000n;
 
+/** How many of anvil's default accounts count as "local keys" (anvil funds 10). */
+const LOCAL_ACCOUNTS = 10;
+
+/** Where the faucet may run: the node's chain id, the deployment's TestStablecoin and the local key that administers it. */
+export type LocalFaucet = { chainId: number; token: Address; adminPrivateKey: Hex };
+
 /**
- * Gives the faucet key MINTER_ROLE on `token` (signed by the platform key, which holds the admin
- * role) and, on anvil, 100 ether for gas. Idempotent; run it before anything else sends from the
- * platform key (npm start does, before the worker starts).
+ * The faucet's setting when it may exist, else why not (see the module comment). The chain id is the
+ * node's answer; `config.CHAIN_ID` can only veto.
  */
-export async function prepareDevFaucet(platform: ChainClients, token: Address): Promise<void> {
-  const { publicClient, walletClient } = platform;
+export async function localFaucet(
+  publicClient: Pick<PublicClient, 'getChainId' | 'getCode'>,
+  deployment: DeployedStack | undefined,
+  config: Pick<Config, 'CHAIN_ID'>,
+): Promise<LocalFaucet | { reason: string }> {
+  const chainId = await publicClient.getChainId();
+  if (!isLocalChain(chainId)) return { reason: `the node reports chain ${chainId}, not a local chain` };
+  if (config.CHAIN_ID !== undefined && config.CHAIN_ID !== chainId) {
+    return { reason: `CHAIN_ID is ${config.CHAIN_ID} but the node reports ${chainId}` };
+  }
+  if (deployment === undefined) return { reason: 'no deployment' };
+  if (deployment.chainId !== chainId) {
+    return { reason: `the deployment is for chain ${deployment.chainId}, the node reports ${chainId}` };
+  }
+  const token = deployment.testStablecoin;
+  if (token === undefined) return { reason: 'the deployment has no TestStablecoin' };
+  const admin = deriveAccounts(LOCAL_ACCOUNTS).find((account) =>
+    isAddressEqual(account.address, deployment.deployer),
+  );
+  if (admin === undefined) {
+    return { reason: `the deployment was made by ${deployment.deployer}, not by a local (anvil) account` };
+  }
+  const code = await publicClient.getCode({ address: token });
+  if (code === undefined || code === '0x') return { reason: `no contract at the TestStablecoin ${token}` };
+  return { chainId, token, adminPrivateKey: admin.privateKey };
+}
+
+/**
+ * Gives the faucet key MINTER_ROLE on the local TestStablecoin (signed by the local key that deployed
+ * it) and, on anvil, 100 ether for gas. Idempotent; run it before anything else sends from that key
+ * (npm start does, before the worker starts).
+ */
+export async function prepareDevFaucet(rpcUrl: string, faucet: LocalFaucet): Promise<void> {
+  const { publicClient, walletClient } = createChainClients({
+    rpcUrl,
+    chainId: faucet.chainId,
+    privateKey: faucet.adminPrivateKey,
+  });
+  const { token } = faucet;
   const balance = await publicClient.getBalance({ address: DEV_FAUCET_ADDRESS });
   if (balance < parseEther('1')) {
     await publicClient.request({
@@ -80,31 +139,30 @@ const faucetResponseSchema = z.object({
 export const devRoutes: FastifyPluginAsyncZod = async (app) => {
   const { config } = app;
   if (app.chain === null || config.RPC_URL === undefined) return;
-  let chainId: number;
+  const rpcUrl = config.RPC_URL;
+  const deployment = await loadDeployment(config).catch(() => undefined);
+  let setting: Awaited<ReturnType<typeof localFaucet>>;
   try {
-    chainId = config.CHAIN_ID ?? (await app.chain.getChainId());
+    setting = await localFaucet(app.chain, deployment, config);
   } catch (error) {
     app.log.warn({ err: error }, 'dev routes not registered: the chain did not answer');
     return;
   }
-  if (!isLocalChain(chainId)) return;
-  const deployment = await loadDeployment(config).catch(() => undefined);
-  const token = deployment?.chainId === chainId ? deployment.testStablecoin : undefined;
-  if (token === undefined) return;
-
-  const rpcUrl = config.RPC_URL;
+  if (!('token' in setting)) {
+    app.log.debug({ reason: setting.reason }, 'dev routes not registered');
+    return;
+  }
+  const local = setting;
+  const { token } = local;
   const faucet = createChainClients({
     rpcUrl,
-    chainId,
+    chainId: local.chainId,
     privateKey: DEV_FAUCET_PRIVATE_KEY,
     nonceManager: true,
   });
   let prepared: Promise<void> | undefined;
   const prepare = () => {
-    prepared ??= prepareDevFaucet(
-      createChainClients({ rpcUrl, chainId, privateKey: platformPrivateKey(config, chainId) }),
-      token,
-    ).catch((error) => {
+    prepared ??= prepareDevFaucet(rpcUrl, local).catch((error) => {
       prepared = undefined;
       throw error;
     });

@@ -139,6 +139,26 @@ function toItem(row: Row, amounts: Map<string, string>): z.infer<typeof distribu
   };
 }
 
+/**
+ * The distinct claimMany transactions of a distribution, ascending. A skip scan over the
+ * (distribution_id, pushed_tx) index: one index probe per transaction, never one row per holder
+ * (Prisma's `distinct` fetches every pushed holder row and dedups in memory: 1M rows for 1M holders).
+ * The answer has holders / DISTRIBUTION_PUSH_BATCH items at most.
+ */
+export async function pushTransactions(prisma: Db['prisma'], distributionId: string): Promise<string[]> {
+  const rows = await prisma.$queryRaw<{ tx: string }[]>`
+    WITH RECURSIVE pushes(tx) AS (
+      SELECT min(pushed_tx) FROM distribution_holder
+       WHERE distribution_id = ${distributionId}::uuid AND pushed_tx IS NOT NULL
+      UNION ALL
+      SELECT (SELECT min(h.pushed_tx) FROM distribution_holder h
+               WHERE h.distribution_id = ${distributionId}::uuid AND h.pushed_tx > pushes.tx)
+        FROM pushes WHERE pushes.tx IS NOT NULL
+    )
+    SELECT tx FROM pushes WHERE tx IS NOT NULL ORDER BY tx`;
+  return rows.map((r) => r.tx);
+}
+
 async function findDistribution(prisma: Db['prisma'], id: string): Promise<Row> {
   const row = isUuid(id) ? await prisma.distribution.findUnique({ where: { id }, include }) : null;
   if (row === null) throw notFound('Distribution', id);
@@ -206,12 +226,7 @@ export const distributionRoutes: FastifyPluginAsyncZod = async (app) => {
       const row = await findDistribution(app.prisma, request.params.id);
       const [amounts, pushes] = await Promise.all([
         recoveryAmounts(app.prisma, [row]),
-        app.prisma.distributionHolder.findMany({
-          where: { distributionId: row.id, pushedTx: { not: null } },
-          distinct: ['pushedTx'],
-          select: { pushedTx: true },
-          orderBy: { pushedTx: 'asc' },
-        }),
+        pushTransactions(app.prisma, row.id),
       ]);
       return {
         ...toItem(row, amounts),
@@ -221,7 +236,7 @@ export const distributionRoutes: FastifyPluginAsyncZod = async (app) => {
           recovery: row.recoveryTxHash,
           propose: row.proposeTx,
           accept: row.acceptTx,
-          pushes: pushes.map((p) => p.pushedTx as string),
+          pushes,
         },
       };
     },

@@ -4,7 +4,6 @@ import { validationFailed } from '../../core/platform/errors.ts';
 import { mirrorAllowlistOnReceipt, requestAllowlist } from '../../core/trading/purchases.ts';
 import { errorResponses } from '../schemas/common.ts';
 import { allowlistAcceptedSchema, allowlistBodySchema, investorParamsSchema } from '../schemas/purchase.ts';
-import { stopTradingContext, type TradingRoutesOptions, tradingContext } from './purchases.ts';
 
 /**
  * POST /v1/investors/:address/allowlist (admin): allowlists on-chain through the relayer
@@ -13,8 +12,7 @@ import { stopTradingContext, type TradingRoutesOptions, tradingContext } from '.
  * record at that block (the chain indexer does not follow registry events). Quotes also refresh it
  * from the registry whenever they read it.
  */
-export const investorRoutes: FastifyPluginAsyncZod<TradingRoutesOptions> = async (app, options) => {
-  app.addHook('onClose', async () => stopTradingContext(app));
+export const investorRoutes: FastifyPluginAsyncZod = async (app) => {
   const watching = new Set<Promise<unknown>>();
   app.addHook('onClose', async () => {
     closed = true;
@@ -25,14 +23,13 @@ export const investorRoutes: FastifyPluginAsyncZod<TradingRoutesOptions> = async
   app.post(
     '/v1/investors/:address/allowlist',
     {
-      preHandler: app.requireRole('admin'),
+      config: { auth: { roles: ['admin'] } },
       schema: {
         tags: ['investors'],
         summary: 'Allowlist an investor on-chain until `expiresAt` (ComplianceRegistry.allowlist)',
         description:
           'Relayed by the platform signer; answers 202 with the relay transaction. The investor table shows ' +
           'the new expiry once that transaction is mined. The same address and expiry twice is one transaction.',
-        security: [{ apiKey: [] }],
         params: investorParamsSchema,
         body: allowlistBodySchema,
         response: { 202: allowlistAcceptedSchema, ...errorResponses(400, 401, 403, 409, 422, 429, 503) },
@@ -47,7 +44,7 @@ export const investorRoutes: FastifyPluginAsyncZod<TradingRoutesOptions> = async
         ]);
       }
       const expiry = BigInt(Math.floor(expiresAt.getTime() / 1000));
-      const context = await tradingContext(app, options);
+      const context = await app.trading();
       const relayTx = await requestAllowlist(context, { address, expiry });
       request.audit = {
         type: 'investor',

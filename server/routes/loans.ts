@@ -1,14 +1,19 @@
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ingestLoanTape, tooLarge } from '../../core/catalog/loan-tape/ingest.ts';
+import { listLoans, tapeStatistics } from '../../core/catalog/loan-tape/loans.ts';
 import {
   borrowerTypes,
   collateralTypes,
   legalStatuses,
   loanAssetClasses,
 } from '../../core/catalog/loan-tape/rules.ts';
-import { BaseError, conflict, notFound } from '../../core/platform/errors.ts';
+import { type SpooledLoanTape, spoolLoanTape } from '../../core/catalog/loan-tape/spool.ts';
+import { findPortfolio } from '../../core/catalog/portfolios.ts';
+import { assertTapeEditable } from '../../core/catalog/rules.ts';
+import { BaseError } from '../../core/platform/errors.ts';
 import { assertDataRoomAccess, assertOwns } from '../plugins/auth.ts';
 import {
   decimalStringSchema,
@@ -17,7 +22,6 @@ import {
   errorResponses,
   idParamsSchema,
   int4QuerySchema,
-  isUuid,
   limitSchema,
   pageOf,
 } from '../schemas/common.ts';
@@ -83,49 +87,36 @@ const listLoansQuerySchema = z.object({
   maxBalance: decimalStringSchema.optional(),
 });
 
-type LoanRow = {
-  loan_id: string;
-  row_number: number;
-  counterparty_id: string | null;
-  borrower_type: z.infer<typeof loanSchema>['borrowerType'];
-  asset_class: z.infer<typeof loanSchema>['assetClass'];
-  currency: string;
-  origination_date: string;
-  principal_balance: string;
-  accrued_interest: string | null;
-  legal_balance: string | null;
-  days_past_due: number;
-  date_of_default: string | null;
-  last_payment_date: string | null;
-  legal_status: z.infer<typeof loanSchema>['legalStatus'];
-  jurisdiction: string;
-  collateral_type: z.infer<typeof loanSchema>['collateralType'];
-  collateral_value: string | null;
-  collateral_valuation_date: string | null;
-  lien_position: number | null;
-  extra: Record<string, string>;
-};
-
-async function findPortfolio(app: Parameters<FastifyPluginAsyncZod>[0], id: string) {
-  const portfolio = isUuid(id)
-    ? await app.prisma.portfolio.findUnique({
-        where: { id },
-        select: { id: true, owner: true, status: true },
-      })
-    : null;
-  if (portfolio === null) throw notFound('Portfolio', id);
-  return portfolio;
+/** At most `max` runs at a time; the others wait in arrival order. */
+function concurrencyLimit(max: number) {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(run: () => Promise<T>): Promise<T> => {
+    if (active < max) active++;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await run();
+    } finally {
+      // hand the slot to the next in line, or free it
+      const next = waiting.shift();
+      if (next === undefined) active--;
+      else next();
+    }
+  };
 }
 
 /** PUT /v1/portfolios/:id/loan-tape (issuer, CSV) and GET /v1/portfolios/:id/loans (data-room access). */
 export const loanRoutes: FastifyPluginAsyncZod = async (app) => {
+  const catalog = { prisma: app.prisma };
+  // every ingest holds a pooled connection (and its portfolio's row lock) until it commits
+  const ingest = concurrencyLimit(app.config.LOAN_TAPE_CONCURRENT_INGESTS);
   // the tape is streamed to the ingest, never buffered
   app.addContentTypeParser('text/csv', (_request, payload, done) => done(null, payload));
 
   app.put(
     '/v1/portfolios/:id/loan-tape',
     {
-      preHandler: app.requireRole('issuer'),
+      config: { invalidatesListing: true, auth: { roles: ['issuer'] } },
       bodyLimit: app.config.LOAN_TAPE_MAX_BYTES,
       schema: {
         tags: ['loans'],
@@ -133,8 +124,8 @@ export const loanRoutes: FastifyPluginAsyncZod = async (app) => {
         description:
           'Send the CSV of docs/loan-tape.md with `Content-Type: text/csv`. Every cell is validated; a bad ' +
           'tape answers 422 with `{ row, column, value, reason }` per bad cell (first 1,000, with the total ' +
-          'count) and stores nothing.',
-        security: [{ apiKey: [] }],
+          'count) and stores nothing. The body is received in full before the ingest starts; one that takes ' +
+          'longer than `LOAN_TAPE_UPLOAD_TIMEOUT_MS` answers 408 REQUEST_TIMEOUT and stores nothing.',
         consumes: ['text/csv'],
         params: idParamsSchema,
         body: z.unknown().describe('the CSV bytes'),
@@ -147,15 +138,14 @@ export const loanRoutes: FastifyPluginAsyncZod = async (app) => {
             stats: statsSchema,
           }),
           422: tapeRejectedSchema,
-          ...errorResponses(400, 401, 403, 404, 409, 413, 415, 429),
+          ...errorResponses(400, 401, 403, 404, 408, 409, 413, 415, 429),
         },
       },
     },
     async (request, reply) => {
-      const portfolio = await findPortfolio(app, request.params.id);
+      const portfolio = await findPortfolio(catalog, request.params.id);
       assertOwns(request.principal, portfolio);
-      if (portfolio.status !== 'draft')
-        throw conflict(`Portfolio is ${portfolio.status}; the loan tape can only change in draft`);
+      assertTapeEditable(portfolio.status);
       const body = request.body;
       if (!(body instanceof Readable)) {
         throw new BaseError('Send the loan tape as text/csv', {
@@ -166,31 +156,18 @@ export const loanRoutes: FastifyPluginAsyncZod = async (app) => {
       const maxBytes = app.config.LOAN_TAPE_MAX_BYTES;
       const declared = Number(request.headers['content-length'] ?? Number.NaN);
       request.audit = { type: 'portfolio', id: portfolio.id, details: { action: 'loan-tape' } };
+      // 1. the body to a file, with no connection or lock held while the client sends it
+      let spooled: SpooledLoanTape;
       try {
         if (declared > maxBytes) throw tooLarge(maxBytes);
-        const result = await ingestLoanTape({
-          pool: app.db.pool,
-          portfolioId: portfolio.id,
+        spooled = await spoolLoanTape({
           source: body,
+          dir: path.join(app.config.DATA_DIR, 'uploads'),
           maxBytes,
+          timeoutMs: app.config.LOAN_TAPE_UPLOAD_TIMEOUT_MS,
+          elapsedMs: reply.elapsedTime,
+          timeoutSetting: 'LOAN_TAPE_UPLOAD_TIMEOUT_MS',
         });
-        request.audit.details = { action: 'loan-tape', loanCount: result.loanCount, sha256: result.sha256 };
-        const stats = await app.prisma.portfolio.findUniqueOrThrow({ where: { id: portfolio.id } });
-        return {
-          portfolioId: portfolio.id,
-          loanCount: result.loanCount,
-          sha256: result.sha256,
-          size: result.size,
-          stats: {
-            loanCount: stats.loanCount,
-            totalUpb: stats.totalUpb.toFixed(4),
-            totalCollateral: stats.totalCollateral.toFixed(4),
-            askingPriceCentsPerDollar: stats.centsPerDollar?.toNumber() ?? null,
-            waDaysPastDue: stats.waDaysPastDue?.toNumber() ?? null,
-            collateralCoverage: stats.collateralCoverage?.toNumber() ?? null,
-            inCourtShare: stats.inCourtShare?.toNumber() ?? null,
-          },
-        };
       } catch (error) {
         // the client may still be sending: stop reading and close the connection after the answer
         if (!body.readableEnded) {
@@ -200,79 +177,50 @@ export const loanRoutes: FastifyPluginAsyncZod = async (app) => {
         }
         throw error;
       }
+      // 2. the file into Postgres in one transaction (all or nothing, per-cell 422s), a bounded number at once
+      try {
+        const result = await ingest(() =>
+          ingestLoanTape({ pool: app.db.pool, portfolioId: portfolio.id, source: spooled.open(), maxBytes }),
+        );
+        request.audit.details = { action: 'loan-tape', loanCount: result.loanCount, sha256: result.sha256 };
+        const stats = await tapeStatistics(catalog, portfolio.id);
+        return {
+          portfolioId: portfolio.id,
+          loanCount: result.loanCount,
+          sha256: result.sha256,
+          size: result.size,
+          stats,
+        };
+      } finally {
+        await spooled.remove();
+      }
     },
   );
 
   app.get(
     '/v1/portfolios/:id/loans',
     {
+      config: { auth: 'credential' },
       schema: {
         tags: ['loans'],
         summary: 'The loan tape, paginated and filterable (allowlisted investors, the issuer, admins)',
-        security: [{ session: [] }, { apiKey: [] }],
         params: idParamsSchema,
         querystring: listLoansQuerySchema,
         response: { 200: pageOf(loanSchema), ...errorResponses(400, 401, 403, 404, 429) },
       },
     },
     async (request) => {
-      if (request.principal === null) {
-        throw new BaseError('Sign in first (POST /v1/auth/nonce, /v1/auth/verify)', { code: 'UNAUTHORIZED' });
-      }
-      const portfolio = await findPortfolio(app, request.params.id);
+      const portfolio = await findPortfolio(catalog, request.params.id);
       await assertDataRoomAccess(request, portfolio);
-      const q = request.query;
-      const values: unknown[] = [portfolio.id];
-      const param = (v: unknown) => {
-        values.push(v);
-        return `$${values.length}`;
-      };
-      const where = ['portfolio_id = $1'];
-      if (q.assetClass) where.push(`asset_class = ${param(q.assetClass)}::asset_class`);
-      if (q.borrowerType) where.push(`borrower_type = ${param(q.borrowerType)}::borrower_type`);
-      if (q.legalStatus) where.push(`legal_status = ${param(q.legalStatus)}::legal_status`);
-      if (q.collateralType) where.push(`collateral_type = ${param(q.collateralType)}::collateral_type`);
-      if (q.jurisdiction) where.push(`jurisdiction = ${param(q.jurisdiction)}`);
-      if (q.minDaysPastDue !== undefined) where.push(`days_past_due >= ${param(q.minDaysPastDue)}`);
-      if (q.maxDaysPastDue !== undefined) where.push(`days_past_due <= ${param(q.maxDaysPastDue)}`);
-      if (q.minBalance !== undefined) where.push(`principal_balance >= ${param(q.minBalance)}::numeric`);
-      if (q.maxBalance !== undefined) where.push(`principal_balance <= ${param(q.maxBalance)}::numeric`);
-      if (q.cursor !== undefined) where.push(`loan_id > ${param(String(decodeCursor(q.cursor, 1)[0]))}`);
-      const { rows } = await app.db.pool.query<LoanRow>(
-        `SELECT loan_id, row_number, counterparty_id, borrower_type, asset_class, currency,
-                to_char(origination_date, 'YYYY-MM-DD') AS origination_date, principal_balance, accrued_interest,
-                legal_balance, days_past_due, to_char(date_of_default, 'YYYY-MM-DD') AS date_of_default,
-                to_char(last_payment_date, 'YYYY-MM-DD') AS last_payment_date, legal_status, jurisdiction,
-                collateral_type, collateral_value,
-                to_char(collateral_valuation_date, 'YYYY-MM-DD') AS collateral_valuation_date, lien_position, extra
-         FROM loan WHERE ${where.join(' AND ')} ORDER BY loan_id LIMIT ${param(q.limit + 1)}`,
-        values,
-      );
-      const page = rows.slice(0, q.limit);
+      const { cursor, ...filters } = request.query;
+      const page = await listLoans(app.db.pool, {
+        ...filters,
+        portfolioId: portfolio.id,
+        afterLoanId: cursor === undefined ? undefined : String(decodeCursor(cursor, 1)[0]),
+      });
       return {
-        items: page.map((r) => ({
-          loanId: r.loan_id,
-          row: r.row_number,
-          counterpartyId: r.counterparty_id,
-          borrowerType: r.borrower_type,
-          assetClass: r.asset_class,
-          currency: r.currency,
-          originationDate: r.origination_date,
-          principalBalance: r.principal_balance,
-          accruedInterest: r.accrued_interest,
-          legalBalance: r.legal_balance,
-          daysPastDue: r.days_past_due,
-          dateOfDefault: r.date_of_default,
-          lastPaymentDate: r.last_payment_date,
-          legalStatus: r.legal_status,
-          jurisdiction: r.jurisdiction,
-          collateralType: r.collateral_type,
-          collateralValue: r.collateral_value,
-          collateralValuationDate: r.collateral_valuation_date,
-          lienPosition: r.lien_position,
-          extra: r.extra,
-        })),
-        nextCursor: rows.length > q.limit ? encodeCursor([page[page.length - 1].loan_id]) : null,
+        items: page.items,
+        nextCursor: page.next === null ? null : encodeCursor([page.next]),
       };
     },
   );

@@ -1,8 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Address, Hex } from 'viem';
-import type { DeployedStack } from '../../core/chain/deploy.ts';
-import { loadDeployment } from '../../core/chain/deployment.ts';
 import { BaseError } from '../../core/platform/errors.ts';
 import {
   cancelOrder,
@@ -27,42 +25,16 @@ import {
   orderPageSchema,
   orderSchema,
 } from '../schemas/order.ts';
-import { stopTradingContext, tradingContext } from './purchases.ts';
-
-const deployments = new WeakMap<object, Promise<DeployedStack>>();
-
-/**
- * The deployment of DEPLOYMENT_FILE (chain id, Marketplace address), read once per app. Without a chain
- * (RPC_URL unset) and without a deployment file the order book is unavailable (503), not broken: a
- * missing file is only a configuration error (500 CONFIG_INVALID) where a chain is configured.
- */
-export function marketplaceDeployment(app: FastifyInstance): Promise<DeployedStack> {
-  let deployment = deployments.get(app.prisma);
-  if (deployment === undefined) {
-    deployment = loadDeployment(app.config).catch((error: unknown) => {
-      if (app.config.RPC_URL === undefined && error instanceof BaseError && error.code === 'CONFIG_INVALID') {
-        throw new BaseError('The order book needs a chain (RPC_URL is not configured, no deployment file)', {
-          code: 'SERVICE_UNAVAILABLE',
-          cause: error,
-        });
-      }
-      throw error;
-    });
-    deployment.catch(() => deployments.delete(app.prisma));
-    deployments.set(app.prisma, deployment);
-  }
-  return deployment;
-}
 
 /** Reads that need only Postgres and the deployment's chain id. */
 async function readContext(app: FastifyInstance) {
-  const deployment = await marketplaceDeployment(app);
+  const deployment = await app.deployment();
   return { prisma: app.prisma, chainId: deployment.chainId };
 }
 
 /** The order book on the shared trading services (platform chain, relayer) plus the Marketplace address. */
 export async function orderBookContext(app: FastifyInstance): Promise<OrderBookContext> {
-  const [trading, deployment] = await Promise.all([tradingContext(app), marketplaceDeployment(app)]);
+  const [trading, deployment] = await Promise.all([app.trading(), app.deployment()]);
   if (deployment.marketplace === undefined) {
     throw new BaseError('The deployment has no Marketplace', { code: 'SERVICE_UNAVAILABLE' });
   }
@@ -82,8 +54,6 @@ export async function orderBookContext(app: FastifyInstance): Promise<OrderBookC
  * GET /v1/orders/:hash/fills/:id. See core/trading/orders.ts for the checks and the race policy.
  */
 export const orderRoutes: FastifyPluginAsyncZod = async (app) => {
-  app.addHook('onClose', async () => stopTradingContext(app));
-
   app.post(
     '/v1/orders',
     {
@@ -177,7 +147,7 @@ export const orderRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request) => {
-      const deployment = await marketplaceDeployment(app);
+      const deployment = await app.deployment();
       if (deployment.marketplace === undefined) {
         throw new BaseError('The deployment has no Marketplace', { code: 'SERVICE_UNAVAILABLE' });
       }
@@ -197,8 +167,9 @@ export const orderRoutes: FastifyPluginAsyncZod = async (app) => {
         tags: ['orders'],
         summary: "Fill an order with the taker's signed fill intent (and permit); relayed as fillWithSig",
         description:
-          'Answers 202 once the relayer sent the transaction; poll GET /v1/orders/:hash/fills/:id: `confirmed` ' +
-          'once the indexer has its OrderFilled event, `failed` with the decoded reason if it reverted. A fill ' +
+          'Answers 202 once the relayer sent the transaction; poll GET /v1/orders/:hash/fills/:id: `mined` once ' +
+          'in a block, `confirmed` once its indexed OrderFilled event is final, `failed` with the decoded reason ' +
+          'if it reverted. A fill ' +
           'larger than what is left, counting fills still pending, is rejected up front (409 CONFLICT, ' +
           '`details.reason` OrderOverfilled). The same signed intent again answers the same fill.',
         params: orderHashParamsSchema,
@@ -239,7 +210,11 @@ export const orderRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         tags: ['orders'],
-        summary: 'A relayed fill: pending, confirmed (indexed OrderFilled) or failed (decoded reason)',
+        summary:
+          'A relayed fill: pending → mined → confirmed (indexed OrderFilled, final) or failed (decoded reason)',
+        description:
+          '`mined` is not final: a reorg that removes the transaction or its OrderFilled event sends the fill ' +
+          'back to `pending` (the relayer sends it again). `confirmed` and `failed` never change.',
         params: fillParamsSchema,
         response: { 200: fillSchema, ...errorResponses(404, 429, 503) },
       },

@@ -10,7 +10,6 @@ import {
 } from '../../core/distributions/payouts.ts';
 import { addressSchema, errorResponses, uintStringSchema } from '../schemas/common.ts';
 import { assertValid } from '../schemas/recovery.ts';
-import { stopTradingContext, type TradingRoutesOptions, tradingContext } from './purchases.ts';
 
 const hexSchema = z.string().regex(/^0x[0-9a-f]{64}$/);
 
@@ -56,7 +55,7 @@ const claimItemSchema = z.object({
 
 const claimsAcceptedSchema = z.object({ items: z.array(claimItemSchema) }).meta({ id: 'ClaimsAccepted' });
 
-export type PayoutRoutesOptions = TradingRoutesOptions & {
+export type PayoutRoutesOptions = {
   /** Built trees kept in memory (default 4). */
   maxTrees?: number;
   /** Period (ms) of loading the latest accepted trees ahead of requests (`warmTrees`); default 5000, 0 = never. */
@@ -68,8 +67,7 @@ export type PayoutRoutesOptions = TradingRoutesOptions & {
  * in-process LRU of built trees (core/distributions/payouts.ts), claims relayed by the app's platform relayer.
  */
 export const payoutRoutes: FastifyPluginAsyncZod<PayoutRoutesOptions> = async (app, options) => {
-  const trading = () => tradingContext(app, options);
-  app.addHook('onClose', async () => stopTradingContext(app));
+  const trading = () => app.trading();
   const trees = createTreeCache({ prisma: app.prisma, maxTrees: options.maxTrees });
   const payTokens = new Map<string, Address>();
   let warming: Promise<unknown> = Promise.resolve();

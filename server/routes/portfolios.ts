@@ -6,6 +6,7 @@ import {
   listPortfolios,
   type PortfolioSort,
 } from '../../core/catalog/listing.ts';
+import { createDraftPortfolio } from '../../core/catalog/portfolios.ts';
 import { BaseError, notFound } from '../../core/platform/errors.ts';
 import { globalPlugin } from '../plugins/global-plugin.ts';
 import { listingCachePlugin } from '../plugins/listing-cache.ts';
@@ -39,11 +40,10 @@ const routes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/portfolios',
     {
-      preHandler: app.requireRole('issuer'),
+      config: { invalidatesListing: true, auth: { roles: ['issuer'] } },
       schema: {
         tags: ['portfolios'],
         summary: 'Create a draft portfolio with its tranches',
-        security: [{ apiKey: [] }],
         body: createPortfolioBodySchema,
         response: { 201: portfolioDetailSchema, ...errorResponses(400, 401, 403, 429) },
       },
@@ -52,37 +52,9 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       const body = request.body;
       const principal = request.principal!;
       const owner = principal.kind === 'apiKey' ? principal.owner : '';
-      const created = await app.prisma.portfolio.create({
-        data: {
-          owner,
-          name: body.name,
-          description: body.description,
-          assetClass: body.assetClass,
-          jurisdiction: body.jurisdiction,
-          currency: body.currency,
-          askingPrice: body.askingPrice,
-          payTokenDecimals: body.payTokenDecimals,
-          servicerAddress: body.servicerAddress,
-          servicerFeeBps: body.fees.servicerBps,
-          protocolFeeBps: body.fees.protocolBps,
-          waterfallMode: body.waterfallMode,
-          tranches: {
-            create: body.tranches.map((t, i) => ({
-              seniority: i,
-              name: t.name,
-              symbol: t.symbol,
-              face: t.face,
-              couponBps: t.couponBps ?? 0,
-              priceBps: t.priceBps ?? 10_000,
-              residual: i === body.tranches.length - 1,
-            })),
-          },
-        },
-        select: { id: true },
-      });
-      request.audit = { type: 'portfolio', id: created.id, details: { name: body.name } };
-      const found = await getPortfolio(app.db.pool, created.id);
-      return reply.status(201).send(toPortfolioDetail(found!.portfolio, found!.tranches));
+      const created = await createDraftPortfolio(app.db, { ...body, owner });
+      request.audit = { type: 'portfolio', id: created.portfolio.id, details: { name: body.name } };
+      return reply.status(201).send(toPortfolioDetail(created.portfolio, created.tranches));
     },
   );
 

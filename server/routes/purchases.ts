@@ -1,17 +1,11 @@
-import type { FastifyInstance } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Address, Hex } from 'viem';
-import { isLocalChain } from '../../core/chain/clients.ts';
-import { createPlatformChain } from '../../core/chain/deployment.ts';
-import { createRelayer } from '../../core/chain/relayer/relayer.ts';
 import { BaseError } from '../../core/platform/errors.ts';
 import {
   createQuote,
-  DEFAULT_QUOTE_TTL_SECONDS,
   findIndexedPurchase,
   getPurchase,
   submitPurchase,
-  type TradingContext,
 } from '../../core/trading/purchases.ts';
 import { errorResponses, idParamsSchema, isUuid } from '../schemas/common.ts';
 import {
@@ -23,77 +17,12 @@ import {
   trancheParamsSchema,
 } from '../schemas/purchase.ts';
 
-/** Routes options: inject the trading services (tests), else they are built from the config on first use. */
-export type TradingRoutesOptions = { trading?: TradingContext };
-
-type Lazy = { context: Promise<TradingContext>; stop: () => Promise<void> };
-/** One platform signer + relayer per app (keyed by its Prisma client, shared by every route plugin). */
-const lazyContexts = new WeakMap<object, Lazy>();
-
-/**
- * The trading services of `app`: the platform chain of RPC_URL + DEPLOYMENT_FILE and one relayer
- * (its monitor loop started) on it, created on first use and stopped when the app closes.
- */
-export function tradingContext(
-  app: FastifyInstance,
-  options: TradingRoutesOptions = {},
-): Promise<TradingContext> {
-  if (options.trading !== undefined) return Promise.resolve(options.trading);
-  let lazy = lazyContexts.get(app.prisma);
-  if (lazy === undefined) {
-    let stopRelayer: (() => Promise<void>) | undefined;
-    const context = (async (): Promise<TradingContext> => {
-      if (app.config.RPC_URL === undefined) {
-        throw new BaseError('Trading needs a chain (RPC_URL is not configured)', {
-          code: 'SERVICE_UNAVAILABLE',
-        });
-      }
-      const platform = await createPlatformChain(app.config);
-      const relayer = createRelayer({
-        clients: platform.clients,
-        prisma: app.prisma,
-        pollIntervalMs: isLocalChain(platform.clients.chain.id) ? 100 : 1_000,
-        onError: (error) => app.log.warn({ err: error }, 'relayer monitor pass failed'),
-      });
-      relayer.start();
-      stopRelayer = () => relayer.stop();
-      return {
-        prisma: app.prisma,
-        publicClient: platform.clients.publicClient,
-        chainId: platform.clients.chain.id,
-        registry: platform.deployment.complianceRegistry,
-        relayer,
-        findIndexedPurchase: (key) => findIndexedPurchase(app.prisma, key),
-        quoteTtlSeconds: DEFAULT_QUOTE_TTL_SECONDS,
-        log: app.log,
-      };
-    })();
-    // a failed start (chain down, no deployment file) is tried again on the next request
-    context.catch(() => lazyContexts.delete(app.prisma));
-    lazy = { context, stop: async () => stopRelayer?.() };
-    lazyContexts.set(app.prisma, lazy);
-  }
-  return lazy.context;
-}
-
-/** Stops the lazily started relayer of `app`, if any (registered as an onClose hook by each plugin). */
-export async function stopTradingContext(app: FastifyInstance): Promise<void> {
-  const lazy = lazyContexts.get(app.prisma);
-  if (lazy === undefined) return;
-  lazyContexts.delete(app.prisma);
-  await lazy.context.then(
-    () => lazy.stop(),
-    () => {},
-  );
-}
-
 /**
  * Primary purchases: POST /v1/tranches/:id/quotes, POST /v1/purchases (relays `buyWithSig`),
  * GET /v1/purchases/:id.
  */
-export const purchaseRoutes: FastifyPluginAsyncZod<TradingRoutesOptions> = async (app, options) => {
-  const trading = () => tradingContext(app, options);
-  app.addHook('onClose', async () => stopTradingContext(app));
+export const purchaseRoutes: FastifyPluginAsyncZod = async (app) => {
+  const trading = () => app.trading();
 
   app.post(
     '/v1/tranches/:id/quotes',
@@ -157,20 +86,19 @@ export const purchaseRoutes: FastifyPluginAsyncZod<TradingRoutesOptions> = async
     {
       schema: {
         tags: ['purchases'],
-        summary: 'A purchase: pending → confirmed (tokens, cost, block, tx) or failed (reason)',
+        summary: 'A purchase: pending → mined → confirmed (tokens, cost, block, tx) or failed (reason)',
         description:
-          '`confirmed` once the chain indexer has the Purchased event; `failed` once the relayer’s ' +
-          'transaction reverted (reason: the decoded revert’s API code, e.g. SOLD_OUT) or was given up.',
+          '`mined` once its transaction is in a block (tokens and cost once indexed; a reorg can send it back ' +
+          'to `pending`); `confirmed` once the chain indexer’s Purchased event is final; `failed` once the ' +
+          'relayer’s transaction reverted at a final block (reason: the decoded revert’s API code, e.g. ' +
+          'SOLD_OUT) or was given up.',
         params: idParamsSchema,
         response: { 200: purchaseSchema, ...errorResponses(404, 429, 503) },
       },
     },
     async (request) =>
       getPurchase(
-        options.trading ?? {
-          prisma: app.prisma,
-          findIndexedPurchase: (key) => findIndexedPurchase(app.prisma, key),
-        },
+        { prisma: app.prisma, findIndexedPurchase: (key) => findIndexedPurchase(app.prisma, key) },
         request.params.id,
       ),
   );

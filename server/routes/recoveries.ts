@@ -15,7 +15,6 @@ import {
   recoveryAcceptedSchema,
   recoverySchema,
 } from '../schemas/recovery.ts';
-import { stopTradingContext, type TradingRoutesOptions, tradingContext } from './purchases.ts';
 
 /** A servicer key whose owner is the portfolio's servicer address (any letter case), or an admin key. */
 function assertServicer(principal: Principal | null, portfolio: { servicerAddress: string }): void {
@@ -32,16 +31,15 @@ function assertServicer(principal: Principal | null, portfolio: { servicerAddres
 /**
  * POST /v1/portfolios/:id/recoveries (servicer), GET /v1/recoveries/:id,
  * POST /v1/portfolios/:id/offering/close (owning issuer): relayed through the app's one platform
- * relayer (`tradingContext`).
+ * relayer (`app.trading()`).
  */
-export const recoveryRoutes: FastifyPluginAsyncZod<TradingRoutesOptions> = async (app, options) => {
-  const trading = () => tradingContext(app, options);
-  app.addHook('onClose', async () => stopTradingContext(app));
+export const recoveryRoutes: FastifyPluginAsyncZod = async (app) => {
+  const trading = () => app.trading();
 
   app.post(
     '/v1/portfolios/:id/recoveries',
     {
-      preHandler: app.requireRole('servicer'),
+      config: { auth: { roles: ['servicer'] } },
       attachValidation: true,
       schema: {
         tags: ['recoveries'],
@@ -53,7 +51,6 @@ export const recoveryRoutes: FastifyPluginAsyncZod<TradingRoutesOptions> = async
           'missing). 409 before the offering is closed or before publish. One recovery per report: the same ' +
           'report again answers the existing recovery (200), with another amount 409; a report the Portfolio ' +
           'already took on-chain (its reportHash) 409 REPORT_ALREADY_DEPOSITED. Bad input 422.',
-        security: [{ apiKey: [] }],
         params: idParamsSchema,
         body: createRecoveryBodySchema,
         response: {
@@ -102,9 +99,11 @@ export const recoveryRoutes: FastifyPluginAsyncZod<TradingRoutesOptions> = async
       schema: {
         tags: ['recoveries'],
         summary:
-          'A recovery: pending → confirmed (recovery id, block, per-tranche amounts, distribution) or failed',
+          'A recovery: pending → mined → confirmed (recovery id, block, per-tranche amounts, distribution) or failed',
         description:
-          '`confirmed` once the relayed depositRecovery is mined; the per-tranche amounts once the chain ' +
+          '`mined` once the relayed depositRecovery is in a block (recovery id from the receipt; a reorg can ' +
+          'send it back to `pending`), `confirmed` once its RecoveryDistributed event is final in the chain ' +
+          'index; the per-tranche amounts once the chain ' +
           'indexer has its RecoveryDistributed event, and the distribution (id, status) once the worker ' +
           'created it. `failed` when the transaction reverted or was dropped (reason: the API code).',
         params: idParamsSchema,
@@ -112,9 +111,7 @@ export const recoveryRoutes: FastifyPluginAsyncZod<TradingRoutesOptions> = async
       },
     },
     async (request) => {
-      const context =
-        options.trading ??
-        (app.config.RPC_URL === undefined ? undefined : await trading().catch(() => undefined));
+      const context = app.config.RPC_URL === undefined ? undefined : await trading().catch(() => undefined);
       return getRecovery(context ?? { prisma: app.prisma }, request.params.id);
     },
   );
@@ -122,7 +119,7 @@ export const recoveryRoutes: FastifyPluginAsyncZod<TradingRoutesOptions> = async
   app.post(
     '/v1/portfolios/:id/offering/close',
     {
-      preHandler: app.requireRole('issuer'),
+      config: { auth: { roles: ['issuer'] } },
       schema: {
         tags: ['recoveries'],
         summary: 'Close the offering on-chain (Portfolio.closeOffering), fixing each tranche’s outstanding',
@@ -130,7 +127,6 @@ export const recoveryRoutes: FastifyPluginAsyncZod<TradingRoutesOptions> = async
           'The owning issuer or an admin. Relayed by the platform key (it holds ISSUER_ROLE); 202 with the ' +
           'transaction. 409 when the portfolio is not published or the offering is already closed. ' +
           'GET /v1/portfolios/:id shows `offering.closed` once the chain indexer has the OfferingClosed event.',
-        security: [{ apiKey: [] }],
         params: idParamsSchema,
         response: { 202: closeOfferingAcceptedSchema, ...errorResponses(401, 403, 404, 409, 429, 503) },
       },

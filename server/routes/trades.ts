@@ -3,7 +3,6 @@ import type { Address } from 'viem';
 import { listTrades } from '../../core/trading/orders.ts';
 import { errorResponses } from '../schemas/common.ts';
 import { listTradesQuerySchema, tradePageSchema } from '../schemas/order.ts';
-import { marketplaceDeployment } from './orders.ts';
 
 /** GET /v1/trades: the indexer's OrderFilled events by tranche or account, newest first. */
 export const tradeRoutes: FastifyPluginAsyncZod = async (app) => {
@@ -20,7 +19,7 @@ export const tradeRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request) => {
       const { tranche, account, limit, cursor } = request.query;
-      const deployment = await marketplaceDeployment(app);
+      const deployment = await app.deployment();
       return listTrades(
         { prisma: app.prisma, chainId: deployment.chainId },
         { tranche: tranche as Address | undefined, account: account as Address | undefined, limit, cursor },

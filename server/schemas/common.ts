@@ -23,6 +23,18 @@ export function errorResponses<const C extends number>(...codes: C[]): Record<C,
   return Object.fromEntries(codes.map((c) => [c, errorSchema])) as Record<C, typeof errorSchema>;
 }
 
+/**
+ * Where a relayed action (purchase, fill, recovery) stands (core/trading/settlement.ts): `pending` (not in a
+ * block yet, or sent back by a reorg), `mined` (in a block, not final yet: a reorg can still send it
+ * back to pending), `confirmed` (its event is final in the chain index), `failed` (reverted at a
+ * final block or given up; the decoded reason). `confirmed` and `failed` never change again.
+ */
+export const settlementStatusSchema = z
+  .enum(['pending', 'mined', 'confirmed', 'failed'])
+  .describe(
+    'pending → mined (in a block, not final; a reorg can send it back to pending) → confirmed (event final in the index) or failed (decoded reason); confirmed and failed are final',
+  );
+
 /** 0x-hex address in, checksummed address out. */
 export const addressSchema = z
   .string()

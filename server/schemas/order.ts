@@ -1,6 +1,6 @@
 import { maxUint256 } from 'viem';
 import { z } from 'zod';
-import { addressSchema, limitSchema, pageOf } from './common.ts';
+import { addressSchema, limitSchema, pageOf, settlementStatusSchema } from './common.ts';
 
 /** A uint256 as a decimal string (0 allowed). */
 export const uint256Schema = z
@@ -153,7 +153,7 @@ export const fillSchema = z
     amount: z.string(),
     maxCost: z.string(),
     nonce: z.string(),
-    status: z.enum(['pending', 'confirmed', 'failed']),
+    status: settlementStatusSchema,
     txHash: z.string().nullable(),
     cost: z.string().nullable(),
     fee: z.string().nullable(),

@@ -1,6 +1,6 @@
 import { maxUint256 } from 'viem';
 import { z } from 'zod';
-import { addressSchema } from './common.ts';
+import { addressSchema, settlementStatusSchema } from './common.ts';
 
 /** Tranche-token base units: a positive integer as a decimal string, at most uint256. */
 export const tokenAmountSchema = z
@@ -71,12 +71,15 @@ export const purchaseSchema = z
     quoteId: z.string(),
     trancheId: z.string(),
     buyer: z.string(),
-    status: z.enum(['pending', 'confirmed', 'failed']),
+    status: settlementStatusSchema,
     amount: z.string().describe('tranche-token base units asked for'),
     maxCost: z.string().describe('pay-token base units signed for'),
     txHash: z.string().nullable(),
-    tokens: z.string().nullable().describe('tranche-token base units received (confirmed)'),
-    cost: z.string().nullable().describe('pay-token base units paid (confirmed)'),
+    tokens: z
+      .string()
+      .nullable()
+      .describe('tranche-token base units received (confirmed; mined once indexed)'),
+    cost: z.string().nullable().describe('pay-token base units paid (confirmed; mined once indexed)'),
     blockNumber: z.string().nullable(),
     reason: z.string().nullable().describe('API code of the failure, e.g. SOLD_OUT (failed)'),
     revert: z.string().nullable().describe('the decoded revert, e.g. OfferingSoldOut (failed)'),

@@ -3,7 +3,7 @@ import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { maxUint256 } from 'viem';
 import { z } from 'zod';
 import { BaseError, type FieldError } from '../../core/platform/errors.ts';
-import { uintStringSchema } from './common.ts';
+import { settlementStatusSchema, uintStringSchema } from './common.ts';
 
 /**
  * Routes declared with `attachValidation: true` call this first: a request that failed its zod
@@ -57,7 +57,7 @@ export const recoveryAcceptedSchema = z
     portfolioId: z.string(),
     amount: uintStringSchema,
     reportSha256: z.string(),
-    status: z.enum(['pending', 'confirmed', 'failed']),
+    status: settlementStatusSchema,
     txHash: z.string(),
   })
   .meta({ id: 'RecoveryAccepted' });

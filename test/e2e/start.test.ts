@@ -213,7 +213,8 @@ describe('npm start on embedded services', () => {
     expect(viaQuery.status).toBe(303);
     expect(viaQuery.headers.get('location')).toBe('/admin/queues');
     const cookie = (viaQuery.headers.get('set-cookie') ?? '').split(';')[0];
-    expect(cookie).toMatch(/^npl_admin_key=/);
+    expect(cookie).toMatch(/^npl_dashboard=npd_/);
+    expect(cookie).not.toContain(running.apiKey);
     const page = await api(running, 'GET', '/admin/queues', undefined, { cookie });
     expect(page.status).toBe(200);
     expect(page.text).toContain('NPL marketplace queues');

@@ -30,6 +30,8 @@ export type SiweOptions = {
   /** sign with this account instead (a signature that does not match the address) */
   signer?: PrivateKeyAccount;
   nonce?: string;
+  /** the message's `uri` (default `https://<SIWE_DOMAIN>/login`) */
+  uri?: string;
 };
 
 /** Builds and signs a SIWE message for a fresh nonce from the API. */
@@ -45,7 +47,7 @@ export async function signedSiweMessage(t: TestApp, options: SiweOptions = {}) {
     chainId: options.chainId ?? 31337,
     domain: options.domain ?? t.config.SIWE_DOMAIN,
     nonce,
-    uri: `https://${t.config.SIWE_DOMAIN}/login`,
+    uri: options.uri ?? `https://${t.config.SIWE_DOMAIN}/login`,
     version: '1',
     statement: 'Sign in to the NPL marketplace',
     expirationTime: options.expirationTime,

@@ -124,6 +124,37 @@ describe('API keys', () => {
     const res = await t.app.inject({ method: 'POST', url: '/v1/portfolios', payload: draft, headers });
     expect(res.statusCode).toBe(201);
   });
+
+  it('two issuer keys created without --owner get distinct owners and cannot touch each other’s portfolios', async () => {
+    process.env.DATABASE_URL = t.db.url;
+    const first = JSON.parse((await cli(['api-key', 'create', '--role', 'issuer', '--json'])).out);
+    const second = JSON.parse((await cli(['api-key', 'create', '--role', 'issuer', '--json'])).out);
+    expect(first.owner).not.toBe(second.owner);
+    expect(first.owner).toBe(`key:${first.id}`);
+    const created = await t.app.inject({
+      method: 'POST',
+      url: '/v1/portfolios',
+      payload: draft,
+      headers: bearer(first.key),
+    });
+    expect(created.statusCode).toBe(201);
+    const id = created.json().id;
+    const publish = await t.app.inject({
+      method: 'POST',
+      url: `/v1/portfolios/${id}/publish`,
+      headers: bearer(second.key),
+    });
+    expect(publish.statusCode).toBe(403);
+    expect(publish.json()).toMatchObject({
+      code: 'FORBIDDEN',
+      message: expect.stringContaining('another issuer'),
+    });
+    // the same owner, given explicitly, is shared on purpose
+    const sameOrg = JSON.parse(
+      (await cli(['api-key', 'create', '--role', 'issuer', '--owner', first.owner, '--json'])).out,
+    );
+    expect(sameOrg.owner).toBe(first.owner);
+  });
 });
 
 describe('SIWE sign-in', () => {
@@ -197,6 +228,43 @@ describe('SIWE sign-in', () => {
     });
   });
 
+  it('a message whose uri is on another origin answers 401 SIGNATURE_INVALID and leaves the nonce usable', async () => {
+    const nonce = (await t.app.inject({ method: 'POST', url: '/v1/auth/nonce' })).json();
+    expect(nonce.uriOrigin).toBe(`https://${t.config.SIWE_DOMAIN}`);
+    for (const uri of ['https://phishing.example/login', `https://${t.config.SIWE_DOMAIN}.evil.example/`]) {
+      const res = await verify(t, await signedSiweMessage(t, { uri, nonce: nonce.nonce }));
+      expect(res.statusCode, uri).toBe(401);
+      expect(res.json()).toMatchObject({ code: 'SIGNATURE_INVALID', message: expect.stringContaining(uri) });
+    }
+    const ok = await verify(t, await signedSiweMessage(t, { nonce: nonce.nonce }));
+    expect(ok.statusCode).toBe(200);
+  });
+
+  it('SIWE_ORIGIN sets the one origin a uri may have; in production plain http is refused', async () => {
+    const pinned = await createTestApp({ db: t.db, overrides: { SIWE_ORIGIN: 'https://app.npl.test:8443' } });
+    const production = await createTestApp({
+      db: t.db,
+      overrides: { NODE_ENV: 'production', CHAIN_ID: 31337 },
+    });
+    try {
+      const onOrigin = await verify(
+        pinned,
+        await signedSiweMessage(pinned, { uri: 'https://app.npl.test:8443/in' }),
+      );
+      expect(onOrigin.statusCode, onOrigin.body).toBe(200);
+      const onDomain = await verify(pinned, await signedSiweMessage(pinned));
+      expect(onDomain.json()).toMatchObject({ statusCode: 401, code: 'SIGNATURE_INVALID' });
+
+      const http = `http://${production.config.SIWE_DOMAIN}/login`;
+      const plain = await verify(production, await signedSiweMessage(production, { uri: http }));
+      expect(plain.json()).toMatchObject({ statusCode: 401, code: 'SIGNATURE_INVALID' });
+      expect((await verify(production, await signedSiweMessage(production))).statusCode).toBe(200);
+    } finally {
+      await pinned.close();
+      await production.close();
+    }
+  });
+
   it('a message past its expiration time answers 401 SIGNATURE_INVALID', async () => {
     const signed = await signedSiweMessage(t, { expirationTime: new Date(Date.now() - 60_000) });
     const res = await verify(t, signed);
@@ -267,5 +335,120 @@ describe('audit log', () => {
     const before = await t.db.prisma.auditLog.count();
     await t.app.inject({ method: 'GET', url: '/v1/portfolios' });
     expect(await t.db.prisma.auditLog.count()).toBe(before);
+  });
+});
+
+describe('authentication before validation', () => {
+  /** Routes anyone may call; every other route must declare `config.auth` (and so OpenAPI `security`). */
+  const publicRoutes = [
+    'GET /health',
+    'POST /v1/auth/nonce',
+    'POST /v1/auth/verify',
+    'GET /v1/portfolios',
+    'GET /v1/portfolios/{id}',
+    'POST /v1/documents/verify',
+    'GET /v1/investors/{address}/holdings',
+    'POST /v1/tranches/{id}/quotes',
+    'POST /v1/purchases',
+    'GET /v1/purchases/{id}',
+    'POST /v1/orders',
+    'GET /v1/orders',
+    'GET /v1/orders/{hash}',
+    'DELETE /v1/orders/{hash}',
+    'POST /v1/orders/{hash}/fills',
+    'GET /v1/orders/{hash}/fills/{id}',
+    'GET /v1/trades',
+    'POST /v1/portfolios/{id}/waterfall/preview',
+    'GET /v1/recoveries/{id}',
+    'GET /v1/investors/{address}/payouts',
+    'POST /v1/investors/{address}/claims',
+    'GET /v1/portfolios/{id}/distributions',
+    'GET /v1/distributions/{id}',
+    'GET /v1/distributions/{id}/tree',
+  ];
+
+  /** Every route of the app (its OpenAPI operations, built from the routes as they were added). */
+  function routes() {
+    const doc = t.app.swagger() as { paths: Record<string, Record<string, { security?: unknown[] }>> };
+    return Object.entries(doc.paths).flatMap(([path, operations]) =>
+      Object.entries(operations).map(([method, operation]) => ({
+        method: method.toUpperCase(),
+        path,
+        secured: (operation.security?.length ?? 0) > 0,
+      })),
+    );
+  }
+
+  /** The route called with bad input everywhere: path parameters, query and body. */
+  const badRequest = (method: string, path: string) => ({
+    method: method as 'GET',
+    url: `${path.replace(/\{[^}]+\}/g, 'not-an-id')}?limit=-1&cursor=%%&minDaysPastDue=x`,
+    ...(method === 'GET' || method === 'HEAD'
+      ? {}
+      : { headers: { 'content-type': 'application/json' }, payload: '{"bogus":true,"name":7}' }),
+  });
+
+  it('every route but the public ones needs a credential', () => {
+    const all = routes();
+    expect(all.length).toBeGreaterThan(publicRoutes.length);
+    expect(
+      all
+        .filter((r) => !r.secured)
+        .map((r) => `${r.method} ${r.path}`)
+        .sort(),
+    ).toEqual([...publicRoutes].sort());
+  });
+
+  it('an anonymous call with a bad body, query and parameters answers 401 on every route that needs a credential', async () => {
+    const secured = routes().filter((r) => r.secured);
+    expect(secured.map((r) => `${r.method} ${r.path}`)).toContain('POST /v1/portfolios');
+    const answers: Record<string, unknown> = {};
+    for (const route of secured) {
+      const res = await t.app.inject(badRequest(route.method, route.path));
+      answers[`${route.method} ${route.path}`] = {
+        status: res.statusCode,
+        code: res.json().code,
+        details: res.json().details,
+      };
+    }
+    const expected: Record<string, unknown> = Object.fromEntries(
+      Object.keys(answers).map((route) => [route, { status: 401, code: 'UNAUTHORIZED', details: undefined }]),
+    );
+    // the HEAD route Fastify adds to every GET is guarded the same way
+    for (const route of secured.filter((r) => r.method === 'GET')) {
+      const res = await t.app.inject(badRequest('HEAD', route.path));
+      answers[`HEAD ${route.path}`] = { status: res.statusCode };
+      expected[`HEAD ${route.path}`] = { status: 401 };
+    }
+    expect(answers).toEqual(expected);
+  });
+
+  it('an anonymous POST /v1/portfolios with malformed JSON or a wrong content type answers 401, not 400/415', async () => {
+    for (const [type, payload] of [
+      ['application/json', '{"name":'],
+      ['text/plain', 'hello'],
+    ]) {
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/v1/portfolios',
+        headers: { 'content-type': type },
+        payload,
+      });
+      expect(res.statusCode, type).toBe(401);
+    }
+  });
+
+  it('a key with the wrong role and a bad body answers 403, not 400', async () => {
+    const headers = await apiKeyHeaders(t.db.prisma, 'servicer');
+    const res = await t.app.inject({ method: 'POST', url: '/v1/portfolios', payload: { name: 7 }, headers });
+    expect(res.statusCode).toBe(403);
+    expect(res.json().code).toBe('FORBIDDEN');
+  });
+
+  it('with the right key, validation still answers 400 with the fields', async () => {
+    const headers = await apiKeyHeaders(t.db.prisma, 'issuer');
+    const res = await t.app.inject({ method: 'POST', url: '/v1/portfolios', payload: { name: 7 }, headers });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ code: 'VALIDATION_FAILED', details: expect.any(Array) });
   });
 });

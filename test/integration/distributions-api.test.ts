@@ -262,6 +262,39 @@ describe('GET /v1/distributions/:id', () => {
     });
   });
 
+  it('lists the transactions of 10,000 pushed holders reading a bounded number of rows', async () => {
+    // 10,000 holders of recovery 5's distribution: three claimMany transactions, every fourth unpushed
+    await t.db.pool.query(
+      `INSERT INTO distribution_holder (distribution_id, account, payout, cumulative, pushed_tx)
+       SELECT $1::uuid, '0x' || lpad(to_hex(g), 40, '0'), 1, 1,
+              CASE WHEN g % 4 = 0 THEN NULL ELSE '0x' || lpad(to_hex(200 + g % 3), 64, '0') END
+         FROM generate_series(1, 10000) g`,
+      [ids[5]],
+    );
+    // every row Postgres hands to the app, through the pool Prisma queries (adapter-pg: pool.query)
+    const pool = t.db.pool;
+    const original = pool.query;
+    let rowsFetched = 0;
+    pool.query = (async (...args: Parameters<typeof original>) => {
+      const result = await (original as (...a: unknown[]) => Promise<{ rows?: unknown[] }>).apply(pool, args);
+      rowsFetched += result?.rows?.length ?? 0;
+      return result;
+    }) as typeof original;
+    let res: Awaited<ReturnType<typeof t.app.inject>>;
+    try {
+      res = await t.app.inject({ method: 'GET', url: `/v1/distributions/${ids[5]}` });
+    } finally {
+      pool.query = original;
+    }
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    expect(body.holderCount).toBe(10_000);
+    expect(body.transactions.pushes).toEqual([txHash(200), txHash(201), txHash(202)]);
+    // the distribution row, its tranches, the count, the amounts and three transactions: not 7,500 holder rows
+    expect(rowsFetched).toBeLessThan(50);
+    await t.db.pool.query('DELETE FROM distribution_holder WHERE distribution_id = $1', [ids[5]]);
+  });
+
   it('404 for an unknown id', async () => {
     for (const id of ['00000000-0000-4000-8000-000000000000', 'x']) {
       const res = await t.app.inject({ method: 'GET', url: `/v1/distributions/${id}` });

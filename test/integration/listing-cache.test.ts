@@ -97,6 +97,28 @@ describe('GET /v1/portfolios response cache', () => {
     expect(find(after, other)?.name).toBe('Any write');
   });
 
+  it('is not emptied by an anonymous or a failed write, nor by a write of something it does not show', async () => {
+    const id = await create('Renamed before the noise');
+    expect(find(await list(t), id)?.name).toBe('Renamed before the noise');
+    await t.db.pool.query(`UPDATE portfolio SET name = 'Renamed by SQL again' WHERE id = $1`, [id]);
+    const noise = [
+      // anonymous
+      t.app.inject({ method: 'POST', url: '/v1/portfolios', payload: body('Anonymous') }),
+      t.app.inject({ method: 'POST', url: `/v1/portfolios/${id}/publish` }),
+      // authenticated but invalid (400) or refused (409: no tape yet)
+      t.app.inject({ method: 'POST', url: '/v1/portfolios', headers: issuer, payload: { name: 'x' } }),
+      t.app.inject({ method: 'POST', url: `/v1/portfolios/${id}/publish`, headers: issuer }),
+      // writes of other things (the SIWE nonce) and of nothing at all (a dry-run preview)
+      t.app.inject({ method: 'POST', url: '/v1/auth/nonce' }),
+      t.app.inject({ method: 'POST', url: '/v1/documents/verify', payload: {} }),
+    ];
+    for (const res of await Promise.all(noise)) expect(res.statusCode).toBeLessThan(500);
+    expect(find(await list(t), id)?.name).toBe('Renamed before the noise');
+    expect(t.app.listingCache.size).toBeGreaterThan(0);
+    await create('A real write');
+    expect(find(await list(t), id)?.name).toBe('Renamed by SQL again');
+  });
+
   it('shows a created portfolio in the next listing', async () => {
     const before = await list(t);
     const id = await create('Fresh one');

@@ -1,6 +1,12 @@
 import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Readable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { allowlist, apiKeyHeaders, type Headers, signIn } from '../helpers/auth.ts';
 import { LOAN_TAPE_HEADER, loanTapeCsv, loanTapeStream } from '../helpers/loan-tape.ts';
@@ -360,6 +366,196 @@ describe('PUT /v1/portfolios/:id/loan-tape', () => {
     // free the space for the rest of the suite
     await t.db.pool.query('DELETE FROM loan WHERE portfolio_id = $1', [id]);
   });
+});
+
+/** A PUT of a loan tape over a real socket whose body the test sends piece by piece. */
+function slowUpload(app: TestApp, id: string) {
+  const { port } = app.app.server.address() as AddressInfo;
+  const request = http.request({
+    host: '127.0.0.1',
+    port,
+    method: 'PUT',
+    path: `/v1/portfolios/${id}/loan-tape`,
+    headers: { ...issuer, 'content-type': 'text/csv', 'transfer-encoding': 'chunked' },
+  });
+  const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+    request.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        text += c;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    request.on('error', reject);
+  });
+  answer.catch(() => {});
+  return { request, answer };
+}
+
+describe('PUT /v1/portfolios/:id/loan-tape: slow uploads', () => {
+  let live: TestApp;
+  let dataDir: string;
+  /** the loan-tape requests the server received */
+  const received: http.IncomingMessage[] = [];
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(path.join(tmpdir(), 'npl-loan-tape-upload-'));
+    live = await createTestApp({
+      db: t.db,
+      overrides: { DATA_DIR: dataDir, LISTING_CACHE_TTL_MS: 0 },
+    });
+    await live.app.listen({ host: '127.0.0.1', port: 0 });
+    live.app.server.on('request', (req: http.IncomingMessage) => {
+      if (req.url?.endsWith('/loan-tape')) received.push(req);
+    });
+  });
+
+  afterAll(async () => {
+    await live?.app.close();
+    live?.redis.disconnect();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('holds no pooled connection nor row lock while the clients are still sending; other routes answer', async () => {
+    // one more upload than the pool has connections (createTestDatabase: max 5)
+    const count = 6;
+    const ids = await Promise.all(Array.from({ length: count }, () => createPortfolio()));
+    const csv = loanTapeCsv({ rows: 40 });
+    const half = csv.length >> 1;
+    received.length = 0;
+    const uploads = ids.map((id) => {
+      const upload = slowUpload(live, id);
+      upload.request.write(csv.slice(0, half));
+      return upload;
+    });
+    // every upload is being read by its handler (piped into the ingest before the fix, the spool after)
+    await vi.waitFor(() => expect(received.filter((r) => r.readableFlowing === true)).toHaveLength(count), {
+      timeout: 20_000,
+      interval: 20,
+    });
+    const pool = t.db.pool;
+    expect(pool.totalCount - pool.idleCount).toBe(0);
+    // no upload holds the portfolio rows
+    const client = new pg.Client({ connectionString: t.db.url });
+    await client.connect();
+    try {
+      await client.query('BEGIN');
+      const locked = await client.query(
+        'SELECT id FROM portfolio WHERE id = ANY($1::uuid[]) FOR UPDATE NOWAIT',
+        [ids],
+      );
+      expect(locked.rowCount).toBe(count);
+      await client.query('ROLLBACK');
+    } finally {
+      await client.end();
+    }
+    // other routes answer meanwhile
+    const listing = await live.app.inject({ method: 'GET', url: '/v1/portfolios?limit=100' });
+    expect(listing.statusCode).toBe(200);
+    const one = await live.app.inject({ method: 'GET', url: `/v1/portfolios/${ids[0]}` });
+    expect(one.statusCode).toBe(200);
+    // the uploads complete
+    for (const upload of uploads) upload.request.end(csv.slice(half));
+    for (const { answer } of uploads) {
+      const res = await answer;
+      expect(res.status, res.body).toBe(200);
+      expect(JSON.parse(res.body).loanCount).toBe(40);
+    }
+    expect(await t.db.prisma.loan.count({ where: { portfolioId: { in: ids } } })).toBe(40 * count);
+    expect(await readdir(path.join(dataDir, 'uploads'))).toEqual([]);
+  });
+
+  it('ingests at most LOAN_TAPE_CONCURRENT_INGESTS complete tapes at once', async () => {
+    const ids = await Promise.all(Array.from({ length: 4 }, () => createPortfolio()));
+    // another session holds every portfolio row: each ingest that starts waits on it with its connection
+    const holder = new pg.Client({ connectionString: t.db.url });
+    await holder.connect();
+    const pool = t.db.pool;
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT id FROM portfolio WHERE id = ANY($1::uuid[]) FOR UPDATE', [ids]);
+      const puts = ids.map((id) =>
+        live.app.inject({
+          method: 'PUT',
+          url: `/v1/portfolios/${id}/loan-tape`,
+          headers: { ...issuer, 'content-type': 'text/csv' },
+          payload: loanTapeCsv({ rows: 5 }),
+        }),
+      );
+      const waitingOnLock = async () =>
+        Number(
+          (
+            await holder.query(
+              `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+            )
+          ).rows[0].n,
+        );
+      await vi.waitFor(
+        async () => expect(await waitingOnLock()).toBe(live.config.LOAN_TAPE_CONCURRENT_INGESTS),
+        {
+          timeout: 20_000,
+          interval: 50,
+        },
+      );
+      expect(pool.totalCount - pool.idleCount).toBe(live.config.LOAN_TAPE_CONCURRENT_INGESTS);
+      // other routes still get a connection
+      expect((await live.app.inject({ method: 'GET', url: `/v1/portfolios/${ids[0]}` })).statusCode).toBe(
+        200,
+      );
+      await holder.query('ROLLBACK');
+      for (const res of await Promise.all(puts)) expect(res.statusCode, res.body).toBe(200);
+    } finally {
+      await holder.end();
+    }
+    expect(await t.db.prisma.loan.count({ where: { portfolioId: { in: ids } } })).toBe(20);
+  });
+
+  it('answers 408 REQUEST_TIMEOUT to an upload slower than LOAN_TAPE_UPLOAD_TIMEOUT_MS, storing nothing', async () => {
+    const quick = await createTestApp({
+      db: t.db,
+      overrides: { DATA_DIR: dataDir, LOAN_TAPE_UPLOAD_TIMEOUT_MS: 1_500 },
+    });
+    try {
+      await quick.app.listen({ host: '127.0.0.1', port: 0 });
+      await timesOut(quick);
+    } finally {
+      await quick.app.close();
+      quick.redis.disconnect();
+    }
+  });
+
+  async function timesOut(quick: TestApp) {
+    const id = await createPortfolio();
+    const csv = loanTapeCsv({ rows: 10 });
+    const upload = slowUpload(quick, id);
+    upload.request.write(csv.slice(0, 300));
+    // a guard against the answer never coming (before the fix): not a speed assertion
+    const res = await Promise.race([
+      upload.answer,
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer in 20 s')), 20_000)),
+    ]);
+    upload.request.destroy();
+    expect(res.status, res.body).toBe(408);
+    expect(JSON.parse(res.body)).toMatchObject({
+      statusCode: 408,
+      code: 'REQUEST_TIMEOUT',
+      message: expect.stringContaining('LOAN_TAPE_UPLOAD_TIMEOUT_MS'),
+      details: { timeoutMs: 1_500, setting: 'LOAN_TAPE_UPLOAD_TIMEOUT_MS' },
+    });
+    expect(await t.db.prisma.loan.count({ where: { portfolioId: id } })).toBe(0);
+    const p = await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id } });
+    expect([p.tapeSha256, p.loanCount]).toEqual([null, 0]);
+    expect(await readdir(path.join(dataDir, 'uploads'))).toEqual([]);
+    // the portfolio is free: the same tape sent at once is stored
+    const again = await quick.app.inject({
+      method: 'PUT',
+      url: `/v1/portfolios/${id}/loan-tape`,
+      headers: { ...issuer, 'content-type': 'text/csv' },
+      payload: csv,
+    });
+    expect(again.statusCode, again.body).toBe(200);
+  }
 });
 
 describe('GET /v1/portfolios/:id/loans', () => {

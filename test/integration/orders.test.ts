@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,6 +18,7 @@ import { type ChainClients, createChainClients, withAccount } from '../../core/c
 import {
   cancelOrder as cancelOnChain,
   type FillIntent,
+  fillWithSigArgs,
   hashOrder,
   incrementOrderCounter,
   type Order,
@@ -27,8 +29,9 @@ import {
 import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
 import { saveDeployment } from '../../core/chain/deployment.ts';
 import { marketplaceAbi } from '../../core/chain/generated/index.ts';
+import { fillIdempotencyKey, fillRowData } from '../../core/trading/orders.ts';
 import { createIndexer, type Indexer } from '../../worker/indexer/index.ts';
-import { type AnvilInstance, startAnvil } from '../helpers/anvil.ts';
+import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { recordPublishedPortfolio } from '../helpers/portfolio.ts';
 
@@ -540,21 +543,42 @@ type FillBody = {
   id: string;
   status: string;
   txHash: string | null;
+  blockNumber: string | null;
   cost: string | null;
   failure: { code: string; reason: string } | null;
 };
 
-/** Polls the fill (syncing the indexer) until it leaves `pending`. */
-async function settled(hash: string, id: string): Promise<FillBody> {
-  for (let i = 0; i < 200; i++) {
-    await indexer.syncOnce();
-    const res = await t.app.inject({ method: 'GET', url: `/v1/orders/${hash}/fills/${id}` });
-    expect(res.statusCode, res.body).toBe(200);
-    const body = res.json() as FillBody;
-    if (body.status !== 'pending') return body;
+async function getFillBody(hash: string, id: string): Promise<FillBody> {
+  const res = await t.app.inject({ method: 'GET', url: `/v1/orders/${hash}/fills/${id}` });
+  expect(res.statusCode, res.body).toBe(200);
+  return res.json() as FillBody;
+}
+
+/** Polls the fill, running `sync` (an indexer pass) before each read, until `done` says so. */
+async function pollFill(
+  hash: string,
+  id: string,
+  sync: () => Promise<unknown>,
+  done: (body: FillBody) => boolean,
+): Promise<FillBody> {
+  let body: FillBody | undefined;
+  for (let i = 0; i < 400; i++) {
+    await sync();
+    body = await getFillBody(hash, id);
+    if (done(body)) return body;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  throw new Error(`fill ${id} still pending`);
+  throw new Error(`fill ${id} still ${body?.status}`);
+}
+
+/** Polls the fill (syncing the indexer, whose blocks are final at once) until confirmed or failed. */
+async function settled(hash: string, id: string): Promise<FillBody> {
+  return pollFill(
+    hash,
+    id,
+    () => indexer.syncOnce(),
+    (body) => body.status === 'confirmed' || body.status === 'failed',
+  );
 }
 
 describe('POST /v1/orders/:hash/fills', () => {
@@ -778,4 +802,180 @@ describe('POST /v1/orders/:hash/fills', () => {
     expect(fill.status).toBe('failed');
     expect(fill.failure?.reason).toMatch(/OrderOverfilled/);
   });
+});
+
+describe('fill settlement: reorgs and crashes around the relay', () => {
+  /** An indexer on the same cursor that leaves the new blocks unfinalized (finality never moves back). */
+  const unfinalizing = () =>
+    createIndexer({ db: t.db, publicClient: deployer.publicClient, stack, confirmations: 1_000 });
+
+  it('a fill whose OrderFilled event a reorg removes goes back to pending, then confirms once re-included', async () => {
+    const testClient = createAnvilTestClient(anvil.rpcUrl);
+    const maker = await investor({ holdA: tokens(10n) });
+    const taker = await investor({ funds: usd(100n) });
+    await approve(taker.clients, { token: payToken, spender: marketplace, amount: maxUint256 });
+    const { hash } = await place(maker, await newOrder(maker, { sellAmount: tokens(10n), price: usd(9n) }));
+    const { intent, signature } = await signedFill(taker, hash, tokens(4n));
+    await indexer.syncOnce();
+    const slow = unfinalizing();
+    const snapshot = await testClient.snapshot();
+
+    const res = await postFill(hash, intent, signature);
+    expect(res.statusCode, res.body).toBe(202);
+    const { id } = res.json() as { id: string };
+    const mined = await pollFill(
+      hash,
+      id,
+      () => slow.syncOnce(),
+      (b) => b.status !== 'pending' && b.cost !== null,
+    );
+    expect(mined).toMatchObject({ status: 'mined', cost: (usd(36n) / 10n).toString() });
+    expect(await t.db.prisma.orderFilledEvent.count({ where: { orderHash: hash } })).toBe(1);
+
+    // the fill's block leaves the chain; the new branch passes its height without it
+    await testClient.revert({ id: snapshot });
+    await testClient.mine({ blocks: 2 });
+    await slow.syncOnce();
+    expect(await t.db.prisma.orderFilledEvent.count({ where: { orderHash: hash } })).toBe(0);
+    const back = await getFillBody(hash, id);
+    expect(back.status).toBe('pending');
+    expect((await t.db.prisma.orderFill.findUniqueOrThrow({ where: { id } })).status).toBe('pending');
+
+    // the relayer sends it again: mined at a new block, confirmed once that block is final
+    const again = await pollFill(
+      hash,
+      id,
+      () => slow.syncOnce(),
+      (b) => b.status !== 'pending' && b.cost !== null,
+    );
+    expect(again.status).toBe('mined');
+    expect(BigInt(again.blockNumber ?? 0)).toBeGreaterThan(BigInt(mined.blockNumber ?? 0));
+    const done = await settled(hash, id);
+    expect(done).toMatchObject({ status: 'confirmed', blockNumber: again.blockNumber });
+    const filledOnChain = await deployer.publicClient.readContract({
+      address: marketplace,
+      abi: marketplaceAbi,
+      functionName: 'filled',
+      args: [hash],
+    });
+    expect(filledOnChain).toBe(tokens(4n));
+  }, 90_000);
+
+  it('a fill a reorg removes, whose order someone else filled on the new branch, ends failed', async () => {
+    const testClient = createAnvilTestClient(anvil.rpcUrl);
+    const maker = await investor({ holdA: tokens(10n) });
+    const apiTaker = await investor({ funds: usd(100n) });
+    const directTaker = await investor({ funds: usd(100n) });
+    for (const taker of [apiTaker, directTaker]) {
+      await approve(taker.clients, { token: payToken, spender: marketplace, amount: maxUint256 });
+    }
+    const order = await newOrder(maker, { sellAmount: tokens(10n), price: usd(9n), partialFill: false });
+    const { hash } = await place(maker, order);
+    const makerSignature = await signOrder(maker, { marketplace, chainId: anvil.chainId, order });
+    const { intent, signature } = await signedFill(apiTaker, hash, order.sellAmount);
+    await indexer.syncOnce();
+    const slow = unfinalizing();
+    const snapshot = await testClient.snapshot();
+
+    const res = await postFill(hash, intent, signature);
+    expect(res.statusCode, res.body).toBe(202);
+    const { id } = res.json() as { id: string };
+    expect(
+      (
+        await pollFill(
+          hash,
+          id,
+          () => slow.syncOnce(),
+          (b) => b.status !== 'pending',
+        )
+      ).status,
+    ).toBe('mined');
+
+    await testClient.revert({ id: snapshot });
+    const direct = await directTaker.clients.walletClient.writeContract({
+      address: marketplace,
+      abi: marketplaceAbi,
+      functionName: 'fill',
+      args: [order, makerSignature, order.sellAmount],
+      chain: directTaker.clients.chain,
+      account: directTaker.clients.account,
+    });
+    await deployer.publicClient.waitForTransactionReceipt({ hash: direct });
+    await slow.syncOnce();
+    expect((await getFillBody(hash, id)).status).toBe('pending');
+
+    const done = await pollFill(
+      hash,
+      id,
+      () => indexer.syncOnce(),
+      (b) => b.status === 'failed' || b.status === 'confirmed',
+    );
+    expect(done.status).toBe('failed');
+    expect(done.failure?.reason).toMatch(/OrderOverfilled/);
+  }, 90_000);
+
+  it('a fill whose process died before relayer.submit: the same signed intent again relays that fill', async () => {
+    const maker = await investor({ holdA: tokens(10n) });
+    const taker = await investor({ funds: usd(100n) });
+    await approve(taker.clients, { token: payToken, spender: marketplace, amount: maxUint256 });
+    const { hash } = await place(maker, await newOrder(maker, { sellAmount: tokens(10n), price: usd(9n) }));
+    const { intent, signature } = await signedFill(taker, hash, tokens(10n));
+    // what submitFill stores before relaying; the process dies before relayer.submit
+    const id = randomUUID();
+    await t.db.prisma.orderFill.create({ data: fillRowData(id, hash, intent, signature) });
+
+    const res = await postFill(hash, intent, signature);
+    expect(res.statusCode, res.body).toBe(202);
+    expect((res.json() as { id: string }).id).toBe(id);
+    expect(await settled(hash, id)).toMatchObject({ status: 'confirmed' });
+    expect(await t.db.prisma.orderFill.count({ where: { orderHash: hash } })).toBe(1);
+  }, 90_000);
+
+  it('a fill whose process died between relayer.submit and writing relayTxId: found by its key, counted once', async () => {
+    const maker = await investor({ holdA: tokens(10n) });
+    const takers = [await investor({ funds: usd(100n) }), await investor({ funds: usd(100n) })];
+    for (const taker of takers) {
+      await approve(taker.clients, { token: payToken, spender: marketplace, amount: maxUint256 });
+    }
+    const order = await newOrder(maker, { sellAmount: tokens(10n), price: usd(9n) });
+    const { hash } = await place(maker, order);
+    const makerSignature = await signOrder(maker, { marketplace, chainId: anvil.chainId, order });
+    const { intent, signature } = await signedFill(takers[0], hash, tokens(4n));
+
+    // what submitFill stores before relaying, then the relay itself; the process dies before the link
+    const id = randomUUID();
+    const key = fillIdempotencyKey(hash, intent.taker, intent.nonce);
+    await t.db.prisma.orderFill.create({ data: fillRowData(id, hash, intent, signature) });
+    const { relayer } = await t.app.trading();
+    const relayTx = await relayer.submit({
+      idempotencyKey: key,
+      kind: 'fillWithSig',
+      to: marketplace,
+      abi: marketplaceAbi,
+      functionName: 'fillWithSig',
+      args: fillWithSigArgs({ order, makerSignature, intent, takerSignature: signature }),
+      refId: id,
+    });
+    for (let i = 0; i < 400; i++) {
+      const row = await t.db.prisma.relayTx.findUniqueOrThrow({ where: { id: relayTx.id } });
+      if (row.status !== 'pending') break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await indexer.syncOnce();
+    expect((await t.db.prisma.orderFill.findUniqueOrThrow({ where: { id } })).relayTxId).toBeNull();
+
+    // 4 of 10 filled on-chain: the other 6 can be taken (the crashed fill counts once, not twice)
+    const rest = await signedFill(takers[1], hash, tokens(6n));
+    const restRes = await postFill(hash, rest.intent, rest.signature);
+    expect(restRes.statusCode, restRes.body).toBe(202);
+
+    // the crashed fill's row finds its relay row by key, settles, and the same intent again is that fill
+    expect(await settled(hash, id)).toMatchObject({ status: 'confirmed', txHash: relayTx.txHash });
+    expect((await t.db.prisma.orderFill.findUniqueOrThrow({ where: { id } })).relayTxId).toBe(relayTx.id);
+    const replay = await postFill(hash, intent, signature);
+    expect([replay.statusCode, replay.json().id]).toEqual([202, id]);
+    expect(await settled(hash, (restRes.json() as { id: string }).id)).toMatchObject({ status: 'confirmed' });
+    const orderRes = await t.app.inject({ method: 'GET', url: `/v1/orders/${hash}` });
+    expect(orderRes.json()).toMatchObject({ status: 'filled', remaining: '0' });
+  }, 90_000);
 });

@@ -200,7 +200,7 @@ async function purchase(body: Record<string, unknown>) {
 
 type PurchaseBody = {
   id: string;
-  status: 'pending' | 'confirmed' | 'failed';
+  status: 'pending' | 'mined' | 'confirmed' | 'failed';
   tokens: string | null;
   cost: string | null;
   blockNumber: string | null;
@@ -215,13 +215,23 @@ async function getPurchase(id: string): Promise<PurchaseBody> {
   return res.json() as PurchaseBody;
 }
 
-/** Runs the indexer and polls until every purchase left `pending` (or the timeout). */
+/** Runs the indexer and polls until every purchase is confirmed or failed (or the timeout). */
 async function settled(ids: string[], timeoutMs = 60_000): Promise<PurchaseBody[]> {
+  return settledBy(ids, indexOnce, (p) => p.status === 'confirmed' || p.status === 'failed', timeoutMs);
+}
+
+/** Runs `sync` (an indexer pass) and polls until `done` holds for every purchase (or the timeout). */
+async function settledBy(
+  ids: string[],
+  sync: () => Promise<unknown>,
+  done: (p: PurchaseBody) => boolean,
+  timeoutMs = 60_000,
+): Promise<PurchaseBody[]> {
   const until = Date.now() + timeoutMs;
   for (;;) {
-    await indexOnce();
+    await sync();
     const all = await Promise.all(ids.map(getPurchase));
-    if (all.every((p) => p.status !== 'pending') || Date.now() > until) return all;
+    if (all.every(done) || Date.now() > until) return all;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
@@ -378,13 +388,7 @@ describe('quotes and purchases', () => {
     expect(done.tokens).toBe(amount.toString());
     expect(done.cost).toBe(q.cost);
     expect(done.blockNumber).not.toBeNull();
-    const balance = await deployer.publicClient.readContract({
-      address: tokens[0],
-      abi: trancheTokenAbi,
-      functionName: 'balanceOf',
-      args: [buyer.address],
-    });
-    expect(balance).toBe(amount);
+    expect(await trancheBalance(tokens[0], buyer.address)).toBe(amount);
   });
 
   it('relays without a permit when the buyer approved the cost beforehand', async () => {
@@ -437,6 +441,60 @@ describe('quotes and purchases', () => {
     expect(state.totalSupply).toBe(50n * TOKEN);
   });
 });
+
+describe('purchase settlement', () => {
+  it('a purchase is mined until its Purchased event is final; a reorg that removes it sends it back to pending', async () => {
+    const { trancheIds, tokens } = await publishedPortfolio();
+    const buyer = await investor({ funds: 1_000_000_000n });
+    const amount = 25n * TOKEN;
+    const signed = await sign(buyer, await quoteOk(trancheIds[0], buyer.address, amount));
+    await indexOnce();
+    // an indexer on the same cursor that finalizes nothing new (finality never moves back)
+    const unfinalizing = createIndexer({
+      db: t.db,
+      publicClient: deployer.publicClient,
+      stack,
+      confirmations: 1_000,
+    });
+    const snapshot = await testClient.snapshot();
+
+    const res = await purchase(signed);
+    expect(res.statusCode, res.body).toBe(202);
+    const { id } = res.json() as { id: string };
+    const indexedOnly = (p: PurchaseBody) => p.status !== 'pending' && p.tokens !== null;
+    const [mined] = await settledBy([id], () => unfinalizing.syncOnce(), indexedOnly);
+    expect(mined).toMatchObject({ status: 'mined', tokens: amount.toString() });
+    expect((await t.db.prisma.purchase.findUniqueOrThrow({ where: { id } })).status).toBe('pending');
+
+    // the purchase's block leaves the chain; the new branch passes its height without it
+    await testClient.revert({ id: snapshot });
+    await testClient.mine({ blocks: 2 });
+    await unfinalizing.syncOnce();
+    expect(await getPurchase(id)).toMatchObject({ status: 'pending', tokens: null });
+
+    // the relayer sends it again; confirmed once its new block is final
+    const [again] = await settledBy([id], () => unfinalizing.syncOnce(), indexedOnly);
+    expect(again.status).toBe('mined');
+    expect(BigInt(again.blockNumber ?? 0)).toBeGreaterThan(BigInt(mined.blockNumber ?? 0));
+    const [done] = await settled([id]);
+    expect(done).toMatchObject({
+      status: 'confirmed',
+      tokens: amount.toString(),
+      blockNumber: again.blockNumber,
+    });
+    expect(await trancheBalance(tokens[0], buyer.address)).toBe(amount);
+  }, 90_000);
+});
+
+/** `account`'s balance of the tranche token `token`, read from the chain. */
+function trancheBalance(token: Address, account: Address): Promise<bigint> {
+  return deployer.publicClient.readContract({
+    address: token,
+    abi: trancheTokenAbi,
+    functionName: 'balanceOf',
+    args: [account],
+  });
+}
 
 /** `account` approves `amount` of the pay token to `spender` with its own key (gas funded by anvil). */
 async function approveFrom(account: { address: Address; key: Hex }, spender: Address, amount: bigint) {

@@ -361,11 +361,11 @@ describe('offering close and recoveries', () => {
 
     const mined = await waitMined(recoveryId);
     expect(mined.status).toBe('mined');
-    const confirmed = await t.app.inject({ method: 'GET', url: `/v1/recoveries/${recoveryId}` });
-    expect(confirmed.statusCode).toBe(200);
-    expect(confirmed.json()).toMatchObject({
+    const minedView = await t.app.inject({ method: 'GET', url: `/v1/recoveries/${recoveryId}` });
+    expect(minedView.statusCode).toBe(200);
+    expect(minedView.json()).toMatchObject({
       id: recoveryId,
-      status: 'confirmed',
+      status: 'mined',
       recoveryId: '1',
       blockNumber: mined.blockNumber?.toString(),
       indexed: false,
@@ -386,7 +386,7 @@ describe('offering close and recoveries', () => {
     // indexed: per-tranche amounts; then the worker's distribution row
     await indexer.syncOnce();
     const indexed = (await t.app.inject({ method: 'GET', url: `/v1/recoveries/${recoveryId}` })).json();
-    expect(indexed.indexed).toBe(true);
+    expect([indexed.status, indexed.indexed]).toEqual(['confirmed', true]);
     expect(indexed.tranches).toHaveLength(2);
     const event = await t.db.prisma.recoveryEvent.findFirstOrThrow({ where: { txHash: mined.txHash } });
     expect(event.reportHash).toBe(`0x${report}`);
@@ -417,6 +417,39 @@ describe('offering close and recoveries', () => {
     ).toBe(2n);
   }, 90_000);
 
+  it('a recovery is mined, not confirmed, until its RecoveryDistributed event is final in the index', async () => {
+    const url = `/v1/portfolios/${portfolio.id}/recoveries`;
+    const res = await post(url, servicerKey, { amount: usd(2n).toString(), reportSha256: sha('finality') });
+    expect(res.statusCode, res.body).toBe(202);
+    const id = (res.json() as { id: string }).id;
+    const mined = await waitMined(id);
+    expect(mined.status).toBe('mined');
+    const view = async () => (await t.app.inject({ method: 'GET', url: `/v1/recoveries/${id}` })).json();
+    // mined, not indexed: the recovery id from the receipt, not confirmed
+    expect(await view()).toMatchObject({
+      status: 'mined',
+      indexed: false,
+      recoveryId: expect.stringMatching(/^\d+$/),
+      blockNumber: mined.blockNumber?.toString(),
+    });
+    // indexed, its block not final yet (an indexer on the same cursor that finalizes nothing new)
+    const unfinalizing = createIndexer({
+      db: t.db,
+      publicClient: deployer.publicClient,
+      stack,
+      confirmations: 1_000,
+    });
+    await unfinalizing.syncOnce();
+    expect(await view()).toMatchObject({ status: 'mined', indexed: true });
+    // final in the index: confirmed
+    await indexer.syncOnce();
+    expect(await view()).toMatchObject({
+      status: 'confirmed',
+      indexed: true,
+      blockNumber: mined.blockNumber?.toString(),
+    });
+  }, 60_000);
+
   it('a deposit that reverts on-chain is failed with its reason; the same report may then be deposited again', async () => {
     const url = `/v1/portfolios/${portfolio.id}/recoveries`;
     const report2 = sha('a report whose deposit reverts');
@@ -446,6 +479,8 @@ describe('offering close and recoveries', () => {
       await testClient.setAutomine(true);
     }
     expect((await waitMined(id)).status).toBe('reverted');
+    // failed once the reverted transaction's block is final in the index
+    await indexer.syncOnce();
     const failed = (await t.app.inject({ method: 'GET', url: `/v1/recoveries/${id}` })).json();
     expect(failed).toMatchObject({ id, status: 'failed', recoveryId: null });
     expect(failed.reason).toEqual(expect.any(String));

@@ -87,6 +87,32 @@ describe('ResponseCache', () => {
     expect(await cache.get('c', async () => 'C2')).toBe('C');
   });
 
+  it('drops expired bodies at the next access, whatever its key', async () => {
+    const { cache, advance } = clockedCache(1_000);
+    for (const key of ['a', 'b', 'c']) await cache.get(key, async () => key.repeat(10));
+    expect(cache.size).toBe(3);
+    advance(500);
+    await cache.get('d', async () => 'd');
+    advance(500);
+    // a, b and c expired; nobody asks for them again, yet they are gone; d is still fresh
+    expect(await cache.get('e', async () => 'e')).toBe('e');
+    expect(cache.size).toBe(2);
+    expect(cache.bytes).toBe(2);
+    expect(await cache.get('d', async () => 'd2')).toBe('d');
+  });
+
+  it('holds at most maxBytes of bodies, dropping the oldest, and never stores a larger one', async () => {
+    const cache = new ResponseCache<string>(1_000, 100, () => 0, 10);
+    await cache.get('a', async () => 'aaaa');
+    await cache.get('b', async () => 'bbbb');
+    await cache.get('c', async () => 'cccc');
+    expect([cache.size, cache.bytes]).toEqual([2, 8]);
+    expect(await cache.get('a', async () => 'A')).toBe('A');
+    expect(await cache.get('huge', async () => 'x'.repeat(11))).toBe('x'.repeat(11));
+    expect(await cache.get('huge', async () => 'again')).toBe('again');
+    expect(cache.bytes).toBeLessThanOrEqual(10);
+  });
+
   it('computes every time with a TTL of 0', async () => {
     const { cache } = clockedCache(0);
     let calls = 0;

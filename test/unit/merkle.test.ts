@@ -9,11 +9,14 @@ import {
   type DistributionEntry,
   type DistributionTree,
   type DistributionTreeDump,
+  distributionTreeFromParts,
+  distributionTreeParts,
   hashLeaf,
   loadDistributionTree,
   loadDistributionTreeJson,
   MAX_LEAVES,
   sortByHash,
+  transferListOf,
   verifyDistributionProof,
 } from '../../core/distributions/tree/merkle.ts';
 import { DomainInputError } from '../../core/domain/errors.ts';
@@ -434,6 +437,29 @@ describe('loadDistributionTreeJson()', () => {
     );
     expect(() => loadDistributionTreeJson(text.slice(0, -1))).toThrow(/is not valid JSON/);
     expect(() => loadDistributionTreeJson(`${text} x`)).toThrow(DomainInputError);
+  });
+});
+
+describe('distributionTreeParts() / distributionTreeFromParts()', () => {
+  it('moves a built or a loaded tree across a transfer (structured clone) unchanged', () => {
+    const entries = randomEntries(300, () => (Math.random() < 0.1 ? 2n ** 80n + randomAmount() : 5n));
+    const built = buildDistributionTree(entries);
+    const dump = dumpText(built);
+    const proof = built.proof(7);
+    const loaded = loadDistributionTreeJson(Buffer.from(dump, 'latin1'));
+    // (a transfer detaches the tree's own buffers: the expected values are taken before)
+    for (const tree of [loaded, built]) {
+      const parts = distributionTreeParts(tree);
+      const moved = distributionTreeFromParts(structuredClone(parts, { transfer: transferListOf(parts) }));
+      expect(moved.root).toBe(built.root);
+      expect(dumpText(moved)).toBe(dump);
+      for (const [k, e] of entries.entries()) {
+        expect(moved.leafIndexOf(e.account.toLowerCase())).toBe(k);
+        expect(moved.amount(k)).toBe(e.amount);
+      }
+      expect(moved.proof(entries[7].account)).toEqual(proof);
+      expect(moved.leafIndexOf(randomAccount())).toBe(-1);
+    }
   });
 });
 

@@ -18,7 +18,9 @@ import { compileCellCheck, INVALID_CELL, loanTapeColumns, validateCell } from '.
  * portfolio statistics are recomputed in SQL in the same transaction.
  *
  * Parsing overlaps with Postgres: COPY text is written in 256 KiB pieces into a 16 MiB buffer that the
- * connection drains while the next records are parsed; the upload is only paused when that buffer is full.
+ * connection drains while the next records are parsed; the source is only paused when that buffer is full.
+ * The API gives it the upload already spooled to a file (spool.ts), so the transaction (its
+ * pooled connection and the portfolio's row lock) lasts as long as the ingest, never as long as a slow client.
  */
 
 export type LoanTapeError = { row: number; column: string | null; value: string | null; reason: string };
@@ -72,6 +74,27 @@ class Meter extends Transform {
     this.hash.update(chunk);
     cb(null, chunk);
   }
+}
+
+/**
+ * Pipes `source` (an HTTP request) into `target`, outside the pipeline that consumes `target`: on an
+ * error that pipeline must not destroy the request, or the client would get a reset connection instead
+ * of our answer. An error of the source, or its close before its end (the client went away), destroys
+ * `target`. Returns the function that detaches the two.
+ */
+export function pipeUpload(source: Readable, target: Transform): () => void {
+  const onSourceError = (error: Error) => target.destroy(error);
+  const onSourceClose = () => {
+    if (!source.readableEnded) target.destroy(new Error('the upload was interrupted'));
+  };
+  source.once('error', onSourceError);
+  source.once('close', onSourceClose);
+  source.pipe(target);
+  return () => {
+    source.off('error', onSourceError);
+    source.off('close', onSourceClose);
+    source.unpipe(target);
+  };
 }
 
 export const tooLarge = (maxBytes: number) =>
@@ -295,16 +318,8 @@ export async function ingestLoanTape({
       },
     });
 
-    // the source (the HTTP request) is piped, not part of the pipeline: on an error the pipeline must
-    // not destroy it, or the client would get a reset connection instead of our answer
-    const onSourceError = (error: Error) => meter.destroy(error);
     // a client that goes away mid-upload must not leave the transaction (and its row lock) open
-    const onSourceClose = () => {
-      if (!source.readableEnded) meter.destroy(new Error('the upload was interrupted'));
-    };
-    source.once('error', onSourceError);
-    source.once('close', onSourceClose);
-    source.pipe(meter);
+    const detach = pipeUpload(source, meter);
     try {
       await pipeline(meter, sink);
     } catch (error) {
@@ -319,9 +334,7 @@ export async function ingestLoanTape({
         reason: `not valid CSV: ${(error as Error).message}`,
       });
     } finally {
-      source.off('error', onSourceError);
-      source.off('close', onSourceClose);
-      source.unpipe(meter);
+      detach();
     }
 
     if (header === undefined) {

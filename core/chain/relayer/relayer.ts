@@ -50,6 +50,7 @@ import {
   TransactionReceiptNotFoundError,
 } from 'viem';
 import type { PrismaClient, RelayTx, RelayTxAttempt } from '../../db/generated/client.ts';
+import { isUniqueViolation } from '../../db/unique-violation.ts';
 import { BaseError, conflict, notFound } from '../../platform/errors.ts';
 import type { ChainClients } from '../clients.ts';
 import { ChainError, decodeRevertData, toChainError } from '../errors.ts';
@@ -250,7 +251,7 @@ export function createRelayer(options: CreateRelayerOptions): Relayer {
       );
     } catch (error) {
       // Another signer (another relayer key) stored the same key first.
-      if ((error as { code?: string }).code === 'P2002') {
+      if (isUniqueViolation(error)) {
         const row = await prisma.relayTx.findUnique({ where: { idempotencyKey } });
         if (row) return sameIntent(row, to, data);
       }

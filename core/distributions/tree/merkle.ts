@@ -71,6 +71,26 @@ export type DistributionTree = {
   writeDump(write: (chunk: Uint8Array) => void): void;
 };
 
+/**
+ * A built tree as plain typed arrays (and the few amounts above 2^53 - 1), for moving it between
+ * threads without copying or rebuilding anything: `distributionTreeParts` in the thread that built or
+ * loaded it, `postMessage(parts, transferListOf(parts))`, `distributionTreeFromParts` on the other side
+ * (constant time: no hash, no parse, no index build).
+ */
+export type DistributionTreeParts = {
+  nodes: Uint8Array;
+  treeIndices: Uint32Array;
+  /** 20 bytes per entry. */
+  accounts: Uint8Array;
+  /** The 40 hex digits of every account as given (their letter case), ASCII. */
+  accountText: Uint8Array;
+  /** Amounts as numbers, -1 where `bigAmounts` holds the entry's amount. */
+  smallAmounts: Float64Array;
+  bigAmounts: [index: number, amount: bigint][];
+  /** The account index's hash table. */
+  slots: Int32Array;
+};
+
 export const DISTRIBUTION_LEAF_ENCODING = ['address', 'uint256'] as const;
 
 const HEAP = KECCAK_LAYOUT.heap;
@@ -565,6 +585,81 @@ export function verifyDistributionProof(parameters: {
  */
 type AccountText = readonly string[] | Uint8Array;
 
+type TreeInternals = {
+  nodes: Uint8Array;
+  treeIndices: Uint32Array;
+  accounts: Uint8Array;
+  accountText: AccountText;
+  amounts: readonly (bigint | undefined)[];
+  smallAmounts: Float64Array;
+  index: AccountIndex;
+};
+
+const internals = new WeakMap<DistributionTree, TreeInternals>();
+
+/** `a` alone in its own ArrayBuffer (transferable without taking anything else along), else a copy. */
+function own<A extends Uint8Array | Uint32Array | Int32Array | Float64Array>(a: A): A {
+  return a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && a.buffer instanceof ArrayBuffer
+    ? a
+    : (a.slice() as A);
+}
+
+/**
+ * The parts of a tree this module built or loaded (see `DistributionTreeParts`). The arrays are the
+ * tree's own where they can be (a tree built by `buildDistributionTree` has its nodes in WebAssembly
+ * memory: those are copied): transferring them leaves this tree unusable.
+ */
+export function distributionTreeParts(tree: DistributionTree): DistributionTreeParts {
+  const t = internals.get(tree);
+  if (t === undefined) throw new TypeError('not a tree of core/domain/merkle.ts');
+  const n = t.treeIndices.length;
+  let accountText: Uint8Array;
+  if (Array.isArray(t.accountText)) {
+    const strings = t.accountText as readonly string[];
+    accountText = new Uint8Array(40 * n);
+    for (let k = 0; k < n; k++) {
+      const account = strings[k];
+      for (let b = 0; b < 40; b++) accountText[40 * k + b] = account.charCodeAt(2 + b);
+    }
+  } else {
+    accountText = own(t.accountText as Uint8Array);
+  }
+  const bigAmounts: [number, bigint][] = [];
+  for (let k = 0; k < n; k++) if (t.smallAmounts[k] < 0) bigAmounts.push([k, t.amounts[k]!]);
+  return {
+    nodes: own(t.nodes),
+    treeIndices: own(t.treeIndices),
+    accounts: own(t.accounts),
+    accountText,
+    smallAmounts: own(t.smallAmounts),
+    bigAmounts,
+    slots: own(t.index.slots),
+  };
+}
+
+/** The buffers of `parts`, for `postMessage`'s transfer list. */
+export function transferListOf(parts: DistributionTreeParts): ArrayBuffer[] {
+  const { nodes, treeIndices, accounts, accountText, smallAmounts, slots } = parts;
+  return [nodes, treeIndices, accounts, accountText, smallAmounts, slots].map((a) => a.buffer as ArrayBuffer);
+}
+
+/** The tree whose parts these are, in constant time (the parts are trusted: they come from a tree). */
+export function distributionTreeFromParts(parts: DistributionTreeParts): DistributionTree {
+  const n = parts.treeIndices.length;
+  const amounts = new Array<bigint | undefined>(n);
+  for (const [k, amount] of parts.bigAmounts) amounts[k] = amount;
+  const index = accountIndexOf(parts.accounts, n, parts.slots);
+  return createTree(
+    parts.nodes,
+    parts.treeIndices,
+    parts.accounts,
+    parts.accountText,
+    amounts,
+    parts.smallAmounts,
+    index,
+  );
+}
+
 function createTree(
   nodes: Uint8Array,
   treeIndices: Uint32Array,
@@ -720,6 +815,7 @@ function createTree(
       for (const chunk of chunks(false)) write(chunk);
     },
   };
+  internals.set(tree, { nodes, treeIndices, accounts, accountText, amounts, smallAmounts, index });
   return tree;
 }
 
@@ -996,7 +1092,11 @@ export function sortByHash(memory: Uint8Array, base: number, n: number): Uint32A
   return order;
 }
 
-type AccountIndex = { find(bytes: Uint8Array, offset: number): number };
+type AccountIndex = {
+  find(bytes: Uint8Array, offset: number): number;
+  /** The open-addressing table (entry index + 1 per slot, 0 = empty; a power-of-two length). */
+  readonly slots: Int32Array;
+};
 
 /**
  * Open-addressing hash table over the 20-byte accounts (no per-account strings or Map entries),
@@ -1030,6 +1130,13 @@ function indexAccounts(
     }
     slots[s] = k + 1;
   }
+  return accountIndexOf(accounts, n, slots);
+}
+
+/** The lookup over a table `indexAccounts` built for these `accounts`. */
+function accountIndexOf(accounts: Uint8Array, n: number, slots: Int32Array): AccountIndex {
+  const mask = slots.length - 1;
+  const words = new Uint32Array(accounts.buffer, accounts.byteOffset, 5 * n);
   const find = (bytes: Uint8Array, offset: number) => {
     const key = new Uint32Array(5);
     new Uint8Array(key.buffer).set(bytes.subarray(offset, offset + 20));
@@ -1048,7 +1155,7 @@ function indexAccounts(
         return slot - 1;
     }
   };
-  return { find };
+  return { find, slots };
 }
 
 function hashWords(a: number, b: number, c: number, d: number, e: number): number {

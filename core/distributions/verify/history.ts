@@ -88,20 +88,16 @@ export async function readDistributionHistory(
   const code = await client.getCode({ address: portfolio });
   if (code === undefined || code === '0x')
     throw new VerifyInputError(`${portfolio} is not a contract on chain ${chainId}`);
-  const read = <T>(functionName: string, args: readonly unknown[] = []) =>
-    client.readContract({ address: portfolio, abi: portfolioAbi, functionName, args } as never) as Promise<T>;
-  const terms = await read<{
-    distributor: Address;
-    servicerFeeBps: number;
-    protocolFeeBps: number;
-    mode: number;
-  }>('terms');
-  const count = Number(await read<bigint>('trancheCount'));
+  const contract = { address: portfolio, abi: portfolioAbi } as const;
+  const terms = await client.readContract({ ...contract, functionName: 'terms' });
+  const count = Number(await client.readContract({ ...contract, functionName: 'trancheCount' }));
   const tokens: Address[] = [];
   const trancheTerms: { face: bigint; couponBps: number }[] = [];
-  for (let i = 0; i < count; i++) {
-    tokens.push(getAddress(await read<Address>('trancheToken', [BigInt(i)])));
-    const t = await read<{ face: bigint; couponBps: number }>('trancheTerms', [BigInt(i)]);
+  for (let i = 0n; i < BigInt(count); i++) {
+    tokens.push(
+      getAddress(await client.readContract({ ...contract, functionName: 'trancheToken', args: [i] })),
+    );
+    const t = await client.readContract({ ...contract, functionName: 'trancheTerms', args: [i] });
     trancheTerms.push({ face: t.face, couponBps: Number(t.couponBps) });
   }
   const distributor = getAddress(terms.distributor);

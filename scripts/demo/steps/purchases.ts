@@ -32,9 +32,11 @@ export async function buyPrimary(ctx: PublishedContext): Promise<DemoResult['pur
       const done = await until(
         `purchase ${accepted.id}`,
         () => api.request('GET', `/v1/purchases/${accepted.id}`, { auth: false }),
-        (p: Json) => p.status !== 'pending',
+        // mined and indexed is enough to go on (final comes with later blocks; anvil mines on transactions)
+        (p: Json) =>
+          p.status === 'confirmed' || p.status === 'failed' || (p.status === 'mined' && p.tokens !== null),
       );
-      if (done.status !== 'confirmed')
+      if (done.status === 'failed')
         throw new Error(`purchase ${accepted.id} failed: ${done.reason ?? done.revert}`);
       purchases.push({
         investor: plan.name,

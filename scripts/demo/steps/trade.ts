@@ -105,9 +105,10 @@ export async function tradeSecondary(ctx: PublishedContext): Promise<NonNullable
   const fill = await until(
     `fill ${fillAccepted.id}`,
     () => api.request('GET', `/v1/orders/${orderHash}/fills/${fillAccepted.id}`, { auth: false }),
-    (f: Json) => f.status !== 'pending',
+    (f: Json) =>
+      f.status === 'confirmed' || f.status === 'failed' || (f.status === 'mined' && f.cost !== null),
   );
-  if (fill.status !== 'confirmed')
+  if (fill.status === 'failed')
     throw new Error(`fill ${fillAccepted.id} failed: ${JSON.stringify(fill.failure)}`);
   const trade = {
     orderHash,
