@@ -30,7 +30,7 @@ module.exports = {
       comment: 'core/domain is pure maths over plain data: it imports only itself and the error types.',
       severity: 'error',
       from: { path: '^core/domain/' },
-      to: { pathNot: ['^core/domain/', '^core/platform/errors\\.ts$', 'node_modules/(zod|viem)/'] },
+      to: { pathNot: ['^core/domain/', '^core/platform/errors/index\\.ts$', 'node_modules/(zod|viem)/'] },
     },
     {
       name: 'core-imports-no-app',

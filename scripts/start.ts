@@ -24,7 +24,7 @@ import { createDb, type Db } from '../core/db/index.ts';
 import { migrate } from '../core/db/migrate.ts';
 import { createApiKey, hashSecret } from '../core/platform/auth.ts';
 import { type Config, loadConfig } from '../core/platform/config.ts';
-import { BaseError } from '../core/platform/errors.ts';
+import { BaseError, ConfigInvalidError } from '../core/platform/errors/index.ts';
 import { buildApp } from '../server/app.ts';
 import { BULL_BOARD_PATH } from '../server/plugins/bull-board.ts';
 import { localFaucet, prepareDevFaucet } from '../server/routes/dev.ts';
@@ -108,11 +108,10 @@ async function takeLock(dataDir: string): Promise<() => Promise<void>> {
       alive = (error as NodeJS.ErrnoException).code === 'EPERM';
     }
     if (alive) {
-      throw new BaseError(`Another npm start (pid ${other}) is using ${dataDir}; stop it or set DATA_DIR`, {
-        code: 'CONFIG_INVALID',
-        retryable: false,
-        details: [{ variable: 'DATA_DIR', message: `in use by pid ${other}` }],
-      });
+      throw new ConfigInvalidError(
+        `Another npm start (pid ${other}) is using ${dataDir}; stop it or set DATA_DIR`,
+        { retryable: false, details: [{ variable: 'DATA_DIR', message: `in use by pid ${other}` }] },
+      );
     }
   }
   await writeFile(file, `${process.pid}\n`);
@@ -195,11 +194,10 @@ export async function startMarketplace(options: StartMarketplaceOptions = {}): P
           const chainId = await createPublicClient({ transport: http(config.RPC_URL, { retryCount: 1 }) })
             .getChainId()
             .catch((error: unknown) => {
-              throw new BaseError(`RPC_URL ${config.RPC_URL} does not answer: ${(error as Error).message}`, {
-                code: 'CONFIG_INVALID',
-                retryable: false,
-                details: [{ variable: 'RPC_URL', message: 'no answer' }],
-              });
+              throw new ConfigInvalidError(
+                `RPC_URL ${config.RPC_URL} does not answer: ${(error as Error).message}`,
+                { retryable: false, details: [{ variable: 'RPC_URL', message: 'no answer' }] },
+              );
             });
           return { url: config.RPC_URL, chainId, embedded: false, stateFile: undefined };
         }

@@ -21,7 +21,7 @@ import {
   pendingDistributions,
 } from '../core/distributions/run.ts';
 import { type Config, loadConfig } from '../core/platform/config.ts';
-import { BaseError } from '../core/platform/errors.ts';
+import { BaseError, ConfigInvalidError } from '../core/platform/errors/index.ts';
 import { createRedis } from '../core/platform/queue.ts';
 import { createIndexer, type Indexer } from './indexer/index.ts';
 import {
@@ -337,8 +337,7 @@ async function requeuePending(
 }
 
 const configMissing = (variable: string) =>
-  new BaseError(`${variable} is not set: the worker needs it`, {
-    code: 'CONFIG_INVALID',
+  new ConfigInvalidError(`${variable} is not set: the worker needs it`, {
     retryable: false,
     details: [{ variable, message: 'required' }],
   });

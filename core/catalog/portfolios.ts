@@ -5,7 +5,7 @@
  */
 import type pg from 'pg';
 import type { AssetClass, PortfolioStatus, PrismaClient, WaterfallMode } from '../db/index.ts';
-import { notFound } from '../platform/errors.ts';
+import { NotFoundError } from '../platform/errors/index.ts';
 import { getPortfolio } from './listing.ts';
 
 export type CatalogContext = { prisma: PrismaClient };
@@ -25,7 +25,7 @@ export async function findPortfolio(context: CatalogContext, id: string): Promis
         select: { id: true, owner: true, status: true },
       })
     : null;
-  if (portfolio === null) throw notFound('Portfolio', id);
+  if (portfolio === null) throw new NotFoundError('Portfolio', id);
   return portfolio;
 }
 
@@ -98,6 +98,6 @@ export async function createDraftPortfolio(
     select: { id: true },
   });
   const found = await getPortfolio(context.pool, created.id);
-  if (found === null) throw notFound('Portfolio', created.id);
+  if (found === null) throw new NotFoundError('Portfolio', created.id);
   return found;
 }

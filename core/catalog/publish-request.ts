@@ -7,7 +7,7 @@
  */
 import type { Job } from '../db/generated/client.ts';
 import type { PrismaClient } from '../db/index.ts';
-import { BaseError, conflict, notFound } from '../platform/errors.ts';
+import { BaseError, ConflictError, NotFoundError } from '../platform/errors/index.ts';
 import { JOB_NAMES, type JobQueues } from '../platform/jobs.ts';
 import { type CatalogContext, isRowId } from './portfolios.ts';
 import { assertPublishable, type PublishSnapshot } from './rules.ts';
@@ -48,7 +48,7 @@ export async function findPublishCandidate(context: CatalogContext, id: string):
         },
       })
     : null;
-  if (row === null) throw notFound('Portfolio', id);
+  if (row === null) throw new NotFoundError('Portfolio', id);
   const { _count, ...portfolio } = row;
   return { ...portfolio, trancheCount: _count.tranches };
 }
@@ -78,7 +78,7 @@ export async function requestPublish(
   });
   if (job === null) {
     assertPublishable(await findPublishCandidate(context, id));
-    throw conflict('Portfolio changed while publishing; try again');
+    throw new ConflictError('Portfolio changed while publishing; try again');
   }
   try {
     await context.queues.enqueue({ name: JOB_NAMES.publish, data: { jobId: job.id, portfolioId: id } });
@@ -117,7 +117,7 @@ export async function findJob(context: CatalogContext, id: string): Promise<JobW
         include: { portfolio: { select: { owner: true } } },
       })
     : null;
-  if (row === null) throw notFound('Job', id);
+  if (row === null) throw new NotFoundError('Job', id);
   const { portfolio, ...job } = row;
   return { job, owner: portfolio?.owner ?? null };
 }

@@ -45,7 +45,7 @@ import { portfolioAbi, portfolioFactoryAbi } from '../chain/generated/index.ts';
 import type { Relayer, RelayTx } from '../chain/relayer/relayer.ts';
 import type { Db } from '../db/index.ts';
 import type { Config } from '../platform/config.ts';
-import { BaseError } from '../platform/errors.ts';
+import { BaseError, ConflictError, ValidationFailedError } from '../platform/errors/index.ts';
 import { type AttemptInfo, type JobData, JobDelay } from '../platform/jobs.ts';
 import { buildDocumentTree } from './documents/tree.ts';
 
@@ -90,7 +90,7 @@ const IN_FLIGHT_DELAY_MS = 1_000;
 
 /** A failure that retrying cannot fix (the portfolio goes back to draft with this message). */
 const publishInvalid = (message: string, cause?: unknown) =>
-  new BaseError(message, { code: 'VALIDATION_FAILED', retryable: false, cause });
+  new ValidationFailedError(message, { retryable: false, cause });
 
 /** Runs one attempt of the publish job of `job` row `data.jobId`. Throws when the attempt failed. */
 export async function handlePublish(
@@ -108,8 +108,7 @@ export async function handlePublish(
     );
     locked = rows[0].ok;
     if (!locked) {
-      throw new BaseError(`Another worker is publishing portfolio ${data.portfolioId}`, {
-        code: 'CONFLICT',
+      throw new ConflictError(`Another worker is publishing portfolio ${data.portfolioId}`, {
         retryable: true,
       });
     }
@@ -147,7 +146,7 @@ export async function handlePublish(
       const final = reason;
       await failPublish(context.db, data, final);
       context.log?.warn({ jobId: data.jobId, err: error }, 'publish failed');
-      throw new BaseError(final, { code: 'CONFLICT', retryable: false, cause: error });
+      throw new ConflictError(final, { retryable: false, cause: error });
     }
   } finally {
     if (locked)

@@ -5,7 +5,7 @@
  * unit tests call them on plain data. Each throws the API's 409 with the message clients see.
  */
 import type { PortfolioStatus } from '../db/index.ts';
-import { conflict } from '../platform/errors.ts';
+import { ConflictError } from '../platform/errors/index.ts';
 
 export type { PortfolioStatus };
 
@@ -18,20 +18,20 @@ export type PublishSnapshot = {
 
 /** 409 unless the portfolio is a draft with a loan tape and tranches. */
 export function assertPublishable(portfolio: PublishSnapshot): void {
-  if (portfolio.status === 'published') throw conflict('Portfolio is already published');
+  if (portfolio.status === 'published') throw new ConflictError('Portfolio is already published');
   if (portfolio.status === 'publishing') {
-    throw conflict('Portfolio is being published; poll its publish job (GET /v1/jobs/:id)');
+    throw new ConflictError('Portfolio is being published; poll its publish job (GET /v1/jobs/:id)');
   }
   const missing = [
     portfolio.tapeSha256 === null ? 'loanTape' : null,
     portfolio.trancheCount === 0 ? 'tranches' : null,
   ].filter((m): m is string => m !== null);
   if (missing.length > 0) {
-    throw conflict(
+    throw new ConflictError(
       portfolio.tapeSha256 === null
         ? 'Upload the loan tape first (PUT /v1/portfolios/:id/loan-tape): a portfolio is published with its tape hash'
         : 'The portfolio has no tranches',
-      { missing },
+      { details: { missing } },
     );
   }
 }
@@ -42,13 +42,16 @@ export const acceptsDocuments = (status: PortfolioStatus): boolean => status ===
 /** 409 unless the data room still takes documents. */
 export function assertDataRoomOpen(status: PortfolioStatus): void {
   if (!acceptsDocuments(status)) {
-    throw conflict(`Portfolio is ${status}; the data room is frozen once its root is anchored on-chain`);
+    throw new ConflictError(
+      `Portfolio is ${status}; the data room is frozen once its root is anchored on-chain`,
+    );
   }
 }
 
 /** 409 unless the loan tape may still change (draft only: a portfolio is published with its tape hash). */
 export function assertTapeEditable(status: PortfolioStatus): void {
-  if (status !== 'draft') throw conflict(`Portfolio is ${status}; the loan tape can only change in draft`);
+  if (status !== 'draft')
+    throw new ConflictError(`Portfolio is ${status}; the loan tape can only change in draft`);
 }
 
 /** 409 until the portfolio is published with a document root: before that there is nothing to prove against. */
@@ -58,9 +61,14 @@ export function assertDataRoomAnchored(portfolio: {
   documentRoot: string | null;
 }): void {
   if (portfolio.status !== 'published' || portfolio.documentRoot === null) {
-    throw conflict('The data room of this portfolio is not anchored yet (the portfolio is not published)', {
-      portfolioId: portfolio.id,
-      status: portfolio.status,
-    });
+    throw new ConflictError(
+      'The data room of this portfolio is not anchored yet (the portfolio is not published)',
+      {
+        details: {
+          portfolioId: portfolio.id,
+          status: portfolio.status,
+        },
+      },
+    );
   }
 }

@@ -15,7 +15,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import type { Address, Hex } from 'viem';
 import type { PrismaClient } from '../db/index.ts';
 import { isUniqueViolation } from '../db/unique-violation.ts';
-import { BaseError } from '../platform/errors.ts';
+import { NotFoundError, ServiceUnavailableError, ValidationFailedError } from '../platform/errors/index.ts';
 
 /** Anything that runs a parameterised query (a pg.Pool or pg.PoolClient). */
 export type Queryable = {
@@ -651,25 +651,20 @@ export async function balancesAt(
     select: { chainId: true },
   });
   if (contracts.length === 0) {
-    throw new BaseError(`The indexer does not follow the tranche token ${parameters.tranche}`, {
-      code: 'NOT_FOUND',
-    });
+    throw new NotFoundError(`The indexer does not follow the tranche token ${parameters.tranche}`);
   }
   if (contracts.length > 1) {
-    throw new BaseError(
+    throw new ValidationFailedError(
       `The tranche token ${parameters.tranche} is indexed on several chains; pass chainId`,
-      {
-        code: 'VALIDATION_FAILED',
-        statusCode: 400,
-      },
+      { statusCode: 400 },
     );
   }
   const chainId = contracts[0].chainId;
   const cursor = await prisma.indexerCursor.findUnique({ where: { chainId } });
   if (cursor === null || cursor.indexedBlock < blockNumber) {
-    throw new BaseError(
+    throw new ServiceUnavailableError(
       `The indexer of chain ${chainId} has not reached block ${blockNumber} yet (at ${cursor?.indexedBlock ?? 'none'})`,
-      { code: 'SERVICE_UNAVAILABLE', retryable: true },
+      { retryable: true },
     );
   }
   const rows = await prisma.$queryRawUnsafe<{ account: Address; balance: string }[]>(

@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { type Address, getAddress, type Hex, isAddress } from 'viem';
 import { z } from 'zod';
 import type { Config } from '../platform/config.ts';
-import { BaseError } from '../platform/errors.ts';
+import { ConfigInvalidError } from '../platform/errors/index.ts';
 import { type ChainClients, connectChainClients, isLocalChain } from './clients.ts';
 import type { DeployedStack } from './deploy.ts';
 import { toChainError } from './errors.ts';
@@ -64,11 +64,10 @@ export function parseDeployment(value: unknown, source = 'deployment'): Deployed
     path: issue.path.join('.'),
     message: issue.message,
   }));
-  throw new BaseError(`${source} is not a valid deployment: ${details.map((d) => d.path).join(', ')}`, {
-    code: 'CONFIG_INVALID',
-    retryable: false,
-    details,
-  });
+  throw new ConfigInvalidError(
+    `${source} is not a valid deployment: ${details.map((d) => d.path).join(', ')}`,
+    { retryable: false, details },
+  );
 }
 
 /** Reads and validates the deployment file of `config` (see `deploymentFilePath`). */
@@ -81,19 +80,18 @@ export async function loadDeployment(
     text = await readFile(path, 'utf8');
   } catch (error) {
     const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new BaseError(
+    throw new ConfigInvalidError(
       missing
         ? `No deployment file at ${path}: run \`npm run cli -- deploy --rpc <RPC_URL>\` or set DEPLOYMENT_FILE`
         : `Cannot read the deployment file ${path}: ${(error as Error).message}`,
-      { code: 'CONFIG_INVALID', retryable: false, cause: error },
+      { retryable: false, cause: error },
     );
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new BaseError(`${path} is not valid JSON: ${(error as Error).message}`, {
-      code: 'CONFIG_INVALID',
+    throw new ConfigInvalidError(`${path} is not valid JSON: ${(error as Error).message}`, {
       retryable: false,
       cause: error,
     });
@@ -117,10 +115,9 @@ export async function saveDeployment(path: string, stack: DeployedStack): Promis
 export function platformPrivateKey(config: Pick<Config, 'PLATFORM_PRIVATE_KEY'>, chainId: number): Hex {
   if (config.PLATFORM_PRIVATE_KEY !== undefined) return config.PLATFORM_PRIVATE_KEY as Hex;
   if (isLocalChain(chainId)) return ANVIL_FIRST_PRIVATE_KEY;
-  throw new BaseError(
+  throw new ConfigInvalidError(
     `PLATFORM_PRIVATE_KEY is required on chain ${chainId} (only local chains have a default)`,
     {
-      code: 'CONFIG_INVALID',
       retryable: false,
       details: [{ variable: 'PLATFORM_PRIVATE_KEY', message: 'required when RPC_URL is not a local chain' }],
     },
@@ -165,8 +162,7 @@ export async function createPlatformChain(
   options: CreatePlatformChainOptions = {},
 ): Promise<PlatformChain> {
   if (config.RPC_URL === undefined) {
-    throw new BaseError('RPC_URL is not set: publishing needs a chain', {
-      code: 'CONFIG_INVALID',
+    throw new ConfigInvalidError('RPC_URL is not set: publishing needs a chain', {
       retryable: false,
       details: [{ variable: 'RPC_URL', message: 'required' }],
     });
@@ -193,15 +189,13 @@ export async function createPlatformChain(
     deployment.chainId !== clients.chain.id ? `the deployment's chain ${deployment.chainId}` : '',
   ].filter(Boolean);
   if (mismatch.length > 0) {
-    throw new BaseError(`RPC_URL serves chain ${clients.chain.id}, not ${mismatch.join(' or ')}`, {
-      code: 'CONFIG_INVALID',
+    throw new ConfigInvalidError(`RPC_URL serves chain ${clients.chain.id}, not ${mismatch.join(' or ')}`, {
       retryable: false,
     });
   }
   const payToken = (config.PAY_TOKEN_ADDRESS as Address | undefined) ?? deployment.testStablecoin;
   if (payToken === undefined) {
-    throw new BaseError('PAY_TOKEN_ADDRESS is required: the deployment has no TestStablecoin', {
-      code: 'CONFIG_INVALID',
+    throw new ConfigInvalidError('PAY_TOKEN_ADDRESS is required: the deployment has no TestStablecoin', {
       retryable: false,
       details: [{ variable: 'PAY_TOKEN_ADDRESS', message: 'required on a chain without TestStablecoin' }],
     });

@@ -21,7 +21,7 @@ import {
   BaseError as ViemBaseError,
   WebSocketRequestError,
 } from 'viem';
-import { BaseError, type ErrorCode } from '../platform/errors.ts';
+import { BaseError, type ErrorCode } from '../platform/errors/index.ts';
 import * as generated from './generated/index.ts';
 
 type AbiError = Extract<Abi[number], { type: 'error' }>;

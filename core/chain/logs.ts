@@ -8,7 +8,7 @@
  * and carries the hash of its end block).
  */
 import { type AbiEvent, type Address, type Log, type PublicClient, toEventSelector } from 'viem';
-import { BaseError } from '../platform/errors.ts';
+import { BaseError } from '../platform/errors/index.ts';
 
 /** "Too many results" in the words of the common RPC providers (and anvil). */
 const TOO_MANY =

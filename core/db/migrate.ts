@@ -3,7 +3,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { BaseError } from '../platform/errors.ts';
+import { ConfigInvalidError } from '../platform/errors/index.ts';
 
 /**
  * Applies the SQL migrations of prisma/migrations without Prisma's schema engine (which needs a
@@ -72,12 +72,9 @@ export async function migrate({ databaseUrl, dir, log = () => {} }: MigrateOptio
       const byName = new Map(rows.map((r) => [r.migration_name, r]));
       const failed = rows.filter((r) => r.finished_at === null);
       if (failed.length > 0) {
-        throw new BaseError(
+        throw new ConfigInvalidError(
           `Migration ${failed[0].migration_name} failed earlier; resolve it by hand first`,
-          {
-            code: 'CONFIG_INVALID',
-            retryable: false,
-          },
+          { retryable: false },
         );
       }
       const known = new Set(migrations.map((m) => m.name));
@@ -90,8 +87,7 @@ export async function migrate({ databaseUrl, dir, log = () => {} }: MigrateOptio
         const row = byName.get(m.name);
         if (row === undefined) continue;
         if (row.checksum !== m.checksum) {
-          throw new BaseError(`Migration ${m.name} was changed after it was applied`, {
-            code: 'CONFIG_INVALID',
+          throw new ConfigInvalidError(`Migration ${m.name} was changed after it was applied`, {
             retryable: false,
             details: { migration: m.name, applied: row.checksum, file: m.checksum },
           });
@@ -115,11 +111,7 @@ export async function migrate({ databaseUrl, dir, log = () => {} }: MigrateOptio
           await client.query('COMMIT');
         } catch (error) {
           await client.query('ROLLBACK');
-          throw new BaseError(`Migration ${m.name} failed`, {
-            code: 'CONFIG_INVALID',
-            retryable: false,
-            cause: error,
-          });
+          throw new ConfigInvalidError(`Migration ${m.name} failed`, { retryable: false, cause: error });
         }
         log(`applied ${m.name}`);
         result.applied.push(m.name);

@@ -27,7 +27,12 @@ import type { ChainPublicClient } from '../chain/clients.ts';
 import { distributorAbi } from '../chain/generated/index.ts';
 import { readChain } from '../chain/read.ts';
 import type { PrismaClient } from '../db/index.ts';
-import { BaseError, conflict, notFound } from '../platform/errors.ts';
+import {
+  BaseError,
+  ConflictError,
+  NotFoundError,
+  ServiceUnavailableError,
+} from '../platform/errors/index.ts';
 import { type RelayedActionContext, relayOnce } from '../trading/settlement.ts';
 import type { TreeThreadError, TreeThreadPage } from './tree/load-thread.ts';
 import {
@@ -120,9 +125,7 @@ async function treeFromRows(prisma: PrismaClient, distributionId: string): Promi
       if (rows.length < TREE_ROWS_PAGE) break;
     }
     if (total === 0) {
-      throw new BaseError(`Distribution ${distributionId} has neither a tree file nor holders`, {
-        code: 'SERVICE_UNAVAILABLE',
-      });
+      throw new ServiceUnavailableError(`Distribution ${distributionId} has neither a tree file nor holders`);
     }
     thread.send({ done: true });
     return (await thread.answer) as DistributionTree;
@@ -137,7 +140,9 @@ async function treeFromRows(prisma: PrismaClient, distributionId: string): Promi
  */
 export async function loadTree(prisma: PrismaClient, source: TreeSource): Promise<DistributionTree> {
   if (source.root === null) {
-    throw conflict(`The tree of distribution ${source.id} is not built yet`, { distributionId: source.id });
+    throw new ConflictError(`The tree of distribution ${source.id} is not built yet`, {
+      details: { distributionId: source.id },
+    });
   }
   let tree: DistributionTree | null = null;
   if (source.treePath !== null) {
@@ -150,11 +155,8 @@ export async function loadTree(prisma: PrismaClient, source: TreeSource): Promis
   }
   tree ??= await treeFromRows(prisma, source.id);
   if (tree.root.toLowerCase() !== source.root.toLowerCase()) {
-    throw new BaseError(
+    throw new ServiceUnavailableError(
       `The tree of distribution ${source.id} has root ${tree.root}, recorded ${source.root}`,
-      {
-        code: 'SERVICE_UNAVAILABLE',
-      },
     );
   }
   return tree;
@@ -367,11 +369,8 @@ async function proofOf(context: PayoutsContext, source: TreeSource, account: Add
   const tree = await context.trees.get(source);
   const index = tree.leafIndexOf(account);
   if (index < 0 || tree.amount(index) !== cumulative) {
-    throw new BaseError(
+    throw new ServiceUnavailableError(
       `The tree of distribution ${source.id} disagrees with its holder row for ${account}`,
-      {
-        code: 'SERVICE_UNAVAILABLE',
-      },
     );
   }
   return tree.proof(index);
@@ -421,15 +420,17 @@ export async function requestClaims(
       where: { id: options.portfolioId },
       select: { id: true },
     });
-    if (exists === null) throw notFound('Portfolio', options.portfolioId);
+    if (exists === null) throw new NotFoundError('Portfolio', options.portfolioId);
   }
   const payouts = (await investorPayouts(context, address, options)).filter(
     (p) => p.claimable > 0n && p.distributionId !== null,
   );
   if (payouts.length === 0) {
-    throw conflict(`Nothing to claim for ${address}`, {
-      reason: 'NOTHING_TO_CLAIM',
-      ...(options.portfolioId === undefined ? {} : { portfolioId: options.portfolioId }),
+    throw new ConflictError(`Nothing to claim for ${address}`, {
+      details: {
+        reason: 'NOTHING_TO_CLAIM',
+        ...(options.portfolioId === undefined ? {} : { portfolioId: options.portfolioId }),
+      },
     });
   }
   const items: ClaimItem[] = [];

@@ -42,7 +42,7 @@ import { balancesAt } from '../chain-index/store.ts';
 import type { Db } from '../db/index.ts';
 import type { Config } from '../platform/config.ts';
 import { crashPoint } from '../platform/crash-point.ts';
-import { BaseError } from '../platform/errors.ts';
+import { BaseError, ConflictError, ServiceUnavailableError } from '../platform/errors/index.ts';
 import { type JobData, JobDelay } from '../platform/jobs.ts';
 import { computeDistribution, distributionChainId } from './compute.ts';
 import { buildDistributionTree, checksumAddresses, type DistributionTree } from './tree/merkle.ts';
@@ -72,7 +72,7 @@ export const distributionPushKey = (id: string, batch: number) => `distribution-
 /** The on-chain `distributionId`: the row's uuid as a 128-bit integer (core/distributions/compute.ts). */
 export { distributionChainId };
 
-const invalid = (message: string) => new BaseError(message, { code: 'CONFLICT', retryable: false });
+const invalid = (message: string) => new ConflictError(message, { retryable: false });
 const dec = (value: { toFixed: (d: number) => string }) => BigInt(value.toFixed(0));
 
 export async function handleDistribution(
@@ -256,9 +256,9 @@ async function computeStep(context: DistributionContext, row: Row): Promise<void
     });
     if (supply !== snapshot.totalSupply) {
       // the indexer is missing transfers (or saw a reorg): never distribute on wrong balances
-      throw new BaseError(
+      throw new ServiceUnavailableError(
         `Tranche ${token} at block ${row.snapshotBlock}: indexed balances sum to ${snapshot.totalSupply}, totalSupply is ${supply}`,
-        { code: 'SERVICE_UNAVAILABLE', retryable: true },
+        { retryable: true },
       );
     }
     supplies.push(supply);

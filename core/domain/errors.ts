@@ -1,4 +1,4 @@
-import { BaseError, type FieldError } from '../platform/errors.ts';
+import { BaseError, type FieldError } from '../platform/errors/index.ts';
 
 /** One problem with one input field; `field` is a path such as `tranches[1].couponBps`. */
 export type DomainInputIssue = { field: string; message: string };

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { BaseError } from './errors.ts';
+import { BaseError } from './errors/index.ts';
 
 /**
  * The one place that reads the environment. Every variable is validated with zod; a bad value

@@ -9,7 +9,7 @@
  */
 import { type JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { BaseError } from './errors.ts';
+import { BaseError } from './errors/index.ts';
 import { QUEUE_NAMES, type QueueName } from './queue.ts';
 
 export const JOB_NAMES = {

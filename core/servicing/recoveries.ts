@@ -16,7 +16,12 @@ import { ChainError } from '../chain/errors.ts';
 import { portfolioAbi, testStablecoinAbi } from '../chain/generated/index.ts';
 import { readChain } from '../chain/read.ts';
 import type { PrismaClient } from '../db/index.ts';
-import { BaseError, conflict, notFound } from '../platform/errors.ts';
+import {
+  BaseError,
+  ConflictError,
+  NotFoundError,
+  ServiceUnavailableError,
+} from '../platform/errors/index.ts';
 import {
   loadIndexSnapshot,
   type RelayedActionContext,
@@ -41,20 +46,19 @@ export const CLOSE_OFFERING_KIND = 'closeOffering';
 /** The published portfolio row (404 unknown, 409 not published, 503 another chain). */
 export async function publishedPortfolio(context: Pick<RecoveryContext, 'prisma' | 'chainId'>, id: string) {
   const portfolio = UUID.test(id) ? await context.prisma.portfolio.findUnique({ where: { id } }) : null;
-  if (portfolio === null) throw notFound('Portfolio', id);
+  if (portfolio === null) throw new NotFoundError('Portfolio', id);
   if (portfolio.status !== 'published' || portfolio.portfolioAddress === null) {
-    throw conflict('The portfolio is not published', {
-      reason: 'NOT_PUBLISHED',
-      portfolioId: portfolio.id,
-      status: portfolio.status,
+    throw new ConflictError('The portfolio is not published', {
+      details: {
+        reason: 'NOT_PUBLISHED',
+        portfolioId: portfolio.id,
+        status: portfolio.status,
+      },
     });
   }
   if (portfolio.chainId !== context.chainId) {
-    throw new BaseError(
+    throw new ServiceUnavailableError(
       `The portfolio lives on chain ${portfolio.chainId}, the API serves ${context.chainId}`,
-      {
-        code: 'SERVICE_UNAVAILABLE',
-      },
     );
   }
   return { ...portfolio, portfolioAddress: getAddress(portfolio.portfolioAddress) };
@@ -63,7 +67,7 @@ export async function publishedPortfolio(context: Pick<RecoveryContext, 'prisma'
 /** The portfolio's row if it exists (for authorisation before the state checks). */
 export async function findPortfolio(prisma: PrismaClient, id: string) {
   const portfolio = UUID.test(id) ? await prisma.portfolio.findUnique({ where: { id } }) : null;
-  if (portfolio === null) throw notFound('Portfolio', id);
+  if (portfolio === null) throw new NotFoundError('Portfolio', id);
   return portfolio;
 }
 
@@ -141,10 +145,12 @@ export async function submitRecovery(context: RecoveryContext, parameters: Submi
   if (live !== undefined) {
     const call = decodeRecoveryCall(live.data);
     if (call?.amount !== amount) {
-      throw conflict('This report was already deposited with another amount', {
-        reason: 'REPORT_REUSED',
-        recoveryId: live.id,
-        amount: call?.amount.toString() ?? null,
+      throw new ConflictError('This report was already deposited with another amount', {
+        details: {
+          reason: 'REPORT_REUSED',
+          recoveryId: live.id,
+          amount: call?.amount.toString() ?? null,
+        },
       });
     }
     return { view: await recoveryView(context, live), existing: true };
@@ -155,11 +161,13 @@ export async function submitRecovery(context: RecoveryContext, parameters: Submi
   );
   const terms = await readTerms(context, portfolio.portfolioAddress, block.number);
   if (!terms.offeringClosed) {
-    throw conflict(
+    throw new ConflictError(
       'The offering is not closed: recoveries start after POST /v1/portfolios/:id/offering/close',
       {
-        reason: 'OFFERING_OPEN',
-        portfolioId: portfolio.id,
+        details: {
+          reason: 'OFFERING_OPEN',
+          portfolioId: portfolio.id,
+        },
       },
     );
   }
@@ -184,28 +192,32 @@ export async function submitRecovery(context: RecoveryContext, parameters: Submi
     ]),
   );
   if (balance < amount) {
-    throw conflict(`The servicer's pay-token balance is below the amount`, {
-      path: 'body.amount',
-      reason: 'INSUFFICIENT_BALANCE',
-      servicer,
-      payToken,
-      amount: amount.toString(),
-      balance: balance.toString(),
-      missing: (amount - balance).toString(),
+    throw new ConflictError(`The servicer's pay-token balance is below the amount`, {
+      details: {
+        path: 'body.amount',
+        reason: 'INSUFFICIENT_BALANCE',
+        servicer,
+        payToken,
+        amount: amount.toString(),
+        balance: balance.toString(),
+        missing: (amount - balance).toString(),
+      },
     });
   }
   if (allowance < amount) {
-    throw conflict(
+    throw new ConflictError(
       `The servicer has not approved the amount to the Portfolio (${portfolio.portfolioAddress})`,
       {
-        path: 'body.amount',
-        reason: 'INSUFFICIENT_ALLOWANCE',
-        servicer,
-        payToken,
-        spender: portfolio.portfolioAddress,
-        amount: amount.toString(),
-        allowance: allowance.toString(),
-        missing: (amount - allowance).toString(),
+        details: {
+          path: 'body.amount',
+          reason: 'INSUFFICIENT_ALLOWANCE',
+          servicer,
+          payToken,
+          spender: portfolio.portfolioAddress,
+          amount: amount.toString(),
+          allowance: allowance.toString(),
+          missing: (amount - allowance).toString(),
+        },
       },
     );
   }
@@ -234,9 +246,11 @@ export async function submitRecovery(context: RecoveryContext, parameters: Submi
   // a concurrent POST of the same report may have stored it first with another amount
   const stored = await context.prisma.relayTx.findUniqueOrThrow({ where: { id: row.id } });
   if (decodeRecoveryCall(stored.data)?.amount !== amount) {
-    throw conflict('This report was already deposited with another amount', {
-      reason: 'REPORT_REUSED',
-      recoveryId: stored.id,
+    throw new ConflictError('This report was already deposited with another amount', {
+      details: {
+        reason: 'REPORT_REUSED',
+        recoveryId: stored.id,
+      },
     });
   }
   return { view: await recoveryView(context, stored), existing: false };
@@ -248,7 +262,7 @@ export async function getRecovery(
   id: string,
 ) {
   const row = UUID.test(id) ? await context.prisma.relayTx.findUnique({ where: { id } }) : null;
-  if (row === null || row.kind !== RECOVERY_KIND) throw notFound('Recovery', id);
+  if (row === null || row.kind !== RECOVERY_KIND) throw new NotFoundError('Recovery', id);
   return recoveryView(context, row);
 }
 
@@ -377,9 +391,11 @@ export async function requestCloseOffering(context: RecoveryContext, portfolioId
   if (live !== null) return { status: 'pending' as const, txHash: live.txHash as Hex, relayTxId: live.id };
   const terms = await readTerms(context, portfolio.portfolioAddress);
   if (terms.offeringClosed) {
-    throw conflict('The offering is already closed', {
-      reason: 'OFFERING_CLOSED',
-      portfolioId: portfolio.id,
+    throw new ConflictError('The offering is already closed', {
+      details: {
+        reason: 'OFFERING_CLOSED',
+        portfolioId: portfolio.id,
+      },
     });
   }
   const { row } = await relayOnce(context, {
@@ -392,9 +408,11 @@ export async function requestCloseOffering(context: RecoveryContext, portfolioId
     args: [],
   });
   if (row.status === 'mined') {
-    throw conflict('The offering is already closed', {
-      reason: 'OFFERING_CLOSED',
-      portfolioId: portfolio.id,
+    throw new ConflictError('The offering is already closed', {
+      details: {
+        reason: 'OFFERING_CLOSED',
+        portfolioId: portfolio.id,
+      },
     });
   }
   return { status: 'pending' as const, txHash: row.txHash as Hex, relayTxId: row.id };

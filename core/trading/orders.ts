@@ -57,7 +57,14 @@ import { readChain } from '../chain/read.ts';
 import { INT4_MAX, INT8_MAX } from '../db/column-ranges.ts';
 import type { PrismaClient } from '../db/index.ts';
 import { isUniqueViolation } from '../db/unique-violation.ts';
-import { BaseError, conflict, type ErrorCode, notFound, validationFailed } from '../platform/errors.ts';
+import {
+  BaseError,
+  ConflictError,
+  type ErrorCode,
+  InvalidCursorError,
+  NotFoundError,
+  ValidationFailedError,
+} from '../platform/errors/index.ts';
 import type { PurchaseRelayer, RelayTxView } from './purchases.ts';
 import { settleRelayed } from './settlement.ts';
 
@@ -210,7 +217,7 @@ async function findOrderRow(prisma: PrismaClient, hash: string): Promise<OrderRo
 /** One order with its state as of now. */
 export async function getOrder(context: Pick<OrderBookContext, 'prisma'>, hash: string): Promise<OrderView> {
   const row = await findOrderRow(context.prisma, hash);
-  if (row === null) throw notFound('Order', hash);
+  if (row === null) throw new NotFoundError('Order', hash);
   return orderView(row, BigInt(Math.floor(Date.now() / 1000)));
 }
 
@@ -228,9 +235,9 @@ async function knownTranche(context: OrderBookContext, token: Address, path: str
     select: { id: true, portfolioId: true, portfolio: { select: { portfolioAddress: true } } },
   });
   if (tranche === null || tranche.portfolio.portfolioAddress === null) {
-    throw validationFailed(`${token} is not a tranche token of a published portfolio`, [
-      { path, message: 'is not a tranche token of a published portfolio' },
-    ]);
+    throw new ValidationFailedError(`${token} is not a tranche token of a published portfolio`, {
+      details: [{ path, message: 'is not a tranche token of a published portfolio' }],
+    });
   }
   return { ...tranche, portfolioAddress: getAddress(tranche.portfolio.portfolioAddress) };
 }
@@ -248,9 +255,9 @@ export async function placeOrder(
   const { publicClient, marketplace, chainId } = context;
   const { order, signature } = parameters;
   if (order.sellAmount === 0n) {
-    throw validationFailed('sellAmount must be positive', [
-      { path: 'body.order.sellAmount', message: 'must be > 0' },
-    ]);
+    throw new ValidationFailedError('sellAmount must be positive', {
+      details: [{ path: 'body.order.sellAmount', message: 'must be > 0' }],
+    });
   }
   const hash = hashOrder({ marketplace, chainId, order });
   const valid = await verifyTypedData({
@@ -317,18 +324,27 @@ export async function placeOrder(
       ]),
   );
   if (!isAddressEqual(terms.payToken, order.payToken)) {
-    throw validationFailed(`The pay token of this tranche is ${terms.payToken}`, [
-      { path: 'body.order.payToken', message: `must be the portfolio's pay token ${terms.payToken}` },
-    ]);
+    throw new ValidationFailedError(`The pay token of this tranche is ${terms.payToken}`, {
+      details: [
+        { path: 'body.order.payToken', message: `must be the portfolio's pay token ${terms.payToken}` },
+      ],
+    });
   }
   if (cancelled)
-    throw conflict('The order was cancelled on-chain', { orderHash: hash, reason: 'OrderWasCancelled' });
+    throw new ConflictError('The order was cancelled on-chain', {
+      details: { orderHash: hash, reason: 'OrderWasCancelled' },
+    });
   if (filled >= order.sellAmount)
-    throw conflict('The order is already filled', { orderHash: hash, reason: 'OrderOverfilled' });
+    throw new ConflictError('The order is already filled', {
+      details: { orderHash: hash, reason: 'OrderOverfilled' },
+    });
   if (order.counter !== counter) {
-    throw validationFailed(`counter ${order.counter} is not the maker's current counter ${counter}`, [
-      { path: 'body.order.counter', message: `must be the maker's current counter ${counter}` },
-    ]);
+    throw new ValidationFailedError(
+      `counter ${order.counter} is not the maker's current counter ${counter}`,
+      {
+        details: [{ path: 'body.order.counter', message: `must be the maker's current counter ${counter}` }],
+      },
+    );
   }
   const allowed = await readChain('ComplianceRegistry', 'isAllowed', () =>
     publicClient.readContract({
@@ -341,20 +357,31 @@ export async function placeOrder(
   if (!allowed) throw failed('NOT_ALLOWLISTED', `The maker ${order.maker} is not allowlisted (or is frozen)`);
   const left = order.sellAmount - filled;
   if (balance < left) {
-    throw validationFailed(`The maker holds ${balance} tranche-token units, less than the ${left} on sale`, [
-      { path: 'body.order.sellAmount', message: 'exceeds the maker balance', reason: 'INSUFFICIENT_BALANCE' },
-    ]);
+    throw new ValidationFailedError(
+      `The maker holds ${balance} tranche-token units, less than the ${left} on sale`,
+      {
+        details: [
+          {
+            path: 'body.order.sellAmount',
+            message: 'exceeds the maker balance',
+            reason: 'INSUFFICIENT_BALANCE',
+          },
+        ],
+      },
+    );
   }
   if (allowance < left) {
-    throw validationFailed(
+    throw new ValidationFailedError(
       `The maker approved the marketplace for ${allowance}, less than the ${left} on sale`,
-      [
-        {
-          path: 'body.order.sellAmount',
-          message: 'exceeds the maker allowance to the marketplace',
-          reason: 'INSUFFICIENT_ALLOWANCE',
-        },
-      ],
+      {
+        details: [
+          {
+            path: 'body.order.sellAmount',
+            message: 'exceeds the maker allowance to the marketplace',
+            reason: 'INSUFFICIENT_ALLOWANCE',
+          },
+        ],
+      },
     );
   }
 
@@ -382,7 +409,7 @@ export async function placeOrder(
     });
   } catch (error) {
     if (isUniqueViolation(error)) {
-      throw conflict('This order is already in the book', { orderHash: hash });
+      throw new ConflictError('This order is already in the book', { details: { orderHash: hash } });
     }
     throw error;
   }
@@ -417,11 +444,7 @@ function decodeBookCursor(cursor: string): BookCursor {
       return { key, createdAt, hash };
     }
   } catch {}
-  throw new BaseError('Invalid cursor', {
-    code: 'VALIDATION_FAILED',
-    statusCode: 400,
-    details: [{ path: 'querystring.cursor', message: 'is not a cursor returned by this list' }],
-  });
+  throw new InvalidCursorError();
 }
 
 /**
@@ -516,7 +539,7 @@ export async function cancelOrder(
   parameters: { hash: string; signature: Hex },
 ): Promise<CancelledOrderView> {
   const row = await findOrderRow(context.prisma, parameters.hash);
-  if (row === null) throw notFound('Order', parameters.hash);
+  if (row === null) throw new NotFoundError('Order', parameters.hash);
   const valid = await verifyTypedData({
     address: getAddress(row.maker),
     signature: parameters.signature,
@@ -532,9 +555,10 @@ export async function cancelOrder(
     where: { hash: row.hash, status: 'open' },
     data: { status: 'cancelled', cancelSignature: parameters.signature, cancelledAt: new Date() },
   });
-  if (updated.count === 0) throw conflict(`The order is already ${row.status}`, { orderHash: row.hash });
+  if (updated.count === 0)
+    throw new ConflictError(`The order is already ${row.status}`, { details: { orderHash: row.hash } });
   const after = await findOrderRow(context.prisma, row.hash);
-  if (after === null) throw notFound('Order', parameters.hash);
+  if (after === null) throw new NotFoundError('Order', parameters.hash);
   const now = BigInt(Math.floor(Date.now() / 1000));
   return { ...orderView(after, now), onChain: onChainCancel(after, now) };
 }
@@ -616,13 +640,13 @@ export async function submitFill(context: OrderBookContext, parameters: SubmitFi
   const { prisma, publicClient, marketplace, chainId } = context;
   const { intent, signature } = parameters;
   const row = await findOrderRow(prisma, parameters.hash);
-  if (row === null) throw notFound('Order', parameters.hash);
+  if (row === null) throw new NotFoundError('Order', parameters.hash);
   const order = orderOf(row);
   const orderHash = row.hash as Hex;
   if (intent.orderHash.toLowerCase() !== orderHash) {
-    throw validationFailed('The intent names another order', [
-      { path: 'body.intent.orderHash', message: `must be this order's hash ${orderHash}` },
-    ]);
+    throw new ValidationFailedError('The intent names another order', {
+      details: [{ path: 'body.intent.orderHash', message: `must be this order's hash ${orderHash}` }],
+    });
   }
   const key = fillIdempotencyKey(orderHash, intent.taker, intent.nonce);
   const existing = await prisma.orderFill.findUnique({ where: { idempotencyKey: key } });
@@ -659,7 +683,8 @@ export async function submitFill(context: OrderBookContext, parameters: SubmitFi
   const now = await chainNow(publicClient);
   const state = stateOf(row, now);
   if (state === 'expired') throw failed('ORDER_EXPIRED', `The order expired at ${order.expiry}`);
-  if (state !== 'open') throw conflict(`The order is ${state}`, { orderHash, status: state });
+  if (state !== 'open')
+    throw new ConflictError(`The order is ${state}`, { details: { orderHash, status: state } });
   if (intent.deadline < now) {
     throw failed('ORDER_EXPIRED', `The fill intent expired at ${intent.deadline} (chain time ${now})`);
   }
@@ -667,23 +692,27 @@ export async function submitFill(context: OrderBookContext, parameters: SubmitFi
     throw failed('FORBIDDEN', `The order is reserved for ${order.taker}`);
   }
   if (!order.partialFill && intent.amount !== order.sellAmount) {
-    throw validationFailed('The order must be filled whole', [
-      {
-        path: 'body.intent.amount',
-        message: `must be the order's sellAmount ${order.sellAmount}`,
-        reason: 'OrderPartialFillNotAllowed',
-      },
-    ]);
+    throw new ValidationFailedError('The order must be filled whole', {
+      details: [
+        {
+          path: 'body.intent.amount',
+          message: `must be the order's sellAmount ${order.sellAmount}`,
+          reason: 'OrderPartialFillNotAllowed',
+        },
+      ],
+    });
   }
   const cost = fillCost(order, intent.amount);
   if (cost > intent.maxCost) {
-    throw validationFailed(`The fill costs ${cost}, more than maxCost ${intent.maxCost}`, [
-      {
-        path: 'body.intent.maxCost',
-        message: `must be at least the cost ${cost}`,
-        reason: 'IntentCostExceedsMax',
-      },
-    ]);
+    throw new ValidationFailedError(`The fill costs ${cost}, more than maxCost ${intent.maxCost}`, {
+      details: [
+        {
+          path: 'body.intent.maxCost',
+          message: `must be at least the cost ${cost}`,
+          reason: 'IntentCostExceedsMax',
+        },
+      ],
+    });
   }
 
   const portfolio = await prisma.portfolio.findUnique({
@@ -739,9 +768,11 @@ export async function submitFill(context: OrderBookContext, parameters: SubmitFi
       ]),
   );
   if (cancelled || counter !== order.counter) {
-    throw conflict('The order was cancelled on-chain', {
-      orderHash,
-      reason: cancelled ? 'OrderWasCancelled' : 'OrderCounterStale',
+    throw new ConflictError('The order was cancelled on-chain', {
+      details: {
+        orderHash,
+        reason: cancelled ? 'OrderWasCancelled' : 'OrderCounterStale',
+      },
     });
   }
   const allowed = await readChain('ComplianceRegistry', 'isAllowed', () =>
@@ -756,27 +787,34 @@ export async function submitFill(context: OrderBookContext, parameters: SubmitFi
     throw failed('NOT_ALLOWLISTED', `The taker ${intent.taker} is not allowlisted (or is frozen)`);
   if (nonceUsed) throw failed('NONCE_INVALID', `The taker already used nonce ${intent.nonce} on-chain`);
   if (balance < cost) {
-    throw validationFailed(`The taker holds ${balance} of the pay token, less than the cost ${cost}`, [
+    throw new ValidationFailedError(
+      `The taker holds ${balance} of the pay token, less than the cost ${cost}`,
       {
-        path: 'body.intent.amount',
-        message: 'costs more than the taker balance',
-        reason: 'INSUFFICIENT_BALANCE',
+        details: [
+          {
+            path: 'body.intent.amount',
+            message: 'costs more than the taker balance',
+            reason: 'INSUFFICIENT_BALANCE',
+          },
+        ],
       },
-    ]);
+    );
   }
   let permit: PermitData | undefined;
   if (parameters.permit !== undefined) {
     permit = await checkedPermit(context, order.payToken, intent.taker, cost, now, parameters.permit);
   } else if (allowance < cost) {
-    throw validationFailed(
+    throw new ValidationFailedError(
       `The taker approved the marketplace for ${allowance}, less than the cost ${cost}`,
-      [
-        {
-          path: 'body.permit',
-          message: 'approve the marketplace or send a permit for the cost',
-          reason: 'INSUFFICIENT_ALLOWANCE',
-        },
-      ],
+      {
+        details: [
+          {
+            path: 'body.permit',
+            message: 'approve the marketplace or send a permit for the cost',
+            reason: 'INSUFFICIENT_ALLOWANCE',
+          },
+        ],
+      },
     );
   }
   if (filled + intent.amount > order.sellAmount) {
@@ -845,8 +883,7 @@ function overfilled(
   pending: bigint,
   cause?: unknown,
 ) {
-  return new BaseError(`The fill of ${amount} exceeds what is left of the order (${remaining})`, {
-    code: 'CONFLICT',
+  return new ConflictError(`The fill of ${amount} exceeds what is left of the order (${remaining})`, {
     cause,
     details: {
       reason: 'OrderOverfilled',
@@ -869,9 +906,9 @@ async function checkedPermit(
   permit: { value: bigint; deadline: bigint; signature: Hex },
 ): Promise<PermitData> {
   if (permit.value < cost) {
-    throw validationFailed(`The permit value ${permit.value} is less than the cost ${cost}`, [
-      { path: 'body.permit.value', message: `must be at least the cost ${cost}` },
-    ]);
+    throw new ValidationFailedError(`The permit value ${permit.value} is less than the cost ${cost}`, {
+      details: [{ path: 'body.permit.value', message: `must be at least the cost ${cost}` }],
+    });
   }
   if (permit.deadline < now) throw failed('ORDER_EXPIRED', `The permit expired at ${permit.deadline}`);
   const domain = await readPermitDomain(context.publicClient, { token, owner });
@@ -917,7 +954,7 @@ export async function getFill(
 ) {
   const { prisma } = context;
   const row = /^[0-9a-f-]{36}$/i.test(id) ? await prisma.orderFill.findUnique({ where: { id } }) : null;
-  if (row === null || row.orderHash !== orderHash.toLowerCase()) throw notFound('Fill', id);
+  if (row === null || row.orderHash !== orderHash.toLowerCase()) throw new NotFoundError('Fill', id);
   if (row.status !== 'pending') return fillView(row);
   const settled = await settleRelayed(row, {
     prisma,
@@ -1015,11 +1052,7 @@ export async function listTrades(
       if (!Number.isInteger(logIndex) || logIndex < 0 || logIndex > INT4_MAX) throw new Error('bad');
       if (!/^0x[0-9a-fA-F]{64}$/.test(txHash)) throw new Error('bad');
     } catch {
-      throw new BaseError('Invalid cursor', {
-        code: 'VALIDATION_FAILED',
-        statusCode: 400,
-        details: [{ path: 'querystring.cursor', message: 'is not a cursor returned by this list' }],
-      });
+      throw new InvalidCursorError();
     }
     conditions.push({
       OR: [

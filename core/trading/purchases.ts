@@ -26,7 +26,15 @@ import { complianceRegistryAbi, portfolioAbi, testStablecoinAbi } from '../chain
 import { readChain } from '../chain/read.ts';
 import type { PrismaClient } from '../db/index.ts';
 import { isUniqueViolation } from '../db/unique-violation.ts';
-import { BaseError, conflict, notFound } from '../platform/errors.ts';
+import {
+  BaseError,
+  ConflictError,
+  NotFoundError,
+  OrderExpiredError,
+  ServiceUnavailableError,
+  SignatureInvalidError,
+  ValidationFailedError,
+} from '../platform/errors/index.ts';
 import { assertCanBuy, assertFunds, type Funds, type OfferingState } from './rules.ts';
 import {
   type PurchaseRelayer,
@@ -105,18 +113,13 @@ export async function findIndexedPurchase(
 
 // ------------------------------------------------------------------ errors
 
-const signatureInvalid = (message: string) => new BaseError(message, { code: 'SIGNATURE_INVALID' });
+const signatureInvalid = (message: string) => new SignatureInvalidError(message);
 const quoteExpired = (deadline: bigint, now: bigint) =>
-  new BaseError('The quote has expired; ask for a new one', {
-    code: 'ORDER_EXPIRED',
+  new OrderExpiredError('The quote has expired; ask for a new one', {
     details: { deadline: deadline.toString(), chainTime: now.toString() },
   });
 const amountInvalid = (message: string) =>
-  new BaseError(message, {
-    code: 'VALIDATION_FAILED',
-    statusCode: 400,
-    details: [{ path: 'body.amount', message }],
-  });
+  new ValidationFailedError(message, { statusCode: 400, details: [{ path: 'body.amount', message }] });
 
 // ------------------------------------------------------------------ chain state at one block
 
@@ -214,21 +217,20 @@ async function findPublishedTranche(context: TradingContext, trancheId: string) 
       portfolio: { select: { id: true, status: true, chainId: true, portfolioAddress: true } },
     },
   });
-  if (tranche === null) throw notFound('Tranche', trancheId);
+  if (tranche === null) throw new NotFoundError('Tranche', trancheId);
   const { portfolio } = tranche;
   if (portfolio.status !== 'published' || portfolio.portfolioAddress === null) {
-    throw conflict('The tranche is not on sale: its portfolio is not published', {
-      reason: 'NOT_PUBLISHED',
-      portfolioId: portfolio.id,
-      status: portfolio.status,
+    throw new ConflictError('The tranche is not on sale: its portfolio is not published', {
+      details: {
+        reason: 'NOT_PUBLISHED',
+        portfolioId: portfolio.id,
+        status: portfolio.status,
+      },
     });
   }
   if (portfolio.chainId !== context.chainId) {
-    throw new BaseError(
+    throw new ServiceUnavailableError(
       `The portfolio lives on chain ${portfolio.chainId}, the API serves ${context.chainId}`,
-      {
-        code: 'SERVICE_UNAVAILABLE',
-      },
     );
   }
   return { ...tranche, portfolioAddress: getAddress(portfolio.portfolioAddress) };
@@ -388,11 +390,13 @@ export async function submitPurchase(context: TradingContext, parameters: Submit
   const quote = UUID.test(parameters.quoteId)
     ? await prisma.quote.findUnique({ where: { id: parameters.quoteId }, include: { purchase: true } })
     : null;
-  if (quote === null) throw notFound('Quote', parameters.quoteId);
+  if (quote === null) throw new NotFoundError('Quote', parameters.quoteId);
   if (quote.purchase !== null) {
-    throw conflict('This quote was already used: a signed intent is relayed once', {
-      reason: 'REPLAYED',
-      purchaseId: quote.purchase.id,
+    throw new ConflictError('This quote was already used: a signed intent is relayed once', {
+      details: {
+        reason: 'REPLAYED',
+        purchaseId: quote.purchase.id,
+      },
     });
   }
   const { intent, purchase, permit } = quoteTyped(quote);
@@ -424,7 +428,8 @@ export async function submitPurchase(context: TradingContext, parameters: Submit
     cost: intent.maxCost,
     permitNonce: parameters.permitSignature === undefined ? undefined : permit.message.nonce,
   });
-  if (nonceUsed) throw conflict('This intent was already executed on-chain', { reason: 'REPLAYED' });
+  if (nonceUsed)
+    throw new ConflictError('This intent was already executed on-chain', { details: { reason: 'REPLAYED' } });
 
   const idempotencyKey = purchaseIdempotencyKey(quote.id);
   let row: { id: string };
@@ -435,7 +440,9 @@ export async function submitPurchase(context: TradingContext, parameters: Submit
     });
   } catch (error) {
     if (isUniqueViolation(error)) {
-      throw conflict('This quote was already used: a signed intent is relayed once', { reason: 'REPLAYED' });
+      throw new ConflictError('This quote was already used: a signed intent is relayed once', {
+        details: { reason: 'REPLAYED' },
+      });
     }
     throw error;
   }
@@ -539,7 +546,7 @@ export async function getPurchase(
   const row = UUID.test(id)
     ? await prisma.purchase.findUnique({ where: { id }, include: { quote: true } })
     : null;
-  if (row === null) throw notFound('Purchase', id);
+  if (row === null) throw new NotFoundError('Purchase', id);
   if (row.status !== 'pending') return purchaseView(row, row.quote);
 
   const settled = await settleRelayed(row, {

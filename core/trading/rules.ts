@@ -4,11 +4,10 @@
  * service reads the snapshot (core/trading/purchases.ts) and calls these before anything is relayed.
  */
 import type { Address } from 'viem';
-import { BaseError, conflict } from '../platform/errors.ts';
+import { ConflictError, NotAllowlistedError, SoldOutError } from '../platform/errors/index.ts';
 
-const soldOut = (message: string, details?: unknown) => new BaseError(message, { code: 'SOLD_OUT', details });
-const notAllowlisted = (message: string, details?: unknown) =>
-  new BaseError(message, { code: 'NOT_ALLOWLISTED', details });
+const soldOut = (message: string, details?: unknown) => new SoldOutError(message, { details });
+const notAllowlisted = (message: string, details?: unknown) => new NotAllowlistedError(message, { details });
 
 /** The offering of one tranche and the buyer's registry record, as read at one block. */
 export type OfferingState = {
@@ -29,12 +28,14 @@ export type OfferingState = {
 /** Offering open, buyer allowed, `amount` within the remaining cap: else the matching API error. */
 export function assertCanBuy(state: OfferingState, buyer: Address, amount: bigint): void {
   if (state.offeringClosed || state.timestamp < state.offeringStart || state.timestamp > state.offeringEnd) {
-    throw conflict('The offering is not open', {
-      reason: 'OFFERING_NOT_OPEN',
-      offeringStart: state.offeringStart.toString(),
-      offeringEnd: state.offeringEnd.toString(),
-      closed: state.offeringClosed,
-      chainTime: state.timestamp.toString(),
+    throw new ConflictError('The offering is not open', {
+      details: {
+        reason: 'OFFERING_NOT_OPEN',
+        offeringStart: state.offeringStart.toString(),
+        offeringEnd: state.offeringEnd.toString(),
+        closed: state.offeringClosed,
+        chainTime: state.timestamp.toString(),
+      },
     });
   }
   if (!state.allowed) {
@@ -66,27 +67,36 @@ export function assertFunds(
   const { balance, allowance, tokenNonce } = funds;
   const { cost } = parameters;
   if (balance < cost) {
-    throw conflict('The buyer’s pay-token balance is below the cost', {
-      reason: 'INSUFFICIENT_BALANCE',
-      balance: balance.toString(),
-      cost: cost.toString(),
+    throw new ConflictError('The buyer’s pay-token balance is below the cost', {
+      details: {
+        reason: 'INSUFFICIENT_BALANCE',
+        balance: balance.toString(),
+        cost: cost.toString(),
+      },
     });
   }
   if (allowance >= cost) return;
   if (parameters.permitNonce === undefined) {
-    throw conflict('The buyer has not approved the cost to the portfolio; sign the permit of the quote', {
-      reason: 'INSUFFICIENT_ALLOWANCE',
-      allowance: allowance.toString(),
-      cost: cost.toString(),
-    });
+    throw new ConflictError(
+      'The buyer has not approved the cost to the portfolio; sign the permit of the quote',
+      {
+        details: {
+          reason: 'INSUFFICIENT_ALLOWANCE',
+          allowance: allowance.toString(),
+          cost: cost.toString(),
+        },
+      },
+    );
   }
   if (tokenNonce !== parameters.permitNonce) {
-    throw conflict(
+    throw new ConflictError(
       'The permit of this quote can no longer be used (the buyer signed another one); quote again',
       {
-        reason: 'PERMIT_NONCE_USED',
-        allowance: allowance.toString(),
-        cost: cost.toString(),
+        details: {
+          reason: 'PERMIT_NONCE_USED',
+          allowance: allowance.toString(),
+          cost: cost.toString(),
+        },
       },
     );
   }

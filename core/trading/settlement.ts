@@ -31,7 +31,7 @@ import type { Abi, Address } from 'viem';
 import type { ChainPublicClient } from '../chain/clients.ts';
 import { ChainError } from '../chain/errors.ts';
 import type { PrismaClient } from '../db/index.ts';
-import type { ErrorCode } from '../platform/errors.ts';
+import type { ErrorCode } from '../platform/errors/index.ts';
 
 export type SettlementState = 'pending' | 'mined' | 'confirmed' | 'failed';
 

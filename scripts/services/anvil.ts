@@ -17,7 +17,7 @@ import {
   saveDeployment,
 } from '../../core/chain/deployment.ts';
 import type { Config } from '../../core/platform/config.ts';
-import { BaseError } from '../../core/platform/errors.ts';
+import { ConfigInvalidError } from '../../core/platform/errors/index.ts';
 
 export type StartLocalChainOptions = {
   /** Where `anvil-state.json` lives. */
@@ -91,10 +91,9 @@ export async function ensureDeployment(
     }
   }
   if (!isLocalChain(chainId)) {
-    throw new BaseError(
+    throw new ConfigInvalidError(
       `No deployment for chain ${chainId} in ${file}: run \`npm run cli -- deploy --rpc ${rpcUrl}\` first, or set DEPLOYMENT_FILE`,
       {
-        code: 'CONFIG_INVALID',
         retryable: false,
         details: [{ variable: 'DEPLOYMENT_FILE', message: 'no deployment with code on this chain' }],
       },

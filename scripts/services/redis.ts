@@ -9,7 +9,7 @@ import { access, mkdir } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { getFreePort } from '../../core/chain/anvil.ts';
-import { BaseError } from '../../core/platform/errors.ts';
+import { ConfigInvalidError } from '../../core/platform/errors/index.ts';
 
 export type StartRedisOptions = {
   dataDir: string;
@@ -52,8 +52,7 @@ export async function findRedisServer(
 export async function startRedis(options: StartRedisOptions): Promise<LocalRedis> {
   const binary = options.binary ?? (await findRedisServer(options.env));
   if (binary === undefined) {
-    throw new BaseError(REDIS_INSTALL_HINT, {
-      code: 'CONFIG_INVALID',
+    throw new ConfigInvalidError(REDIS_INSTALL_HINT, {
       retryable: false,
       details: [{ variable: 'REDIS_URL', message: 'not set, and no redis-server installed' }],
     });

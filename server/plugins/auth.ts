@@ -1,7 +1,12 @@
 import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import type { ApiKeyRole } from '../../core/db/index.ts';
 import { API_KEY_PREFIX, hashSecret, SESSION_TOKEN_PREFIX } from '../../core/platform/auth.ts';
-import { BaseError, forbidden, unauthorized } from '../../core/platform/errors.ts';
+import {
+  ForbiddenError,
+  NotAllowlistedError,
+  SessionExpiredError,
+  UnauthorizedError,
+} from '../../core/platform/errors/index.ts';
 import { globalPlugin } from './global-plugin.ts';
 
 /**
@@ -39,16 +44,16 @@ const signInFirst = 'Sign in first (POST /v1/auth/nonce, /v1/auth/verify)';
 function authorize(auth: RouteAuth): onRequestAsyncHookHandler {
   if (auth === 'credential') {
     return async (request) => {
-      if (request.principal === null) throw unauthorized(signInFirst);
+      if (request.principal === null) throw new UnauthorizedError(signInFirst);
     };
   }
   const { roles } = auth;
   return async (request) => {
     const p = request.principal;
-    if (p === null) throw unauthorized('API key required');
-    if (p.kind !== 'apiKey') throw forbidden(`Requires an API key with role ${roles.join(' or ')}`);
+    if (p === null) throw new UnauthorizedError('API key required');
+    if (p.kind !== 'apiKey') throw new ForbiddenError(`Requires an API key with role ${roles.join(' or ')}`);
     if (p.role !== 'admin' && !roles.includes(p.role)) {
-      throw forbidden(`Requires role ${roles.join(' or ')}; this key is ${p.role}`);
+      throw new ForbiddenError(`Requires role ${roles.join(' or ')}; this key is ${p.role}`);
     }
   };
 }
@@ -62,11 +67,11 @@ export const authPlugin = globalPlugin(async (app) => {
     const header = request.headers.authorization;
     if (header === undefined) return;
     const match = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!match) throw unauthorized('Authorization header must be `Bearer <token>`');
+    if (!match) throw new UnauthorizedError('Authorization header must be `Bearer <token>`');
     const token = match[1];
     if (token.startsWith(API_KEY_PREFIX)) {
       const key = await app.prisma.apiKey.findUnique({ where: { keyHash: hashSecret(token) } });
-      if (key === null || key.revokedAt !== null) throw unauthorized('Invalid API key');
+      if (key === null || key.revokedAt !== null) throw new UnauthorizedError('Invalid API key');
       request.principal = { kind: 'apiKey', keyId: key.id, role: key.role, owner: key.owner, name: key.name };
       if (key.lastUsedAt === null || Date.now() - key.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
         app.prisma.apiKey
@@ -77,9 +82,10 @@ export const authPlugin = globalPlugin(async (app) => {
     }
     if (token.startsWith(SESSION_TOKEN_PREFIX)) {
       const session = await app.prisma.session.findUnique({ where: { tokenHash: hashSecret(token) } });
-      if (session === null || session.revokedAt !== null) throw unauthorized('Invalid session token');
+      if (session === null || session.revokedAt !== null)
+        throw new UnauthorizedError('Invalid session token');
       if (session.expiresAt.getTime() <= Date.now()) {
-        throw new BaseError('Session expired; sign in again', { code: 'SESSION_EXPIRED', statusCode: 401 });
+        throw new SessionExpiredError('Session expired; sign in again', { statusCode: 401 });
       }
       request.principal = {
         kind: 'session',
@@ -90,7 +96,7 @@ export const authPlugin = globalPlugin(async (app) => {
       };
       return;
     }
-    throw unauthorized('Unknown credential');
+    throw new UnauthorizedError('Unknown credential');
   });
 
   // every route added after this plugin: its declared `auth` becomes an onRequest check (after the
@@ -109,10 +115,11 @@ export const authPlugin = globalPlugin(async (app) => {
 
 /** Issuer keys may only change portfolios of their own owner; admins may change any. */
 export function assertOwns(principal: Principal | null, portfolio: { owner: string }): void {
-  if (principal === null) throw unauthorized();
-  if (principal.kind !== 'apiKey') throw forbidden();
+  if (principal === null) throw new UnauthorizedError();
+  if (principal.kind !== 'apiKey') throw new ForbiddenError();
   if (principal.role === 'admin') return;
-  if (principal.owner !== portfolio.owner) throw forbidden('This portfolio belongs to another issuer');
+  if (principal.owner !== portfolio.owner)
+    throw new ForbiddenError('This portfolio belongs to another issuer');
 }
 
 /**
@@ -124,10 +131,10 @@ export async function assertDataRoomAccess(
   portfolio: { owner: string },
 ): Promise<void> {
   const p = request.principal;
-  if (p === null) throw unauthorized(signInFirst);
+  if (p === null) throw new UnauthorizedError(signInFirst);
   if (p.kind === 'apiKey') {
     if (p.role === 'admin' || (p.role === 'issuer' && p.owner === portfolio.owner)) return;
-    throw forbidden('The data room is for allowlisted investors and the issuer');
+    throw new ForbiddenError('The data room is for allowlisted investors and the issuer');
   }
   const investor = await request.server.prisma.investor.findUnique({ where: { address: p.address } });
   const now = Date.now();
@@ -137,9 +144,6 @@ export async function assertDataRoomAccess(
     investor.allowlistedUntil === null ||
     investor.allowlistedUntil.getTime() <= now
   ) {
-    throw new BaseError(`Investor ${p.address} is not allowlisted`, {
-      code: 'NOT_ALLOWLISTED',
-      statusCode: 403,
-    });
+    throw new NotAllowlistedError(`Investor ${p.address} is not allowlisted`, { statusCode: 403 });
   }
 }

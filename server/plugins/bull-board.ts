@@ -19,7 +19,7 @@ import { FastifyAdapter } from '@bull-board/fastify';
 import { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { API_KEY_PREFIX, generateSecret, hashSecret } from '../../core/platform/auth.ts';
-import { forbidden, unauthorized } from '../../core/platform/errors.ts';
+import { ForbiddenError, UnauthorizedError } from '../../core/platform/errors/index.ts';
 import { JOB_QUEUE } from '../../core/platform/jobs.ts';
 import { QUEUE_NAMES } from '../../core/platform/queue.ts';
 
@@ -80,7 +80,7 @@ export async function bullBoardPlugin(app: FastifyInstance): Promise<void> {
         const principal = request.principal;
         if (principal !== null) {
           if (principal.kind === 'apiKey' && principal.role === 'admin') return;
-          throw forbidden('The queue dashboard needs an admin API key');
+          throw new ForbiddenError('The queue dashboard needs an admin API key');
         }
         const query = (request.query ?? {}) as Record<string, unknown>;
         const fromQuery = typeof query.key === 'string' ? query.key : undefined;
@@ -88,7 +88,7 @@ export async function bullBoardPlugin(app: FastifyInstance): Promise<void> {
           const keyId = fromQuery.startsWith(API_KEY_PREFIX)
             ? await adminKeyId({ key: fromQuery })
             : undefined;
-          if (keyId === undefined) throw unauthorized('Invalid admin API key');
+          if (keyId === undefined) throw new UnauthorizedError('Invalid admin API key');
           const token = generateSecret(DASHBOARD_SESSION_PREFIX);
           await redis.set(
             dashboardSessionKey(app.config.QUEUE_PREFIX, token),
@@ -106,7 +106,7 @@ export async function bullBoardPlugin(app: FastifyInstance): Promise<void> {
           return reply.redirect(`${url.pathname}${url.search}`, 303);
         }
         if (await fromSession(cookieValue(request.headers.cookie, COOKIE))) return;
-        throw unauthorized(
+        throw new UnauthorizedError(
           `Admin API key required: Authorization: Bearer npl_..., or open ${BULL_BOARD_PATH}?key=npl_... once`,
         );
       });

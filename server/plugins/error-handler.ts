@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 import { isUniqueViolation } from '../../core/db/unique-violation.ts';
-import { BaseError, type ErrorCode, type FieldError } from '../../core/platform/errors.ts';
+import { BaseError, type ErrorCode, type FieldError } from '../../core/platform/errors/index.ts';
 import type { ErrorBody } from '../schemas/common.ts';
 
 /**

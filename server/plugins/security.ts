@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import rateLimit from '@fastify/rate-limit';
 import helmet from 'helmet';
-import { BaseError } from '../../core/platform/errors.ts';
+import { RateLimitedError } from '../../core/platform/errors/index.ts';
 import { globalPlugin } from './global-plugin.ts';
 
 /**
@@ -30,8 +30,7 @@ export const securityPlugin = globalPlugin(async (app) => {
     max: app.config.RATE_LIMIT_MAX,
     timeWindow: app.config.RATE_LIMIT_WINDOW_MS,
     errorResponseBuilder: (_request, context) =>
-      new BaseError(`Too many requests; retry in ${Math.ceil(context.ttl / 1000)} s`, {
-        code: 'RATE_LIMITED',
+      new RateLimitedError(`Too many requests; retry in ${Math.ceil(context.ttl / 1000)} s`, {
         statusCode: 429,
         details: { limit: context.max, retryAfterMs: context.ttl },
       }),

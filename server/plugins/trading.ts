@@ -2,7 +2,7 @@ import { isLocalChain } from '../../core/chain/clients.ts';
 import type { DeployedStack } from '../../core/chain/deploy.ts';
 import { createPlatformChain, loadDeployment } from '../../core/chain/deployment.ts';
 import { createRelayer } from '../../core/chain/relayer/relayer.ts';
-import { BaseError } from '../../core/platform/errors.ts';
+import { BaseError, ServiceUnavailableError } from '../../core/platform/errors/index.ts';
 import {
   DEFAULT_QUOTE_TTL_SECONDS,
   findIndexedPurchase,
@@ -36,9 +36,7 @@ export const tradingPlugin = globalPlugin(async (app) => {
   app.decorate('trading', () => {
     context ??= (async (): Promise<TradingContext> => {
       if (app.config.RPC_URL === undefined) {
-        throw new BaseError('Trading needs a chain (RPC_URL is not configured)', {
-          code: 'SERVICE_UNAVAILABLE',
-        });
+        throw new ServiceUnavailableError('Trading needs a chain (RPC_URL is not configured)');
       }
       const platform = await createPlatformChain(app.config);
       const relayer = createRelayer({
@@ -70,10 +68,10 @@ export const tradingPlugin = globalPlugin(async (app) => {
   app.decorate('deployment', () => {
     deployment ??= loadDeployment(app.config).catch((error: unknown) => {
       if (app.config.RPC_URL === undefined && error instanceof BaseError && error.code === 'CONFIG_INVALID') {
-        throw new BaseError('The order book needs a chain (RPC_URL is not configured, no deployment file)', {
-          code: 'SERVICE_UNAVAILABLE',
-          cause: error,
-        });
+        throw new ServiceUnavailableError(
+          'The order book needs a chain (RPC_URL is not configured, no deployment file)',
+          { cause: error },
+        );
       }
       throw error;
     });

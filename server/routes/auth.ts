@@ -4,11 +4,14 @@ import { generateSiweNonce, parseSiweMessage, validateSiweMessage } from 'viem/s
 import { z } from 'zod';
 import { generateSecret, hashSecret, SESSION_TOKEN_PREFIX } from '../../core/platform/auth.ts';
 import { type Config, urlOrigin } from '../../core/platform/config.ts';
-import { BaseError, unauthorized } from '../../core/platform/errors.ts';
+import {
+  NonceInvalidError,
+  SignatureInvalidError,
+  UnauthorizedError,
+} from '../../core/platform/errors/index.ts';
 import { errorResponses } from '../schemas/common.ts';
 
-const signatureInvalid = (message: string) =>
-  new BaseError(message, { code: 'SIGNATURE_INVALID', statusCode: 401 });
+const signatureInvalid = (message: string) => new SignatureInvalidError(message, { statusCode: 401 });
 
 /**
  * The origins a SIWE message's `uri` may have: SIWE_ORIGIN, else `https://` + SIWE_DOMAIN (and, outside
@@ -143,8 +146,7 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
         data: { usedAt: new Date() },
       });
       if (consumed.count !== 1) {
-        throw new BaseError('Nonce is unknown, expired or already used; request a new one', {
-          code: 'NONCE_INVALID',
+        throw new NonceInvalidError('Nonce is unknown, expired or already used; request a new one', {
           statusCode: 401,
         });
       }
@@ -175,7 +177,7 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request) => {
       const p = request.principal;
-      if (p === null) throw unauthorized();
+      if (p === null) throw new UnauthorizedError();
       if (p.kind === 'apiKey') return { kind: 'apiKey' as const, role: p.role, owner: p.owner, name: p.name };
       return {
         kind: 'session' as const,
@@ -199,7 +201,7 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const p = request.principal;
-      if (p?.kind !== 'session') throw unauthorized('Only session tokens can log out');
+      if (p?.kind !== 'session') throw new UnauthorizedError('Only session tokens can log out');
       await app.prisma.session.update({ where: { id: p.sessionId }, data: { revokedAt: new Date() } });
       request.audit = { type: 'session', id: p.sessionId };
       return reply.status(204).send(null);

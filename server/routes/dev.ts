@@ -32,7 +32,7 @@ import { type DeployedStack, MINTER_ROLE } from '../../core/chain/deploy.ts';
 import { loadDeployment } from '../../core/chain/deployment.ts';
 import { testStablecoinAbi } from '../../core/chain/generated/index.ts';
 import type { Config } from '../../core/platform/config.ts';
-import { BaseError, validationFailed } from '../../core/platform/errors.ts';
+import { ServiceUnavailableError, ValidationFailedError } from '../../core/platform/errors/index.ts';
 import { addressSchema, errorResponses, uintStringSchema } from '../schemas/common.ts';
 
 /** The faucet's key: fixed and public (local chains only), so every start and test uses the same account. */
@@ -192,19 +192,19 @@ export const devRoutes: FastifyPluginAsyncZod = async (app) => {
           functionName: 'decimals',
         });
       } catch (error) {
-        throw new BaseError('The chain did not answer', { code: 'SERVICE_UNAVAILABLE', cause: error });
+        throw new ServiceUnavailableError('The chain did not answer', { cause: error });
       }
       const fraction = amount.split('.')[1] ?? '';
       if (fraction.length > decimals) {
-        throw validationFailed(`amount has more than ${decimals} decimals`, [
-          { path: 'body.amount', message: `at most ${decimals} decimals` },
-        ]);
+        throw new ValidationFailedError(`amount has more than ${decimals} decimals`, {
+          details: [{ path: 'body.amount', message: `at most ${decimals} decimals` }],
+        });
       }
       const baseUnits = parseUnits(amount, decimals);
       if (baseUnits === 0n || baseUnits > MAX_FAUCET_AMOUNT * 10n ** BigInt(decimals)) {
-        throw validationFailed(`amount must be above 0 and at most ${MAX_FAUCET_AMOUNT}`, [
-          { path: 'body.amount', message: `between 0 (excluded) and ${MAX_FAUCET_AMOUNT}` },
-        ]);
+        throw new ValidationFailedError(`amount must be above 0 and at most ${MAX_FAUCET_AMOUNT}`, {
+          details: [{ path: 'body.amount', message: `between 0 (excluded) and ${MAX_FAUCET_AMOUNT}` }],
+        });
       }
       await prepare();
       const { txHash } = await mintTestStablecoin(faucet, { token, to: address, amount: baseUnits });

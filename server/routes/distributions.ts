@@ -15,7 +15,12 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { getAddress } from 'viem';
 import { z } from 'zod';
 import type { Db, Prisma } from '../../core/db/index.ts';
-import { BaseError, conflict, notFound } from '../../core/platform/errors.ts';
+import {
+  ConflictError,
+  InvalidCursorError,
+  NotFoundError,
+  ServiceUnavailableError,
+} from '../../core/platform/errors/index.ts';
 import {
   decodeCursor,
   encodeCursor,
@@ -161,16 +166,11 @@ export async function pushTransactions(prisma: Db['prisma'], distributionId: str
 
 async function findDistribution(prisma: Db['prisma'], id: string): Promise<Row> {
   const row = isUuid(id) ? await prisma.distribution.findUnique({ where: { id }, include }) : null;
-  if (row === null) throw notFound('Distribution', id);
+  if (row === null) throw new NotFoundError('Distribution', id);
   return row;
 }
 
-const invalidCursor = () =>
-  new BaseError('Invalid cursor', {
-    code: 'VALIDATION_FAILED',
-    statusCode: 400,
-    details: [{ path: 'querystring.cursor', message: 'is not a cursor returned by this list' }],
-  });
+const invalidCursor = () => new InvalidCursorError();
 
 export const distributionRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
@@ -189,7 +189,7 @@ export const distributionRoutes: FastifyPluginAsyncZod = async (app) => {
       const portfolio = isUuid(id)
         ? await app.prisma.portfolio.findUnique({ where: { id }, select: { id: true } })
         : null;
-      if (portfolio === null) throw notFound('Portfolio', id);
+      if (portfolio === null) throw new NotFoundError('Portfolio', id);
       const { limit, cursor } = request.query;
       let after: string | undefined;
       if (cursor !== undefined) {
@@ -273,19 +273,23 @@ export const distributionRoutes: FastifyPluginAsyncZod = async (app) => {
             select: { id: true, treeHash: true, treePath: true, status: true },
           })
         : null;
-      if (row === null) throw notFound('Distribution', id);
+      if (row === null) throw new NotFoundError('Distribution', id);
       if (row.treeHash === null || row.treePath === null) {
-        throw conflict(`The tree of distribution ${row.id} is not built yet (status ${row.status})`, {
-          status: row.status,
-        });
+        throw new ConflictError(
+          `The tree of distribution ${row.id} is not built yet (status ${row.status})`,
+          {
+            details: {
+              status: row.status,
+            },
+          },
+        );
       }
       const etag = `"${row.treeHash}"`;
       let size: number;
       try {
         size = (await stat(row.treePath)).size;
       } catch (error) {
-        throw new BaseError(`The tree file of distribution ${row.id} is missing`, {
-          code: 'SERVICE_UNAVAILABLE',
+        throw new ServiceUnavailableError(`The tree file of distribution ${row.id} is missing`, {
           retryable: true,
           cause: error,
         });

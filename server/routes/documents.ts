@@ -11,7 +11,11 @@ import {
 import { documentTooLarge, type HashedUpload, hashUpload } from '../../core/catalog/documents/store.ts';
 import { findPortfolio } from '../../core/catalog/portfolios.ts';
 import { assertDataRoomOpen } from '../../core/catalog/rules.ts';
-import { BaseError } from '../../core/platform/errors.ts';
+import {
+  InvalidCursorError,
+  UnsupportedMediaTypeError,
+  ValidationFailedError,
+} from '../../core/platform/errors/index.ts';
 import { assertDataRoomAccess, assertOwns } from '../plugins/auth.ts';
 import {
   decodeCursor,
@@ -50,8 +54,7 @@ function discardBody(request: FastifyRequest, reply: FastifyReply): void {
  */
 async function fileField(request: FastifyRequest, maxBytes: number): Promise<MultipartFile> {
   if (!request.isMultipart()) {
-    throw new BaseError('Send the document as multipart/form-data with the field `file`', {
-      code: 'UNSUPPORTED_MEDIA_TYPE',
+    throw new UnsupportedMediaTypeError('Send the document as multipart/form-data with the field `file`', {
       statusCode: 415,
     });
   }
@@ -64,8 +67,7 @@ async function fileField(request: FastifyRequest, maxBytes: number): Promise<Mul
   });
   if (part === undefined || part.fieldname !== FILE_FIELD) {
     part?.file.resume();
-    throw new BaseError('Missing the multipart file field `file`', {
-      code: 'VALIDATION_FAILED',
+    throw new ValidationFailedError('Missing the multipart file field `file`', {
       statusCode: 400,
       details: [{ path: FILE_FIELD_PATH, message: 'Required: a file in the multipart field `file`' }],
     });
@@ -160,11 +162,7 @@ export const documentRoutes: FastifyPluginAsyncZod = async (app) => {
         const [createdAt, id] = decodeCursor(cursor, 2);
         const date = new Date(String(createdAt));
         if (Number.isNaN(date.getTime()) || typeof id !== 'string' || !isUuid(id)) {
-          throw new BaseError('Invalid cursor', {
-            code: 'VALIDATION_FAILED',
-            statusCode: 400,
-            details: [{ path: 'querystring.cursor', message: 'is not a cursor returned by this list' }],
-          });
+          throw new InvalidCursorError();
         }
         after = { createdAt: date, id };
       }

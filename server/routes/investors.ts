@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Address } from 'viem';
-import { validationFailed } from '../../core/platform/errors.ts';
+import { ValidationFailedError } from '../../core/platform/errors/index.ts';
 import { mirrorAllowlistOnReceipt, requestAllowlist } from '../../core/trading/purchases.ts';
 import { errorResponses } from '../schemas/common.ts';
 import { allowlistAcceptedSchema, allowlistBodySchema, investorParamsSchema } from '../schemas/purchase.ts';
@@ -39,9 +39,9 @@ export const investorRoutes: FastifyPluginAsyncZod = async (app) => {
       const address = request.params.address as Address;
       const expiresAt = new Date(request.body.expiresAt);
       if (expiresAt.getTime() <= Date.now()) {
-        throw validationFailed('expiresAt must be in the future', [
-          { path: 'body.expiresAt', message: 'must be in the future' },
-        ]);
+        throw new ValidationFailedError('expiresAt must be in the future', {
+          details: [{ path: 'body.expiresAt', message: 'must be in the future' }],
+        });
       }
       const expiry = BigInt(Math.floor(expiresAt.getTime() / 1000));
       const context = await app.trading();

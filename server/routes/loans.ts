@@ -13,7 +13,7 @@ import {
 import { type SpooledLoanTape, spoolLoanTape } from '../../core/catalog/loan-tape/spool.ts';
 import { findPortfolio } from '../../core/catalog/portfolios.ts';
 import { assertTapeEditable } from '../../core/catalog/rules.ts';
-import { BaseError } from '../../core/platform/errors.ts';
+import { UnsupportedMediaTypeError } from '../../core/platform/errors/index.ts';
 import { assertDataRoomAccess, assertOwns } from '../plugins/auth.ts';
 import {
   decimalStringSchema,
@@ -148,10 +148,7 @@ export const loanRoutes: FastifyPluginAsyncZod = async (app) => {
       assertTapeEditable(portfolio.status);
       const body = request.body;
       if (!(body instanceof Readable)) {
-        throw new BaseError('Send the loan tape as text/csv', {
-          code: 'UNSUPPORTED_MEDIA_TYPE',
-          statusCode: 415,
-        });
+        throw new UnsupportedMediaTypeError('Send the loan tape as text/csv', { statusCode: 415 });
       }
       const maxBytes = app.config.LOAN_TAPE_MAX_BYTES;
       const declared = Number(request.headers['content-length'] ?? Number.NaN);

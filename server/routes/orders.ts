@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Address, Hex } from 'viem';
-import { BaseError } from '../../core/platform/errors.ts';
+import { ServiceUnavailableError } from '../../core/platform/errors/index.ts';
 import {
   cancelOrder,
   getFill,
@@ -36,7 +36,7 @@ async function readContext(app: FastifyInstance) {
 export async function orderBookContext(app: FastifyInstance): Promise<OrderBookContext> {
   const [trading, deployment] = await Promise.all([app.trading(), app.deployment()]);
   if (deployment.marketplace === undefined) {
-    throw new BaseError('The deployment has no Marketplace', { code: 'SERVICE_UNAVAILABLE' });
+    throw new ServiceUnavailableError('The deployment has no Marketplace');
   }
   return {
     prisma: app.prisma,
@@ -149,7 +149,7 @@ export const orderRoutes: FastifyPluginAsyncZod = async (app) => {
     async (request) => {
       const deployment = await app.deployment();
       if (deployment.marketplace === undefined) {
-        throw new BaseError('The deployment has no Marketplace', { code: 'SERVICE_UNAVAILABLE' });
+        throw new ServiceUnavailableError('The deployment has no Marketplace');
       }
       const cancelled = await cancelOrder(
         { prisma: app.prisma, chainId: deployment.chainId, marketplace: deployment.marketplace },

@@ -7,7 +7,7 @@ import {
   type PortfolioSort,
 } from '../../core/catalog/listing.ts';
 import { createDraftPortfolio } from '../../core/catalog/portfolios.ts';
-import { BaseError, notFound } from '../../core/platform/errors.ts';
+import { NotFoundError, ValidationFailedError } from '../../core/platform/errors/index.ts';
 import { globalPlugin } from '../plugins/global-plugin.ts';
 import { listingCachePlugin } from '../plugins/listing-cache.ts';
 import {
@@ -66,8 +66,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       after !== undefined &&
       (after[0] !== q.sort || !isUuid(String(after[2])) || !isValidSortKey(sort, String(after[1])))
     ) {
-      throw new BaseError('Invalid cursor', {
-        code: 'VALIDATION_FAILED',
+      throw new ValidationFailedError('Invalid cursor', {
         statusCode: 400,
         details: [
           { path: 'querystring.cursor', message: 'belongs to another sort order; start again without it' },
@@ -133,7 +132,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     async (request) => {
       const { id } = request.params;
       const found = isUuid(id) ? await getPortfolio(app.db.pool, id) : null;
-      if (found === null) throw notFound('Portfolio', id);
+      if (found === null) throw new NotFoundError('Portfolio', id);
       return toPortfolioDetail(found.portfolio, found.tranches, found.offering);
     },
   );

@@ -6,7 +6,7 @@ import {
   requestPublish,
 } from '../../core/catalog/publish-request.ts';
 import { assertPublishable } from '../../core/catalog/rules.ts';
-import { BaseError } from '../../core/platform/errors.ts';
+import { ServiceUnavailableError } from '../../core/platform/errors/index.ts';
 import { createJobQueues } from '../../core/platform/jobs.ts';
 import { assertOwns } from '../plugins/auth.ts';
 import { errorResponses, idParamsSchema } from '../schemas/common.ts';
@@ -48,9 +48,7 @@ export const publishRoutes: FastifyPluginAsyncZod = async (app) => {
       assertOwns(request.principal, portfolio);
       assertPublishable(portfolio);
       if (queues === null) {
-        throw new BaseError('Publishing needs the job queue (REDIS_URL is not configured)', {
-          code: 'SERVICE_UNAVAILABLE',
-        });
+        throw new ServiceUnavailableError('Publishing needs the job queue (REDIS_URL is not configured)');
       }
       request.audit = { type: 'portfolio', id, details: { action: 'publish' } };
       let job: Awaited<ReturnType<typeof requestPublish>>;

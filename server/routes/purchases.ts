@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Address, Hex } from 'viem';
-import { BaseError } from '../../core/platform/errors.ts';
+import { NotFoundError } from '../../core/platform/errors/index.ts';
 import {
   createQuote,
   findIndexedPurchase,
@@ -42,7 +42,7 @@ export const purchaseRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const { id } = request.params;
-      if (!isUuid(id)) throw new BaseError(`Tranche ${id} not found`, { code: 'NOT_FOUND' });
+      if (!isUuid(id)) throw new NotFoundError(`Tranche ${id} not found`);
       const context = await trading();
       const quote = await createQuote(context, {
         trancheId: id,

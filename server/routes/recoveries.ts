@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { forbidden } from '../../core/platform/errors.ts';
+import { ForbiddenError } from '../../core/platform/errors/index.ts';
 import {
   findPortfolio,
   getRecovery,
@@ -18,13 +18,15 @@ import {
 
 /** A servicer key whose owner is the portfolio's servicer address (any letter case), or an admin key. */
 function assertServicer(principal: Principal | null, portfolio: { servicerAddress: string }): void {
-  if (principal?.kind !== 'apiKey') throw forbidden();
+  if (principal?.kind !== 'apiKey') throw new ForbiddenError();
   if (principal.role === 'admin') return;
   if (
     principal.role !== 'servicer' ||
     principal.owner.toLowerCase() !== portfolio.servicerAddress.toLowerCase()
   ) {
-    throw forbidden(`Only the portfolio's servicer (${portfolio.servicerAddress}) may deposit recoveries`);
+    throw new ForbiddenError(
+      `Only the portfolio's servicer (${portfolio.servicerAddress}) may deposit recoveries`,
+    );
   }
 }
 

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { getAddress } from 'viem';
 import { previewRecovery } from '../../core/chain/actions.ts';
 import { ChainError } from '../../core/chain/errors.ts';
-import { BaseError, notFound } from '../../core/platform/errors.ts';
+import { ConflictError, NotFoundError, ServiceUnavailableError } from '../../core/platform/errors/index.ts';
 import { errorResponses, idParamsSchema, isUuid } from '../schemas/common.ts';
 import {
   type WaterfallPreview,
@@ -33,7 +33,7 @@ export const waterfallRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request): Promise<WaterfallPreview> => {
       const { id } = request.params;
-      if (!isUuid(id)) throw notFound('Portfolio', id);
+      if (!isUuid(id)) throw new NotFoundError('Portfolio', id);
       // not in the past: checked by the body schema
       const asOfMs = request.body.asOf === undefined ? Date.now() : Date.parse(request.body.asOf);
       const portfolio = await app.prisma.portfolio.findUnique({
@@ -45,16 +45,14 @@ export const waterfallRoutes: FastifyPluginAsyncZod = async (app) => {
           tranches: { select: { id: true, name: true, seniority: true }, orderBy: { seniority: 'asc' } },
         },
       });
-      if (portfolio === null) throw notFound('Portfolio', id);
+      if (portfolio === null) throw new NotFoundError('Portfolio', id);
       if (portfolio.status !== 'published' || portfolio.portfolioAddress === null) {
-        throw new BaseError(`Portfolio ${id} is ${portfolio.status}; recoveries need a published portfolio`, {
-          code: 'CONFLICT',
-        });
+        throw new ConflictError(
+          `Portfolio ${id} is ${portfolio.status}; recoveries need a published portfolio`,
+        );
       }
       if (app.chain === null) {
-        throw new BaseError('The waterfall preview needs a chain (RPC_URL is not configured)', {
-          code: 'SERVICE_UNAVAILABLE',
-        });
+        throw new ServiceUnavailableError('The waterfall preview needs a chain (RPC_URL is not configured)');
       }
       const amount = BigInt(request.body.amount);
       const at = BigInt(Math.floor(asOfMs / 1000));
@@ -67,17 +65,16 @@ export const waterfallRoutes: FastifyPluginAsyncZod = async (app) => {
         });
       } catch (error) {
         if (error instanceof ChainError && error.errorName === 'RecoveryBeforeClose') {
-          throw new BaseError(
+          throw new ConflictError(
             `Portfolio ${id}: the offering is not closed yet; the contract refuses recoveries before close`,
-            { code: 'CONFLICT', cause: error },
+            { cause: error },
           );
         }
         throw error;
       }
       if (preview.tranches.length !== portfolio.tranches.length) {
-        throw new BaseError(
+        throw new ConflictError(
           `Portfolio ${id} has ${portfolio.tranches.length} tranches here but ${preview.tranches.length} on-chain`,
-          { code: 'CONFLICT' },
         );
       }
       return {

@@ -1,7 +1,7 @@
 import { getAddress, isAddress } from 'viem';
 import { z } from 'zod';
 import { INT4_MAX } from '../../core/db/column-ranges.ts';
-import { BaseError } from '../../core/platform/errors.ts';
+import { InvalidCursorError } from '../../core/platform/errors/index.ts';
 
 /** `{ statusCode, code, message, details? }`: the one error shape of the API. */
 export const errorSchema = z
@@ -106,9 +106,5 @@ export function decodeCursor(cursor: string, length: number): (string | number |
       return values;
     }
   } catch {}
-  throw new BaseError('Invalid cursor', {
-    code: 'VALIDATION_FAILED',
-    statusCode: 400,
-    details: [{ path: 'querystring.cursor', message: 'is not a cursor returned by this list' }],
-  });
+  throw new InvalidCursorError();
 }

@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { maxUint256 } from 'viem';
 import { z } from 'zod';
-import { BaseError, type FieldError } from '../../core/platform/errors.ts';
+import { type FieldError, ValidationFailedError } from '../../core/platform/errors/index.ts';
 import { settlementStatusSchema, uintStringSchema } from './common.ts';
 
 /**
@@ -21,7 +21,7 @@ export function assertValid(request: FastifyRequest): void {
         message: v.message ?? 'is invalid',
       }))
     : [{ path: error.validationContext ?? '', message: error.message }];
-  throw new BaseError('Request validation failed', { code: 'VALIDATION_FAILED', statusCode: 422, details });
+  throw new ValidationFailedError('Request validation failed', { statusCode: 422, details });
 }
 
 /** Pay-token base units, a positive integer as a decimal string (uint256). */

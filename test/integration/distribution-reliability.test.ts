@@ -23,7 +23,7 @@ import {
   findNewDistributions,
   handleDistribution,
 } from '../../core/distributions/run.ts';
-import { BaseError } from '../../core/platform/errors.ts';
+import { ServiceUnavailableError } from '../../core/platform/errors/index.ts';
 import { createIndexer, type Indexer } from '../../worker/indexer/index.ts';
 import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
@@ -176,10 +176,7 @@ function failingOnce(key: string): Relayer {
     submit: (async (parameters) => {
       if (parameters.idempotencyKey === key && !failed) {
         failed = true;
-        throw new BaseError(`RPC node unreachable (${key})`, {
-          code: 'SERVICE_UNAVAILABLE',
-          retryable: true,
-        });
+        throw new ServiceUnavailableError(`RPC node unreachable (${key})`, { retryable: true });
       }
       return relayer.submit(parameters);
     }) as Relayer['submit'],

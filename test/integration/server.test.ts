@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb } from '../../core/db/index.ts';
 import { loadConfig } from '../../core/platform/config.ts';
-import { BaseError } from '../../core/platform/errors.ts';
+import { BaseError, InternalError } from '../../core/platform/errors/index.ts';
 import { buildApp } from '../../server/app.ts';
 import { toErrorBody } from '../../server/plugins/error-handler.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
@@ -143,7 +143,7 @@ describe('errors', () => {
 
   it('a 5xx never shows its internal message or details', () => {
     const body = toErrorBody(
-      new BaseError('password=hunter2 in connection string', { code: 'INTERNAL', details: { secret: 1 } }),
+      new InternalError('password=hunter2 in connection string', { details: { secret: 1 } }),
     );
     expect(body).toEqual({ statusCode: 500, code: 'INTERNAL', message: 'Internal server error' });
     expect(toErrorBody(new Error('boom at /srv/app.ts:12'))).toEqual({

@@ -14,7 +14,7 @@ import {
   assertTapeEditable,
   type PortfolioStatus,
 } from '../../core/catalog/rules.ts';
-import { BaseError } from '../../core/platform/errors.ts';
+import { BaseError } from '../../core/platform/errors/index.ts';
 
 /** The BaseError `run` throws (fails the test when it throws nothing or something else). */
 function thrown(run: () => void): BaseError {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BaseError } from '../../core/platform/errors.ts';
+import { BaseError } from '../../core/platform/errors/index.ts';
 import { assertCanBuy, assertFunds, type OfferingState } from '../../core/trading/rules.ts';
 
 /** The purchase rules on plain snapshots: no anvil, no Postgres. */

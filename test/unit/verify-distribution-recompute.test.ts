@@ -18,7 +18,7 @@ import { compareDistribution, readPublishedTree } from '../../core/distributions
 import type { DistributionHistory, RecoveryRecord } from '../../core/distributions/verify/history.ts';
 import { VerifyInputError } from '../../core/distributions/verify/index.ts';
 import { balancesAtSnapshots, recomputeDistribution } from '../../core/distributions/verify/recompute.ts';
-import { BaseError } from '../../core/platform/errors.ts';
+import { BaseError } from '../../core/platform/errors/index.ts';
 
 const A = getAddress('0x00000000000000000000000000000000000000aa');
 const B = getAddress('0x00000000000000000000000000000000000000bb');

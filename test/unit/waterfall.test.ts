@@ -12,7 +12,7 @@ import {
   type TrancheState,
   type WaterfallMode,
 } from '../../core/domain/waterfall.ts';
-import { BaseError } from '../../core/platform/errors.ts';
+import { BaseError } from '../../core/platform/errors/index.ts';
 
 type VectorTrancheResult = {
   interest: string;

@@ -43,7 +43,7 @@ import {
   updateFinality,
   writeRange,
 } from '../../core/chain-index/store.ts';
-import { BaseError } from '../../core/platform/errors.ts';
+import { BaseError } from '../../core/platform/errors/index.ts';
 import {
   type ContractKind,
   checksum,

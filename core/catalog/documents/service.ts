@@ -8,7 +8,7 @@
 import type { Hex, PublicClient } from 'viem';
 import type { Document } from '../../db/generated/client.ts';
 import type { PrismaClient } from '../../db/index.ts';
-import { BaseError, conflict, notFound } from '../../platform/errors.ts';
+import { ConflictError, InternalError, NotFoundError } from '../../platform/errors/index.ts';
 import { isRowId } from '../portfolios.ts';
 import { acceptsDocuments, assertDataRoomAnchored, type PortfolioStatus } from '../rules.ts';
 import { readAnchoredRoot } from './chain.ts';
@@ -67,9 +67,11 @@ export async function addDocument(
     return await context.prisma.$transaction(async (tx) => {
       const [locked] = await tx.$queryRaw<{ status: PortfolioStatus }[]>`
         SELECT status::text AS status FROM portfolio WHERE id = ${portfolioId}::uuid FOR UPDATE`;
-      if (locked === undefined) throw notFound('Portfolio', portfolioId);
+      if (locked === undefined) throw new NotFoundError('Portfolio', portfolioId);
       if (!acceptsDocuments(locked.status)) {
-        throw conflict(`Portfolio is ${locked.status}; the data room is frozen once its root is anchored`);
+        throw new ConflictError(
+          `Portfolio is ${locked.status}; the data room is frozen once its root is anchored`,
+        );
       }
       const existing = await tx.document.findUnique({
         where: { portfolioId_sha256: { portfolioId, sha256 } },
@@ -195,7 +197,7 @@ export async function findDocument(
         },
       })
     : null;
-  if (document === null) throw notFound('Document', id);
+  if (document === null) throw new NotFoundError('Document', id);
   return document;
 }
 
@@ -219,7 +221,7 @@ export async function proveDocument(
   assertDataRoomAnchored(portfolio);
   const state = await anchorState(context, portfolio);
   if (!state.anchored || state.root === null) {
-    throw new BaseError('Document root mismatch', { code: 'INTERNAL', statusCode: 500 });
+    throw new InternalError('Document root mismatch', { statusCode: 500 });
   }
   return {
     sha256: document.sha256,

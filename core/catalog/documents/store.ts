@@ -17,7 +17,7 @@ import { link, mkdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type TransformCallback, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BaseError } from '../../platform/errors.ts';
+import { PayloadTooLargeError, ValidationFailedError } from '../../platform/errors/index.ts';
 
 export type DocumentStoreOptions = {
   /** `DATA_DIR`; files go under `${dataDir}/documents`. */
@@ -56,15 +56,13 @@ export function documentPath(dataDir: string, sha256: string): string {
 }
 
 export const documentTooLarge = (maxBytes: number) =>
-  new BaseError(`Document is larger than ${maxBytes} bytes`, {
-    code: 'PAYLOAD_TOO_LARGE',
+  new PayloadTooLargeError(`Document is larger than ${maxBytes} bytes`, {
     statusCode: 413,
     details: { maxBytes },
   });
 
 export const emptyDocument = (field: string) =>
-  new BaseError('Document is empty', {
-    code: 'VALIDATION_FAILED',
+  new ValidationFailedError('Document is empty', {
     statusCode: 422,
     details: [{ path: field, message: 'is empty (0 bytes)' }],
   });

@@ -5,7 +5,12 @@ import { finished, pipeline } from 'node:stream/promises';
 import { CsvError } from 'csv-parse';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { BaseError, conflict, notFound } from '../../platform/errors.ts';
+import {
+  ConflictError,
+  NotFoundError,
+  PayloadTooLargeError,
+  ValidationFailedError,
+} from '../../platform/errors/index.ts';
 import { CsvRecordReader } from './csv-records.ts';
 import { compileCellCheck, INVALID_CELL, loanTapeColumns, validateCell } from './rules.ts';
 
@@ -98,8 +103,7 @@ export function pipeUpload(source: Readable, target: Transform): () => void {
 }
 
 export const tooLarge = (maxBytes: number) =>
-  new BaseError(`Loan tape is larger than ${maxBytes} bytes`, {
-    code: 'PAYLOAD_TOO_LARGE',
+  new PayloadTooLargeError(`Loan tape is larger than ${maxBytes} bytes`, {
     statusCode: 413,
     details: { maxBytes },
   });
@@ -206,9 +210,9 @@ export async function ingestLoanTape({
       'SELECT status FROM portfolio WHERE id = $1 FOR UPDATE',
       [portfolioId],
     );
-    if (rows.length === 0) throw notFound('Portfolio', portfolioId);
+    if (rows.length === 0) throw new NotFoundError('Portfolio', portfolioId);
     if (rows[0].status !== 'draft')
-      throw conflict(`Portfolio is ${rows[0].status}; the loan tape can only change in draft`);
+      throw new ConflictError(`Portfolio is ${rows[0].status}; the loan tape can only change in draft`);
     await client.query('DELETE FROM loan WHERE portfolio_id = $1', [portfolioId]);
 
     // a deep buffer lets parsing run ahead while Postgres ingests (the two overlap on two cores)
@@ -354,11 +358,10 @@ export async function ingestLoanTape({
     }
     if (errorCount > 0) {
       await abortCopy();
-      throw new BaseError(`Loan tape rejected: ${errorCount} error${errorCount === 1 ? '' : 's'}`, {
-        code: 'VALIDATION_FAILED',
-        statusCode: 422,
-        details: { errorCount, errors, truncated: errorCount > errors.length },
-      });
+      throw new ValidationFailedError(
+        `Loan tape rejected: ${errorCount} error${errorCount === 1 ? '' : 's'}`,
+        { statusCode: 422, details: { errorCount, errors, truncated: errorCount > errors.length } },
+      );
     }
     if (pgError !== null) throw pgError;
 

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { type Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { UploadTimeoutError } from '../../platform/errors.ts';
+import { UploadTimeoutError } from '../../platform/errors/index.ts';
 import { pipeUpload, tooLarge } from './ingest.ts';
 
 /**

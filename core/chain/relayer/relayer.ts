@@ -51,7 +51,7 @@ import {
 } from 'viem';
 import type { PrismaClient, RelayTx, RelayTxAttempt } from '../../db/generated/client.ts';
 import { isUniqueViolation } from '../../db/unique-violation.ts';
-import { BaseError, conflict, notFound } from '../../platform/errors.ts';
+import { ConflictError, NotFoundError, ServiceUnavailableError } from '../../platform/errors/index.ts';
 import type { ChainClients } from '../clients.ts';
 import { ChainError, decodeRevertData, toChainError } from '../errors.ts';
 import {
@@ -202,9 +202,11 @@ export function createRelayer(options: CreateRelayerOptions): Relayer {
 
   function sameIntent(row: RelayTx, to: Address, data: Hex): RelayTx {
     if (row.to.toLowerCase() !== to.toLowerCase() || row.data.toLowerCase() !== data.toLowerCase()) {
-      throw conflict(`Idempotency key ${row.idempotencyKey} was already used for another call`, {
-        idempotencyKey: row.idempotencyKey,
-        relayTxId: row.id,
+      throw new ConflictError(`Idempotency key ${row.idempotencyKey} was already used for another call`, {
+        details: {
+          idempotencyKey: row.idempotencyKey,
+          relayTxId: row.id,
+        },
       });
     }
     return row;
@@ -733,11 +735,10 @@ export function createRelayer(options: CreateRelayerOptions): Relayer {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const row = await get(idOrKey);
-      if (!row) throw notFound('Relay transaction', idOrKey);
+      if (!row) throw new NotFoundError('Relay transaction', idOrKey);
       if (row.status !== 'pending') return row;
       if (Date.now() >= deadline) {
-        throw new BaseError(`Relay transaction ${row.id} still pending after ${timeoutMs} ms`, {
-          code: 'SERVICE_UNAVAILABLE',
+        throw new ServiceUnavailableError(`Relay transaction ${row.id} still pending after ${timeoutMs} ms`, {
           retryable: true,
           details: { relayTxId: row.id, txHash: row.txHash, nonce: row.nonce.toString() },
         });

@@ -11,7 +11,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parentPort, workerData } from 'node:worker_threads';
-import { BaseError } from '../../platform/errors.ts';
+import { BaseError } from '../../platform/errors/index.ts';
 import {
   buildDistributionTree,
   type DistributionEntry,

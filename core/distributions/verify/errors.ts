@@ -1,4 +1,4 @@
-import { BaseError, type ErrorCode } from '../../platform/errors.ts';
+import { BaseError, type ErrorCode } from '../../platform/errors/index.ts';
 
 /**
  * A failure to read what is needed (RPC down, not a Portfolio, recovery missing, the API answering

@@ -1,5 +1,5 @@
 /**
- * One error type for the whole backend (Ponder / viem style): a short message, an optional `cause`,
+ * The one error type of the whole backend (Ponder / viem style): a short message, an optional `cause`,
  * a stable `code` from API.md, the HTTP `statusCode` the API answers with, and whether retrying the
  * same operation may succeed (`retryable`: a lost connection yes, a bad input never).
  *
@@ -78,36 +78,7 @@ export class BaseError extends Error {
   }
 }
 
-/** A request body that did not arrive within its time limit (408): nothing was stored. */
-export class UploadTimeoutError extends BaseError {
-  override name = 'UploadTimeoutError';
-  constructor(what: string, timeoutMs: number, setting: string) {
-    super(`${what} did not arrive within ${timeoutMs} ms (${setting}); nothing was stored`, {
-      code: 'REQUEST_TIMEOUT',
-      retryable: true,
-      details: { timeoutMs, setting },
-    });
-  }
-}
-
 /** A field-level problem, as returned in `details` of a VALIDATION_FAILED answer. */
 export type FieldError = { path: string; message: string };
-
-export const validationFailed = (message: string, details?: unknown) =>
-  new BaseError(message, { code: 'VALIDATION_FAILED', details });
-
-export const notFound = (resource: string, id?: string) =>
-  new BaseError(id === undefined ? `${resource} not found` : `${resource} ${id} not found`, {
-    code: 'NOT_FOUND',
-    details: id === undefined ? undefined : { resource, id },
-  });
-
-export const unauthorized = (message = 'Authentication required') =>
-  new BaseError(message, { code: 'UNAUTHORIZED' });
-
-export const forbidden = (message = 'Not allowed') => new BaseError(message, { code: 'FORBIDDEN' });
-
-export const conflict = (message: string, details?: unknown) =>
-  new BaseError(message, { code: 'CONFLICT', details });
 
 export const isBaseError = (error: unknown): error is BaseError => error instanceof BaseError;
