@@ -45,8 +45,14 @@ import { portfolioAbi, portfolioFactoryAbi } from '../chain/generated/index.ts';
 import type { Relayer, RelayTx } from '../chain/relayer/relayer.ts';
 import type { Db } from '../db/index.ts';
 import type { Config } from '../platform/config.ts';
-import { BaseError, ConflictError, ValidationFailedError } from '../platform/errors/index.ts';
+import {
+  BaseError,
+  ConflictError,
+  ServiceUnavailableError,
+  ValidationFailedError,
+} from '../platform/errors/index.ts';
 import { type AttemptInfo, type JobData, JobDelay } from '../platform/jobs.ts';
+import { type FindEventParameters, type RelayedRecord, settleRelayed } from '../trading/settlement.ts';
 import { buildDocumentTree } from './documents/tree.ts';
 
 export type PublishContext = {
@@ -87,6 +93,9 @@ export const PUBLISH_RELAY_KIND = 'createPortfolio';
 
 /** How long a job whose createPortfolio is still in flight waits before it looks again (ms). */
 const IN_FLIGHT_DELAY_MS = 1_000;
+
+/** How often one attempt looks at the index again while its createPortfolio is mined, not final (ms). */
+const SETTLE_POLL_MS = 100;
 
 /** A failure that retrying cannot fix (the portfolio goes back to draft with this message). */
 const publishInvalid = (message: string, cause?: unknown) =>
@@ -155,36 +164,100 @@ export async function handlePublish(
   }
 }
 
+/** The PortfolioCreated row the indexer records (`indexed_contract`, kind portfolio) of a relay row's hashes. */
+const portfolioCreated =
+  (db: Db, chainId: number) =>
+  ({ txHashes }: FindEventParameters) =>
+    txHashes.length === 0
+      ? Promise.resolve(null)
+      : db.prisma.indexedContract.findFirst({
+          where: { chainId, kind: 'portfolio', txHash: { in: txHashes, mode: 'insensitive' } },
+          orderBy: [{ blockNumber: 'asc' }, { logIndex: 'asc' }],
+        });
+
+/** A createPortfolio relay row settled by the state machine (core/trading/settlement.ts). */
+const settleCreate = (context: PublishContext, record: RelayedRecord) =>
+  settleRelayed(record, {
+    prisma: context.db.prisma,
+    chainId: context.platform.clients.chain.id,
+    findEvent: portfolioCreated(context.db, context.platform.clients.chain.id),
+  });
+
+/** Settlement states of a createPortfolio that has landed or may still land (never send another). */
+const LANDED_FIRST = { confirmed: 0, mined: 1, pending: 2 } as const;
+
 /**
- * The createPortfolio of an earlier publish job of the same portfolio that is mined (first) or
- * still pending: the one deployment this portfolio row may get. Null when there is none (every
- * earlier one reverted or failed, or there was none).
+ * The createPortfolio of an earlier publish job of the same portfolio that has landed (confirmed,
+ * then mined) or may still land (pending; a revert in a block that is not final yet is mined): the
+ * one deployment this portfolio row may get. Null when there is none (every earlier one failed, or
+ * there was none).
  */
-async function earlierDeployment(db: Db, data: JobData<'publish'>): Promise<RelayTx | null> {
-  const jobs = await db.prisma.job.findMany({
+async function earlierDeployment(context: PublishContext, data: JobData<'publish'>): Promise<RelayTx | null> {
+  const { prisma } = context.db;
+  const jobs = await prisma.job.findMany({
     where: { portfolioId: data.portfolioId, kind: 'publish', id: { not: data.jobId } },
     select: { id: true },
   });
   if (jobs.length === 0) return null;
-  const rows = await db.prisma.relayTx.findMany({
-    where: {
-      kind: PUBLISH_RELAY_KIND,
-      refId: { in: jobs.map((job) => job.id) },
-      status: { in: ['mined', 'pending'] },
-    },
+  const rows = await prisma.relayTx.findMany({
+    where: { kind: PUBLISH_RELAY_KIND, refId: { in: jobs.map((job) => job.id) } },
     orderBy: { createdAt: 'asc' },
   });
-  return rows.find((row) => row.status === 'mined') ?? rows[0] ?? null;
+  let best: { rank: number; row: RelayTx } | null = null;
+  for (const row of rows) {
+    const settled = await settleCreate(context, { relay: row });
+    if (settled.state === 'failed') continue;
+    const rank = LANDED_FIRST[settled.state];
+    if (best === null || rank < best.rank) best = { rank, row: settled.relay ?? row };
+  }
+  return best?.row ?? null;
 }
 
-/** This job's createPortfolio (or the earlier one it adopts) when it is pending or mined, else null. */
+/** This job's createPortfolio (or the earlier one it adopts) unless it failed for good, else null. */
 async function deploymentInFlight(
   context: PublishContext,
   data: JobData<'publish'>,
 ): Promise<RelayTx | null> {
-  const own = await context.relayer.get(publishRelayKey(data.jobId));
-  const row = own ?? (await earlierDeployment(context.db, data));
-  return row !== null && (row.status === 'pending' || row.status === 'mined') ? row : null;
+  const own = await settleCreate(context, { idempotencyKey: publishRelayKey(data.jobId) });
+  if (own.relay !== null) return own.state === 'failed' ? null : own.relay;
+  return earlierDeployment(context, data);
+}
+
+/**
+ * Waits (up to the attempt's timeout) until the createPortfolio settles: its PortfolioCreated event
+ * final in the index is `confirmed` (answers that event's hash); `failed` (reverted at a final block,
+ * or given up by the relayer) throws a non-retryable error with the reason; still `pending` or
+ * `mined` (including mined but not indexed yet: the worker's indexer may be behind) throws a
+ * retryable error, which the caller turns into a JobDelay while the row may still land.
+ */
+async function settleDeployment(
+  context: PublishContext,
+  data: JobData<'publish'>,
+  relayed: RelayTx,
+): Promise<Hex> {
+  const timeoutMs = context.confirmTimeoutMs ?? 120_000;
+  const deadline = Date.now() + timeoutMs;
+  await context.relayer.waitFor(relayed.id, { timeoutMs });
+  for (;;) {
+    const settled = await settleCreate(context, { relayTxId: relayed.id });
+    const relay = settled.relay ?? relayed;
+    if (relay.txHash !== relayed.txHash) await recordTxHash(context.db, data.jobId, relay.txHash as Hex);
+    if (settled.state === 'confirmed' && settled.event !== null) return settled.event.txHash as Hex;
+    if (settled.state === 'failed') {
+      throw publishInvalid(
+        relay.revertReason ?? `PortfolioFactory.createPortfolio: transaction ${relay.txHash} ${relay.status}`,
+      );
+    }
+    if (Date.now() >= deadline) {
+      throw new ServiceUnavailableError(
+        `createPortfolio ${relay.txHash} is ${settled.state}${
+          settled.state === 'mined' ? ' (its PortfolioCreated event is not final in the index yet)' : ''
+        }`,
+        { retryable: true },
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_POLL_MS));
+  }
 }
 
 /** Marks the row running (attempts + 1); false when it already succeeded or failed. */
@@ -235,7 +308,7 @@ async function publishOnce(context: PublishContext, data: JobData<'publish'>): P
 
   // a previous attempt of this job already stored its transaction: wait for that one, never send
   // another; nor while an earlier publish job of this portfolio has one mined or in flight
-  let relayed = (await context.relayer.get(key)) ?? (await earlierDeployment(context.db, data));
+  let relayed = (await context.relayer.get(key)) ?? (await earlierDeployment(context, data));
   if (relayed === null) {
     const decimals = await chainRead('decimals', () =>
       clients.publicClient.readContract({ address: payToken, abi: erc20Abi, functionName: 'decimals' }),
@@ -288,18 +361,7 @@ async function publishOnce(context: PublishContext, data: JobData<'publish'>): P
     });
   }
   await recordTxHash(context.db, data.jobId, relayed.txHash as Hex);
-  const settled = await context.relayer.waitFor(relayed.id, {
-    timeoutMs: context.confirmTimeoutMs ?? 120_000,
-  });
-  if (settled.txHash !== relayed.txHash) await recordTxHash(context.db, data.jobId, settled.txHash as Hex);
-  if (settled.status !== 'mined') {
-    // reverted on-chain, or the node refused it for good / its nonce went elsewhere: this job is over
-    throw publishInvalid(
-      settled.revertReason ??
-        `PortfolioFactory.createPortfolio: transaction ${settled.txHash} ${settled.status}`,
-    );
-  }
-  const txHash = settled.txHash as Hex;
+  const txHash = await settleDeployment(context, data, relayed);
 
   const receipt = await chainRead('getTransactionReceipt', () =>
     clients.publicClient.getTransactionReceipt({ hash: txHash }),

@@ -35,6 +35,7 @@ import {
 import { JobDelay } from '../../core/platform/jobs.ts';
 import { createRedis } from '../../core/platform/queue.ts';
 import { buildApp } from '../../server/app.ts';
+import { createIndexer } from '../../worker/indexer/index.ts';
 import { createWorker, type NplWorker } from '../../worker/main.ts';
 import { type AnvilInstance, createAnvilTestClient, deriveAccounts, startAnvil } from '../helpers/anvil.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
@@ -855,6 +856,43 @@ describe("GET /health: the worker's chain indexer", () => {
       indexer: { status: 'down', error: 'the indexer stopped' },
     });
   });
+});
+
+describe("publish settles through the index (the worker's indexer stopped above)", () => {
+  it('a publish whose createPortfolio is mined but not yet indexed stays publishing, then completes once PortfolioCreated is final', async () => {
+    await worker.indexer?.stop();
+    const made = await publishingRow();
+    const data = { jobId: made.jobId, portfolioId: made.id };
+    // attempt 1 sent createPortfolio and it was mined; the index has not reached its block
+    const mined = await context().relayer.waitFor((await submitAsEarlierAttempt(made)).id);
+    expect(mined.status).toBe('mined');
+    await expect(handlePublish(impatient(), data, { attempt: 2, attempts: 2 })).rejects.toBeInstanceOf(
+      JobDelay,
+    );
+    expect(await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id: made.id } })).toMatchObject({
+      status: 'publishing',
+      publishError: null,
+      portfolioAddress: null,
+    });
+    const waiting = await t.db.prisma.job.findUniqueOrThrow({ where: { id: made.jobId } });
+    expect(waiting.status).toBe('queued');
+    expect(waiting.error).toMatch(/waiting for createPortfolio .*mined/);
+
+    // the index has it (final: 0 confirmations): the delayed job records that one deployment
+    const indexer = createIndexer({
+      db: t.db,
+      publicClient: platform.clients.publicClient,
+      stack,
+      confirmations: 0,
+    });
+    await indexer.syncOnce();
+    expect((await handlePublish(context(), data, { attempt: 2, attempts: 2 })).status).toBe('succeeded');
+    expect(await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id: made.id } })).toMatchObject({
+      status: 'published',
+      deployTxHash: mined.txHash,
+    });
+    expect(await t.db.prisma.relayTx.count({ where: { refId: made.jobId } })).toBe(1);
+  }, 60_000);
 });
 
 describe('deployment file and platform signer', () => {
