@@ -33,7 +33,12 @@ import {
   NotFoundError,
   ServiceUnavailableError,
 } from '../platform/errors/index.ts';
-import { type RelayedActionContext, relayOnce } from '../trading/settlement.ts';
+import {
+  type FindEventParameters,
+  type RelayedActionContext,
+  relayOnce,
+  type SettlementState,
+} from '../trading/settlement.ts';
 import type { TreeThreadError, TreeThreadPage } from './tree/load-thread.ts';
 import {
   type DistributionTree,
@@ -398,10 +403,35 @@ export type ClaimItem = {
   portfolioId: string;
   distributionId: string;
   amount: string;
-  status: 'pending' | 'failed';
+  /**
+   * The claim transaction's settlement state (core/trading/settlement.ts): a new one, or one a reorg
+   * sent back, is `pending`; `mined` until its Claimed event is final; `failed` when relaying it
+   * failed (nothing was sent).
+   */
+  status: SettlementState;
   txHash: Hex | null;
   reason?: string;
 };
+
+/** The indexed Claimed event of `account` on `distributor` among a relay row's hashes. */
+const claimedEvent =
+  (
+    context: Pick<PayoutsContext, 'prisma'> & Pick<RelayedActionContext, 'chainId'>,
+    distributor: Address,
+    account: Address,
+  ) =>
+  ({ txHashes }: FindEventParameters) =>
+    txHashes.length === 0
+      ? Promise.resolve(null)
+      : context.prisma.claimEvent.findFirst({
+          where: {
+            chainId: context.chainId,
+            distributor: { equals: distributor, mode: 'insensitive' },
+            account: { equals: account, mode: 'insensitive' },
+            txHash: { in: txHashes, mode: 'insensitive' },
+          },
+          orderBy: [{ blockNumber: 'asc' }, { logIndex: 'asc' }],
+        });
 
 /**
  * Relays `Distributor.claim(account, cumulative, proof)` for every portfolio with claimable > 0 (or
@@ -410,7 +440,7 @@ export type ClaimItem = {
  * when nothing is claimable; NOT_FOUND for an unknown `portfolioId`.
  */
 export async function requestClaims(
-  context: PayoutsContext & Pick<RelayedActionContext, 'relayer'>,
+  context: PayoutsContext & Pick<RelayedActionContext, 'relayer' | 'chainId'>,
   account: Address,
   options: { portfolioId?: string } = {},
 ): Promise<ClaimItem[]> {
@@ -438,7 +468,7 @@ export async function requestClaims(
   for (const p of payouts) {
     const distributionId = p.distributionId as string;
     try {
-      const { row } = await relayOnce(context, {
+      const { row, state } = await relayOnce(context, {
         keyBase: `claim-${distributionId}-${address}`,
         kind: CLAIM_KIND,
         refId: `${distributionId}:${address}`,
@@ -446,12 +476,13 @@ export async function requestClaims(
         abi: distributorAbi,
         functionName: 'claim',
         args: [address, p.cumulative, p.proof],
+        findEvent: claimedEvent(context, p.distributor, address),
       });
       items.push({
         portfolioId: p.portfolioId,
         distributionId,
         amount: p.claimable.toString(),
-        status: 'pending',
+        status: state,
         txHash: row.txHash as Hex,
       });
     } catch (error) {

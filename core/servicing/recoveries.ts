@@ -23,6 +23,8 @@ import {
   ServiceUnavailableError,
 } from '../platform/errors/index.ts';
 import {
+  type FindEventParameters,
+  liveRelay,
   loadIndexSnapshot,
   type RelayedActionContext,
   type RelayTxView,
@@ -380,25 +382,22 @@ export type RecoveryView = Awaited<ReturnType<typeof recoveryView>>;
 
 /**
  * Relays `Portfolio.closeOffering()` (the platform key holds ISSUER_ROLE). CONFLICT when the
- * portfolio is not published or the offering is already closed; a close still pending is answered
- * again (same transaction).
+ * portfolio is not published or the offering is already closed. The earlier close of the portfolio
+ * is settled by the state machine (core/trading/settlement.ts, its event OfferingClosed): `pending`
+ * or `mined` (including a revert in a block that is not final yet, which a reorg may still turn into
+ * a success) is answered again with that state (same transaction, nothing sent); `confirmed` is
+ * CONFLICT; only after it `failed` is a new one sent.
  */
 export async function requestCloseOffering(context: RecoveryContext, portfolioId: string) {
   const portfolio = await publishedPortfolio(context, portfolioId);
-  const live = await context.prisma.relayTx.findFirst({
-    where: { kind: CLOSE_OFFERING_KIND, refId: portfolio.id, status: 'pending' },
-  });
-  if (live !== null) return { status: 'pending' as const, txHash: live.txHash as Hex, relayTxId: live.id };
-  const terms = await readTerms(context, portfolio.portfolioAddress);
-  if (terms.offeringClosed) {
-    throw new ConflictError('The offering is already closed', {
+  const alreadyClosed = () =>
+    new ConflictError('The offering is already closed', {
       details: {
         reason: 'OFFERING_CLOSED',
         portfolioId: portfolio.id,
       },
     });
-  }
-  const { row } = await relayOnce(context, {
+  const closeCall = {
     keyBase: `offering-close-${portfolio.id}`,
     kind: CLOSE_OFFERING_KIND,
     refId: portfolio.id,
@@ -406,14 +405,26 @@ export async function requestCloseOffering(context: RecoveryContext, portfolioId
     abi: portfolioAbi,
     functionName: 'closeOffering',
     args: [],
-  });
-  if (row.status === 'mined') {
-    throw new ConflictError('The offering is already closed', {
-      details: {
-        reason: 'OFFERING_CLOSED',
-        portfolioId: portfolio.id,
-      },
-    });
+    findEvent: ({ txHashes }: FindEventParameters) =>
+      txHashes.length === 0
+        ? Promise.resolve(null)
+        : context.prisma.offeringClosedEvent.findFirst({
+            where: {
+              chainId: context.chainId,
+              portfolio: { equals: portfolio.portfolioAddress, mode: 'insensitive' },
+              txHash: { in: txHashes, mode: 'insensitive' },
+            },
+            orderBy: [{ blockNumber: 'asc' }, { logIndex: 'asc' }],
+          }),
+  } as const;
+  const earlier = await liveRelay(context, closeCall);
+  if (earlier !== null) {
+    if (earlier.state === 'confirmed') throw alreadyClosed();
+    return { status: earlier.state, txHash: earlier.row.txHash as Hex, relayTxId: earlier.row.id };
   }
-  return { status: 'pending' as const, txHash: row.txHash as Hex, relayTxId: row.id };
+  const terms = await readTerms(context, portfolio.portfolioAddress);
+  if (terms.offeringClosed) throw alreadyClosed();
+  const { row, state } = await relayOnce(context, closeCall);
+  if (state === 'confirmed') throw alreadyClosed();
+  return { status: state, txHash: row.txHash as Hex, relayTxId: row.id };
 }

@@ -300,19 +300,57 @@ export async function latestRelay(
 /**
  * Relays one intent (kind, refId) at most once at a time: the key is `<keyBase>-<attempt>`, where
  * attempt counts the earlier rows of (kind, refId); so the same intent is a new transaction only
- * after the previous one reverted or was dropped. Returns the stored row (new or the live one).
+ * after the previous one `failed` in the settlement state machine (reverted at a final block, or
+ * given up by the relayer). Every earlier row is settled with `findEvent` (the action's indexed
+ * event): a revert in a block that is not final yet is `mined` (it may still be re-included and
+ * succeed), a mined row whose event a reorg removed is `pending` again (reopened). Returns the row
+ * (new or the live one, the latest first) with its settlement state (a new row is `pending`).
  */
-export async function relayOnce(
-  context: Pick<RelayedActionContext, 'prisma' | 'relayer'>,
-  parameters: Omit<RelaySubmitParameters, 'idempotencyKey' | 'refId'> & { refId: string; keyBase: string },
-): Promise<{ row: RelayTxView; existing: boolean }> {
-  const { keyBase, ...call } = parameters;
+export async function relayOnce<E extends IndexedEventRef>(
+  context: Pick<RelayedActionContext, 'prisma' | 'relayer' | 'chainId'>,
+  parameters: Omit<RelaySubmitParameters, 'idempotencyKey' | 'refId'> & {
+    refId: string;
+    keyBase: string;
+    findEvent?: SettleRelayedOptions<E>['findEvent'];
+  },
+): Promise<{
+  row: RelayTxView;
+  existing: boolean;
+  state: Exclude<SettlementState, 'failed'>;
+  event: E | null;
+}> {
+  const { keyBase, findEvent, ...call } = parameters;
+  const live = await liveRelay(context, parameters);
+  if (live !== null) return { ...live, existing: true };
+  const row = await context.relayer.submit({
+    ...call,
+    idempotencyKey: `${keyBase}-${await relayCount(context.prisma, parameters)}`,
+  });
+  return { row, existing: false, state: 'pending', event: null };
+}
+
+const relayCount = (prisma: PrismaClient, intent: { kind: string; refId: string }) =>
+  prisma.relayTx.count({ where: { kind: intent.kind, refId: intent.refId } });
+
+/**
+ * The latest relay row of one intent (kind, refId) that has not `failed` in the settlement state
+ * machine, with its state and event (see relayOnce); null when there is none.
+ */
+export async function liveRelay<E extends IndexedEventRef>(
+  context: Pick<RelayedActionContext, 'prisma' | 'chainId'>,
+  intent: { kind: string; refId: string; findEvent?: SettleRelayedOptions<E>['findEvent'] },
+): Promise<{ row: RelayRow; state: Exclude<SettlementState, 'failed'>; event: E | null } | null> {
   const rows = await context.prisma.relayTx.findMany({
-    where: { kind: parameters.kind, refId: parameters.refId },
+    where: { kind: intent.kind, refId: intent.refId },
     orderBy: { createdAt: 'desc' },
   });
-  const live = rows.find((r) => r.status === 'pending' || r.status === 'mined');
-  if (live !== undefined) return { row: live, existing: true };
-  const row = await context.relayer.submit({ ...call, idempotencyKey: `${keyBase}-${rows.length}` });
-  return { row, existing: false };
+  for (const row of rows) {
+    const settled = await settleRelayed<E>(
+      { relay: row },
+      { prisma: context.prisma, chainId: context.chainId, findEvent: intent.findEvent },
+    );
+    if (settled.state !== 'failed')
+      return { row: settled.relay ?? row, state: settled.state, event: settled.event };
+  }
+  return null;
 }

@@ -48,7 +48,11 @@ const claimItemSchema = z.object({
   portfolioId: z.string(),
   distributionId: z.string(),
   amount: uintStringSchema.describe('what the claim pays the account: claimable at the time of the request'),
-  status: z.enum(['pending', 'failed']),
+  status: z
+    .enum(['pending', 'mined', 'confirmed', 'failed'])
+    .describe(
+      'the claim transaction as settled: pending (new, or sent back by a reorg), mined (its Claimed event not final yet), confirmed, or failed (not sent)',
+    ),
   txHash: z.string().nullable(),
   reason: z.string().optional().describe('failed: the API code (e.g. the decoded revert)'),
 });
@@ -154,6 +158,7 @@ export const payoutRoutes: FastifyPluginAsyncZod<PayoutRoutesOptions> = async (a
           trees,
           payTokens,
           relayer: context.relayer,
+          chainId: context.chainId,
         },
         address,
         { portfolioId: request.body?.portfolioId },

@@ -83,7 +83,11 @@ export const recoverySchema = recoveryAcceptedSchema
 
 export const closeOfferingAcceptedSchema = z
   .object({
-    status: z.literal('pending'),
+    status: z
+      .enum(['pending', 'mined'])
+      .describe(
+        'the close transaction as settled: pending, or mined (its OfferingClosed event not final yet)',
+      ),
     txHash: z.string(),
     relayTxId: z.string(),
   })

@@ -178,6 +178,10 @@ const post = (url: string, headers: Headers | undefined, payload?: unknown) =>
 const recoveryCount = (address: Address) =>
   deployer.publicClient.readContract({ address, abi: portfolioAbi, functionName: 'recoveryCount' });
 
+/** An indexer on the same cursor that finalizes nothing new (finality never moves back). */
+const unfinalizing = () =>
+  createIndexer({ db: t.db, publicClient: deployer.publicClient, stack, confirmations: 1_000 });
+
 async function waitMined(relayTxId: string) {
   for (let i = 0; i < 200; i++) {
     const row = await t.db.prisma.relayTx.findUniqueOrThrow({ where: { id: relayTxId } });
@@ -273,11 +277,19 @@ describe('offering close and recoveries', () => {
     });
     expect(terms.offeringClosed).toBe(true);
 
+    // mined, its OfferingClosed event not in the index yet: the same close is answered again, nothing sent
     const again = await post(url, admin);
-    expect([again.statusCode, again.json().details.reason]).toEqual([409, 'OFFERING_CLOSED']);
+    expect([again.statusCode, again.json()]).toEqual([
+      202,
+      { status: 'mined', txHash: mined.txHash, relayTxId: mined.id },
+    ]);
     expect(await t.db.prisma.relayTx.count({ where: { kind: 'closeOffering' } })).toBe(1);
 
+    // its event final in the index: the offering is closed
     await indexer.syncOnce();
+    const closed = await post(url, admin);
+    expect([closed.statusCode, closed.json().details.reason]).toEqual([409, 'OFFERING_CLOSED']);
+    expect(await t.db.prisma.relayTx.count({ where: { kind: 'closeOffering' } })).toBe(1);
     const detail = await t.app.inject({ method: 'GET', url: `/v1/portfolios/${portfolio.id}` });
     expect(detail.json().offering).toMatchObject({ closed: true, closeTxHash: mined.txHash });
     expect(detail.json().offering.closedAt).toMatch(/^\d{4}-/);
@@ -433,13 +445,7 @@ describe('offering close and recoveries', () => {
       blockNumber: mined.blockNumber?.toString(),
     });
     // indexed, its block not final yet (an indexer on the same cursor that finalizes nothing new)
-    const unfinalizing = createIndexer({
-      db: t.db,
-      publicClient: deployer.publicClient,
-      stack,
-      confirmations: 1_000,
-    });
-    await unfinalizing.syncOnce();
+    await unfinalizing().syncOnce();
     expect(await view()).toMatchObject({ status: 'mined', indexed: true });
     // final in the index: confirmed
     await indexer.syncOnce();
@@ -547,4 +553,54 @@ describe('offering close and recoveries', () => {
     const close = await t.db.prisma.relayTx.findFirstOrThrow({ where: { kind: 'closeOffering' } });
     expect((await t.app.inject({ method: 'GET', url: `/v1/recoveries/${close.id}` })).statusCode).toBe(404);
   });
+});
+
+describe('offering close settles through the state machine', () => {
+  it('a close that reverts (a stranger closed first) is mined, not failed, until its block is final: nothing is sent again meanwhile', async () => {
+    const fresh = await publishedPortfolio();
+    const url = `/v1/portfolios/${fresh.id}/offering/close`;
+    const testClient = createAnvilTestClient(anvil.rpcUrl);
+    const rows = () => t.db.prisma.relayTx.count({ where: { kind: 'closeOffering', refId: fresh.id } });
+    await indexer.syncOnce();
+    await testClient.setAutomine(false);
+    let relayTxId: string;
+    try {
+      // simulated fine by the issuer, then, past the offering's end, a stranger closes it first in the block
+      const res = await post(url, issuer);
+      expect(res.statusCode, res.body).toBe(202);
+      relayTxId = res.json().relayTxId;
+      await testClient.increaseTime({ seconds: 2 * 86_400 });
+      await holder.walletClient.writeContract({
+        address: fresh.portfolio,
+        abi: portfolioAbi,
+        functionName: 'closeOffering',
+        args: [],
+        gas: 500_000n,
+        maxPriorityFeePerGas: parseGwei('50'),
+        maxFeePerGas: parseGwei('100'),
+        chain: holder.chain,
+        account: holder.account,
+      });
+      await testClient.mine({ blocks: 1 });
+    } finally {
+      await testClient.setAutomine(true);
+    }
+    const reverted = await waitMined(relayTxId);
+    expect(reverted.status).toBe('reverted');
+
+    // indexed, its block not final (an indexer on the same cursor that finalizes nothing new)
+    await unfinalizing().syncOnce();
+    const again = await post(url, issuer);
+    expect([again.statusCode, again.json()]).toEqual([
+      202,
+      { status: 'mined', txHash: reverted.txHash, relayTxId },
+    ]);
+    expect(await rows()).toBe(1);
+
+    // final: the revert is failed; the offering the stranger closed is closed, nothing is sent
+    await indexer.syncOnce();
+    const closed = await post(url, issuer);
+    expect([closed.statusCode, closed.json().details.reason]).toEqual([409, 'OFFERING_CLOSED']);
+    expect(await rows()).toBe(1);
+  }, 90_000);
 });
