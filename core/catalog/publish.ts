@@ -52,7 +52,7 @@ import {
   ValidationFailedError,
 } from '../platform/errors/index.ts';
 import { type AttemptInfo, type JobData, JobDelay } from '../platform/jobs.ts';
-import { type FindEventParameters, type RelayedRecord, settleRelayed } from '../trading/settlement.ts';
+import { byTxHashes, type RelayedRecord, settleRelayed } from '../trading/settlement.ts';
 import { buildDocumentTree } from './documents/tree.ts';
 
 export type PublishContext = {
@@ -165,15 +165,13 @@ export async function handlePublish(
 }
 
 /** The PortfolioCreated row the indexer records (`indexed_contract`, kind portfolio) of a relay row's hashes. */
-const portfolioCreated =
-  (db: Db, chainId: number) =>
-  ({ txHashes }: FindEventParameters) =>
-    txHashes.length === 0
-      ? Promise.resolve(null)
-      : db.prisma.indexedContract.findFirst({
-          where: { chainId, kind: 'portfolio', txHash: { in: txHashes, mode: 'insensitive' } },
-          orderBy: [{ blockNumber: 'asc' }, { logIndex: 'asc' }],
-        });
+const portfolioCreated = (db: Db, chainId: number) =>
+  byTxHashes((hashes) =>
+    db.prisma.indexedContract.findFirst({
+      where: { chainId, kind: 'portfolio', ...hashes },
+      orderBy: [{ blockNumber: 'asc' }, { logIndex: 'asc' }],
+    }),
+  );
 
 /** A createPortfolio relay row settled by the state machine (core/trading/settlement.ts). */
 const settleCreate = (context: PublishContext, record: RelayedRecord) =>

@@ -34,7 +34,7 @@ import {
   ServiceUnavailableError,
 } from '../platform/errors/index.ts';
 import {
-  type FindEventParameters,
+  byTxHashes,
   type RelayedActionContext,
   relayOnce,
   type SettlementState,
@@ -414,24 +414,22 @@ export type ClaimItem = {
 };
 
 /** The indexed Claimed event of `account` on `distributor` among a relay row's hashes. */
-const claimedEvent =
-  (
-    context: Pick<PayoutsContext, 'prisma'> & Pick<RelayedActionContext, 'chainId'>,
-    distributor: Address,
-    account: Address,
-  ) =>
-  ({ txHashes }: FindEventParameters) =>
-    txHashes.length === 0
-      ? Promise.resolve(null)
-      : context.prisma.claimEvent.findFirst({
-          where: {
-            chainId: context.chainId,
-            distributor: { equals: distributor, mode: 'insensitive' },
-            account: { equals: account, mode: 'insensitive' },
-            txHash: { in: txHashes, mode: 'insensitive' },
-          },
-          orderBy: [{ blockNumber: 'asc' }, { logIndex: 'asc' }],
-        });
+const claimedEvent = (
+  context: Pick<PayoutsContext, 'prisma'> & Pick<RelayedActionContext, 'chainId'>,
+  distributor: Address,
+  account: Address,
+) =>
+  byTxHashes((hashes) =>
+    context.prisma.claimEvent.findFirst({
+      where: {
+        chainId: context.chainId,
+        distributor: { equals: distributor, mode: 'insensitive' },
+        account: { equals: account, mode: 'insensitive' },
+        ...hashes,
+      },
+      orderBy: [{ blockNumber: 'asc' }, { logIndex: 'asc' }],
+    }),
+  );
 
 /**
  * Relays `Distributor.claim(account, cumulative, proof)` for every portfolio with claimable > 0 (or

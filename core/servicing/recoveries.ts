@@ -23,7 +23,7 @@ import {
   ServiceUnavailableError,
 } from '../platform/errors/index.ts';
 import {
-  type FindEventParameters,
+  byTxHashes,
   liveRelay,
   loadIndexSnapshot,
   type RelayedActionContext,
@@ -301,11 +301,12 @@ async function recoveryView(
     {
       prisma: context.prisma,
       chainId: row.chainId,
-      findEvent: ({ txHashes }) =>
+      findEvent: byTxHashes((hashes) =>
         context.prisma.recoveryEvent.findFirst({
-          where: { chainId: row.chainId, txHash: { in: txHashes, mode: 'insensitive' } },
+          where: { chainId: row.chainId, ...hashes },
           orderBy: [{ blockNumber: 'asc' }, { logIndex: 'asc' }],
         }),
+      ),
     },
   );
   const relay = settled.relay ?? row;
@@ -405,17 +406,16 @@ export async function requestCloseOffering(context: RecoveryContext, portfolioId
     abi: portfolioAbi,
     functionName: 'closeOffering',
     args: [],
-    findEvent: ({ txHashes }: FindEventParameters) =>
-      txHashes.length === 0
-        ? Promise.resolve(null)
-        : context.prisma.offeringClosedEvent.findFirst({
-            where: {
-              chainId: context.chainId,
-              portfolio: { equals: portfolio.portfolioAddress, mode: 'insensitive' },
-              txHash: { in: txHashes, mode: 'insensitive' },
-            },
-            orderBy: [{ blockNumber: 'asc' }, { logIndex: 'asc' }],
-          }),
+    findEvent: byTxHashes((hashes) =>
+      context.prisma.offeringClosedEvent.findFirst({
+        where: {
+          chainId: context.chainId,
+          portfolio: { equals: portfolio.portfolioAddress, mode: 'insensitive' },
+          ...hashes,
+        },
+        orderBy: [{ blockNumber: 'asc' }, { logIndex: 'asc' }],
+      }),
+    ),
   } as const;
   const earlier = await liveRelay(context, closeCall);
   if (earlier !== null) {

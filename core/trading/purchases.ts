@@ -37,7 +37,9 @@ import {
 } from '../platform/errors/index.ts';
 import { assertCanBuy, assertFunds, type Funds, type OfferingState } from './rules.ts';
 import {
+  byTxHashes,
   type PurchaseRelayer,
+  type RelayedRecord,
   type RelaySubmitParameters,
   type RelayTxView,
   relayFailure,
@@ -632,9 +634,40 @@ export type PurchaseView = ReturnType<typeof purchaseView>;
 
 export type AllowlistParameters = { address: Address; expiry: bigint };
 
+/** The indexed Allowlisted event of `address` on the registry among a relay row's hashes. */
+const allowlistedEvent = (
+  context: Pick<TradingContext, 'prisma' | 'chainId' | 'registry'>,
+  address: Address,
+) =>
+  byTxHashes((hashes) =>
+    context.prisma.allowlistEvent.findFirst({
+      where: {
+        chainId: context.chainId,
+        registry: { equals: context.registry, mode: 'insensitive' },
+        account: { equals: address, mode: 'insensitive' },
+        kind: 'allowlisted',
+        ...hashes,
+      },
+      orderBy: [{ blockNumber: 'asc' }, { logIndex: 'asc' }],
+    }),
+  );
+
+/** An allowlist relay row settled by the state machine (core/trading/settlement.ts). */
+const settleAllowlist = (
+  context: Pick<TradingContext, 'prisma' | 'chainId' | 'registry'>,
+  record: RelayedRecord,
+  address: Address,
+) =>
+  settleRelayed(record, {
+    prisma: context.prisma,
+    chainId: context.chainId,
+    findEvent: allowlistedEvent(context, address),
+  });
+
 /**
- * Relays `ComplianceRegistry.allowlist(address, expiry)` (idempotent per address and expiry) and,
- * once the relayer row is mined, mirrors the registry's record into the investor table.
+ * Relays `ComplianceRegistry.allowlist(address, expiry)` (idempotent per address and expiry) and
+ * answers the relay row with its settlement state (pending, mined until its Allowlisted event is
+ * final, confirmed, or failed: reverted at a final block or given up).
  */
 export async function requestAllowlist(context: TradingContext, parameters: AllowlistParameters) {
   const { address, expiry } = parameters;
@@ -647,12 +680,17 @@ export async function requestAllowlist(context: TradingContext, parameters: Allo
     args: [address, expiry],
     refId: address,
   });
-  return relayTx;
+  const settled = await settleAllowlist(context, { relayTxId: relayTx.id }, address);
+  const relay = settled.relay ?? relayTx;
+  return { id: relay.id, txHash: relay.txHash, status: settled.state };
 }
 
 /**
- * Waits (polling the relayer row) until `relayTxId` settles; when mined, reads the registry's record
- * of `address` at that block into the investor table. Resolves to the row's final status.
+ * Follows the allowlist relay row `relayTxId` through the settlement state machine until it is final
+ * (`confirmed`: its Allowlisted event final in the index; `failed`: reverted at a final block or
+ * given up); each time its transaction is mined (again, after a reorg sent it back to pending),
+ * reads the registry's record of `address` at that block into the investor table. Resolves to the
+ * final state, or 'timeout'.
  */
 export async function mirrorAllowlistOnReceipt(
   context: TradingContext,
@@ -664,26 +702,32 @@ export async function mirrorAllowlistOnReceipt(
     /** Stop waiting when this says so (the app is closing). */
     isClosed?: () => boolean;
   },
-): Promise<RelayTxView['status'] | 'timeout'> {
+): Promise<'confirmed' | 'failed' | 'timeout'> {
   const pollMs = parameters.pollMs ?? 200;
   const until = Date.now() + (parameters.timeoutMs ?? 10 * 60_000);
+  let mirroredBlock: bigint | null = null;
   while (Date.now() < until && !parameters.isClosed?.()) {
-    const relay = await context.prisma.relayTx.findUnique({ where: { id: parameters.relayTxId } });
-    if (relay !== null && relay.status !== 'pending') {
-      if (relay.status === 'mined') {
-        const [expiry, frozen] = await readChain('ComplianceRegistry', 'investor', () =>
-          context.publicClient.readContract({
-            address: context.registry,
-            abi: complianceRegistryAbi,
-            functionName: 'investor',
-            args: [parameters.address],
-            blockNumber: relay.blockNumber ?? undefined,
-          }),
-        );
-        await mirrorInvestor(context.prisma, parameters.address, { expiry: BigInt(expiry), frozen });
-      }
-      return relay.status;
+    const settled = await settleAllowlist(context, { relayTxId: parameters.relayTxId }, parameters.address);
+    const relay = settled.relay;
+    if (
+      relay !== null &&
+      relay.status === 'mined' &&
+      relay.blockNumber !== null &&
+      relay.blockNumber !== mirroredBlock
+    ) {
+      const [expiry, frozen] = await readChain('ComplianceRegistry', 'investor', () =>
+        context.publicClient.readContract({
+          address: context.registry,
+          abi: complianceRegistryAbi,
+          functionName: 'investor',
+          args: [parameters.address],
+          blockNumber: relay.blockNumber ?? undefined,
+        }),
+      );
+      await mirrorInvestor(context.prisma, parameters.address, { expiry: BigInt(expiry), frozen });
+      mirroredBlock = relay.blockNumber;
     }
+    if (settled.state === 'confirmed' || settled.state === 'failed') return settled.state;
     await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
   return 'timeout';

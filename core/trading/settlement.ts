@@ -202,6 +202,17 @@ export type FindEventParameters = {
   txHashes: string[];
 };
 
+/**
+ * A `findEvent` that looks the event up among the relay row's hashes (any letter case): `find` gets
+ * the `txHash` condition to spread into its `where`; a row without hashes (none yet) finds nothing.
+ */
+export function byTxHashes<E>(
+  find: (txHash: { txHash: { in: string[]; mode: 'insensitive' } }) => Promise<E | null>,
+): (parameters: FindEventParameters) => Promise<E | null> {
+  return ({ txHashes }) =>
+    txHashes.length === 0 ? Promise.resolve(null) : find({ txHash: { in: txHashes, mode: 'insensitive' } });
+}
+
 export type SettleRelayedOptions<E extends IndexedEventRef> = {
   prisma: PrismaClient;
   /** The chain whose indexer cursor says what is indexed and final. */

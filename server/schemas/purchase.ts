@@ -97,8 +97,16 @@ export const allowlistBodySchema = z.object({
 export const allowlistAcceptedSchema = z.object({
   address: z.string(),
   expiresAt: z.iso.datetime(),
-  relayTx: z.object({ id: z.string(), status: z.string(), txHash: z.string() }),
+  relayTx: z.object({
+    id: z.string(),
+    status: z
+      .enum(['pending', 'mined', 'confirmed', 'failed'])
+      .describe(
+        'the allowlist transaction as settled: pending, mined (its Allowlisted event not final yet; a reorg may send it back to pending), confirmed, or failed (reverted at a final block, or given up)',
+      ),
+    txHash: z.string(),
+  }),
   investorRecord: z
     .literal('on-receipt')
-    .describe('the investor table is updated from the registry once the relayed transaction is mined'),
+    .describe('the investor table is updated from the registry each time the relayed transaction is mined'),
 });

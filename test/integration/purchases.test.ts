@@ -254,7 +254,7 @@ async function footprint() {
 // ------------------------------------------------------------------ allowlist
 
 describe('POST /v1/investors/:address/allowlist', () => {
-  it('allowlists on-chain through the relayer and mirrors the registry into the investor table on receipt', async () => {
+  it('allowlists on-chain through the relayer and mirrors the registry into the investor table on receipt; its status is mined until the Allowlisted event is final, then confirmed', async () => {
     const account = privateKeyToAccount(keccak256(toHex('allowlist-route')));
     const expiresAt = new Date(Number((await chainNow()) + BigInt(30 * DAY)) * 1000);
     const res = await t.app.inject({
@@ -297,6 +297,17 @@ describe('POST /v1/investors/:address/allowlist', () => {
     });
     expect(again.statusCode, again.body).toBe(202);
     expect(again.json().relayTx.id).toBe(body.relayTx.id);
+    // settled by the state machine: mined until its Allowlisted event is final in the index
+    expect(again.json().relayTx.status).toBe('mined');
+    await indexer.syncOnce();
+    const final = await t.app.inject({
+      method: 'POST',
+      url: `/v1/investors/${account.address}/allowlist`,
+      headers: admin,
+      payload: { expiresAt: expiresAt.toISOString() },
+    });
+    expect(final.statusCode, final.body).toBe(202);
+    expect(final.json().relayTx).toEqual({ ...body.relayTx, status: 'confirmed' });
   });
 
   it('needs an admin key and a future expiry', async () => {
