@@ -26,7 +26,7 @@ import { handleDistribution } from '../../core/distributions/run.ts';
 import { createRedis } from '../../core/platform/queue.ts';
 import { createIndexer } from '../../worker/indexer/index.ts';
 import { createWorker, type NplWorker } from '../../worker/main.ts';
-import { type AnvilInstance, startAnvil } from '../helpers/anvil.ts';
+import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { apiKeyHeaders, type Headers } from '../helpers/auth.ts';
 import { allowlistAndBuy, balancesAtBlock, recordPublishedPortfolio } from '../helpers/portfolio.ts';
@@ -504,4 +504,67 @@ describe('the tree cache', () => {
     expect(warm.has(firstDistributionId)).toBe(true);
     expect(await warmTrees(t.db.prisma, warm)).toEqual([]);
   });
+});
+
+describe('claims settle through the state machine', () => {
+  it('a claim a reorg removes goes back to pending and the relayer sends it again; it pays once', async () => {
+    await worker?.close();
+    worker = undefined;
+    const testClient = createAnvilTestClient(anvil.rpcUrl);
+    // the second distribution, proposed above, accepted once its timelock passed (nobody pushed)
+    const second = await t.db.prisma.distribution.findFirstOrThrow({ where: { status: 'proposed' } });
+    const { distributorAddress } = await t.db.prisma.portfolio.findUniqueOrThrow({
+      where: { id: second.portfolioId },
+    });
+    const distributor = getAddress(distributorAddress as string);
+    await testClient.increaseTime({ seconds: 86_401 });
+    await testClient.mine({ blocks: 1 });
+    const relayer = createRelayer({ clients: platform.clients, prisma: t.db.prisma, pollIntervalMs: 50 });
+    await handleDistribution(
+      { db: t.db, platform, relayer, config: t.config, minPush: maxUint256 },
+      { distributionId: second.id },
+    );
+    const account = holders[0].account.address;
+    const [payout] = await payouts(account);
+    expect(payout.distributionId).toBe(second.id);
+    expect(BigInt(payout.claimable)).toBeGreaterThan(0n);
+
+    const slow = createIndexer({
+      db: t.db,
+      publicClient: deployer.publicClient,
+      stack,
+      confirmations: 1_000,
+    });
+    await slow.syncOnce();
+    const snapshot = await testClient.snapshot();
+    const res = await claim(account, { portfolioId: second.portfolioId });
+    expect(res.statusCode, res.body).toBe(202);
+    const relay = await t.db.prisma.relayTx.findFirstOrThrow({
+      where: { txHash: res.json().items[0].txHash },
+    });
+    const mined = await waitRelay(relay.id);
+    expect(mined.status).toBe('mined');
+    await slow.syncOnce();
+    expect(await t.db.prisma.claimEvent.count({ where: { txHash: relay.txHash } })).toBe(1);
+
+    // the claim's block leaves the chain; the new branch passes its height without it
+    await testClient.revert({ id: snapshot });
+    await testClient.mine({ blocks: 2 });
+    await slow.syncOnce();
+    expect(await t.db.prisma.claimEvent.count({ where: { txHash: relay.txHash } })).toBe(0);
+    expect(await claimedOf(distributor, account)).toBe(BigInt(payout.claimed));
+
+    // asked again: the same transaction, back to pending, and the relayer sends it again
+    const again = await claim(account, { portfolioId: second.portfolioId });
+    expect(again.statusCode, again.body).toBe(202);
+    expect(again.json().items).toEqual([
+      expect.objectContaining({ status: 'pending', txHash: relay.txHash }),
+    ]);
+    const remined = await waitRelay(relay.id);
+    expect(remined.status).toBe('mined');
+    expect(await claimedOf(distributor, account)).toBe(BigInt(payout.cumulative));
+    expect(
+      await t.db.prisma.relayTx.count({ where: { kind: 'claim', refId: `${second.id}:${account}` } }),
+    ).toBe(1);
+  }, 90_000);
 });
