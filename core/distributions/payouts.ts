@@ -345,9 +345,7 @@ export async function investorPayouts(
 async function payTokenOf(context: PayoutsContext, cache: Map<string, Address>, distributor: Address) {
   const known = cache.get(distributor);
   if (known !== undefined) return known;
-  const token = getAddress(
-    await readDistributorPayToken(context.publicClient, { distributor }),
-  );
+  const token = getAddress(await readDistributorPayToken(context.publicClient, { distributor }));
   cache.set(distributor, token);
   return token;
 }

@@ -21,10 +21,10 @@ import {
   readPermitDomain,
 } from '../chain/actions.ts';
 import type { ChainPublicClient } from '../chain/clients.ts';
-import { isChainError, toChainError } from '../chain/errors.ts';
 import { readInvestor } from '../chain/contracts/compliance-registry.ts';
 import { readIntentNonceUsed, readOfferingSnapshot, readQuote } from '../chain/contracts/portfolio.ts';
 import { readFunds as readTokenFunds } from '../chain/contracts/tranche-token.ts';
+import { isChainError, toChainError } from '../chain/errors.ts';
 import { complianceRegistryAbi, portfolioAbi } from '../chain/generated/index.ts';
 import { readChain } from '../chain/read.ts';
 import type { PrismaClient } from '../db/index.ts';

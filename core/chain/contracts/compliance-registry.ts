@@ -37,10 +37,17 @@ export const complianceRegistryRaw = {
 
 /** `isAllowed(account)`: may `account` hold and receive tranche tokens now (or at `blockNumber`). */
 export function readIsAllowed(client: PublicClient, parameters: ReadInvestorParameters): Promise<boolean> {
-  return readChain('ComplianceRegistry', 'isAllowed', () => complianceRegistryRaw.isAllowed(client, parameters));
+  return readChain('ComplianceRegistry', 'isAllowed', () =>
+    complianceRegistryRaw.isAllowed(client, parameters),
+  );
 }
 
 /** `investor(account)`: its allowlist expiry and frozen flag. */
-export function readInvestor(client: PublicClient, parameters: ReadInvestorParameters): Promise<InvestorRecord> {
-  return readChain('ComplianceRegistry', 'investor', () => complianceRegistryRaw.investor(client, parameters));
+export function readInvestor(
+  client: PublicClient,
+  parameters: ReadInvestorParameters,
+): Promise<InvestorRecord> {
+  return readChain('ComplianceRegistry', 'investor', () =>
+    complianceRegistryRaw.investor(client, parameters),
+  );
 }

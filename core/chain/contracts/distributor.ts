@@ -30,7 +30,11 @@ export function readDistributorPayToken(client: PublicClient, parameters: At): P
 /** `pendingRoot()`: the proposed root waiting for its timelock (`validAt`, unix seconds). */
 export function readPendingRoot(client: PublicClient, parameters: At) {
   return readChain('Distributor', 'pendingRoot', () =>
-    client.readContract({ address: parameters.distributor, abi: distributorAbi, functionName: 'pendingRoot' }),
+    client.readContract({
+      address: parameters.distributor,
+      abi: distributorAbi,
+      functionName: 'pendingRoot',
+    }),
   );
 }
 

@@ -30,7 +30,12 @@ export type TrancheState = { outstanding: bigint; arrears: bigint; sold: bigint;
 /** The bare `readContract` calls (no decoding): compose them inside one `readChain`. */
 export const portfolioRaw = {
   terms: async (client: PublicClient, { portfolio, blockNumber }: AtBlock & { portfolio: Address }) => {
-    const terms = await client.readContract({ address: portfolio, abi: portfolioAbi, functionName: 'terms', blockNumber });
+    const terms = await client.readContract({
+      address: portfolio,
+      abi: portfolioAbi,
+      functionName: 'terms',
+      blockNumber,
+    });
     return { ...terms, mode: waterfallModeFromIndex(terms.mode) } satisfies PortfolioTerms;
   },
   trancheTerms: async (
@@ -163,12 +168,21 @@ export function readPortfolioLayout(
   const { portfolio } = parameters;
   return readChain('Portfolio', 'terms', async () => {
     const terms = await portfolioRaw.terms(client, { portfolio });
-    const count = await client.readContract({ address: portfolio, abi: portfolioAbi, functionName: 'trancheCount' });
+    const count = await client.readContract({
+      address: portfolio,
+      abi: portfolioAbi,
+      functionName: 'trancheCount',
+    });
     const tokens: Address[] = [];
     const trancheTerms: TrancheTerms[] = [];
     for (let i = 0n; i < count; i++) {
       tokens.push(
-        await client.readContract({ address: portfolio, abi: portfolioAbi, functionName: 'trancheToken', args: [i] }),
+        await client.readContract({
+          address: portfolio,
+          abi: portfolioAbi,
+          functionName: 'trancheToken',
+          args: [i],
+        }),
       );
       trancheTerms.push(await portfolioRaw.trancheTerms(client, { portfolio, trancheIndex: i }));
     }

@@ -32,7 +32,13 @@ export const erc20Raw = {
       blockNumber,
     }),
   nonces: (client: PublicClient, { token, account, blockNumber }: ReadBalanceOfParameters) =>
-    client.readContract({ address: token, abi: trancheTokenAbi, functionName: 'nonces', args: [account], blockNumber }),
+    client.readContract({
+      address: token,
+      abi: trancheTokenAbi,
+      functionName: 'nonces',
+      args: [account],
+      blockNumber,
+    }),
   totalSupply: (client: PublicClient, { token, blockNumber }: ReadTotalSupplyParameters) =>
     client.readContract({ address: token, abi: trancheTokenAbi, functionName: 'totalSupply', blockNumber }),
   decimals: (client: PublicClient, { token }: { token: Address }) =>
@@ -45,7 +51,10 @@ export function readBalanceOf(client: PublicClient, parameters: ReadBalanceOfPar
 }
 
 /** `totalSupply()` (the supply a distribution's snapshot must sum to, at `blockNumber`). */
-export function readTotalSupply(client: PublicClient, parameters: ReadTotalSupplyParameters): Promise<bigint> {
+export function readTotalSupply(
+  client: PublicClient,
+  parameters: ReadTotalSupplyParameters,
+): Promise<bigint> {
   return readChain('TrancheToken', 'totalSupply', () => erc20Raw.totalSupply(client, parameters));
 }
 
@@ -54,7 +63,11 @@ export function readDecimals(client: PublicClient, parameters: { token: Address 
   return readChain('ERC20', 'decimals', () => erc20Raw.decimals(client, parameters));
 }
 
-export type ReadBalanceAndAllowanceParameters = AtBlock & { token: Address; owner: Address; spender: Address };
+export type ReadBalanceAndAllowanceParameters = AtBlock & {
+  token: Address;
+  owner: Address;
+  spender: Address;
+};
 export type BalanceAndAllowance = { balance: bigint; allowance: bigint };
 
 /** `balanceOf(owner)` and `allowance(owner, spender)` at one block: can `spender` pull from `owner`. */
