@@ -342,12 +342,11 @@ export async function readOrderStatus(
   return counter === undefined ? { filled, cancelled } : { filled, cancelled, counter };
 }
 
+type OrderAt = { marketplace: Address; orderHash: Hex; blockNumber?: bigint };
+
 /** The bare `readContract` calls (no decoding): compose them inside one `readChain`. */
 export const marketplaceRaw = {
-  filled: (
-    client: PublicClient,
-    { marketplace, orderHash, blockNumber }: { marketplace: Address; orderHash: Hex; blockNumber?: bigint },
-  ) =>
+  filled: (client: PublicClient, { marketplace, orderHash, blockNumber }: OrderAt) =>
     client.readContract({
       address: marketplace,
       abi: marketplaceAbi,
@@ -355,10 +354,7 @@ export const marketplaceRaw = {
       args: [orderHash],
       blockNumber,
     }),
-  cancelled: (
-    client: PublicClient,
-    { marketplace, orderHash, blockNumber }: { marketplace: Address; orderHash: Hex; blockNumber?: bigint },
-  ) =>
+  cancelled: (client: PublicClient, { marketplace, orderHash, blockNumber }: OrderAt) =>
     client.readContract({
       address: marketplace,
       abi: marketplaceAbi,
