@@ -475,9 +475,9 @@ async function chainClocksMs(context: DistributionContext): Promise<number[]> {
 
 /**
  * A chain read of this job (core/chain/contracts) fails with the node's own error, not its decoded
- * `ChainError`: a non-retryable `BaseError` fails the distribution for good, while a read that fails
- * (a load-balanced node without the snapshot block yet answers "header not found", an `unknown`
- * ChainError) is only a reason for BullMQ to try the job again.
+ * `ChainError`, as these reads always did: a non-retryable `BaseError` fails the distribution for
+ * good, while a failed read (e.g. a node that does not have the snapshot block yet, which viem
+ * reports as an unknown error) is only a reason for BullMQ to try the job again.
  */
 async function undecoded<T>(read: Promise<T>): Promise<T> {
   try {
