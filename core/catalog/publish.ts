@@ -37,8 +37,9 @@
  * empty data room anchors the zero root (core/catalog/documents/tree.ts `EMPTY_DOCUMENT_ROOT`).
  */
 import type pg from 'pg';
-import { type Address, erc20Abi, getAddress, type Hex, parseEventLogs, type TransactionReceipt } from 'viem';
+import { type Address, getAddress, type Hex, parseEventLogs, type TransactionReceipt } from 'viem';
 import { type CreatePortfolioParameters, createPortfolioArgs, readPortfolioTerms } from '../chain/actions.ts';
+import { erc20Raw } from '../chain/contracts/tranche-token.ts';
 import type { PlatformChain } from '../chain/deployment.ts';
 import { ChainError, toChainError } from '../chain/errors.ts';
 import { portfolioAbi, portfolioFactoryAbi } from '../chain/generated/index.ts';
@@ -309,7 +310,7 @@ async function publishOnce(context: PublishContext, data: JobData<'publish'>): P
   let relayed = (await context.relayer.get(key)) ?? (await earlierDeployment(context, data));
   if (relayed === null) {
     const decimals = await chainRead('decimals', () =>
-      clients.publicClient.readContract({ address: payToken, abi: erc20Abi, functionName: 'decimals' }),
+      erc20Raw.decimals(clients.publicClient, { token: payToken }),
     );
     if (decimals !== portfolio.payTokenDecimals) {
       throw publishInvalid(

@@ -612,7 +612,11 @@ export async function depositRecovery(
 
 // ------------------------------------------------------------------ reads
 
-export type ReadPortfolioTermsParameters = { portfolio: Address };
+export type ReadPortfolioTermsParameters = {
+  portfolio: Address;
+  /** Read at this block instead of the latest. */
+  blockNumber?: bigint;
+};
 export type PortfolioTerms = {
   issuerTreasury: Address;
   servicer: Address;
@@ -637,7 +641,12 @@ export async function readPortfolioTerms(
   parameters: ReadPortfolioTermsParameters,
 ): Promise<PortfolioTerms> {
   const terms = await readChain('Portfolio', 'terms', () =>
-    client.readContract({ address: parameters.portfolio, abi: portfolioAbi, functionName: 'terms' }),
+    client.readContract({
+      address: parameters.portfolio,
+      abi: portfolioAbi,
+      functionName: 'terms',
+      blockNumber: parameters.blockNumber,
+    }),
   );
   return { ...terms, mode: waterfallModeFromIndex(terms.mode) };
 }

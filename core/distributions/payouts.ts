@@ -24,8 +24,8 @@
 import { Worker } from 'node:worker_threads';
 import { type Address, getAddress, type Hex } from 'viem';
 import type { ChainPublicClient } from '../chain/clients.ts';
+import { readClaimed, readDistributorPayToken } from '../chain/contracts/distributor.ts';
 import { distributorAbi } from '../chain/generated/index.ts';
-import { readChain } from '../chain/read.ts';
 import type { PrismaClient } from '../db/index.ts';
 import {
   BaseError,
@@ -319,14 +319,7 @@ export async function investorPayouts(
         const [claimed, payToken, proof] = await Promise.all([
           fromIndex
             ? BigInt(row.indexed_claimed ?? '0')
-            : readChain('Distributor', 'claimed', () =>
-                context.publicClient.readContract({
-                  address: distributor,
-                  abi: distributorAbi,
-                  functionName: 'claimed',
-                  args: [address],
-                }),
-              ),
+            : readClaimed(context.publicClient, { distributor, account: address }),
           payTokenOf(context, payTokens, distributor),
           row.distribution_id === null || row.cumulative === null
             ? Promise.resolve([] as Hex[])
@@ -357,15 +350,7 @@ export async function investorPayouts(
 async function payTokenOf(context: PayoutsContext, cache: Map<string, Address>, distributor: Address) {
   const known = cache.get(distributor);
   if (known !== undefined) return known;
-  const token = getAddress(
-    await readChain('Distributor', 'payToken', () =>
-      context.publicClient.readContract({
-        address: distributor,
-        abi: distributorAbi,
-        functionName: 'payToken',
-      }),
-    ),
-  );
+  const token = getAddress(await readDistributorPayToken(context.publicClient, { distributor }));
   cache.set(distributor, token);
   return token;
 }

@@ -35,8 +35,11 @@ import { pipeline } from 'node:stream/promises';
 import { createKeccak } from 'hash-wasm';
 import { from as copyFrom } from 'pg-copy-streams';
 import { type Address, getAddress, type Hex } from 'viem';
+import { readCurrentRoot, readPendingRoot, readRoot } from '../chain/contracts/distributor.ts';
+import { readTotalSupply } from '../chain/contracts/tranche-token.ts';
 import type { PlatformChain } from '../chain/deployment.ts';
-import { distributorAbi, trancheTokenAbi } from '../chain/generated/index.ts';
+import { isChainError } from '../chain/errors.ts';
+import { distributorAbi } from '../chain/generated/index.ts';
 import type { Relayer } from '../chain/relayer/relayer.ts';
 import { balancesAt } from '../chain-index/store.ts';
 import type { Db } from '../db/index.ts';
@@ -248,12 +251,7 @@ async function computeStep(context: DistributionContext, row: Row): Promise<void
       // balances a reorg may still change are never distributed
       throw new DistributionDelay(1_000, `Block ${row.snapshotBlock} is not final yet`);
     }
-    const supply = await publicClient.readContract({
-      address: token,
-      abi: trancheTokenAbi,
-      functionName: 'totalSupply',
-      blockNumber: row.snapshotBlock,
-    });
+    const supply = await undecoded(readTotalSupply(publicClient, { token, blockNumber: row.snapshotBlock }));
     if (supply !== snapshot.totalSupply) {
       // the indexer is missing transfers (or saw a reorg): never distribute on wrong balances
       throw new ServiceUnavailableError(
@@ -440,11 +438,7 @@ async function proposeStep(context: DistributionContext, row: Row): Promise<void
   const txHash = await settle(context, key, () => {
     throw invalid(`${key}: no relayed transaction`);
   });
-  const pending = await context.platform.clients.publicClient.readContract({
-    address: distributor,
-    abi: distributorAbi,
-    functionName: 'pendingRoot',
-  });
+  const pending = await undecoded(readPendingRoot(context.platform.clients.publicClient, { distributor }));
   await context.db.prisma.distribution.update({
     where: { id: row.id },
     data: { status: 'proposed', proposeTx: txHash, validAt: pending.validAt },
@@ -461,13 +455,10 @@ async function acceptedOnChain(
   row: Row,
 ): Promise<boolean> {
   const { publicClient } = context.platform.clients;
-  const read = (functionName: 'root' | 'distributionId') =>
-    publicClient.readContract({ address: distributor, abi: distributorAbi, functionName });
-  const [root, onChainId] = await Promise.all([read('root'), read('distributionId')]);
+  const current = await undecoded(readCurrentRoot(publicClient, { distributor }));
   return (
-    typeof root === 'string' &&
-    root.toLowerCase() === row.root?.toLowerCase() &&
-    onChainId === distributionChainId(row.id)
+    current.root.toLowerCase() === row.root?.toLowerCase() &&
+    current.distributionId === distributionChainId(row.id)
   );
 }
 
@@ -480,6 +471,20 @@ async function chainClocksMs(context: DistributionContext): Promise<number[]> {
     publicClient.getBlock({ blockTag: 'pending' }).catch(() => null),
   ]);
   return [latest, pending].flatMap((block) => (block ? [Number(block.timestamp) * 1000] : []));
+}
+
+/**
+ * A chain read of this job (core/chain/contracts) fails with the node's own error, not its decoded
+ * `ChainError`, as these reads always did: a non-retryable `BaseError` fails the distribution for
+ * good, while a failed read (e.g. a node that does not have the snapshot block yet, which viem
+ * reports as an unknown error) is only a reason for BullMQ to try the job again.
+ */
+async function undecoded<T>(read: Promise<T>): Promise<T> {
+  try {
+    return await read;
+  } catch (error) {
+    throw isChainError(error) && error.cause !== undefined ? error.cause : error;
+  }
 }
 
 const errorNameOf = (error: unknown): string | undefined => (error as { errorName?: string }).errorName;
@@ -533,11 +538,7 @@ async function acceptStep(context: DistributionContext, row: Row): Promise<void>
     }
   }
   if (!(await acceptedOnChain(context, distributor, row))) {
-    const root = await publicClient.readContract({
-      address: distributor,
-      abi: distributorAbi,
-      functionName: 'root',
-    });
+    const root = await undecoded(readRoot(publicClient, { distributor }));
     throw invalid(`Distributor root ${root} is not the distribution's ${row.root}`);
   }
   // accepted by someone else: their transaction, once the indexer has it (null until then)

@@ -12,8 +12,10 @@
  * Every check reads the chain at the latest block before anything is sent; a rejection sends nothing.
  */
 import { type Address, decodeFunctionData, getAddress, type Hex, parseEventLogs } from 'viem';
+import { readPortfolioTerms } from '../chain/contracts/portfolio.ts';
+import { readBalanceAndAllowance } from '../chain/contracts/tranche-token.ts';
 import { ChainError } from '../chain/errors.ts';
-import { portfolioAbi, testStablecoinAbi } from '../chain/generated/index.ts';
+import { portfolioAbi } from '../chain/generated/index.ts';
 import { readChain } from '../chain/read.ts';
 import type { PrismaClient } from '../db/index.ts';
 import {
@@ -74,14 +76,7 @@ export async function findPortfolio(prisma: PrismaClient, id: string) {
 }
 
 async function readTerms(context: RecoveryContext, portfolio: Address, blockNumber?: bigint) {
-  return readChain('Portfolio', 'terms', () =>
-    context.publicClient.readContract({
-      address: portfolio,
-      abi: portfolioAbi,
-      functionName: 'terms',
-      blockNumber,
-    }),
-  );
+  return readPortfolioTerms(context.publicClient, { portfolio, blockNumber });
 }
 
 // ------------------------------------------------------------------ recoveries
@@ -175,24 +170,12 @@ export async function submitRecovery(context: RecoveryContext, parameters: Submi
   }
   const servicer = getAddress(terms.servicer);
   const payToken = getAddress(terms.payToken);
-  const [balance, allowance] = await readChain('ERC20', 'balanceOf', () =>
-    Promise.all([
-      context.publicClient.readContract({
-        address: payToken,
-        abi: testStablecoinAbi,
-        functionName: 'balanceOf',
-        args: [servicer],
-        blockNumber: block.number,
-      }),
-      context.publicClient.readContract({
-        address: payToken,
-        abi: testStablecoinAbi,
-        functionName: 'allowance',
-        args: [servicer, portfolio.portfolioAddress],
-        blockNumber: block.number,
-      }),
-    ]),
-  );
+  const { balance, allowance } = await readBalanceAndAllowance(context.publicClient, {
+    token: payToken,
+    owner: servicer,
+    spender: portfolio.portfolioAddress,
+    blockNumber: block.number,
+  });
   if (balance < amount) {
     throw new ConflictError(`The servicer's pay-token balance is below the amount`, {
       details: {

@@ -24,15 +24,7 @@
  * picks either up and the order leaves the book.
  */
 import { randomUUID } from 'node:crypto';
-import {
-  type Address,
-  erc20Abi,
-  getAddress,
-  type Hex,
-  isAddressEqual,
-  verifyTypedData,
-  zeroAddress,
-} from 'viem';
+import { type Address, getAddress, type Hex, isAddressEqual, verifyTypedData, zeroAddress } from 'viem';
 import {
   type PermitData,
   permitDataFromSignature,
@@ -40,6 +32,7 @@ import {
   readPermitDomain,
 } from '../chain/actions.ts';
 import type { ChainPublicClient } from '../chain/clients.ts';
+import { readIsAllowed } from '../chain/contracts/compliance-registry.ts';
 import {
   cancelOrderCall,
   type FillIntent,
@@ -50,9 +43,11 @@ import {
   type Order,
   orderCancelTypedData,
   orderTypedData,
+  readFillSnapshot,
+  readOrderSnapshot,
 } from '../chain/contracts/marketplace.ts';
 import { isChainError, toChainError } from '../chain/errors.ts';
-import { complianceRegistryAbi, marketplaceAbi, portfolioAbi } from '../chain/generated/index.ts';
+import { marketplaceAbi } from '../chain/generated/index.ts';
 import { readChain } from '../chain/read.ts';
 import { INT4_MAX, INT8_MAX } from '../db/column-ranges.ts';
 import type { PrismaClient } from '../db/index.ts';
@@ -281,48 +276,12 @@ export async function placeOrder(
   }
   const tranche = await knownTranche(context, order.tranche, 'body.order.tranche');
 
-  const [terms, counter, filled, cancelled, balance, allowance] = await readChain(
-    'Marketplace',
-    'order checks',
-    () =>
-      Promise.all([
-        publicClient.readContract({
-          address: tranche.portfolioAddress,
-          abi: portfolioAbi,
-          functionName: 'terms',
-        }),
-        publicClient.readContract({
-          address: marketplace,
-          abi: marketplaceAbi,
-          functionName: 'counter',
-          args: [order.maker],
-        }),
-        publicClient.readContract({
-          address: marketplace,
-          abi: marketplaceAbi,
-          functionName: 'filled',
-          args: [hash],
-        }),
-        publicClient.readContract({
-          address: marketplace,
-          abi: marketplaceAbi,
-          functionName: 'cancelled',
-          args: [hash],
-        }),
-        publicClient.readContract({
-          address: order.tranche,
-          abi: erc20Abi,
-          functionName: 'balanceOf',
-          args: [order.maker],
-        }),
-        publicClient.readContract({
-          address: order.tranche,
-          abi: erc20Abi,
-          functionName: 'allowance',
-          args: [order.maker, marketplace],
-        }),
-      ]),
-  );
+  const { terms, counter, filled, cancelled, balance, allowance } = await readOrderSnapshot(publicClient, {
+    marketplace,
+    portfolio: tranche.portfolioAddress,
+    order,
+    orderHash: hash,
+  });
   if (!isAddressEqual(terms.payToken, order.payToken)) {
     throw new ValidationFailedError(`The pay token of this tranche is ${terms.payToken}`, {
       details: [
@@ -346,14 +305,7 @@ export async function placeOrder(
       },
     );
   }
-  const allowed = await readChain('ComplianceRegistry', 'isAllowed', () =>
-    publicClient.readContract({
-      address: terms.registry,
-      abi: complianceRegistryAbi,
-      functionName: 'isAllowed',
-      args: [order.maker],
-    }),
-  );
+  const allowed = await readIsAllowed(publicClient, { registry: terms.registry, account: order.maker });
   if (!allowed) throw failed('NOT_ALLOWLISTED', `The maker ${order.maker} is not allowlisted (or is frozen)`);
   const left = order.sellAmount - filled;
   if (balance < left) {
@@ -719,53 +671,15 @@ export async function submitFill(context: OrderBookContext, parameters: SubmitFi
     where: { id: row.portfolio_id },
     select: { portfolioAddress: true },
   });
-  const [terms, filled, cancelled, counter, nonceUsed, balance, allowance] = await readChain(
-    'Marketplace',
-    'fill checks',
-    () =>
-      Promise.all([
-        publicClient.readContract({
-          address: getAddress(portfolio?.portfolioAddress ?? zeroAddress),
-          abi: portfolioAbi,
-          functionName: 'terms',
-        }),
-        publicClient.readContract({
-          address: marketplace,
-          abi: marketplaceAbi,
-          functionName: 'filled',
-          args: [orderHash],
-        }),
-        publicClient.readContract({
-          address: marketplace,
-          abi: marketplaceAbi,
-          functionName: 'cancelled',
-          args: [orderHash],
-        }),
-        publicClient.readContract({
-          address: marketplace,
-          abi: marketplaceAbi,
-          functionName: 'counter',
-          args: [order.maker],
-        }),
-        publicClient.readContract({
-          address: marketplace,
-          abi: marketplaceAbi,
-          functionName: 'nonceUsed',
-          args: [intent.taker, intent.nonce],
-        }),
-        publicClient.readContract({
-          address: order.payToken,
-          abi: erc20Abi,
-          functionName: 'balanceOf',
-          args: [intent.taker],
-        }),
-        publicClient.readContract({
-          address: order.payToken,
-          abi: erc20Abi,
-          functionName: 'allowance',
-          args: [intent.taker, marketplace],
-        }),
-      ]),
+  const { terms, filled, cancelled, counter, nonceUsed, balance, allowance } = await readFillSnapshot(
+    publicClient,
+    {
+      marketplace,
+      portfolio: getAddress(portfolio?.portfolioAddress ?? zeroAddress),
+      order,
+      orderHash,
+      intent,
+    },
   );
   if (cancelled || counter !== order.counter) {
     throw new ConflictError('The order was cancelled on-chain', {
@@ -775,14 +689,7 @@ export async function submitFill(context: OrderBookContext, parameters: SubmitFi
       },
     });
   }
-  const allowed = await readChain('ComplianceRegistry', 'isAllowed', () =>
-    publicClient.readContract({
-      address: terms.registry,
-      abi: complianceRegistryAbi,
-      functionName: 'isAllowed',
-      args: [intent.taker],
-    }),
-  );
+  const allowed = await readIsAllowed(publicClient, { registry: terms.registry, account: intent.taker });
   if (!allowed)
     throw failed('NOT_ALLOWLISTED', `The taker ${intent.taker} is not allowlisted (or is frozen)`);
   if (nonceUsed) throw failed('NONCE_INVALID', `The taker already used nonce ${intent.nonce} on-chain`);

@@ -21,8 +21,11 @@ import {
   readPermitDomain,
 } from '../chain/actions.ts';
 import type { ChainPublicClient } from '../chain/clients.ts';
+import { readInvestor } from '../chain/contracts/compliance-registry.ts';
+import { readIntentNonceUsed, readOfferingSnapshot, readQuote } from '../chain/contracts/portfolio.ts';
+import { readFunds as readTokenFunds } from '../chain/contracts/tranche-token.ts';
 import { isChainError, toChainError } from '../chain/errors.ts';
-import { complianceRegistryAbi, portfolioAbi, testStablecoinAbi } from '../chain/generated/index.ts';
+import { complianceRegistryAbi, portfolioAbi } from '../chain/generated/index.ts';
 import { readChain } from '../chain/read.ts';
 import type { PrismaClient } from '../db/index.ts';
 import { isUniqueViolation } from '../db/unique-violation.ts';
@@ -141,40 +144,13 @@ async function readOfferingState(
   const client = context.publicClient;
   const block = at ?? (await latestBlock(context));
   const blockNumber = block.number;
-  const [terms, trancheTerms, state, allowed, record] = await readChain('Portfolio', 'terms', () =>
-    Promise.all([
-      client.readContract({ address: portfolio, abi: portfolioAbi, functionName: 'terms', blockNumber }),
-      client.readContract({
-        address: portfolio,
-        abi: portfolioAbi,
-        functionName: 'trancheTerms',
-        args: [BigInt(trancheIndex)],
-        blockNumber,
-      }),
-      client.readContract({
-        address: portfolio,
-        abi: portfolioAbi,
-        functionName: 'trancheState',
-        args: [BigInt(trancheIndex)],
-        blockNumber,
-      }),
-      client.readContract({
-        address: context.registry,
-        abi: complianceRegistryAbi,
-        functionName: 'isAllowed',
-        args: [buyer],
-        blockNumber,
-      }),
-      client.readContract({
-        address: context.registry,
-        abi: complianceRegistryAbi,
-        functionName: 'investor',
-        args: [buyer],
-        blockNumber,
-      }),
-    ]),
-  );
-  const [, , sold] = state;
+  const { terms, tranche, state, allowed, investor } = await readOfferingSnapshot(client, {
+    portfolio,
+    trancheIndex,
+    registry: context.registry,
+    buyer,
+    blockNumber,
+  });
   return {
     blockNumber,
     timestamp: block.timestamp,
@@ -183,10 +159,10 @@ async function readOfferingState(
     offeringStart: BigInt(terms.offeringStart),
     offeringEnd: BigInt(terms.offeringEnd),
     offeringClosed: terms.offeringClosed,
-    remaining: (trancheTerms.face - sold) * terms.scale,
+    remaining: (tranche.face - state.sold) * terms.scale,
     allowed,
-    expiry: BigInt(record[0]),
-    frozen: record[1],
+    expiry: investor.expiry,
+    frozen: investor.frozen,
   };
 }
 
@@ -260,15 +236,12 @@ export async function createQuote(context: TradingContext, parameters: CreateQuo
   assertCanBuy(state, buyer, amount);
 
   const [cost, permit] = await Promise.all([
-    readChain('Portfolio', 'quote', () =>
-      context.publicClient.readContract({
-        address: portfolio,
-        abi: portfolioAbi,
-        functionName: 'quote',
-        args: [BigInt(tranche.seniority), amount],
-        blockNumber: state.blockNumber,
-      }),
-    ),
+    readQuote(context.publicClient, {
+      portfolio,
+      trancheIndex: tranche.seniority,
+      amount,
+      blockNumber: state.blockNumber,
+    }),
     readPermitDomain(context.publicClient, { token: state.payToken, owner: buyer }),
   ]);
   const deadline = state.timestamp + BigInt(context.quoteTtlSeconds);
@@ -414,15 +387,12 @@ export async function submitPurchase(context: TradingContext, parameters: Submit
   const [state, funds, nonceUsed] = await Promise.all([
     readOfferingState(context, portfolio, quote.trancheIndex, buyer, block),
     readFunds(context, { token: getAddress(quote.payToken), buyer, portfolio, blockNumber: block.number }),
-    readChain('Portfolio', 'nonceUsed', () =>
-      context.publicClient.readContract({
-        address: portfolio,
-        abi: portfolioAbi,
-        functionName: 'nonceUsed',
-        args: [buyer, intent.nonce],
-        blockNumber: block.number,
-      }),
-    ),
+    readIntentNonceUsed(context.publicClient, {
+      portfolio,
+      buyer,
+      nonce: intent.nonce,
+      blockNumber: block.number,
+    }),
   ]);
   if (state.timestamp > intent.deadline) throw quoteExpired(intent.deadline, state.timestamp);
   assertCanBuy(state, buyer, intent.amount);
@@ -486,33 +456,13 @@ async function readFunds(
   parameters: { token: Address; buyer: Address; portfolio: Address; blockNumber: bigint },
 ): Promise<Funds> {
   const { token, buyer, portfolio, blockNumber } = parameters;
-  const client = context.publicClient;
-  const [balance, allowance, tokenNonce] = await readChain('ERC20', 'balanceOf', () =>
-    Promise.all([
-      client.readContract({
-        address: token,
-        abi: testStablecoinAbi,
-        functionName: 'balanceOf',
-        args: [buyer],
-        blockNumber,
-      }),
-      client.readContract({
-        address: token,
-        abi: testStablecoinAbi,
-        functionName: 'allowance',
-        args: [buyer, portfolio],
-        blockNumber,
-      }),
-      client.readContract({
-        address: token,
-        abi: testStablecoinAbi,
-        functionName: 'nonces',
-        args: [buyer],
-        blockNumber,
-      }),
-    ]),
-  );
-  return { balance, allowance, tokenNonce };
+  const { balance, allowance, nonce } = await readTokenFunds(context.publicClient, {
+    token,
+    owner: buyer,
+    spender: portfolio,
+    blockNumber,
+  });
+  return { balance, allowance, tokenNonce: nonce };
 }
 
 type PurchaseRow = NonNullable<Awaited<ReturnType<PrismaClient['purchase']['findUnique']>>>;
@@ -715,16 +665,12 @@ export async function mirrorAllowlistOnReceipt(
       relay.blockNumber !== null &&
       relay.blockNumber !== mirroredBlock
     ) {
-      const [expiry, frozen] = await readChain('ComplianceRegistry', 'investor', () =>
-        context.publicClient.readContract({
-          address: context.registry,
-          abi: complianceRegistryAbi,
-          functionName: 'investor',
-          args: [parameters.address],
-          blockNumber: relay.blockNumber ?? undefined,
-        }),
-      );
-      await mirrorInvestor(context.prisma, parameters.address, { expiry: BigInt(expiry), frozen });
+      const record = await readInvestor(context.publicClient, {
+        registry: context.registry,
+        account: parameters.address,
+        blockNumber: relay.blockNumber,
+      });
+      await mirrorInvestor(context.prisma, parameters.address, record);
       mirroredBlock = relay.blockNumber;
     }
     if (settled.state === 'confirmed' || settled.state === 'failed') return settled.state;

@@ -28,6 +28,7 @@ import { z } from 'zod';
 import { mintTestStablecoin } from '../../core/chain/actions.ts';
 import { deriveAccounts } from '../../core/chain/anvil.ts';
 import { createChainClients, isLocalChain } from '../../core/chain/clients.ts';
+import { readBalanceOf, readDecimals } from '../../core/chain/contracts/tranche-token.ts';
 import { type DeployedStack, MINTER_ROLE } from '../../core/chain/deploy.ts';
 import { loadDeployment } from '../../core/chain/deployment.ts';
 import { testStablecoinAbi } from '../../core/chain/generated/index.ts';
@@ -186,11 +187,7 @@ export const devRoutes: FastifyPluginAsyncZod = async (app) => {
     async (request) => {
       const { address, amount } = request.body;
       try {
-        decimals ??= await faucet.publicClient.readContract({
-          address: token,
-          abi: testStablecoinAbi,
-          functionName: 'decimals',
-        });
+        decimals ??= await readDecimals(faucet.publicClient, { token });
       } catch (error) {
         throw new ServiceUnavailableError('The chain did not answer', { cause: error });
       }
@@ -208,12 +205,7 @@ export const devRoutes: FastifyPluginAsyncZod = async (app) => {
       }
       await prepare();
       const { txHash } = await mintTestStablecoin(faucet, { token, to: address, amount: baseUnits });
-      const balance = await faucet.publicClient.readContract({
-        address: token,
-        abi: testStablecoinAbi,
-        functionName: 'balanceOf',
-        args: [address],
-      });
+      const balance = await readBalanceOf(faucet.publicClient, { token, account: address });
       request.audit = { type: 'dev.faucet', id: address, details: { amount: baseUnits.toString(), txHash } };
       return {
         address,

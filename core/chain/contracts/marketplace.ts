@@ -2,7 +2,9 @@
  * Marketplace (secondary order book) on the chain: pure EIP-712 builders for sell orders, fill intents
  * and off-chain cancels (domain "NPL Marketplace" v1), their hashes (the order hash is the full EIP-712
  * digest, exactly `Marketplace.hashOrder`), local signing helpers, and the actions `fillOrder`,
- * `fillOrderWithSig`, `cancelOrder`, `incrementOrderCounter` and the read `readOrderStatus`.
+ * `fillOrderWithSig`, `cancelOrder`, `incrementOrderCounter`, and its reads through `readChain`: `readOrderStatus`,
+ * `readOrderCounter` and the snapshots a new order (`readOrderSnapshot`) and a fill (`readFillSnapshot`) are
+ * checked against.
  */
 import {
   type Address,
@@ -10,14 +12,18 @@ import {
   type Hex,
   hashTypedData,
   type LocalAccount,
+  type PublicClient,
   parseEventLogs,
   type TransactionReceipt,
 } from 'viem';
 import { NO_PERMIT, type PermitData } from '../actions.ts';
-import type { ChainClients, ChainPublicClient } from '../clients.ts';
-import { ChainError, toChainError } from '../errors.ts';
+import type { ChainClients } from '../clients.ts';
+import { ChainError } from '../errors.ts';
 import { marketplaceAbi } from '../generated/index.ts';
+import { readChain } from '../read.ts';
 import { sendAndWait } from '../tx.ts';
+import { type PortfolioTerms, portfolioRaw } from './portfolio.ts';
+import { erc20Raw } from './tranche-token.ts';
 
 export const MARKETPLACE_EIP712_NAME = 'NPL Marketplace';
 export const MARKETPLACE_EIP712_VERSION = '1';
@@ -322,38 +328,156 @@ export type OrderStatusOnChain = { filled: bigint; cancelled: boolean; counter?:
 
 /** `filled(orderHash)`, `cancelled(orderHash)` and, with `maker`, `counter(maker)`. */
 export async function readOrderStatus(
-  client: ChainPublicClient,
+  client: PublicClient,
   parameters: ReadOrderStatusParameters,
 ): Promise<OrderStatusOnChain> {
   const { marketplace, orderHash, maker, blockNumber } = parameters;
-  try {
-    const [filled, cancelled, counter] = await Promise.all([
-      client.readContract({
-        address: marketplace,
-        abi: marketplaceAbi,
-        functionName: 'filled',
-        args: [orderHash],
-        blockNumber,
-      }),
-      client.readContract({
-        address: marketplace,
-        abi: marketplaceAbi,
-        functionName: 'cancelled',
-        args: [orderHash],
-        blockNumber,
-      }),
-      maker === undefined
-        ? undefined
-        : client.readContract({
-            address: marketplace,
-            abi: marketplaceAbi,
-            functionName: 'counter',
-            args: [maker],
-            blockNumber,
-          }),
-    ]);
-    return counter === undefined ? { filled, cancelled } : { filled, cancelled, counter };
-  } catch (error) {
-    throw toChainError(error, { contract: 'Marketplace', functionName: 'filled' });
-  }
+  const [filled, cancelled, counter] = await readChain('Marketplace', 'filled', () =>
+    Promise.all([
+      marketplaceRaw.filled(client, { marketplace, orderHash, blockNumber }),
+      marketplaceRaw.cancelled(client, { marketplace, orderHash, blockNumber }),
+      maker === undefined ? undefined : marketplaceRaw.counter(client, { marketplace, maker, blockNumber }),
+    ]),
+  );
+  return counter === undefined ? { filled, cancelled } : { filled, cancelled, counter };
+}
+
+type OrderAt = { marketplace: Address; orderHash: Hex; blockNumber?: bigint };
+
+/** The bare `readContract` calls (no decoding): compose them inside one `readChain`. */
+export const marketplaceRaw = {
+  filled: (client: PublicClient, { marketplace, orderHash, blockNumber }: OrderAt) =>
+    client.readContract({
+      address: marketplace,
+      abi: marketplaceAbi,
+      functionName: 'filled',
+      args: [orderHash],
+      blockNumber,
+    }),
+  cancelled: (client: PublicClient, { marketplace, orderHash, blockNumber }: OrderAt) =>
+    client.readContract({
+      address: marketplace,
+      abi: marketplaceAbi,
+      functionName: 'cancelled',
+      args: [orderHash],
+      blockNumber,
+    }),
+  counter: (
+    client: PublicClient,
+    { marketplace, maker, blockNumber }: { marketplace: Address; maker: Address; blockNumber?: bigint },
+  ) =>
+    client.readContract({
+      address: marketplace,
+      abi: marketplaceAbi,
+      functionName: 'counter',
+      args: [maker],
+      blockNumber,
+    }),
+  nonceUsed: (
+    client: PublicClient,
+    { marketplace, taker, nonce }: { marketplace: Address; taker: Address; nonce: bigint },
+  ) =>
+    client.readContract({
+      address: marketplace,
+      abi: marketplaceAbi,
+      functionName: 'nonceUsed',
+      args: [taker, nonce],
+    }),
+};
+
+/** `counter(maker)`: the maker's current order counter (orders signed with an older one are void). */
+export function readOrderCounter(
+  client: PublicClient,
+  parameters: { marketplace: Address; maker: Address; blockNumber?: bigint },
+): Promise<bigint> {
+  return readChain('Marketplace', 'counter', () => marketplaceRaw.counter(client, parameters));
+}
+
+export type ReadOrderSnapshotParameters = {
+  marketplace: Address;
+  /** The portfolio of the order's tranche (its terms name the pay token and the registry). */
+  portfolio: Address;
+  order: Pick<Order, 'maker' | 'tranche'>;
+  orderHash: Hex;
+};
+export type OrderSnapshot = {
+  terms: PortfolioTerms;
+  counter: bigint;
+  filled: bigint;
+  cancelled: boolean;
+  /** The maker's tranche-token balance and allowance to the marketplace. */
+  balance: bigint;
+  allowance: bigint;
+};
+
+/**
+ * What a new sell order is checked against, in one round of calls at the latest block: the
+ * portfolio's terms, the maker's counter, the order's filled amount and cancel flag, the maker's
+ * tranche-token balance and allowance to the marketplace.
+ */
+export async function readOrderSnapshot(
+  client: PublicClient,
+  parameters: ReadOrderSnapshotParameters,
+): Promise<OrderSnapshot> {
+  const { marketplace, portfolio, order, orderHash } = parameters;
+  const [terms, counter, filled, cancelled, balance, allowance] = await readChain(
+    'Marketplace',
+    'order checks',
+    () =>
+      Promise.all([
+        portfolioRaw.terms(client, { portfolio }),
+        marketplaceRaw.counter(client, { marketplace, maker: order.maker }),
+        marketplaceRaw.filled(client, { marketplace, orderHash }),
+        marketplaceRaw.cancelled(client, { marketplace, orderHash }),
+        erc20Raw.balanceOf(client, { token: order.tranche, account: order.maker }),
+        erc20Raw.allowance(client, { token: order.tranche, owner: order.maker, spender: marketplace }),
+      ]),
+  );
+  return { terms, counter, filled, cancelled, balance, allowance };
+}
+
+export type ReadFillSnapshotParameters = {
+  marketplace: Address;
+  portfolio: Address;
+  order: Pick<Order, 'maker' | 'payToken'>;
+  orderHash: Hex;
+  intent: Pick<FillIntent, 'taker' | 'nonce'>;
+};
+export type FillSnapshot = {
+  terms: PortfolioTerms;
+  filled: bigint;
+  cancelled: boolean;
+  counter: bigint;
+  /** `nonceUsed(taker, nonce)` of the fill intent. */
+  nonceUsed: boolean;
+  /** The taker's pay-token balance and allowance to the marketplace. */
+  balance: bigint;
+  allowance: bigint;
+};
+
+/**
+ * What a fill is checked against, in one round of calls at the latest block: the portfolio's terms,
+ * the order's filled amount, cancel flag and the maker's counter, the taker's intent nonce, and the
+ * taker's pay-token balance and allowance to the marketplace.
+ */
+export async function readFillSnapshot(
+  client: PublicClient,
+  parameters: ReadFillSnapshotParameters,
+): Promise<FillSnapshot> {
+  const { marketplace, portfolio, order, orderHash, intent } = parameters;
+  const [terms, filled, cancelled, counter, nonceUsed, balance, allowance] = await readChain(
+    'Marketplace',
+    'fill checks',
+    () =>
+      Promise.all([
+        portfolioRaw.terms(client, { portfolio }),
+        marketplaceRaw.filled(client, { marketplace, orderHash }),
+        marketplaceRaw.cancelled(client, { marketplace, orderHash }),
+        marketplaceRaw.counter(client, { marketplace, maker: order.maker }),
+        marketplaceRaw.nonceUsed(client, { marketplace, taker: intent.taker, nonce: intent.nonce }),
+        erc20Raw.balanceOf(client, { token: order.payToken, account: intent.taker }),
+        erc20Raw.allowance(client, { token: order.payToken, owner: intent.taker, spender: marketplace }),
+      ]),
+  );
+  return { terms, filled, cancelled, counter, nonceUsed, balance, allowance };
 }

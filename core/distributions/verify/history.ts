@@ -9,7 +9,9 @@
  * The result is plain data: recompute.ts and compare.ts work on it without a node.
  */
 import { type AbiEvent, type Address, getAddress, type Hex, type PublicClient, parseEventLogs } from 'viem';
-import { waterfallModeFromIndex } from '../../chain/actions.ts';
+import { readRoot } from '../../chain/contracts/distributor.ts';
+import { readPortfolioLayout } from '../../chain/contracts/portfolio.ts';
+import { readTotalSupply } from '../../chain/contracts/tranche-token.ts';
 import { distributorAbi, portfolioAbi, trancheTokenAbi } from '../../chain/generated/index.ts';
 import { compareLogs, findCreationBlock, getLogsInRanges, NoContractCodeError } from '../../chain/logs.ts';
 import type { WaterfallMode } from '../../domain/waterfall.ts';
@@ -88,18 +90,10 @@ export async function readDistributionHistory(
   const code = await client.getCode({ address: portfolio });
   if (code === undefined || code === '0x')
     throw new VerifyInputError(`${portfolio} is not a contract on chain ${chainId}`);
-  const contract = { address: portfolio, abi: portfolioAbi } as const;
-  const terms = await client.readContract({ ...contract, functionName: 'terms' });
-  const count = Number(await client.readContract({ ...contract, functionName: 'trancheCount' }));
-  const tokens: Address[] = [];
-  const trancheTerms: { face: bigint; couponBps: number }[] = [];
-  for (let i = 0n; i < BigInt(count); i++) {
-    tokens.push(
-      getAddress(await client.readContract({ ...contract, functionName: 'trancheToken', args: [i] })),
-    );
-    const t = await client.readContract({ ...contract, functionName: 'trancheTerms', args: [i] });
-    trancheTerms.push({ face: t.face, couponBps: Number(t.couponBps) });
-  }
+  const layout = await readPortfolioLayout(client, { portfolio });
+  const { terms } = layout;
+  const tokens = layout.tokens.map((token) => getAddress(token));
+  const trancheTerms = layout.trancheTerms.map((t) => ({ face: t.face, couponBps: Number(t.couponBps) }));
   const distributor = getAddress(terms.distributor);
   let fromBlock = parameters.fromBlock;
   if (fromBlock === undefined) {
@@ -111,7 +105,7 @@ export async function readDistributionHistory(
     }
   }
   progress(
-    `portfolio ${portfolio} (chain ${chainId}, created at block ${fromBlock}): ${count} tranches, distributor ${distributor}`,
+    `portfolio ${portfolio} (chain ${chainId}, created at block ${fromBlock}): ${tokens.length} tranches, distributor ${distributor}`,
   );
 
   // ------------------------------------------------------------------ recoveries
@@ -188,14 +182,7 @@ export async function readDistributionHistory(
   }
   for (const recovery of recoveries) {
     for (const token of tokens) {
-      recovery.supplies.push(
-        (await client.readContract({
-          address: token,
-          abi: trancheTokenAbi,
-          functionName: 'totalSupply',
-          blockNumber: recovery.snapshotBlock,
-        })) as bigint,
-      );
+      recovery.supplies.push(await readTotalSupply(client, { token, blockNumber: recovery.snapshotBlock }));
     }
   }
 
@@ -217,11 +204,7 @@ export async function readDistributionHistory(
     const args = l.args as { root: Hex; total: bigint; treeHash: Hex };
     return { root: args.root, total: args.total, treeHash: args.treeHash, blockNumber: l.blockNumber };
   };
-  const currentRoot = (await client.readContract({
-    address: distributor,
-    abi: distributorAbi,
-    functionName: 'root',
-  })) as Hex;
+  const currentRoot = await readRoot(client, { distributor });
 
   return {
     chainId,
@@ -230,7 +213,7 @@ export async function readDistributionHistory(
     portfolio,
     distributor,
     fees: { servicerBps: Number(terms.servicerFeeBps), protocolBps: Number(terms.protocolFeeBps) },
-    mode: waterfallModeFromIndex(Number(terms.mode)),
+    mode: terms.mode,
     tokens,
     trancheTerms,
     closed: { closedAt: closed.args.closedAt, sold: closed.args.sold },
