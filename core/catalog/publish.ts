@@ -18,16 +18,20 @@
  *   portfolio back to `draft` with `publishError`, job `failed` with the same reason. A retryable
  *   failure before the last attempt leaves the portfolio `publishing` and the job `queued` with
  *   the reason, and BullMQ tries again after its backoff;
- * - it never gives up while its createPortfolio may still land: as long as the relay row is not
- *   final (`pending`, including the relayer's "unknown" state) or is `mined`, a retryable failure
- *   (the wait timed out, the node is unreachable) leaves the portfolio `publishing` and the job
- *   `queued`, and the job is delayed (`JobDelay`: the worker re-runs it later without
- *   spending an attempt) until the row is final: `mined` → published, `reverted` / `failed` →
- *   draft with the reason;
+ * - the createPortfolio settles through `settleRelayed` (core/trading/settlement.ts), the state
+ *   machine of every relayed action, its event the PortfolioCreated row the indexer records
+ *   (`indexed_contract`, kind portfolio): `confirmed` (final in the index) → published; `failed`
+ *   (reverted in a final block, or given up by the relayer) → draft with the reason; `pending`
+ *   (including the relayer's "unknown" state) or `mined` (including mined but not indexed yet: the
+ *   worker's indexer may be behind; or reverted in a block a reorg may still remove) → wait;
+ * - it never gives up while its createPortfolio may still land: unless it `failed`, a retryable
+ *   failure (the wait timed out, the node is unreachable) leaves the portfolio `publishing` and the
+ *   job `queued`, and the job is delayed (`JobDelay`: the worker re-runs it later without spending
+ *   an attempt) until it is `confirmed` or `failed`;
  * - one Portfolio per portfolio row: a job that has no transaction of its own first looks for a
- *   createPortfolio of an earlier publish job of the same portfolio that is `mined` (it records that
- *   deployment) or still `pending` (it waits for that one); only when every earlier one reverted or
- *   failed does it send a new one.
+ *   createPortfolio of an earlier publish job of the same portfolio that has not `failed`
+ *   (confirmed or mined first: it records that deployment; else pending: it waits for that one);
+ *   only when every earlier one failed does it send a new one.
  *
  * Choices (documented in the final report): the platform signer sends the transaction and holds
  * ISSUER_ROLE (it anchors later document versions for the issuer, whose identity is an API-key

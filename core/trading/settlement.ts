@@ -1,6 +1,7 @@
 /**
- * One settlement state machine for every relayed action (purchases, fills, recoveries, and every
- * later action that goes through the platform relayer):
+ * One settlement state machine for every relayed action (purchases, fills, recoveries, the offering
+ * close, claims, the allowlist, the worker's publish job, and every later action that goes through
+ * the platform relayer):
  *
  *   pending ──▶ mined ──▶ confirmed   (its event is in the index at or below the finalized block)
  *      ▲          │  └──▶ failed      (reverted at a final block, or given up by the relayer; decoded)
