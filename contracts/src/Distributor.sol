@@ -11,10 +11,10 @@ import {IDistributor} from "./interfaces/IDistributor.sol";
 /// @title Distributor
 /// @notice Cumulative Merkle distributor of one portfolio's pay token (Morpho URD pattern), deployed as a
 /// minimal clone per portfolio by the factory.
-/// @dev Storage is laid out for the claim path: the pay token and the pause flag share one slot, so a claim
-/// reads three slots (config, root, claimed[account]). No running `totalClaimed` is stored (it would add a
-/// cold read and write to every claim); it is the sum of `Claimed` events, or
-/// `totalFunded - payToken.balanceOf(this)` as long as nobody sends tokens here directly.
+/// @dev Storage is laid out for the claim path: the pay token, the pause flag and `_rootUnclaimed` (what the
+/// current root still allows to be paid, `rootTotal - totalClaimed`) share one slot, so a claim reads three
+/// slots (config, root, claimed[account]) and writes two (claimed[account], config). Keeping the difference
+/// rather than `totalClaimed` beside `rootTotal` avoids a fourth cold slot per claim.
 /// @dev Warning: fee-on-transfer or rebasing pay tokens are not supported (`fund` credits `amount`).
 contract Distributor is IDistributor, Initializable, AccessControlUpgradeable {
     using SafeERC20 for IERC20;
@@ -26,10 +26,18 @@ contract Distributor is IDistributor, Initializable, AccessControlUpgradeable {
     bytes32 public constant GUARDIAN_ROLE = keccak256("GUARDIAN_ROLE");
 
     /// @inheritdoc IDistributor
+    uint256 public constant MAX_ROOT_UNCLAIMED = type(uint88).max;
+
+    /// @inheritdoc IDistributor
     address public payToken;
 
     /// @inheritdoc IDistributor
     bool public paused;
+
+    /// @dev `rootTotal - totalClaimed`: what the current root still allows to be paid, in total. A claim
+    /// reverts rather than take it below zero. Packed beside `payToken` and `paused` (11 bytes); bounded by
+    /// `MAX_ROOT_UNCLAIMED` where it is set (`proposeRoot`, `acceptRoot`).
+    uint88 internal _rootUnclaimed;
 
     /// @inheritdoc IDistributor
     bytes32 public root;
@@ -109,6 +117,9 @@ contract Distributor is IDistributor, Initializable, AccessControlUpgradeable {
         if (total > funded) revert DistributorRootExceedsFunded(total, funded);
         uint256 currentTotal = rootTotal;
         if (total < currentTotal) revert DistributorRootTotalDecreased(total, currentTotal);
+        // total >= rootTotal >= totalClaimed; claims before acceptance only lower the unclaimed amount.
+        uint256 unclaimed = total - (currentTotal - _rootUnclaimed);
+        if (unclaimed > MAX_ROOT_UNCLAIMED) revert DistributorRootUnclaimedTooLarge(unclaimed, MAX_ROOT_UNCLAIMED);
 
         uint256 validAt = block.timestamp + timelockDelay;
         _pendingRoot = PendingRoot({
@@ -132,8 +143,14 @@ contract Distributor is IDistributor, Initializable, AccessControlUpgradeable {
         if (block.timestamp < pending.validAt) revert DistributorTimelockPending(pending.validAt);
         uint256 funded = totalFunded;
         if (pending.total > funded) revert DistributorRootExceedsFunded(pending.total, funded);
+        // proposeRoot required pending.total >= rootTotal (unchanged since: only acceptRoot sets it) and
+        // rootTotal >= totalClaimed always holds, so this cannot underflow: a new root never commits less
+        // than was already paid.
+        uint256 unclaimed = pending.total - totalClaimed();
+        if (unclaimed > MAX_ROOT_UNCLAIMED) revert DistributorRootUnclaimedTooLarge(unclaimed, MAX_ROOT_UNCLAIMED);
 
         root = pending.root;
+        _rootUnclaimed = uint88(unclaimed);
         rootTotal = pending.total;
         treeHash = pending.treeHash;
         distributionId = pending.distributionId;
@@ -162,9 +179,14 @@ contract Distributor is IDistributor, Initializable, AccessControlUpgradeable {
         if (_processProof(proof, _leaf(account, cumulativeAmount)) != root) {
             revert DistributorProofInvalid(account, cumulativeAmount);
         }
-        claimed[account] = cumulativeAmount;
         unchecked {
             amount = cumulativeAmount - alreadyClaimed;
+        }
+        uint256 unclaimed = _rootUnclaimed;
+        if (amount > unclaimed) _revertRootTotalExceeded(unclaimed, amount);
+        claimed[account] = cumulativeAmount;
+        unchecked {
+            _rootUnclaimed = uint88(unclaimed - amount);
         }
         IERC20(payToken).safeTransfer(account, amount);
         emit Claimed(account, amount, cumulativeAmount);
@@ -178,8 +200,11 @@ contract Distributor is IDistributor, Initializable, AccessControlUpgradeable {
     {
         uint256 count = accounts.length;
         if (cumulativeAmounts.length != count || proofs.length != count) revert DistributorLengthMismatch();
-        IERC20 token = IERC20(payToken);
         bytes32 currentRoot = root;
+        uint256 unclaimed = _rootUnclaimed;
+        uint256[] memory amounts = new uint256[](count);
+        // Checks and effects first (the root-total counter is written once, before any transfer, so a
+        // re-entrant claim from a transfer sees it up to date).
         for (uint256 i; i < count; ++i) {
             address account = accounts[i];
             uint256 cumulativeAmount = cumulativeAmounts[i];
@@ -188,14 +213,26 @@ contract Distributor is IDistributor, Initializable, AccessControlUpgradeable {
             if (_processProof(proofs[i], _leaf(account, cumulativeAmount)) != currentRoot) {
                 revert DistributorProofInvalid(account, cumulativeAmount);
             }
-            claimed[account] = cumulativeAmount;
             uint256 amount;
             unchecked {
                 amount = cumulativeAmount - alreadyClaimed;
-                total += amount; // bounded by the token's total supply, paid out below
             }
+            if (amount > unclaimed) _revertRootTotalExceeded(unclaimed, amount);
+            claimed[account] = cumulativeAmount;
+            unchecked {
+                unclaimed -= amount;
+                total += amount; // <= the root's unclaimed amount
+            }
+            amounts[i] = amount;
+        }
+        _rootUnclaimed = uint88(unclaimed);
+        IERC20 token = IERC20(payToken);
+        for (uint256 i; i < count; ++i) {
+            uint256 amount = amounts[i];
+            if (amount == 0) continue;
+            address account = accounts[i];
             token.safeTransfer(account, amount);
-            emit Claimed(account, amount, cumulativeAmount);
+            emit Claimed(account, amount, cumulativeAmounts[i]);
         }
     }
 
@@ -222,7 +259,18 @@ contract Distributor is IDistributor, Initializable, AccessControlUpgradeable {
         return _pendingRoot;
     }
 
+    /// @inheritdoc IDistributor
+    function totalClaimed() public view returns (uint256) {
+        return rootTotal - _rootUnclaimed;
+    }
+
     // ------------------------------------------------------------------ internal
+
+    /// @dev A claim of `amount` with only `unclaimed` left under the current root's total.
+    function _revertRootTotalExceeded(uint256 unclaimed, uint256 amount) internal view {
+        uint256 total = rootTotal;
+        revert DistributorRootTotalExceeded(total - unclaimed + amount, total);
+    }
 
     /// @dev The StandardMerkleTree leaf: the 64-byte encoding is hashed twice, so a leaf can never be
     /// confused with an internal node (never verify a 64-byte leaf unhashed).

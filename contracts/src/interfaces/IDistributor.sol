@@ -65,6 +65,15 @@ interface IDistributor {
     /// @notice The root's `total` is smaller than the current root's total (cumulative amounts only grow).
     error DistributorRootTotalDecreased(uint256 total, uint256 currentTotal);
 
+    /// @notice Paying this claim would take the total claimed (all accounts, all roots) to `claimedTotal`,
+    /// above the current root's declared cumulative `rootTotal`: the tree's leaves sum to more than the
+    /// root declared (a proposer bug), and the claims that come last are refused.
+    error DistributorRootTotalExceeded(uint256 claimedTotal, uint256 rootTotal);
+
+    /// @notice The root would leave `unclaimed` (its total minus the total claimed so far) to be paid, more
+    /// than `max` (`MAX_ROOT_UNCLAIMED`, the packed counter's bound); propose a smaller step.
+    error DistributorRootUnclaimedTooLarge(uint256 unclaimed, uint256 max);
+
     /// @notice There is no pending root to accept or revoke.
     error DistributorNoPendingRoot();
 
@@ -118,7 +127,9 @@ interface IDistributor {
     /// totals never decrease, the guardian can revoke during the timelock, and the distributor can never
     /// pay more than its balance.
     /// @param root The Merkle root (OpenZeppelin StandardMerkleTree of ["address","uint256"]).
+    /// Reverts with `DistributorRootUnclaimedTooLarge` if `total - totalClaimed > MAX_ROOT_UNCLAIMED`.
     /// @param total Sum of the cumulative amounts in the tree; <= totalFunded and >= the current total.
+    /// Claims never pay more than `total` in all (`totalClaimed <= rootTotal`), whatever the leaves say.
     /// @param treeHash Hash of the off-chain tree dump, for auditors to fetch and check.
     /// @param distributionId The worker's distribution id, echoed in events.
     function proposeRoot(bytes32 root, uint256 total, bytes32 treeHash, uint256 distributionId) external;
@@ -127,7 +138,8 @@ interface IDistributor {
     function revokePendingRoot() external;
 
     /// @notice Makes the pending root current once its timelock passed; anyone may call it.
-    /// Re-checks `total <= totalFunded`.
+    /// Re-checks `total <= totalFunded` and the `MAX_ROOT_UNCLAIMED` bound. A root's total is never below
+    /// `totalClaimed` (proposeRoot requires it >= the current `rootTotal`, which bounds `totalClaimed`).
     function acceptRoot() external;
 
     /// @notice Admin sets the timelock for roots proposed from now on.
@@ -137,14 +149,17 @@ interface IDistributor {
     // ------------------------------------------------------------------ claims
 
     /// @notice Pays `cumulativeAmount - claimed[account]` to `account`. Anyone may call it (relayed claims):
-    /// the funds only ever go to `account`.
+    /// the funds only ever go to `account`. Reverts with `DistributorRootTotalExceeded` if paying it would
+    /// take `totalClaimed` above `rootTotal`.
     /// @return amount The amount paid.
     function claim(address account, uint256 cumulativeAmount, bytes32[] calldata proof)
         external
         returns (uint256 amount);
 
     /// @notice Batched push of claims. Entries with nothing left to claim are skipped (no revert), so a
-    /// batch survives holders claiming for themselves in between; an invalid proof reverts the batch.
+    /// batch survives holders claiming for themselves in between; an invalid proof reverts the batch, and so
+    /// does an entry that would take `totalClaimed` above `rootTotal` (`DistributorRootTotalExceeded`: the
+    /// whole batch, as the root is broken and the guardian should step in).
     /// @return total The sum paid in this batch.
     function claimMany(address[] calldata accounts, uint256[] calldata cumulativeAmounts, bytes32[][] calldata proofs)
         external
@@ -165,6 +180,10 @@ interface IDistributor {
 
     /// @notice Role allowed to revoke pending roots and pause.
     function GUARDIAN_ROLE() external view returns (bytes32);
+
+    /// @notice Bound on a root's unclaimed amount (`rootTotal - totalClaimed`): type(uint88).max, about
+    /// 3.09e26 base units (3.09e20 of a 6-decimal token, 3.09e8 of an 18-decimal one).
+    function MAX_ROOT_UNCLAIMED() external view returns (uint256);
 
     /// @notice The portfolio this distributor pays for (the only funder).
     function portfolio() external view returns (address);
@@ -195,6 +214,9 @@ interface IDistributor {
 
     /// @notice The pending root (all zero when none).
     function pendingRoot() external view returns (PendingRoot memory);
+
+    /// @notice Total paid by all claims so far (all accounts, all roots); never above `rootTotal`.
+    function totalClaimed() external view returns (uint256);
 
     /// @notice Cumulative amount already paid to `account`.
     function claimed(address account) external view returns (uint256);
