@@ -239,6 +239,18 @@ contract DistributorTest is DistributorTestBase {
         distributor.proposeRoot(keccak256("second"), 79, 0, 2);
     }
 
+    function test_proposeRoot_revertsIfUnclaimedTooLarge() public {
+        uint256 max = distributor.MAX_ROOT_UNCLAIMED();
+        assertEq(max, type(uint88).max);
+        _fund(max + 1);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorRootUnclaimedTooLarge.selector, max + 1, max));
+        vm.prank(proposer);
+        distributor.proposeRoot(keccak256("root"), max + 1, 0, 1);
+        // The largest step is accepted.
+        _setRoot(keccak256("root"), max, 1);
+        assertEq(distributor.rootTotal(), max);
+    }
+
     // ------------------------------------------------------------------ revokePendingRoot
 
     function test_revokePendingRoot_deletesPendingRoot() public {
@@ -529,6 +541,74 @@ contract DistributorTest is DistributorTestBase {
         bytes32[][] memory proofs = new bytes32[][](3);
         vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorPaused.selector));
         distributor.claimMany(accounts, amounts, proofs);
+    }
+
+    // ------------------------------------------------------------------ root total
+
+    /// @dev The attack: the proposer's tree pays alice 100, bob 250, carol 650 (1000 in all) but declares a
+    /// total of 600, and the distributor holds more than 1000 (funded for later distributions too). The
+    /// leaves are not checked against the total on-chain; the total claimed is: carol's claim, which would
+    /// take it to 1000, reverts, and nothing past 600 leaves the distributor.
+    function test_claim_revertsIfRootTotalExceeded() public {
+        bytes32 root = _useTree(_three(alice, bob, carol), _three(100e6, 250e6, 650e6));
+        _fund(2000e6);
+        _setRoot(root, 600e6, 1);
+        distributor.claim(alice, 100e6, _proof(alice, 100e6));
+        distributor.claim(bob, 250e6, _proof(bob, 250e6));
+        assertEq(distributor.totalClaimed(), 350e6);
+        bytes32[] memory proof = _proof(carol, 650e6);
+        vm.expectRevert(
+            abi.encodeWithSelector(IDistributor.DistributorRootTotalExceeded.selector, 1000e6, 600e6)
+        );
+        distributor.claim(carol, 650e6, proof);
+        assertEq(usd.balanceOf(carol), 0);
+        assertEq(usd.balanceOf(address(distributor)), 1650e6, "nothing past the root's total was paid");
+        assertEq(distributor.totalClaimed(), 350e6);
+
+        // A root whose total covers the leaves lets carol claim.
+        _setRoot(root, 1000e6, 2);
+        distributor.claim(carol, 650e6, proof);
+        assertEq(usd.balanceOf(carol), 650e6);
+        assertEq(distributor.totalClaimed(), 1000e6);
+        assertEq(distributor.totalClaimed(), distributor.rootTotal());
+    }
+
+    /// @dev In a batch, the entry that would exceed the root's total reverts the whole batch.
+    function test_claimMany_revertsIfRootTotalExceeded() public {
+        bytes32 root = _useTree(_three(alice, bob, carol), _three(100e6, 250e6, 650e6));
+        _fund(2000e6);
+        _setRoot(root, 600e6, 1);
+        bytes32[][] memory proofs = new bytes32[][](3);
+        for (uint256 i; i < 3; ++i) {
+            proofs[i] = _proof(accounts[i], amounts[i]);
+        }
+        vm.expectRevert(
+            abi.encodeWithSelector(IDistributor.DistributorRootTotalExceeded.selector, 1000e6, 600e6)
+        );
+        distributor.claimMany(accounts, amounts, proofs);
+        assertEq(usd.balanceOf(alice), 0, "batch reverted as a whole");
+        assertEq(distributor.totalClaimed(), 0);
+        assertEq(distributor.claimed(alice), 0);
+    }
+
+    /// @dev totalClaimed sums claims and batches across roots; a new root keeps what was already paid.
+    function test_totalClaimed_tracksClaimsAcrossRoots() public {
+        assertEq(distributor.totalClaimed(), 0);
+        _activateFirstTree();
+        distributor.claim(alice, 100e6, _proof(alice, 100e6));
+        assertEq(distributor.totalClaimed(), 100e6);
+
+        bytes32 root2 = _useTree(_three(alice, bob, carol), _three(140e6, 300e6, 660e6));
+        _fund(100e6);
+        _setRoot(root2, 1100e6, 2);
+        assertEq(distributor.totalClaimed(), 100e6, "accepting a root keeps the total claimed");
+        bytes32[][] memory proofs = new bytes32[][](3);
+        for (uint256 i; i < 3; ++i) {
+            proofs[i] = _proof(accounts[i], amounts[i]);
+        }
+        assertEq(distributor.claimMany(accounts, amounts, proofs), 1000e6);
+        assertEq(distributor.totalClaimed(), 1100e6);
+        assertEq(distributor.totalClaimed(), distributor.rootTotal());
     }
 
     // ------------------------------------------------------------------ pause
