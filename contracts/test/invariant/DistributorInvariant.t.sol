@@ -12,6 +12,8 @@ import {Test} from "../utils/Test.sol";
 /// @notice Drives a Distributor the way the worker and the holders do: funds it, proposes roots built from
 /// its own ghost cumulative table (each account's cumulative only grows, total <= funded), revokes or
 /// accepts them after the timelock, and claims (single, relayed, batched), plus claims that must fail.
+/// Some roots are over-declared (a buggy proposer): their leaves sum to more than their declared total, and
+/// the claims that would take the total claimed past it must revert.
 /// Bounded inputs; returns early when a call is impossible.
 contract DistributorHandler is Test {
     uint256 internal constant ACTORS = 6;
@@ -38,6 +40,8 @@ contract DistributorHandler is Test {
     /// @dev Calls that succeeded although they must not have (overclaim, stale leaf, early accept).
     uint256 public violations;
     uint256 public claims;
+    /// @dev Claims refused because they would have exceeded the root's total (over-declared roots).
+    uint256 public refusedOverTotal;
 
     constructor(Distributor distributor_, TestStablecoin usd_, address portfolio_, address proposer_, address guardian_) {
         distributor = distributor_;
@@ -61,9 +65,10 @@ contract DistributorHandler is Test {
         ghostFunded += amount;
     }
 
-    /// @dev A new table = the accepted table + random increments, spending at most what is funded.
-    function propose(uint256 seed, uint256 spendFraction) external {
-        uint256 base = _sum(_acceptedTable);
+    /// @dev A new table = the accepted table + random increments, declaring at most what is funded. With
+    /// `overDeclare` odd, one leaf gets up to `excess` more than the declared total accounts for.
+    function propose(uint256 seed, uint256 spendFraction, uint256 overDeclare, uint256 excess) external {
+        uint256 base = distributor.rootTotal();
         uint256 budget = distributor.totalFunded() - base;
         if (budget == 0) return;
         uint256 spend = bound(spendFraction, 1, 100) * budget / 100;
@@ -75,6 +80,7 @@ contract DistributorHandler is Test {
             table[i] = _acceptedTable[i] + increment;
             spent += increment;
         }
+        if (overDeclare % 2 == 1) table[seed % ACTORS] += bound(excess, 1, 1e15);
         bytes32[] memory tree = StandardMerkle.build(accounts, table);
         vm.prank(proposer);
         distributor.proposeRoot(tree[0], base + spent, keccak256(abi.encode(tree)), nextDistributionId++);
@@ -122,6 +128,15 @@ contract DistributorHandler is Test {
         if (cumulative <= distributor.claimed(account)) return;
         bytes32[] memory proof = StandardMerkle.proofOf(_acceptedTree, account, cumulative);
         uint256 callerBalance = usd.balanceOf(caller);
+        if (cumulative - distributor.claimed(account) > _left()) {
+            vm.prank(caller);
+            try distributor.claim(account, cumulative, proof) {
+                ++violations;
+            } catch {
+                ++refusedOverTotal;
+            }
+            return;
+        }
         vm.prank(caller);
         uint256 paid = distributor.claim(account, cumulative, proof);
         if (caller != account && usd.balanceOf(caller) != callerBalance) ++violations;
@@ -147,8 +162,18 @@ contract DistributorHandler is Test {
             ++k;
         }
         uint256[] memory before = new uint256[](count);
+        uint256 wanted;
         for (uint256 j; j < count; ++j) {
             before[j] = distributor.claimed(accounts[j]);
+            if (cumulatives[j] > before[j]) wanted += cumulatives[j] - before[j];
+        }
+        if (wanted > _left()) {
+            try distributor.claimMany(accounts, cumulatives, proofs) {
+                ++violations;
+            } catch {
+                ++refusedOverTotal;
+            }
+            return;
         }
         uint256 total = distributor.claimMany(accounts, cumulatives, proofs);
         uint256 sum;
@@ -191,16 +216,15 @@ contract DistributorHandler is Test {
         return ACTORS;
     }
 
+    /// @dev What the current root still allows to be paid, from the ghost: rootTotal - everything paid.
+    function _left() internal view returns (uint256) {
+        return distributor.rootTotal() - ghostPaid;
+    }
+
     function _record(address account, uint256 paid) internal {
         ghostPaid += paid;
         ghostPaidTo[account] += paid;
         if (paid > 0) ++claims;
-    }
-
-    function _sum(uint256[] storage xs) internal view returns (uint256 s) {
-        for (uint256 i; i < xs.length; ++i) {
-            s += xs[i];
-        }
     }
 }
 
@@ -240,6 +264,13 @@ contract DistributorInvariantTest is Test {
         assertLe(handler.ghostPaid(), distributor.totalFunded(), "paid <= funded");
         assertEq(distributor.totalFunded(), handler.ghostFunded(), "funded ghost");
         assertEq(usd.balanceOf(address(distributor)), distributor.totalFunded() - handler.ghostPaid(), "held");
+        assertLe(distributor.rootTotal(), distributor.totalFunded(), "root total <= funded");
+    }
+
+    /// @dev Σ claimed <= rootTotal <= totalFunded at every step, over-declared roots included.
+    function invariant_claimedWithinRootTotal() public view {
+        assertEq(distributor.totalClaimed(), handler.ghostPaid(), "totalClaimed == sum of payments");
+        assertLe(handler.ghostPaid(), distributor.rootTotal(), "claimed <= root total");
         assertLe(distributor.rootTotal(), distributor.totalFunded(), "root total <= funded");
     }
 
