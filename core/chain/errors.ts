@@ -146,6 +146,10 @@ const codeByErrorName: Record<string, ErrorCode> = {
   ComplianceExpiryInPast: 'VALIDATION_FAILED',
   ComplianceZeroAddress: 'VALIDATION_FAILED',
   OrderAmountZero: 'VALIDATION_FAILED',
+  // a root (proposeRoot) committing more unclaimed pay token than the Distributor's packed counter holds
+  DistributorRootUnclaimedTooLarge: 'VALIDATION_FAILED',
+  // a claim past the current root's declared total: its leaves sum to more (a broken tree), not retryable
+  DistributorRootTotalExceeded: 'CONFLICT',
 };
 
 function defaultCode(options: ChainErrorOptions): ErrorCode {
