@@ -7,8 +7,10 @@
  *
  * Checked at the latest block before anything is sent, in this order: the target contract (a
  * published portfolio of this chain, or the deployment's Marketplace), the signature (EOA or
- * ERC-1271, as the contract checks it: SIGNATURE_INVALID), the deadline (ORDER_EXPIRED), the nonce
- * not used yet (CONFLICT, reason NONCE_USED). The relay is idempotent per (chain, contract, account,
+ * ERC-1271, as the contract checks it: SIGNATURE_INVALID), the deadline (ORDER_EXPIRED), the account
+ * known to the registry (allowlisted, possibly expired or frozen, not revoked: NOT_ALLOWLISTED; so a
+ * stranger minting keys cannot make the relayer pay gas for nonces nobody could ever use; anyone can
+ * still call `invalidateNonce` itself), the nonce not used yet (CONFLICT, reason NONCE_USED). The relay is idempotent per (chain, contract, account,
  * nonce): a second request for the same nonce before the first is mined answers the same relay
  * transaction.
  */
@@ -18,6 +20,7 @@ import {
   PORTFOLIO_EIP712_NAME,
   PORTFOLIO_EIP712_VERSION,
 } from '../chain/actions.ts';
+import { readInvestor } from '../chain/contracts/compliance-registry.ts';
 import { marketplaceDomain } from '../chain/contracts/marketplace.ts';
 import { isChainError, toChainError } from '../chain/errors.ts';
 import { marketplaceAbi, portfolioAbi } from '../chain/generated/index.ts';
@@ -25,6 +28,7 @@ import { readChain } from '../chain/read.ts';
 import {
   BaseError,
   ConflictError,
+  NotAllowlistedError,
   NotFoundError,
   OrderExpiredError,
   ServiceUnavailableError,
@@ -34,6 +38,8 @@ import {
 import type { RelayedActionContext, RelayTxView } from './settlement.ts';
 
 export type NonceInvalidationContext = RelayedActionContext & {
+  /** The ComplianceRegistry of the deployment: only accounts it knows get their invalidation relayed. */
+  registry: Address;
   /** The deployment's Marketplace, if it has one. */
   marketplace?: Address;
 };
@@ -145,6 +151,16 @@ export async function submitNonceInvalidation(
     throw new OrderExpiredError('The nonce invalidation has expired; sign a new one', {
       details: { deadline: deadline.toString(), chainTime: block.timestamp.toString() },
     });
+  }
+  const record = await readInvestor(context.publicClient, {
+    registry: context.registry,
+    account,
+    blockNumber: block.number,
+  });
+  if (record.expiry === 0n) {
+    throw new NotAllowlistedError(
+      `${account} is not an investor of this platform: the relayer only relays its investors' invalidations (call invalidateNonce from the account instead)`,
+    );
   }
   const used = await readChain(target.contractName, 'nonceUsed', () =>
     context.publicClient.readContract({

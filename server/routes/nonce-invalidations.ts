@@ -23,13 +23,14 @@ export const nonceInvalidationRoutes: FastifyPluginAsyncZod = async (app) => {
           'The signer’s EIP-712 NonceInvalidation(account, nonce, deadline) over the Portfolio’s domain ' +
           '(contract `portfolio`, with portfolioId; a quote carries it as `typedData.invalidation`) or the ' +
           'Marketplace’s (contract `marketplace`). Checked before anything is sent: the signature ' +
-          '(SIGNATURE_INVALID), the deadline (ORDER_EXPIRED), the nonce not used or cancelled yet ' +
+          '(SIGNATURE_INVALID), the deadline (ORDER_EXPIRED), the account known to the registry ' +
+          '(NOT_ALLOWLISTED), the nonce not used or cancelled yet ' +
           '(CONFLICT, reason NONCE_USED). Answers 202 with the relay transaction; once it is mined, ' +
           'the intent reverts with IntentNonceUsed.',
         body: createNonceInvalidationBodySchema,
         response: {
           202: nonceInvalidationAcceptedSchema,
-          ...errorResponses(400, 401, 404, 409, 410, 429, 503),
+          ...errorResponses(400, 401, 403, 404, 409, 410, 429, 503),
         },
       },
     },
@@ -42,6 +43,7 @@ export const nonceInvalidationRoutes: FastifyPluginAsyncZod = async (app) => {
           publicClient: trading.publicClient,
           chainId: trading.chainId,
           relayer: trading.relayer,
+          registry: trading.registry,
           marketplace: deployment.marketplace,
         },
         {

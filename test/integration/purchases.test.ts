@@ -886,7 +886,7 @@ describe('POST /v1/intents/invalidations (purchase intents)', () => {
     expect(held).toBe(0n);
   });
 
-  it('refuses a stranger’s signature (401), an expired invalidation (410) and a missing portfolio (400), sending nothing', async () => {
+  it('refuses a stranger’s signature (401), an expired invalidation (410), an account the registry does not know (403) and a missing portfolio (400), sending nothing', async () => {
     const { portfolioId } = await publishedPortfolio();
     const buyer = await investor();
     const stranger = await investor({ allowlist: false });
@@ -921,6 +921,19 @@ describe('POST /v1/intents/invalidations (purchase intents)', () => {
     });
     expect(expired.statusCode, expired.body).toBe(410);
     expect(expired.json().code).toBe('ORDER_EXPIRED');
+
+    const unknown = nonceInvalidationTypedData({
+      ...withContract(deadline),
+      invalidation: { account: stranger.address, nonce: 7n, deadline },
+    });
+    const notInvestor = await invalidate({
+      ...body,
+      account: stranger.address,
+      deadline: deadline.toString(),
+      signature: await stranger.signTypedData(unknown),
+    });
+    expect(notInvestor.statusCode, notInvestor.body).toBe(403);
+    expect(notInvestor.json().code).toBe('NOT_ALLOWLISTED');
 
     const noPortfolio = await invalidate({
       ...body,
