@@ -21,6 +21,7 @@ import { healthRoutes } from './routes/health.ts';
 import { holdingsRoutes } from './routes/holdings.ts';
 import { investorRoutes } from './routes/investors.ts';
 import { loanRoutes } from './routes/loans.ts';
+import { nonceInvalidationRoutes } from './routes/nonce-invalidations.ts';
 import { orderRoutes } from './routes/orders.ts';
 import { payoutRoutes } from './routes/payouts.ts';
 import { portfolioRoutes } from './routes/portfolios.ts';
@@ -115,6 +116,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(investorRoutes);
   await app.register(purchaseRoutes);
   await app.register(orderRoutes);
+  await app.register(nonceInvalidationRoutes);
   await app.register(tradeRoutes);
   await app.register(waterfallRoutes);
   await app.register(recoveryRoutes);

@@ -45,6 +45,10 @@ contract Marketplace is IMarketplace, AccessControl, EIP712 {
         "FillIntent(bytes32 orderHash,address taker,uint256 amount,uint256 maxCost,uint256 nonce,uint256 deadline)"
     );
 
+    /// @inheritdoc IMarketplace
+    bytes32 public constant NONCE_INVALIDATION_TYPEHASH =
+        keccak256("NonceInvalidation(address account,uint256 nonce,uint256 deadline)");
+
     /// @dev Everything a fill reads about the marketplace, in one slot.
     struct Config {
         address treasury;
@@ -127,6 +131,21 @@ contract Marketplace is IMarketplace, AccessControl, EIP712 {
         if (msg.sender != order.maker) revert OrderCallerNotMaker(orderHash, msg.sender);
         _status[orderHash].cancelled = true;
         emit OrderCancelled(orderHash, msg.sender);
+    }
+
+    /// @inheritdoc IMarketplace
+    function invalidateNonce(uint256 nonce) external {
+        _invalidateNonce(msg.sender, nonce);
+    }
+
+    /// @inheritdoc IMarketplace
+    function invalidateNonceWithSig(address account, uint256 nonce, uint256 deadline, bytes calldata signature)
+        external
+    {
+        if (block.timestamp > deadline) revert IntentExpired(deadline);
+        bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(NONCE_INVALIDATION_TYPEHASH, account, nonce, deadline)));
+        if (!_isValidSignature(account, digest, signature)) revert IntentSignatureInvalid(account);
+        _invalidateNonce(account, nonce);
     }
 
     /// @inheritdoc IMarketplace
@@ -312,6 +331,12 @@ contract Marketplace is IMarketplace, AccessControl, EIP712 {
             structHash := keccak256(ptr, 0x160)
         }
         return _hashTypedDataV4(structHash);
+    }
+
+    function _invalidateNonce(address account, uint256 nonce) internal {
+        if (nonceUsed[account][nonce]) revert IntentNonceUsed(account, nonce);
+        nonceUsed[account][nonce] = true;
+        emit IntentNonceInvalidated(account, nonce);
     }
 
     function _hashFillIntent(FillIntent calldata intent) internal view returns (bytes32) {

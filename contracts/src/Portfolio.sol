@@ -53,6 +53,9 @@ contract Portfolio is
         "PurchaseIntent(address buyer,uint256 trancheId,uint256 amount,uint256 maxCost,uint256 nonce,uint256 deadline)"
     );
     /// @inheritdoc IPortfolio
+    bytes32 public constant NONCE_INVALIDATION_TYPEHASH =
+        keccak256("NonceInvalidation(address account,uint256 nonce,uint256 deadline)");
+    /// @inheritdoc IPortfolio
     bytes32 public constant ISSUER_ROLE = keccak256("ISSUER_ROLE");
     /// @inheritdoc IPortfolio
     bytes32 public constant SERVICER_ROLE = keccak256("SERVICER_ROLE");
@@ -204,6 +207,21 @@ contract Portfolio is
             ) {} catch {}
         }
         return _purchase(intent.buyer, intent.trancheId, intent.amount, intent.maxCost, intent.nonce);
+    }
+
+    /// @inheritdoc IPortfolio
+    function invalidateNonce(uint256 nonce) external {
+        _invalidateNonce(msg.sender, nonce);
+    }
+
+    /// @inheritdoc IPortfolio
+    function invalidateNonceWithSig(address account, uint256 nonce, uint256 deadline, bytes calldata signature)
+        external
+    {
+        if (block.timestamp > deadline) revert IntentExpired(deadline);
+        bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(NONCE_INVALIDATION_TYPEHASH, account, nonce, deadline)));
+        if (!SignatureChecker.isValidSignatureNow(account, digest, signature)) revert IntentSignatureInvalid(account);
+        _invalidateNonce(account, nonce);
     }
 
     /// @inheritdoc IPortfolio
@@ -426,6 +444,13 @@ contract Portfolio is
         }
         payDecimals = IERC20Metadata(params.payToken).decimals();
         if (payDecimals > 18) revert PortfolioPayTokenDecimalsInvalid(payDecimals);
+    }
+
+    /// @dev Marks `account`'s intent nonce used; a used (or already cancelled) nonce reverts.
+    function _invalidateNonce(address account, uint256 nonce) internal {
+        if (nonceUsed[account][nonce]) revert IntentNonceUsed(account, nonce);
+        nonceUsed[account][nonce] = true;
+        emit IntentNonceInvalidated(account, nonce);
     }
 
     function _purchase(address buyer, uint256 trancheId, uint256 amount, uint256 maxCost, uint256 nonce)

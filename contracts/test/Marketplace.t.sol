@@ -511,6 +511,98 @@ contract MarketplaceTest is MarketplaceFixture {
         assertEq(tranche.balanceOf(taker), 10e18);
     }
 
+    // ------------------------------------------------------------------ nonce invalidation
+
+    function _signInvalidation(uint256 key, address account, uint256 nonce, uint256 deadline)
+        internal
+        view
+        returns (bytes memory)
+    {
+        bytes32 structHash = keccak256(abi.encode(market.NONCE_INVALIDATION_TYPEHASH(), account, nonce, deadline));
+        return _sign(key, keccak256(abi.encodePacked("\x19\x01", market.DOMAIN_SEPARATOR(), structHash)));
+    }
+
+    /// Attack: the taker signed a fill intent and changed its mind; without invalidation a relayer holding the
+    /// signature could still fill for it until the deadline. Its signed invalidation, relayed first, kills it.
+    function test_invalidateNonceWithSig_killsASignedFillIntentBeforeItIsRelayed() public {
+        IMarketplace.Order memory order = _order();
+        IMarketplace.FillIntent memory intent = _intent(order, 10e18, 21);
+        bytes memory makerSig = _signOrder(order);
+        bytes memory takerSig = _sign(takerKey, market.hashFillIntent(intent));
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes memory cancelSig = _signInvalidation(takerKey, taker, 21, deadline);
+
+        vm.expectEmit(address(market));
+        emit IMarketplace.IntentNonceInvalidated(taker, 21);
+        vm.prank(relayer);
+        market.invalidateNonceWithSig(taker, 21, deadline, cancelSig);
+        assertTrue(market.nonceUsed(taker, 21));
+
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.IntentNonceUsed.selector, taker, 21));
+        vm.prank(relayer);
+        market.fillWithSig(order, makerSig, intent, takerSig, _noPermit());
+        assertEq(tranche.balanceOf(taker), 0);
+    }
+
+    function test_invalidateNonce_ownCallKillsTheFillIntentEvenWhenPaused() public {
+        IMarketplace.Order memory order = _order();
+        IMarketplace.FillIntent memory intent = _intent(order, 10e18, 22);
+        bytes memory makerSig = _signOrder(order);
+        bytes memory takerSig = _sign(takerKey, market.hashFillIntent(intent));
+        vm.prank(guardian);
+        market.pause();
+        vm.expectEmit(address(market));
+        emit IMarketplace.IntentNonceInvalidated(taker, 22);
+        vm.prank(taker);
+        market.invalidateNonce(22);
+        vm.prank(guardian);
+        market.unpause();
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.IntentNonceUsed.selector, taker, 22));
+        market.fillWithSig(order, makerSig, intent, takerSig, _noPermit());
+    }
+
+    function test_invalidateNonce_revertsIfNonceAlreadyUsed() public {
+        IMarketplace.Order memory order = _order();
+        IMarketplace.FillIntent memory intent = _intent(order, 10e18, 23);
+        market.fillWithSig(order, _signOrder(order), intent, _sign(takerKey, market.hashFillIntent(intent)), _noPermit());
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.IntentNonceUsed.selector, taker, 23));
+        vm.prank(taker);
+        market.invalidateNonce(23);
+    }
+
+    function test_invalidateNonceWithSig_revertsIfNonceAlreadyInvalidated() public {
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes memory cancelSig = _signInvalidation(takerKey, taker, 24, deadline);
+        market.invalidateNonceWithSig(taker, 24, deadline, cancelSig);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.IntentNonceUsed.selector, taker, 24));
+        market.invalidateNonceWithSig(taker, 24, deadline, cancelSig);
+    }
+
+    function test_invalidateNonceWithSig_revertsAfterDeadline() public {
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes memory cancelSig = _signInvalidation(takerKey, taker, 25, deadline);
+        vm.warp(deadline + 1);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.IntentExpired.selector, deadline));
+        market.invalidateNonceWithSig(taker, 25, deadline, cancelSig);
+        assertFalse(market.nonceUsed(taker, 25));
+    }
+
+    function test_invalidateNonceWithSig_revertsForAStrangersSignature() public {
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes memory cancelSig = _signInvalidation(makerKey, taker, 26, deadline);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.IntentSignatureInvalid.selector, taker));
+        market.invalidateNonceWithSig(taker, 26, deadline, cancelSig);
+        assertFalse(market.nonceUsed(taker, 26));
+    }
+
+    function test_invalidateNonceWithSig_acceptsAnErc1271Account() public {
+        ContractWallet wallet = new ContractWallet(taker);
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes memory cancelSig = _signInvalidation(takerKey, address(wallet), 27, deadline);
+        market.invalidateNonceWithSig(address(wallet), 27, deadline, cancelSig);
+        assertTrue(market.nonceUsed(address(wallet), 27));
+    }
+
     function test_fillWithSig_noncesAreUnordered() public {
         IMarketplace.Order memory order = _order();
         bytes memory makerSig = _signOrder(order);

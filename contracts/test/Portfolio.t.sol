@@ -461,6 +461,116 @@ contract PortfolioTest is PortfolioFixture, WaterfallVectors {
         portfolio.buyWithSig(intent, sig, _noPermit());
     }
 
+    // ------------------------------------------------------------------ nonce invalidation
+
+    function _signInvalidation(uint256 key, address account, uint256 nonce, uint256 deadline)
+        internal
+        view
+        returns (bytes memory)
+    {
+        bytes32 domain = keccak256(
+            abi.encode(DOMAIN_TYPEHASH, keccak256("NPL Portfolio"), keccak256("1"), block.chainid, address(portfolio))
+        );
+        bytes32 structHash = keccak256(
+            abi.encode(
+                keccak256("NonceInvalidation(address account,uint256 nonce,uint256 deadline)"), account, nonce, deadline
+            )
+        );
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, keccak256(abi.encodePacked("\x19\x01", domain, structHash)));
+        return abi.encodePacked(r, s, v);
+    }
+
+    function _fundAlice() internal {
+        vm.prank(admin);
+        usd.mint(alice, 100e6);
+        vm.prank(alice);
+        usd.approve(address(portfolio), 100e6);
+    }
+
+    /// Attack: alice signed an intent and changed her mind; without invalidation any relayer holding the
+    /// signature could still buy for her until the deadline. Her signed invalidation, relayed first, kills it.
+    function test_invalidateNonceWithSig_killsASignedIntentBeforeItIsRelayed() public {
+        _fundAlice();
+        IPortfolio.PurchaseIntent memory intent = _intent(11);
+        bytes memory sig = _signIntent(aliceKey, intent);
+        bytes memory cancelSig = _signInvalidation(aliceKey, alice, 11, block.timestamp + 1 hours);
+
+        vm.expectEmit(address(portfolio));
+        emit IPortfolio.IntentNonceInvalidated(alice, 11);
+        vm.prank(outsider); // any relayer
+        portfolio.invalidateNonceWithSig(alice, 11, block.timestamp + 1 hours, cancelSig);
+        assertTrue(portfolio.nonceUsed(alice, 11));
+
+        vm.expectRevert(abi.encodeWithSelector(IPortfolio.IntentNonceUsed.selector, alice, 11));
+        vm.prank(outsider);
+        portfolio.buyWithSig(intent, sig, _noPermit());
+        assertEq(tokens[0].balanceOf(alice), 0);
+        assertEq(usd.balanceOf(alice), 100e6);
+        // another nonce is untouched
+        IPortfolio.PurchaseIntent memory other = _intent(12);
+        portfolio.buyWithSig(other, _signIntent(aliceKey, other), _noPermit());
+        assertEq(tokens[0].balanceOf(alice), other.amount);
+    }
+
+    function test_invalidateNonce_ownCallKillsTheIntentEvenWhenPaused() public {
+        _fundAlice();
+        IPortfolio.PurchaseIntent memory intent = _intent(13);
+        bytes memory sig = _signIntent(aliceKey, intent);
+        vm.prank(guardian);
+        portfolio.pause();
+        vm.expectEmit(address(portfolio));
+        emit IPortfolio.IntentNonceInvalidated(alice, 13);
+        vm.prank(alice);
+        portfolio.invalidateNonce(13);
+        vm.prank(guardian);
+        portfolio.unpause();
+        vm.expectRevert(abi.encodeWithSelector(IPortfolio.IntentNonceUsed.selector, alice, 13));
+        portfolio.buyWithSig(intent, sig, _noPermit());
+    }
+
+    function test_invalidateNonce_revertsIfNonceAlreadyUsed() public {
+        _fundAlice();
+        IPortfolio.PurchaseIntent memory intent = _intent(14);
+        portfolio.buyWithSig(intent, _signIntent(aliceKey, intent), _noPermit());
+        vm.expectRevert(abi.encodeWithSelector(IPortfolio.IntentNonceUsed.selector, alice, 14));
+        vm.prank(alice);
+        portfolio.invalidateNonce(14);
+    }
+
+    function test_invalidateNonceWithSig_revertsIfNonceAlreadyInvalidated() public {
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes memory cancelSig = _signInvalidation(aliceKey, alice, 15, deadline);
+        portfolio.invalidateNonceWithSig(alice, 15, deadline, cancelSig);
+        vm.expectRevert(abi.encodeWithSelector(IPortfolio.IntentNonceUsed.selector, alice, 15));
+        portfolio.invalidateNonceWithSig(alice, 15, deadline, cancelSig);
+    }
+
+    function test_invalidateNonceWithSig_revertsAfterDeadline() public {
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes memory cancelSig = _signInvalidation(aliceKey, alice, 16, deadline);
+        vm.warp(deadline + 1);
+        vm.expectRevert(abi.encodeWithSelector(IPortfolio.IntentExpired.selector, deadline));
+        portfolio.invalidateNonceWithSig(alice, 16, deadline, cancelSig);
+        assertFalse(portfolio.nonceUsed(alice, 16));
+    }
+
+    function test_invalidateNonceWithSig_revertsForAStrangersSignature() public {
+        uint256 deadline = block.timestamp + 1 hours;
+        (, uint256 otherKey) = makeAddrAndKey("mallory");
+        bytes memory cancelSig = _signInvalidation(otherKey, alice, 17, deadline);
+        vm.expectRevert(abi.encodeWithSelector(IPortfolio.IntentSignatureInvalid.selector, alice));
+        portfolio.invalidateNonceWithSig(alice, 17, deadline, cancelSig);
+        assertFalse(portfolio.nonceUsed(alice, 17));
+    }
+
+    function test_invalidateNonceWithSig_acceptsAnErc1271Account() public {
+        SmartAccount account = new SmartAccount(alice);
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes memory cancelSig = _signInvalidation(aliceKey, address(account), 18, deadline);
+        portfolio.invalidateNonceWithSig(address(account), 18, deadline, cancelSig);
+        assertTrue(portfolio.nonceUsed(address(account), 18));
+    }
+
     function test_buyWithSig_succeedsWhenPermitWasFrontRun() public {
         vm.prank(admin);
         usd.mint(alice, 100e6);

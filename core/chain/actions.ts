@@ -392,6 +392,33 @@ export function purchaseTypedData(parameters: PurchaseTypedDataParameters) {
 }
 export type PurchaseTypedData = ReturnType<typeof purchaseTypedData>;
 
+export const nonceInvalidationTypes = {
+  NonceInvalidation: [
+    { name: 'account', type: 'address' },
+    { name: 'nonce', type: 'uint256' },
+    { name: 'deadline', type: 'uint256' },
+  ],
+} as const;
+
+export type NonceInvalidation = { account: Address; nonce: bigint; deadline: bigint };
+
+/**
+ * EIP-712 typed data of `NonceInvalidation(address account,uint256 nonce,uint256 deadline)`, which
+ * `invalidateNonceWithSig` of a Portfolio (domain "NPL Portfolio" v1) or of the Marketplace (domain
+ * "NPL Marketplace" v1) checks: `account` cancels its intent nonce `nonce` on that contract.
+ */
+export function nonceInvalidationTypedData(parameters: {
+  domain: { name: string; version: string; chainId: number; verifyingContract: Address };
+  invalidation: NonceInvalidation;
+}) {
+  return {
+    domain: parameters.domain,
+    types: nonceInvalidationTypes,
+    primaryType: 'NonceInvalidation',
+    message: parameters.invalidation,
+  } as const;
+}
+
 export const permitTypes = {
   Permit: [
     { name: 'owner', type: 'address' },

@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { type Address, getAddress, type Hex, hexToBigInt, isHex, maxUint256, verifyTypedData } from 'viem';
 import {
   NO_PERMIT,
+  nonceInvalidationTypedData,
   type PurchaseIntent,
   permitDataFromSignature,
   permitTypedData,
@@ -292,7 +293,12 @@ export function quoteTyped(quote: QuoteRow) {
     nonce: big(quote.permitNonce),
     deadline: quote.deadline,
   });
-  return { intent, purchase, permit };
+  // valid as long as the intent: after its deadline the intent is void anyway
+  const invalidation = nonceInvalidationTypedData({
+    domain: purchase.domain,
+    invalidation: { account: buyer, nonce: intent.nonce, deadline: intent.deadline },
+  });
+  return { intent, purchase, permit, invalidation };
 }
 
 /** bigints as decimal strings, recursively (typed data as JSON; wallets accept uint256 strings). */
@@ -322,6 +328,7 @@ export function quoteView(quote: QuoteRow) {
     typedData: {
       purchase: jsonSafe(typed.purchase) as Record<string, unknown>,
       permit: jsonSafe(typed.permit) as Record<string, unknown>,
+      invalidation: jsonSafe(typed.invalidation) as Record<string, unknown>,
     },
   };
 }
@@ -400,8 +407,11 @@ export async function submitPurchase(context: TradingContext, parameters: Submit
     cost: intent.maxCost,
     permitNonce: parameters.permitSignature === undefined ? undefined : permit.message.nonce,
   });
-  if (nonceUsed)
-    throw new ConflictError('This intent was already executed on-chain', { details: { reason: 'REPLAYED' } });
+  if (nonceUsed) {
+    throw new ConflictError('This intent was already executed or cancelled on-chain (its nonce is used)', {
+      details: { reason: 'REPLAYED' },
+    });
+  }
 
   const idempotencyKey = purchaseIdempotencyKey(quote.id);
   let row: { id: string };

@@ -34,7 +34,8 @@ export const purchaseRoutes: FastifyPluginAsyncZod = async (app) => {
           'Checks at the latest block: the portfolio is published, the offering open, the buyer allowlisted ' +
           'and not frozen (NOT_ALLOWLISTED), the amount within the remaining cap (SOLD_OUT). The cost comes ' +
           'from Portfolio.quote. Sign `typedData.purchase` and `typedData.permit` and POST /v1/purchases ' +
-          'before `expiresAt`.',
+          'before `expiresAt`. To cancel the signed intent before it is relayed, sign `typedData.invalidation` ' +
+          'and POST /v1/intents/invalidations.',
         params: trancheParamsSchema,
         body: createQuoteBodySchema,
         response: { 201: quoteSchema, ...errorResponses(400, 403, 404, 409, 429, 503) },

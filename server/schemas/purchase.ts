@@ -47,6 +47,10 @@ export const quoteSchema = z
     typedData: z.object({
       purchase: typedDataSchema.describe('EIP-712 PurchaseIntent on the Portfolio domain'),
       permit: typedDataSchema.describe('ERC-2612 permit of exactly `cost` to the Portfolio'),
+      invalidation: typedDataSchema.describe(
+        'EIP-712 NonceInvalidation of this intent’s nonce (deadline: the quote’s); sign it and POST ' +
+          '/v1/intents/invalidations to cancel the signed intent before it is relayed',
+      ),
     }),
   })
   .meta({ id: 'Quote' });

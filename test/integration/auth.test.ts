@@ -357,6 +357,7 @@ describe('authentication before validation', () => {
     'DELETE /v1/orders/{hash}',
     'POST /v1/orders/{hash}/fills',
     'GET /v1/orders/{hash}/fills/{id}',
+    'POST /v1/intents/invalidations',
     'GET /v1/trades',
     'POST /v1/portfolios/{id}/waterfall/preview',
     'GET /v1/recoveries/{id}',

@@ -11,6 +11,7 @@ import {
   buy,
   createPortfolio,
   mintTestStablecoin,
+  nonceInvalidationTypedData,
   permitTypedData,
   readPermitDomain,
 } from '../../core/chain/actions.ts';
@@ -21,6 +22,7 @@ import {
   fillWithSigArgs,
   hashOrder,
   incrementOrderCounter,
+  marketplaceDomain,
   type Order,
   signFillIntent,
   signOrder,
@@ -978,4 +980,67 @@ describe('fill settlement: reorgs and crashes around the relay', () => {
     const orderRes = await t.app.inject({ method: 'GET', url: `/v1/orders/${hash}` });
     expect(orderRes.json()).toMatchObject({ status: 'filled', remaining: '0' });
   }, 90_000);
+});
+
+describe('POST /v1/intents/invalidations (fill intents)', () => {
+  const invalidationOf = (account: Address, nonce: bigint, deadline: bigint) =>
+    nonceInvalidationTypedData({
+      domain: marketplaceDomain({ marketplace, chainId: anvil.chainId }),
+      invalidation: { account, nonce, deadline },
+    });
+  const invalidate = (body: Record<string, unknown>) =>
+    t.app.inject({ method: 'POST', url: '/v1/intents/invalidations', payload: body });
+
+  it('relays the taker’s signed invalidation; once mined, the signed fill intent is refused (NONCE_INVALID) and nothing is relayed', async () => {
+    const maker = await investor({ holdA: tokens(20n) });
+    const taker = await investor({ funds: usd(100n) });
+    await approve(taker.clients, { token: payToken, spender: marketplace, amount: maxUint256 });
+    const { hash } = await place(maker, await newOrder(maker));
+    const { intent, signature } = await signedFill(taker, hash, tokens(1n));
+    const deadline = (await chainNow()) + 600n;
+    const body = {
+      contract: 'marketplace',
+      account: taker.address,
+      nonce: intent.nonce.toString(),
+      deadline: deadline.toString(),
+    };
+
+    const stranger = privateKeyToAccount(keccak256(toHex('invalidation stranger')));
+    const before = { fills: await fillCount(), nonce: await relayerNonce() };
+    const forged = await invalidate({
+      ...body,
+      signature: await stranger.signTypedData(invalidationOf(taker.address, intent.nonce, deadline)),
+    });
+    expect(forged.statusCode, forged.body).toBe(401);
+    expect(forged.json().code).toBe('SIGNATURE_INVALID');
+    expect(await relayerNonce()).toBe(before.nonce);
+
+    const res = await invalidate({
+      ...body,
+      signature: await taker.signTypedData(invalidationOf(taker.address, intent.nonce, deadline)),
+    });
+    expect(res.statusCode, res.body).toBe(202);
+    expect(res.json()).toMatchObject({
+      contract: 'marketplace',
+      verifyingContract: marketplace,
+      status: 'pending',
+    });
+    const receipt = await deployer.publicClient.waitForTransactionReceipt({ hash: res.json().txHash });
+    expect(receipt.status).toBe('success');
+    expect(
+      await deployer.publicClient.readContract({
+        address: marketplace,
+        abi: marketplaceAbi,
+        functionName: 'nonceUsed',
+        args: [taker.address, intent.nonce],
+      }),
+    ).toBe(true);
+
+    const nonce = await relayerNonce();
+    const refused = await postFill(hash, intent, signature);
+    expect(refused.statusCode, refused.body).toBe(401);
+    expect(refused.json().code).toBe('NONCE_INVALID');
+    expect(await fillCount()).toBe(before.fills);
+    expect(await relayerNonce()).toBe(nonce);
+  });
 });

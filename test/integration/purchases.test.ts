@@ -17,6 +17,7 @@ import {
   approve,
   createPortfolio,
   mintTestStablecoin,
+  nonceInvalidationTypedData,
   readTrancheState,
 } from '../../core/chain/actions.ts';
 import { type ChainClients, createChainClients, withAccount } from '../../core/chain/clients.ts';
@@ -818,4 +819,130 @@ describe('load and races', () => {
     );
     expect(balances.every((b) => b === each)).toBe(true);
   }, 300_000);
+});
+
+// ------------------------------------------------------------------ nonce invalidations
+
+describe('POST /v1/intents/invalidations (purchase intents)', () => {
+  async function invalidate(body: Record<string, unknown>) {
+    return t.app.inject({ method: 'POST', url: '/v1/intents/invalidations', payload: body });
+  }
+
+  it('relays the buyer’s signed invalidation; once mined, the signed intent answers CONFLICT and nothing is relayed', async () => {
+    const { portfolioId, portfolio, trancheIds, tokens } = await publishedPortfolio();
+    const buyer = await investor({ funds: 1_000n });
+    const q = await quoteOk(trancheIds[0], buyer.address, 100n * SCALE);
+    const signed = await sign(buyer, q);
+    const invalidation = q.typedData as unknown as { invalidation: TypedDataDefinition };
+    const res = await invalidate({
+      contract: 'portfolio',
+      portfolioId,
+      account: buyer.address,
+      nonce: q.nonce,
+      deadline: q.deadline,
+      signature: await buyer.signTypedData(invalidation.invalidation),
+    });
+    expect(res.statusCode, res.body).toBe(202);
+    const accepted = res.json();
+    expect(accepted).toMatchObject({
+      contract: 'portfolio',
+      verifyingContract: portfolio,
+      account: buyer.address,
+      nonce: q.nonce,
+      status: 'pending',
+    });
+    const receipt = await deployer.publicClient.waitForTransactionReceipt({ hash: accepted.txHash });
+    expect(receipt.status).toBe('success');
+    const used = await deployer.publicClient.readContract({
+      address: portfolio,
+      abi: portfolioAbi,
+      functionName: 'nonceUsed',
+      args: [buyer.address, BigInt(q.nonce)],
+    });
+    expect(used).toBe(true);
+
+    const before = await footprint();
+    const refused = await purchase(signed);
+    expect(refused.statusCode, refused.body).toBe(409);
+    expect(refused.json()).toMatchObject({ code: 'CONFLICT', details: { reason: 'REPLAYED' } });
+    // the same invalidation again: the nonce is used
+    const again = await invalidate({
+      contract: 'portfolio',
+      portfolioId,
+      account: buyer.address,
+      nonce: q.nonce,
+      deadline: q.deadline,
+      signature: await buyer.signTypedData(invalidation.invalidation),
+    });
+    expect(again.statusCode, again.body).toBe(409);
+    expect(again.json()).toMatchObject({ code: 'CONFLICT', details: { reason: 'NONCE_USED' } });
+    expect(await footprint()).toEqual(before);
+    const held = await deployer.publicClient.readContract({
+      address: tokens[0],
+      abi: trancheTokenAbi,
+      functionName: 'balanceOf',
+      args: [buyer.address],
+    });
+    expect(held).toBe(0n);
+  });
+
+  it('refuses a stranger’s signature (401), an expired invalidation (410), an account the registry does not know (403) and a missing portfolio (400), sending nothing', async () => {
+    const { portfolioId } = await publishedPortfolio();
+    const buyer = await investor();
+    const stranger = await investor({ allowlist: false });
+    const deadline = (await chainNow()) + 600n;
+    const row = await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id: portfolioId } });
+    const withContract = (d: bigint) =>
+      nonceInvalidationTypedData({
+        domain: {
+          name: 'NPL Portfolio',
+          version: '1',
+          chainId: anvil.chainId,
+          verifyingContract: getAddress(row.portfolioAddress as string),
+        },
+        invalidation: { account: buyer.address, nonce: 7n, deadline: d },
+      });
+    const before = await footprint();
+    const body = { contract: 'portfolio', portfolioId, account: buyer.address, nonce: '7' };
+
+    const wrongSigner = await invalidate({
+      ...body,
+      deadline: deadline.toString(),
+      signature: await stranger.signTypedData(withContract(deadline)),
+    });
+    expect(wrongSigner.statusCode, wrongSigner.body).toBe(401);
+    expect(wrongSigner.json().code).toBe('SIGNATURE_INVALID');
+
+    const past = (await chainNow()) - 1n;
+    const expired = await invalidate({
+      ...body,
+      deadline: past.toString(),
+      signature: await buyer.signTypedData(withContract(past)),
+    });
+    expect(expired.statusCode, expired.body).toBe(410);
+    expect(expired.json().code).toBe('ORDER_EXPIRED');
+
+    const unknown = nonceInvalidationTypedData({
+      ...withContract(deadline),
+      invalidation: { account: stranger.address, nonce: 7n, deadline },
+    });
+    const notInvestor = await invalidate({
+      ...body,
+      account: stranger.address,
+      deadline: deadline.toString(),
+      signature: await stranger.signTypedData(unknown),
+    });
+    expect(notInvestor.statusCode, notInvestor.body).toBe(403);
+    expect(notInvestor.json().code).toBe('NOT_ALLOWLISTED');
+
+    const noPortfolio = await invalidate({
+      ...body,
+      portfolioId: undefined,
+      deadline: deadline.toString(),
+      signature: await buyer.signTypedData(withContract(deadline)),
+    });
+    expect(noPortfolio.statusCode, noPortfolio.body).toBe(400);
+    expect(noPortfolio.json().details).toEqual([expect.objectContaining({ path: 'body.portfolioId' })]);
+    expect(await footprint()).toEqual(before);
+  });
 });

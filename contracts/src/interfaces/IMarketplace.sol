@@ -69,6 +69,10 @@ interface IMarketplace {
     /// @notice The maker cancelled the order.
     event OrderCancelled(bytes32 indexed orderHash, address indexed maker);
 
+    /// @notice `account` cancelled its fill-intent nonce `nonce` (its own call or its signed
+    /// `NonceInvalidation`): no `fillWithSig` with that nonce can run any more.
+    event IntentNonceInvalidated(address indexed account, uint256 nonce);
+
     /// @notice The maker bumped its counter: every order signed with a lower counter is void.
     event CounterIncremented(address indexed maker, uint256 newCounter);
 
@@ -113,13 +117,13 @@ interface IMarketplace {
     /// @notice Only the maker may cancel its order.
     error OrderCallerNotMaker(bytes32 orderHash, address caller);
 
-    /// @notice The fill intent expired at `deadline`.
+    /// @notice The fill intent (or the nonce invalidation) expired at `deadline`.
     error IntentExpired(uint256 deadline);
 
-    /// @notice The taker already used `nonce`.
+    /// @notice The taker already used (or cancelled) `nonce`.
     error IntentNonceUsed(address taker, uint256 nonce);
 
-    /// @notice The taker's signature does not match the intent.
+    /// @notice The taker's signature (EOA or ERC-1271) does not match the intent (or the nonce invalidation).
     error IntentSignatureInvalid(address taker);
 
     /// @notice The intent names another order than the one given.
@@ -163,6 +167,16 @@ interface IMarketplace {
     /// @notice Cancels `order` for good. Only its maker.
     function cancel(Order calldata order) external;
 
+    /// @notice Cancels msg.sender's fill-intent nonce `nonce`: a signed intent with it can no longer be relayed.
+    /// Available while paused. Reverts with IntentNonceUsed if the nonce is already used or cancelled.
+    function invalidateNonce(uint256 nonce) external;
+
+    /// @notice Same as `invalidateNonce` for `account`, relayed by anyone with `account`'s EIP-712 signature
+    /// (EOA or ERC-1271) of `NonceInvalidation(account, nonce, deadline)` on this marketplace's domain.
+    /// Reverts with IntentExpired after `deadline`, IntentNonceUsed if already used, IntentSignatureInvalid.
+    function invalidateNonceWithSig(address account, uint256 nonce, uint256 deadline, bytes calldata signature)
+        external;
+
     /// @notice Voids every order of msg.sender signed with the current counter.
     /// @return newCounter The counter new orders must carry.
     function incrementCounter() external returns (uint256 newCounter);
@@ -195,6 +209,9 @@ interface IMarketplace {
     /// @notice EIP-712 type hash of `FillIntent`.
     function FILL_INTENT_TYPEHASH() external view returns (bytes32);
 
+    /// @notice EIP-712 type hash of `NonceInvalidation(address account,uint256 nonce,uint256 deadline)`.
+    function NONCE_INVALIDATION_TYPEHASH() external view returns (bytes32);
+
     /// @notice The EIP-712 domain separator of this contract on this chain.
     function DOMAIN_SEPARATOR() external view returns (bytes32);
 
@@ -213,7 +230,7 @@ interface IMarketplace {
     /// @notice The counter new orders of `maker` must carry.
     function counter(address maker) external view returns (uint256);
 
-    /// @notice Whether `taker` already used `nonce` in a fill intent.
+    /// @notice Whether `taker` already used `nonce` in a fill intent or cancelled it.
     function nonceUsed(address taker, uint256 nonce) external view returns (bool);
 
     /// @notice Cost and fee of filling `amount` of `order` at the current fee.

@@ -69,6 +69,10 @@ interface IPortfolio {
     /// `nonce` is the intent's nonce for `buyWithSig`, and `DIRECT_PURCHASE_NONCE` for `buy`.
     event Purchased(uint256 indexed trancheId, address indexed buyer, uint256 amount, uint256 cost, uint256 nonce);
 
+    /// @notice `account` cancelled its intent nonce `nonce` (its own call or its signed `NonceInvalidation`):
+    /// no `buyWithSig` with that nonce can run any more.
+    event IntentNonceInvalidated(address indexed account, uint256 nonce);
+
     /// @notice The offering closed; `sold[i]` (face, pay units) is tranche i's outstanding principal from now.
     event OfferingClosed(uint256 closedAt, uint256[] sold);
 
@@ -143,13 +147,13 @@ interface IPortfolio {
     /// @notice The buyer is not allowed by the compliance registry.
     error OfferingBuyerNotAllowed(address buyer);
 
-    /// @notice The purchase intent expired at `deadline`.
+    /// @notice The purchase intent (or the nonce invalidation) expired at `deadline`.
     error IntentExpired(uint256 deadline);
 
     /// @notice The buyer already used (or cancelled) `nonce`.
     error IntentNonceUsed(address buyer, uint256 nonce);
 
-    /// @notice The signature is not the buyer's (EOA or ERC-1271) over the intent.
+    /// @notice The signature is not the buyer's (EOA or ERC-1271) over the intent (or the nonce invalidation).
     error IntentSignatureInvalid(address buyer);
 
     /// @notice Recoveries are accepted only after the offering closed.
@@ -186,6 +190,16 @@ interface IPortfolio {
     function buyWithSig(PurchaseIntent calldata intent, bytes calldata signature, PermitData calldata permit)
         external
         returns (uint256 cost);
+
+    /// @notice Cancels msg.sender's purchase-intent nonce `nonce`: a signed intent with it can no longer be
+    /// relayed. Available while paused. Reverts with IntentNonceUsed if the nonce is already used or cancelled.
+    function invalidateNonce(uint256 nonce) external;
+
+    /// @notice Same as `invalidateNonce` for `account`, relayed by anyone with `account`'s EIP-712 signature
+    /// (EOA or ERC-1271) of `NonceInvalidation(account, nonce, deadline)` on this Portfolio's domain.
+    /// Reverts with IntentExpired after `deadline`, IntentNonceUsed if already used, IntentSignatureInvalid.
+    function invalidateNonceWithSig(address account, uint256 nonce, uint256 deadline, bytes calldata signature)
+        external;
 
     /// @notice Closes the offering: each tranche's outstanding principal becomes its sold face, and interest
     /// starts accruing. The issuer may close at any time; anyone may close after `offeringEnd`.
@@ -233,6 +247,9 @@ interface IPortfolio {
     /// @notice EIP-712 type hash of `PurchaseIntent`.
     function PURCHASE_INTENT_TYPEHASH() external view returns (bytes32);
 
+    /// @notice EIP-712 type hash of `NonceInvalidation(address account,uint256 nonce,uint256 deadline)`.
+    function NONCE_INVALIDATION_TYPEHASH() external view returns (bytes32);
+
     /// @notice Role of the issuer.
     function ISSUER_ROLE() external view returns (bytes32);
 
@@ -264,7 +281,7 @@ interface IPortfolio {
     /// @notice Current document version, root and loan-tape hash.
     function documents() external view returns (uint256 version, bytes32 documentRoot, bytes32 loanTapeHash);
 
-    /// @notice Whether `buyer` used `nonce` in a `buyWithSig`.
+    /// @notice Whether `buyer` used `nonce` in a `buyWithSig` or cancelled it.
     function nonceUsed(address buyer, uint256 nonce) external view returns (bool);
 
     /// @notice Number of recoveries so far (the id of the last one).
