@@ -234,8 +234,9 @@ contract Marketplace is IMarketplace, AccessControl, EIP712 {
 
     // ------------------------------------------------------------------ internal
 
-    /// @dev Validates the order and the fill, then moves both legs. `maxCost` is the taker's bound
-    /// (unbounded for a direct `fill`, whose caller sees the order's price).
+    /// @dev Validates the order and the fill, then moves both legs of `min(amount, remaining)`. `maxCost` is
+    /// the taker's bound on the cost of what is taken (unbounded for a direct `fill`, whose caller sees the
+    /// order's price).
     function _fill(
         Order calldata order,
         bytes calldata makerSignature,
@@ -246,8 +247,8 @@ contract Marketplace is IMarketplace, AccessControl, EIP712 {
     ) internal returns (uint256) {
         Config memory config = _config;
         if (config.paused) revert MarketplacePaused();
-        uint256 newFilled = _validate(order, makerSignature, orderHash, taker, amount);
-        return _settle(order, orderHash, taker, amount, maxCost, newFilled, config);
+        (uint256 taken, uint256 newFilled) = _validate(order, makerSignature, orderHash, taker, amount);
+        return _settle(order, orderHash, taker, taken, maxCost, newFilled, config);
     }
 
     /// @dev Prices the fill, checks compliance, records the filled amount, then moves both legs.
@@ -275,15 +276,18 @@ contract Marketplace is IMarketplace, AccessControl, EIP712 {
         emit OrderFilled(orderHash, maker, taker, order.tranche, amount, cost, fee);
     }
 
-    /// @dev Every order-level check of a fill of `amount` by `taker`; returns the order's filled amount after
-    /// the fill.
+    /// @dev Every order-level check of a fill of up to `amount` by `taker`; returns the amount taken,
+    /// `min(amount, remaining)`, and the order's filled amount after the fill. A fill when nothing remains
+    /// reverts with OrderOverfilled(orderHash, amount, 0). An all-or-nothing order takes exactly its
+    /// `sellAmount` (any other `amount` reverts with OrderPartialFillNotAllowed), so it is never cut: its
+    /// remaining amount is `sellAmount` or zero.
     function _validate(
         Order calldata order,
         bytes calldata makerSignature,
         bytes32 orderHash,
         address taker,
         uint256 amount
-    ) internal view returns (uint256 newFilled) {
+    ) internal view returns (uint256 taken, uint256 newFilled) {
         if (block.timestamp > order.expiry) revert OrderExpired(orderHash, order.expiry);
         if (order.taker != address(0) && order.taker != taker) revert OrderTakerMismatch(orderHash, order.taker);
         uint256 currentCounter = counter[order.maker];
@@ -296,12 +300,22 @@ contract Marketplace is IMarketplace, AccessControl, EIP712 {
             revert OrderPartialFillNotAllowed(orderHash, amount, sellAmount);
         }
         uint256 alreadyFilled = status.filled;
-        uint256 remaining = sellAmount > alreadyFilled ? sellAmount - alreadyFilled : 0;
-        if (amount > remaining) revert OrderOverfilled(orderHash, amount, remaining);
+        uint256 remaining;
+        // filled <= sellAmount for every order hash (sellAmount is part of the hash, and a fill never takes
+        // more than what remains), so the subtraction cannot underflow.
+        unchecked {
+            remaining = sellAmount - alreadyFilled;
+        }
+        if (remaining == 0) revert OrderOverfilled(orderHash, amount, 0);
+        // a fill of more than what is left takes what is left: a 1-wei fill landing first cannot make a
+        // fill of the whole remainder revert
+        taken = amount < remaining ? amount : remaining;
         if (alreadyFilled == 0 && !_isValidSignature(order.maker, orderHash, makerSignature)) {
             revert OrderSignatureInvalid(orderHash, order.maker);
         }
-        return alreadyFilled + amount;
+        unchecked {
+            newFilled = alreadyFilled + taken;
+        }
     }
 
     /// @dev ceil(price * amount / sellAmount): rounding favours the maker, so splitting an order into many

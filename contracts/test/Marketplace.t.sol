@@ -6,6 +6,7 @@ import {IERC1271} from "@openzeppelin/contracts/interfaces/IERC1271.sol";
 import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {Marketplace} from "../src/Marketplace.sol";
@@ -268,16 +269,75 @@ contract MarketplaceTest is MarketplaceFixture {
         market.fill(order, signature, 1e18);
     }
 
-    function test_fill_revertsIfOverfilled() public {
+    function test_fill_moreThanRemainingTakesTheRemainder() public {
         IMarketplace.Order memory order = _order();
+        bytes32 orderHash = market.hashOrder(order);
         bytes memory signature = _signOrder(order);
         vm.prank(taker);
         market.fill(order, signature, 600e18);
+        (uint256 quoted,) = market.quote(order, 400e18);
+        vm.expectEmit(address(market));
+        emit OrderFilled(orderHash, maker, taker, address(tranche), 400e18, quoted, quoted * FEE_BPS / 10_000);
+        vm.prank(taker);
+        uint256 cost = market.fill(order, signature, 401e18);
+        assertEq(cost, quoted, "priced on what was taken");
+        assertEq(market.filled(orderHash), 1000e18);
+        assertEq(tranche.balanceOf(taker), 1000e18);
+    }
+
+    function test_fill_revertsIfNothingRemains() public {
+        IMarketplace.Order memory order = _order();
+        bytes memory signature = _signOrder(order);
+        vm.prank(taker);
+        market.fill(order, signature, 1000e18);
         vm.expectRevert(
-            abi.encodeWithSelector(IMarketplace.OrderOverfilled.selector, market.hashOrder(order), 401e18, 400e18)
+            abi.encodeWithSelector(IMarketplace.OrderOverfilled.selector, market.hashOrder(order), 1e18, 0)
         );
         vm.prank(taker);
-        market.fill(order, signature, 401e18);
+        market.fill(order, signature, 1e18);
+    }
+
+    /// @dev Issue 11 finding 5: a stranger front-runs a taker's fill of the whole order with a 1-wei fill.
+    /// The taker's relayed fill then takes what is left (within its maxCost) instead of reverting.
+    function test_fillWithSig_oneWeiFrontRunDoesNotBlockTheWholeFill() public {
+        IMarketplace.Order memory order = _order();
+        bytes32 orderHash = market.hashOrder(order);
+        bytes memory makerSig = _signOrder(order);
+        IMarketplace.FillIntent memory intent = _intent(order, order.sellAmount, 7);
+        intent.maxCost = order.price;
+        bytes memory takerSig = _sign(takerKey, market.hashFillIntent(intent));
+
+        address attacker = makeAddr("attacker");
+        _allow(attacker);
+        usd.mint(attacker, 1e6);
+        vm.startPrank(attacker);
+        usd.approve(address(market), type(uint256).max);
+        market.fill(order, makerSig, 1);
+        vm.stopPrank();
+
+        uint256 remaining = order.sellAmount - 1;
+        (uint256 quoted,) = market.quote(order, remaining);
+        vm.expectEmit(address(market));
+        emit OrderFilled(orderHash, maker, taker, address(tranche), remaining, quoted, quoted * FEE_BPS / 10_000);
+        vm.prank(relayer);
+        uint256 cost = market.fillWithSig(order, makerSig, intent, takerSig, _noPermit());
+        assertEq(cost, quoted);
+        assertLe(cost, intent.maxCost);
+        assertEq(tranche.balanceOf(taker), remaining);
+        assertEq(market.filled(orderHash), order.sellAmount);
+    }
+
+    function test_fillWithSig_capsTheRemainderAtMaxCost() public {
+        IMarketplace.Order memory order = _order();
+        bytes memory makerSig = _signOrder(order);
+        vm.prank(taker);
+        market.fill(order, makerSig, 600e18);
+        // the intent asks for everything but bounds the cost below what the remaining 400 cost
+        IMarketplace.FillIntent memory intent = _intent(order, 1000e18, 8);
+        intent.maxCost = 396e6 - 1;
+        bytes memory takerSig = _sign(takerKey, market.hashFillIntent(intent));
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.IntentCostExceedsMax.selector, 396e6, 396e6 - 1));
+        market.fillWithSig(order, makerSig, intent, takerSig, _noPermit());
     }
 
     function test_fill_revertsIfPartialFillNotAllowed() public {
@@ -850,18 +910,11 @@ contract MarketplaceTest is MarketplaceFixture {
         uint256 fees;
         for (uint256 i; i < parts.length; ++i) {
             uint256 remaining = sellAmount - filledSoFar;
-            // Mostly valid amounts, sometimes one beyond what is left.
-            uint256 amount = bound(parts[i], 1, remaining + 1);
-            if (amount > remaining) {
-                vm.expectRevert(
-                    abi.encodeWithSelector(IMarketplace.OrderOverfilled.selector, orderHash, amount, remaining)
-                );
-                vm.prank(taker);
-                market.fill(order, signature, amount);
-                continue;
-            }
+            // Mostly within what is left, sometimes beyond it (then the fill takes what is left).
+            uint256 amount = bound(parts[i], 1, remaining * 2);
             vm.prank(taker);
             uint256 cost = market.fill(order, signature, amount);
+            if (amount > remaining) amount = remaining;
             // cost is the smallest integer with cost * sellAmount >= price * amount
             assertGe(cost * sellAmount, price * amount, "cost rounds up");
             if (cost > 0) assertLt((cost - 1) * sellAmount, price * amount);
@@ -877,7 +930,50 @@ contract MarketplaceTest is MarketplaceFixture {
         assertEq(usd.balanceOf(treasury), fees);
         assertEq(usd.balanceOf(maker), paid - fees);
         assertEq(usd.balanceOf(taker), 10_000_000e6 - paid);
-        if (filledSoFar == sellAmount) assertGe(paid, price, "filling everything costs at least the price");
+        if (filledSoFar == sellAmount) {
+            assertGe(paid, price, "filling everything costs at least the price");
+            vm.expectRevert(abi.encodeWithSelector(IMarketplace.OrderOverfilled.selector, orderHash, 1, 0));
+            vm.prank(taker);
+            market.fill(order, signature, 1);
+        }
+    }
+
+    /// @dev A relayed fill of any amount after any earlier fill never takes more than what remains, nor costs
+    /// more than the intent's maxCost: it takes min(amount, remaining), priced as a fill of that amount.
+    function testFuzz_fillWithSig_neverExceedsRemainingNorMaxCost(
+        uint256 sellAmount,
+        uint256 price,
+        uint256 first,
+        uint256 amount,
+        uint256 maxCost
+    ) public {
+        IMarketplace.Order memory order = _order();
+        order.sellAmount = bound(sellAmount, 2, 1_000_000e18);
+        order.price = bound(price, 0, 1_000_000e6);
+        bytes memory makerSig = _signOrder(order);
+        first = bound(first, 1, order.sellAmount - 1);
+        vm.prank(taker);
+        market.fill(order, makerSig, first);
+
+        IMarketplace.FillIntent memory intent = _intent(order, bound(amount, 1, type(uint128).max), 3);
+        intent.maxCost = bound(maxCost, 0, order.price);
+        bytes memory takerSig = _sign(takerKey, market.hashFillIntent(intent));
+        uint256 taken = Math.min(intent.amount, order.sellAmount - first);
+        (uint256 expectedCost,) = market.quote(order, taken);
+        if (expectedCost > intent.maxCost) {
+            vm.expectRevert(
+                abi.encodeWithSelector(IMarketplace.IntentCostExceedsMax.selector, expectedCost, intent.maxCost)
+            );
+            market.fillWithSig(order, makerSig, intent, takerSig, _noPermit());
+            assertEq(market.filled(intent.orderHash), first);
+            return;
+        }
+        uint256 cost = market.fillWithSig(order, makerSig, intent, takerSig, _noPermit());
+        assertEq(cost, expectedCost);
+        assertLe(cost, intent.maxCost, "never above maxCost");
+        assertEq(tranche.balanceOf(taker), first + taken);
+        assertLe(market.filled(intent.orderHash), order.sellAmount, "never beyond the order");
+        assertEq(market.filled(intent.orderHash), first + taken);
     }
 
     /// @dev fee = floor(cost * feeBps / 10000) and maker + treasury receive exactly the cost.

@@ -31,7 +31,8 @@ interface IMarketplace {
         bool partialFill;
     }
 
-    /// @notice A taker's signed instruction to fill `amount` of the order `orderHash` for at most `maxCost`,
+    /// @notice A taker's signed instruction to fill up to `amount` of the order `orderHash` (what is left if
+    /// less) for at most `maxCost`,
     /// relayed by anyone before `deadline`. Nonces are unordered (any unused nonce is valid once).
     struct FillIntent {
         bytes32 orderHash;
@@ -99,7 +100,8 @@ interface IMarketplace {
     /// @notice The order was signed with `counter` but the maker's counter is now `currentCounter`.
     error OrderCounterStale(bytes32 orderHash, uint256 counter, uint256 currentCounter);
 
-    /// @notice Filling `amount` would exceed the order: only `remaining` is left.
+    /// @notice Nothing is left of the order to fill (`remaining` is zero): a fill of more than what is left
+    /// takes what is left, only a fill of a fully filled order reverts.
     error OrderOverfilled(bytes32 orderHash, uint256 amount, uint256 remaining);
 
     /// @notice The order must be filled in one go for its whole `sellAmount`.
@@ -146,15 +148,21 @@ interface IMarketplace {
 
     // ------------------------------------------------------------------ trading
 
-    /// @notice Fills `amount` of `order` with msg.sender as taker: pays
-    /// `cost = ceil(price * amount / sellAmount)` (fee = floor(cost * feeBps / 10000) to the treasury, the
-    /// rest to the maker) and receives `amount` tranche tokens from the maker.
+    /// @notice Fills up to `amount` of `order` with msg.sender as taker: takes `taken = min(amount, remaining)`
+    /// (a fill of more than what is left takes what is left, so a front-running fill of 1 wei cannot make a
+    /// fill of the whole remainder revert), pays `cost = ceil(price * taken / sellAmount)` (fee =
+    /// floor(cost * feeBps / 10000) to the treasury, the rest to the maker) and receives `taken` tranche
+    /// tokens from the maker; `OrderFilled` reports `taken`. Reverts with OrderOverfilled when nothing is left.
+    /// An all-or-nothing order (`partialFill == false`) is never cut: `amount` must equal its `sellAmount`
+    /// (else OrderPartialFillNotAllowed) and it fills whole once, any later fill reverts with OrderOverfilled.
     /// @return cost The pay-token amount the taker paid (fee included).
     function fill(Order calldata order, bytes calldata makerSignature, uint256 amount) external returns (uint256 cost);
 
     /// @notice Relayed fill: like `fill`, with the taker authorizing through a signed `FillIntent` and
-    /// optionally an ERC-2612 permit of the pay token. The permit is tried and its failure ignored (a
-    /// front-run permit already set the allowance); the fill then fails only if the allowance is too low.
+    /// optionally an ERC-2612 permit of the pay token. It takes `min(intent.amount, remaining)`, and the cost
+    /// of what is taken must not exceed `intent.maxCost` (else IntentCostExceedsMax). The permit is tried and
+    /// its failure ignored (a front-run permit already set the allowance); the fill then fails only if the
+    /// allowance is too low.
     /// @return cost The pay-token amount the taker paid (fee included).
     function fillWithSig(
         Order calldata order,

@@ -14,8 +14,9 @@ import {Test} from "../utils/Test.sol";
 
 /// @notice Makers sign orders, takers fill them directly or through relayed intents, makers cancel and bump
 /// counters, time passes. The handler predicts from its ghost state whether a fill is allowed; allowed fills
-/// must succeed and move both legs exactly, forbidden ones (cancelled, expired, stale counter, beyond the
-/// amount, wrong taker, replayed nonce) must revert and move nothing.
+/// must succeed and move both legs exactly (a fill asking for more than what is left takes what is left),
+/// forbidden ones (cancelled, expired, stale counter, nothing left, wrong taker, replayed nonce) must revert
+/// and move nothing.
 contract MarketplaceHandler is Test {
     uint256 internal constant MAKERS = 3;
     uint256 internal constant TAKERS = 3;
@@ -116,11 +117,12 @@ contract MarketplaceHandler is Test {
         address taker = takers[takerSeed % TAKERS];
         amount = _amount(order, orderHashes[index], amount);
         bool allowed = _allowed(order, orderHashes[index], taker, amount);
-        if (allowed && tranche.balanceOf(order.maker) < amount) return; // maker sold its tokens elsewhere
+        uint256 taken = _taken(order, orderHashes[index], amount);
+        if (allowed && tranche.balanceOf(order.maker) < taken) return; // maker sold its tokens elsewhere
         vm.prank(taker);
         try market.fill(order, _signatures[index], amount) returns (uint256 cost) {
             if (!allowed) ++violations;
-            else _book(order, orderHashes[index], taker, amount, cost);
+            else _book(order, orderHashes[index], taker, taken, cost);
         } catch {
             if (allowed) ++unexpectedReverts;
         }
@@ -136,14 +138,15 @@ contract MarketplaceHandler is Test {
         nonce = replay ? 0 : bound(nonce, 1, type(uint64).max);
         bool allowed =
             _allowed(_orders[index], orderHashes[index], takers[t], amount) && !ghostNonceUsed[takers[t]][nonce];
-        if (allowed && tranche.balanceOf(_orders[index].maker) < amount) return;
+        uint256 taken = _taken(_orders[index], orderHashes[index], amount);
+        if (allowed && tranche.balanceOf(_orders[index].maker) < taken) return;
         (IMarketplace.FillIntent memory intent, bytes memory takerSignature) = _signIntent(index, t, amount, nonce);
         IMarketplace.PermitData memory noPermit;
         try market.fillWithSig(_orders[index], _signatures[index], intent, takerSignature, noPermit) returns (
             uint256 cost
         ) {
             if (!allowed) ++violations;
-            else _book(_orders[index], orderHashes[index], takers[t], amount, cost);
+            else _book(_orders[index], orderHashes[index], takers[t], taken, cost);
             ghostNonceUsed[takers[t]][nonce] = true;
         } catch {
             if (allowed) ++unexpectedReverts;
@@ -237,8 +240,18 @@ contract MarketplaceHandler is Test {
         if (order.taker != address(0) && order.taker != taker) return false;
         if (amount == 0) return false;
         if (!order.partialFill && amount != order.sellAmount) return false;
-        if (ghostFilled[orderHash] + amount > order.sellAmount) return false;
+        if (ghostFilled[orderHash] >= order.sellAmount) return false; // nothing left
         return true;
+    }
+
+    /// @dev What a fill of `amount` takes: what is left if it asks for more.
+    function _taken(IMarketplace.Order memory order, bytes32 orderHash, uint256 amount)
+        internal
+        view
+        returns (uint256)
+    {
+        uint256 remaining = order.sellAmount - ghostFilled[orderHash];
+        return amount < remaining ? amount : remaining;
     }
 
     function _book(IMarketplace.Order memory order, bytes32 orderHash, address taker, uint256 amount, uint256 cost)
