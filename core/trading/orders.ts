@@ -13,11 +13,14 @@
  *   once the indexer's OrderFilled event is final, back to `pending` when a reorg removes it, `failed`
  *   once the relayer row says its transaction reverted (at a final block) or was given up.
  *
- * Races: a fill reserves its amount in Postgres (order row locked) before it is relayed; a second fill
- * that would exceed what is left counting pending fills is rejected up front (409 CONFLICT, reason
- * `OrderOverfilled`). If the chain moved anyway (a fill made outside the API), the relayer's simulation
- * rejects it (same answer, nothing sent) or the mined transaction reverts and the fill ends `failed`
- * with `OrderOverfilled`.
+ * Races: a fill takes `min(amount, what is left)` (as `Marketplace.fill` does on-chain, so a 1-wei fill
+ * landing first cannot block a fill of the whole remainder). It reserves what it will take in Postgres
+ * (order row locked) before it is relayed, counting pending fills as taken; a fill when nothing is left
+ * counting pending fills is rejected up front (409 CONFLICT, reason `OrderOverfilled`). If the chain
+ * moved anyway (a fill made outside the API), the mined fill takes what the chain had left (the fill
+ * view reports the amount of its OrderFilled event), or, when nothing was left, the relayer's
+ * simulation rejects it (same answer, nothing sent) or the mined transaction reverts and the fill ends
+ * `failed` with `OrderOverfilled`.
  *
  * An off-chain cancel only hides the order from this book: the signed order stays valid on-chain. For a
  * guaranteed cancel the maker calls `Marketplace.cancel(order)` or `incrementCounter()`; the indexer
@@ -583,10 +586,12 @@ export type FillView = ReturnType<typeof fillView>;
  * txHash }`). Rejected before anything is stored or sent: NOT_FOUND, SIGNATURE_INVALID, ORDER_EXPIRED
  * (order or intent), VALIDATION_FAILED (intent for another order, cost above maxCost, partial fill of
  * an all-or-nothing order, balance or allowance short), FORBIDDEN (order reserved for another taker),
- * NOT_ALLOWLISTED, NONCE_INVALID (intent nonce used), CONFLICT (order not open, or the amount exceeds
- * what is left counting pending fills: reason OrderOverfilled), and any revert of the relayer's
- * simulation (decoded, e.g. OrderOverfilled -> CONFLICT). Resubmitting the same signed intent answers
- * the fill already recorded.
+ * NOT_ALLOWLISTED, NONCE_INVALID (intent nonce used), CONFLICT (order not open, or nothing is left
+ * counting pending fills: reason OrderOverfilled), and any revert of the relayer's simulation (decoded,
+ * e.g. OrderOverfilled -> CONFLICT). An amount larger than what is left takes what is left: the fill's
+ * `amount` is what it will take (priced, checked against maxCost, balance and allowance on that), and
+ * once mined the amount of its OrderFilled event. Resubmitting the same signed intent answers the fill
+ * already recorded.
  */
 export async function submitFill(context: OrderBookContext, parameters: SubmitFillParameters) {
   const { prisma, publicClient, marketplace, chainId } = context;
@@ -654,19 +659,6 @@ export async function submitFill(context: OrderBookContext, parameters: SubmitFi
       ],
     });
   }
-  const cost = fillCost(order, intent.amount);
-  if (cost > intent.maxCost) {
-    throw new ValidationFailedError(`The fill costs ${cost}, more than maxCost ${intent.maxCost}`, {
-      details: [
-        {
-          path: 'body.intent.maxCost',
-          message: `must be at least the cost ${cost}`,
-          reason: 'IntentCostExceedsMax',
-        },
-      ],
-    });
-  }
-
   const portfolio = await prisma.portfolio.findUnique({
     where: { id: row.portfolio_id },
     select: { portfolioAddress: true },
@@ -687,6 +679,20 @@ export async function submitFill(context: OrderBookContext, parameters: SubmitFi
         orderHash,
         reason: cancelled ? 'OrderWasCancelled' : 'OrderCounterStale',
       },
+    });
+  }
+  // what the chain has left; pending fills are counted under the order lock below
+  if (filled >= order.sellAmount) throw overfilled(orderHash, intent.amount, filled, 0n);
+  const cost = fillCost(order, minBig(intent.amount, order.sellAmount - filled));
+  if (cost > intent.maxCost) {
+    throw new ValidationFailedError(`The fill costs ${cost}, more than maxCost ${intent.maxCost}`, {
+      details: [
+        {
+          path: 'body.intent.maxCost',
+          message: `must be at least the cost ${cost}`,
+          reason: 'IntentCostExceedsMax',
+        },
+      ],
     });
   }
   const allowed = await readIsAllowed(publicClient, { registry: terms.registry, account: intent.taker });
@@ -724,14 +730,11 @@ export async function submitFill(context: OrderBookContext, parameters: SubmitFi
       },
     );
   }
-  if (filled + intent.amount > order.sellAmount) {
-    throw overfilled(orderHash, intent.amount, order.sellAmount - filled, filled, 0n);
-  }
-
-  // Reserve: the order row lock serialises fills of one order; pending fills count as taken (a
-  // resumed fill is already stored: it counts against the others, not against itself).
+  // Reserve what the fill will take, min(amount, what is left): the order row lock serialises fills of
+  // one order; pending fills count as taken (a resumed fill is already stored: it counts against the
+  // others, not against itself). Its cost is at most the cost checked above.
   const id = resumed?.id ?? randomUUID();
-  await prisma.$transaction(async (tx) => {
+  const taken = await prisma.$transaction(async (tx) => {
     await tx.$queryRawUnsafe('SELECT hash FROM sell_order WHERE hash = $1 FOR UPDATE', orderHash);
     const [{ pending }] = await tx.$queryRawUnsafe<{ pending: string }[]>(
       PENDING_FILLS_SQL,
@@ -740,11 +743,16 @@ export async function submitFill(context: OrderBookContext, parameters: SubmitFi
       now.toString(),
     );
     const remaining = order.sellAmount - filled - big(pending);
-    if (intent.amount > remaining) {
-      throw overfilled(orderHash, intent.amount, remaining > 0n ? remaining : 0n, filled, big(pending));
+    if (remaining <= 0n) throw overfilled(orderHash, intent.amount, filled, big(pending));
+    const take = minBig(intent.amount, remaining);
+    if (resumed !== null) {
+      await tx.orderFill.update({ where: { id }, data: { amount: take.toString() } });
+    } else {
+      await tx.orderFill.create({
+        data: { ...fillRowData(id, orderHash, intent, signature), amount: take.toString() },
+      });
     }
-    if (resumed !== null) return;
-    await tx.orderFill.create({ data: fillRowData(id, orderHash, intent, signature) });
+    return take;
   });
 
   let relayTx: RelayTxView;
@@ -768,8 +776,7 @@ export async function submitFill(context: OrderBookContext, parameters: SubmitFi
     // the simulation reverted (nothing sent) or the relayer could not record it: no fill
     await prisma.orderFill.delete({ where: { id } }).catch(() => {});
     if (isChainError(error) && error.errorName === 'OrderOverfilled') {
-      const [, amount, remaining] = (error.args ?? []) as bigint[];
-      throw overfilled(orderHash, amount ?? intent.amount, remaining ?? 0n, filled, 0n, error);
+      throw overfilled(orderHash, intent.amount, order.sellAmount, 0n, error);
     }
     throw isChainError(error) || error instanceof BaseError
       ? error
@@ -779,28 +786,27 @@ export async function submitFill(context: OrderBookContext, parameters: SubmitFi
     where: { id },
     data: { relayTxId: relayTx.id, txHash: relayTx.txHash },
   });
-  return { replayed: false, fill: fillView(updated) };
+  return { replayed: false, taken, fill: fillView(updated) };
 }
 
-function overfilled(
-  orderHash: string,
-  amount: bigint,
-  remaining: bigint,
-  filled: bigint,
-  pending: bigint,
-  cause?: unknown,
-) {
-  return new ConflictError(`The fill of ${amount} exceeds what is left of the order (${remaining})`, {
-    cause,
-    details: {
-      reason: 'OrderOverfilled',
-      orderHash,
-      amount: amount.toString(),
-      remaining: remaining.toString(),
-      filled: filled.toString(),
-      pending: pending.toString(),
+const minBig = (a: bigint, b: bigint) => (a < b ? a : b);
+
+/** Nothing is left of the order: `filled` on-chain plus `pending` fills not on-chain yet take it all. */
+function overfilled(orderHash: string, amount: bigint, filled: bigint, pending: bigint, cause?: unknown) {
+  return new ConflictError(
+    `Nothing is left of the order to fill (filled ${filled}, pending ${pending}): the fill of ${amount} takes nothing`,
+    {
+      cause,
+      details: {
+        reason: 'OrderOverfilled',
+        orderHash,
+        amount: amount.toString(),
+        remaining: '0',
+        filled: filled.toString(),
+        pending: pending.toString(),
+      },
     },
-  });
+  );
 }
 
 /** The permit as `fillWithSig` takes it, after checking its value, deadline and signature. */
@@ -890,6 +896,7 @@ export async function getFill(
         ...link,
         status: 'confirmed',
         txHash: event.txHash,
+        amount: event.amount,
         cost: event.cost,
         fee: event.fee,
         blockNumber: event.blockNumber,
@@ -923,6 +930,7 @@ export async function getFill(
   return {
     ...view,
     status: 'mined' as const,
+    amount: event?.amount.toString() ?? view.amount,
     txHash: event?.txHash ?? relay.txHash,
     cost: event?.cost.toString() ?? null,
     fee: event?.fee.toString() ?? null,

@@ -169,9 +169,11 @@ export const orderRoutes: FastifyPluginAsyncZod = async (app) => {
         description:
           'Answers 202 once the relayer sent the transaction; poll GET /v1/orders/:hash/fills/:id: `mined` once ' +
           'in a block, `confirmed` once its indexed OrderFilled event is final, `failed` with the decoded reason ' +
-          'if it reverted. A fill ' +
-          'larger than what is left, counting fills still pending, is rejected up front (409 CONFLICT, ' +
-          '`details.reason` OrderOverfilled). The same signed intent again answers the same fill.',
+          'if it reverted. A fill larger than what is left takes what is left (counting fills still ' +
+          "pending; the answer's `amount` is what it will take, priced and checked against maxCost on that; " +
+          'the fill view reports the amount of its OrderFilled event once mined). A fill when nothing is left, ' +
+          'counting fills still pending, is rejected up front (409 CONFLICT, `details.reason` OrderOverfilled). ' +
+          'The same signed intent again answers the same fill.',
         params: orderHashParamsSchema,
         body: createFillBodySchema,
         response: { 202: fillAcceptedSchema, ...errorResponses(400, 401, 403, 404, 409, 410, 422, 429, 503) },
@@ -201,7 +203,9 @@ export const orderRoutes: FastifyPluginAsyncZod = async (app) => {
               },
       });
       request.audit = { type: 'order_fill', id: fill.id, details: { orderHash: fill.orderHash } };
-      return reply.status(202).send({ id: fill.id, status: fill.status, txHash: fill.txHash });
+      return reply
+        .status(202)
+        .send({ id: fill.id, status: fill.status, amount: fill.amount, txHash: fill.txHash });
     },
   );
 

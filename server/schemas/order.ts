@@ -127,7 +127,9 @@ export const createFillBodySchema = z.object({
   intent: z.object({
     orderHash: bytes32Schema,
     taker: addressSchema,
-    amount: positiveUint256Schema.describe('tranche-token base units to buy'),
+    amount: positiveUint256Schema.describe(
+      'tranche-token base units to buy at most: a fill larger than what is left takes what is left',
+    ),
     maxCost: uint256Schema.describe('pay-token base units at most (fee included)'),
     nonce: uint256Schema,
     deadline: uint256Schema.describe('unix seconds'),
@@ -142,6 +144,11 @@ export const createFillBodySchema = z.object({
 export const fillAcceptedSchema = z.object({
   id: z.string(),
   status: z.enum(['pending', 'confirmed', 'failed']),
+  amount: z
+    .string()
+    .describe(
+      'tranche-token base units the fill will take: min(intent amount, what is left counting pending fills)',
+    ),
   txHash: z.string().nullable(),
 });
 
@@ -150,7 +157,11 @@ export const fillSchema = z
     id: z.string(),
     orderHash: z.string(),
     taker: z.string(),
-    amount: z.string(),
+    amount: z
+      .string()
+      .describe(
+        'what the fill takes: reserved when accepted, the amount of its OrderFilled event once mined',
+      ),
     maxCost: z.string(),
     nonce: z.string(),
     status: settlementStatusSchema,

@@ -19,6 +19,7 @@ import { type ChainClients, createChainClients, withAccount } from '../../core/c
 import {
   cancelOrder as cancelOnChain,
   type FillIntent,
+  fillCost,
   fillWithSigArgs,
   hashOrder,
   incrementOrderCounter,
@@ -544,6 +545,7 @@ async function signedFill(taker: Investor, hash: Hex, amount: bigint, overrides:
 type FillBody = {
   id: string;
   status: string;
+  amount: string;
   txHash: string | null;
   blockNumber: string | null;
   cost: string | null;
@@ -684,11 +686,6 @@ describe('POST /v1/orders/:hash/fills', () => {
     );
     const late = await signedFill(taker, hash, tokens(1n), { deadline: (await chainNow()) - 1n });
     await expectCode(await postFill(hash, late.intent, late.signature), 410, 'ORDER_EXPIRED');
-    const tooMuch = await signedFill(taker, hash, tokens(11n));
-    expect(
-      (await expectCode(await postFill(hash, tooMuch.intent, tooMuch.signature), 409, 'CONFLICT')).details
-        .reason,
-    ).toBe('OrderOverfilled');
     const part = await signedFill(taker, whole.hash, tokens(5n));
     await expectCode(await postFill(whole.hash, part.intent, part.signature), 422, 'VALIDATION_FAILED');
     const cheap = await signedFill(taker, hash, tokens(10n), { maxCost: usd(9n) - 1n });
@@ -734,7 +731,7 @@ describe('POST /v1/orders/:hash/fills', () => {
     expect(await relayerNonce()).toBe(nonce);
   });
 
-  it('two takers racing for one all-or-nothing order: one fill lands, the other is refused (OrderOverfilled)', async () => {
+  it('two takers racing for one all-or-nothing order: one fill lands, the other gets 409 (nothing left counting the pending fill)', async () => {
     const maker = await investor({ holdA: tokens(10n) });
     const takers = [await investor({ funds: usd(100n) }), await investor({ funds: usd(100n) })];
     for (const taker of takers)
@@ -747,11 +744,12 @@ describe('POST /v1/orders/:hash/fills', () => {
     const accepted = results.filter((r) => r.statusCode === 202);
     const refused = results.filter((r) => r.statusCode !== 202);
     expect(accepted).toHaveLength(1);
+    expect(accepted[0].json().amount).toBe(order.sellAmount.toString());
     expect(refused).toHaveLength(1);
     expect(refused[0].statusCode).toBe(409);
-    expect(refused[0].json().details.reason).toBe('OrderOverfilled');
+    expect(refused[0].json().details).toMatchObject({ reason: 'OrderOverfilled', remaining: '0' });
     const fill = await settled(hash, accepted[0].json().id);
-    expect(fill.status).toBe('confirmed');
+    expect(fill).toMatchObject({ status: 'confirmed', amount: order.sellAmount.toString() });
     expect(await relayerNonce()).toBe(nonceBefore + 1);
     expect(await t.db.prisma.orderFill.count({ where: { orderHash: hash } })).toBe(1);
     const winner = takers[results.indexOf(accepted[0])];
@@ -765,6 +763,121 @@ describe('POST /v1/orders/:hash/fills', () => {
     const events = await t.db.prisma.orderFilledEvent.findMany({ where: { orderHash: hash } });
     expect(events.map((e) => e.taker)).toEqual([getAddress(winner.address)]);
     expect((await book(`maker=${maker.address}`)).items).toEqual([]);
+  });
+
+  it('two takers racing for 7 of a 10-token partial order: the first takes 7, the second the remaining 3, a third gets 409', async () => {
+    const maker = await investor({ holdA: tokens(10n) });
+    const takers = [await investor({ funds: usd(100n) }), await investor({ funds: usd(100n) })];
+    const late = await investor({ funds: usd(100n) });
+    for (const taker of [...takers, late])
+      await approve(taker.clients, { token: payToken, spender: marketplace, amount: maxUint256 });
+    const order = await newOrder(maker, { sellAmount: tokens(10n), price: usd(9n) });
+    const { hash } = await place(maker, order);
+    const signed = await Promise.all(takers.map((taker) => signedFill(taker, hash, tokens(7n))));
+    const results = await Promise.all(signed.map((s) => postFill(hash, s.intent, s.signature)));
+    for (const res of results) expect(res.statusCode, res.body).toBe(202);
+    const answered = results.map((r) => r.json() as { id: string; amount: string });
+    expect(answered.map((a) => a.amount).sort()).toEqual([tokens(3n).toString(), tokens(7n).toString()]);
+    const fills = await Promise.all(answered.map((a) => settled(hash, a.id)));
+    for (const [i, fill] of fills.entries()) {
+      expect(fill).toMatchObject({ status: 'confirmed', amount: answered[i].amount });
+      expect(fill.cost).toBe(fillCost(order, BigInt(answered[i].amount)).toString());
+    }
+    const filledOnChain = await deployer.publicClient.readContract({
+      address: marketplace,
+      abi: marketplaceAbi,
+      functionName: 'filled',
+      args: [hash],
+    });
+    expect(filledOnChain).toBe(order.sellAmount);
+    const third = await signedFill(late, hash, tokens(1n));
+    const refused = await postFill(hash, third.intent, third.signature);
+    expect(refused.statusCode, refused.body).toBe(409);
+    expect(refused.json().details).toMatchObject({ reason: 'OrderOverfilled', remaining: '0' });
+  });
+
+  it('a 1-wei fill front-running a relayed fill of the whole order: the relayed fill takes the rest (amount from its OrderFilled event)', async () => {
+    const maker = await investor({ holdA: tokens(10n) });
+    const taker = await investor({ funds: usd(100n) });
+    const attacker = await investor({ funds: usd(1n) });
+    for (const account of [taker, attacker]) {
+      await approve(account.clients, { token: payToken, spender: marketplace, amount: maxUint256 });
+    }
+    const order = await newOrder(maker, { sellAmount: tokens(10n), price: usd(9n) });
+    const { hash } = await place(maker, order);
+    const makerSignature = await signOrder(maker, { marketplace, chainId: anvil.chainId, order });
+    const s = await signedFill(taker, hash, order.sellAmount, { maxCost: order.price });
+    await deployer.publicClient.request({ method: 'evm_setAutomine' as never, params: [false] as never });
+    let accepted: { id: string; amount: string };
+    try {
+      const res = await postFill(hash, s.intent, s.signature);
+      expect(res.statusCode, res.body).toBe(202);
+      accepted = res.json();
+      expect(accepted.amount).toBe(order.sellAmount.toString());
+      // the attacker's 1-wei fill outbids the relayed one in the same block (anvil orders by priority fee)
+      const frontRun = attacker.clients.walletClient.writeContract({
+        address: marketplace,
+        abi: marketplaceAbi,
+        functionName: 'fill',
+        args: [order, makerSignature, 1n],
+        gas: 500_000n,
+        maxFeePerGas: 10n ** 11n,
+        maxPriorityFeePerGas: 10n ** 11n,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await deployer.publicClient.request({ method: 'evm_mine' as never, params: [] as never });
+      await frontRun;
+    } finally {
+      await deployer.publicClient.request({ method: 'evm_setAutomine' as never, params: [true] as never });
+    }
+    const fill = await settled(hash, accepted.id);
+    const rest = order.sellAmount - 1n;
+    expect(fill).toMatchObject({ status: 'confirmed', amount: rest.toString() });
+    expect(fill.cost).toBe(fillCost(order, rest).toString());
+    expect(BigInt(fill.cost ?? '0')).toBeLessThanOrEqual(order.price);
+    const events = await t.db.prisma.orderFilledEvent.findMany({
+      where: { orderHash: hash },
+      orderBy: [{ blockNumber: 'asc' }, { logIndex: 'asc' }],
+    });
+    expect(events.map((e) => [e.taker, e.amount.toString()])).toEqual([
+      [getAddress(attacker.address), '1'],
+      [getAddress(taker.address), rest.toString()],
+    ]);
+    const again = await signedFill(taker, hash, order.sellAmount);
+    const refused = await postFill(hash, again.intent, again.signature);
+    expect(refused.statusCode, refused.body).toBe(409);
+    expect(refused.json().details).toMatchObject({ reason: 'OrderOverfilled', remaining: '0' });
+  });
+
+  it('a fill larger than what is left on-chain is accepted for what is left, priced on it', async () => {
+    const maker = await investor({ holdA: tokens(10n) });
+    const taker = await investor({ funds: usd(100n) });
+    const attacker = await investor({ funds: usd(1n) });
+    for (const account of [taker, attacker]) {
+      await approve(account.clients, { token: payToken, spender: marketplace, amount: maxUint256 });
+    }
+    const order = await newOrder(maker, { sellAmount: tokens(10n), price: usd(9n) });
+    const { hash } = await place(maker, order);
+    const makerSignature = await signOrder(maker, { marketplace, chainId: anvil.chainId, order });
+    const tx = await attacker.clients.walletClient.writeContract({
+      address: marketplace,
+      abi: marketplaceAbi,
+      functionName: 'fill',
+      args: [order, makerSignature, 1n],
+      chain: attacker.clients.chain,
+      account: attacker.clients.account,
+    });
+    await deployer.publicClient.waitForTransactionReceipt({ hash: tx });
+    const rest = order.sellAmount - 1n;
+    // maxCost covers what is left, not the whole order: still accepted
+    const s = await signedFill(taker, hash, order.sellAmount, { maxCost: fillCost(order, rest) });
+    const res = await postFill(hash, s.intent, s.signature);
+    expect(res.statusCode, res.body).toBe(202);
+    expect(res.json().amount).toBe(rest.toString());
+    expect(await settled(hash, res.json().id)).toMatchObject({
+      status: 'confirmed',
+      amount: rest.toString(),
+    });
   });
 
   it('a relayed fill that loses the race on-chain ends failed with the decoded reason', async () => {
