@@ -790,10 +790,11 @@ describe('POST /v1/orders/:hash/fills', () => {
       args: [hash],
     });
     expect(filledOnChain).toBe(order.sellAmount);
+    // nothing left (the index has both fills): a clear 409
     const third = await signedFill(late, hash, tokens(1n));
     const refused = await postFill(hash, third.intent, third.signature);
     expect(refused.statusCode, refused.body).toBe(409);
-    expect(refused.json().details).toMatchObject({ reason: 'OrderOverfilled', remaining: '0' });
+    expect(refused.json().details).toMatchObject({ orderHash: hash, status: 'filled' });
   });
 
   it('a 1-wei fill front-running a relayed fill of the whole order: the relayed fill takes the rest (amount from its OrderFilled event)', async () => {
@@ -846,7 +847,7 @@ describe('POST /v1/orders/:hash/fills', () => {
     const again = await signedFill(taker, hash, order.sellAmount);
     const refused = await postFill(hash, again.intent, again.signature);
     expect(refused.statusCode, refused.body).toBe(409);
-    expect(refused.json().details).toMatchObject({ reason: 'OrderOverfilled', remaining: '0' });
+    expect(refused.json().details).toMatchObject({ orderHash: hash, status: 'filled' });
   });
 
   it('a fill larger than what is left on-chain is accepted for what is left, priced on it', async () => {
