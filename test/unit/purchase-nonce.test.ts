@@ -5,7 +5,11 @@ import { DIRECT_PURCHASE_NONCE, randomNonce } from '../../core/trading/purchases
 describe('randomNonce()', () => {
   it('never hands out the direct-purchase sentinel: a draw of type(uint256).max is drawn again', () => {
     expect(DIRECT_PURCHASE_NONCE).toBe(maxUint256);
-    const draws = [new Uint8Array(32).fill(0xff), new Uint8Array(32).fill(0xff), new Uint8Array(32).fill(0x01)];
+    const draws = [
+      new Uint8Array(32).fill(0xff),
+      new Uint8Array(32).fill(0xff),
+      new Uint8Array(32).fill(0x01),
+    ];
     let calls = 0;
     const nonce = randomNonce((size) => {
       expect(size).toBe(32);
