@@ -131,9 +131,10 @@ contract Distributor is IDistributor, Initializable, AccessControlUpgradeable {
     /// @inheritdoc IDistributor
     function revokePendingRoot() external onlyRole(GUARDIAN_ROLE) {
         bytes32 pending = _pendingRoot.root;
+        uint256 pendingDistributionId = _pendingRoot.distributionId;
         if (_pendingRoot.validAt == 0) revert DistributorNoPendingRoot();
         delete _pendingRoot;
-        emit RootRevoked(pending);
+        emit RootRevoked(pending, pendingDistributionId);
     }
 
     /// @inheritdoc IDistributor

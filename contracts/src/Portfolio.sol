@@ -180,6 +180,7 @@ contract Portfolio is
         returns (uint256 cost)
     {
         if (block.timestamp > intent.deadline) revert IntentExpired(intent.deadline);
+        if (intent.nonce == DIRECT_PURCHASE_NONCE) revert IntentNonceReserved(intent.buyer, intent.nonce);
         if (nonceUsed[intent.buyer][intent.nonce]) revert IntentNonceUsed(intent.buyer, intent.nonce);
         bytes32 digest = _hashTypedDataV4(
             keccak256(
@@ -225,7 +226,7 @@ contract Portfolio is
     }
 
     /// @inheritdoc IPortfolio
-    function closeOffering() external {
+    function closeOffering() external whenNotPaused {
         if (_config.offeringClosed) revert OfferingAlreadyClosed();
         if (block.timestamp <= _config.offeringEnd && !hasRole(ISSUER_ROLE, msg.sender)) {
             revert OfferingStillOpen(_config.offeringEnd);
@@ -283,7 +284,7 @@ contract Portfolio is
     }
 
     /// @inheritdoc IPortfolio
-    function sweepUndistributed(address to) external onlyRole(DEFAULT_ADMIN_ROLE) nonReentrant {
+    function sweepUndistributed(address to) external onlyRole(DEFAULT_ADMIN_ROLE) whenNotPaused nonReentrant {
         if (to == address(0)) revert PortfolioZeroAddress();
         uint256 amount = _undistributed;
         if (amount == 0) revert PortfolioNothingToSweep();

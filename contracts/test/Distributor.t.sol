@@ -78,7 +78,7 @@ contract DistributorTest is DistributorTestBase {
     event RootProposed(
         bytes32 indexed root, uint256 total, bytes32 treeHash, uint256 indexed distributionId, uint256 validAt
     );
-    event RootRevoked(bytes32 indexed root);
+    event RootRevoked(bytes32 indexed root, uint256 indexed distributionId);
     event RootAccepted(bytes32 indexed root, uint256 total, bytes32 treeHash, uint256 indexed distributionId);
     event Claimed(address indexed account, uint256 amount, uint256 cumulative);
     event TimelockDelaySet(uint256 timelockDelay);
@@ -256,9 +256,10 @@ contract DistributorTest is DistributorTestBase {
     function test_revokePendingRoot_deletesPendingRoot() public {
         _fund(100);
         vm.prank(proposer);
-        distributor.proposeRoot(keccak256("bad"), 100, 0, 1);
+        distributor.proposeRoot(keccak256("bad"), 100, 0, 7);
+        // The event names the revoked root's distribution id (the one RootProposed carried).
         vm.expectEmit(address(distributor));
-        emit RootRevoked(keccak256("bad"));
+        emit RootRevoked(keccak256("bad"), 7);
         vm.prank(guardian);
         distributor.revokePendingRoot();
         assertEq(distributor.pendingRoot().validAt, 0);

@@ -639,6 +639,21 @@ contract PortfolioTest is PortfolioFixture, WaterfallVectors {
         portfolio.buyWithSig(intent, sig, _noPermit());
     }
 
+    function test_buyWithSig_revertsForTheDirectPurchaseNonce() public {
+        // An intent with the direct-buy sentinel as nonce would emit a Purchased that looks like a direct buy.
+        vm.prank(admin);
+        usd.mint(alice, 100e6);
+        vm.prank(alice);
+        usd.approve(address(portfolio), 100e6);
+        uint256 sentinel = portfolio.DIRECT_PURCHASE_NONCE();
+        assertEq(sentinel, type(uint256).max);
+        IPortfolio.PurchaseIntent memory intent = _intent(sentinel);
+        bytes memory sig = _signIntent(aliceKey, intent);
+        vm.expectRevert(abi.encodeWithSelector(IPortfolio.IntentNonceReserved.selector, alice, sentinel));
+        portfolio.buyWithSig(intent, sig, _noPermit());
+        assertEq(tokens[0].balanceOf(alice), 0);
+    }
+
     // ================================================================== closeOffering and quote
 
     function test_closeOffering_byIssuerFixesOutstandingAtSoldFace() public {
@@ -674,6 +689,25 @@ contract PortfolioTest is PortfolioFixture, WaterfallVectors {
         vm.expectRevert(abi.encodeWithSelector(IPortfolio.OfferingStillOpen.selector, END));
         vm.prank(outsider);
         portfolio.closeOffering();
+    }
+
+    function test_closeOffering_revertsWhenPausedEvenAfterTheEnd() public {
+        vm.warp(END + 1);
+        vm.prank(guardian);
+        portfolio.pause();
+        vm.expectRevert(abi.encodeWithSelector(Pausable.EnforcedPause.selector));
+        vm.prank(outsider);
+        portfolio.closeOffering();
+        vm.expectRevert(abi.encodeWithSelector(Pausable.EnforcedPause.selector));
+        vm.prank(issuer);
+        portfolio.closeOffering();
+
+        vm.prank(guardian);
+        portfolio.unpause();
+        vm.prank(outsider);
+        portfolio.closeOffering();
+        assertTrue(portfolio.terms().offeringClosed);
+        assertEq(uint256(portfolio.terms().lastRecoveryAt), block.timestamp);
     }
 
     function test_closeOffering_revertsIfAlreadyClosed() public {
@@ -951,6 +985,49 @@ contract PortfolioTest is PortfolioFixture, WaterfallVectors {
         portfolio.sweepUndistributed(issuerTreasury);
         assertEq(portfolio.undistributed(), 0);
         assertEq(usd.balanceOf(issuerTreasury), 1_000e6 + held);
+    }
+
+    function test_sweepUndistributed_revertsWhenPaused() public {
+        _buy(alice, 0, 1_000e6);
+        _close();
+        _deposit(10_000e6);
+        uint256 held = portfolio.undistributed();
+        assertGt(held, 0);
+        vm.prank(guardian);
+        portfolio.pause();
+        vm.expectRevert(abi.encodeWithSelector(Pausable.EnforcedPause.selector));
+        vm.prank(admin);
+        portfolio.sweepUndistributed(issuerTreasury);
+        assertEq(portfolio.undistributed(), held);
+
+        vm.prank(guardian);
+        portfolio.unpause();
+        vm.prank(admin);
+        portfolio.sweepUndistributed(issuerTreasury);
+        assertEq(portfolio.undistributed(), 0);
+    }
+
+    function test_pause_doesNotPauseDistributorClaims() public {
+        // Holders' claims on money already distributed do not depend on the portfolio's pause; the
+        // Distributor has its own guardian pause.
+        _buy(alice, 0, 600_000e6);
+        _close();
+        vm.warp(block.timestamp + 30 days);
+        _deposit(10_000e6);
+        uint256 owed = usd.balanceOf(address(distributor));
+        assertGt(owed, 0);
+        bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(alice, owed))));
+        vm.prank(rootProposer);
+        distributor.proposeRoot(leaf, owed, keccak256("tree"), 1); // one-leaf tree: root = leaf
+        vm.warp(block.timestamp + 1 days);
+        distributor.acceptRoot();
+
+        vm.prank(guardian);
+        portfolio.pause();
+        assertFalse(distributor.paused());
+        distributor.claim(alice, owed, new bytes32[](0));
+        assertEq(distributor.claimed(alice), owed);
+        assertEq(usd.balanceOf(alice), owed);
     }
 
     function test_sweepUndistributed_revertsIfNothingHeld() public {

@@ -126,6 +126,7 @@ const codeByErrorName: Record<string, ErrorCode> = {
   ECDSAInvalidSignatureS: 'SIGNATURE_INVALID',
   ERC2612InvalidSigner: 'SIGNATURE_INVALID',
   IntentNonceUsed: 'NONCE_INVALID',
+  IntentNonceReserved: 'NONCE_INVALID',
   InvalidAccountNonce: 'NONCE_INVALID',
   IntentExpired: 'ORDER_EXPIRED',
   OrderExpired: 'ORDER_EXPIRED',

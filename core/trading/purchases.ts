@@ -215,8 +215,22 @@ async function findPublishedTranche(context: TradingContext, trancheId: string) 
   return { ...tranche, portfolioAddress: getAddress(portfolio.portfolioAddress) };
 }
 
-/** A fresh uniformly random uint256 (the intent nonce). */
-export const randomNonce = (): bigint => hexToBigInt(`0x${randomBytes(32).toString('hex')}`);
+/**
+ * `Portfolio.DIRECT_PURCHASE_NONCE` (type(uint256).max): the nonce a direct `buy` emits in `Purchased`.
+ * `buyWithSig` refuses an intent with it (IntentNonceReserved), so a quote never hands it out.
+ */
+export const DIRECT_PURCHASE_NONCE = maxUint256;
+
+/**
+ * A fresh uniformly random uint256 below `DIRECT_PURCHASE_NONCE` (the intent nonce): a draw of the
+ * reserved value is drawn again. `random` is the byte source (node:crypto's by default).
+ */
+export function randomNonce(random: (size: number) => Uint8Array = randomBytes): bigint {
+  for (;;) {
+    const nonce = hexToBigInt(`0x${Buffer.from(random(32)).toString('hex')}`);
+    if (nonce !== DIRECT_PURCHASE_NONCE) return nonce;
+  }
+}
 
 /**
  * Prices `amount` of a published tranche for `buyer` after checking, at the latest block, the

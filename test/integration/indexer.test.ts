@@ -30,6 +30,7 @@ import {
 import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
 import {
   complianceRegistryAbi,
+  distributorAbi,
   testStablecoinAbi,
   trancheTokenAbi,
 } from '../../core/chain/generated/index.ts';
@@ -261,6 +262,23 @@ beforeAll(async () => {
     approve: true,
   });
 
+  // the platform (root proposer and guardian here) proposes a root for distribution 41, then revokes it
+  await sendAndWait(platform, { contract: 'Distributor', functionName: 'proposeRoot' }, () =>
+    platform.walletClient.writeContract({
+      address: created.distributor,
+      abi: distributorAbi,
+      functionName: 'proposeRoot',
+      args: [`0x${'ab'.repeat(32)}`, 0n, `0x${'cd'.repeat(32)}`, 41n],
+    }),
+  );
+  await sendAndWait(platform, { contract: 'Distributor', functionName: 'revokePendingRoot' }, () =>
+    platform.walletClient.writeContract({
+      address: created.distributor,
+      abi: distributorAbi,
+      functionName: 'revokePendingRoot',
+    }),
+  );
+
   // the marketplace: i4 sells senior tokens to i3; another order cancelled; i5 bumps its counter
   const marketplace = stack.marketplace as Address;
   const makerAccount = privateKeyToAccount(a4.privateKey);
@@ -402,6 +420,17 @@ describe('createIndexer().syncOnce()', () => {
     expect(await tdb.prisma.documentsAnchoredEvent.count({ where: { portfolio: created.portfolio } })).toBe(
       1,
     );
+  });
+
+  it('records the revoked root with the distribution id its RootRevoked carries', async () => {
+    const rows = await tdb.prisma.distributorRootEvent.findMany({
+      where: { distributor: created.distributor },
+      orderBy: [{ blockNumber: 'asc' }, { logIndex: 'asc' }],
+    });
+    expect(rows.map((r) => [r.kind, r.root, r.distributionId?.toFixed() ?? null])).toEqual([
+      ['proposed', `0x${'ab'.repeat(32)}`, '41'],
+      ['revoked', `0x${'ab'.repeat(32)}`, '41'],
+    ]);
   });
 
   it('records the fill, the cancel and the counter bump of the marketplace', async () => {

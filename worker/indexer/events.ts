@@ -66,7 +66,7 @@ export type DecodedEvent =
       validAt: bigint;
     }
   | { type: 'RootAccepted'; root: Hex; total: bigint; treeHash: Hex; distributionId: bigint }
-  | { type: 'RootRevoked'; root: Hex }
+  | { type: 'RootRevoked'; root: Hex; distributionId: bigint }
   | { type: 'Claimed'; account: Address; amount: bigint; cumulative: bigint }
   | {
       type: 'OrderFilled';

@@ -450,7 +450,16 @@ export function createIndexer(options: CreateIndexerOptions): Indexer {
         ]);
         return false;
       case 'RootRevoked':
-        addRow(batch, 'root', [...key, address, 'revoked', event.root, null, null, null, null]);
+        addRow(batch, 'root', [
+          ...key,
+          address,
+          'revoked',
+          event.root,
+          null,
+          null,
+          s(event.distributionId),
+          null,
+        ]);
         return false;
       case 'Claimed':
         addRow(batch, 'claim', [...key, address, event.account, s(event.amount), s(event.cumulative)]);

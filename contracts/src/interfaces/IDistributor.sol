@@ -30,8 +30,9 @@ interface IDistributor {
         bytes32 indexed root, uint256 total, bytes32 treeHash, uint256 indexed distributionId, uint256 validAt
     );
 
-    /// @notice The guardian revoked the pending root.
-    event RootRevoked(bytes32 indexed root);
+    /// @notice The guardian revoked the pending root, which had been proposed for `distributionId` (the id
+    /// `RootProposed` carried), so an indexer can tell which distribution will not be paid by this root.
+    event RootRevoked(bytes32 indexed root, uint256 indexed distributionId);
 
     /// @notice The pending root became the current root.
     event RootAccepted(bytes32 indexed root, uint256 total, bytes32 treeHash, uint256 indexed distributionId);

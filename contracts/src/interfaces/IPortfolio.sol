@@ -153,6 +153,12 @@ interface IPortfolio {
     /// @notice The buyer already used (or cancelled) `nonce`.
     error IntentNonceUsed(address buyer, uint256 nonce);
 
+    /// @notice `nonce` is `DIRECT_PURCHASE_NONCE`, the value `Purchased` carries for a direct `buy`: an intent
+    /// signed with it would emit a `Purchased` indistinguishable from a direct buy, so no intent may use it.
+    /// @param buyer The intent's buyer.
+    /// @param nonce The reserved nonce (`type(uint256).max`).
+    error IntentNonceReserved(address buyer, uint256 nonce);
+
     /// @notice The signature is not the buyer's (EOA or ERC-1271) over the intent (or the nonce invalidation).
     error IntentSignatureInvalid(address buyer);
 
@@ -185,7 +191,8 @@ interface IPortfolio {
 
     /// @notice Same as `buy` for `intent.buyer`, relayed by anyone with the buyer's EIP-712 signature.
     /// The optional pay-token permit is tried first and ignored if it fails (e.g. already used by a
-    /// front-runner); the purchase then fails only if the allowance is insufficient.
+    /// front-runner); the purchase then fails only if the allowance is insufficient. An intent whose nonce is
+    /// `DIRECT_PURCHASE_NONCE` reverts with IntentNonceReserved (that value marks direct buys in `Purchased`).
     /// @return cost Pay units paid.
     function buyWithSig(PurchaseIntent calldata intent, bytes calldata signature, PermitData calldata permit)
         external
@@ -203,6 +210,9 @@ interface IPortfolio {
 
     /// @notice Closes the offering: each tranche's outstanding principal becomes its sold face, and interest
     /// starts accruing. The issuer may close at any time; anyone may close after `offeringEnd`.
+    /// Reverts with EnforcedPause while the portfolio is paused: closing is final (it fixes every tranche's
+    /// outstanding principal), so it waits until the guardian has investigated and unpaused; interest then
+    /// accrues from the actual close.
     function closeOffering() external;
 
     /// @notice Cost in pay units of `amount` tranche-token base units of `trancheId`; reverts with
@@ -222,7 +232,8 @@ interface IPortfolio {
     /// @return recoveryId Sequence number of this recovery (from 1).
     function depositRecovery(uint256 amount, bytes32 reportHash) external returns (uint256 recoveryId);
 
-    /// @notice Sends every undistributed unit to `to`. DEFAULT_ADMIN_ROLE only.
+    /// @notice Sends every undistributed unit to `to`. DEFAULT_ADMIN_ROLE only. Reverts with EnforcedPause while
+    /// the portfolio is paused: it moves money out of the portfolio, which waits while the guardian investigates.
     /// @dev Warning: undistributed funds exist only while the residual tranche has no holders; the admin
     /// decides where they go.
     function sweepUndistributed(address to) external;
@@ -233,7 +244,10 @@ interface IPortfolio {
     /// @return version The new version number.
     function updateDocuments(bytes32 documentRoot, bytes32 loanTapeHash) external returns (uint256 version);
 
-    /// @notice Pauses purchases and recoveries and every tranche token. GUARDIAN_ROLE only.
+    /// @notice Pauses purchases, the offering's close, recoveries, the undistributed sweep and every tranche
+    /// token. GUARDIAN_ROLE only. Nonce invalidations stay available (a holder can still cancel an intent).
+    /// Distributor claims are not paused: holders' claims on money already distributed must not depend on
+    /// the issuer's portfolio; the Distributor has its own guardian pause for an incident in the distributor.
     function pause() external;
 
     /// @notice Lifts the pause of the portfolio and of every tranche token. GUARDIAN_ROLE only.
