@@ -18,12 +18,8 @@ import { ChainError } from '../chain/errors.ts';
 import { portfolioAbi } from '../chain/generated/index.ts';
 import { readChain } from '../chain/read.ts';
 import type { PrismaClient } from '../db/index.ts';
-import {
-  BaseError,
-  ConflictError,
-  NotFoundError,
-  ServiceUnavailableError,
-} from '../platform/errors/index.ts';
+import { assertPublishedOnChain } from '../domain/published-portfolio.ts';
+import { BaseError, ConflictError, NotFoundError } from '../platform/errors/index.ts';
 import {
   byTxHashes,
   liveRelay,
@@ -51,21 +47,7 @@ export const CLOSE_OFFERING_KIND = 'closeOffering';
 export async function publishedPortfolio(context: Pick<RecoveryContext, 'prisma' | 'chainId'>, id: string) {
   const portfolio = UUID.test(id) ? await context.prisma.portfolio.findUnique({ where: { id } }) : null;
   if (portfolio === null) throw new NotFoundError('Portfolio', id);
-  if (portfolio.status !== 'published' || portfolio.portfolioAddress === null) {
-    throw new ConflictError('The portfolio is not published', {
-      details: {
-        reason: 'NOT_PUBLISHED',
-        portfolioId: portfolio.id,
-        status: portfolio.status,
-      },
-    });
-  }
-  if (portfolio.chainId !== context.chainId) {
-    throw new ServiceUnavailableError(
-      `The portfolio lives on chain ${portfolio.chainId}, the API serves ${context.chainId}`,
-    );
-  }
-  return { ...portfolio, portfolioAddress: getAddress(portfolio.portfolioAddress) };
+  return { ...portfolio, portfolioAddress: assertPublishedOnChain(portfolio, context.chainId) };
 }
 
 /** The portfolio's row if it exists (for authorisation before the state checks). */

@@ -30,12 +30,12 @@ import { complianceRegistryAbi, portfolioAbi } from '../chain/generated/index.ts
 import { readChain } from '../chain/read.ts';
 import type { PrismaClient } from '../db/index.ts';
 import { isUniqueViolation } from '../db/unique-violation.ts';
+import { assertPublishedOnChain } from '../domain/published-portfolio.ts';
 import {
   BaseError,
   ConflictError,
   NotFoundError,
   OrderExpiredError,
-  ServiceUnavailableError,
   SignatureInvalidError,
   ValidationFailedError,
 } from '../platform/errors/index.ts';
@@ -198,21 +198,12 @@ async function findPublishedTranche(context: TradingContext, trancheId: string) 
   });
   if (tranche === null) throw new NotFoundError('Tranche', trancheId);
   const { portfolio } = tranche;
-  if (portfolio.status !== 'published' || portfolio.portfolioAddress === null) {
-    throw new ConflictError('The tranche is not on sale: its portfolio is not published', {
-      details: {
-        reason: 'NOT_PUBLISHED',
-        portfolioId: portfolio.id,
-        status: portfolio.status,
-      },
-    });
-  }
-  if (portfolio.chainId !== context.chainId) {
-    throw new ServiceUnavailableError(
-      `The portfolio lives on chain ${portfolio.chainId}, the API serves ${context.chainId}`,
-    );
-  }
-  return { ...tranche, portfolioAddress: getAddress(portfolio.portfolioAddress) };
+  const portfolioAddress = assertPublishedOnChain(
+    portfolio,
+    context.chainId,
+    'The tranche is not on sale: its portfolio is not published',
+  );
+  return { ...tranche, portfolioAddress };
 }
 
 /**
