@@ -14,6 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Address, Hex } from 'viem';
 import type { PrismaClient } from '../db/index.ts';
+import { withTransaction } from '../db/transaction.ts';
 import { isUniqueViolation } from '../db/unique-violation.ts';
 import { NotFoundError, ServiceUnavailableError, ValidationFailedError } from '../platform/errors/index.ts';
 
@@ -441,23 +442,12 @@ async function inTransaction<T>(
   chainId: number,
   run: (db: Queryable) => Promise<T>,
 ): Promise<T> {
-  const client = await pool.connect();
-  let failed: Error | undefined;
-  try {
-    await client.query('BEGIN');
+  return withTransaction(pool, async (client) => {
     // a range lost in a crash is indexed again (the cursor moves in the same transaction)
     await client.query('SET LOCAL synchronous_commit TO off');
     await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_KEY, chainId]);
-    const result = await run(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    failed = error instanceof Error ? error : new Error(String(error));
-    await client.query('ROLLBACK').catch(() => {});
-    throw error;
-  } finally {
-    client.release(failed);
-  }
+    return run(client);
+  });
 }
 
 export type WriteRangeParameters = {

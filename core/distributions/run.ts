@@ -27,12 +27,14 @@
  * without a distribution gets one, after `reconcileDistributions` dealt with reorgs (the worker polls
  * it, see worker/main.ts).
  */
+
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { mkdir, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createKeccak } from 'hash-wasm';
+import type { PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { type Address, getAddress, type Hex } from 'viem';
 import { readCurrentRoot, readPendingRoot, readRoot } from '../chain/contracts/distributor.ts';
@@ -43,6 +45,7 @@ import { distributorAbi } from '../chain/generated/index.ts';
 import type { Relayer } from '../chain/relayer/relayer.ts';
 import { balancesAt } from '../chain-index/store.ts';
 import type { Db } from '../db/index.ts';
+import { withTransaction } from '../db/transaction.ts';
 import type { Config } from '../platform/config.ts';
 import { crashPoint } from '../platform/crash-point.ts';
 import { BaseError, ConflictError, ServiceUnavailableError } from '../platform/errors/index.ts';
@@ -271,10 +274,7 @@ async function computeStep(context: DistributionContext, row: Row): Promise<void
   const result = computeDistribution({ tranches: inputs, previousCumulative });
   const computed = performance.now();
   // one transaction on a raw pool client: the holder rows go in with one COPY (10,000+ rows)
-  const client = await context.db.pool.connect();
-  let failed: Error | undefined;
-  try {
-    await client.query('BEGIN');
+  await withTransaction(context.db.pool, async (client: PoolClient) => {
     await client.query('DELETE FROM distribution_holder WHERE distribution_id = $1', [row.id]);
     await client.query('DELETE FROM distribution_tranche WHERE distribution_id = $1', [row.id]);
     // stored checksummed: one batch keccak for all of them (viem's getAddress: ~2.5 s per 100k)
@@ -286,9 +286,9 @@ async function computeStep(context: DistributionContext, row: Row): Promise<void
     await pipeline(Readable.from([lines.join('')]), copy);
     await client.query(
       `INSERT INTO distribution_tranche (distribution_id, tranche_index, tranche, amount, carry_in,
-                                         distributed, dust_out, supply)
-       SELECT $1, * FROM unnest($2::int[], $3::text[], $4::numeric[], $5::numeric[], $6::numeric[],
-                                $7::numeric[], $8::numeric[])`,
+                                           distributed, dust_out, supply)
+         SELECT $1, * FROM unnest($2::int[], $3::text[], $4::numeric[], $5::numeric[], $6::numeric[],
+                                  $7::numeric[], $8::numeric[])`,
       [
         row.id,
         result.perTranche.map((_, i) => i),
@@ -302,18 +302,11 @@ async function computeStep(context: DistributionContext, row: Row): Promise<void
     );
     await client.query(
       `UPDATE distribution SET snapshot_at = now(), computed_at = now(), payout = $2, total = $3,
-                               updated_at = now()
-        WHERE id = $1`,
+                                 updated_at = now()
+          WHERE id = $1`,
       [row.id, result.totalPayout.toString(), result.total.toString()],
     );
-    await client.query('COMMIT');
-  } catch (error) {
-    failed = error instanceof Error ? error : new Error(String(error));
-    await client.query('ROLLBACK').catch(() => {});
-    throw error;
-  } finally {
-    client.release(failed);
-  }
+  });
   crashPoint('after-snapshot');
   const ms = (from: number, to: number) => Math.round(to - from);
   context.log?.info(
