@@ -6,6 +6,7 @@ import {Initializable} from "@openzeppelin/contracts-upgradeable/proxy/utils/Ini
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 
+import {IComplianceRegistry} from "./interfaces/IComplianceRegistry.sol";
 import {IDistributor} from "./interfaces/IDistributor.sol";
 
 /// @title Distributor
@@ -14,7 +15,11 @@ import {IDistributor} from "./interfaces/IDistributor.sol";
 /// @dev Storage is laid out for the claim path: the pay token, the pause flag and `_rootUnclaimed` (what the
 /// current root still allows to be paid, `rootTotal - totalClaimed`) share one slot, so a claim reads three
 /// slots (config, root, claimed[account]) and writes two (claimed[account], config). Keeping the difference
-/// rather than `totalClaimed` beside `rootTotal` avoids a fourth cold slot per claim.
+/// rather than `totalClaimed` beside `rootTotal` avoids a fourth cold slot per claim. The compliance check
+/// adds the `registry` slot and one call into the registry (one cold account and slot per claim, one cold
+/// slot per holder in `claimMany`, where the registry is read once per batch).
+/// @dev `MIN_TIMELOCK_DELAY` is an immutable of the implementation: clones delegate to its code, so every
+/// Distributor of a factory has the same floor, fixed at deployment, that no admin can lower.
 /// @dev Warning: fee-on-transfer or rebasing pay tokens are not supported (`fund` credits `amount`).
 contract Distributor is IDistributor, Initializable, AccessControlUpgradeable {
     using SafeERC20 for IERC20;
@@ -27,6 +32,12 @@ contract Distributor is IDistributor, Initializable, AccessControlUpgradeable {
 
     /// @inheritdoc IDistributor
     uint256 public constant MAX_ROOT_UNCLAIMED = type(uint88).max;
+
+    /// @inheritdoc IDistributor
+    uint256 public constant MAX_TIMELOCK_DELAY = 30 days;
+
+    /// @inheritdoc IDistributor
+    uint256 public immutable MIN_TIMELOCK_DELAY;
 
     /// @inheritdoc IDistributor
     address public payToken;
@@ -65,12 +76,25 @@ contract Distributor is IDistributor, Initializable, AccessControlUpgradeable {
 
     PendingRoot internal _pendingRoot;
 
+    /// @inheritdoc IDistributor
+    address public registry;
+
+    /// @dev The proposed timelock and when it may be accepted (`validAt == 0`: none pending).
+    uint256 internal _pendingDelay;
+    uint256 internal _pendingDelayValidAt;
+
     modifier whenNotPaused() {
         if (paused) revert DistributorPaused();
         _;
     }
 
-    constructor() {
+    /// @param minTimelockDelay The floor of every clone's root timelock (seconds), at most
+    /// `MAX_TIMELOCK_DELAY`: e.g. 1 day on public chains, seconds on local ones.
+    constructor(uint256 minTimelockDelay) {
+        if (minTimelockDelay > MAX_TIMELOCK_DELAY) {
+            revert DistributorTimelockDelayOutOfRange(minTimelockDelay, 0, MAX_TIMELOCK_DELAY);
+        }
+        MIN_TIMELOCK_DELAY = minTimelockDelay;
         _disableInitializers();
     }
 
@@ -78,17 +102,22 @@ contract Distributor is IDistributor, Initializable, AccessControlUpgradeable {
     function initialize(
         address portfolio_,
         address payToken_,
+        address registry_,
         address admin,
         address guardian,
         address rootProposer,
         uint256 timelockDelay_
     ) external initializer {
-        if (portfolio_ == address(0) || payToken_ == address(0) || admin == address(0)) {
+        if (
+            portfolio_ == address(0) || payToken_ == address(0) || registry_ == address(0) || admin == address(0)
+        ) {
             revert DistributorZeroAddress();
         }
+        _checkDelay(timelockDelay_);
         __AccessControl_init();
         portfolio = portfolio_;
         payToken = payToken_;
+        registry = registry_;
         timelockDelay = timelockDelay_;
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(GUARDIAN_ROLE, guardian);
@@ -159,10 +188,49 @@ contract Distributor is IDistributor, Initializable, AccessControlUpgradeable {
         emit RootAccepted(pending.root, pending.total, pending.treeHash, pending.distributionId);
     }
 
+    // ------------------------------------------------------------------ timelock changes
+
     /// @inheritdoc IDistributor
-    function setTimelockDelay(uint256 newTimelockDelay) external onlyRole(DEFAULT_ADMIN_ROLE) {
+    function proposeTimelockDelay(uint256 newTimelockDelay) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _checkDelay(newTimelockDelay);
+        uint256 validAt = block.timestamp + timelockDelay;
+        _pendingDelay = newTimelockDelay;
+        _pendingDelayValidAt = validAt;
+        emit TimelockDelayProposed(newTimelockDelay, validAt);
+    }
+
+    /// @inheritdoc IDistributor
+    function acceptTimelockDelay() external {
+        uint256 validAt = _pendingDelayValidAt;
+        if (validAt == 0) revert DistributorNoPendingTimelockDelay();
+        if (block.timestamp < validAt) revert DistributorTimelockDelayPending(validAt);
+        uint256 newTimelockDelay = _pendingDelay;
+        delete _pendingDelay;
+        delete _pendingDelayValidAt;
         timelockDelay = newTimelockDelay;
         emit TimelockDelaySet(newTimelockDelay);
+    }
+
+    /// @inheritdoc IDistributor
+    function cancelTimelockDelay() external {
+        if (!hasRole(DEFAULT_ADMIN_ROLE, msg.sender) && !hasRole(GUARDIAN_ROLE, msg.sender)) {
+            revert DistributorNotAdminOrGuardian(msg.sender);
+        }
+        if (_pendingDelayValidAt == 0) revert DistributorNoPendingTimelockDelay();
+        uint256 cancelled = _pendingDelay;
+        delete _pendingDelay;
+        delete _pendingDelayValidAt;
+        emit TimelockDelayCancelled(cancelled, msg.sender);
+    }
+
+    // ------------------------------------------------------------------ admin
+
+    /// @inheritdoc IDistributor
+    function recoverToken(address token, address to, uint256 amount) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (token == payToken) revert DistributorPayTokenNotRecoverable(token);
+        if (to == address(0)) revert DistributorZeroAddress();
+        IERC20(token).safeTransfer(to, amount);
+        emit TokenRecovered(token, to, amount);
     }
 
     // ------------------------------------------------------------------ claims
@@ -180,6 +248,7 @@ contract Distributor is IDistributor, Initializable, AccessControlUpgradeable {
         if (_processProof(proof, _leaf(account, cumulativeAmount)) != root) {
             revert DistributorProofInvalid(account, cumulativeAmount);
         }
+        if (!IComplianceRegistry(registry).isAllowed(account)) revert DistributorAccountNotAllowed(account);
         unchecked {
             amount = cumulativeAmount - alreadyClaimed;
         }
@@ -202,10 +271,12 @@ contract Distributor is IDistributor, Initializable, AccessControlUpgradeable {
         uint256 count = accounts.length;
         if (cumulativeAmounts.length != count || proofs.length != count) revert DistributorLengthMismatch();
         bytes32 currentRoot = root;
+        IComplianceRegistry compliance = IComplianceRegistry(registry);
         uint256 unclaimed = _rootUnclaimed;
+        // amounts[i]: what entry i is paid (0: nothing, or skipped).
         uint256[] memory amounts = new uint256[](count);
         // Checks and effects first (the root-total counter is written once, before any transfer, so a
-        // re-entrant claim from a transfer sees it up to date).
+        // re-entrant claim from a transfer sees it up to date). The registry call is a staticcall.
         for (uint256 i; i < count; ++i) {
             address account = accounts[i];
             uint256 cumulativeAmount = cumulativeAmounts[i];
@@ -218,6 +289,10 @@ contract Distributor is IDistributor, Initializable, AccessControlUpgradeable {
             unchecked {
                 amount = cumulativeAmount - alreadyClaimed;
             }
+            if (!compliance.isAllowed(account)) {
+                emit ClaimSkipped(account, amount, cumulativeAmount, SkipReason.NotAllowed);
+                continue;
+            }
             if (amount > unclaimed) _revertRootTotalExceeded(unclaimed, amount);
             claimed[account] = cumulativeAmount;
             unchecked {
@@ -227,13 +302,19 @@ contract Distributor is IDistributor, Initializable, AccessControlUpgradeable {
             amounts[i] = amount;
         }
         _rootUnclaimed = uint88(unclaimed);
-        IERC20 token = IERC20(payToken);
-        for (uint256 i; i < count; ++i) {
-            uint256 amount = amounts[i];
-            if (amount == 0) continue;
-            address account = accounts[i];
-            token.safeTransfer(account, amount);
-            emit Claimed(account, amount, cumulativeAmounts[i]);
+        uint256 rolledBack = _pay(accounts, cumulativeAmounts, amounts);
+        if (rolledBack != 0) {
+            // Relative to the counter as it is now (a transfer may have re-entered and moved it); checked:
+            // the restored amount was counted in it before, so it fits unless a re-entrant acceptRoot raised
+            // it to the bound, and then the batch reverts rather than truncate.
+            uint256 restored = _rootUnclaimed + rolledBack;
+            if (restored > MAX_ROOT_UNCLAIMED) {
+                revert DistributorRootUnclaimedTooLarge(restored, MAX_ROOT_UNCLAIMED);
+            }
+            _rootUnclaimed = uint88(restored);
+            unchecked {
+                total -= rolledBack; // rolledBack <= total
+            }
         }
     }
 
@@ -265,7 +346,48 @@ contract Distributor is IDistributor, Initializable, AccessControlUpgradeable {
         return rootTotal - _rootUnclaimed;
     }
 
+    /// @inheritdoc IDistributor
+    function pendingTimelockDelay() external view returns (uint256, uint256) {
+        return (_pendingDelay, _pendingDelayValidAt);
+    }
+
     // ------------------------------------------------------------------ internal
+
+    /// @dev A root timelock must lie in [MIN_TIMELOCK_DELAY, MAX_TIMELOCK_DELAY].
+    function _checkDelay(uint256 delay) internal view {
+        if (delay < MIN_TIMELOCK_DELAY || delay > MAX_TIMELOCK_DELAY) {
+            revert DistributorTimelockDelayOutOfRange(delay, MIN_TIMELOCK_DELAY, MAX_TIMELOCK_DELAY);
+        }
+    }
+
+    /// @dev The transfers of `claimMany` (after its effects): pays each `amounts[i] > 0` to `accounts[i]`, and
+    /// rolls back the claim of an account whose transfer fails. Returns the sum rolled back, which the caller
+    /// gives back to the root's unclaimed counter.
+    function _pay(address[] calldata accounts, uint256[] calldata cumulativeAmounts, uint256[] memory amounts)
+        internal
+        returns (uint256 rolledBack)
+    {
+        IERC20 token = IERC20(payToken);
+        uint256 count = accounts.length;
+        for (uint256 i; i < count; ++i) {
+            uint256 amount = amounts[i];
+            if (amount == 0) continue;
+            address account = accounts[i];
+            if (token.trySafeTransfer(account, amount)) {
+                emit Claimed(account, amount, cumulativeAmounts[i]);
+            } else {
+                // A transfer refused for this account (a blacklist): undo its effects, keep the batch.
+                // Relative to its claimed total as it is now, which a transfer re-entering `claim` under a
+                // newer root may have raised (paying only the difference above ours): taking off exactly
+                // what was not paid leaves it owed that amount, never more.
+                claimed[account] -= amount;
+                unchecked {
+                    rolledBack += amount; // <= the batch's total
+                }
+                emit ClaimSkipped(account, amount, cumulativeAmounts[i], SkipReason.TransferFailed);
+            }
+        }
+    }
 
     /// @dev A claim of `amount` with only `unclaimed` left under the current root's total.
     function _revertRootTotalExceeded(uint256 unclaimed, uint256 amount) internal view {

@@ -56,7 +56,13 @@ contract PortfolioFactory is IPortfolioFactory {
             tranches[i] = address(tokens[i]);
         }
         IDistributor(distributor).initialize(
-            portfolio, params.payToken, params.admin, params.guardian, params.rootProposer, params.timelockDelay
+            portfolio,
+            params.payToken,
+            params.registry,
+            params.admin,
+            params.guardian,
+            params.rootProposer,
+            params.timelockDelay
         );
         IPortfolio(portfolio).initialize(params, tokens, IDistributor(distributor));
 

@@ -7,21 +7,26 @@ import {Clones} from "@openzeppelin/contracts/proxy/Clones.sol";
 import {Hashes} from "@openzeppelin/contracts/utils/cryptography/Hashes.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 
+import {ComplianceRegistry} from "../src/ComplianceRegistry.sol";
 import {Distributor} from "../src/Distributor.sol";
 import {IDistributor} from "../src/interfaces/IDistributor.sol";
 import {TestStablecoin} from "../src/test/TestStablecoin.sol";
 
+import {BlacklistToken} from "./utils/BlacklistToken.sol";
 import {StandardMerkle} from "./utils/StandardMerkle.sol";
 import {Test} from "./utils/Test.sol";
 
 /// @notice Shared setup: a Distributor clone (as the factory deploys it) over TestStablecoin, funded by a
-/// stand-in portfolio address.
+/// stand-in portfolio address, with a real ComplianceRegistry that allowlists alice, bob and carol.
 abstract contract DistributorTestBase is Test {
     uint256 internal constant DELAY = 1 days;
+    /// @dev The implementation's floor in these tests (below DELAY, so a delay can be shortened to it).
+    uint256 internal constant MIN_DELAY = 1 hours;
 
     Distributor internal implementation;
     Distributor internal distributor;
     TestStablecoin internal usd;
+    ComplianceRegistry internal registry;
 
     address internal admin = makeAddr("admin");
     address internal guardian = makeAddr("guardian");
@@ -35,11 +40,23 @@ abstract contract DistributorTestBase is Test {
     function setUp() public virtual {
         vm.warp(1_700_000_000);
         usd = new TestStablecoin(address(this));
-        implementation = new Distributor();
+        registry = new ComplianceRegistry(address(this));
+        _allow(alice);
+        _allow(bob);
+        _allow(carol);
+        implementation = new Distributor(MIN_DELAY);
         distributor = Distributor(Clones.clone(address(implementation)));
-        distributor.initialize(portfolio, address(usd), admin, guardian, proposer, DELAY);
+        distributor.initialize(portfolio, address(usd), address(registry), admin, guardian, proposer, DELAY);
         vm.prank(portfolio);
         usd.approve(address(distributor), type(uint256).max);
+    }
+
+    function _allow(address account) internal {
+        registry.allowlist(account, type(uint64).max);
+    }
+
+    function _allowMany(address[] memory accounts_) internal {
+        registry.allowlistMany(accounts_, type(uint64).max);
     }
 
     function _fund(uint256 amount) internal {
@@ -82,6 +99,10 @@ contract DistributorTest is DistributorTestBase {
     event RootAccepted(bytes32 indexed root, uint256 total, bytes32 treeHash, uint256 indexed distributionId);
     event Claimed(address indexed account, uint256 amount, uint256 cumulative);
     event TimelockDelaySet(uint256 timelockDelay);
+    event TimelockDelayProposed(uint256 timelockDelay, uint256 validAt);
+    event TimelockDelayCancelled(uint256 timelockDelay, address by);
+    event ClaimSkipped(address indexed account, uint256 amount, uint256 cumulativeAmount, IDistributor.SkipReason reason);
+    event TokenRecovered(address indexed token, address indexed to, uint256 amount);
     event Paused(address account);
     event Unpaused(address account);
 
@@ -113,6 +134,9 @@ contract DistributorTest is DistributorTestBase {
         assertEq(distributor.portfolio(), portfolio);
         assertEq(distributor.payToken(), address(usd));
         assertEq(distributor.timelockDelay(), DELAY);
+        assertEq(distributor.registry(), address(registry));
+        assertEq(distributor.MIN_TIMELOCK_DELAY(), MIN_DELAY);
+        assertEq(implementation.MIN_TIMELOCK_DELAY(), MIN_DELAY, "the clone reads the implementation's floor");
         assertTrue(distributor.hasRole(distributor.DEFAULT_ADMIN_ROLE(), admin));
         assertTrue(distributor.hasRole(distributor.GUARDIAN_ROLE(), guardian));
         assertTrue(distributor.hasRole(distributor.ROOT_PROPOSER_ROLE(), proposer));
@@ -122,22 +146,50 @@ contract DistributorTest is DistributorTestBase {
 
     function test_initialize_revertsOnSecondCall() public {
         vm.expectRevert(abi.encodeWithSelector(Initializable.InvalidInitialization.selector));
-        distributor.initialize(portfolio, address(usd), admin, guardian, proposer, DELAY);
+        distributor.initialize(portfolio, address(usd), address(registry), admin, guardian, proposer, DELAY);
     }
 
     function test_initialize_revertsOnImplementation() public {
         vm.expectRevert(abi.encodeWithSelector(Initializable.InvalidInitialization.selector));
-        implementation.initialize(portfolio, address(usd), admin, guardian, proposer, DELAY);
+        implementation.initialize(portfolio, address(usd), address(registry), admin, guardian, proposer, DELAY);
     }
 
     function test_initialize_revertsIfZeroAddress() public {
         Distributor fresh = Distributor(Clones.clone(address(implementation)));
         vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorZeroAddress.selector));
-        fresh.initialize(address(0), address(usd), admin, guardian, proposer, DELAY);
+        fresh.initialize(address(0), address(usd), address(registry), admin, guardian, proposer, DELAY);
         vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorZeroAddress.selector));
-        fresh.initialize(portfolio, address(0), admin, guardian, proposer, DELAY);
+        fresh.initialize(portfolio, address(0), address(registry), admin, guardian, proposer, DELAY);
         vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorZeroAddress.selector));
-        fresh.initialize(portfolio, address(usd), address(0), guardian, proposer, DELAY);
+        fresh.initialize(portfolio, address(usd), address(0), admin, guardian, proposer, DELAY);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorZeroAddress.selector));
+        fresh.initialize(portfolio, address(usd), address(registry), address(0), guardian, proposer, DELAY);
+    }
+
+    /// @dev The floor is checked at initialization: no clone starts with a shorter (or a 30-day+) delay.
+    function test_initialize_revertsIfDelayOutOfRange() public {
+        uint256 max = implementation.MAX_TIMELOCK_DELAY();
+        Distributor fresh = Distributor(Clones.clone(address(implementation)));
+        vm.expectRevert(
+            abi.encodeWithSelector(IDistributor.DistributorTimelockDelayOutOfRange.selector, MIN_DELAY - 1, MIN_DELAY, max)
+        );
+        fresh.initialize(portfolio, address(usd), address(registry), admin, guardian, proposer, MIN_DELAY - 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(IDistributor.DistributorTimelockDelayOutOfRange.selector, max + 1, MIN_DELAY, max)
+        );
+        fresh.initialize(portfolio, address(usd), address(registry), admin, guardian, proposer, max + 1);
+        fresh.initialize(portfolio, address(usd), address(registry), admin, guardian, proposer, MIN_DELAY);
+        assertEq(fresh.timelockDelay(), MIN_DELAY);
+    }
+
+    function test_constructor_revertsIfFloorAboveMax() public {
+        uint256 max = implementation.MAX_TIMELOCK_DELAY();
+        assertEq(max, 30 days);
+        vm.expectRevert(
+            abi.encodeWithSelector(IDistributor.DistributorTimelockDelayOutOfRange.selector, max + 1, 0, max)
+        );
+        new Distributor(max + 1);
+        assertEq(new Distributor(max).MIN_TIMELOCK_DELAY(), max);
     }
 
     // ------------------------------------------------------------------ fund
@@ -328,27 +380,195 @@ contract DistributorTest is DistributorTestBase {
         distributor.acceptRoot();
     }
 
-    // ------------------------------------------------------------------ setTimelockDelay
+    // ------------------------------------------------------------------ timelock changes
 
-    function test_setTimelockDelay_appliesToLaterProposals() public {
+    /// @dev A change of the delay waits out the delay in force; roots proposed in between keep theirs.
+    function test_proposeTimelockDelay_waitsOutTheOldDelay() public {
+        uint256 proposedAt = block.timestamp;
         vm.expectEmit(address(distributor));
-        emit TimelockDelaySet(60);
+        emit TimelockDelayProposed(MIN_DELAY, proposedAt + DELAY);
         vm.prank(admin);
-        distributor.setTimelockDelay(60);
-        assertEq(distributor.timelockDelay(), 60);
+        distributor.proposeTimelockDelay(MIN_DELAY);
+        (uint256 pendingDelay, uint256 validAt) = distributor.pendingTimelockDelay();
+        assertEq(pendingDelay, MIN_DELAY);
+        assertEq(validAt, proposedAt + DELAY);
+        assertEq(distributor.timelockDelay(), DELAY, "the old delay stays in force");
+
+        // A root proposed while the change is pending waits the old delay.
         vm.prank(proposer);
         distributor.proposeRoot(keccak256("root"), 0, 0, 1);
-        assertEq(distributor.pendingRoot().validAt, block.timestamp + 60);
+        assertEq(distributor.pendingRoot().validAt, proposedAt + DELAY);
+
+        vm.warp(validAt - 1);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorTimelockDelayPending.selector, validAt));
+        distributor.acceptTimelockDelay();
+
+        vm.warp(validAt);
+        vm.expectEmit(address(distributor));
+        emit TimelockDelaySet(MIN_DELAY);
+        vm.prank(relayer); // anyone
+        distributor.acceptTimelockDelay();
+        assertEq(distributor.timelockDelay(), MIN_DELAY);
+        (pendingDelay, validAt) = distributor.pendingTimelockDelay();
+        assertEq(pendingDelay, 0);
+        assertEq(validAt, 0);
+        vm.prank(proposer);
+        distributor.proposeRoot(keccak256("root2"), 0, 0, 2);
+        assertEq(distributor.pendingRoot().validAt, block.timestamp + MIN_DELAY);
     }
 
-    function test_setTimelockDelay_revertsIfNotAdmin() public {
+    /// @dev A longer delay waits out the old one too, and a new proposal restarts the wait.
+    function test_proposeTimelockDelay_replacesPendingProposal() public {
+        vm.prank(admin);
+        distributor.proposeTimelockDelay(2 days);
+        vm.warp(block.timestamp + DELAY - 1);
+        vm.prank(admin);
+        distributor.proposeTimelockDelay(3 days);
+        (uint256 pendingDelay, uint256 validAt) = distributor.pendingTimelockDelay();
+        assertEq(pendingDelay, 3 days);
+        assertEq(validAt, block.timestamp + DELAY);
+        vm.warp(block.timestamp + 1);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorTimelockDelayPending.selector, validAt));
+        distributor.acceptTimelockDelay();
+        vm.warp(validAt);
+        distributor.acceptTimelockDelay();
+        assertEq(distributor.timelockDelay(), 3 days);
+    }
+
+    function test_proposeTimelockDelay_revertsOutOfRange() public {
+        uint256 max = distributor.MAX_TIMELOCK_DELAY();
+        vm.startPrank(admin);
+        vm.expectRevert(
+            abi.encodeWithSelector(IDistributor.DistributorTimelockDelayOutOfRange.selector, 0, MIN_DELAY, max)
+        );
+        distributor.proposeTimelockDelay(0);
+        vm.expectRevert(
+            abi.encodeWithSelector(IDistributor.DistributorTimelockDelayOutOfRange.selector, MIN_DELAY - 1, MIN_DELAY, max)
+        );
+        distributor.proposeTimelockDelay(MIN_DELAY - 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(IDistributor.DistributorTimelockDelayOutOfRange.selector, max + 1, MIN_DELAY, max)
+        );
+        distributor.proposeTimelockDelay(max + 1);
+        distributor.proposeTimelockDelay(max);
+        vm.stopPrank();
+    }
+
+    function test_proposeTimelockDelay_revertsIfNotAdmin() public {
         vm.expectRevert(
             abi.encodeWithSelector(
                 IAccessControl.AccessControlUnauthorizedAccount.selector, guardian, distributor.DEFAULT_ADMIN_ROLE()
             )
         );
         vm.prank(guardian);
-        distributor.setTimelockDelay(0);
+        distributor.proposeTimelockDelay(MIN_DELAY);
+    }
+
+    function test_acceptTimelockDelay_revertsIfNothingPending() public {
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorNoPendingTimelockDelay.selector));
+        distributor.acceptTimelockDelay();
+    }
+
+    function test_cancelTimelockDelay_byGuardianOrAdmin() public {
+        vm.prank(admin);
+        distributor.proposeTimelockDelay(MIN_DELAY);
+        vm.expectEmit(address(distributor));
+        emit TimelockDelayCancelled(MIN_DELAY, guardian);
+        vm.prank(guardian);
+        distributor.cancelTimelockDelay();
+        vm.warp(block.timestamp + DELAY);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorNoPendingTimelockDelay.selector));
+        distributor.acceptTimelockDelay();
+        assertEq(distributor.timelockDelay(), DELAY);
+
+        vm.prank(admin);
+        distributor.proposeTimelockDelay(MIN_DELAY);
+        vm.prank(admin);
+        distributor.cancelTimelockDelay();
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorNoPendingTimelockDelay.selector));
+        vm.prank(admin);
+        distributor.cancelTimelockDelay();
+    }
+
+    function test_cancelTimelockDelay_revertsForOthers() public {
+        vm.prank(admin);
+        distributor.proposeTimelockDelay(MIN_DELAY);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorNotAdminOrGuardian.selector, proposer));
+        vm.prank(proposer);
+        distributor.cancelTimelockDelay();
+    }
+
+    /// @dev Finding 1 of the review, the attack: the admin sets the delay to 0, grants itself
+    /// ROOT_PROPOSER_ROLE, proposes a one-leaf root paying itself `totalFunded`, accepts and claims in the
+    /// same second. Here the admin is even allowlisted (a colluding compliance officer). It now fails at
+    /// every step that needed no delay: the delay cannot go below the floor, a change of it waits out the
+    /// old delay, and the root waits the delay in force, during which the guardian revokes it.
+    function test_attack_adminCannotEmptyTheDistributorInOneBlock() public {
+        _activateFirstTree();
+        _allow(admin);
+        uint256 funded = distributor.totalFunded();
+        uint256 start = block.timestamp;
+
+        vm.startPrank(admin);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IDistributor.DistributorTimelockDelayOutOfRange.selector, 0, MIN_DELAY, distributor.MAX_TIMELOCK_DELAY()
+            )
+        );
+        distributor.proposeTimelockDelay(0);
+        // The shortest it can ask for applies only after the current delay.
+        distributor.proposeTimelockDelay(MIN_DELAY);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorTimelockDelayPending.selector, start + DELAY));
+        distributor.acceptTimelockDelay();
+        distributor.grantRole(distributor.ROOT_PROPOSER_ROLE(), admin);
+        bytes32 stealRoot = StandardMerkle.leaf(admin, funded); // a one-leaf tree: the root is the leaf
+        distributor.proposeRoot(stealRoot, funded, 0, 666);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorTimelockPending.selector, start + DELAY));
+        distributor.acceptRoot();
+        bytes32[] memory noProof = new bytes32[](0);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorProofInvalid.selector, admin, funded));
+        distributor.claim(admin, funded, noProof);
+        vm.stopPrank();
+
+        // Holders (and the guardian) see RootProposed and TimelockDelayProposed; the guardian revokes both
+        // within the delay.
+        vm.warp(start + DELAY - 1);
+        vm.startPrank(guardian);
+        distributor.revokePendingRoot();
+        distributor.cancelTimelockDelay();
+        vm.stopPrank();
+
+        vm.warp(start + DELAY);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorNoPendingRoot.selector));
+        distributor.acceptRoot();
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorProofInvalid.selector, admin, funded));
+        vm.prank(admin);
+        distributor.claim(admin, funded, noProof);
+        assertEq(usd.balanceOf(admin), 0, "the admin took nothing");
+        assertEq(distributor.timelockDelay(), DELAY);
+        // The holders' root is intact.
+        distributor.claim(carol, 650e6, _proof(carol, 650e6));
+        assertEq(usd.balanceOf(carol), 650e6);
+    }
+
+    /// @dev Without the guardian, the root would wait out the full delay in force when it was proposed,
+    /// even if the admin's shorter delay lands in between.
+    function test_attack_shorterDelayDoesNotShortenAPendingRoot() public {
+        _fund(100);
+        vm.prank(admin);
+        distributor.proposeTimelockDelay(MIN_DELAY);
+        vm.warp(block.timestamp + DELAY - 1);
+        vm.prank(proposer);
+        distributor.proposeRoot(keccak256("root"), 100, 0, 1);
+        uint256 rootValidAt = block.timestamp + DELAY;
+        vm.warp(block.timestamp + 1);
+        distributor.acceptTimelockDelay();
+        assertEq(distributor.timelockDelay(), MIN_DELAY);
+        vm.warp(block.timestamp + MIN_DELAY);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorTimelockPending.selector, rootValidAt));
+        distributor.acceptRoot();
+        vm.warp(rootValidAt);
+        distributor.acceptRoot();
     }
 
     // ------------------------------------------------------------------ claim
@@ -461,6 +681,7 @@ contract DistributorTest is DistributorTestBase {
         for (uint256 i; i < n; ++i) {
             amts[i] = vm.parseUint(amountStrings[i]);
         }
+        _allowMany(accts);
         // Our in-test builder reproduces the package's root and proofs byte for byte.
         bytes32[] memory built = StandardMerkle.build(accts, amts);
         assertEq(built[0], root, "root matches @openzeppelin/merkle-tree");
@@ -612,6 +833,144 @@ contract DistributorTest is DistributorTestBase {
         assertEq(distributor.totalClaimed(), distributor.rootTotal());
     }
 
+    // ------------------------------------------------------------------ compliance (finding 3)
+
+    /// @dev Finding 3 of the review, the attack: a frozen holder (or one revoked, or whose allowlisting
+    /// expired) claimed its payout as if nothing happened. Now `claim` refuses, whoever relays it, and the
+    /// payout stays here, claimable in full once the registry allows the holder again.
+    function test_attack_frozenRevokedOrExpiredHolderIsNotPaid() public {
+        _activateFirstTree();
+        bytes32[] memory carolProof = _proof(carol, 650e6);
+        registry.freeze(carol);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorAccountNotAllowed.selector, carol));
+        vm.prank(carol);
+        distributor.claim(carol, 650e6, carolProof);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorAccountNotAllowed.selector, carol));
+        vm.prank(relayer);
+        distributor.claim(carol, 650e6, carolProof);
+
+        bytes32[] memory bobProof = _proof(bob, 250e6);
+        registry.revoke(bob);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorAccountNotAllowed.selector, bob));
+        distributor.claim(bob, 250e6, bobProof);
+
+        bytes32[] memory aliceProof = _proof(alice, 100e6);
+        registry.allowlist(alice, uint64(block.timestamp + 10));
+        vm.warp(block.timestamp + 11);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorAccountNotAllowed.selector, alice));
+        distributor.claim(alice, 100e6, aliceProof);
+
+        assertEq(usd.balanceOf(address(distributor)), 1000e6, "nothing left");
+        assertEq(distributor.totalClaimed(), 0);
+
+        // Allowed again: each claims everything it was owed.
+        registry.unfreeze(carol);
+        _allow(bob);
+        _allow(alice);
+        distributor.claim(carol, 650e6, carolProof);
+        distributor.claim(bob, 250e6, bobProof);
+        distributor.claim(alice, 100e6, aliceProof);
+        assertEq(usd.balanceOf(carol), 650e6);
+        assertEq(usd.balanceOf(bob), 250e6);
+        assertEq(usd.balanceOf(alice), 100e6);
+        assertEq(distributor.totalClaimed(), 1000e6);
+    }
+
+    /// @dev A frozen holder's payout carries into later roots (cumulative amounts): once unfrozen it
+    /// claims all distributions at once.
+    function test_claim_frozenPayoutCarriesIntoLaterRoots() public {
+        _activateFirstTree();
+        registry.freeze(alice);
+        bytes32 root2 = _useTree(_three(alice, bob, carol), _three(140e6, 300e6, 660e6));
+        _fund(100e6);
+        _setRoot(root2, 1100e6, 2);
+        bytes32[] memory proof = _proof(alice, 140e6);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorAccountNotAllowed.selector, alice));
+        distributor.claim(alice, 140e6, proof);
+        registry.unfreeze(alice);
+        assertEq(distributor.claim(alice, 140e6, proof), 140e6);
+    }
+
+    /// @dev claimMany skips a holder the registry does not allow (event, no revert) and pays the others;
+    /// the skipped payout is paid by a later batch once the holder is allowed again.
+    function test_claimMany_skipsHoldersNotAllowed() public {
+        _activateFirstTree();
+        bytes32[][] memory proofs = new bytes32[][](3);
+        for (uint256 i; i < 3; ++i) {
+            proofs[i] = _proof(accounts[i], amounts[i]);
+        }
+        registry.freeze(bob);
+        vm.expectEmit(address(distributor));
+        emit ClaimSkipped(bob, 250e6, 250e6, IDistributor.SkipReason.NotAllowed);
+        vm.prank(relayer);
+        uint256 total = distributor.claimMany(accounts, amounts, proofs);
+        assertEq(total, 750e6);
+        assertEq(usd.balanceOf(alice), 100e6);
+        assertEq(usd.balanceOf(bob), 0);
+        assertEq(usd.balanceOf(carol), 650e6);
+        assertEq(distributor.claimed(bob), 0);
+        assertEq(distributor.totalClaimed(), 750e6);
+        assertEq(usd.balanceOf(address(distributor)), 250e6);
+
+        registry.unfreeze(bob);
+        vm.expectEmit(address(distributor));
+        emit Claimed(bob, 250e6, 250e6);
+        assertEq(distributor.claimMany(accounts, amounts, proofs), 250e6);
+        assertEq(usd.balanceOf(bob), 250e6);
+        assertEq(distributor.totalClaimed(), 1000e6);
+    }
+
+    /// @dev An invalid proof still reverts the batch, even for a holder that is not allowed.
+    function test_claimMany_invalidProofRevertsEvenIfNotAllowed() public {
+        _activateFirstTree();
+        bytes32[][] memory proofs = new bytes32[][](3);
+        for (uint256 i; i < 3; ++i) {
+            proofs[i] = _proof(accounts[i], amounts[i]);
+        }
+        registry.freeze(bob);
+        uint256[] memory wrong = _three(100e6, 251e6, 650e6);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorProofInvalid.selector, bob, 251e6));
+        distributor.claimMany(accounts, wrong, proofs);
+    }
+
+    // ------------------------------------------------------------------ recoverToken (finding 9)
+
+    function test_recoverToken_sendsAnotherTokenSentByMistake() public {
+        _activateFirstTree();
+        TestStablecoin other = new TestStablecoin(address(this));
+        other.mint(address(distributor), 5e6);
+        vm.expectEmit(address(distributor));
+        emit TokenRecovered(address(other), alice, 5e6);
+        vm.prank(admin);
+        distributor.recoverToken(address(other), alice, 5e6);
+        assertEq(other.balanceOf(alice), 5e6);
+        assertEq(other.balanceOf(address(distributor)), 0);
+        assertEq(usd.balanceOf(address(distributor)), 1000e6, "the pay token is untouched");
+    }
+
+    function test_recoverToken_revertsForThePayToken() public {
+        _activateFirstTree();
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorPayTokenNotRecoverable.selector, address(usd)));
+        vm.prank(admin);
+        distributor.recoverToken(address(usd), admin, 1);
+        assertEq(usd.balanceOf(address(distributor)), 1000e6);
+    }
+
+    function test_recoverToken_revertsForNonAdminAndZeroDestination() public {
+        TestStablecoin other = new TestStablecoin(address(this));
+        other.mint(address(distributor), 5e6);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IAccessControl.AccessControlUnauthorizedAccount.selector, guardian, distributor.DEFAULT_ADMIN_ROLE()
+            )
+        );
+        vm.prank(guardian);
+        distributor.recoverToken(address(other), guardian, 5e6);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorZeroAddress.selector));
+        vm.prank(admin);
+        distributor.recoverToken(address(other), address(0), 5e6);
+    }
+
     // ------------------------------------------------------------------ pause
 
     function test_pause_blocksClaimsUntilUnpaused() public {
@@ -666,6 +1025,7 @@ contract DistributorTest is DistributorTestBase {
         }
         uint256 k = bound(claimer, 0, n - 1);
         vm.assume(first[k] > 0 && second[k] > first[k]);
+        _allowMany(accts);
 
         bytes32[] memory t1 = StandardMerkle.build(accts, first);
         _fund(_sum(first));
@@ -717,6 +1077,7 @@ contract DistributorTest is DistributorTestBase {
             accts[i] = address(uint160(uint256(keccak256(abi.encode(seed, i)))));
             amts[i] = 1 + uint256(keccak256(abi.encode(seed, "amount", i))) % 1e12;
         }
+        _allowMany(accts);
         bytes32[] memory t = StandardMerkle.build(accts, amts);
         _fund(_sum(amts));
         _setRoot(t[0], _sum(amts), 1);
@@ -736,8 +1097,100 @@ contract DistributorTest is DistributorTestBase {
     }
 }
 
+/// @notice Finding 3 with a pay token that blacklists a holder (USDC-like): a batch is not reverted by one
+/// holder's refused transfer; that claim is rolled back and stays claimable.
+contract DistributorBlacklistTest is DistributorTestBase {
+    event Claimed(address indexed account, uint256 amount, uint256 cumulative);
+    event ClaimSkipped(address indexed account, uint256 amount, uint256 cumulativeAmount, IDistributor.SkipReason reason);
+
+    BlacklistToken internal token;
+    Distributor internal d;
+    bytes32[] internal tree;
+    address[] internal accounts;
+    uint256[] internal amounts;
+    bytes32[][] internal proofs;
+
+    function _setUpToken(BlacklistToken.Mode mode) internal {
+        token = new BlacklistToken(mode);
+        d = Distributor(Clones.clone(address(implementation)));
+        d.initialize(portfolio, address(token), address(registry), admin, guardian, proposer, DELAY);
+        token.mint(address(d), 1000e6);
+        vm.prank(portfolio);
+        token.approve(address(d), type(uint256).max);
+        token.mint(portfolio, 1000e6);
+        vm.prank(portfolio);
+        d.fund(1000e6);
+        accounts = _three(alice, bob, carol);
+        amounts = _three(100e6, 250e6, 650e6);
+        tree = StandardMerkle.build(accounts, amounts);
+        vm.prank(proposer);
+        d.proposeRoot(tree[0], 1000e6, 0, 1);
+        vm.warp(block.timestamp + DELAY);
+        d.acceptRoot();
+        delete proofs;
+        for (uint256 i; i < 3; ++i) {
+            proofs.push(StandardMerkle.proofOf(tree, accounts[i], amounts[i]));
+        }
+    }
+
+    function _batchSurvivesABlacklistedHolder(BlacklistToken.Mode mode) internal {
+        _setUpToken(mode);
+        token.setBlocked(bob, true);
+        uint256 held = token.balanceOf(address(d));
+        vm.expectEmit(address(d));
+        emit Claimed(alice, 100e6, 100e6);
+        vm.expectEmit(address(d));
+        emit ClaimSkipped(bob, 250e6, 250e6, IDistributor.SkipReason.TransferFailed);
+        vm.expectEmit(address(d));
+        emit Claimed(carol, 650e6, 650e6);
+        vm.prank(relayer);
+        uint256 total = d.claimMany(accounts, amounts, proofs);
+        assertEq(total, 750e6, "bob's amount is not counted as paid");
+        assertEq(token.balanceOf(alice), 100e6);
+        assertEq(token.balanceOf(carol), 650e6);
+        assertEq(token.balanceOf(bob), 0);
+        assertEq(d.claimed(bob), 0, "bob's claim rolled back");
+        assertEq(d.totalClaimed(), 750e6, "the root's counter restored");
+        assertEq(token.balanceOf(address(d)), held - 750e6);
+
+        // A single claim for bob reverts while he is blacklisted (nothing changes), then pays once lifted.
+        bytes32[] memory bobProof = proofs[1];
+        vm.expectRevert();
+        d.claim(bob, 250e6, bobProof);
+        assertEq(d.claimed(bob), 0);
+        token.setBlocked(bob, false);
+        assertEq(d.claimMany(accounts, amounts, proofs), 250e6);
+        assertEq(token.balanceOf(bob), 250e6);
+        assertEq(d.totalClaimed(), 1000e6);
+    }
+
+    function test_claimMany_blacklistedHolderThatReverts() public {
+        _batchSurvivesABlacklistedHolder(BlacklistToken.Mode.Revert);
+    }
+
+    function test_claimMany_blacklistedHolderThatReturnsFalse() public {
+        _batchSurvivesABlacklistedHolder(BlacklistToken.Mode.ReturnFalse);
+    }
+
+    /// @dev Every transfer refused (the token paused, or the distributor itself blacklisted): the batch
+    /// succeeds, pays nothing, and everything stays claimable.
+    function test_claimMany_everyTransferRefusedPaysNothing() public {
+        _setUpToken(BlacklistToken.Mode.Revert);
+        token.setBlocked(address(d), true);
+        assertEq(d.claimMany(accounts, amounts, proofs), 0);
+        assertEq(d.totalClaimed(), 0);
+        for (uint256 i; i < 3; ++i) {
+            assertEq(d.claimed(accounts[i]), 0);
+        }
+        token.setBlocked(address(d), false);
+        assertEq(d.claimMany(accounts, amounts, proofs), 1000e6);
+    }
+}
+
 /// @notice Exposes the internal proof loop to compare it with OpenZeppelin's MerkleProof.
 contract DistributorHarness is Distributor {
+    constructor() Distributor(0) {}
+
     function processProof(bytes32[] calldata proof, bytes32 leaf) external pure returns (bytes32) {
         return _processProof(proof, leaf);
     }
@@ -807,6 +1260,7 @@ contract DistributorGasTest is DistributorTestBase {
             first[i] = 1e6 + i;
             second[i] = 2e6 + i;
         }
+        _allowMany(accts);
         _fund(_sum(second));
         bytes32[] memory t1 = StandardMerkle.build(accts, first);
         _setRoot(t1[0], _sum(first), 1);
@@ -839,6 +1293,7 @@ contract DistributorGasTest is DistributorTestBase {
             accts[i] = address(uint160(0x20000 + i));
             amts[i] = 1e6;
         }
+        _allowMany(accts);
         // Warm every account (they already hold pay tokens and have claimed before).
         usd.mint(address(this), n);
         for (uint256 i; i < n; ++i) {

@@ -22,7 +22,7 @@ contract PortfolioFactoryTest is PortfolioFixture {
     function test_constructor_storesImplementations() public {
         address p = address(new Portfolio());
         address t = address(new TrancheToken());
-        address d = address(new Distributor());
+        address d = address(new Distributor(MIN_TIMELOCK_DELAY));
         PortfolioFactory f = new PortfolioFactory(p, t, d);
         assertEq(f.portfolioImplementation(), p);
         assertEq(f.trancheTokenImplementation(), t);
@@ -72,6 +72,7 @@ contract PortfolioFactoryTest is PortfolioFixture {
         assertEq(d.portfolio(), created);
         assertEq(d.payToken(), address(usd));
         assertEq(d.timelockDelay(), params.timelockDelay);
+        assertEq(d.registry(), address(registry));
         assertTrue(d.hasRole(d.DEFAULT_ADMIN_ROLE(), admin));
         assertTrue(d.hasRole(d.GUARDIAN_ROLE(), guardian));
         assertTrue(d.hasRole(d.ROOT_PROPOSER_ROLE(), rootProposer));
@@ -82,7 +83,7 @@ contract PortfolioFactoryTest is PortfolioFixture {
         vm.expectRevert(abi.encodeWithSelector(Initializable.InvalidInitialization.selector));
         tokens[0].initialize("X", "X", outsider, IComplianceRegistry(address(registry)), 0);
         vm.expectRevert(abi.encodeWithSelector(Initializable.InvalidInitialization.selector));
-        distributor.initialize(outsider, address(usd), outsider, outsider, outsider, 0);
+        distributor.initialize(outsider, address(usd), outsider, outsider, outsider, outsider, 1 days);
         vm.expectRevert(abi.encodeWithSelector(Initializable.InvalidInitialization.selector));
         portfolio.initialize(_defaultParams(), new ITrancheToken[](3), distributor);
     }

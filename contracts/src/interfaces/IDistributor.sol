@@ -9,8 +9,28 @@ pragma solidity ^0.8.24;
 /// @dev Leaf = keccak256(bytes.concat(keccak256(abi.encode(account, cumulativeAmount)))): the OpenZeppelin
 /// StandardMerkleTree leaf of ["address","uint256"]; internal nodes hash the sorted pair.
 /// Roots go through a timelock: `proposeRoot` -> (timelockDelay) -> `acceptRoot`; the guardian can revoke a
-/// pending root and pause claims.
+/// pending root and pause claims. The timelock can never go below `MIN_TIMELOCK_DELAY`, fixed when the
+/// implementation is deployed (every clone shares it), and a change of it waits out the delay in force
+/// (`proposeTimelockDelay` -> (timelockDelay) -> `acceptTimelockDelay`), so holders always see a shorter
+/// delay coming at least one full current delay ahead.
+/// @dev Compliance policy: only accounts the portfolio's ComplianceRegistry allows (`isAllowed`: allowlisted,
+/// not expired, not frozen) are paid. The payouts of a frozen, revoked or expired holder stay in the
+/// Distributor, owed to that holder under every later root (cumulative amounts), and are claimable the moment
+/// the registry allows the holder again: `claim` reverts with `DistributorAccountNotAllowed`, `claimMany`
+/// skips the holder (`ClaimSkipped`, reason `NotAllowed`) instead of reverting the batch. Likewise a pay-token
+/// transfer that fails for one holder in `claimMany` (a token blacklist, a paused token) rolls that holder's
+/// claim back (`ClaimSkipped`, reason `TransferFailed`): it stays claimable, and the batch pays the others.
+/// Nobody, the admin included, can redirect a holder's payout: the pay token only ever leaves to the leaf's
+/// account (and `recoverToken` cannot move the pay token).
 interface IDistributor {
+    /// @notice Why `claimMany` did not pay an entry (see `ClaimSkipped`).
+    enum SkipReason {
+        /// The portfolio's ComplianceRegistry does not allow the account (frozen, revoked or expired).
+        NotAllowed,
+        /// The pay-token transfer to the account reverted or returned false; the claim was rolled back.
+        TransferFailed
+    }
+
     /// @notice The pending (proposed, not yet accepted) root. `validAt == 0` means no root is pending.
     struct PendingRoot {
         bytes32 root;
@@ -40,8 +60,23 @@ interface IDistributor {
     /// @notice `amount` was paid to `account`, whose claimed total is now `cumulative`.
     event Claimed(address indexed account, uint256 amount, uint256 cumulative);
 
-    /// @notice The admin changed the root timelock.
+    /// @notice The root timelock in force is now `timelockDelay` (at initialization, and when a proposed
+    /// change is accepted); roots proposed from now on wait that long.
     event TimelockDelaySet(uint256 timelockDelay);
+
+    /// @notice The admin proposed to change the root timelock to `timelockDelay`; it can be accepted from
+    /// `validAt` on (the proposal time plus the delay in force). Replaces any pending proposal.
+    event TimelockDelayProposed(uint256 timelockDelay, uint256 validAt);
+
+    /// @notice `by` (the admin or the guardian) cancelled the pending timelock change to `timelockDelay`.
+    event TimelockDelayCancelled(uint256 timelockDelay, address by);
+
+    /// @notice `claimMany` did not pay `account` the `amount` (= `cumulativeAmount - claimed[account]`) its
+    /// leaf allows, for `reason`; nothing changed for the account, which can claim it later.
+    event ClaimSkipped(address indexed account, uint256 amount, uint256 cumulativeAmount, SkipReason reason);
+
+    /// @notice The admin sent `amount` of `token` (not the pay token) that was held here by mistake to `to`.
+    event TokenRecovered(address indexed token, address indexed to, uint256 amount);
 
     /// @notice The guardian paused claims and root acceptance (same signature as OpenZeppelin Pausable).
     event Paused(address account);
@@ -96,18 +131,44 @@ interface IDistributor {
     /// @notice `pause` while paused or `unpause` while not paused.
     error DistributorPauseUnchanged(bool paused);
 
+    /// @notice A timelock of `delay` seconds is outside [`min`, `max`] (`MIN_TIMELOCK_DELAY`,
+    /// `MAX_TIMELOCK_DELAY`); also the implementation's constructor when `min > max`.
+    error DistributorTimelockDelayOutOfRange(uint256 delay, uint256 min, uint256 max);
+
+    /// @notice There is no pending timelock change to accept or cancel.
+    error DistributorNoPendingTimelockDelay();
+
+    /// @notice The pending timelock change may be accepted from `validAt` on.
+    error DistributorTimelockDelayPending(uint256 validAt);
+
+    /// @notice The portfolio's ComplianceRegistry does not allow `account` (frozen, revoked or expired): its
+    /// payout stays here until it is allowed again.
+    error DistributorAccountNotAllowed(address account);
+
+    /// @notice `recoverToken` cannot move the pay token (holders' money).
+    error DistributorPayTokenNotRecoverable(address token);
+
+    /// @notice The caller holds neither DEFAULT_ADMIN_ROLE nor GUARDIAN_ROLE.
+    error DistributorNotAdminOrGuardian(address caller);
+
     // ------------------------------------------------------------------ setup
 
     /// @notice Initializes a minimal clone once (the implementation itself cannot be initialized).
+    /// Reverts with `DistributorTimelockDelayOutOfRange` unless
+    /// `MIN_TIMELOCK_DELAY <= timelockDelay <= MAX_TIMELOCK_DELAY`, and with `DistributorZeroAddress` for a zero
+    /// portfolio, pay token, registry or admin.
     /// @param portfolio The only address allowed to `fund`.
     /// @param payToken The ERC-20 paid out (the portfolio's stablecoin).
-    /// @param admin Gets DEFAULT_ADMIN_ROLE (manages roles and the timelock delay).
-    /// @param guardian Gets GUARDIAN_ROLE (revoke pending roots, pause).
+    /// @param registry The portfolio's ComplianceRegistry: only accounts it allows are paid.
+    /// @param admin Gets DEFAULT_ADMIN_ROLE (manages roles, proposes timelock changes, recovers stray tokens;
+    /// in production a TimelockController).
+    /// @param guardian Gets GUARDIAN_ROLE (revoke pending roots, pause, cancel timelock changes).
     /// @param rootProposer Gets ROOT_PROPOSER_ROLE (the worker key).
     /// @param timelockDelay Seconds between `proposeRoot` and the earliest `acceptRoot`.
     function initialize(
         address portfolio,
         address payToken,
+        address registry,
         address admin,
         address guardian,
         address rootProposer,
@@ -143,25 +204,46 @@ interface IDistributor {
     /// `totalClaimed` (proposeRoot requires it >= the current `rootTotal`, which bounds `totalClaimed`).
     function acceptRoot() external;
 
-    /// @notice Admin sets the timelock for roots proposed from now on.
-    /// @dev Warning: the admin can shorten the timelock, which shortens the guardian's reaction window.
-    function setTimelockDelay(uint256 timelockDelay) external;
+    /// @notice Proposes `timelockDelay` as the root timelock; it can be accepted once the delay in force has
+    /// passed (`validAt = now + timelockDelay()`), so a shorter delay is announced a full current delay ahead.
+    /// Replaces any pending proposal (its wait starts again). DEFAULT_ADMIN_ROLE only.
+    /// Reverts with `DistributorTimelockDelayOutOfRange` outside [`MIN_TIMELOCK_DELAY`, `MAX_TIMELOCK_DELAY`].
+    function proposeTimelockDelay(uint256 timelockDelay) external;
+
+    /// @notice Makes the pending timelock change the delay in force once its `validAt` passed; anyone may call
+    /// it. Roots proposed earlier keep the `validAt` they were proposed with.
+    function acceptTimelockDelay() external;
+
+    /// @notice Cancels the pending timelock change. DEFAULT_ADMIN_ROLE or GUARDIAN_ROLE.
+    function cancelTimelockDelay() external;
+
+    // ------------------------------------------------------------------ admin
+
+    /// @notice Sends `amount` of `token` held here by mistake to `to`. Never the pay token
+    /// (`DistributorPayTokenNotRecoverable`). DEFAULT_ADMIN_ROLE only (in production a TimelockController, so
+    /// the recovery waits its delay).
+    function recoverToken(address token, address to, uint256 amount) external;
 
     // ------------------------------------------------------------------ claims
 
     /// @notice Pays `cumulativeAmount - claimed[account]` to `account`. Anyone may call it (relayed claims):
     /// the funds only ever go to `account`. Reverts with `DistributorRootTotalExceeded` if paying it would
-    /// take `totalClaimed` above `rootTotal`.
+    /// take `totalClaimed` above `rootTotal`, and with `DistributorAccountNotAllowed` if the portfolio's
+    /// ComplianceRegistry does not allow `account` (the payout stays claimable for when it is allowed again).
+    /// A failing pay-token transfer reverts the claim.
     /// @return amount The amount paid.
     function claim(address account, uint256 cumulativeAmount, bytes32[] calldata proof)
         external
         returns (uint256 amount);
 
-    /// @notice Batched push of claims. Entries with nothing left to claim are skipped (no revert), so a
-    /// batch survives holders claiming for themselves in between; an invalid proof reverts the batch, and so
-    /// does an entry that would take `totalClaimed` above `rootTotal` (`DistributorRootTotalExceeded`: the
-    /// whole batch, as the root is broken and the guardian should step in).
-    /// @return total The sum paid in this batch.
+    /// @notice Batched push of claims. Entries with nothing left to claim are skipped (no revert, no event),
+    /// so a batch survives holders claiming for themselves in between. An account the ComplianceRegistry does
+    /// not allow is skipped with `ClaimSkipped(NotAllowed)`; an account whose pay-token transfer fails (reverts
+    /// or returns false) has its claim rolled back (`claimed` and `totalClaimed` as before) with
+    /// `ClaimSkipped(TransferFailed)`; both stay claimable. An invalid proof reverts the batch, and so does an
+    /// entry that would take `totalClaimed` above `rootTotal` (`DistributorRootTotalExceeded`: the whole batch,
+    /// as the root is broken and the guardian should step in).
+    /// @return total The sum paid in this batch (skipped and rolled-back entries excluded).
     function claimMany(address[] calldata accounts, uint256[] calldata cumulativeAmounts, bytes32[][] calldata proofs)
         external
         returns (uint256 total);
@@ -197,6 +279,18 @@ interface IDistributor {
 
     /// @notice Seconds between proposal and earliest acceptance of a root.
     function timelockDelay() external view returns (uint256);
+
+    /// @notice Floor of `timelockDelay`, fixed when the implementation was deployed (shared by every clone).
+    function MIN_TIMELOCK_DELAY() external view returns (uint256);
+
+    /// @notice Ceiling of `timelockDelay` (30 days), so the admin cannot stall roots indefinitely.
+    function MAX_TIMELOCK_DELAY() external view returns (uint256);
+
+    /// @notice The pending timelock change (`validAt == 0`: none).
+    function pendingTimelockDelay() external view returns (uint256 timelockDelay, uint256 validAt);
+
+    /// @notice The portfolio's ComplianceRegistry, asked `isAllowed(account)` before every payment.
+    function registry() external view returns (address);
 
     /// @notice Sum of everything the portfolio funded.
     function totalFunded() external view returns (uint256);

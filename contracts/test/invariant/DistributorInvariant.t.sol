@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {Clones} from "@openzeppelin/contracts/proxy/Clones.sol";
 
+import {ComplianceRegistry} from "../../src/ComplianceRegistry.sol";
 import {Distributor} from "../../src/Distributor.sol";
 import {TestStablecoin} from "../../src/test/TestStablecoin.sol";
 
@@ -239,9 +240,13 @@ contract DistributorInvariantTest is Test {
         address proposer = makeAddr("proposer");
         address guardian = makeAddr("guardian");
         usd = new TestStablecoin(address(this));
-        distributor = Distributor(Clones.clone(address(new Distributor())));
-        distributor.initialize(portfolio, address(usd), address(this), guardian, proposer, 1 hours);
+        ComplianceRegistry registry = new ComplianceRegistry(address(this));
+        distributor = Distributor(Clones.clone(address(new Distributor(1 hours))));
+        distributor.initialize(portfolio, address(usd), address(registry), address(this), guardian, proposer, 1 hours);
         handler = new DistributorHandler(distributor, usd, portfolio, proposer, guardian);
+        for (uint256 i; i < handler.actorCount(); ++i) {
+            registry.allowlist(handler.actors(i), type(uint64).max);
+        }
         usd.grantRole(usd.MINTER_ROLE(), address(handler));
         vm.prank(portfolio);
         usd.approve(address(distributor), type(uint256).max);

@@ -18,6 +18,8 @@ abstract contract PortfolioFixture is Test {
     uint256 internal constant SCALE = 1e12; // 18 - 6 decimals
     uint64 internal constant START = 1_700_000_000;
     uint64 internal constant END = START + 30 days;
+    /// @dev The Distributor implementation's timelock floor (a public chain's).
+    uint256 internal constant MIN_TIMELOCK_DELAY = 1 days;
 
     ComplianceRegistry internal registry;
     TestStablecoin internal usd;
@@ -43,7 +45,7 @@ abstract contract PortfolioFixture is Test {
         (alice, aliceKey) = makeAddrAndKey("alice");
         registry = new ComplianceRegistry(admin);
         usd = new TestStablecoin(admin);
-        factory = new PortfolioFactory(address(new Portfolio()), address(new TrancheToken()), address(new Distributor()));
+        factory = new PortfolioFactory(address(new Portfolio()), address(new TrancheToken()), address(new Distributor(MIN_TIMELOCK_DELAY)));
         _allow(alice);
         _allow(bob);
     }
