@@ -85,7 +85,10 @@ export type CreatePortfolioParameters = {
   guardian?: Address;
   protocolTreasury?: Address;
   rootProposer?: Address;
-  /** Distributor timelock in seconds; default 0. */
+  /**
+   * Distributor timelock in seconds, at least the Distributor implementation's MIN_TIMELOCK_DELAY (2 s on
+   * local chains, 1 day elsewhere, see deployStack); default 1 day.
+   */
   timelockDelay?: bigint | number;
   servicerFeeBps?: number;
   protocolFeeBps?: number;
@@ -118,7 +121,7 @@ export function createPortfolioArgs(parameters: CreatePortfolioParameters, sende
       payToken: parameters.payToken,
       registry: parameters.registry,
       rootProposer: parameters.rootProposer ?? sender,
-      timelockDelay: BigInt(parameters.timelockDelay ?? 0),
+      timelockDelay: BigInt(parameters.timelockDelay ?? 86_400),
       servicerFeeBps: parameters.servicerFeeBps ?? 0,
       protocolFeeBps: parameters.protocolFeeBps ?? 0,
       mode: waterfallModeIndex[parameters.mode ?? 'interestFirst'],

@@ -49,6 +49,11 @@ export type DeployStackParameters = {
   treasury?: Address;
   /** Distributor timelock (seconds) for portfolios created on this stack; default 5 on local chains, 2 days elsewhere. */
   timelockDelay?: number;
+  /**
+   * Floor of every Distributor's timelock, fixed in the Distributor implementation at deployment (no admin
+   * can lower it); default 2 seconds on local chains, 1 day elsewhere.
+   */
+  minTimelockDelay?: number;
   /** Marketplace protocol fee in bps; default 0. */
   marketplaceFeeBps?: number;
   /** Deploy TestStablecoin (minting key: the platform key); default: only on local chains. */
@@ -131,7 +136,12 @@ export async function deployStack(
     },
     { name: 'Portfolio', abi: portfolioAbi, bytecode: portfolioBytecode, args: [] },
     { name: 'TrancheToken', abi: trancheTokenAbi, bytecode: trancheTokenBytecode, args: [] },
-    { name: 'Distributor', abi: distributorAbi, bytecode: distributorBytecode, args: [] },
+    {
+      name: 'Distributor',
+      abi: distributorAbi,
+      bytecode: distributorBytecode,
+      args: [BigInt(parameters.minTimelockDelay ?? (local ? 2 : 24 * 3600))],
+    },
     {
       name: 'PortfolioFactory',
       abi: portfolioFactoryAbi,

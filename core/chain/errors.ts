@@ -119,6 +119,8 @@ const codeByErrorName: Record<string, ErrorCode> = {
   TrancheTokenNotAllowed: 'NOT_ALLOWLISTED',
   ComplianceNotAllowlisted: 'NOT_ALLOWLISTED',
   MarketplaceAccountNotAllowed: 'NOT_ALLOWLISTED',
+  // a claim for a holder the portfolio's ComplianceRegistry does not allow (frozen, revoked, expired)
+  DistributorAccountNotAllowed: 'NOT_ALLOWLISTED',
   IntentSignatureInvalid: 'SIGNATURE_INVALID',
   OrderSignatureInvalid: 'SIGNATURE_INVALID',
   ECDSAInvalidSignature: 'SIGNATURE_INVALID',
@@ -149,6 +151,8 @@ const codeByErrorName: Record<string, ErrorCode> = {
   OrderAmountZero: 'VALIDATION_FAILED',
   // a root (proposeRoot) committing more unclaimed pay token than the Distributor's packed counter holds
   DistributorRootUnclaimedTooLarge: 'VALIDATION_FAILED',
+  // a Distributor timelock below the implementation's floor or above its ceiling
+  DistributorTimelockDelayOutOfRange: 'VALIDATION_FAILED',
   // a claim past the current root's declared total: its leaves sum to more (a broken tree), not retryable
   DistributorRootTotalExceeded: 'CONFLICT',
 };

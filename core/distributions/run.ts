@@ -17,7 +17,12 @@
  * 5.   after the timelock (our clock or the chain's, simulated on the pending block), `acceptRoot`
  *      (`distribution-accept-<id>`), or nothing when someone else accepted our root → `claimable`;
  * 6.   `claimMany` in the batches fixed when the push started (every holder with a payout ≥
- *      `minPush`, `distribution-push-<id>-<batch>`) → status `paid`.
+ *      `minPush`, and every holder the previous distribution's push skipped,
+ *      `distribution-push-<id>-<batch>`) → status `paid`. A holder the Distributor skips (its
+ *      ComplianceRegistry does not allow it, or the pay token refused the transfer: `ClaimSkipped`) is
+ *      recorded with the batch (`push_skipped`), is not paid (its payout stays claimable: payouts read
+ *      `claimed` from the chain or the Claimed events), is never retried by this push, and is pushed
+ *      again by the next distribution; it can claim itself (POST /claims) as soon as it is allowed.
  *
  * Waiting (the indexer behind the snapshot or not final, an earlier distribution of the portfolio
  * not yet claimable or paid, the timelock) throws `DistributionDelay`: the worker moves the BullMQ
@@ -37,7 +42,12 @@ import { createKeccak } from 'hash-wasm';
 import type { PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { type Address, getAddress, type Hex } from 'viem';
-import { readCurrentRoot, readPendingRoot, readRoot } from '../chain/contracts/distributor.ts';
+import {
+  claimSkippedIn,
+  readCurrentRoot,
+  readPendingRoot,
+  readRoot,
+} from '../chain/contracts/distributor.ts';
 import { readTotalSupply } from '../chain/contracts/tranche-token.ts';
 import type { PlatformChain } from '../chain/deployment.ts';
 import { isChainError } from '../chain/errors.ts';
@@ -565,10 +575,14 @@ function minPushOf(context: DistributionContext): bigint {
 }
 
 /**
- * Fixes the push's batches once, when the push starts: every holder paid at least `minPush` gets its
- * claimMany batch (in account order, `size` per batch) and the row the batch size, in one
- * transaction. A later run (a restart, another worker, other settings) sends exactly these batches:
- * the relayer row of `distribution-push-<id>-<batch>` always paid the holders recorded for it.
+ * Fixes the push's batches once, when the push starts: every holder paid at least `minPush`, and every
+ * holder the previous distribution of the portfolio pushed but could not pay (`push_skipped`: it was not
+ * allowed, or its transfer failed; its cumulative amount here still covers it), gets its claimMany batch
+ * (in account order, `size` per batch) and the row the batch size, in one transaction. A later run (a
+ * restart, another worker, other settings) sends exactly these batches: the relayer row of
+ * `distribution-push-<id>-<batch>` always paid the holders recorded for it. A skipped holder is thus
+ * tried once per distribution, never in a loop; one that claimed meanwhile costs its batch a skipped
+ * entry (claimMany skips what is already claimed).
  */
 async function fixPushBatches(context: DistributionContext, id: string): Promise<void> {
   const size = context.pushBatchSize ?? context.config.DISTRIBUTION_PUSH_BATCH ?? 100;
@@ -583,9 +597,16 @@ async function fixPushBatches(context: DistributionContext, id: string): Promise
     if (fixed === 0) return;
     await tx.$executeRaw`
       UPDATE distribution_holder h SET push_batch = s.batch
-        FROM (SELECT account, (row_number() OVER (ORDER BY account) - 1) / ${size} AS batch
-                FROM distribution_holder
-               WHERE distribution_id = ${id}::uuid AND payout > 0 AND payout >= ${minPush.toString()}::numeric) s
+        FROM (SELECT c.account, (row_number() OVER (ORDER BY c.account) - 1) / ${size} AS batch
+                FROM distribution_holder c
+               WHERE c.distribution_id = ${id}::uuid
+                 AND ((c.payout > 0 AND c.payout >= ${minPush.toString()}::numeric)
+                      OR EXISTS (SELECT 1 FROM distribution_holder p
+                                  WHERE p.distribution_id = (
+                                          SELECT e.id FROM distribution e JOIN distribution d ON d.id = ${id}::uuid
+                                           WHERE e.portfolio_id = d.portfolio_id AND e.recovery_id < d.recovery_id
+                                           ORDER BY e.recovery_id DESC LIMIT 1)
+                                    AND p.account = c.account AND p.push_skipped IS NOT NULL))) s
        WHERE h.distribution_id = ${id}::uuid AND h.account = s.account`;
   });
 }
@@ -640,13 +661,36 @@ async function pushStep(
     );
     // the batch is mined but not recorded: the re-run finds the relayer row by key and records it
     crashPoint('mid-push');
-    await prisma.distributionHolder.updateMany({
-      where: { distributionId: id, pushBatch: batch },
-      data: { pushedTx: txHash },
-    });
+    const skipped = await skippedBy(context, distributor, txHash);
+    const byReason = new Map<string, string[]>();
+    for (const s of skipped) byReason.set(s.reason, [...(byReason.get(s.reason) ?? []), s.account]);
+    await prisma.$transaction([
+      prisma.distributionHolder.updateMany({
+        where: { distributionId: id, pushBatch: batch },
+        data: { pushedTx: txHash, pushSkipped: null },
+      }),
+      ...[...byReason].map(([reason, accounts]) =>
+        prisma.distributionHolder.updateMany({
+          where: { distributionId: id, pushBatch: batch, account: { in: accounts } },
+          data: { pushSkipped: reason },
+        }),
+      ),
+    ]);
+    if (skipped.length > 0) {
+      context.log?.warn(
+        { distributionId: id, batch, txHash, skipped: skipped.length },
+        'claimMany skipped holders (not allowed by the registry, or the transfer failed): their payouts stay claimable',
+      );
+    }
   }
   await prisma.distribution.update({ where: { id }, data: { status: 'paid' } });
   context.log?.info({ distributionId: id, pushed: holders.length }, 'distribution paid');
+}
+
+/** The holders a mined claimMany skipped (`ClaimSkipped` in its receipt). */
+async function skippedBy(context: DistributionContext, distributor: Address, txHash: Hex) {
+  const receipt = await context.platform.clients.publicClient.getTransactionReceipt({ hash: txHash });
+  return claimSkippedIn(receipt.logs, distributor);
 }
 
 /**

@@ -107,7 +107,7 @@ async function publishedPortfolio() {
     servicer: servicer.account.address,
     issuer: platform.clients.account.address,
     rootProposer: platform.clients.account.address,
-    timelockDelay: 1,
+    timelockDelay: 2,
     offeringEnd: now + 86_400n,
     tranches: tranchesSpec,
   });
@@ -402,13 +402,22 @@ describe('payouts and claims', () => {
   }, 60_000);
 
   it('a later distribution not accepted yet shows as pending; the accepted root stays the one to claim', async () => {
-    // the Distributor's admin (the deployer) lengthens the timelock: the next root stays proposed
-    await sendAndWait(deployer, { contract: 'Distributor', functionName: 'setTimelockDelay' }, () =>
+    // the Distributor's admin (the deployer) lengthens the timelock: the change waits out the delay in
+    // force (2 s), then the next root stays proposed
+    await sendAndWait(deployer, { contract: 'Distributor', functionName: 'proposeTimelockDelay' }, () =>
       deployer.walletClient.writeContract({
         address: portfolio.distributor,
         abi: distributorAbi,
-        functionName: 'setTimelockDelay',
+        functionName: 'proposeTimelockDelay',
         args: [86_400n],
+      }),
+    );
+    await createAnvilTestClient(anvil.rpcUrl).increaseTime({ seconds: 3 });
+    await sendAndWait(deployer, { contract: 'Distributor', functionName: 'acceptTimelockDelay' }, () =>
+      deployer.walletClient.writeContract({
+        address: portfolio.distributor,
+        abi: distributorAbi,
+        functionName: 'acceptTimelockDelay',
       }),
     );
     const deposit = await t.app.inject({

@@ -1,8 +1,9 @@
 /**
  * Distributor reads: what an account has claimed, the pay token, the pending root (and when it becomes
- * valid) and the current root with its distribution id, through `readChain`.
+ * valid) and the current root with its distribution id, through `readChain`; and the `ClaimSkipped`
+ * entries of a mined `claimMany` (holders it did not pay).
  */
-import type { Address, Hex, PublicClient } from 'viem';
+import { type Address, getAddress, type Hex, isAddressEqual, type Log, type PublicClient, parseEventLogs } from 'viem';
 import { distributorAbi } from '../generated/index.ts';
 import { readChain } from '../read.ts';
 
@@ -57,4 +58,31 @@ export async function readCurrentRoot(client: PublicClient, parameters: At): Pro
     ]),
   );
   return { root, distributionId };
+}
+
+/** Why `claimMany` did not pay a holder (the contract's `SkipReason`, in the database's spelling). */
+export type ClaimSkipReason = 'not_allowed' | 'transfer_failed';
+
+const skipReasons: readonly ClaimSkipReason[] = ['not_allowed', 'transfer_failed'];
+
+export type ClaimSkipped = { account: Address; amount: bigint; cumulative: bigint; reason: ClaimSkipReason };
+
+/**
+ * The holders a mined `claimMany` on `distributor` skipped, from its receipt's logs: `not_allowed` (the
+ * ComplianceRegistry did not allow them) or `transfer_failed` (the pay token refused the transfer; the
+ * claim was rolled back). Their payouts stay claimable. Logs of other contracts are ignored.
+ */
+export function claimSkippedIn(logs: readonly Log[], distributor: Address): ClaimSkipped[] {
+  return parseEventLogs({ abi: distributorAbi, eventName: 'ClaimSkipped', logs: logs as Log[] })
+    .filter((log) => isAddressEqual(log.address, distributor))
+    .map((log) => {
+      const reason = skipReasons[log.args.reason];
+      if (reason === undefined) throw new Error(`ClaimSkipped with an unknown reason ${log.args.reason}`);
+      return {
+        account: getAddress(log.args.account),
+        amount: log.args.amount,
+        cumulative: log.args.cumulativeAmount,
+        reason,
+      };
+    });
 }
