@@ -248,7 +248,7 @@ contract Distributor is IDistributor, Initializable, AccessControlUpgradeable {
         if (_processProof(proof, _leaf(account, cumulativeAmount)) != root) {
             revert DistributorProofInvalid(account, cumulativeAmount);
         }
-        if (!IComplianceRegistry(registry).isAllowed(account)) revert DistributorAccountNotAllowed(account);
+        if (!_isAllowed(registry, account)) revert DistributorAccountNotAllowed(account);
         unchecked {
             amount = cumulativeAmount - alreadyClaimed;
         }
@@ -271,7 +271,7 @@ contract Distributor is IDistributor, Initializable, AccessControlUpgradeable {
         uint256 count = accounts.length;
         if (cumulativeAmounts.length != count || proofs.length != count) revert DistributorLengthMismatch();
         bytes32 currentRoot = root;
-        IComplianceRegistry compliance = IComplianceRegistry(registry);
+        address compliance = registry;
         uint256 unclaimed = _rootUnclaimed;
         // amounts[i]: what entry i is paid (0: nothing, or skipped).
         uint256[] memory amounts = new uint256[](count);
@@ -289,7 +289,7 @@ contract Distributor is IDistributor, Initializable, AccessControlUpgradeable {
             unchecked {
                 amount = cumulativeAmount - alreadyClaimed;
             }
-            if (!compliance.isAllowed(account)) {
+            if (!_isAllowed(compliance, account)) {
                 emit ClaimSkipped(account, amount, cumulativeAmount, SkipReason.NotAllowed);
                 continue;
             }
@@ -304,14 +304,7 @@ contract Distributor is IDistributor, Initializable, AccessControlUpgradeable {
         _rootUnclaimed = uint88(unclaimed);
         uint256 rolledBack = _pay(accounts, cumulativeAmounts, amounts);
         if (rolledBack != 0) {
-            // Relative to the counter as it is now (a transfer may have re-entered and moved it); checked:
-            // the restored amount was counted in it before, so it fits unless a re-entrant acceptRoot raised
-            // it to the bound, and then the batch reverts rather than truncate.
-            uint256 restored = _rootUnclaimed + rolledBack;
-            if (restored > MAX_ROOT_UNCLAIMED) {
-                revert DistributorRootUnclaimedTooLarge(restored, MAX_ROOT_UNCLAIMED);
-            }
-            _rootUnclaimed = uint88(restored);
+            _restoreUnclaimed(rolledBack);
             unchecked {
                 total -= rolledBack; // rolledBack <= total
             }
@@ -353,6 +346,19 @@ contract Distributor is IDistributor, Initializable, AccessControlUpgradeable {
 
     // ------------------------------------------------------------------ internal
 
+    /// @dev `IComplianceRegistry(compliance).isAllowed(account)` as a bare staticcall in scratch space (no
+    /// free-memory or ABI-decoding overhead, once per holder in `claimMany`). Fails closed: a registry that
+    /// reverts, has no code or answers anything but a 32-byte `true` allows nobody.
+    function _isAllowed(address compliance, address account) internal view returns (bool allowed) {
+        bytes4 selector = IComplianceRegistry.isAllowed.selector;
+        assembly ("memory-safe") {
+            mstore(0x00, selector)
+            mstore(0x04, account)
+            let ok := staticcall(gas(), compliance, 0x00, 0x24, 0x00, 0x20)
+            allowed := and(and(ok, gt(returndatasize(), 0x1f)), eq(mload(0x00), 1))
+        }
+    }
+
     /// @dev A root timelock must lie in [MIN_TIMELOCK_DELAY, MAX_TIMELOCK_DELAY].
     function _checkDelay(uint256 delay) internal view {
         if (delay < MIN_TIMELOCK_DELAY || delay > MAX_TIMELOCK_DELAY) {
@@ -387,6 +393,16 @@ contract Distributor is IDistributor, Initializable, AccessControlUpgradeable {
                 emit ClaimSkipped(account, amount, cumulativeAmounts[i], SkipReason.TransferFailed);
             }
         }
+    }
+
+    /// @dev Gives `rolledBack` (claims of `claimMany` whose transfer failed) back to the root's unclaimed
+    /// counter, relative to the counter as it is now (a transfer may have re-entered and moved it). Checked:
+    /// the amount was counted in it before, so it fits unless a re-entrant `acceptRoot` raised the counter
+    /// to the bound, and then the batch reverts rather than truncate.
+    function _restoreUnclaimed(uint256 rolledBack) internal {
+        uint256 restored = _rootUnclaimed + rolledBack;
+        if (restored > MAX_ROOT_UNCLAIMED) revert DistributorRootUnclaimedTooLarge(restored, MAX_ROOT_UNCLAIMED);
+        _rootUnclaimed = uint88(restored);
     }
 
     /// @dev A claim of `amount` with only `unclaimed` left under the current root's total.

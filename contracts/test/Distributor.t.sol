@@ -920,6 +920,31 @@ contract DistributorTest is DistributorTestBase {
         assertEq(distributor.totalClaimed(), 1000e6);
     }
 
+    /// @dev The compliance check fails closed: a registry without code (or that reverts) allows nobody.
+    function test_claim_registryWithoutCodeAllowsNobody() public {
+        Distributor fresh = Distributor(Clones.clone(address(implementation)));
+        fresh.initialize(portfolio, address(usd), makeAddr("not a registry"), admin, guardian, proposer, DELAY);
+        bytes32 root = _useTree(_three(alice, bob, carol), _three(100e6, 250e6, 650e6));
+        usd.mint(portfolio, 1000e6);
+        vm.startPrank(portfolio);
+        usd.approve(address(fresh), 1000e6);
+        fresh.fund(1000e6);
+        vm.stopPrank();
+        vm.prank(proposer);
+        fresh.proposeRoot(root, 1000e6, 0, 1);
+        vm.warp(block.timestamp + DELAY);
+        fresh.acceptRoot();
+        bytes32[] memory proof = _proof(alice, 100e6);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorAccountNotAllowed.selector, alice));
+        fresh.claim(alice, 100e6, proof);
+        bytes32[][] memory proofs = new bytes32[][](3);
+        for (uint256 i; i < 3; ++i) {
+            proofs[i] = _proof(accounts[i], amounts[i]);
+        }
+        assertEq(fresh.claimMany(accounts, amounts, proofs), 0);
+        assertEq(usd.balanceOf(address(fresh)), 1000e6);
+    }
+
     /// @dev An invalid proof still reverts the batch, even for a holder that is not allowed.
     function test_claimMany_invalidProofRevertsEvenIfNotAllowed() public {
         _activateFirstTree();

@@ -105,13 +105,16 @@ const claimedOf = (distributor: Address, account: Address) =>
 
 /** The deployer holds the registry's GUARDIAN_ROLE (deployStack's defaults). */
 const setFrozen = (account: Address, frozen: boolean) =>
-  sendAndWait(deployer, { contract: 'ComplianceRegistry', functionName: frozen ? 'freeze' : 'unfreeze' }, () =>
-    deployer.walletClient.writeContract({
-      address: stack.complianceRegistry,
-      abi: complianceRegistryAbi,
-      functionName: frozen ? 'freeze' : 'unfreeze',
-      args: [account],
-    }),
+  sendAndWait(
+    deployer,
+    { contract: 'ComplianceRegistry', functionName: frozen ? 'freeze' : 'unfreeze' },
+    () =>
+      deployer.walletClient.writeContract({
+        address: stack.complianceRegistry,
+        abi: complianceRegistryAbi,
+        functionName: frozen ? 'freeze' : 'unfreeze',
+        args: [account],
+      }),
   );
 
 async function waitPaid(portfolioId: string, count: number, timeoutMs = 90_000) {

@@ -3,7 +3,15 @@
  * valid) and the current root with its distribution id, through `readChain`; and the `ClaimSkipped`
  * entries of a mined `claimMany` (holders it did not pay).
  */
-import { type Address, getAddress, type Hex, isAddressEqual, type Log, type PublicClient, parseEventLogs } from 'viem';
+import {
+  type Address,
+  getAddress,
+  type Hex,
+  isAddressEqual,
+  type Log,
+  type PublicClient,
+  parseEventLogs,
+} from 'viem';
 import { distributorAbi } from '../generated/index.ts';
 import { readChain } from '../read.ts';
 
