@@ -12,7 +12,7 @@ import {Distributor} from "../src/Distributor.sol";
 import {IDistributor} from "../src/interfaces/IDistributor.sol";
 import {TestStablecoin} from "../src/test/TestStablecoin.sol";
 
-import {BlacklistToken} from "./utils/BlacklistToken.sol";
+import {BlacklistToken, ReenteringFalseToken} from "./utils/BlacklistToken.sol";
 import {StandardMerkle} from "./utils/StandardMerkle.sol";
 import {Test} from "./utils/Test.sol";
 
@@ -1209,6 +1209,58 @@ contract DistributorBlacklistTest is DistributorTestBase {
         }
         token.setBlocked(address(d), false);
         assertEq(d.claimMany(accounts, amounts, proofs), 1000e6);
+    }
+}
+
+/// @notice The rollback of a refused transfer is relative: a pay token that re-enters during the refused
+/// transfer (accepting a newer root and claiming under it, which pays the difference) cannot make the
+/// rollback forget that claim and pay the holder twice.
+contract DistributorReentrancyTest is DistributorTestBase {
+    function test_claimMany_rollbackAfterReentrantClaimPaysNoMore() public {
+        ReenteringFalseToken token = new ReenteringFalseToken();
+        Distributor d = Distributor(Clones.clone(address(implementation)));
+        d.initialize(portfolio, address(token), address(registry), admin, guardian, proposer, DELAY);
+        token.mint(portfolio, 1000e6);
+        vm.startPrank(portfolio);
+        token.approve(address(d), type(uint256).max);
+        d.fund(1000e6);
+        vm.stopPrank();
+
+        bytes32[] memory tree1 = StandardMerkle.build(_three(alice, bob, carol), _three(100e6, 1, 1));
+        vm.prank(proposer);
+        d.proposeRoot(tree1[0], 100e6 + 2, 0, 1);
+        vm.warp(block.timestamp + DELAY);
+        d.acceptRoot();
+        // A newer root (alice 100 -> 150) pending and past its timelock.
+        bytes32[] memory tree2 = StandardMerkle.build(_three(alice, bob, carol), _three(150e6, 1, 1));
+        vm.prank(proposer);
+        d.proposeRoot(tree2[0], 150e6 + 2, 0, 2);
+        vm.warp(block.timestamp + DELAY);
+
+        bytes32[] memory proof2 = StandardMerkle.proofOf(tree2, alice, 150e6);
+        bytes[] memory calls = new bytes[](2);
+        calls[0] = abi.encodeCall(Distributor.acceptRoot, ());
+        calls[1] = abi.encodeCall(Distributor.claim, (alice, 150e6, proof2));
+        token.arm(alice, address(d), calls);
+
+        address[] memory one = new address[](1);
+        one[0] = alice;
+        uint256[] memory cumulative = new uint256[](1);
+        cumulative[0] = 100e6;
+        bytes32[][] memory proofs = new bytes32[][](1);
+        proofs[0] = StandardMerkle.proofOf(tree1, alice, 100e6);
+        assertEq(d.claimMany(one, cumulative, proofs), 0, "the batch's own transfer was refused");
+
+        // The re-entrant claim paid 50 (150 - 100 marked); the rollback takes off only the 100 not paid.
+        assertEq(token.balanceOf(alice), 50e6);
+        assertEq(d.claimed(alice), 50e6);
+        assertEq(d.totalClaimed(), 50e6);
+        assertEq(d.root(), tree2[0]);
+        assertEq(d.claim(alice, 150e6, proof2), 100e6);
+        assertEq(token.balanceOf(alice), 150e6, "exactly the leaf, never more");
+        assertEq(d.totalClaimed(), 150e6);
+        vm.expectRevert(abi.encodeWithSelector(IDistributor.DistributorNothingToClaim.selector, alice, 150e6, 150e6));
+        d.claim(alice, 150e6, proof2);
     }
 }
 
