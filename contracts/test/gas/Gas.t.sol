@@ -162,7 +162,8 @@ contract GasTest is PortfolioFixture {
             expiry: block.timestamp + 1 days,
             salt: 7,
             counter: 0,
-            partialFill: true
+            partialFill: true,
+            maxFeeBps: 50 // the fee when it was signed: what the API defaults it to
         });
         (uint8 v, bytes32 r, bytes32 s) = vm.sign(makerKey, market.hashOrder(order));
         vm.prank(bob);
