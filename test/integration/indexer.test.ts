@@ -20,6 +20,7 @@ import {
 import { type ChainClients, createChainClients, withAccount } from '../../core/chain/clients.ts';
 import {
   cancelOrder,
+  DIRECT_FILL_NONCE,
   fillCost,
   fillOrder,
   incrementOrderCounter,
@@ -293,6 +294,7 @@ beforeAll(async () => {
     salt: 1n,
     counter: 0n,
     partialFill: true,
+    maxFeeBps: 100,
   };
   const orderSignature = await signOrder(makerAccount, { marketplace, chainId: anvil.chainId, order });
   await sendAndWait(i4, { contract: 'TrancheToken', functionName: 'approve' }, () =>
@@ -445,6 +447,9 @@ describe('createIndexer().syncOnce()', () => {
     });
     expect(fills[0].amount.toFixed()).toBe(fill.amount.toString());
     expect(fills[0].cost.toFixed()).toBe(fill.cost.toString());
+    // a direct Marketplace.fill: the event carries DIRECT_FILL_NONCE
+    expect(fill.nonce).toBe(DIRECT_FILL_NONCE);
+    expect(fills[0].nonce?.toFixed()).toBe(DIRECT_FILL_NONCE.toString());
     const cancels = await tdb.prisma.orderCancelledEvent.findMany();
     expect(cancels.map((c) => [c.orderHash, c.maker])).toEqual([
       [cancelledOrderHash, investors[1].account.address],
