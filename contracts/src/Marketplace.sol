@@ -102,7 +102,8 @@ contract Marketplace is IMarketplace, AccessControl, EIP712 {
         external
         returns (uint256 cost)
     {
-        return _fill(order, makerSignature, _hashOrder(order), msg.sender, amount, type(uint256).max, DIRECT_FILL_NONCE);
+        bytes32 orderHash = _hashOrder(order);
+        return _fill(order, makerSignature, orderHash, msg.sender, amount, type(uint256).max, DIRECT_FILL_NONCE);
     }
 
     /// @inheritdoc IMarketplace
@@ -315,15 +316,7 @@ contract Marketplace is IMarketplace, AccessControl, EIP712 {
             uint256 currentCounter = counter[maker];
             if (order.counter != currentCounter) revert OrderCounterStale(orderHash, order.counter, currentCounter);
         }
-        uint256 status;
-        bytes32 statusSlot;
-        assembly ("memory-safe") {
-            mstore(0x00, orderHash)
-            mstore(0x20, _status.slot)
-            statusSlot := keccak256(0x00, 0x40)
-            status := sload(statusSlot)
-        }
-        // OrderStatus layout: filled (bits 0-247), cancelled (bit 248)
+        (uint256 status, bytes32 statusSlot) = _loadStatus(orderHash);
         if (status >> 248 != 0) revert OrderWasCancelled(orderHash);
         {
             uint256 maxFeeBps = order.maxFeeBps;
@@ -349,13 +342,21 @@ contract Marketplace is IMarketplace, AccessControl, EIP712 {
         if (status == 0 && !_isValidSignature(maker, orderHash, makerSignature)) {
             revert OrderSignatureInvalid(orderHash, maker);
         }
-        // the cancel flag (bit 248) is clear: the whole slot is the filled amount. status + taken <= sellAmount.
-        uint256 packed;
-        unchecked {
-            packed = SafeCast.toUint248(status + taken);
-        }
+        // the cancel flag (bit 248) is clear: the whole slot is the filled amount (status + taken <= sellAmount)
+        uint256 packed = SafeCast.toUint248(status + taken);
         assembly ("memory-safe") {
             sstore(statusSlot, packed)
+        }
+    }
+
+    /// @dev The raw status word of `orderHash` (OrderStatus layout: filled in bits 0-247, cancelled in bit
+    /// 248) and its slot, so a fill writes it back without a second SLOAD.
+    function _loadStatus(bytes32 orderHash) internal view returns (uint256 status, bytes32 statusSlot) {
+        assembly ("memory-safe") {
+            mstore(0x00, orderHash)
+            mstore(0x20, _status.slot)
+            statusSlot := keccak256(0x00, 0x40)
+            status := sload(statusSlot)
         }
     }
 
