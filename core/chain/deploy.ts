@@ -27,10 +27,10 @@ import * as generated from './generated/index.ts';
 import {
   complianceRegistryAbi,
   complianceRegistryBytecode,
-  platformTimelockAbi,
-  platformTimelockBytecode,
   distributorAbi,
   distributorBytecode,
+  platformTimelockAbi,
+  platformTimelockBytecode,
   portfolioAbi,
   portfolioBytecode,
   portfolioFactoryAbi,

@@ -15,9 +15,10 @@ import {
   encodeFunctionData,
   type Hex,
   keccak256,
+  type PublicClient,
   zeroHash,
 } from 'viem';
-import type { ChainClients, ChainPublicClient } from './clients.ts';
+import type { ChainClients } from './clients.ts';
 import { toChainError } from './errors.ts';
 import { platformTimelockAbi } from './generated/index.ts';
 import { waitForSuccess } from './tx.ts';
@@ -94,6 +95,16 @@ export function executeTransaction(timelock: Address, call: TimelockCall) {
   };
 }
 
+/** The guardian's (or the admin's) `cancel` transaction: `{ to, data }`. */
+export function cancelTransaction(timelock: Address, id: Hex) {
+  return {
+    to: timelock,
+    data: encodeFunctionData({ abi: platformTimelockAbi, functionName: 'cancel', args: [id] }),
+  };
+}
+
+type ReadClient = Pick<PublicClient, 'readContract'>;
+
 export type OperationState = 'unset' | 'waiting' | 'ready' | 'done';
 
 export type OperationStatus = {
@@ -105,7 +116,7 @@ export type OperationStatus = {
 };
 
 /** The timelock's minimum delay (seconds). */
-export async function readMinDelay(publicClient: ChainPublicClient, timelock: Address): Promise<bigint> {
+export async function readMinDelay(publicClient: ReadClient, timelock: Address): Promise<bigint> {
   try {
     return await publicClient.readContract({
       address: timelock,
@@ -119,7 +130,7 @@ export async function readMinDelay(publicClient: ChainPublicClient, timelock: Ad
 
 /** Where an operation is: unset (never scheduled, or cancelled), waiting, ready, done. */
 export async function readOperation(
-  publicClient: ChainPublicClient,
+  publicClient: ReadClient,
   timelock: Address,
   id: Hex,
 ): Promise<OperationStatus> {

@@ -3,8 +3,7 @@
  * one key per role, the timelock administers everything, the deployer and the relayer keep no admin
  * role, and an admin call takes effect only through the timelock, after its minimum delay.
  */
-import { stat } from 'node:fs/promises';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Address, type Hex, keccak256, toBytes, zeroHash } from 'viem';
