@@ -16,9 +16,12 @@ import { deploymentFilePath, loadDeployment, saveDeployment } from '../../core/c
 import {
   ensureLocalKeys,
   fundLocalAccounts,
+  KEY_VARIABLE,
+  keysFilePath,
   type PlatformKeyRole,
   readLocalKeys,
   requireRoleKey,
+  roleKey,
 } from '../../core/chain/keys.ts';
 import type { Config } from '../../core/platform/config.ts';
 import { ConfigInvalidError } from '../../core/platform/errors/index.ts';
@@ -102,6 +105,35 @@ export async function localGovernance(
 }
 
 /**
+ * A governed deployment is reused only with the keys it was made with (a lost or replaced
+ * `platform-keys.json` would leave the relayer and the root proposer without their roles).
+ */
+function assertSameKeys(
+  config: DeploymentConfig,
+  deployment: DeployedStack,
+  chainId: number,
+  file: string,
+): void {
+  const expected = { relayer: deployment.config.relayer, rootProposer: deployment.config.rootProposer };
+  for (const [role, address] of Object.entries(expected) as [
+    'relayer' | 'rootProposer',
+    Address | undefined,
+  ][]) {
+    const key = readLocalKeys(config.DATA_DIR) === undefined ? undefined : roleKey(config, role, chainId);
+    if (key === undefined || address === undefined || privateKeyToAddress(key) !== address) {
+      throw new ConfigInvalidError(
+        `${file} was deployed with another ${role} key than ${keysFilePath(config.DATA_DIR)} (or ${KEY_VARIABLE[role]}) holds: ` +
+          'restore that file, or delete the deployment file to deploy afresh',
+        {
+          retryable: false,
+          details: [{ variable: KEY_VARIABLE[role], message: `not the deployment's ${role}` }],
+        },
+      );
+    }
+  }
+}
+
+/**
  * The deployment of the chain at `rpcUrl`: the deployment file when it is for this chain and every
  * contract in it has code; otherwise, on a local chain, a fresh governed deployment (saved to the
  * file): the timelock administers everything, one key per role (`localGovernance`). On any other
@@ -133,9 +165,11 @@ export async function ensureDeployment(
     ];
     const codes = await Promise.all(addresses.map((address) => publicClient.getCode({ address })));
     if (codes.every((code) => code !== undefined && code !== '0x')) {
-      // the local keys pay their own gas: top them up at every start
-      if (isLocalChain(chainId) && existing.timelock !== undefined)
+      if (isLocalChain(chainId) && existing.timelock !== undefined) {
+        assertSameKeys(config, existing, chainId, file);
+        // the local keys pay their own gas: top them up at every start
         await localGovernance(config, rpcUrl, chainId);
+      }
       return { deployment: existing, reused: true, file };
     }
   }
