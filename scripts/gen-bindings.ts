@@ -25,6 +25,7 @@ export const CONTRACTS = [
   { name: 'Marketplace', deployable: true },
   { name: 'TestStablecoin', deployable: true },
   { name: 'PlatformTimelock', deployable: true },
+  { name: 'WaterfallHarness', deployable: true },
 ] as const;
 
 type ForgeArtifact = {

@@ -7,3 +7,4 @@ export * from './distributor.ts';
 export * from './marketplace.ts';
 export * from './testStablecoin.ts';
 export * from './platformTimelock.ts';
+export * from './waterfallHarness.ts';
