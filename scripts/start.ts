@@ -8,6 +8,9 @@
  *   (scripts/services/postgres.ts).
  * - Redis: `REDIS_URL`, else a local `redis-server` with its data in `DATA_DIR/redis`; without one
  *   the start stops and says how to install it.
+ * On a local chain the deployment is governed (core/chain/deploy.ts `governance`): a timelock is the
+ * admin, and the admin, guardian, root-proposer and relayer keys are created once in
+ * `DATA_DIR/platform-keys.json` (mode 0600, never printed), reused and funded at every start.
  * Then migrations, a development admin API key (`DATA_DIR/dev-api-key`, reused across starts), the
  * API on HOST:PORT and the worker, in this process. SIGINT / SIGTERM stop everything in order and exit 0.
  *
@@ -20,6 +23,7 @@ import pino, { type DestinationStream, type Logger } from 'pino';
 import pretty from 'pino-pretty';
 import { createPublicClient, http } from 'viem';
 import type { DeployedStack } from '../core/chain/deploy.ts';
+import { KEYS_FILE } from '../core/chain/keys.ts';
 import { createDb, type Db } from '../core/db/index.ts';
 import { migrate } from '../core/db/migrate.ts';
 import { createApiKey, hashSecret } from '../core/platform/auth.ts';
@@ -330,7 +334,19 @@ export function summary(running: RunningMarketplace, stateFile?: string): string
     `    ComplianceRegistry  ${deployment.complianceRegistry}`,
     ...(deployment.marketplace ? [`    Marketplace         ${deployment.marketplace}`] : []),
     ...(deployment.testStablecoin ? [`    TestStablecoin      ${deployment.testStablecoin}`] : []),
-    `    platform signer     ${deployment.deployer}${running.reusedDeployment ? '' : '  (deployed just now)'}`,
+    ...(deployment.timelock
+      ? [
+          `    PlatformTimelock    ${deployment.timelock}  (admin of every contract, delay ${deployment.config.timelockMinDelay} s)`,
+          `    keys (in ${rel(join(dataDir, KEYS_FILE))}, never printed):`,
+          `      admin (timelock proposer)  ${deployment.config.timelockProposer}`,
+          `      guardian                   ${deployment.config.guardian}`,
+          `      root proposer              ${deployment.config.rootProposer}`,
+          `      relayer                    ${deployment.config.relayer}`,
+          `      deployer (no role left)    ${deployment.deployer}${running.reusedDeployment ? '' : '  (deployed just now)'}`,
+        ]
+      : [
+          `    platform signer     ${deployment.deployer}${running.reusedDeployment ? '' : '  (deployed just now)'}`,
+        ]),
     '',
     `  Dev API key (admin, kept in ${rel(join(dataDir, DEV_API_KEY_FILE))}):`,
     `    ${running.apiKey}`,

@@ -72,6 +72,12 @@ export type TradingContext = {
   /** The ComplianceRegistry of the deployment. */
   registry: Address;
   relayer: PurchaseRelayer;
+  /**
+   * Interim, until a deposit carries the servicer's own consent: sends `depositRecovery`. Today's
+   * `Portfolio.initialize` grants SERVICER_ROLE to `params.rootProposer`, so on a deployment whose root
+   * proposer is its own key (core/chain/keys.ts) the deposit must come from that key. Default `relayer`.
+   */
+  depositRelayer?: PurchaseRelayer;
   /** The indexer's Purchased event of (portfolio, buyer, nonce), if it has it. */
   findIndexedPurchase: (key: {
     chainId: number;

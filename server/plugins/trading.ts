@@ -46,13 +46,28 @@ export const tradingPlugin = globalPlugin(async (app) => {
         onError: (error) => app.log.warn({ err: error }, 'relayer monitor pass failed'),
       });
       relayer.start();
-      stopRelayer = () => relayer.stop();
+      // interim (see TradingContext.depositRelayer): deposits from the key with SERVICER_ROLE
+      const depositRelayer =
+        platform.proposerClients === undefined
+          ? undefined
+          : createRelayer({
+              clients: platform.proposerClients,
+              prisma: app.prisma,
+              pollIntervalMs: isLocalChain(platform.clients.chain.id) ? 100 : 1_000,
+              onError: (error) => app.log.warn({ err: error }, 'deposit relayer monitor pass failed'),
+            });
+      depositRelayer?.start();
+      stopRelayer = async () => {
+        await relayer.stop();
+        await depositRelayer?.stop();
+      };
       return {
         prisma: app.prisma,
         publicClient: platform.clients.publicClient,
         chainId: platform.clients.chain.id,
         registry: platform.deployment.complianceRegistry,
         relayer,
+        depositRelayer,
         findIndexedPurchase: (key) => findIndexedPurchase(app.prisma, key),
         quoteTtlSeconds: DEFAULT_QUOTE_TTL_SECONDS,
         log: app.log,

@@ -67,11 +67,14 @@ export const recoveryRoutes: FastifyPluginAsyncZod = async (app) => {
       const portfolio = await findPortfolio(app.prisma, request.params.id);
       assertServicer(request.principal, portfolio);
       const context = await trading();
-      const { view, existing } = await submitRecovery(context, {
-        portfolioId: portfolio.id,
-        amount: BigInt(request.body.amount),
-        reportSha256: request.body.reportSha256,
-      });
+      const { view, existing } = await submitRecovery(
+        { ...context, relayer: context.depositRelayer ?? context.relayer },
+        {
+          portfolioId: portfolio.id,
+          amount: BigInt(request.body.amount),
+          reportSha256: request.body.reportSha256,
+        },
+      );
       request.audit = {
         type: 'recovery',
         id: view.id,
