@@ -136,7 +136,8 @@ export async function deployStack(
       name: 'PortfolioFactory',
       abi: portfolioFactoryAbi,
       bytecode: portfolioFactoryBytecode,
-      args: [addressAt(1), addressAt(2), addressAt(3)],
+      // admin: the configured admin; CREATOR_ROLE: the deploying (platform) key, which publishes portfolios
+      args: [addressAt(1), addressAt(2), addressAt(3), config.admin, deployer],
     },
   ];
   if (marketplace) {
