@@ -519,7 +519,9 @@ async function predictedAddresses(
   }
   const factory = context.platform.deployment.portfolioFactory;
   if (getAddress(row.to) !== getAddress(factory)) {
-    throw publishInvalid(`The publish transaction went to ${row.to}, not the deployment's factory ${factory}`);
+    throw publishInvalid(
+      `The publish transaction went to ${row.to}, not the deployment's factory ${factory}`,
+    );
   }
   return predictPortfolioAddresses(context.platform.clients.publicClient, {
     factory,

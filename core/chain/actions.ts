@@ -477,7 +477,11 @@ export type DepositIntent = { amount: bigint; reportHash: Hex; nonce: bigint; de
  * on the Portfolio's domain, exactly as `depositRecoveryWithSig` hashes it; the signer must be the
  * portfolio's servicer.
  */
-export function depositIntentTypedData(parameters: { portfolio: Address; chainId: number; intent: DepositIntent }) {
+export function depositIntentTypedData(parameters: {
+  portfolio: Address;
+  chainId: number;
+  intent: DepositIntent;
+}) {
   return {
     domain: {
       name: PORTFOLIO_EIP712_NAME,

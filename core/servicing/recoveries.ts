@@ -32,11 +32,7 @@ import {
   type LocalAccount,
   parseEventLogs,
 } from 'viem';
-import {
-  type DepositIntent,
-  depositIntentTypedData,
-  nonceInvalidationTypedData,
-} from '../chain/actions.ts';
+import { type DepositIntent, depositIntentTypedData, nonceInvalidationTypedData } from '../chain/actions.ts';
 import { readIntentNonceUsed, readPortfolioTerms } from '../chain/contracts/portfolio.ts';
 import { readBalanceAndAllowance } from '../chain/contracts/tranche-token.ts';
 import { ChainError } from '../chain/errors.ts';
@@ -284,7 +280,10 @@ async function servicerIntent(
   if (missing.length > 0) {
     throw new ValidationFailedError('A servicer signature needs the nonce and deadline it signed', {
       statusCode: 422,
-      details: missing.map((field) => ({ path: `body.${field}`, message: 'required with servicerSignature' })),
+      details: missing.map((field) => ({
+        path: `body.${field}`,
+        message: 'required with servicerSignature',
+      })),
     });
   }
   const intent: DepositIntent = {

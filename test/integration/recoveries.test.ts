@@ -64,7 +64,9 @@ beforeAll(async () => {
   stack = await deployStack(deployer);
   dir = await mkdtemp(path.join(tmpdir(), 'npl-recoveries-'));
   // the API holds the servicer's key, as `npm start` holds its development servicer's
-  await writeFile(path.join(dir, DEV_SERVICER_KEY_FILE), `${anvil.accounts[2].privateKey}\n`, { mode: 0o600 });
+  await writeFile(path.join(dir, DEV_SERVICER_KEY_FILE), `${anvil.accounts[2].privateKey}\n`, {
+    mode: 0o600,
+  });
   const deploymentFile = path.join(dir, 'deployment.json');
   await saveDeployment(deploymentFile, stack);
   t = await createTestApp({
@@ -580,7 +582,11 @@ describe("the servicer's consent: a deposit intent it signs itself", () => {
       to: own.account.address,
       amount: usd(1_000n),
     });
-    await approve(own, { token: stack.testStablecoin as Address, spender: portfolio.portfolio, amount: maxUint256 });
+    await approve(own, {
+      token: stack.testStablecoin as Address,
+      spender: portfolio.portfolio,
+      amount: maxUint256,
+    });
   }, 90_000);
 
   const intentFor = async (body: { amount: string; reportSha256: string }) => {
@@ -618,12 +624,32 @@ describe("the servicer's consent: a deposit intent it signs itself", () => {
     const byOther = await holder.account.signTypedData(intent.typedData.deposit);
     const cases: [Record<string, string>, number, string][] = [
       // the platform's or anyone's key signing for the servicer
-      [{ ...base, servicerSignature: byOther, nonce: intent.nonce, deadline: intent.deadline }, 401, 'SIGNATURE_INVALID'],
+      [
+        { ...base, servicerSignature: byOther, nonce: intent.nonce, deadline: intent.deadline },
+        401,
+        'SIGNATURE_INVALID',
+      ],
       // the servicer's signature relayed with another amount, report, nonce or deadline
-      [{ ...base, amount: (amount + 1n).toString(), nonce: intent.nonce, deadline: intent.deadline }, 401, 'SIGNATURE_INVALID'],
-      [{ ...base, reportSha256: sha('another report'), nonce: intent.nonce, deadline: intent.deadline }, 401, 'SIGNATURE_INVALID'],
-      [{ ...base, nonce: (BigInt(intent.nonce) + 1n).toString(), deadline: intent.deadline }, 401, 'SIGNATURE_INVALID'],
-      [{ ...base, nonce: intent.nonce, deadline: (BigInt(intent.deadline) + 1n).toString() }, 401, 'SIGNATURE_INVALID'],
+      [
+        { ...base, amount: (amount + 1n).toString(), nonce: intent.nonce, deadline: intent.deadline },
+        401,
+        'SIGNATURE_INVALID',
+      ],
+      [
+        { ...base, reportSha256: sha('another report'), nonce: intent.nonce, deadline: intent.deadline },
+        401,
+        'SIGNATURE_INVALID',
+      ],
+      [
+        { ...base, nonce: (BigInt(intent.nonce) + 1n).toString(), deadline: intent.deadline },
+        401,
+        'SIGNATURE_INVALID',
+      ],
+      [
+        { ...base, nonce: intent.nonce, deadline: (BigInt(intent.deadline) + 1n).toString() },
+        401,
+        'SIGNATURE_INVALID',
+      ],
     ];
     for (const [payload, status, code] of cases) {
       const res = await post(url(), otherServicer, payload);

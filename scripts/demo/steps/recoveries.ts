@@ -19,8 +19,7 @@ import {
 } from './context.ts';
 
 export async function depositRecoveries(ctx: RunningContext): Promise<void> {
-  const { api, base, seed, investors, portfolioId, result, servicer, stepTimeoutMs, step, info, until } =
-    ctx;
+  const { api, base, seed, investors, portfolioId, result, servicer, stepTimeoutMs, step, info, until } = ctx;
   const { payToken, tranches } = ctx.deployed;
   const { portfolioName } = ctx.plan;
 
