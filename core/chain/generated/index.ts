@@ -6,3 +6,4 @@ export * from './portfolioFactory.ts';
 export * from './distributor.ts';
 export * from './marketplace.ts';
 export * from './testStablecoin.ts';
+export * from './waterfallHarness.ts';
