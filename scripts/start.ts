@@ -21,7 +21,8 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import pretty from 'pino-pretty';
-import { createPublicClient, http } from 'viem';
+import { type Address, createPublicClient, http } from 'viem';
+import { isLocalChain } from '../core/chain/clients.ts';
 import type { DeployedStack } from '../core/chain/deploy.ts';
 import { KEYS_FILE } from '../core/chain/keys.ts';
 import { createDb, type Db } from '../core/db/index.ts';
@@ -29,6 +30,7 @@ import { migrate } from '../core/db/migrate.ts';
 import { createApiKey, hashSecret } from '../core/platform/auth.ts';
 import { type Config, loadConfig } from '../core/platform/config.ts';
 import { BaseError, ConfigInvalidError } from '../core/platform/errors/index.ts';
+import { DEV_SERVICER_KEY_FILE, ensureDevServicerKey } from '../core/servicing/dev-servicer.ts';
 import { buildApp } from '../server/app.ts';
 import { BULL_BOARD_PATH } from '../server/plugins/bull-board.ts';
 import { localFaucet, prepareDevFaucet } from '../server/routes/dev.ts';
@@ -71,6 +73,11 @@ export type RunningMarketplace = {
   reusedDeployment: boolean;
   /** The development admin API key (plaintext, also in `DATA_DIR/dev-api-key`). */
   apiKey: string;
+  /**
+   * Local chains: the development servicer's address (its key in `DATA_DIR/dev-servicer-key`, never
+   * printed); a portfolio with this `servicerAddress` gets its recoveries signed by the API.
+   */
+  devServicer?: Address;
   /** Which services this start runs itself (the others came from the environment). */
   embedded: { postgres: boolean; redis: boolean; chain: boolean };
   /** Stops the worker, the API, then the embedded services (anvil dumps its state, Redis saves, PGlite closes). */
@@ -253,6 +260,8 @@ export async function startMarketplace(options: StartMarketplaceOptions = {}): P
     const apiKey = await ensureDevApiKey(db, dataDir);
     if (apiKey.created)
       log.info({ file: join(dataDir, DEV_API_KEY_FILE) }, 'created a development admin API key');
+    // a local chain only: the API signs the deposit intents of portfolios whose servicer is this address
+    const devServicer = isLocalChain(chain.chainId) ? await ensureDevServicerKey(dataDir) : undefined;
 
     const worker: NplWorker = await createWorker({
       config: runtime,
@@ -298,6 +307,7 @@ export async function startMarketplace(options: StartMarketplaceOptions = {}): P
       deployment,
       reusedDeployment: reused,
       apiKey: apiKey.key,
+      devServicer,
       embedded: { postgres: database.embedded, redis: redis.embedded, chain: chain.embedded },
       stop: async () => {
         log.info('stopping');
@@ -350,6 +360,12 @@ export function summary(running: RunningMarketplace, stateFile?: string): string
     '',
     `  Dev API key (admin, kept in ${rel(join(dataDir, DEV_API_KEY_FILE))}):`,
     `    ${running.apiKey}`,
+    ...(running.devServicer
+      ? [
+          `  Dev servicer ${running.devServicer} (key in ${rel(join(dataDir, DEV_SERVICER_KEY_FILE))}): the API`,
+          '    signs the recovery deposits of portfolios with this servicerAddress',
+        ]
+      : []),
     '',
     '  Try:',
     `    curl -H "Authorization: Bearer ${running.apiKey}" ${urls.api}/v1/portfolios`,

@@ -46,6 +46,7 @@ export const DEFAULT_ADMIN_ROLE: Hex = zeroHash;
 export const COMPLIANCE_ROLE: Hex = keccak256(toBytes('COMPLIANCE_ROLE'));
 export const GUARDIAN_ROLE: Hex = keccak256(toBytes('GUARDIAN_ROLE'));
 export const MINTER_ROLE: Hex = keccak256(toBytes('MINTER_ROLE'));
+export const CREATOR_ROLE: Hex = keccak256(toBytes('CREATOR_ROLE'));
 export const ROOT_PROPOSER_ROLE: Hex = keccak256(toBytes('ROOT_PROPOSER_ROLE'));
 export const PROPOSER_ROLE: Hex = keccak256(toBytes('PROPOSER_ROLE'));
 export const EXECUTOR_ROLE: Hex = keccak256(toBytes('EXECUTOR_ROLE'));
@@ -176,9 +177,11 @@ export async function deployStack(
       name: 'PortfolioFactory',
       abi: portfolioFactoryAbi,
       bytecode: portfolioFactoryBytecode,
-      args: [addressAt(1), addressAt(2), addressAt(3)],
+      // admin and CREATOR_ROLE: set below, once the timelock's address is known
+      args: [],
     },
   ];
+  const factory = deployments[deployments.length - 1] as Deployment;
   if (governance !== undefined) {
     const minDelay = governance.minDelay ?? (local ? 5 : 2 * 24 * 3600);
     deployments.push({
@@ -194,6 +197,9 @@ export async function deployStack(
     config.timelockMinDelay = minDelay;
     config.relayer = governance.relayer;
   }
+  // admin: the configured admin (governed: the timelock); CREATOR_ROLE: the key that publishes
+  // portfolios (governed: the relayer; else the deploying platform key)
+  factory.args = [addressAt(1), addressAt(2), addressAt(3), config.admin, governance?.relayer ?? deployer];
   if (marketplace) {
     deployments.push({
       name: 'Marketplace',
@@ -485,6 +491,15 @@ export async function governanceReport(
   for (const [account, who] of others.filter(([a]) => !isAddressEqual(a, timelockProposer))) {
     add(timelockContract, 'the timelock', PROPOSER_ROLE, 'PROPOSER_ROLE', account, who, false);
     add(timelockContract, 'the timelock', EXECUTOR_ROLE, 'EXECUTOR_ROLE', account, who, false);
+  }
+  const factory = { contract: stack.portfolioFactory, abi: portfolioFactoryAbi as Abi };
+  add(factory, 'the factory', DEFAULT_ADMIN_ROLE, 'DEFAULT_ADMIN_ROLE', timelock, 'the timelock', true);
+  add(factory, 'the factory', CREATOR_ROLE, 'CREATOR_ROLE', relayer, 'the relayer', true);
+  for (const [account, who] of others) {
+    add(factory, 'the factory', DEFAULT_ADMIN_ROLE, 'DEFAULT_ADMIN_ROLE', account, who, false);
+    if (!isAddressEqual(account, relayer)) {
+      add(factory, 'the factory', CREATOR_ROLE, 'CREATOR_ROLE', account, who, false);
+    }
   }
   const marketplace = optionalBinding('marketplace');
   if (stack.marketplace !== undefined && marketplace !== undefined) {

@@ -11,7 +11,16 @@
  * guesses from what it sent.
  */
 import { randomBytes } from 'node:crypto';
-import { type Address, getAddress, type Hex, hexToBigInt, isHex, maxUint256, verifyTypedData } from 'viem';
+import {
+  type Address,
+  getAddress,
+  type Hex,
+  hexToBigInt,
+  isHex,
+  type LocalAccount,
+  maxUint256,
+  verifyTypedData,
+} from 'viem';
 import {
   NO_PERMIT,
   nonceInvalidationTypedData,
@@ -72,12 +81,6 @@ export type TradingContext = {
   /** The ComplianceRegistry of the deployment. */
   registry: Address;
   relayer: PurchaseRelayer;
-  /**
-   * Interim, until a deposit carries the servicer's own consent: sends `depositRecovery`. Today's
-   * `Portfolio.initialize` grants SERVICER_ROLE to `params.rootProposer`, so on a deployment whose root
-   * proposer is its own key (core/chain/keys.ts) the deposit must come from that key. Default `relayer`.
-   */
-  depositRelayer?: PurchaseRelayer;
   /** The indexer's Purchased event of (portfolio, buyer, nonce), if it has it. */
   findIndexedPurchase: (key: {
     chainId: number;
@@ -87,6 +90,8 @@ export type TradingContext = {
   }) => Promise<IndexedPurchase | null>;
   /** Lifetime of a quote (its intent and permit deadline), in chain seconds. */
   quoteTtlSeconds: number;
+  /** A servicer key the server holds (development only); see core/servicing/recoveries.ts. */
+  servicerSigner?: LocalAccount;
   log?: { warn: (obj: object, msg: string) => void };
 };
 

@@ -3,6 +3,7 @@ import type { DeployedStack } from '../../core/chain/deploy.ts';
 import { createPlatformChain, loadDeployment } from '../../core/chain/deployment.ts';
 import { createRelayer } from '../../core/chain/relayer/relayer.ts';
 import { BaseError, ServiceUnavailableError } from '../../core/platform/errors/index.ts';
+import { loadDevServicerAccount } from '../../core/servicing/dev-servicer.ts';
 import {
   DEFAULT_QUOTE_TTL_SECONDS,
   findIndexedPurchase,
@@ -46,28 +47,18 @@ export const tradingPlugin = globalPlugin(async (app) => {
         onError: (error) => app.log.warn({ err: error }, 'relayer monitor pass failed'),
       });
       relayer.start();
-      // interim (see TradingContext.depositRelayer): deposits from the key with SERVICER_ROLE
-      const depositRelayer =
-        platform.proposerClients === undefined
-          ? undefined
-          : createRelayer({
-              clients: platform.proposerClients,
-              prisma: app.prisma,
-              pollIntervalMs: isLocalChain(platform.clients.chain.id) ? 100 : 1_000,
-              onError: (error) => app.log.warn({ err: error }, 'deposit relayer monitor pass failed'),
-            });
-      depositRelayer?.start();
-      stopRelayer = async () => {
-        await relayer.stop();
-        await depositRelayer?.stop();
-      };
+      stopRelayer = () => relayer.stop();
+      // development only: the servicer key `npm start` keeps in DATA_DIR, never on a public chain
+      const servicerSigner = isLocalChain(platform.clients.chain.id)
+        ? await loadDevServicerAccount(app.config.DATA_DIR)
+        : undefined;
       return {
+        servicerSigner,
         prisma: app.prisma,
         publicClient: platform.clients.publicClient,
         chainId: platform.clients.chain.id,
         registry: platform.deployment.complianceRegistry,
         relayer,
-        depositRelayer,
         findIndexedPurchase: (key) => findIndexedPurchase(app.prisma, key),
         quoteTtlSeconds: DEFAULT_QUOTE_TTL_SECONDS,
         log: app.log,

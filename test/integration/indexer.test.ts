@@ -496,6 +496,34 @@ describe('createIndexer().syncOnce()', () => {
   });
 });
 
+describe('a PortfolioCreated from another contract', () => {
+  it('is ignored: only the stack factory’s portfolios are followed', async () => {
+    await newIndexer().syncOnce();
+    const before = await tdb.prisma.indexedContract.findMany({ orderBy: { address: 'asc' } });
+    expect(before.map((c) => c.address)).toContain(created.portfolio);
+    // anyone can deploy a look-alike factory (with itself as creator) and create a portfolio there
+    const rogue = await deployStack(relayer, { timelockDelay: 5, withTestStablecoin: false });
+    const now = (await platform.publicClient.getBlock()).timestamp;
+    const fake = await createPortfolio(relayer, {
+      factory: rogue.portfolioFactory,
+      payToken,
+      registry: stack.complianceRegistry,
+      servicer: relayer.account.address,
+      offeringEnd: now + 86_400n,
+      tranches,
+    });
+    expect(fake.portfolio).not.toBe(created.portfolio);
+    const result = await newIndexer().syncOnce();
+    expect(result.toBlock).toBe(await platform.publicClient.getBlockNumber());
+    const after = await tdb.prisma.indexedContract.findMany({ orderBy: { address: 'asc' } });
+    expect(after).toEqual(before);
+    const followed = new Set(after.map((c) => c.address.toLowerCase()));
+    for (const address of [fake.portfolio, fake.distributor, ...fake.tranches]) {
+      expect(followed.has(address.toLowerCase())).toBe(false);
+    }
+  });
+});
+
 describe('confirmations', () => {
   it('tracks the blocks within the confirmation depth as unfinalized and prunes them once final', async () => {
     const [i3, i4] = investors;

@@ -17,9 +17,45 @@ export const portfolioFactoryAbi = [
         "name": "distributorImplementation_",
         "type": "address",
         "internalType": "address"
+      },
+      {
+        "name": "admin",
+        "type": "address",
+        "internalType": "address"
+      },
+      {
+        "name": "creator",
+        "type": "address",
+        "internalType": "address"
       }
     ],
     "stateMutability": "nonpayable"
+  },
+  {
+    "type": "function",
+    "name": "CREATOR_ROLE",
+    "inputs": [],
+    "outputs": [
+      {
+        "name": "",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      }
+    ],
+    "stateMutability": "view"
+  },
+  {
+    "type": "function",
+    "name": "DEFAULT_ADMIN_ROLE",
+    "inputs": [],
+    "outputs": [
+      {
+        "name": "",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      }
+    ],
+    "stateMutability": "view"
   },
   {
     "type": "function",
@@ -146,6 +182,16 @@ export const portfolioFactoryAbi = [
                 "internalType": "uint16"
               }
             ]
+          },
+          {
+            "name": "sweepRecipient",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "salt",
+            "type": "bytes32",
+            "internalType": "bytes32"
           }
         ]
       }
@@ -161,6 +207,159 @@ export const portfolioFactoryAbi = [
   },
   {
     "type": "function",
+    "name": "creationSalt",
+    "inputs": [
+      {
+        "name": "params",
+        "type": "tuple",
+        "internalType": "struct CreateParams",
+        "components": [
+          {
+            "name": "admin",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "issuer",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "issuerTreasury",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "servicer",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "guardian",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "protocolTreasury",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "payToken",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "registry",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "rootProposer",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "timelockDelay",
+            "type": "uint256",
+            "internalType": "uint256"
+          },
+          {
+            "name": "servicerFeeBps",
+            "type": "uint16",
+            "internalType": "uint16"
+          },
+          {
+            "name": "protocolFeeBps",
+            "type": "uint16",
+            "internalType": "uint16"
+          },
+          {
+            "name": "mode",
+            "type": "uint8",
+            "internalType": "enum WaterfallLib.Mode"
+          },
+          {
+            "name": "offeringStart",
+            "type": "uint64",
+            "internalType": "uint64"
+          },
+          {
+            "name": "offeringEnd",
+            "type": "uint64",
+            "internalType": "uint64"
+          },
+          {
+            "name": "documentRoot",
+            "type": "bytes32",
+            "internalType": "bytes32"
+          },
+          {
+            "name": "loanTapeHash",
+            "type": "bytes32",
+            "internalType": "bytes32"
+          },
+          {
+            "name": "tranches",
+            "type": "tuple[]",
+            "internalType": "struct TrancheConfig[]",
+            "components": [
+              {
+                "name": "name",
+                "type": "string",
+                "internalType": "string"
+              },
+              {
+                "name": "symbol",
+                "type": "string",
+                "internalType": "string"
+              },
+              {
+                "name": "face",
+                "type": "uint256",
+                "internalType": "uint256"
+              },
+              {
+                "name": "couponBps",
+                "type": "uint16",
+                "internalType": "uint16"
+              },
+              {
+                "name": "priceBps",
+                "type": "uint16",
+                "internalType": "uint16"
+              }
+            ]
+          },
+          {
+            "name": "sweepRecipient",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "salt",
+            "type": "bytes32",
+            "internalType": "bytes32"
+          }
+        ]
+      },
+      {
+        "name": "creator",
+        "type": "address",
+        "internalType": "address"
+      }
+    ],
+    "outputs": [
+      {
+        "name": "",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      }
+    ],
+    "stateMutability": "pure"
+  },
+  {
+    "type": "function",
     "name": "distributorImplementation",
     "inputs": [],
     "outputs": [
@@ -168,6 +367,67 @@ export const portfolioFactoryAbi = [
         "name": "",
         "type": "address",
         "internalType": "address"
+      }
+    ],
+    "stateMutability": "view"
+  },
+  {
+    "type": "function",
+    "name": "getRoleAdmin",
+    "inputs": [
+      {
+        "name": "role",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      }
+    ],
+    "outputs": [
+      {
+        "name": "",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      }
+    ],
+    "stateMutability": "view"
+  },
+  {
+    "type": "function",
+    "name": "grantRole",
+    "inputs": [
+      {
+        "name": "role",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      },
+      {
+        "name": "account",
+        "type": "address",
+        "internalType": "address"
+      }
+    ],
+    "outputs": [],
+    "stateMutability": "nonpayable"
+  },
+  {
+    "type": "function",
+    "name": "hasRole",
+    "inputs": [
+      {
+        "name": "role",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      },
+      {
+        "name": "account",
+        "type": "address",
+        "internalType": "address"
+      }
+    ],
+    "outputs": [
+      {
+        "name": "",
+        "type": "bool",
+        "internalType": "bool"
       }
     ],
     "stateMutability": "view"
@@ -200,6 +460,224 @@ export const portfolioFactoryAbi = [
         "name": "",
         "type": "address",
         "internalType": "address"
+      }
+    ],
+    "stateMutability": "view"
+  },
+  {
+    "type": "function",
+    "name": "predictAddresses",
+    "inputs": [
+      {
+        "name": "params",
+        "type": "tuple",
+        "internalType": "struct CreateParams",
+        "components": [
+          {
+            "name": "admin",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "issuer",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "issuerTreasury",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "servicer",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "guardian",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "protocolTreasury",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "payToken",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "registry",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "rootProposer",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "timelockDelay",
+            "type": "uint256",
+            "internalType": "uint256"
+          },
+          {
+            "name": "servicerFeeBps",
+            "type": "uint16",
+            "internalType": "uint16"
+          },
+          {
+            "name": "protocolFeeBps",
+            "type": "uint16",
+            "internalType": "uint16"
+          },
+          {
+            "name": "mode",
+            "type": "uint8",
+            "internalType": "enum WaterfallLib.Mode"
+          },
+          {
+            "name": "offeringStart",
+            "type": "uint64",
+            "internalType": "uint64"
+          },
+          {
+            "name": "offeringEnd",
+            "type": "uint64",
+            "internalType": "uint64"
+          },
+          {
+            "name": "documentRoot",
+            "type": "bytes32",
+            "internalType": "bytes32"
+          },
+          {
+            "name": "loanTapeHash",
+            "type": "bytes32",
+            "internalType": "bytes32"
+          },
+          {
+            "name": "tranches",
+            "type": "tuple[]",
+            "internalType": "struct TrancheConfig[]",
+            "components": [
+              {
+                "name": "name",
+                "type": "string",
+                "internalType": "string"
+              },
+              {
+                "name": "symbol",
+                "type": "string",
+                "internalType": "string"
+              },
+              {
+                "name": "face",
+                "type": "uint256",
+                "internalType": "uint256"
+              },
+              {
+                "name": "couponBps",
+                "type": "uint16",
+                "internalType": "uint16"
+              },
+              {
+                "name": "priceBps",
+                "type": "uint16",
+                "internalType": "uint16"
+              }
+            ]
+          },
+          {
+            "name": "sweepRecipient",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "salt",
+            "type": "bytes32",
+            "internalType": "bytes32"
+          }
+        ]
+      },
+      {
+        "name": "creator",
+        "type": "address",
+        "internalType": "address"
+      }
+    ],
+    "outputs": [
+      {
+        "name": "portfolio",
+        "type": "address",
+        "internalType": "address"
+      },
+      {
+        "name": "distributor",
+        "type": "address",
+        "internalType": "address"
+      },
+      {
+        "name": "tranches",
+        "type": "address[]",
+        "internalType": "address[]"
+      }
+    ],
+    "stateMutability": "view"
+  },
+  {
+    "type": "function",
+    "name": "renounceRole",
+    "inputs": [
+      {
+        "name": "role",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      },
+      {
+        "name": "callerConfirmation",
+        "type": "address",
+        "internalType": "address"
+      }
+    ],
+    "outputs": [],
+    "stateMutability": "nonpayable"
+  },
+  {
+    "type": "function",
+    "name": "revokeRole",
+    "inputs": [
+      {
+        "name": "role",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      },
+      {
+        "name": "account",
+        "type": "address",
+        "internalType": "address"
+      }
+    ],
+    "outputs": [],
+    "stateMutability": "nonpayable"
+  },
+  {
+    "type": "function",
+    "name": "supportsInterface",
+    "inputs": [
+      {
+        "name": "interfaceId",
+        "type": "bytes4",
+        "internalType": "bytes4"
+      }
+    ],
+    "outputs": [
+      {
+        "name": "",
+        "type": "bool",
+        "internalType": "bool"
       }
     ],
     "stateMutability": "view"
@@ -249,6 +727,102 @@ export const portfolioFactoryAbi = [
     "anonymous": false
   },
   {
+    "type": "event",
+    "name": "RoleAdminChanged",
+    "inputs": [
+      {
+        "name": "role",
+        "type": "bytes32",
+        "indexed": true,
+        "internalType": "bytes32"
+      },
+      {
+        "name": "previousAdminRole",
+        "type": "bytes32",
+        "indexed": true,
+        "internalType": "bytes32"
+      },
+      {
+        "name": "newAdminRole",
+        "type": "bytes32",
+        "indexed": true,
+        "internalType": "bytes32"
+      }
+    ],
+    "anonymous": false
+  },
+  {
+    "type": "event",
+    "name": "RoleGranted",
+    "inputs": [
+      {
+        "name": "role",
+        "type": "bytes32",
+        "indexed": true,
+        "internalType": "bytes32"
+      },
+      {
+        "name": "account",
+        "type": "address",
+        "indexed": true,
+        "internalType": "address"
+      },
+      {
+        "name": "sender",
+        "type": "address",
+        "indexed": true,
+        "internalType": "address"
+      }
+    ],
+    "anonymous": false
+  },
+  {
+    "type": "event",
+    "name": "RoleRevoked",
+    "inputs": [
+      {
+        "name": "role",
+        "type": "bytes32",
+        "indexed": true,
+        "internalType": "bytes32"
+      },
+      {
+        "name": "account",
+        "type": "address",
+        "indexed": true,
+        "internalType": "address"
+      },
+      {
+        "name": "sender",
+        "type": "address",
+        "indexed": true,
+        "internalType": "address"
+      }
+    ],
+    "anonymous": false
+  },
+  {
+    "type": "error",
+    "name": "AccessControlBadConfirmation",
+    "inputs": []
+  },
+  {
+    "type": "error",
+    "name": "AccessControlUnauthorizedAccount",
+    "inputs": [
+      {
+        "name": "account",
+        "type": "address",
+        "internalType": "address"
+      },
+      {
+        "name": "neededRole",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      }
+    ]
+  },
+  {
     "type": "error",
     "name": "FactoryZeroAddress",
     "inputs": []
@@ -276,4 +850,4 @@ export const portfolioFactoryAbi = [
   }
 ] as const;
 
-export const portfolioFactoryBytecode = '0x60e060405234801561000f575f5ffd5b506040516110d23803806110d283398101604081905261002e916100b3565b6001600160a01b038316158061004b57506001600160a01b038216155b8061005d57506001600160a01b038116155b1561007b57604051632bc3b66b60e11b815260040160405180910390fd5b6001600160a01b0392831660805290821660a0521660c0526100f3565b80516001600160a01b03811681146100ae575f5ffd5b919050565b5f5f5f606084860312156100c5575f5ffd5b6100ce84610098565b92506100dc60208501610098565b91506100ea60408501610098565b90509250925092565b60805160a05160c051610fa26101305f395f818160f0015261017901525f8181610117015261024d01525f818160a4015261014d0152610fa25ff3fe608060405234801561000f575f5ffd5b5060043610610064575f3560e01c8063b09e1b1f1161004d578063b09e1b1f146100eb578063bcc9fa4814610112578063d0d0280e14610139575f5ffd5b8063642ac907146100685780638956bf2f1461009f575b5f5ffd5b61008a610076366004610762565b5f6020819052908152604090205460ff1681565b60405190151581526020015b60405180910390f35b6100c67f000000000000000000000000000000000000000000000000000000000000000081565b60405173ffffffffffffffffffffffffffffffffffffffff9091168152602001610096565b6100c67f000000000000000000000000000000000000000000000000000000000000000081565b6100c67f000000000000000000000000000000000000000000000000000000000000000081565b6100c6610147366004610782565b5f6101717f0000000000000000000000000000000000000000000000000000000000000000610652565b90505f61019d7f0000000000000000000000000000000000000000000000000000000000000000610652565b90505f6101ae6102208501856107ba565b905090505f8167ffffffffffffffff8111156101cc576101cc610825565b6040519080825280602002602001820160405280156101f5578160200160208202803683370190505b5090505f8267ffffffffffffffff81111561021257610212610825565b60405190808252806020026020018201604052801561023b578160200160208202803683370190505b5090505f5b8381101561042a576102717f0000000000000000000000000000000000000000000000000000000000000000610652565b83828151811061028357610283610852565b602002602001019073ffffffffffffffffffffffffffffffffffffffff16908173ffffffffffffffffffffffffffffffffffffffff16815250508281815181106102cf576102cf610852565b602002602001015173ffffffffffffffffffffffffffffffffffffffff1663c9aba0aa8880610220019061030391906107ba565b8481811061031357610313610852565b9050602002810190610325919061087f565b61032f90806108bb565b61033d6102208c018c6107ba565b8681811061034d5761034d610852565b905060200281019061035f919061087f565b61036d9060208101906108bb565b8b8d60e00160208101906103819190610762565b886040518863ffffffff1660e01b81526004016103a49796959493929190610963565b5f604051808303815f87803b1580156103bb575f5ffd5b505af11580156103cd573d5f5f3e3d5ffd5b505050508281815181106103e3576103e3610852565b60200260200101518282815181106103fd576103fd610852565b73ffffffffffffffffffffffffffffffffffffffff90921660209283029190910190910152600101610240565b5073ffffffffffffffffffffffffffffffffffffffff84166395b6ef0c8661045860e08a0160c08b01610762565b61046560208b018b610762565b61047560a08c0160808d01610762565b6104876101208d016101008e01610762565b60405160e087901b7fffffffff0000000000000000000000000000000000000000000000000000000016815273ffffffffffffffffffffffffffffffffffffffff95861660048201529385166024850152918416604484015283166064830152909116608482015261012089013560a482015260c4015f604051808303815f87803b158015610514575f5ffd5b505af1158015610526573d5f5f3e3d5ffd5b50506040517ff3b6fa5600000000000000000000000000000000000000000000000000000000815273ffffffffffffffffffffffffffffffffffffffff8816925063f3b6fa56915061058090899086908990600401610c56565b5f604051808303815f87803b158015610597575f5ffd5b505af11580156105a9573d5f5f3e3d5ffd5b50505073ffffffffffffffffffffffffffffffffffffffff86165f818152602081815260409182902080547fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff001660011790559192507fbf415c5ce925b2d708ef05e27594a6ee478f6f99458513e64cc4b910e705f9d69187918591610632918c01908c01610762565b60405161064193929190610ed4565b60405180910390a250505050919050565b5f61065d825f610663565b92915050565b5f814710156106ab576040517fcf4791810000000000000000000000000000000000000000000000000000000081524760048201526024810183905260440160405180910390fd5b763d602d80600a3d3981f3363d3d373d3d3d363d730000008360601b60e81c175f526e5af43d82803e903d91602b57fd5bf38360781b176020526037600983f0905073ffffffffffffffffffffffffffffffffffffffff811661065d576040517fb06ebf3d00000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b803573ffffffffffffffffffffffffffffffffffffffff8116811461075d575f5ffd5b919050565b5f60208284031215610772575f5ffd5b61077b8261073a565b9392505050565b5f60208284031215610792575f5ffd5b813567ffffffffffffffff8111156107a8575f5ffd5b8201610240818503121561077b575f5ffd5b5f5f83357fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe18436030181126107ed575f5ffd5b83018035915067ffffffffffffffff821115610807575f5ffd5b6020019150600581901b360382131561081e575f5ffd5b9250929050565b7f4e487b71000000000000000000000000000000000000000000000000000000005f52604160045260245ffd5b7f4e487b71000000000000000000000000000000000000000000000000000000005f52603260045260245ffd5b5f82357fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff618336030181126108b1575f5ffd5b9190910192915050565b5f5f83357fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe18436030181126108ee575f5ffd5b83018035915067ffffffffffffffff821115610908575f5ffd5b60200191503681900382131561081e575f5ffd5b81835281816020850137505f602082840101525f60207fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe0601f840116840101905092915050565b60a081525f61097660a08301898b61091c565b828103602084015261098981888a61091c565b73ffffffffffffffffffffffffffffffffffffffff9687166040850152949095166060830152506080015295945050505050565b803561ffff8116811461075d575f5ffd5b80356002811061075d575f5ffd5b60028110610a11577f4e487b71000000000000000000000000000000000000000000000000000000005f52602160045260245ffd5b9052565b803567ffffffffffffffff8116811461075d575f5ffd5b5f5f83357fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe1843603018112610a5f575f5ffd5b830160208101925035905067ffffffffffffffff811115610a7e575f5ffd5b8060051b360382131561081e575f5ffd5b5f5f83357fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe1843603018112610ac2575f5ffd5b830160208101925035905067ffffffffffffffff811115610ae1575f5ffd5b80360382131561081e575f5ffd5b5f8383855260208501945060208460051b820101835f5b86811015610bfa577fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe084840301885281357fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff61873603018112610b66575f5ffd5b8601610b728180610a8f565b60a08652610b8460a08701828461091c565b915050610b946020830183610a8f565b8683036020880152610ba783828461091c565b60408581013590890152925061ffff9150610bc69050606084016109bd565b16606086015261ffff610bdb608084016109bd565b1660809590950194909452506020978801979190910190600101610b06565b50909695505050505050565b5f8151808452602084019350602083015f5b82811015610c4c57815173ffffffffffffffffffffffffffffffffffffffff16865260209586019590910190600101610c18565b5093949350505050565b60608152610c8460608201610c6a8661073a565b73ffffffffffffffffffffffffffffffffffffffff169052565b5f610c916020860161073a565b73ffffffffffffffffffffffffffffffffffffffff166080830152610cb86040860161073a565b73ffffffffffffffffffffffffffffffffffffffff1660a0830152610cdf6060860161073a565b73ffffffffffffffffffffffffffffffffffffffff1660c0830152610d066080860161073a565b73ffffffffffffffffffffffffffffffffffffffff1660e0830152610d2d60a0860161073a565b73ffffffffffffffffffffffffffffffffffffffff16610100830152610d5560c0860161073a565b73ffffffffffffffffffffffffffffffffffffffff16610120830152610d7d60e0860161073a565b73ffffffffffffffffffffffffffffffffffffffff16610140830152610da6610100860161073a565b73ffffffffffffffffffffffffffffffffffffffff16610160830152610120850135610180830152610ddb61014086016109bd565b61ffff166101a0830152610df261016086016109bd565b61ffff166101c0830152610e0961018086016109ce565b610e176101e08401826109dc565b50610e256101a08601610a15565b67ffffffffffffffff16610200830152610e426101c08601610a15565b67ffffffffffffffff8116610220840152506101e0850135610240830152610200850135610260830152610e7a610220860186610a2c565b610240610280850152610e926102a085018284610aef565b9150508281036020840152610ea78186610c06565b915050610ecc604083018473ffffffffffffffffffffffffffffffffffffffff169052565b949350505050565b5f6060820173ffffffffffffffffffffffffffffffffffffffff86168352606060208401528085518083526080850191506020870192505f5b81811015610f4157835173ffffffffffffffffffffffffffffffffffffffff16835260209384019390920191600101610f0d565b5050809250505073ffffffffffffffffffffffffffffffffffffffff8316604083015294935050505056fea2646970667358221220b5b48cbecea6cdc41c8509d3ccc2c937b01345fa66caffb2289d59c3405e49f464736f6c634300081e0033' as const;
+export const portfolioFactoryBytecode = '0x60e060405234801561000f575f5ffd5b50604051611bb9380380611bb983398101604081905261002e916101bc565b6001600160a01b038516158061004b57506001600160a01b038416155b8061005d57506001600160a01b038316155b8061006f57506001600160a01b038216155b8061008157506001600160a01b038116155b1561009f57604051632bc3b66b60e11b815260040160405180910390fd5b6001600160a01b0380861660805284811660a052831660c0526100c25f836100f8565b506100ed7f828634d95e775031b9ff576b159a8509d3053581a8c9c4d7d86899e0afcd882f826100f8565b50505050505061021d565b5f828152602081815260408083206001600160a01b038516845290915281205460ff16610198575f838152602081815260408083206001600160a01b03861684529091529020805460ff191660011790556101503390565b6001600160a01b0316826001600160a01b0316847f2f8788117e7eff1d82e926ec794901d17c78024a50270940304540a733656f0d60405160405180910390a450600161019b565b505f5b92915050565b80516001600160a01b03811681146101b7575f5ffd5b919050565b5f5f5f5f5f60a086880312156101d0575f5ffd5b6101d9866101a1565b94506101e7602087016101a1565b93506101f5604087016101a1565b9250610203606087016101a1565b9150610211608087016101a1565b90509295509295909350565b60805160a05160c0516119486102715f395f818161028d015281816104eb01526106a201525f81816102b4015281816105a201526107a001525f81816101ae015281816104bf015261067501526119485ff3fe608060405234801561000f575f5ffd5b50600436106100f0575f3560e01c80638aeda25a11610093578063b09e1b1f11610063578063b09e1b1f14610288578063bcc9fa48146102af578063d547741f146102d6578063dc3378e6146102e9575f5ffd5b80638aeda25a146101f557806391d148541461021c578063a217fddf1461025f578063a90958b414610266575f5ffd5b806336568abe116100ce57806336568abe1461016157806360a7a3aa14610174578063642ac907146101875780638956bf2f146101a9575f5ffd5b806301ffc9a7146100f4578063248a9ca31461011c5780632f2ff15d1461014c575b5f5ffd5b610107610102366004610f70565b6102fc565b60405190151581526020015b60405180910390f35b61013e61012a366004610faf565b5f9081526020819052604090206001015490565b604051908152602001610113565b61015f61015a366004610fee565b610394565b005b61015f61016f366004610fee565b6103be565b61013e61018236600461102f565b61041c565b610107610195366004611071565b60016020525f908152604090205460ff1681565b6101d07f000000000000000000000000000000000000000000000000000000000000000081565b60405173ffffffffffffffffffffffffffffffffffffffff9091168152602001610113565b61013e7f828634d95e775031b9ff576b159a8509d3053581a8c9c4d7d86899e0afcd882f81565b61010761022a366004610fee565b5f9182526020828152604080842073ffffffffffffffffffffffffffffffffffffffff93909316845291905290205460ff1690565b61013e5f81565b61027961027436600461102f565b6104a9565b604051610113939291906110da565b6101d07f000000000000000000000000000000000000000000000000000000000000000081565b6101d07f000000000000000000000000000000000000000000000000000000000000000081565b61015f6102e4366004610fee565b610614565b6101d06102f736600461112d565b610638565b5f7fffffffff0000000000000000000000000000000000000000000000000000000082167f7965db0b00000000000000000000000000000000000000000000000000000000148061038e57507f01ffc9a7000000000000000000000000000000000000000000000000000000007fffffffff000000000000000000000000000000000000000000000000000000008316145b92915050565b5f828152602081905260409020600101546103ae81610bb0565b6103b88383610bbd565b50505050565b73ffffffffffffffffffffffffffffffffffffffff8116331461040d576040517f6697b23200000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b6104178282610cb6565b505050565b5f818360405160200161042f919061166a565b604080517fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe0818403018152828252805160209182012073ffffffffffffffffffffffffffffffffffffffff909416908301528101919091526060015b60405160208183030381529060405280519060200120905092915050565b5f5f60605f6104b8868661041c565b90506104e47f000000000000000000000000000000000000000000000000000000000000000082610d6f565b93506105397f0000000000000000000000000000000000000000000000000000000000000000610534837fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff610de7565b610d6f565b92505f61054a61022088018861167c565b905090508067ffffffffffffffff811115610567576105676116e0565b604051908082528060200260200182016040528015610590578160200160208202803683370190505b5092505f5b8181101561060a576105cb7f00000000000000000000000000000000000000000000000000000000000000006105348584610de7565b8482815181106105dd576105dd61170d565b73ffffffffffffffffffffffffffffffffffffffff90921660209283029190910190910152600101610595565b5050509250925092565b5f8281526020819052604090206001015461062e81610bb0565b6103b88383610cb6565b5f7f828634d95e775031b9ff576b159a8509d3053581a8c9c4d7d86899e0afcd882f61066381610bb0565b5f61066e843361041c565b905061069a7f000000000000000000000000000000000000000000000000000000000000000082610e02565b92505f6106f07f00000000000000000000000000000000000000000000000000000000000000006106eb847fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff610de7565b610e02565b90505f61070161022087018761167c565b905090505f8167ffffffffffffffff81111561071f5761071f6116e0565b604051908082528060200260200182016040528015610748578160200160208202803683370190505b5090505f8267ffffffffffffffff811115610765576107656116e0565b60405190808252806020026020018201604052801561078e578160200160208202803683370190505b5090505f5b83811015610982576107c97f00000000000000000000000000000000000000000000000000000000000000006106eb8884610de7565b8382815181106107db576107db61170d565b602002602001019073ffffffffffffffffffffffffffffffffffffffff16908173ffffffffffffffffffffffffffffffffffffffff16815250508281815181106108275761082761170d565b602002602001015173ffffffffffffffffffffffffffffffffffffffff1663c9aba0aa8a80610220019061085b919061167c565b8481811061086b5761086b61170d565b905060200281019061087d919061173a565b6108879080611776565b6108956102208e018e61167c565b868181106108a5576108a561170d565b90506020028101906108b7919061173a565b6108c5906020810190611776565b8d8f60e00160208101906108d99190611071565b886040518863ffffffff1660e01b81526004016108fc97969594939291906117d7565b5f604051808303815f87803b158015610913575f5ffd5b505af1158015610925573d5f5f3e3d5ffd5b5050505082818151811061093b5761093b61170d565b60200260200101518282815181106109555761095561170d565b73ffffffffffffffffffffffffffffffffffffffff90921660209283029190910190910152600101610793565b5073ffffffffffffffffffffffffffffffffffffffff84166395b6ef0c886109b060e08c0160c08d01611071565b6109bd60208d018d611071565b6109cd60a08e0160808f01611071565b8d6101000160208101906109e19190611071565b60405160e087901b7fffffffff0000000000000000000000000000000000000000000000000000000016815273ffffffffffffffffffffffffffffffffffffffff9586166004820152938516602485015291841660448401528316606483015290911660848201526101208b013560a482015260c4015f604051808303815f87803b158015610a6e575f5ffd5b505af1158015610a80573d5f5f3e3d5ffd5b50506040517f40ab203800000000000000000000000000000000000000000000000000000000815273ffffffffffffffffffffffffffffffffffffffff8a1692506340ab20389150610ada908b9086908990600401611831565b5f604051808303815f87803b158015610af1575f5ffd5b505af1158015610b03573d5f5f3e3d5ffd5b5050505073ffffffffffffffffffffffffffffffffffffffff87165f8181526001602081815260409283902080547fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff00169092179091557fbf415c5ce925b2d708ef05e27594a6ee478f6f99458513e64cc4b910e705f9d69187918591610b8e91908e01908e01611071565b604051610b9d939291906118be565b60405180910390a2505050505050919050565b610bba8133610e0e565b50565b5f8281526020818152604080832073ffffffffffffffffffffffffffffffffffffffff8516845290915281205460ff16610caf575f8381526020818152604080832073ffffffffffffffffffffffffffffffffffffffff86168452909152902080547fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff00166001179055610c4d3390565b73ffffffffffffffffffffffffffffffffffffffff168273ffffffffffffffffffffffffffffffffffffffff16847f2f8788117e7eff1d82e926ec794901d17c78024a50270940304540a733656f0d60405160405180910390a450600161038e565b505f61038e565b5f8281526020818152604080832073ffffffffffffffffffffffffffffffffffffffff8516845290915281205460ff1615610caf575f8381526020818152604080832073ffffffffffffffffffffffffffffffffffffffff8616808552925280832080547fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff0016905551339286917ff6391f5c32d9c69d2a47ea670b442974b53935d1edc7fd64eb21e047a839171b9190a450600161038e565b6040513060388201526f5af43d82803e903d91602b57fd5bf3ff602482015260148101839052733d602d80600a3d3981f3363d3d373d3d3d363d738152605881018290526037600c820120607882015260556043909101205f9073ffffffffffffffffffffffffffffffffffffffff165b9392505050565b60408051602081018490529081018290525f9060600161048b565b5f610de083835f610e9c565b5f8281526020818152604080832073ffffffffffffffffffffffffffffffffffffffff8516845290915290205460ff16610e98576040517fe2517d3f00000000000000000000000000000000000000000000000000000000815273ffffffffffffffffffffffffffffffffffffffff82166004820152602481018390526044015b60405180910390fd5b5050565b5f81471015610ee0576040517fcf47918100000000000000000000000000000000000000000000000000000000815247600482015260248101839052604401610e8f565b763d602d80600a3d3981f3363d3d373d3d3d363d730000008460601b60e81c175f526e5af43d82803e903d91602b57fd5bf38460781b17602052826037600984f5905073ffffffffffffffffffffffffffffffffffffffff8116610de0576040517fb06ebf3d00000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b5f60208284031215610f80575f5ffd5b81357fffffffff0000000000000000000000000000000000000000000000000000000081168114610de0575f5ffd5b5f60208284031215610fbf575f5ffd5b5035919050565b803573ffffffffffffffffffffffffffffffffffffffff81168114610fe9575f5ffd5b919050565b5f5f60408385031215610fff575f5ffd5b8235915061100f60208401610fc6565b90509250929050565b5f6102808284031215611029575f5ffd5b50919050565b5f5f60408385031215611040575f5ffd5b823567ffffffffffffffff811115611056575f5ffd5b61106285828601611018565b92505061100f60208401610fc6565b5f60208284031215611081575f5ffd5b610de082610fc6565b5f8151808452602084019350602083015f5b828110156110d057815173ffffffffffffffffffffffffffffffffffffffff1686526020958601959091019060010161109c565b5093949350505050565b73ffffffffffffffffffffffffffffffffffffffff8416815273ffffffffffffffffffffffffffffffffffffffff83166020820152606060408201525f611124606083018461108a565b95945050505050565b5f6020828403121561113d575f5ffd5b813567ffffffffffffffff811115611153575f5ffd5b61115f84828501611018565b949350505050565b803561ffff81168114610fe9575f5ffd5b803560028110610fe9575f5ffd5b600281106111bb577f4e487b71000000000000000000000000000000000000000000000000000000005f52602160045260245ffd5b9052565b803567ffffffffffffffff81168114610fe9575f5ffd5b5f5f83357fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe1843603018112611209575f5ffd5b830160208101925035905067ffffffffffffffff811115611228575f5ffd5b8060051b3603821315611239575f5ffd5b9250929050565b5f5f83357fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe1843603018112611273575f5ffd5b830160208101925035905067ffffffffffffffff811115611292575f5ffd5b803603821315611239575f5ffd5b81835281816020850137505f602082840101525f60207fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe0601f840116840101905092915050565b5f8383855260208501945060208460051b820101835f5b868110156113f2577fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe084840301885281357fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff6187360301811261135e575f5ffd5b860161136a8180611240565b60a0865261137c60a0870182846112a0565b91505061138c6020830183611240565b868303602088015261139f8382846112a0565b60408581013590890152925061ffff91506113be905060608401611167565b16606086015261ffff6113d360808401611167565b16608095909501949094525060209788019791909101906001016112fe565b50909695505050505050565b6114258261140b83610fc6565b73ffffffffffffffffffffffffffffffffffffffff169052565b5f61143260208301610fc6565b73ffffffffffffffffffffffffffffffffffffffff16602084015261145960408301610fc6565b73ffffffffffffffffffffffffffffffffffffffff16604084015261148060608301610fc6565b73ffffffffffffffffffffffffffffffffffffffff1660608401526114a760808301610fc6565b73ffffffffffffffffffffffffffffffffffffffff1660808401526114ce60a08301610fc6565b73ffffffffffffffffffffffffffffffffffffffff1660a08401526114f560c08301610fc6565b73ffffffffffffffffffffffffffffffffffffffff1660c084015261151c60e08301610fc6565b73ffffffffffffffffffffffffffffffffffffffff1660e08401526115446101008301610fc6565b73ffffffffffffffffffffffffffffffffffffffff1661010084015261012082810135908401526115786101408301611167565b61ffff1661014084015261158f6101608301611167565b61ffff166101608401526115a66101808301611178565b6115b4610180850182611186565b506115c26101a083016111bf565b67ffffffffffffffff166101a08401526115df6101c083016111bf565b67ffffffffffffffff166101c08401526101e0828101359084015261020080830135908401526116136102208301836111d6565b61028061022086015261162b610280860182846112e7565b91505061163b6102408401610fc6565b73ffffffffffffffffffffffffffffffffffffffff166102408501526102609283013592909301919091525090565b602081525f610de060208301846113fe565b5f5f83357fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe18436030181126116af575f5ffd5b83018035915067ffffffffffffffff8211156116c9575f5ffd5b6020019150600581901b3603821315611239575f5ffd5b7f4e487b71000000000000000000000000000000000000000000000000000000005f52604160045260245ffd5b7f4e487b71000000000000000000000000000000000000000000000000000000005f52603260045260245ffd5b5f82357fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff6183360301811261176c575f5ffd5b9190910192915050565b5f5f83357fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe18436030181126117a9575f5ffd5b83018035915067ffffffffffffffff8211156117c3575f5ffd5b602001915036819003821315611239575f5ffd5b60a081525f6117ea60a08301898b6112a0565b82810360208401526117fd81888a6112a0565b73ffffffffffffffffffffffffffffffffffffffff9687166040850152949095166060830152506080015295945050505050565b606081525f61184360608301866113fe565b82810360208401528085518083526020830191506020870192505f5b8181101561189357835173ffffffffffffffffffffffffffffffffffffffff1683526020938401939092019160010161185f565b5050809250505073ffffffffffffffffffffffffffffffffffffffff83166040830152949350505050565b73ffffffffffffffffffffffffffffffffffffffff84168152606060208201525f6118ec606083018561108a565b905073ffffffffffffffffffffffffffffffffffffffff8316604083015294935050505056fea2646970667358221220cb3389277c0902aed3a8abd2a97cee1752dc396b21438fb675f47049f47289b464736f6c634300081e0033' as const;
