@@ -142,7 +142,7 @@ contract Portfolio is
         for (uint256 i; i < count; ++i) {
             TrancheConfig calldata tranche = params.tranches[i];
             if (
-                tranche.face == 0 || tranche.face > type(uint128).max || tranche.priceBps == 0
+                tranche.face == 0 || tranche.face > type(uint128).max || tranche.priceBps == 0 || tranche.couponBps > BPS
                     || (i == count - 1 && tranche.couponBps != 0) || address(tokens[i]) == address(0)
             ) revert PortfolioTrancheInvalid(i);
             _tranches.push(

@@ -168,6 +168,17 @@ contract PortfolioTest is PortfolioFixture, WaterfallVectors {
         factory.createPortfolio(params);
     }
 
+    /// @dev Found by the differential fuzz (test/integration/waterfall-harness-diff.test.ts): a coupon above
+    /// 100% was accepted on-chain, while the TypeScript waterfall (and so the distribution verifier) rejects it.
+    function test_initialize_revertsOnCouponAboveTheWhole() public {
+        CreateParams memory params = _defaultParams();
+        params.tranches[0].couponBps = 10_001;
+        vm.expectRevert(abi.encodeWithSelector(IPortfolio.PortfolioTrancheInvalid.selector, 0));
+        factory.createPortfolio(params);
+        params.tranches[0].couponBps = 10_000;
+        factory.createPortfolio(params);
+    }
+
     function test_initialize_revertsIfFeesExceedTheWhole() public {
         CreateParams memory params = _defaultParams();
         params.servicerFeeBps = 9_000;

@@ -45,7 +45,8 @@ library WaterfallLib {
 
     /// @notice Runs one recovery of `amount` after `elapsedSeconds` through the waterfall, updating
     /// `tranches` (outstanding principal and interest arrears) in place.
-    /// @dev Requires `tranches.length >= 1` and `servicerFeeBps + protocolFeeBps <= BPS` (else it panics).
+    /// @dev Requires `tranches.length >= 1` and `servicerFeeBps + protocolFeeBps <= BPS` (Portfolio.initialize
+    /// checks both; the library itself panics only when no tranche is given or the floored fees exceed `amount`).
     /// Accrual floors `outstanding * couponBps * elapsedSeconds / (BPS * YEAR)` and the caller restarts the
     /// clock at every recovery, so each recovery drops the remainder: less than one base unit of interest
     /// entitlement (arrears) per debt tranche, never cash. Every unit of `amount` is still allocated

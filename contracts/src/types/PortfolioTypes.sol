@@ -8,7 +8,7 @@ import {WaterfallLib} from "../libraries/WaterfallLib.sol";
 /// @param name ERC-20 name of the tranche token (also its ERC-2612 domain name).
 /// @param symbol ERC-20 symbol of the tranche token.
 /// @param face Face value in pay-token base units; the offering caps minted supply at `face * scale`.
-/// @param couponBps Yearly simple-interest coupon on outstanding principal (debt tranches only).
+/// @param couponBps Yearly simple-interest coupon on outstanding principal (debt tranches only; at most 10 000).
 /// @param priceBps Offering price as basis points of par (10_000 = par).
 struct TrancheConfig {
     string name;
