@@ -30,6 +30,11 @@ const ROWS: { key: string; label: string; target?: number; anchor: string }[] = 
   { key: 'buyWithSig_with_permit', label: 'buyWithSig (intent + ERC-2612 permit)', anchor: '-' },
   { key: 'depositRecovery_3_tranches', label: 'depositRecovery, 3 tranches', anchor: '-' },
   {
+    key: 'depositRecoveryWithSig_3_tranches',
+    label: 'depositRecoveryWithSig, 3 tranches',
+    anchor: '-',
+  },
+  {
     key: 'claim_depth20_repeat',
     label: 'claim, depth-20 proof (1M holders)',
     target: 70_000,

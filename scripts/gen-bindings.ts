@@ -24,6 +24,8 @@ export const CONTRACTS = [
   { name: 'Distributor', deployable: true },
   { name: 'Marketplace', deployable: true },
   { name: 'TestStablecoin', deployable: true },
+  { name: 'PlatformTimelock', deployable: true },
+  { name: 'WaterfallHarness', deployable: true },
 ] as const;
 
 type ForgeArtifact = {

@@ -8,6 +8,9 @@
  *   (scripts/services/postgres.ts).
  * - Redis: `REDIS_URL`, else a local `redis-server` with its data in `DATA_DIR/redis`; without one
  *   the start stops and says how to install it.
+ * On a local chain the deployment is governed (core/chain/deploy.ts `governance`): a timelock is the
+ * admin, and the admin, guardian, root-proposer and relayer keys are created once in
+ * `DATA_DIR/platform-keys.json` (mode 0600, never printed), reused and funded at every start.
  * Then migrations, a development admin API key (`DATA_DIR/dev-api-key`, reused across starts), the
  * API on HOST:PORT and the worker, in this process. SIGINT / SIGTERM stop everything in order and exit 0.
  *
@@ -18,13 +21,16 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import pretty from 'pino-pretty';
-import { createPublicClient, http } from 'viem';
+import { type Address, createPublicClient, http } from 'viem';
+import { isLocalChain } from '../core/chain/clients.ts';
 import type { DeployedStack } from '../core/chain/deploy.ts';
+import { KEYS_FILE } from '../core/chain/keys.ts';
 import { createDb, type Db } from '../core/db/index.ts';
 import { migrate } from '../core/db/migrate.ts';
 import { createApiKey, hashSecret } from '../core/platform/auth.ts';
 import { type Config, loadConfig } from '../core/platform/config.ts';
 import { BaseError, ConfigInvalidError } from '../core/platform/errors/index.ts';
+import { DEV_SERVICER_KEY_FILE, ensureDevServicerKey } from '../core/servicing/dev-servicer.ts';
 import { buildApp } from '../server/app.ts';
 import { BULL_BOARD_PATH } from '../server/plugins/bull-board.ts';
 import { localFaucet, prepareDevFaucet } from '../server/routes/dev.ts';
@@ -67,6 +73,11 @@ export type RunningMarketplace = {
   reusedDeployment: boolean;
   /** The development admin API key (plaintext, also in `DATA_DIR/dev-api-key`). */
   apiKey: string;
+  /**
+   * Local chains: the development servicer's address (its key in `DATA_DIR/dev-servicer-key`, never
+   * printed); a portfolio with this `servicerAddress` gets its recoveries signed by the API.
+   */
+  devServicer?: Address;
   /** Which services this start runs itself (the others came from the environment). */
   embedded: { postgres: boolean; redis: boolean; chain: boolean };
   /** Stops the worker, the API, then the embedded services (anvil dumps its state, Redis saves, PGlite closes). */
@@ -249,6 +260,8 @@ export async function startMarketplace(options: StartMarketplaceOptions = {}): P
     const apiKey = await ensureDevApiKey(db, dataDir);
     if (apiKey.created)
       log.info({ file: join(dataDir, DEV_API_KEY_FILE) }, 'created a development admin API key');
+    // a local chain only: the API signs the deposit intents of portfolios whose servicer is this address
+    const devServicer = isLocalChain(chain.chainId) ? await ensureDevServicerKey(dataDir) : undefined;
 
     const worker: NplWorker = await createWorker({
       config: runtime,
@@ -294,6 +307,7 @@ export async function startMarketplace(options: StartMarketplaceOptions = {}): P
       deployment,
       reusedDeployment: reused,
       apiKey: apiKey.key,
+      devServicer,
       embedded: { postgres: database.embedded, redis: redis.embedded, chain: chain.embedded },
       stop: async () => {
         log.info('stopping');
@@ -330,10 +344,28 @@ export function summary(running: RunningMarketplace, stateFile?: string): string
     `    ComplianceRegistry  ${deployment.complianceRegistry}`,
     ...(deployment.marketplace ? [`    Marketplace         ${deployment.marketplace}`] : []),
     ...(deployment.testStablecoin ? [`    TestStablecoin      ${deployment.testStablecoin}`] : []),
-    `    platform signer     ${deployment.deployer}${running.reusedDeployment ? '' : '  (deployed just now)'}`,
+    ...(deployment.timelock
+      ? [
+          `    PlatformTimelock    ${deployment.timelock}  (admin of every contract, delay ${deployment.config.timelockMinDelay} s)`,
+          `    keys (in ${rel(join(dataDir, KEYS_FILE))}, never printed):`,
+          `      admin (timelock proposer)  ${deployment.config.timelockProposer}`,
+          `      guardian                   ${deployment.config.guardian}`,
+          `      root proposer              ${deployment.config.rootProposer}`,
+          `      relayer                    ${deployment.config.relayer}`,
+          `      deployer (no role left)    ${deployment.deployer}${running.reusedDeployment ? '' : '  (deployed just now)'}`,
+        ]
+      : [
+          `    platform signer     ${deployment.deployer}${running.reusedDeployment ? '' : '  (deployed just now)'}`,
+        ]),
     '',
     `  Dev API key (admin, kept in ${rel(join(dataDir, DEV_API_KEY_FILE))}):`,
     `    ${running.apiKey}`,
+    ...(running.devServicer
+      ? [
+          `  Dev servicer ${running.devServicer} (key in ${rel(join(dataDir, DEV_SERVICER_KEY_FILE))}): the API`,
+          '    signs the recovery deposits of portfolios with this servicerAddress',
+        ]
+      : []),
     '',
     '  Try:',
     `    curl -H "Authorization: Bearer ${running.apiKey}" ${urls.api}/v1/portfolios`,

@@ -50,6 +50,8 @@ export type CreateWorkerOptions = {
    * the database, sharing the nonce rows of the API's relayer (same key, one nonce sequence).
    */
   relayer?: Relayer;
+  /** Sends proposeRoot; default: a relayer on `platform.proposerClients` when the deployment has one. */
+  proposer?: Relayer;
   /** Queues to consume; default every queue that has a handler (`publish`). */
   queues?: QueueName[];
   /** Jobs run at once per queue; default 1 (one signer, one nonce sequence). */
@@ -130,7 +132,18 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<N
         pollIntervalMs: isLocalChain(platform.clients.chain.id) ? 100 : 1_000,
         onError: (error) => log.warn({ err: error }, 'relayer monitor pass failed'),
       });
-    const context: Context = { db, platform, relayer, config, log, ...options.distribution };
+    // proposeRoot from the root proposer's own key (its own nonce rows), when it is not the relayer's
+    const proposer =
+      options.proposer ??
+      (platform.proposerClients === undefined
+        ? undefined
+        : createRelayer({
+            clients: platform.proposerClients,
+            prisma: db.prisma,
+            pollIntervalMs: isLocalChain(platform.clients.chain.id) ? 100 : 1_000,
+            onError: (error) => log.warn({ err: error }, 'root proposer relayer monitor pass failed'),
+          }));
+    const context: Context = { db, platform, relayer, proposer, config, log, ...options.distribution };
 
     const workers = queues.map((queue) => {
       const worker = new Worker(queue, (job: Job, token?: string) => runJob(context, job, token), {
@@ -251,6 +264,7 @@ export async function createWorker(options: CreateWorkerOptions = {}): Promise<N
         queues,
         prefix: config.QUEUE_PREFIX,
         signer: platform.clients.account.address,
+        rootProposer: proposer?.address ?? platform.clients.account.address,
         indexer: indexer !== null,
       },
       'worker started',

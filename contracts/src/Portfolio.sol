@@ -56,9 +56,10 @@ contract Portfolio is
     bytes32 public constant NONCE_INVALIDATION_TYPEHASH =
         keccak256("NonceInvalidation(address account,uint256 nonce,uint256 deadline)");
     /// @inheritdoc IPortfolio
-    bytes32 public constant ISSUER_ROLE = keccak256("ISSUER_ROLE");
+    bytes32 public constant DEPOSIT_INTENT_TYPEHASH =
+        keccak256("DepositIntent(uint256 amount,bytes32 reportHash,uint256 nonce,uint256 deadline)");
     /// @inheritdoc IPortfolio
-    bytes32 public constant SERVICER_ROLE = keccak256("SERVICER_ROLE");
+    bytes32 public constant ISSUER_ROLE = keccak256("ISSUER_ROLE");
     /// @inheritdoc IPortfolio
     bytes32 public constant GUARDIAN_ROLE = keccak256("GUARDIAN_ROLE");
 
@@ -78,6 +79,7 @@ contract Portfolio is
         uint64 offeringEnd;
         uint64 lastRecoveryAt;
         uint256 scale;
+        address sweepRecipient;
     }
 
     /// @dev The anchored documents; `version` counts from 1.
@@ -118,9 +120,7 @@ contract Portfolio is
         __Pausable_init();
         _grantRole(DEFAULT_ADMIN_ROLE, params.admin);
         _grantRole(ISSUER_ROLE, params.issuer);
-        _grantRole(SERVICER_ROLE, params.servicer);
-        // the platform's operator key deposits on the servicer's API call; the cash still comes from the servicer
-        _grantRole(SERVICER_ROLE, params.rootProposer);
+        // no deposit role: only the servicer's own call or its signed DepositIntent moves its money
         _grantRole(GUARDIAN_ROLE, params.guardian);
 
         Config storage config = _config;
@@ -136,12 +136,13 @@ contract Portfolio is
         config.offeringStart = params.offeringStart;
         config.offeringEnd = params.offeringEnd;
         config.scale = 10 ** (18 - payDecimals);
+        config.sweepRecipient = params.sweepRecipient;
 
         uint256 count = params.tranches.length;
         for (uint256 i; i < count; ++i) {
             TrancheConfig calldata tranche = params.tranches[i];
             if (
-                tranche.face == 0 || tranche.face > type(uint128).max || tranche.priceBps == 0
+                tranche.face == 0 || tranche.face > type(uint128).max || tranche.priceBps == 0 || tranche.couponBps > BPS
                     || (i == count - 1 && tranche.couponBps != 0) || address(tokens[i]) == address(0)
             ) revert PortfolioTrancheInvalid(i);
             _tranches.push(
@@ -254,41 +255,42 @@ contract Portfolio is
     /// @inheritdoc IPortfolio
     function depositRecovery(uint256 amount, bytes32 reportHash)
         external
-        onlyRole(SERVICER_ROLE)
         whenNotPaused
         nonReentrant
         returns (uint256 recoveryId)
     {
-        if (!_config.offeringClosed) revert RecoveryBeforeClose();
-        if (amount == 0) revert RecoveryAmountZero();
-        if (reportHash != bytes32(0)) {
-            if (reportDeposited[reportHash]) revert RecoveryReportAlreadyDeposited(reportHash);
-            reportDeposited[reportHash] = true;
-        }
-
-        (WaterfallLib.Result memory result, uint256 toDistributor) = _runWaterfall(amount);
-        _undistributed += result.undistributed;
-        recoveryId = ++_recoveryCount;
-
-        Config storage config = _config;
-        IERC20 payToken = config.payToken;
-        payToken.safeTransferFrom(config.servicer, address(this), amount);
-        if (result.servicerFee != 0) payToken.safeTransfer(config.servicer, result.servicerFee);
-        if (result.protocolFee != 0) payToken.safeTransfer(config.protocolTreasury, result.protocolFee);
-        if (toDistributor != 0) {
-            IDistributor distributor = config.distributor;
-            payToken.forceApprove(address(distributor), toDistributor);
-            distributor.fund(toDistributor);
-        }
-        _emitRecovery(recoveryId, amount, result, reportHash);
+        if (msg.sender != _config.servicer) revert RecoveryCallerNotServicer(msg.sender);
+        return _depositRecovery(amount, reportHash);
     }
 
     /// @inheritdoc IPortfolio
-    function sweepUndistributed(address to) external onlyRole(DEFAULT_ADMIN_ROLE) whenNotPaused nonReentrant {
-        if (to == address(0)) revert PortfolioZeroAddress();
+    function depositRecoveryWithSig(DepositIntent calldata intent, bytes calldata signature)
+        external
+        whenNotPaused
+        nonReentrant
+        returns (uint256 recoveryId)
+    {
+        if (block.timestamp > intent.deadline) revert IntentExpired(intent.deadline);
+        address servicer = _config.servicer;
+        if (nonceUsed[servicer][intent.nonce]) revert IntentNonceUsed(servicer, intent.nonce);
+        bytes32 digest = _hashTypedDataV4(
+            keccak256(
+                abi.encode(DEPOSIT_INTENT_TYPEHASH, intent.amount, intent.reportHash, intent.nonce, intent.deadline)
+            )
+        );
+        if (!SignatureChecker.isValidSignatureNow(servicer, digest, signature)) {
+            revert IntentSignatureInvalid(servicer);
+        }
+        nonceUsed[servicer][intent.nonce] = true;
+        return _depositRecovery(intent.amount, intent.reportHash);
+    }
+
+    /// @inheritdoc IPortfolio
+    function sweepUndistributed() external onlyRole(DEFAULT_ADMIN_ROLE) whenNotPaused nonReentrant {
         uint256 amount = _undistributed;
         if (amount == 0) revert PortfolioNothingToSweep();
         _undistributed = 0;
+        address to = _config.sweepRecipient;
         _config.payToken.safeTransfer(to, amount);
         emit UndistributedSwept(to, amount);
     }
@@ -384,7 +386,38 @@ contract Portfolio is
         return _undistributed;
     }
 
+    /// @inheritdoc IPortfolio
+    function sweepRecipient() external view returns (address) {
+        return _config.sweepRecipient;
+    }
+
     // ------------------------------------------------------------------ internal
+
+    /// @dev Pulls `amount` from the servicer (whose consent the caller checked) and runs it through the waterfall.
+    function _depositRecovery(uint256 amount, bytes32 reportHash) internal returns (uint256 recoveryId) {
+        if (!_config.offeringClosed) revert RecoveryBeforeClose();
+        if (amount == 0) revert RecoveryAmountZero();
+        if (reportHash != bytes32(0)) {
+            if (reportDeposited[reportHash]) revert RecoveryReportAlreadyDeposited(reportHash);
+            reportDeposited[reportHash] = true;
+        }
+
+        (WaterfallLib.Result memory result, uint256 toDistributor) = _runWaterfall(amount);
+        _undistributed += result.undistributed;
+        recoveryId = ++_recoveryCount;
+
+        Config storage config = _config;
+        IERC20 payToken = config.payToken;
+        payToken.safeTransferFrom(config.servicer, address(this), amount);
+        if (result.servicerFee != 0) payToken.safeTransfer(config.servicer, result.servicerFee);
+        if (result.protocolFee != 0) payToken.safeTransfer(config.protocolTreasury, result.protocolFee);
+        if (toDistributor != 0) {
+            IDistributor distributor = config.distributor;
+            payToken.forceApprove(address(distributor), toDistributor);
+            distributor.fund(toDistributor);
+        }
+        _emitRecovery(recoveryId, amount, result, reportHash);
+    }
 
     /// @dev Runs `amount` through the waterfall on the stored tranche state, writes the new state back and
     /// restarts interest accrual; returns the result and the sum of the tranche totals.
@@ -433,7 +466,7 @@ contract Portfolio is
             params.admin == address(0) || params.issuer == address(0) || params.issuerTreasury == address(0)
                 || params.servicer == address(0) || params.guardian == address(0)
                 || params.protocolTreasury == address(0) || params.payToken == address(0)
-                || params.registry == address(0) || distributor == address(0)
+                || params.registry == address(0) || params.sweepRecipient == address(0) || distributor == address(0)
         ) revert PortfolioZeroAddress();
         uint256 count = params.tranches.length;
         if (count == 0 || count > MAX_TRANCHES || tokenCount != count) revert PortfolioTrancheCountInvalid(count);

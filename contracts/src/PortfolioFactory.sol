@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {Clones} from "@openzeppelin/contracts/proxy/Clones.sol";
 import {IComplianceRegistry} from "./interfaces/IComplianceRegistry.sol";
 import {IDistributor} from "./interfaces/IDistributor.sol";
@@ -10,8 +11,15 @@ import {ITrancheToken} from "./interfaces/ITrancheToken.sol";
 import {CreateParams} from "./types/PortfolioTypes.sol";
 
 /// @title PortfolioFactory
-/// @notice Deploys and initializes a Portfolio with its tranche tokens and Distributor as minimal clones.
-contract PortfolioFactory is IPortfolioFactory {
+/// @notice Deploys and initializes a Portfolio with its tranche tokens and Distributor as deterministic
+/// minimal clones; only CREATOR_ROLE may create.
+contract PortfolioFactory is IPortfolioFactory, AccessControl {
+    /// @inheritdoc IPortfolioFactory
+    bytes32 public constant CREATOR_ROLE = keccak256("CREATOR_ROLE");
+
+    /// @dev Child index of the Distributor in `_childSalt` (tranche tokens use their tranche id).
+    uint256 private constant DISTRIBUTOR_CHILD = type(uint256).max;
+
     /// @inheritdoc IPortfolioFactory
     address public immutable portfolioImplementation;
     /// @inheritdoc IPortfolioFactory
@@ -25,27 +33,36 @@ contract PortfolioFactory is IPortfolioFactory {
     constructor(
         address portfolioImplementation_,
         address trancheTokenImplementation_,
-        address distributorImplementation_
+        address distributorImplementation_,
+        address admin,
+        address creator
     ) {
         if (
             portfolioImplementation_ == address(0) || trancheTokenImplementation_ == address(0)
-                || distributorImplementation_ == address(0)
+                || distributorImplementation_ == address(0) || admin == address(0) || creator == address(0)
         ) revert FactoryZeroAddress();
         portfolioImplementation = portfolioImplementation_;
         trancheTokenImplementation = trancheTokenImplementation_;
         distributorImplementation = distributorImplementation_;
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _grantRole(CREATOR_ROLE, creator);
     }
 
     /// @inheritdoc IPortfolioFactory
-    function createPortfolio(CreateParams calldata params) external returns (address portfolio) {
-        portfolio = Clones.clone(portfolioImplementation);
-        address distributor = Clones.clone(distributorImplementation);
+    function createPortfolio(CreateParams calldata params)
+        external
+        onlyRole(CREATOR_ROLE)
+        returns (address portfolio)
+    {
+        bytes32 salt = creationSalt(params, msg.sender);
+        portfolio = Clones.cloneDeterministic(portfolioImplementation, salt);
+        address distributor = Clones.cloneDeterministic(distributorImplementation, _childSalt(salt, DISTRIBUTOR_CHILD));
 
         uint256 count = params.tranches.length;
         ITrancheToken[] memory tokens = new ITrancheToken[](count);
         address[] memory tranches = new address[](count);
         for (uint256 i; i < count; ++i) {
-            tokens[i] = ITrancheToken(Clones.clone(trancheTokenImplementation));
+            tokens[i] = ITrancheToken(Clones.cloneDeterministic(trancheTokenImplementation, _childSalt(salt, i)));
             tokens[i].initialize(
                 params.tranches[i].name,
                 params.tranches[i].symbol,
@@ -68,5 +85,31 @@ contract PortfolioFactory is IPortfolioFactory {
 
         isPortfolio[portfolio] = true;
         emit PortfolioCreated(portfolio, distributor, tranches, params.issuer);
+    }
+
+    /// @inheritdoc IPortfolioFactory
+    function predictAddresses(CreateParams calldata params, address creator)
+        external
+        view
+        returns (address portfolio, address distributor, address[] memory tranches)
+    {
+        bytes32 salt = creationSalt(params, creator);
+        portfolio = Clones.predictDeterministicAddress(portfolioImplementation, salt);
+        distributor = Clones.predictDeterministicAddress(distributorImplementation, _childSalt(salt, DISTRIBUTOR_CHILD));
+        uint256 count = params.tranches.length;
+        tranches = new address[](count);
+        for (uint256 i; i < count; ++i) {
+            tranches[i] = Clones.predictDeterministicAddress(trancheTokenImplementation, _childSalt(salt, i));
+        }
+    }
+
+    /// @inheritdoc IPortfolioFactory
+    function creationSalt(CreateParams calldata params, address creator) public pure returns (bytes32) {
+        return keccak256(abi.encode(creator, keccak256(abi.encode(params))));
+    }
+
+    /// @dev The CREATE2 salt of child `index` (a tranche id, or DISTRIBUTOR_CHILD) of the portfolio of `salt`.
+    function _childSalt(bytes32 salt, uint256 index) private pure returns (bytes32) {
+        return keccak256(abi.encode(salt, index));
     }
 }

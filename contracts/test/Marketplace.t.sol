@@ -42,7 +42,8 @@ contract MarketplaceTest is MarketplaceFixture {
         address tranche,
         uint256 amount,
         uint256 cost,
-        uint256 fee
+        uint256 fee,
+        uint256 nonce
     );
     event OrderCancelled(bytes32 indexed orderHash, address indexed maker);
     event CounterIncremented(address indexed maker, uint256 newCounter);
@@ -84,7 +85,7 @@ contract MarketplaceTest is MarketplaceFixture {
         bytes32 structHash = keccak256(
             abi.encode(
                 keccak256(
-                    "Order(address maker,address taker,address tranche,address payToken,uint256 sellAmount,uint256 price,uint256 expiry,uint256 salt,uint256 counter,bool partialFill)"
+                    "Order(address maker,address taker,address tranche,address payToken,uint256 sellAmount,uint256 price,uint256 expiry,uint256 salt,uint256 counter,bool partialFill,uint16 maxFeeBps)"
                 ),
                 order.maker,
                 order.taker,
@@ -95,7 +96,8 @@ contract MarketplaceTest is MarketplaceFixture {
                 order.expiry,
                 order.salt,
                 order.counter,
-                order.partialFill
+                order.partialFill,
+                order.maxFeeBps
             )
         );
         assertEq(market.hashOrder(order), keccak256(abi.encodePacked("\x19\x01", domain, structHash)));
@@ -139,7 +141,7 @@ contract MarketplaceTest is MarketplaceFixture {
         uint256 fee = 990e6 * uint256(FEE_BPS) / 10_000;
         bytes memory makerSig = _signOrder(order);
         vm.expectEmit(address(market));
-        emit OrderFilled(orderHash, maker, taker, address(tranche), 1000e18, 990e6, fee);
+        emit OrderFilled(orderHash, maker, taker, address(tranche), 1000e18, 990e6, fee, market.DIRECT_FILL_NONCE());
         vm.prank(taker);
         uint256 cost = market.fill(order, makerSig, 1000e18);
         assertEq(cost, 990e6);
@@ -277,7 +279,9 @@ contract MarketplaceTest is MarketplaceFixture {
         market.fill(order, signature, 600e18);
         (uint256 quoted,) = market.quote(order, 400e18);
         vm.expectEmit(address(market));
-        emit OrderFilled(orderHash, maker, taker, address(tranche), 400e18, quoted, quoted * FEE_BPS / 10_000);
+        emit OrderFilled(
+            orderHash, maker, taker, address(tranche), 400e18, quoted, quoted * FEE_BPS / 10_000, market.DIRECT_FILL_NONCE()
+        );
         vm.prank(taker);
         uint256 cost = market.fill(order, signature, 401e18);
         assertEq(cost, quoted, "priced on what was taken");
@@ -318,7 +322,7 @@ contract MarketplaceTest is MarketplaceFixture {
         uint256 remaining = order.sellAmount - 1;
         (uint256 quoted,) = market.quote(order, remaining);
         vm.expectEmit(address(market));
-        emit OrderFilled(orderHash, maker, taker, address(tranche), remaining, quoted, quoted * FEE_BPS / 10_000);
+        emit OrderFilled(orderHash, maker, taker, address(tranche), remaining, quoted, quoted * FEE_BPS / 10_000, 7);
         vm.prank(relayer);
         uint256 cost = market.fillWithSig(order, makerSig, intent, takerSig, _noPermit());
         assertEq(cost, quoted);
@@ -789,6 +793,163 @@ contract MarketplaceTest is MarketplaceFixture {
         market.fill(order, makerSig, 1e18);
         assertEq(tranche.balanceOf(taker), 1e18);
         assertEq(market.counter(taker), 0, "counters are per maker");
+    }
+
+    // ------------------------------------------------------------------ fee bound (issue 11 finding 8)
+
+    /// @dev Issue 11 finding 8: the maker signs an order at the current fee (50 bps, maxFeeBps 50), then the
+    /// admin raises the fee. The fill must revert instead of paying the maker less than it signed for.
+    function test_fill_revertsIfAdminRaisesFeeAboveSignedMax() public {
+        IMarketplace.Order memory order = _order();
+        order.maxFeeBps = FEE_BPS;
+        bytes32 orderHash = market.hashOrder(order);
+        bytes memory makerSig = _signOrder(order);
+        vm.prank(admin);
+        market.setFeeBps(FEE_BPS + 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(IMarketplace.OrderFeeAboveMax.selector, orderHash, FEE_BPS + 1, FEE_BPS)
+        );
+        vm.prank(taker);
+        market.fill(order, makerSig, 100e18);
+        assertEq(tranche.balanceOf(taker), 0);
+        assertEq(market.filled(orderHash), 0);
+    }
+
+    /// @dev The raise lands between two partial fills: the second reverts; once the fee is back at (or
+    /// below) the order's bound, fills go through again at the current fee.
+    function test_fill_feeBoundHoldsAcrossPartialFillsAndAtOrBelowMax() public {
+        IMarketplace.Order memory order = _order();
+        order.maxFeeBps = FEE_BPS;
+        bytes32 orderHash = market.hashOrder(order);
+        bytes memory makerSig = _signOrder(order);
+        vm.prank(taker);
+        market.fill(order, makerSig, 100e18);
+
+        vm.prank(admin);
+        market.setFeeBps(100);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.OrderFeeAboveMax.selector, orderHash, 100, FEE_BPS));
+        vm.prank(taker);
+        market.fill(order, makerSig, 100e18);
+
+        vm.prank(admin);
+        market.setFeeBps(FEE_BPS); // at the bound
+        uint256 treasuryBefore = usd.balanceOf(treasury);
+        vm.prank(taker);
+        uint256 cost = market.fill(order, makerSig, 100e18);
+        assertEq(usd.balanceOf(treasury) - treasuryBefore, cost * FEE_BPS / 10_000);
+
+        vm.prank(admin);
+        market.setFeeBps(10); // below the bound: the lower fee applies
+        treasuryBefore = usd.balanceOf(treasury);
+        uint256 makerBefore = usd.balanceOf(maker);
+        vm.prank(taker);
+        cost = market.fill(order, makerSig, 100e18);
+        assertEq(usd.balanceOf(treasury) - treasuryBefore, cost * 10 / 10_000);
+        assertEq(usd.balanceOf(maker) - makerBefore, cost - cost * 10 / 10_000);
+        assertEq(market.filled(orderHash), 300e18);
+    }
+
+    function test_fillWithSig_revertsIfFeeAboveSignedMax() public {
+        IMarketplace.Order memory order = _order();
+        order.maxFeeBps = 0; // a maker that accepts no fee at all
+        bytes32 orderHash = market.hashOrder(order);
+        IMarketplace.FillIntent memory intent = _intent(order, 1e18, 31);
+        bytes memory takerSig = _sign(takerKey, market.hashFillIntent(intent));
+        bytes memory makerSig = _signOrder(order);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.OrderFeeAboveMax.selector, orderHash, FEE_BPS, 0));
+        market.fillWithSig(order, makerSig, intent, takerSig, _noPermit());
+        assertFalse(market.nonceUsed(taker, 31), "the reverted fill spends no nonce");
+        vm.prank(admin);
+        market.setFeeBps(0);
+        market.fillWithSig(order, makerSig, intent, takerSig, _noPermit());
+        assertEq(usd.balanceOf(treasury), 0);
+    }
+
+    /// @dev The maker's maxFeeBps is signed: raising it in the order changes its hash, and the maker's
+    /// signature no longer matches.
+    function test_fill_revertsIfMaxFeeBpsTamperedUp() public {
+        IMarketplace.Order memory order = _order();
+        order.maxFeeBps = FEE_BPS;
+        bytes memory makerSig = _signOrder(order);
+        vm.prank(admin);
+        market.setFeeBps(100);
+        order.maxFeeBps = 100;
+        vm.expectRevert(
+            abi.encodeWithSelector(IMarketplace.OrderSignatureInvalid.selector, market.hashOrder(order), maker)
+        );
+        vm.prank(taker);
+        market.fill(order, makerSig, 1e18);
+    }
+
+    function testFuzz_fill_revertsIffFeeAboveMax(uint16 feeBps, uint16 maxFeeBps) public {
+        feeBps = uint16(bound(feeBps, 0, 100));
+        IMarketplace.Order memory order = _order();
+        order.maxFeeBps = maxFeeBps;
+        bytes memory makerSig = _signOrder(order);
+        vm.prank(admin);
+        market.setFeeBps(feeBps);
+        if (feeBps > maxFeeBps) {
+            vm.expectRevert(
+                abi.encodeWithSelector(
+                    IMarketplace.OrderFeeAboveMax.selector, market.hashOrder(order), feeBps, maxFeeBps
+                )
+            );
+        }
+        vm.prank(taker);
+        market.fill(order, makerSig, 1e18);
+    }
+
+    // ------------------------------------------------------------------ fill-intent nonces (issue 11 finding 9)
+
+    function test_fillWithSig_revertsIfNonceIsTheDirectFillNonce() public {
+        IMarketplace.Order memory order = _order();
+        uint256 reserved = market.DIRECT_FILL_NONCE();
+        assertEq(reserved, type(uint256).max);
+        IMarketplace.FillIntent memory intent = _intent(order, 1e18, reserved);
+        bytes memory takerSig = _sign(takerKey, market.hashFillIntent(intent));
+        bytes memory makerSig = _signOrder(order);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.IntentNonceReserved.selector, taker, reserved));
+        market.fillWithSig(order, makerSig, intent, takerSig, _noPermit());
+    }
+
+    /// @dev Neighbouring nonces share a bitmap word; using one never spends another, across a word edge too.
+    function test_nonceBitmap_neighboursShareAWordIndependently() public {
+        IMarketplace.Order memory order = _order();
+        bytes memory makerSig = _signOrder(order);
+        uint256[4] memory nonces = [uint256(0), 255, 256, 3];
+        bytes32 orderHash = market.hashOrder(order);
+        for (uint256 i; i < nonces.length; ++i) {
+            IMarketplace.FillIntent memory intent = _intent(order, 1e18, nonces[i]);
+            bytes memory takerSig = _sign(takerKey, market.hashFillIntent(intent));
+            vm.expectEmit(address(market));
+            emit OrderFilled(
+                orderHash, maker, taker, address(tranche), 1e18, 0.99e6, uint256(0.99e6) * FEE_BPS / 10_000, nonces[i]
+            );
+            market.fillWithSig(order, makerSig, intent, takerSig, _noPermit());
+        }
+        assertEq(market.nonceBitmap(taker, 0), (1 << 0) | (1 << 255) | (1 << 3));
+        assertEq(market.nonceBitmap(taker, 1), 1);
+        assertTrue(market.nonceUsed(taker, 255));
+        assertTrue(market.nonceUsed(taker, 256));
+        assertFalse(market.nonceUsed(taker, 1));
+        assertFalse(market.nonceUsed(taker, 257));
+        // an invalidation sets the bit of its nonce only
+        vm.prank(taker);
+        market.invalidateNonce(1);
+        assertEq(market.nonceBitmap(taker, 0), (1 << 0) | (1 << 1) | (1 << 255) | (1 << 3));
+        IMarketplace.FillIntent memory replay = _intent(order, 1e18, 256);
+        bytes memory replaySig = _sign(takerKey, market.hashFillIntent(replay));
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.IntentNonceUsed.selector, taker, 256));
+        market.fillWithSig(order, makerSig, replay, replaySig, _noPermit());
+    }
+
+    function testFuzz_nonceUsed_exactlyTheUsedNonces(uint256 used, uint256 other) public {
+        vm.assume(used != other);
+        vm.prank(taker);
+        market.invalidateNonce(used);
+        assertTrue(market.nonceUsed(taker, used));
+        assertFalse(market.nonceUsed(taker, other));
+        assertFalse(market.nonceUsed(maker, used));
     }
 
     // ------------------------------------------------------------------ admin and guardian

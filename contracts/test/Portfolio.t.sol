@@ -73,9 +73,12 @@ contract PortfolioTest is PortfolioFixture, WaterfallVectors {
 
         assertTrue(portfolio.hasRole(portfolio.DEFAULT_ADMIN_ROLE(), admin));
         assertTrue(portfolio.hasRole(portfolio.ISSUER_ROLE(), issuer));
-        assertTrue(portfolio.hasRole(portfolio.SERVICER_ROLE(), servicer));
-        assertTrue(portfolio.hasRole(portfolio.SERVICER_ROLE(), rootProposer));
         assertTrue(portfolio.hasRole(portfolio.GUARDIAN_ROLE(), guardian));
+        // the operator key (root proposer) has no role on the Portfolio
+        assertFalse(portfolio.hasRole(portfolio.DEFAULT_ADMIN_ROLE(), rootProposer));
+        assertFalse(portfolio.hasRole(portfolio.ISSUER_ROLE(), rootProposer));
+        assertFalse(portfolio.hasRole(portfolio.GUARDIAN_ROLE(), rootProposer));
+        assertEq(portfolio.sweepRecipient(), sweepRecipient);
 
         assertEq(portfolio.trancheCount(), 3);
         CreateParams memory params = _defaultParams();
@@ -120,6 +123,13 @@ contract PortfolioTest is PortfolioFixture, WaterfallVectors {
         factory.createPortfolio(params);
     }
 
+    function test_initialize_revertsIfSweepRecipientIsZero() public {
+        CreateParams memory params = _defaultParams();
+        params.sweepRecipient = address(0);
+        vm.expectRevert(abi.encodeWithSelector(IPortfolio.PortfolioZeroAddress.selector));
+        factory.createPortfolio(params);
+    }
+
     function test_initialize_revertsWithoutTranches() public {
         CreateParams memory params = _defaultParams();
         params.tranches = new TrancheConfig[](0);
@@ -155,6 +165,17 @@ contract PortfolioTest is PortfolioFixture, WaterfallVectors {
         CreateParams memory params = _defaultParams();
         params.tranches[2].couponBps = 1;
         vm.expectRevert(abi.encodeWithSelector(IPortfolio.PortfolioTrancheInvalid.selector, 2));
+        factory.createPortfolio(params);
+    }
+
+    /// @dev Found by the differential fuzz (test/integration/waterfall-harness-diff.test.ts): a coupon above
+    /// 100% was accepted on-chain, while the TypeScript waterfall (and so the distribution verifier) rejects it.
+    function test_initialize_revertsOnCouponAboveTheWhole() public {
+        CreateParams memory params = _defaultParams();
+        params.tranches[0].couponBps = 10_001;
+        vm.expectRevert(abi.encodeWithSelector(IPortfolio.PortfolioTrancheInvalid.selector, 0));
+        factory.createPortfolio(params);
+        params.tranches[0].couponBps = 10_000;
         factory.createPortfolio(params);
     }
 
@@ -781,24 +802,44 @@ contract PortfolioTest is PortfolioFixture, WaterfallVectors {
         assertEq(uint256(portfolio.terms().lastRecoveryAt), block.timestamp);
     }
 
-    function test_depositRecovery_byRootProposerTakesTheServicersFunds() public {
-        _sellOutAndClose();
-        vm.warp(block.timestamp + 7_884_000);
+    /// @dev The servicer approved the Portfolio once (unlimited, as a servicer wallet would) and holds cash.
+    function _servicerApprovedWithCash(uint256 amount) internal {
         vm.prank(admin);
-        usd.mint(servicer, 100_000e6);
+        usd.mint(servicer, amount);
         vm.prank(servicer);
-        usd.approve(address(portfolio), 100_000e6);
-        vm.prank(admin);
-        usd.mint(rootProposer, 5e6); // the operator's own money is never touched
+        usd.approve(address(portfolio), type(uint256).max);
+    }
 
-        vm.prank(rootProposer);
-        uint256 id = portfolio.depositRecovery(100_000e6, keccak256("relayed report"));
+    /// Attack (finding 2): the servicer approved the Portfolio; the platform's operator key (root proposer),
+    /// the admin, the issuer or a stranger calls depositRecovery to pull the servicer's wallet into the
+    /// waterfall with a report the servicer never made. Before the fix the operator key held SERVICER_ROLE
+    /// and the deposit went through; now only the servicer's own call or its signed intent moves its money.
+    function test_depositRecovery_nobodyButTheServicerPullsItsWallet() public {
+        _sellOutAndClose();
+        _servicerApprovedWithCash(100_000e6);
+        address[4] memory callers = [rootProposer, admin, issuer, outsider];
+        for (uint256 i; i < callers.length; ++i) {
+            vm.expectRevert(abi.encodeWithSelector(IPortfolio.RecoveryCallerNotServicer.selector, callers[i]));
+            vm.prank(callers[i]);
+            portfolio.depositRecovery(100_000e6, keccak256("a report the servicer never made"));
+        }
+        assertEq(usd.balanceOf(servicer), 100_000e6);
+        assertEq(portfolio.recoveryCount(), 0);
+        assertFalse(portfolio.reportDeposited(keccak256("a report the servicer never made")));
+    }
 
-        assertEq(id, 1);
-        assertEq(usd.balanceOf(rootProposer), 5e6);
-        assertEq(usd.balanceOf(servicer), 10_000e6); // only its fee came back
-        assertEq(distributor.totalFunded(), 89_000e6);
-        assertEq(usd.allowance(servicer, address(portfolio)), 0);
+    /// Attack: the admin grants itself every role it can; still no deposit right exists to grant.
+    function test_depositRecovery_noRoleTheAdminCanGrantMovesTheServicersMoney() public {
+        _sellOutAndClose();
+        _servicerApprovedWithCash(100_000e6);
+        vm.startPrank(admin);
+        portfolio.grantRole(portfolio.ISSUER_ROLE(), admin);
+        portfolio.grantRole(portfolio.GUARDIAN_ROLE(), admin);
+        portfolio.grantRole(keccak256("SERVICER_ROLE"), admin);
+        vm.expectRevert(abi.encodeWithSelector(IPortfolio.RecoveryCallerNotServicer.selector, admin));
+        portfolio.depositRecovery(1e6, keccak256("report"));
+        vm.stopPrank();
+        assertEq(usd.balanceOf(servicer), 100_000e6);
     }
 
     function test_depositRecovery_revertsOnAReportHashAlreadyDeposited() public {
@@ -813,10 +854,7 @@ contract PortfolioTest is PortfolioFixture, WaterfallVectors {
         portfolio.depositRecovery(100_000e6, reportHash);
         assertTrue(portfolio.reportDeposited(reportHash));
 
-        // the same report again, by the servicer or by the platform's operator key: refused, nothing moves
-        vm.expectRevert(abi.encodeWithSelector(IPortfolio.RecoveryReportAlreadyDeposited.selector, reportHash));
-        vm.prank(rootProposer);
-        portfolio.depositRecovery(100_000e6, reportHash);
+        // the same report again: refused, nothing moves
         vm.expectRevert(abi.encodeWithSelector(IPortfolio.RecoveryReportAlreadyDeposited.selector, reportHash));
         vm.prank(servicer);
         portfolio.depositRecovery(1e6, reportHash);
@@ -837,13 +875,11 @@ contract PortfolioTest is PortfolioFixture, WaterfallVectors {
     function test_depositRecovery_revertsWithoutTheServicersAllowance() public {
         _sellOutAndClose();
         vm.prank(admin);
-        usd.mint(rootProposer, 100_000e6);
-        vm.prank(rootProposer);
-        usd.approve(address(portfolio), 100_000e6);
+        usd.mint(servicer, 100_000e6);
         vm.expectRevert(
             abi.encodeWithSelector(IERC20Errors.ERC20InsufficientAllowance.selector, address(portfolio), 0, 1_000e6)
         );
-        vm.prank(rootProposer);
+        vm.prank(servicer);
         portfolio.depositRecovery(1_000e6, bytes32(0));
     }
 
@@ -883,10 +919,204 @@ contract PortfolioTest is PortfolioFixture, WaterfallVectors {
 
     function test_depositRecovery_revertsIfCallerIsNotServicer() public {
         _close();
-        bytes32 role = portfolio.SERVICER_ROLE();
-        vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, issuer, role));
+        vm.expectRevert(abi.encodeWithSelector(IPortfolio.RecoveryCallerNotServicer.selector, issuer));
         vm.prank(issuer);
         portfolio.depositRecovery(1, bytes32(0));
+    }
+
+    // ------------------------------------------------------------------ depositRecoveryWithSig
+
+    /// @dev The fixture's servicer is `makeAddr("servicer")`, whose key is keccak256("servicer").
+    function _servicerKey() internal pure returns (uint256) {
+        return uint256(keccak256("servicer"));
+    }
+
+    function _depositIntent(uint256 amount, bytes32 reportHash, uint256 nonce)
+        internal
+        view
+        returns (IPortfolio.DepositIntent memory)
+    {
+        return IPortfolio.DepositIntent({
+            amount: amount, reportHash: reportHash, nonce: nonce, deadline: block.timestamp + 1 hours
+        });
+    }
+
+    function _signDeposit(uint256 key, IPortfolio.DepositIntent memory intent) internal view returns (bytes memory) {
+        bytes32 domain = keccak256(
+            abi.encode(DOMAIN_TYPEHASH, keccak256("NPL Portfolio"), keccak256("1"), block.chainid, address(portfolio))
+        );
+        bytes32 structHash = keccak256(
+            abi.encode(
+                keccak256("DepositIntent(uint256 amount,bytes32 reportHash,uint256 nonce,uint256 deadline)"),
+                intent.amount,
+                intent.reportHash,
+                intent.nonce,
+                intent.deadline
+            )
+        );
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, keccak256(abi.encodePacked("\x19\x01", domain, structHash)));
+        return abi.encodePacked(r, s, v);
+    }
+
+    function test_depositRecoveryWithSig_anyRelayerDepositsWhatTheServicerSigned() public {
+        assertEq(
+            portfolio.DEPOSIT_INTENT_TYPEHASH(),
+            keccak256("DepositIntent(uint256 amount,bytes32 reportHash,uint256 nonce,uint256 deadline)")
+        );
+        _sellOutAndClose();
+        vm.warp(block.timestamp + 7_884_000);
+        _servicerApprovedWithCash(100_000e6);
+        IPortfolio.DepositIntent memory intent = _depositIntent(100_000e6, keccak256("report Q1"), 5);
+        bytes memory sig = _signDeposit(_servicerKey(), intent);
+
+        vm.prank(rootProposer); // the platform relayer, or anyone
+        uint256 id = portfolio.depositRecoveryWithSig(intent, sig);
+
+        assertEq(id, 1);
+        assertTrue(portfolio.nonceUsed(servicer, 5));
+        assertTrue(portfolio.reportDeposited(keccak256("report Q1")));
+        assertEq(usd.balanceOf(servicer), 10_000e6); // its fee came back
+        assertEq(distributor.totalFunded(), 89_000e6);
+    }
+
+    /// Attack: a relayer replays the servicer's signed intent (same nonce) with another report, or the same
+    /// one again; a second deposit never happens.
+    function test_depositRecoveryWithSig_revertsOnAReplayedIntent() public {
+        _sellOutAndClose();
+        _servicerApprovedWithCash(200_000e6);
+        IPortfolio.DepositIntent memory intent = _depositIntent(50_000e6, keccak256("report Q1"), 5);
+        bytes memory sig = _signDeposit(_servicerKey(), intent);
+        portfolio.depositRecoveryWithSig(intent, sig);
+
+        vm.expectRevert(abi.encodeWithSelector(IPortfolio.IntentNonceUsed.selector, servicer, 5));
+        portfolio.depositRecoveryWithSig(intent, sig);
+        // the same nonce signed again for another report is spent too
+        IPortfolio.DepositIntent memory other = _depositIntent(50_000e6, keccak256("report Q2"), 5);
+        bytes memory otherSig = _signDeposit(_servicerKey(), other);
+        vm.expectRevert(abi.encodeWithSelector(IPortfolio.IntentNonceUsed.selector, servicer, 5));
+        portfolio.depositRecoveryWithSig(other, otherSig);
+        assertEq(portfolio.recoveryCount(), 1);
+    }
+
+    function test_depositRecoveryWithSig_revertsAfterTheDeadline() public {
+        _sellOutAndClose();
+        _servicerApprovedWithCash(100_000e6);
+        IPortfolio.DepositIntent memory intent = _depositIntent(1_000e6, keccak256("report"), 1);
+        bytes memory sig = _signDeposit(_servicerKey(), intent);
+        vm.warp(intent.deadline + 1);
+        vm.expectRevert(abi.encodeWithSelector(IPortfolio.IntentExpired.selector, intent.deadline));
+        portfolio.depositRecoveryWithSig(intent, sig);
+        assertFalse(portfolio.nonceUsed(servicer, 1));
+        assertEq(usd.balanceOf(servicer), 100_000e6);
+    }
+
+    /// Attack: a relayer takes the servicer's signature for 1,000 and report R and submits it with
+    /// another amount, another report, nonce or deadline; none of them verifies.
+    function test_depositRecoveryWithSig_revertsForAnyAlteredField() public {
+        _sellOutAndClose();
+        _servicerApprovedWithCash(100_000e6);
+        IPortfolio.DepositIntent memory signed = _depositIntent(1_000e6, keccak256("report R"), 9);
+        bytes memory sig = _signDeposit(_servicerKey(), signed);
+        IPortfolio.DepositIntent[4] memory altered;
+        for (uint256 i; i < 4; ++i) {
+            altered[i] = signed;
+        }
+        altered[0] = _depositIntent(100_000e6, signed.reportHash, signed.nonce);
+        altered[1] = _depositIntent(signed.amount, keccak256("report S"), signed.nonce);
+        altered[2] = _depositIntent(signed.amount, signed.reportHash, 10);
+        altered[3] = _depositIntent(signed.amount, signed.reportHash, signed.nonce);
+        altered[3].deadline = signed.deadline + 1;
+        for (uint256 i; i < 4; ++i) {
+            vm.expectRevert(abi.encodeWithSelector(IPortfolio.IntentSignatureInvalid.selector, servicer));
+            vm.prank(rootProposer);
+            portfolio.depositRecoveryWithSig(altered[i], sig);
+        }
+        assertEq(usd.balanceOf(servicer), 100_000e6);
+        // the genuine one still goes through
+        portfolio.depositRecoveryWithSig(signed, sig);
+        assertEq(portfolio.recoveryCount(), 1);
+    }
+
+    /// Attack: the operator signs an intent with its own key (or any key but the servicer's).
+    function test_depositRecoveryWithSig_revertsForAnotherSigner() public {
+        _sellOutAndClose();
+        _servicerApprovedWithCash(100_000e6);
+        IPortfolio.DepositIntent memory intent = _depositIntent(1_000e6, keccak256("report"), 1);
+        bytes memory sig = _signDeposit(uint256(keccak256("rootProposer")), intent);
+        vm.expectRevert(abi.encodeWithSelector(IPortfolio.IntentSignatureInvalid.selector, servicer));
+        vm.prank(rootProposer);
+        portfolio.depositRecoveryWithSig(intent, sig);
+    }
+
+    /// Attack: an intent signed for this portfolio is relayed to another portfolio of the same servicer.
+    function test_depositRecoveryWithSig_isBoundToItsPortfolio() public {
+        _sellOutAndClose();
+        IPortfolio.DepositIntent memory intent = _depositIntent(1_000e6, keccak256("report"), 1);
+        bytes memory sig = _signDeposit(_servicerKey(), intent);
+        _deploy(_defaultParams()); // same terms, same servicer, another address
+        _sellOutAndClose();
+        _servicerApprovedWithCash(100_000e6);
+        vm.expectRevert(abi.encodeWithSelector(IPortfolio.IntentSignatureInvalid.selector, servicer));
+        portfolio.depositRecoveryWithSig(intent, sig);
+    }
+
+    function test_depositRecoveryWithSig_servicerCancelsASignedIntent() public {
+        _sellOutAndClose();
+        _servicerApprovedWithCash(100_000e6);
+        IPortfolio.DepositIntent memory intent = _depositIntent(1_000e6, keccak256("report"), 77);
+        bytes memory sig = _signDeposit(_servicerKey(), intent);
+        vm.prank(servicer);
+        portfolio.invalidateNonce(77);
+        vm.expectRevert(abi.encodeWithSelector(IPortfolio.IntentNonceUsed.selector, servicer, 77));
+        portfolio.depositRecoveryWithSig(intent, sig);
+        // and by signature, relayed by anyone
+        IPortfolio.DepositIntent memory next = _depositIntent(1_000e6, keccak256("report"), 78);
+        bytes memory nextSig = _signDeposit(_servicerKey(), next);
+        bytes memory cancel = _signInvalidation(_servicerKey(), servicer, 78, block.timestamp + 1 hours);
+        portfolio.invalidateNonceWithSig(servicer, 78, block.timestamp + 1 hours, cancel);
+        vm.expectRevert(abi.encodeWithSelector(IPortfolio.IntentNonceUsed.selector, servicer, 78));
+        portfolio.depositRecoveryWithSig(next, nextSig);
+        assertEq(usd.balanceOf(servicer), 100_000e6);
+    }
+
+    function test_depositRecoveryWithSig_acceptsAnErc1271Servicer() public {
+        SmartAccount account = new SmartAccount(alice);
+        CreateParams memory params = _defaultParams();
+        params.servicer = address(account);
+        _deploy(params);
+        _sellOutAndClose();
+        vm.prank(admin);
+        usd.mint(address(account), 1_000e6);
+        vm.prank(alice);
+        account.approve(usd, address(portfolio), 1_000e6);
+        IPortfolio.DepositIntent memory intent = _depositIntent(1_000e6, keccak256("report"), 1);
+        portfolio.depositRecoveryWithSig(intent, _signDeposit(aliceKey, intent));
+        assertEq(portfolio.recoveryCount(), 1);
+        assertTrue(portfolio.nonceUsed(address(account), 1));
+    }
+
+    function test_depositRecoveryWithSig_revertsWhenPaused() public {
+        _sellOutAndClose();
+        _servicerApprovedWithCash(1_000e6);
+        IPortfolio.DepositIntent memory intent = _depositIntent(1_000e6, keccak256("report"), 1);
+        bytes memory sig = _signDeposit(_servicerKey(), intent);
+        vm.prank(guardian);
+        portfolio.pause();
+        vm.expectRevert(abi.encodeWithSelector(Pausable.EnforcedPause.selector));
+        portfolio.depositRecoveryWithSig(intent, sig);
+    }
+
+    /// @dev A failed deposit (here: before the close) does not spend the nonce: the intent stays usable.
+    function test_depositRecoveryWithSig_aRevertedDepositKeepsTheNonce() public {
+        _servicerApprovedWithCash(1_000e6);
+        IPortfolio.DepositIntent memory intent = _depositIntent(1_000e6, keccak256("report"), 1);
+        bytes memory sig = _signDeposit(_servicerKey(), intent);
+        vm.expectRevert(abi.encodeWithSelector(IPortfolio.RecoveryBeforeClose.selector));
+        portfolio.depositRecoveryWithSig(intent, sig);
+        assertFalse(portfolio.nonceUsed(servicer, 1));
+        _sellOutAndClose();
+        portfolio.depositRecoveryWithSig(intent, sig);
+        assertEq(portfolio.recoveryCount(), 1);
     }
 
     function test_depositRecovery_revertsWhenPaused() public {
@@ -980,11 +1210,11 @@ contract PortfolioTest is PortfolioFixture, WaterfallVectors {
         _deposit(10_000e6);
         uint256 held = portfolio.undistributed();
         vm.expectEmit(address(portfolio));
-        emit IPortfolio.UndistributedSwept(issuerTreasury, held);
+        emit IPortfolio.UndistributedSwept(sweepRecipient, held);
         vm.prank(admin);
-        portfolio.sweepUndistributed(issuerTreasury);
+        portfolio.sweepUndistributed();
         assertEq(portfolio.undistributed(), 0);
-        assertEq(usd.balanceOf(issuerTreasury), 1_000e6 + held);
+        assertEq(usd.balanceOf(sweepRecipient), held);
     }
 
     function test_sweepUndistributed_revertsWhenPaused() public {
@@ -997,13 +1227,13 @@ contract PortfolioTest is PortfolioFixture, WaterfallVectors {
         portfolio.pause();
         vm.expectRevert(abi.encodeWithSelector(Pausable.EnforcedPause.selector));
         vm.prank(admin);
-        portfolio.sweepUndistributed(issuerTreasury);
+        portfolio.sweepUndistributed();
         assertEq(portfolio.undistributed(), held);
 
         vm.prank(guardian);
         portfolio.unpause();
         vm.prank(admin);
-        portfolio.sweepUndistributed(issuerTreasury);
+        portfolio.sweepUndistributed();
         assertEq(portfolio.undistributed(), 0);
     }
 
@@ -1033,13 +1263,26 @@ contract PortfolioTest is PortfolioFixture, WaterfallVectors {
     function test_sweepUndistributed_revertsIfNothingHeld() public {
         vm.expectRevert(abi.encodeWithSelector(IPortfolio.PortfolioNothingToSweep.selector));
         vm.prank(admin);
-        portfolio.sweepUndistributed(issuerTreasury);
+        portfolio.sweepUndistributed();
     }
 
-    function test_sweepUndistributed_revertsForZeroTarget() public {
-        vm.expectRevert(abi.encodeWithSelector(IPortfolio.PortfolioZeroAddress.selector));
+    /// Attack (finding 2): the admin sweeps the undistributed residual share to an address of its choice.
+    /// Before the fix `sweepUndistributed(to)` took any `to`; now the destination is fixed at creation and
+    /// no function of the Portfolio takes a destination (the old selector does not exist any more).
+    function test_sweepUndistributed_cannotGoAnywhereButTheFixedRecipient() public {
+        _buy(alice, 0, 1_000e6);
+        _close();
+        _deposit(10_000e6);
+        uint256 held = portfolio.undistributed();
+        address attacker = makeAddr("attacker");
         vm.prank(admin);
-        portfolio.sweepUndistributed(address(0));
+        (bool ok,) = address(portfolio).call(abi.encodeWithSignature("sweepUndistributed(address)", attacker));
+        assertFalse(ok, "a sweep to a destination of the caller's choice went through");
+        assertEq(usd.balanceOf(attacker), 0);
+        vm.prank(admin);
+        portfolio.sweepUndistributed();
+        assertEq(usd.balanceOf(attacker), 0);
+        assertEq(usd.balanceOf(sweepRecipient), held);
     }
 
     function test_sweepUndistributed_revertsIfCallerIsNotAdmin() public {
@@ -1047,7 +1290,7 @@ contract PortfolioTest is PortfolioFixture, WaterfallVectors {
             abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, issuer, bytes32(0))
         );
         vm.prank(issuer);
-        portfolio.sweepUndistributed(issuer);
+        portfolio.sweepUndistributed();
     }
 
     function test_updateDocuments_anchorsANewVersion() public {

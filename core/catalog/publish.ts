@@ -31,7 +31,12 @@
  * - one Portfolio per portfolio row: a job that has no transaction of its own first looks for a
  *   createPortfolio of an earlier publish job of the same portfolio that has not `failed`
  *   (confirmed or mined first: it records that deployment; else pending: it waits for that one);
- *   only when every earlier one failed does it send a new one.
+ *   only when every earlier one failed does it send a new one;
+ * - the addresses are known before the transaction: the factory's clones are CREATE2, salted by the
+ *   creator (the platform key) and every parameter, the job's own salt (`publishSalt(job id)`) among
+ *   them. The job asks `PortfolioFactory.predictAddresses` for the call it relays (read back from the
+ *   relay row's calldata, so a resumed job checks the very transaction it stored) and records only a
+ *   deployment whose PortfolioCreated names exactly those addresses.
  *
  * Choices (documented in the final report): the platform signer sends the transaction and holds
  * ISSUER_ROLE (it anchors later document versions for the issuer, whose identity is an API-key
@@ -41,8 +46,23 @@
  * empty data room anchors the zero root (core/catalog/documents/tree.ts `EMPTY_DOCUMENT_ROOT`).
  */
 import type pg from 'pg';
-import { type Address, getAddress, type Hex, parseEventLogs, type TransactionReceipt } from 'viem';
-import { type CreatePortfolioParameters, createPortfolioArgs, readPortfolioTerms } from '../chain/actions.ts';
+import {
+  type Address,
+  decodeFunctionData,
+  getAddress,
+  type Hex,
+  keccak256,
+  parseEventLogs,
+  stringToHex,
+  type TransactionReceipt,
+} from 'viem';
+import {
+  type CreatePortfolioParameters,
+  createPortfolioArgs,
+  type PredictedPortfolioAddresses,
+  predictPortfolioAddresses,
+  readPortfolioTerms,
+} from '../chain/actions.ts';
 import { erc20Raw } from '../chain/contracts/tranche-token.ts';
 import type { PlatformChain } from '../chain/deployment.ts';
 import { ChainError, toChainError } from '../chain/errors.ts';
@@ -95,6 +115,9 @@ export const publishRelayKey = (jobId: string) => `publish:${jobId}`;
 
 /** `relay_tx.kind` of a publish job's createPortfolio transaction (`refId`: the job id). */
 export const PUBLISH_RELAY_KIND = 'createPortfolio';
+
+/** The `CreateParams.salt` of a publish job's createPortfolio: one per job, so a re-publish never collides. */
+export const publishSalt = (jobId: string): Hex => keccak256(stringToHex(`npl-publish:${jobId}`));
 
 /** How long a job whose createPortfolio is still in flight waits before it looks again (ms). */
 const IN_FLIGHT_DELAY_MS = 1_000;
@@ -348,6 +371,7 @@ async function publishOnce(context: PublishContext, data: JobData<'publish'>): P
       mode: portfolio.waterfallMode,
       documentRoot: tree.root,
       loanTapeHash,
+      salt: publishSalt(data.jobId),
     } satisfies CreatePortfolioParameters;
     // a job that is no longer running must not send anything
     const running = await prisma.job.count({ where: { id: data.jobId, status: 'running' } });
@@ -370,6 +394,16 @@ async function publishOnce(context: PublishContext, data: JobData<'publish'>): P
     clients.publicClient.getTransactionReceipt({ hash: txHash }),
   );
   const created = createdFrom(receipt);
+  const predicted = await predictedAddresses(context, relayed);
+  if (
+    getAddress(created.portfolio) !== getAddress(predicted.portfolio) ||
+    getAddress(created.distributor) !== getAddress(predicted.distributor) ||
+    created.tranches.some((t, i) => getAddress(t) !== getAddress(predicted.tranches[i] ?? t))
+  ) {
+    throw publishInvalid(
+      `PortfolioFactory deployed ${created.portfolio} in ${created.txHash}, not the predicted ${predicted.portfolio}`,
+    );
+  }
   if (created.tranches.length !== portfolio.tranches.length) {
     throw publishInvalid(
       `Deployed ${created.tranches.length} tranche tokens for ${portfolio.tranches.length} tranches (tx ${created.txHash})`,
@@ -469,6 +503,31 @@ function createdFrom(receipt: TransactionReceipt): Created {
     documentRoot: anchored.args.documentRoot,
     loanTapeHash: anchored.args.loanTapeHash,
   };
+}
+
+/**
+ * Where the relayed createPortfolio of `row` deploys: its calldata decoded and asked of
+ * `PortfolioFactory.predictAddresses` with the row's sender as the creator.
+ */
+async function predictedAddresses(
+  context: PublishContext,
+  row: Pick<RelayTx, 'data' | 'from' | 'to'>,
+): Promise<PredictedPortfolioAddresses> {
+  const call = decodeFunctionData({ abi: portfolioFactoryAbi, data: row.data as Hex });
+  if (call.functionName !== 'createPortfolio') {
+    throw publishInvalid(`The publish transaction calls ${call.functionName}, not createPortfolio`);
+  }
+  const factory = context.platform.deployment.portfolioFactory;
+  if (getAddress(row.to) !== getAddress(factory)) {
+    throw publishInvalid(
+      `The publish transaction went to ${row.to}, not the deployment's factory ${factory}`,
+    );
+  }
+  return predictPortfolioAddresses(context.platform.clients.publicClient, {
+    factory,
+    args: call.args as ReturnType<typeof createPortfolioArgs>,
+    creator: getAddress(row.from),
+  });
 }
 
 /** Appends `hash` to `job.payload.txs` unless it is the latest already (GET /v1/jobs/:id shows the latest). */

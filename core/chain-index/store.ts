@@ -114,6 +114,7 @@ export const tables = {
     c('amount', 'numeric'),
     c('cost', 'numeric'),
     c('fee', 'numeric'),
+    c('nonce', 'numeric'),
   ]),
   cancel: spec('order_cancelled_event', [
     c('marketplace', 'text'),

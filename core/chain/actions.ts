@@ -6,8 +6,10 @@
  * The EIP-712 helpers (`purchaseTypedData`, `permitTypedData`) are pure so the API can hand the typed
  * data to an investor to sign in a wallet; `signPurchaseIntent` / `signPermit` sign with a local key.
  */
+import { randomBytes } from 'node:crypto';
 import {
   type Address,
+  bytesToHex,
   type Hex,
   type LocalAccount,
   maxUint256,
@@ -95,6 +97,14 @@ export type CreatePortfolioParameters = {
   mode?: WaterfallMode;
   documentRoot?: Hex;
   loanTapeHash?: Hex;
+  /** The only destination of `sweepUndistributed`; default: the issuer treasury. */
+  sweepRecipient?: Address;
+  /**
+   * The creator's salt of the deterministic clones (with the creator and every other parameter it fixes
+   * the addresses, `predictPortfolioAddresses`); default: 32 random bytes, so the same terms can be
+   * created again.
+   */
+  salt?: Hex;
 };
 
 export type CreatePortfolioReturnType = TxResult & {
@@ -110,11 +120,12 @@ export type CreatePortfolioReturnType = TxResult & {
  * sender; shared by `createPortfolio` and the relayer-based publish job so both build the same call.
  */
 export function createPortfolioArgs(parameters: CreatePortfolioParameters, sender: Address) {
+  const issuerTreasury = parameters.issuerTreasury ?? sender;
   return [
     {
       admin: parameters.admin ?? sender,
       issuer: parameters.issuer ?? sender,
-      issuerTreasury: parameters.issuerTreasury ?? sender,
+      issuerTreasury,
       servicer: parameters.servicer,
       guardian: parameters.guardian ?? sender,
       protocolTreasury: parameters.protocolTreasury ?? sender,
@@ -136,8 +147,38 @@ export function createPortfolioArgs(parameters: CreatePortfolioParameters, sende
         couponBps: tranche.couponBps,
         priceBps: tranche.priceBps ?? 10_000,
       })),
+      sweepRecipient: parameters.sweepRecipient ?? issuerTreasury,
+      salt: parameters.salt ?? bytesToHex(randomBytes(32)),
     },
   ] as const;
+}
+
+export type PredictedPortfolioAddresses = { portfolio: Address; distributor: Address; tranches: Address[] };
+
+/**
+ * `PortfolioFactory.predictAddresses`: where `createPortfolio(args)` sent by `creator` deploys the
+ * Portfolio, its Distributor and its tranche tokens (the clones are CREATE2, salted by the creator and
+ * every parameter); known before the transaction.
+ */
+export async function predictPortfolioAddresses(
+  publicClient: ChainPublicClient,
+  parameters: {
+    factory: Address;
+    args: ReturnType<typeof createPortfolioArgs>;
+    creator: Address;
+    blockNumber?: bigint;
+  },
+): Promise<PredictedPortfolioAddresses> {
+  const [portfolio, distributor, tranches] = await readChain('PortfolioFactory', 'predictAddresses', () =>
+    publicClient.readContract({
+      address: parameters.factory,
+      abi: portfolioFactoryAbi,
+      functionName: 'predictAddresses',
+      args: [parameters.args[0], parameters.creator],
+      blockNumber: parameters.blockNumber,
+    }),
+  );
+  return { portfolio, distributor, tranches: [...tranches] };
 }
 
 /** `PortfolioFactory.createPortfolio`: deploys the Portfolio, its tranche tokens and Distributor (clones). */
@@ -422,6 +463,42 @@ export function nonceInvalidationTypedData(parameters: {
   } as const;
 }
 
+export const depositIntentTypes = {
+  DepositIntent: [
+    { name: 'amount', type: 'uint256' },
+    { name: 'reportHash', type: 'bytes32' },
+    { name: 'nonce', type: 'uint256' },
+    { name: 'deadline', type: 'uint256' },
+  ],
+} as const;
+
+/** The servicer's consent to one recovery (`Portfolio.depositRecoveryWithSig`). */
+export type DepositIntent = { amount: bigint; reportHash: Hex; nonce: bigint; deadline: bigint };
+
+/**
+ * EIP-712 typed data of `DepositIntent(uint256 amount,bytes32 reportHash,uint256 nonce,uint256 deadline)`
+ * on the Portfolio's domain, exactly as `depositRecoveryWithSig` hashes it; the signer must be the
+ * portfolio's servicer.
+ */
+export function depositIntentTypedData(parameters: {
+  portfolio: Address;
+  chainId: number;
+  intent: DepositIntent;
+}) {
+  return {
+    domain: {
+      name: PORTFOLIO_EIP712_NAME,
+      version: PORTFOLIO_EIP712_VERSION,
+      chainId: parameters.chainId,
+      verifyingContract: parameters.portfolio,
+    },
+    types: depositIntentTypes,
+    primaryType: 'DepositIntent',
+    message: parameters.intent,
+  } as const;
+}
+export type DepositIntentTypedData = ReturnType<typeof depositIntentTypedData>;
+
 export const permitTypes = {
   Permit: [
     { name: 'owner', type: 'address' },
@@ -596,7 +673,7 @@ export type RecoveryDistributed = TxResult & {
 };
 export type DepositRecoveryReturnType = RecoveryDistributed;
 
-/** `Portfolio.depositRecovery` (SERVICER_ROLE): runs the on-chain waterfall and funds the Distributor. */
+/** `Portfolio.depositRecovery` (the servicer's own call): runs the on-chain waterfall and funds the Distributor. */
 export async function depositRecovery(
   clients: ChainClients,
   parameters: DepositRecoveryParameters,

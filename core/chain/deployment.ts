@@ -5,20 +5,17 @@
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { type Address, getAddress, type Hex, isAddress } from 'viem';
+import { type Address, getAddress, type Hex, isAddress, isAddressEqual } from 'viem';
 import { z } from 'zod';
 import type { Config } from '../platform/config.ts';
 import { ConfigInvalidError } from '../platform/errors/index.ts';
-import { type ChainClients, connectChainClients, isLocalChain } from './clients.ts';
+import { type ChainClients, connectChainClients, withAccount } from './clients.ts';
 import type { DeployedStack } from './deploy.ts';
 import { toChainError } from './errors.ts';
+import { requireRoleKey, roleKey } from './keys.ts';
 
-/**
- * Anvil's first default account (mnemonic `test ... junk`, m/44'/60'/0'/0/0). Public knowledge:
- * only ever used as the default signer on a local chain.
- */
-export const ANVIL_FIRST_PRIVATE_KEY: Hex =
-  '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80';
+/** Anvil's first default account: the deployer on local chains (core/chain/keys.ts). */
+export { ANVIL_FIRST_PRIVATE_KEY } from './keys.ts';
 
 const addressSchema = z
   .string()
@@ -41,6 +38,7 @@ export const deployedStackSchema = z.object({
   }),
   marketplace: addressSchema.optional(),
   testStablecoin: addressSchema.optional(),
+  timelock: addressSchema.optional(),
   config: z.object({
     admin: addressSchema,
     guardian: addressSchema,
@@ -48,6 +46,9 @@ export const deployedStackSchema = z.object({
     treasury: addressSchema,
     timelockDelay: count,
     marketplaceFeeBps: count,
+    timelockProposer: addressSchema.optional(),
+    timelockMinDelay: count.optional(),
+    relayer: addressSchema.optional(),
   }),
 });
 
@@ -109,20 +110,32 @@ export async function saveDeployment(path: string, stack: DeployedStack): Promis
 }
 
 /**
- * The platform signer's key for a chain: PLATFORM_PRIVATE_KEY, or anvil's first account on a local
- * chain; anywhere else a missing key is a CONFIG_INVALID error.
+ * The relayer's key for a chain: PLATFORM_PRIVATE_KEY, or on a local chain the relayer key of
+ * `DATA_DIR/platform-keys.json` (else anvil's first account); anywhere else a missing key is a
+ * CONFIG_INVALID error.
  */
-export function platformPrivateKey(config: Pick<Config, 'PLATFORM_PRIVATE_KEY'>, chainId: number): Hex {
-  if (config.PLATFORM_PRIVATE_KEY !== undefined) return config.PLATFORM_PRIVATE_KEY as Hex;
-  if (isLocalChain(chainId)) return ANVIL_FIRST_PRIVATE_KEY;
-  throw new ConfigInvalidError(
-    `PLATFORM_PRIVATE_KEY is required on chain ${chainId} (only local chains have a default)`,
-    {
-      retryable: false,
-      details: [{ variable: 'PLATFORM_PRIVATE_KEY', message: 'required when RPC_URL is not a local chain' }],
-    },
-  );
+export function platformPrivateKey(config: KeyConfig, chainId: number): Hex {
+  return requireRoleKey(config, 'relayer', chainId);
 }
+
+/**
+ * The root proposer's key, when the deployment's root proposer is another key than the relayer:
+ * ROOT_PROPOSER_PRIVATE_KEY, or on a local chain the DATA_DIR keys file. Undefined when the relayer
+ * itself proposes (deployments without distinct keys) or no such key is configured.
+ */
+export function rootProposerPrivateKey(config: KeyConfig, chainId: number, relayerKey: Hex): Hex | undefined {
+  const key = roleKey(config, 'rootProposer', chainId);
+  return key === undefined || key.toLowerCase() === relayerKey.toLowerCase() ? undefined : key;
+}
+
+type KeyConfig = Pick<
+  Config,
+  | 'DATA_DIR'
+  | 'PLATFORM_PRIVATE_KEY'
+  | 'ROOT_PROPOSER_PRIVATE_KEY'
+  | 'DEPLOYER_PRIVATE_KEY'
+  | 'ADMIN_PRIVATE_KEY'
+>;
 
 export type PlatformChain = {
   clients: ChainClients;
@@ -131,6 +144,12 @@ export type PlatformChain = {
   payToken: Address;
   /** Issuer treasury of new portfolios: ISSUER_TREASURY_ADDRESS, else the platform signer. */
   issuerTreasury: Address;
+  /**
+   * The root proposer's own clients (same chain and transport) when the deployment's root proposer is
+   * not the relayer: the distribution job sends `proposeRoot` from this key, with its own nonce
+   * sequence in `relay_nonce`. Undefined: the relayer proposes (deployments without distinct keys).
+   */
+  proposerClients?: ChainClients;
 };
 
 export type CreatePlatformChainOptions = {
@@ -147,6 +166,9 @@ type PlatformConfig = Pick<
   | 'RPC_URL'
   | 'CHAIN_ID'
   | 'PLATFORM_PRIVATE_KEY'
+  | 'ROOT_PROPOSER_PRIVATE_KEY'
+  | 'DEPLOYER_PRIVATE_KEY'
+  | 'ADMIN_PRIVATE_KEY'
   | 'DEPLOYMENT_FILE'
   | 'DATA_DIR'
   | 'PAY_TOKEN_ADDRESS'
@@ -205,5 +227,32 @@ export async function createPlatformChain(
     deployment,
     payToken: getAddress(payToken),
     issuerTreasury: getAddress(config.ISSUER_TREASURY_ADDRESS ?? clients.account.address),
+    proposerClients: proposerClientsOf(config, clients, privateKey, deployment),
   };
+}
+
+/** The root proposer's clients (see `PlatformChain.proposerClients`); its key must be the deployment's. */
+function proposerClientsOf(
+  config: KeyConfig,
+  clients: ChainClients,
+  relayerKey: Hex,
+  deployment: DeployedStack,
+): ChainClients | undefined {
+  if (isAddressEqual(deployment.config.rootProposer, clients.account.address)) return undefined;
+  const key = rootProposerPrivateKey(config, clients.chain.id, relayerKey);
+  if (key === undefined) {
+    if (deployment.timelock === undefined) return undefined;
+    throw new ConfigInvalidError(
+      `ROOT_PROPOSER_PRIVATE_KEY is required: the deployment's root proposer is ${deployment.config.rootProposer}, not the relayer`,
+      { retryable: false, details: [{ variable: 'ROOT_PROPOSER_PRIVATE_KEY', message: 'required' }] },
+    );
+  }
+  const proposer = withAccount(clients, key);
+  if (!isAddressEqual(proposer.account.address, deployment.config.rootProposer)) {
+    throw new ConfigInvalidError(
+      `ROOT_PROPOSER_PRIVATE_KEY is ${proposer.account.address}, the deployment's root proposer is ${deployment.config.rootProposer}`,
+      { retryable: false, details: [{ variable: 'ROOT_PROPOSER_PRIVATE_KEY', message: 'another key' }] },
+    );
+  }
+  return proposer;
 }

@@ -134,6 +134,7 @@ const codeByErrorName: Record<string, ErrorCode> = {
   OrderExpired: 'ORDER_EXPIRED',
   ERC2612ExpiredSignature: 'ORDER_EXPIRED',
   AccessControlUnauthorizedAccount: 'FORBIDDEN',
+  RecoveryCallerNotServicer: 'FORBIDDEN',
   DistributorNotPortfolio: 'FORBIDDEN',
   TrancheTokenOnlyPortfolio: 'FORBIDDEN',
   OrderCallerNotMaker: 'FORBIDDEN',

@@ -11,7 +11,8 @@
  *      one transaction with `computed_at`;
  * 3.   the tree (`buildDistributionTree`) dumped to `DATA_DIR/distributions/<id>.json`, its keccak
  *      as `treeHash`, and the root and total;
- * 4.   once the previous distribution is paid, `proposeRoot` through the relayer, key
+ * 4.   once the previous distribution is paid, `proposeRoot` through the root proposer's relayer
+ *      (`context.proposer`: its own key and nonce sequence; default the relayer), key
  *      `distribution-propose-<id>` (the relayer returns the stored row for a known key: sent once,
  *      even across crashes) → status `proposed`, `validAt`;
  * 5.   after the timelock (our clock or the chain's, simulated on the pending block), `acceptRoot`
@@ -66,7 +67,13 @@ import { buildDistributionTree, checksumAddresses, type DistributionTree } from 
 export type DistributionContext = {
   db: Db;
   platform: PlatformChain;
+  /** Sends acceptRoot and claimMany (anyone may), and proposeRoot when there is no `proposer`. */
   relayer: Relayer;
+  /**
+   * Sends `proposeRoot`: a relayer on the root proposer's own key (`platform.proposerClients`), with
+   * its own nonce sequence; default `relayer` (deployments where the relayer is the root proposer).
+   */
+  proposer?: Relayer;
   config: Config;
   log?: { info: (o: object, m: string) => void; warn: (o: object, m: string) => void };
   /** Holders paid less than this are left to claim themselves (default: DISTRIBUTION_MIN_PUSH or 0). */
@@ -394,10 +401,12 @@ async function settle(
   context: DistributionContext,
   key: string,
   send: () => Promise<{ id: string }>,
-  options: { lookUp?: boolean } = {},
+  options: { lookUp?: boolean; relayer?: Relayer } = {},
 ) {
-  const relayed = ((options.lookUp ?? true) ? await context.relayer.get(key) : null) ?? (await send());
-  const settled = await context.relayer.waitFor(relayed.id, {
+  // the relayer whose key sent it: its waitFor runs the monitor passes of that key's nonces
+  const relayer = options.relayer ?? context.relayer;
+  const relayed = ((options.lookUp ?? true) ? await relayer.get(key) : null) ?? (await send());
+  const settled = await relayer.waitFor(relayed.id, {
     timeoutMs: context.confirmTimeoutMs ?? 120_000,
   });
   if (settled.status !== 'mined') {
@@ -413,10 +422,11 @@ async function proposeStep(context: DistributionContext, row: Row): Promise<void
   const { root, total, treeHash } = row;
   if (root === null || total === null || treeHash === null) throw invalid('No tree recorded');
   const key = distributionProposeKey(row.id);
-  if ((await context.relayer.get(key)) === null) {
+  const proposer = context.proposer ?? context.relayer;
+  if ((await proposer.get(key)) === null) {
     await markProposing(context, row);
     try {
-      await context.relayer.submit({
+      await proposer.submit({
         idempotencyKey: key,
         kind: 'proposeRoot',
         refId: row.id,
@@ -428,7 +438,7 @@ async function proposeStep(context: DistributionContext, row: Row): Promise<void
       });
     } catch (error) {
       // nothing stored (a revert in simulation, the node unreachable): nothing can be on chain
-      if ((await context.relayer.get(key)) === null) {
+      if ((await proposer.get(key)) === null) {
         await context.db.prisma.distribution.updateMany({
           where: { id: row.id },
           data: { proposingAt: null },
@@ -438,9 +448,14 @@ async function proposeStep(context: DistributionContext, row: Row): Promise<void
     }
     crashPoint('after-propose-sent');
   }
-  const txHash = await settle(context, key, () => {
-    throw invalid(`${key}: no relayed transaction`);
-  });
+  const txHash = await settle(
+    context,
+    key,
+    () => {
+      throw invalid(`${key}: no relayed transaction`);
+    },
+    { relayer: proposer },
+  );
   const pending = await undecoded(readPendingRoot(context.platform.clients.publicClient, { distributor }));
   await context.db.prisma.distribution.update({
     where: { id: row.id },

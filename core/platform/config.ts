@@ -68,6 +68,18 @@ const proxyList = z
 
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
 
+const optionalPrivateKey = z
+  .string()
+  .trim()
+  .transform((v) => (v === '' ? undefined : v))
+  .pipe(
+    z
+      .string()
+      .regex(/^0x[0-9a-fA-F]{64}$/, 'must be 0x followed by 64 hex digits')
+      .optional(),
+  )
+  .optional();
+
 export const configSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   /** Postgres; with none set, the main command starts an embedded PGlite. */
@@ -135,21 +147,27 @@ export const configSchema = z.object({
   SIWE_NONCE_TTL_SECONDS: int(300, 1),
   SESSION_TTL_SECONDS: int(24 * 3600, 1),
   /**
-   * The platform / relayer signer (0x + 64 hex digits) that deploys portfolios. On a local chain
-   * (31337) it defaults to anvil's first account; on any other chain it is required with RPC_URL
-   * (checked when the worker connects: core/chain/deployment.ts `createPlatformChain`).
+   * The relayer key (0x + 64 hex digits): sends relayed transactions and createPortfolio, pays their
+   * gas. On a local chain it defaults to the key `npm start` keeps in `DATA_DIR/platform-keys.json`
+   * (else anvil's first account); on any other chain it is required with RPC_URL (checked when the
+   * worker connects: core/chain/deployment.ts `createPlatformChain`).
    */
-  PLATFORM_PRIVATE_KEY: z
-    .string()
-    .trim()
-    .transform((v) => (v === '' ? undefined : v))
-    .pipe(
-      z
-        .string()
-        .regex(/^0x[0-9a-fA-F]{64}$/, 'must be 0x followed by 64 hex digits')
-        .optional(),
-    )
-    .optional(),
+  PLATFORM_PRIVATE_KEY: optionalPrivateKey,
+  /**
+   * The Distributors' ROOT_PROPOSER_ROLE key: the distribution job sends `proposeRoot` (and, until
+   * deposits carry the servicer's own consent, `depositRecovery`) from it. Local chains: the key
+   * `npm start` keeps in `DATA_DIR/platform-keys.json`.
+   */
+  ROOT_PROPOSER_PRIVATE_KEY: optionalPrivateKey,
+  /** The key that deploys the contracts (`npm run cli -- deploy`); it keeps no role. Local chains: anvil's first account. */
+  DEPLOYER_PRIVATE_KEY: optionalPrivateKey,
+  /** The timelock's proposer and executor, for `npm run cli -- governance` (production: a multisig, use `--calldata`). */
+  ADMIN_PRIVATE_KEY: optionalPrivateKey,
+  /** `npm run cli -- deploy` on a public chain: the admin (timelock proposer / executor) and guardian addresses. */
+  ADMIN_ADDRESS: optionalAddress,
+  GUARDIAN_ADDRESS: optionalAddress,
+  /** Minimum delay of the platform timelock (seconds) at `npm run cli -- deploy`; default 5 on local chains, 2 days elsewhere. */
+  TIMELOCK_MIN_DELAY_SECONDS: z.coerce.number().int().min(1).optional(),
   /** The DeployedStack JSON written by `npm run cli -- deploy`; default `${DATA_DIR}/deployment.json`. */
   DEPLOYMENT_FILE: z.string().min(1).optional(),
   /** Pay token of new portfolios; default: the deployment's TestStablecoin (local chains only). */

@@ -1,8 +1,15 @@
 /**
  * Recoveries and offering close over REST: a servicer's recovery deposited on-chain through the
- * platform relayer (`Portfolio.depositRecovery(amount, reportHash)`, the cash pulled from the
- * servicer's wallet), its status from the relayer row, the indexed `RecoveryDistributed` event and the
- * worker's `distribution` row, and the issuer's `Portfolio.closeOffering()`.
+ * platform relayer (`Portfolio.depositRecoveryWithSig(intent, signature)`: the servicer's EIP-712
+ * `DepositIntent(amount, reportHash, nonce, deadline)`, the cash pulled from the servicer's wallet),
+ * its status from the relayer row, the indexed `RecoveryDistributed` event and the worker's
+ * `distribution` row, and the issuer's `Portfolio.closeOffering()`.
+ *
+ * The servicer consents to each deposit: `recoveryIntent` hands out the typed data to sign (a fresh
+ * nonce and a deadline), and the POST carries `servicerSignature`, `nonce`, `deadline`. Without a
+ * signature the server signs only when it holds the servicer's key itself (`servicerSigner`, the
+ * development servicer of `npm start`); otherwise the POST is refused (422 `body.servicerSignature`).
+ * The platform key cannot deposit for anyone: it only relays what the servicer signed.
  *
  * No table of its own: a recovery is its `relay_tx` row (kind `depositRecovery`, `refId`
  * `<portfolioId>:<reportSha256>`); its id is the row's id. The relayer key derives from the
@@ -11,15 +18,36 @@
  *
  * Every check reads the chain at the latest block before anything is sent; a rejection sends nothing.
  */
-import { type Address, decodeFunctionData, getAddress, type Hex, parseEventLogs } from 'viem';
-import { readPortfolioTerms } from '../chain/contracts/portfolio.ts';
+import { randomBytes } from 'node:crypto';
+import {
+  type Address,
+  bytesToBigInt,
+  decodeFunctionData,
+  encodeAbiParameters,
+  getAddress,
+  type Hex,
+  hexToBigInt,
+  isHex,
+  keccak256,
+  type LocalAccount,
+  parseEventLogs,
+} from 'viem';
+import { type DepositIntent, depositIntentTypedData, nonceInvalidationTypedData } from '../chain/actions.ts';
+import { readIntentNonceUsed, readPortfolioTerms } from '../chain/contracts/portfolio.ts';
 import { readBalanceAndAllowance } from '../chain/contracts/tranche-token.ts';
 import { ChainError } from '../chain/errors.ts';
 import { portfolioAbi } from '../chain/generated/index.ts';
 import { readChain } from '../chain/read.ts';
 import type { PrismaClient } from '../db/index.ts';
 import { assertPublishedOnChain } from '../domain/published-portfolio.ts';
-import { BaseError, ConflictError, NotFoundError } from '../platform/errors/index.ts';
+import {
+  BaseError,
+  ConflictError,
+  NotFoundError,
+  OrderExpiredError,
+  SignatureInvalidError,
+  ValidationFailedError,
+} from '../platform/errors/index.ts';
 import {
   byTxHashes,
   liveRelay,
@@ -34,7 +62,17 @@ import {
 /** Relaying one intent at most once at a time now lives with the settlement; re-exported for importers. */
 export { latestRelay, relayOnce } from '../trading/settlement.ts';
 
-export type RecoveryContext = RelayedActionContext;
+export type RecoveryContext = RelayedActionContext & {
+  /**
+   * A servicer key the server holds (development: `DATA_DIR/dev-servicer-key` of `npm start`): for a
+   * portfolio whose servicer is this account, a POST without `servicerSignature` is signed with it.
+   */
+  servicerSigner?: LocalAccount;
+  /** Lifetime of a deposit intent the server hands out or signs, in seconds; default 3 600. */
+  recoveryIntentTtlSeconds?: number;
+};
+
+export const DEFAULT_RECOVERY_INTENT_TTL_SECONDS = 3_600;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -88,14 +126,27 @@ export class RecoveryReportAlreadyDepositedError extends BaseError {
   }
 }
 
-export type SubmitRecoveryParameters = { portfolioId: string; amount: bigint; reportSha256: string };
+export type SubmitRecoveryParameters = {
+  portfolioId: string;
+  amount: bigint;
+  reportSha256: string;
+  /** The servicer's EIP-712 signature of `DepositIntent(amount, 0x<reportSha256>, nonce, deadline)`. */
+  servicerSignature?: Hex;
+  nonce?: bigint;
+  deadline?: bigint;
+};
 
 export const recoveryRefId = (portfolioId: string, reportSha256: string) =>
   `${portfolioId}:${reportSha256.toLowerCase()}`;
 
+/** The amount and report of a relayed deposit: `depositRecoveryWithSig` (or an older `depositRecovery` row). */
 function decodeRecoveryCall(data: string): { amount: bigint; reportHash: Hex } | null {
   try {
     const call = decodeFunctionData({ abi: portfolioAbi, data: data as Hex });
+    if (call.functionName === 'depositRecoveryWithSig') {
+      const [intent] = call.args;
+      return { amount: intent.amount, reportHash: intent.reportHash };
+    }
     if (call.functionName !== 'depositRecovery') return null;
     const [amount, reportHash] = call.args as readonly [bigint, Hex];
     return { amount, reportHash };
@@ -104,10 +155,191 @@ function decodeRecoveryCall(data: string): { amount: bigint; reportHash: Hex } |
   }
 }
 
+// ------------------------------------------------------------------ the servicer's deposit intent
+
+/** bigints as decimal strings, recursively (typed data as JSON; wallets accept uint256 strings). */
+function jsonSafe(value: unknown): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (Array.isArray(value)) return value.map(jsonSafe);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, jsonSafe(v)]));
+  }
+  return value;
+}
+
+const intentTtl = (context: Pick<RecoveryContext, 'recoveryIntentTtlSeconds'>) =>
+  BigInt(context.recoveryIntentTtlSeconds ?? DEFAULT_RECOVERY_INTENT_TTL_SECONDS);
+
 /**
- * Checks the portfolio (published, offering closed) and the servicer's pay-token balance and
- * allowance to the Portfolio at the latest block, then relays `depositRecovery`. The same report
- * again answers the existing recovery (`existing: true`) when the amount matches, else CONFLICT.
+ * A deadline `ttl` seconds after the later of the chain's latest block and the wall clock: a chain that
+ * mines only when a transaction arrives (anvil) may have a latest block far behind the next one.
+ */
+function intentDeadline(blockTimestamp: bigint, ttl: bigint): bigint {
+  const wall = BigInt(Math.floor(Date.now() / 1000));
+  return (blockTimestamp > wall ? blockTimestamp : wall) + ttl;
+}
+
+export type RecoveryIntentParameters = { portfolioId: string; amount: bigint; reportSha256: string };
+
+/**
+ * The typed data the servicer signs to consent to one recovery: `DepositIntent(amount, 0x<sha>,
+ * nonce, deadline)` on the Portfolio's domain, with a fresh random nonce and a deadline
+ * `recoveryIntentTtlSeconds` ahead; and the `NonceInvalidation` that cancels it before it is relayed
+ * (POST /v1/intents/invalidations). Nothing is stored: the POST carries nonce, deadline and signature.
+ */
+export async function recoveryIntent(context: RecoveryContext, parameters: RecoveryIntentParameters) {
+  const reportSha256 = parameters.reportSha256.toLowerCase();
+  const portfolio = await publishedPortfolio(context, parameters.portfolioId);
+  const block = await readChain('chain', 'getBlock', () =>
+    context.publicClient.getBlock({ blockTag: 'latest' }),
+  );
+  const terms = await readTerms(context, portfolio.portfolioAddress, block.number);
+  const servicer = getAddress(terms.servicer);
+  const intent: DepositIntent = {
+    amount: parameters.amount,
+    reportHash: `0x${reportSha256}`,
+    nonce: bytesToBigInt(randomBytes(32)),
+    deadline: intentDeadline(block.timestamp, intentTtl(context)),
+  };
+  const deposit = depositIntentTypedData({
+    portfolio: portfolio.portfolioAddress,
+    chainId: context.chainId,
+    intent,
+  });
+  const invalidation = nonceInvalidationTypedData({
+    domain: deposit.domain,
+    invalidation: { account: servicer, nonce: intent.nonce, deadline: intent.deadline },
+  });
+  return {
+    portfolioId: portfolio.id,
+    chainId: context.chainId,
+    portfolio: portfolio.portfolioAddress,
+    servicer,
+    amount: intent.amount.toString(),
+    reportSha256,
+    nonce: intent.nonce.toString(),
+    deadline: intent.deadline.toString(),
+    typedData: {
+      deposit: jsonSafe(deposit) as Record<string, unknown>,
+      invalidation: jsonSafe(invalidation) as Record<string, unknown>,
+    },
+  };
+}
+export type RecoveryIntentView = Awaited<ReturnType<typeof recoveryIntent>>;
+
+/** 422: the POST has no servicer signature and the server does not hold the servicer's key. */
+function signatureRequired(servicer: Address): ValidationFailedError {
+  const message =
+    `required: the servicer's (${servicer}) EIP-712 DepositIntent signature, with its nonce and deadline ` +
+    '(POST /v1/portfolios/:id/recoveries/intents gives the typed data to sign)';
+  return new ValidationFailedError('The servicer has not signed this deposit', {
+    statusCode: 422,
+    details: [{ path: 'body.servicerSignature', message }],
+  });
+}
+
+/** The nonce of a deposit the server signs itself: one per portfolio, report and attempt. */
+function serverNonce(portfolio: Address, reportHash: Hex, attempt: number): bigint {
+  return hexToBigInt(
+    keccak256(
+      encodeAbiParameters(
+        [{ type: 'string' }, { type: 'address' }, { type: 'bytes32' }, { type: 'uint256' }],
+        ['npl-recovery', portfolio, reportHash, BigInt(attempt)],
+      ),
+    ),
+  );
+}
+
+/**
+ * The signed intent to relay: the servicer's (checked: signature over exactly this amount and report,
+ * deadline ahead, nonce unused) or, without one, the server's signature when it holds the servicer key.
+ */
+async function servicerIntent(
+  context: RecoveryContext,
+  parameters: SubmitRecoveryParameters & { portfolio: Address; servicer: Address; attempt: number },
+  block: { number: bigint; timestamp: bigint },
+): Promise<{ intent: DepositIntent; signature: Hex }> {
+  const reportHash = `0x${parameters.reportSha256.toLowerCase()}` as Hex;
+  const { servicer } = parameters;
+  if (parameters.servicerSignature === undefined) {
+    const signer = context.servicerSigner;
+    if (signer === undefined || getAddress(signer.address) !== servicer) throw signatureRequired(servicer);
+    const intent: DepositIntent = {
+      amount: parameters.amount,
+      reportHash,
+      nonce: serverNonce(parameters.portfolio, reportHash, parameters.attempt),
+      deadline: intentDeadline(block.timestamp, intentTtl(context)),
+    };
+    if (signer.signTypedData === undefined) throw signatureRequired(servicer);
+    const signature = await signer.signTypedData(
+      depositIntentTypedData({ portfolio: parameters.portfolio, chainId: context.chainId, intent }),
+    );
+    return { intent, signature };
+  }
+  const missing = (['nonce', 'deadline'] as const).filter((field) => parameters[field] === undefined);
+  if (missing.length > 0) {
+    throw new ValidationFailedError('A servicer signature needs the nonce and deadline it signed', {
+      statusCode: 422,
+      details: missing.map((field) => ({
+        path: `body.${field}`,
+        message: 'required with servicerSignature',
+      })),
+    });
+  }
+  const intent: DepositIntent = {
+    amount: parameters.amount,
+    reportHash,
+    nonce: parameters.nonce as bigint,
+    deadline: parameters.deadline as bigint,
+  };
+  const signature = parameters.servicerSignature;
+  let valid = false;
+  try {
+    valid =
+      isHex(signature) &&
+      (await context.publicClient.verifyTypedData({
+        ...depositIntentTypedData({ portfolio: parameters.portfolio, chainId: context.chainId, intent }),
+        address: servicer,
+        signature,
+        blockNumber: block.number,
+      }));
+  } catch {
+    valid = false;
+  }
+  if (!valid) {
+    throw new SignatureInvalidError(
+      `servicerSignature is not the servicer's (${servicer}) signature of DepositIntent(amount, reportHash, nonce, deadline) on this portfolio (chain ${context.chainId}, contract ${parameters.portfolio})`,
+      { details: { path: 'body.servicerSignature', servicer } },
+    );
+  }
+  if (block.timestamp > intent.deadline) {
+    throw new OrderExpiredError('The deposit intent has expired; sign a new one', {
+      details: {
+        path: 'body.deadline',
+        deadline: intent.deadline.toString(),
+        chainTime: block.timestamp.toString(),
+      },
+    });
+  }
+  const used = await readIntentNonceUsed(context.publicClient, {
+    portfolio: parameters.portfolio,
+    buyer: servicer,
+    nonce: intent.nonce,
+    blockNumber: block.number,
+  });
+  if (used) {
+    throw new ConflictError('The servicer already used or cancelled this intent nonce on-chain', {
+      details: { path: 'body.nonce', reason: 'NONCE_USED', nonce: intent.nonce.toString() },
+    });
+  }
+  return { intent, signature };
+}
+
+/**
+ * Checks the portfolio (published, offering closed), the servicer's consent (`servicerIntent`) and its
+ * pay-token balance and allowance to the Portfolio at the latest block, then relays
+ * `depositRecoveryWithSig`. The same report again answers the existing recovery (`existing: true`) when
+ * the amount matches, else CONFLICT.
  */
 export async function submitRecovery(context: RecoveryContext, parameters: SubmitRecoveryParameters) {
   const reportSha256 = parameters.reportSha256.toLowerCase();
@@ -189,16 +421,29 @@ export async function submitRecovery(context: RecoveryContext, parameters: Submi
     );
   }
 
+  const { intent, signature } = await servicerIntent(
+    context,
+    {
+      ...parameters,
+      reportSha256,
+      portfolio: portfolio.portfolioAddress,
+      servicer,
+      attempt: previous.length,
+    },
+    block,
+  );
+
+  const idempotencyKey = `recovery-${portfolio.id}-${reportSha256}-${previous.length}`;
   let row: RelayTxView;
   try {
     row = await context.relayer.submit({
-      idempotencyKey: `recovery-${portfolio.id}-${reportSha256}-${previous.length}`,
+      idempotencyKey,
       kind: RECOVERY_KIND,
       refId,
       to: portfolio.portfolioAddress,
       abi: portfolioAbi,
-      functionName: 'depositRecovery',
-      args: [amount, `0x${reportSha256}`],
+      functionName: 'depositRecoveryWithSig',
+      args: [intent, signature],
     });
   } catch (error) {
     if (error instanceof ChainError && error.errorName === 'RecoveryReportAlreadyDeposited') {
@@ -208,7 +453,14 @@ export async function submitRecovery(context: RecoveryContext, parameters: Submi
         cause: error,
       });
     }
-    throw error;
+    // a concurrent POST of the same report stored this attempt first, with its own signature (nonce,
+    // deadline): that one is the recovery; its amount is checked below
+    const raced =
+      error instanceof ConflictError
+        ? await context.prisma.relayTx.findUnique({ where: { idempotencyKey } })
+        : null;
+    if (raced === null) throw error;
+    row = raced;
   }
   // a concurrent POST of the same report may have stored it first with another amount
   const stored = await context.prisma.relayTx.findUniqueOrThrow({ where: { id: row.id } });

@@ -47,6 +47,7 @@ import {
   orderCancelTypedData,
   orderTypedData,
   readFillSnapshot,
+  readMarketplaceFeeBps,
   readOrderSnapshot,
 } from '../chain/contracts/marketplace.ts';
 import { isChainError, toChainError } from '../chain/errors.ts';
@@ -114,6 +115,7 @@ type OrderRow = {
   salt: string;
   counter: string;
   partial_fill: boolean;
+  max_fee_bps: number;
   signature: string;
   status: OrderState;
   cancelled_at: Date | null;
@@ -128,7 +130,7 @@ const ORDER_SELECT = `
   SELECT o.hash, o.chain_id, o.marketplace, o.tranche_id::text AS tranche_id, o.portfolio_id::text AS portfolio_id,
          o.maker, o.taker, o.tranche, o.pay_token, o.sell_amount::text AS sell_amount, o.price::text AS price,
          o.price_key::text AS price_key, o.expiry::text AS expiry, o.salt::text AS salt, o.counter::text AS counter,
-         o.partial_fill, o.signature, o.status::text AS status, o.cancelled_at, o.created_at,
+         o.partial_fill, o.max_fee_bps, o.signature, o.status::text AS status, o.cancelled_at, o.created_at,
          COALESCE((SELECT sum(f.amount) FROM order_filled_event f
                    WHERE f.chain_id = o.chain_id AND f.order_hash = o.hash), 0)::text AS filled,
          EXISTS (SELECT 1 FROM order_cancelled_event c
@@ -178,6 +180,7 @@ function orderView(row: OrderRow, now: bigint) {
       salt: row.salt,
       counter: row.counter,
       partialFill: row.partial_fill,
+      maxFeeBps: row.max_fee_bps,
     },
     signature: row.signature,
     filled: filled.toString(),
@@ -200,6 +203,7 @@ function orderOf(row: OrderRow): Order {
     salt: big(row.salt),
     counter: big(row.counter),
     partialFill: row.partial_fill,
+    maxFeeBps: row.max_fee_bps,
   };
 }
 
@@ -221,7 +225,14 @@ export async function getOrder(context: Pick<OrderBookContext, 'prisma'>, hash: 
 
 // ------------------------------------------------------------------ place
 
-export type PlaceOrderParameters = { order: Order; signature: Hex };
+/**
+ * `order.maxFeeBps` omitted: the maker signed the marketplace's current fee (`feeBps()` read now), the
+ * bound a wallet that follows the API's defaults puts in the typed data.
+ */
+export type PlaceOrderParameters = {
+  order: Omit<Order, 'maxFeeBps'> & { maxFeeBps?: number };
+  signature: Hex;
+};
 
 /** A tranche token of a published portfolio on our chain, or a 422 naming `path`. */
 async function knownTranche(context: OrderBookContext, token: Address, path: string) {
@@ -242,16 +253,21 @@ async function knownTranche(context: OrderBookContext, token: Address, path: str
 
 /**
  * Checks a signed sell order against the chain and stores it (201). Nothing is stored when a check
- * fails: SIGNATURE_INVALID (wrong key, another chain or marketplace), ORDER_EXPIRED, VALIDATION_FAILED
- * (unknown tranche token, wrong pay token, stale counter, balance or allowance short), NOT_ALLOWLISTED,
- * CONFLICT (already in the book, or cancelled / filled on-chain).
+ * fails: SIGNATURE_INVALID (wrong key, another chain or marketplace, or signed over another maxFeeBps
+ * than the one given, the current fee when omitted), ORDER_EXPIRED, VALIDATION_FAILED (unknown tranche
+ * token, wrong pay token, stale counter, maxFeeBps below the current fee, balance or allowance short),
+ * NOT_ALLOWLISTED, CONFLICT (already in the book, or cancelled / filled on-chain).
  */
 export async function placeOrder(
   context: OrderBookContext,
   parameters: PlaceOrderParameters,
 ): Promise<OrderView> {
   const { publicClient, marketplace, chainId } = context;
-  const { order, signature } = parameters;
+  const { signature } = parameters;
+  const order: Order = {
+    ...parameters.order,
+    maxFeeBps: parameters.order.maxFeeBps ?? (await readMarketplaceFeeBps(publicClient, { marketplace })),
+  };
   if (order.sellAmount === 0n) {
     throw new ValidationFailedError('sellAmount must be positive', {
       details: [{ path: 'body.order.sellAmount', message: 'must be > 0' }],
@@ -279,12 +295,15 @@ export async function placeOrder(
   }
   const tranche = await knownTranche(context, order.tranche, 'body.order.tranche');
 
-  const { terms, counter, filled, cancelled, balance, allowance } = await readOrderSnapshot(publicClient, {
-    marketplace,
-    portfolio: tranche.portfolioAddress,
-    order,
-    orderHash: hash,
-  });
+  const { terms, feeBps, counter, filled, cancelled, balance, allowance } = await readOrderSnapshot(
+    publicClient,
+    {
+      marketplace,
+      portfolio: tranche.portfolioAddress,
+      order,
+      orderHash: hash,
+    },
+  );
   if (!isAddressEqual(terms.payToken, order.payToken)) {
     throw new ValidationFailedError(`The pay token of this tranche is ${terms.payToken}`, {
       details: [
@@ -305,6 +324,20 @@ export async function placeOrder(
       `counter ${order.counter} is not the maker's current counter ${counter}`,
       {
         details: [{ path: 'body.order.counter', message: `must be the maker's current counter ${counter}` }],
+      },
+    );
+  }
+  if (feeBps > order.maxFeeBps) {
+    throw new ValidationFailedError(
+      `maxFeeBps ${order.maxFeeBps} is below the marketplace fee ${feeBps}: no fill could go through`,
+      {
+        details: [
+          {
+            path: 'body.order.maxFeeBps',
+            message: `must be at least the current fee ${feeBps}`,
+            reason: 'OrderFeeAboveMax',
+          },
+        ],
       },
     );
   }
@@ -359,6 +392,7 @@ export async function placeOrder(
         salt: order.salt.toString(),
         counter: order.counter.toString(),
         partialFill: order.partialFill,
+        maxFeeBps: order.maxFeeBps,
         signature,
       },
     });
@@ -586,8 +620,9 @@ export type FillView = ReturnType<typeof fillView>;
  * txHash }`). Rejected before anything is stored or sent: NOT_FOUND, SIGNATURE_INVALID, ORDER_EXPIRED
  * (order or intent), VALIDATION_FAILED (intent for another order, cost above maxCost, partial fill of
  * an all-or-nothing order, balance or allowance short), FORBIDDEN (order reserved for another taker),
- * NOT_ALLOWLISTED, NONCE_INVALID (intent nonce used), CONFLICT (order not open, or nothing is left
- * counting pending fills: reason OrderOverfilled), and any revert of the relayer's simulation (decoded,
+ * NOT_ALLOWLISTED, NONCE_INVALID (intent nonce used), CONFLICT (order not open, nothing is left
+ * counting pending fills: reason OrderOverfilled, or the marketplace fee is above the order's maxFeeBps:
+ * reason OrderFeeAboveMax), and any revert of the relayer's simulation (decoded,
  * e.g. OrderOverfilled -> CONFLICT). An amount larger than what is left takes what is left: the fill's
  * `amount` is what it will take (priced, checked against maxCost, balance and allowance on that), and
  * once mined the amount of its OrderFilled event. Resubmitting the same signed intent answers the fill
@@ -663,7 +698,7 @@ export async function submitFill(context: OrderBookContext, parameters: SubmitFi
     where: { id: row.portfolio_id },
     select: { portfolioAddress: true },
   });
-  const { terms, filled, cancelled, counter, nonceUsed, balance, allowance } = await readFillSnapshot(
+  const { terms, feeBps, filled, cancelled, counter, nonceUsed, balance, allowance } = await readFillSnapshot(
     publicClient,
     {
       marketplace,
@@ -683,6 +718,19 @@ export async function submitFill(context: OrderBookContext, parameters: SubmitFi
   }
   // what the chain has left; pending fills are counted under the order lock below
   if (filled >= order.sellAmount) throw overfilled(orderHash, intent.amount, filled, 0n);
+  if (feeBps > order.maxFeeBps) {
+    throw new ConflictError(
+      `The marketplace fee is now ${feeBps} bps, above the ${order.maxFeeBps} bps the maker signed for`,
+      {
+        details: {
+          orderHash,
+          reason: 'OrderFeeAboveMax',
+          feeBps,
+          maxFeeBps: order.maxFeeBps,
+        },
+      },
+    );
+  }
   const cost = fillCost(order, minBig(intent.amount, order.sellAmount - filled));
   if (cost > intent.maxCost) {
     throw new ValidationFailedError(`The fill costs ${cost}, more than maxCost ${intent.maxCost}`, {
@@ -880,6 +928,9 @@ export async function getFill(
               chainId: context.chainId,
               orderHash: row.orderHash,
               taker: row.taker,
+              // the event names the intent's nonce: only this intent's fill settles this row (rows
+              // indexed before OrderFilled carried a nonce have none)
+              OR: [{ nonce: row.nonce }, { nonce: null }],
               txHash: { in: txHashes, mode: 'insensitive' },
             },
             orderBy: [{ blockNumber: 'asc' }, { logIndex: 'asc' }],
@@ -993,6 +1044,7 @@ export async function listTrades(
       amount: e.amount.toString(),
       cost: e.cost.toString(),
       fee: e.fee.toString(),
+      nonce: e.nonce?.toString() ?? null,
       txHash: e.txHash,
       logIndex: e.logIndex,
       blockNumber: e.blockNumber.toString(),

@@ -11,7 +11,16 @@
  * guesses from what it sent.
  */
 import { randomBytes } from 'node:crypto';
-import { type Address, getAddress, type Hex, hexToBigInt, isHex, maxUint256, verifyTypedData } from 'viem';
+import {
+  type Address,
+  getAddress,
+  type Hex,
+  hexToBigInt,
+  isHex,
+  type LocalAccount,
+  maxUint256,
+  verifyTypedData,
+} from 'viem';
 import {
   NO_PERMIT,
   nonceInvalidationTypedData,
@@ -81,6 +90,8 @@ export type TradingContext = {
   }) => Promise<IndexedPurchase | null>;
   /** Lifetime of a quote (its intent and permit deadline), in chain seconds. */
   quoteTtlSeconds: number;
+  /** A servicer key the server holds (development only); see core/servicing/recoveries.ts. */
+  servicerSigner?: LocalAccount;
   log?: { warn: (obj: object, msg: string) => void };
 };
 

@@ -20,6 +20,10 @@ export const verbs: Record<string, VerbEntry> = {
     summary: 'deploy the platform contracts to --rpc and write the deployment file the worker reads',
     load: async () => (await import('./deploy.ts')).verb,
   },
+  governance: {
+    summary: 'schedule, execute, inspect or cancel an admin call through the platform timelock',
+    load: async () => (await import('./governance.ts')).verb,
+  },
   'verify-distribution': {
     summary: 'recompute a distribution from the chain and check its published tree and on-chain root',
     load: async () => (await import('./verify-distribution.ts')).verb,

@@ -3,6 +3,7 @@ import type { DeployedStack } from '../../core/chain/deploy.ts';
 import { createPlatformChain, loadDeployment } from '../../core/chain/deployment.ts';
 import { createRelayer } from '../../core/chain/relayer/relayer.ts';
 import { BaseError, ServiceUnavailableError } from '../../core/platform/errors/index.ts';
+import { loadDevServicerAccount } from '../../core/servicing/dev-servicer.ts';
 import {
   DEFAULT_QUOTE_TTL_SECONDS,
   findIndexedPurchase,
@@ -47,7 +48,12 @@ export const tradingPlugin = globalPlugin(async (app) => {
       });
       relayer.start();
       stopRelayer = () => relayer.stop();
+      // development only: the servicer key `npm start` keeps in DATA_DIR, never on a public chain
+      const servicerSigner = isLocalChain(platform.clients.chain.id)
+        ? await loadDevServicerAccount(app.config.DATA_DIR)
+        : undefined;
       return {
+        servicerSigner,
         prisma: app.prisma,
         publicClient: platform.clients.publicClient,
         chainId: platform.clients.chain.id,

@@ -63,7 +63,8 @@ export const orderRoutes: FastifyPluginAsyncZod = async (app) => {
         description:
           'The EIP-712 Order over the "NPL Marketplace" v1 domain (our chain id and Marketplace). Checked ' +
           'before it is stored: signature (SIGNATURE_INVALID), expiry (ORDER_EXPIRED), tranche token of a ' +
-          "published portfolio and that portfolio's pay token, the maker's current counter, balance and " +
+          "published portfolio and that portfolio's pay token, the maker's current counter, maxFeeBps at least " +
+          'the current fee (omitted: the current fee, which the maker must have signed), balance and ' +
           'allowance to the marketplace (VALIDATION_FAILED), the allowlist (NOT_ALLOWLISTED); a duplicate is CONFLICT.',
         body: createOrderBodySchema,
         response: { 201: orderSchema, ...errorResponses(400, 401, 403, 409, 410, 422, 429, 503) },
@@ -84,6 +85,7 @@ export const orderRoutes: FastifyPluginAsyncZod = async (app) => {
           salt: BigInt(order.salt),
           counter: BigInt(order.counter),
           partialFill: order.partialFill,
+          maxFeeBps: order.maxFeeBps,
         },
         signature: signature as Hex,
       });

@@ -3,6 +3,7 @@ import { ForbiddenError } from '../../core/platform/errors/index.ts';
 import {
   findPortfolio,
   getRecovery,
+  recoveryIntent,
   requestCloseOffering,
   submitRecovery,
 } from '../../core/servicing/recoveries.ts';
@@ -12,7 +13,9 @@ import {
   assertValid,
   closeOfferingAcceptedSchema,
   createRecoveryBodySchema,
+  createRecoveryIntentBodySchema,
   recoveryAcceptedSchema,
+  recoveryIntentSchema,
   recoverySchema,
 } from '../schemas/recovery.ts';
 
@@ -31,6 +34,7 @@ function assertServicer(principal: Principal | null, portfolio: { servicerAddres
 }
 
 /**
+ * POST /v1/portfolios/:id/recoveries/intents (servicer: the typed data of its deposit intent),
  * POST /v1/portfolios/:id/recoveries (servicer), GET /v1/recoveries/:id,
  * POST /v1/portfolios/:id/offering/close (owning issuer): relayed through the app's one platform
  * relayer (`app.trading()`).
@@ -39,18 +43,56 @@ export const recoveryRoutes: FastifyPluginAsyncZod = async (app) => {
   const trading = () => app.trading();
 
   app.post(
+    '/v1/portfolios/:id/recoveries/intents',
+    {
+      config: { auth: { roles: ['servicer'] } },
+      attachValidation: true,
+      schema: {
+        tags: ['recoveries'],
+        summary: 'The EIP-712 DepositIntent the servicer signs to consent to one recovery',
+        description:
+          'A servicer key whose owner is the portfolio’s servicer address, or an admin key. Nothing is ' +
+          'stored: the answer carries a fresh nonce and a deadline; the servicer signs `typedData.deposit` ' +
+          'and POSTs /v1/portfolios/:id/recoveries with `servicerSignature`, `nonce` and `deadline`. ' +
+          '409 before publish. Bad input 422.',
+        params: idParamsSchema,
+        body: createRecoveryIntentBodySchema,
+        response: { 200: recoveryIntentSchema, ...errorResponses(401, 403, 404, 409, 422, 429, 503) },
+      },
+    },
+    async (request) => {
+      assertValid(request);
+      const portfolio = await findPortfolio(app.prisma, request.params.id);
+      assertServicer(request.principal, portfolio);
+      const context = await trading();
+      return recoveryIntent(context, {
+        portfolioId: portfolio.id,
+        amount: BigInt(request.body.amount),
+        reportSha256: request.body.reportSha256,
+      });
+    },
+  );
+
+  app.post(
     '/v1/portfolios/:id/recoveries',
     {
       config: { auth: { roles: ['servicer'] } },
       attachValidation: true,
       schema: {
         tags: ['recoveries'],
-        summary: 'Deposit a recovery on-chain (Portfolio.depositRecovery); the worker then distributes it',
+        summary:
+          'Deposit a recovery on-chain (Portfolio.depositRecoveryWithSig); the worker then distributes it',
         description:
           'A servicer key whose owner is the portfolio’s servicer address, or an admin key. The platform ' +
-          'relayer calls depositRecovery(amount, 0x<reportSha256>); the cash is pulled from the servicer’s ' +
-          'wallet, which must hold and have approved `amount` to the Portfolio (else 409 naming what is ' +
-          'missing). 409 before the offering is closed or before publish. One recovery per report: the same ' +
+          'relayer calls depositRecoveryWithSig with the servicer’s signed DepositIntent(amount, ' +
+          '0x<reportSha256>, nonce, deadline): `servicerSignature`, `nonce`, `deadline` from POST ' +
+          '/v1/portfolios/:id/recoveries/intents. Without them the server signs only if it holds the ' +
+          'servicer’s key (development), else 422 (`body.servicerSignature`); a signature that is not the ' +
+          'servicer’s over exactly this amount and report 401 SIGNATURE_INVALID, past its deadline 410 ' +
+          'ORDER_EXPIRED, a used or cancelled nonce 409 (`details.reason` NONCE_USED). The cash is pulled ' +
+          'from the servicer’s wallet, which must hold and have approved `amount` to the Portfolio (else 409 ' +
+          'naming what is missing). 409 before the offering is closed or before publish. One recovery per ' +
+          'report: the same ' +
           'report again answers the existing recovery (200), with another amount 409; a report the Portfolio ' +
           'already took on-chain (its reportHash) 409 REPORT_ALREADY_DEPOSITED. Bad input 422.',
         params: idParamsSchema,
@@ -58,7 +100,7 @@ export const recoveryRoutes: FastifyPluginAsyncZod = async (app) => {
         response: {
           200: recoveryAcceptedSchema,
           202: recoveryAcceptedSchema,
-          ...errorResponses(401, 403, 404, 409, 422, 429, 503),
+          ...errorResponses(401, 403, 404, 409, 410, 422, 429, 503),
         },
       },
     },
@@ -71,6 +113,9 @@ export const recoveryRoutes: FastifyPluginAsyncZod = async (app) => {
         portfolioId: portfolio.id,
         amount: BigInt(request.body.amount),
         reportSha256: request.body.reportSha256,
+        servicerSignature: request.body.servicerSignature as `0x${string}` | undefined,
+        nonce: request.body.nonce === undefined ? undefined : BigInt(request.body.nonce),
+        deadline: request.body.deadline === undefined ? undefined : BigInt(request.body.deadline),
       });
       request.audit = {
         type: 'recovery',

@@ -39,6 +39,15 @@ export const orderBodySchema = z.object({
   salt: uint256Schema,
   counter: uint256Schema.describe("the maker's current Marketplace.counter"),
   partialFill: z.boolean(),
+  maxFeeBps: z
+    .number()
+    .int()
+    .min(0)
+    .max(65_535)
+    .optional()
+    .describe(
+      "the highest Marketplace fee (bps) the maker accepts, signed in the Order (uint16); omitted = the marketplace's current fee (feeBps()), which the maker must then have signed",
+    ),
 });
 
 export const createOrderBodySchema = z.object({
@@ -65,6 +74,7 @@ export const orderSchema = z
       salt: z.string(),
       counter: z.string(),
       partialFill: z.boolean(),
+      maxFeeBps: z.number().int().describe('the highest Marketplace fee (bps) the maker signed for'),
     }),
     signature: z.string(),
     filled: z.string().describe('tranche-token base units filled (indexed OrderFilled events)'),
@@ -191,6 +201,12 @@ export const tradeSchema = z
     amount: z.string(),
     cost: z.string(),
     fee: z.string(),
+    nonce: z
+      .string()
+      .nullable()
+      .describe(
+        "the taker's fill-intent nonce; 2^256 - 1 (DIRECT_FILL_NONCE) for a direct Marketplace.fill; null if indexed before the event carried it",
+      ),
     txHash: z.string(),
     logIndex: z.number().int(),
     blockNumber: z.string(),

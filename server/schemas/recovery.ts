@@ -31,17 +31,62 @@ export const payAmountSchema = z
   .refine((v) => !/^\d+$/.test(v) || BigInt(v) <= maxUint256, 'must fit in uint256')
   .meta({ example: '1500000000' });
 
+const reportSha256Schema = z
+  .string()
+  .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex characters (the SHA-256 of the servicer report)')
+  // the Portfolio does not track the zero hash ("no report"), so it could be deposited twice
+  .refine((value) => !/^0{64}$/.test(value), 'the zero hash is not a report')
+  .describe('SHA-256 of the servicer report; deposited as the on-chain reportHash; one recovery per report');
+
+/** An EOA signature (65 or 64 bytes) or an ERC-1271 contract's signature (up to 2 KiB). */
+const servicerSignatureSchema = z
+  .string()
+  .regex(/^0x(?:[0-9a-fA-F]{2}){64,2048}$/, 'must be a 0x-hex signature of 64 to 2048 bytes');
+
+export const createRecoveryIntentBodySchema = z.object({
+  amount: payAmountSchema.describe('pay-token base units the servicer consents to deposit; > 0'),
+  reportSha256: reportSha256Schema,
+});
+
 export const createRecoveryBodySchema = z.object({
   amount: payAmountSchema.describe('pay-token base units pulled from the servicer’s wallet; > 0'),
-  reportSha256: z
-    .string()
-    .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex characters (the SHA-256 of the servicer report)')
-    // the Portfolio does not track the zero hash ("no report"), so it could be deposited twice
-    .refine((value) => !/^0{64}$/.test(value), 'the zero hash is not a report')
+  reportSha256: reportSha256Schema,
+  servicerSignature: servicerSignatureSchema
+    .optional()
     .describe(
-      'SHA-256 of the servicer report; deposited as the on-chain reportHash; one recovery per report',
+      'the servicer’s EIP-712 signature of DepositIntent(amount, 0x<reportSha256>, nonce, deadline) ' +
+        '(POST /v1/portfolios/:id/recoveries/intents gives the typed data); omit only when the server ' +
+        'holds the servicer’s key (development)',
     ),
+  nonce: uintStringSchema.optional().describe('the signed intent’s nonce; required with servicerSignature'),
+  deadline: uintStringSchema
+    .optional()
+    .describe('the signed intent’s deadline (unix seconds, chain time); required with servicerSignature'),
 });
+
+export const recoveryIntentSchema = z
+  .object({
+    portfolioId: z.string(),
+    chainId: z.number().int(),
+    portfolio: z.string().describe('the Portfolio contract: verifying contract of the intent'),
+    servicer: z.string().describe('the portfolio’s servicer: the only valid signer'),
+    amount: uintStringSchema,
+    reportSha256: z.string(),
+    nonce: z.string().describe('the intent nonce (random uint256); send it back with the signature'),
+    deadline: z.string().describe('unix seconds; the intent is void after it; send it back'),
+    typedData: z.object({
+      deposit: z
+        .record(z.string(), z.unknown())
+        .describe('EIP-712 DepositIntent on the Portfolio domain (uint256 values as decimal strings)'),
+      invalidation: z
+        .record(z.string(), z.unknown())
+        .describe(
+          'EIP-712 NonceInvalidation of this nonce: signed and relayed to invalidateNonceWithSig (or the ' +
+            'servicer’s own invalidateNonce call) it cancels the signed intent before it is relayed',
+        ),
+    }),
+  })
+  .meta({ id: 'RecoveryIntent' });
 
 const trancheAmountsSchema = z.object({
   trancheIndex: z.number().int(),

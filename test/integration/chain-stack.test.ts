@@ -599,7 +599,8 @@ describe('closeOffering() and depositRecovery()', () => {
     const denied = await depositRecovery(buyerB, { portfolio: created.portfolio, amount: 1n }).catch(
       (e: unknown) => e,
     );
-    expect(denied).toMatchObject({ errorName: 'AccessControlUnauthorizedAccount', code: 'FORBIDDEN' });
+    // only the servicer's own call (or its signed intent) deposits: anyone else pulls nothing
+    expect(denied).toMatchObject({ errorName: 'RecoveryCallerNotServicer', code: 'FORBIDDEN' });
   });
 });
 

@@ -372,6 +372,7 @@ describe('issue 5: recoveries and Merkle distributions', () => {
       salt: 1n,
       counter: 0n,
       partialFill: true,
+      maxFeeBps: 100,
     };
     const signature = await signOrder(privateKeyToAccount(keys[3]), {
       marketplace,

@@ -20,6 +20,7 @@ import {
 import { type ChainClients, createChainClients, withAccount } from '../../core/chain/clients.ts';
 import {
   cancelOrder,
+  DIRECT_FILL_NONCE,
   fillCost,
   fillOrder,
   incrementOrderCounter,
@@ -293,6 +294,7 @@ beforeAll(async () => {
     salt: 1n,
     counter: 0n,
     partialFill: true,
+    maxFeeBps: 100,
   };
   const orderSignature = await signOrder(makerAccount, { marketplace, chainId: anvil.chainId, order });
   await sendAndWait(i4, { contract: 'TrancheToken', functionName: 'approve' }, () =>
@@ -445,6 +447,9 @@ describe('createIndexer().syncOnce()', () => {
     });
     expect(fills[0].amount.toFixed()).toBe(fill.amount.toString());
     expect(fills[0].cost.toFixed()).toBe(fill.cost.toString());
+    // a direct Marketplace.fill: the event carries DIRECT_FILL_NONCE
+    expect(fill.nonce).toBe(DIRECT_FILL_NONCE);
+    expect(fills[0].nonce?.toFixed()).toBe(DIRECT_FILL_NONCE.toString());
     const cancels = await tdb.prisma.orderCancelledEvent.findMany();
     expect(cancels.map((c) => [c.orderHash, c.maker])).toEqual([
       [cancelledOrderHash, investors[1].account.address],
@@ -488,6 +493,34 @@ describe('createIndexer().syncOnce()', () => {
     expect(replay.logs).toBeGreaterThan(20);
     expect(await dumpTables()).toEqual(before);
     await expectHoldingsMatchChain();
+  });
+});
+
+describe('a PortfolioCreated from another contract', () => {
+  it('is ignored: only the stack factory’s portfolios are followed', async () => {
+    await newIndexer().syncOnce();
+    const before = await tdb.prisma.indexedContract.findMany({ orderBy: { address: 'asc' } });
+    expect(before.map((c) => c.address)).toContain(created.portfolio);
+    // anyone can deploy a look-alike factory (with itself as creator) and create a portfolio there
+    const rogue = await deployStack(relayer, { timelockDelay: 5, withTestStablecoin: false });
+    const now = (await platform.publicClient.getBlock()).timestamp;
+    const fake = await createPortfolio(relayer, {
+      factory: rogue.portfolioFactory,
+      payToken,
+      registry: stack.complianceRegistry,
+      servicer: relayer.account.address,
+      offeringEnd: now + 86_400n,
+      tranches,
+    });
+    expect(fake.portfolio).not.toBe(created.portfolio);
+    const result = await newIndexer().syncOnce();
+    expect(result.toBlock).toBe(await platform.publicClient.getBlockNumber());
+    const after = await tdb.prisma.indexedContract.findMany({ orderBy: { address: 'asc' } });
+    expect(after).toEqual(before);
+    const followed = new Set(after.map((c) => c.address.toLowerCase()));
+    for (const address of [fake.portfolio, fake.distributor, ...fake.tranches]) {
+      expect(followed.has(address.toLowerCase())).toBe(false);
+    }
   });
 });
 

@@ -114,8 +114,20 @@ async function newOrder(maker: Investor, overrides: Partial<Order> = {}): Promis
     salt: BigInt(Math.floor(Math.random() * 1e15)),
     counter: 0n,
     partialFill: true,
+    maxFeeBps: 100,
     ...overrides,
   };
+}
+
+/** The marketplace admin (the deployer) sets the fee. */
+async function setMarketplaceFee(feeBps: number) {
+  const hash = await deployer.walletClient.writeContract({
+    address: marketplace,
+    abi: marketplaceAbi,
+    functionName: 'setFeeBps',
+    args: [feeBps],
+  });
+  await deployer.publicClient.waitForTransactionReceipt({ hash });
 }
 
 const json = (order: Order) =>
@@ -215,6 +227,75 @@ describe('POST /v1/orders', () => {
     const again = await post(order, await signOrder(maker, { marketplace, chainId: anvil.chainId, order }));
     expect(again.statusCode).toBe(409);
     expect(again.json().code).toBe('CONFLICT');
+  });
+
+  it('maxFeeBps: stored and returned; omitted = the current fee, which the maker must have signed; below the fee is 422', async () => {
+    const maker = await investor({ holdA: tokens(100n) });
+    const signed = await newOrder(maker, { maxFeeBps: 0 }); // the fee is 0 on this stack
+    const signature = await signOrder(maker, { marketplace, chainId: anvil.chainId, order: signed });
+    const { maxFeeBps: _omitted, ...withoutFee } = json(signed);
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/v1/orders',
+      payload: { order: withoutFee, signature },
+    });
+    expect(res.statusCode, res.body).toBe(201);
+    expect(res.json().order.maxFeeBps).toBe(0);
+    expect(res.json().hash).toBe(
+      hashOrder({ marketplace, chainId: anvil.chainId, order: signed }).toLowerCase(),
+    );
+    expect((await t.db.prisma.order.findUniqueOrThrow({ where: { hash: res.json().hash } })).maxFeeBps).toBe(
+      0,
+    );
+
+    // signed over 100 but sent without it: checked against the current fee (0), the signature fails
+    const other = await newOrder(maker, { maxFeeBps: 100 });
+    const otherSignature = await signOrder(maker, { marketplace, chainId: anvil.chainId, order: other });
+    const { maxFeeBps: _dropped, ...otherWithout } = json(other);
+    const mismatch = await t.app.inject({
+      method: 'POST',
+      url: '/v1/orders',
+      payload: { order: otherWithout, signature: otherSignature },
+    });
+    expect(mismatch.statusCode, mismatch.body).toBe(401);
+    expect(mismatch.json().code).toBe('SIGNATURE_INVALID');
+
+    const badValue = await t.app.inject({
+      method: 'POST',
+      url: '/v1/orders',
+      payload: { order: { ...json(other), maxFeeBps: 70_000 }, signature: otherSignature },
+    });
+    expect(badValue.statusCode).toBe(400);
+    expect(badValue.json().details[0].path).toContain('maxFeeBps');
+
+    await setMarketplaceFee(30);
+    try {
+      const low = await newOrder(maker, { maxFeeBps: 29 });
+      const lowRes = await post(
+        low,
+        await signOrder(maker, { marketplace, chainId: anvil.chainId, order: low }),
+      );
+      expect(lowRes.statusCode, lowRes.body).toBe(422);
+      expect(lowRes.json().details[0]).toMatchObject({
+        path: 'body.order.maxFeeBps',
+        reason: 'OrderFeeAboveMax',
+      });
+      // omitted now means 30: a maker that signed 30 is accepted
+      const atFee = await newOrder(maker, { maxFeeBps: 30 });
+      const { maxFeeBps: _none, ...atFeeWithout } = json(atFee);
+      const atFeeRes = await t.app.inject({
+        method: 'POST',
+        url: '/v1/orders',
+        payload: {
+          order: atFeeWithout,
+          signature: await signOrder(maker, { marketplace, chainId: anvil.chainId, order: atFee }),
+        },
+      });
+      expect(atFeeRes.statusCode, atFeeRes.body).toBe(201);
+      expect(atFeeRes.json().order.maxFeeBps).toBe(30);
+    } finally {
+      await setMarketplaceFee(0);
+    }
   });
 
   it('rejects bad orders with a clear code and stores nothing', async () => {
@@ -643,10 +724,36 @@ describe('POST /v1/orders/:hash/fills', () => {
         maker: maker.address,
         taker: getAddress(taker.address),
         amount: amount.toString(),
+        // the OrderFilled event names the intent's nonce
+        nonce: intent.nonce.toString(),
       }),
     ]);
     const byTranche = await t.app.inject({ method: 'GET', url: `/v1/trades?tranche=${trancheA}&limit=1` });
     expect(byTranche.json().items).toHaveLength(1);
+  });
+
+  it('the admin raises the fee above the maxFeeBps of an order in the book: its fills are refused (409 OrderFeeAboveMax), nothing stored or sent; at the bound again they go through', async () => {
+    const maker = await investor({ holdA: tokens(10n) });
+    const taker = await investor({ funds: usd(100n) });
+    await approve(taker.clients, { token: payToken, spender: marketplace, amount: maxUint256 });
+    const order = await newOrder(maker, { maxFeeBps: 0 });
+    const { hash } = await place(maker, order);
+    await setMarketplaceFee(25);
+    try {
+      const { intent, signature } = await signedFill(taker, hash, tokens(1n));
+      const [fills, nonce] = [await fillCount(), await relayerNonce()];
+      const res = await postFill(hash, intent, signature);
+      expect(res.statusCode, res.body).toBe(409);
+      expect(res.json().details).toMatchObject({ reason: 'OrderFeeAboveMax', feeBps: 25, maxFeeBps: 0 });
+      expect(await fillCount()).toBe(fills);
+      expect(await relayerNonce()).toBe(nonce);
+    } finally {
+      await setMarketplaceFee(0);
+    }
+    const { intent, signature } = await signedFill(taker, hash, tokens(1n));
+    const ok = await postFill(hash, intent, signature);
+    expect(ok.statusCode, ok.body).toBe(202);
+    expect(await settled(hash, ok.json().id)).toMatchObject({ status: 'confirmed', fee: '0' });
   });
 
   it('rejects bad fills with a clear code: nothing stored, nothing sent', async () => {

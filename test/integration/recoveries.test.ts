@@ -1,14 +1,17 @@
 /**
- * POST /v1/portfolios/:id/offering/close, POST /v1/portfolios/:id/recoveries and
+ * POST /v1/portfolios/:id/offering/close, POST /v1/portfolios/:id/recoveries(/intents) and
  * GET /v1/recoveries/:id on anvil + Postgres: every rejection answers its code with the field and
  * sends nothing (no relay row, the platform nonce unchanged); the accepted ones go through the
  * app's relayer, and the same report twice deposits once (recoveryCount on-chain).
+ *
+ * The main portfolio's servicer key is the app's development servicer key (DATA_DIR/dev-servicer-key),
+ * so the API signs its deposit intents; a second portfolio's servicer keeps its key and signs itself.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type Address, erc20Abi, getAddress, maxUint256, parseGwei } from 'viem';
+import { type Address, erc20Abi, getAddress, maxUint256, parseGwei, type TypedDataDefinition } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   allowlistInvestors,
@@ -22,6 +25,7 @@ import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
 import { saveDeployment } from '../../core/chain/deployment.ts';
 import { portfolioAbi } from '../../core/chain/generated/index.ts';
 import { findNewDistributions } from '../../core/distributions/run.ts';
+import { DEV_SERVICER_KEY_FILE } from '../../core/servicing/dev-servicer.ts';
 import { createIndexer, type Indexer } from '../../worker/indexer/index.ts';
 import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
@@ -59,6 +63,10 @@ beforeAll(async () => {
   platformAddress = anvil.accounts[1].address;
   stack = await deployStack(deployer);
   dir = await mkdtemp(path.join(tmpdir(), 'npl-recoveries-'));
+  // the API holds the servicer's key, as `npm start` holds its development servicer's
+  await writeFile(path.join(dir, DEV_SERVICER_KEY_FILE), `${anvil.accounts[2].privateKey}\n`, {
+    mode: 0o600,
+  });
   const deploymentFile = path.join(dir, 'deployment.json');
   await saveDeployment(deploymentFile, stack);
   t = await createTestApp({
@@ -85,7 +93,7 @@ afterAll(async () => {
 });
 
 /** A portfolio as the publish job leaves it (the platform key is issuer and root proposer), one holder. */
-async function publishedPortfolio() {
+async function publishedPortfolio(servicerClients: ChainClients = servicer) {
   const now = (await deployer.publicClient.getBlock()).timestamp;
   const tranches = [
     { name: 'Senior', symbol: 'SNR', face: usd(1_000n), couponBps: 500, priceBps: 10_000 },
@@ -95,7 +103,7 @@ async function publishedPortfolio() {
     factory: stack.portfolioFactory,
     payToken: stack.testStablecoin as Address,
     registry: stack.complianceRegistry,
-    servicer: servicer.account.address,
+    servicer: servicerClients.account.address,
     issuer: platformAddress,
     rootProposer: platformAddress,
     offeringEnd: now + 86_400n,
@@ -130,7 +138,7 @@ async function publishedPortfolio() {
   });
   const row = await recordPublishedPortfolio(t.db.prisma, {
     name: 'Recoveries test',
-    servicer: servicer.account.address,
+    servicer: servicerClients.account.address,
     chainId: anvil.chainId,
     created: created,
     tranches,
@@ -553,6 +561,169 @@ describe('offering close and recoveries', () => {
     const close = await t.db.prisma.relayTx.findFirstOrThrow({ where: { kind: 'closeOffering' } });
     expect((await t.app.inject({ method: 'GET', url: `/v1/recoveries/${close.id}` })).statusCode).toBe(404);
   });
+});
+
+describe("the servicer's consent: a deposit intent it signs itself", () => {
+  // accounts[4]: a servicer whose key the API does not hold (its API key is `otherServicer`)
+  let own: ChainClients;
+  let portfolio: Awaited<ReturnType<typeof publishedPortfolio>>;
+  const url = () => `/v1/portfolios/${portfolio.id}/recoveries`;
+  const amount = usd(40n);
+  const report = sha('a report the servicer signs itself');
+
+  beforeAll(async () => {
+    own = withAccount(deployer, anvil.accounts[4].privateKey);
+    portfolio = await publishedPortfolio(own);
+    const closed = await post(`/v1/portfolios/${portfolio.id}/offering/close`, issuer);
+    expect(closed.statusCode, closed.body).toBe(202);
+    expect((await waitMined(closed.json().relayTxId)).status).toBe('mined');
+    await mintTestStablecoin(deployer, {
+      token: stack.testStablecoin as Address,
+      to: own.account.address,
+      amount: usd(1_000n),
+    });
+    await approve(own, {
+      token: stack.testStablecoin as Address,
+      spender: portfolio.portfolio,
+      amount: maxUint256,
+    });
+  }, 90_000);
+
+  const intentFor = async (body: { amount: string; reportSha256: string }) => {
+    const res = await post(`${url()}/intents`, otherServicer, body);
+    expect(res.statusCode, res.body).toBe(200);
+    return res.json() as {
+      nonce: string;
+      deadline: string;
+      servicer: string;
+      portfolio: string;
+      typedData: { deposit: TypedDataDefinition; invalidation: TypedDataDefinition };
+    };
+  };
+
+  it('refuses a deposit without the servicer’s signature when the API does not hold its key: 422 body.servicerSignature, nothing sent', async () => {
+    const before = await sideEffects(portfolio.portfolio);
+    const res = await post(url(), otherServicer, { amount: amount.toString(), reportSha256: report });
+    expect(res.statusCode, res.body).toBe(422);
+    expect(res.json().code).toBe('VALIDATION_FAILED');
+    expect(res.json().details.map((d: { path: string }) => d.path)).toEqual(['body.servicerSignature']);
+    // an admin key is no substitute for the servicer's consent
+    const byAdmin = await post(url(), admin, { amount: amount.toString(), reportSha256: report });
+    expect([byAdmin.statusCode, byAdmin.json().details[0].path]).toEqual([422, 'body.servicerSignature']);
+    expect(await sideEffects(portfolio.portfolio)).toEqual(before);
+  });
+
+  it('refuses a signature that is not the servicer’s over exactly this amount and report, an expired or used nonce, sending nothing', async () => {
+    const intent = await intentFor({ amount: amount.toString(), reportSha256: report });
+    expect(intent.servicer).toBe(getAddress(own.account.address));
+    expect(intent.portfolio).toBe(getAddress(portfolio.portfolio));
+    const signature = await own.account.signTypedData(intent.typedData.deposit);
+    const base = { amount: amount.toString(), reportSha256: report, servicerSignature: signature };
+    const before = await sideEffects(portfolio.portfolio);
+
+    const byOther = await holder.account.signTypedData(intent.typedData.deposit);
+    const cases: [Record<string, string>, number, string][] = [
+      // the platform's or anyone's key signing for the servicer
+      [
+        { ...base, servicerSignature: byOther, nonce: intent.nonce, deadline: intent.deadline },
+        401,
+        'SIGNATURE_INVALID',
+      ],
+      // the servicer's signature relayed with another amount, report, nonce or deadline
+      [
+        { ...base, amount: (amount + 1n).toString(), nonce: intent.nonce, deadline: intent.deadline },
+        401,
+        'SIGNATURE_INVALID',
+      ],
+      [
+        { ...base, reportSha256: sha('another report'), nonce: intent.nonce, deadline: intent.deadline },
+        401,
+        'SIGNATURE_INVALID',
+      ],
+      [
+        { ...base, nonce: (BigInt(intent.nonce) + 1n).toString(), deadline: intent.deadline },
+        401,
+        'SIGNATURE_INVALID',
+      ],
+      [
+        { ...base, nonce: intent.nonce, deadline: (BigInt(intent.deadline) + 1n).toString() },
+        401,
+        'SIGNATURE_INVALID',
+      ],
+    ];
+    for (const [payload, status, code] of cases) {
+      const res = await post(url(), otherServicer, payload);
+      expect([res.statusCode, res.json().code], JSON.stringify(payload)).toEqual([status, code]);
+    }
+    const noNonce = await post(url(), otherServicer, { ...base, deadline: intent.deadline });
+    expect([noNonce.statusCode, noNonce.json().details.map((d: { path: string }) => d.path)]).toEqual([
+      422,
+      ['body.nonce'],
+    ]);
+
+    // an intent signed with a deadline already past
+    const stale = await intentFor({ amount: amount.toString(), reportSha256: report });
+    const past = (await deployer.publicClient.getBlock()).timestamp - 1n;
+    const expiredTyped = {
+      ...stale.typedData.deposit,
+      message: { ...(stale.typedData.deposit.message as object), deadline: past.toString() },
+    } as TypedDataDefinition;
+    const expired = await post(url(), otherServicer, {
+      ...base,
+      servicerSignature: await own.account.signTypedData(expiredTyped),
+      nonce: stale.nonce,
+      deadline: past.toString(),
+    });
+    expect([expired.statusCode, expired.json().code]).toEqual([410, 'ORDER_EXPIRED']);
+
+    // a nonce the servicer cancelled on-chain (its own invalidateNonce call)
+    const cancelled = await intentFor({ amount: amount.toString(), reportSha256: report });
+    await own.walletClient.writeContract({
+      address: portfolio.portfolio,
+      abi: portfolioAbi,
+      functionName: 'invalidateNonce',
+      args: [BigInt(cancelled.nonce)],
+      chain: own.chain,
+      account: own.account,
+    });
+    const used = await post(url(), otherServicer, {
+      ...base,
+      servicerSignature: await own.account.signTypedData(cancelled.typedData.deposit),
+      nonce: cancelled.nonce,
+      deadline: cancelled.deadline,
+    });
+    expect([used.statusCode, used.json().details.reason]).toEqual([409, 'NONCE_USED']);
+    expect(await sideEffects(portfolio.portfolio)).toEqual(before);
+  }, 60_000);
+
+  it('relays depositRecoveryWithSig with the servicer’s own signature; a retry is the same recovery', async () => {
+    const intent = await intentFor({ amount: amount.toString(), reportSha256: report });
+    const signed = {
+      amount: amount.toString(),
+      reportSha256: report,
+      servicerSignature: await own.account.signTypedData(intent.typedData.deposit),
+      nonce: intent.nonce,
+      deadline: intent.deadline,
+    };
+    const res = await post(url(), otherServicer, signed);
+    expect(res.statusCode, res.body).toBe(202);
+    const mined = await waitMined(res.json().id);
+    expect(mined.status).toBe('mined');
+    expect(await recoveryCount(portfolio.portfolio)).toBe(1n);
+    expect(
+      await deployer.publicClient.readContract({
+        address: portfolio.portfolio,
+        abi: portfolioAbi,
+        functionName: 'nonceUsed',
+        args: [own.account.address, BigInt(intent.nonce)],
+      }),
+    ).toBe(true);
+    const retry = await post(url(), otherServicer, signed);
+    expect([retry.statusCode, retry.json().id]).toEqual([200, res.json().id]);
+    const view = (await t.app.inject({ method: 'GET', url: `/v1/recoveries/${res.json().id}` })).json();
+    expect(view).toMatchObject({ amount: amount.toString(), reportSha256: report, status: 'mined' });
+    expect(await recoveryCount(portfolio.portfolio)).toBe(1n);
+  }, 60_000);
 });
 
 describe('offering close settles through the state machine', () => {

@@ -42,6 +42,7 @@ const order: Order = {
   salt: 42n,
   counter: 0n,
   partialFill: true,
+  maxFeeBps: 50,
 };
 
 /** The type string of a struct without nested types, as EIP-712 `encodeType` builds it. */
@@ -95,6 +96,7 @@ function manualOrderDigest(o: Order, domain: { chainId: number; verifyingContrac
         o.salt,
         o.counter,
         o.partialFill,
+        o.maxFeeBps,
       ],
     ),
   );
@@ -136,6 +138,7 @@ describe('orderTypedData()', () => {
       { salt: 43n },
       { counter: 1n },
       { partialFill: false },
+      { maxFeeBps: 51 },
     ];
     const hashes = variants.map((change) =>
       hashOrder({ marketplace, chainId, order: { ...order, ...change } }),

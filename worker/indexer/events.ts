@@ -77,6 +77,8 @@ export type DecodedEvent =
       amount: bigint;
       cost: bigint;
       fee: bigint;
+      /** the fill intent's nonce, or DIRECT_FILL_NONCE (2^256 - 1) for a direct fill */
+      nonce: bigint;
     }
   | { type: 'OrderCancelled'; orderHash: Hex; maker: Address }
   | { type: 'CounterIncremented'; maker: Address; newCounter: bigint }

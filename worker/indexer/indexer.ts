@@ -475,6 +475,7 @@ export function createIndexer(options: CreateIndexerOptions): Indexer {
           s(event.amount),
           s(event.cost),
           s(event.fee),
+          s(event.nonce),
         ]);
         return false;
       case 'OrderCancelled':

@@ -17,7 +17,9 @@ interface IMarketplace {
     /// @notice A sell order: `maker` sells `sellAmount` tranche-token base units for `price` pay-token base
     /// units in total. `taker == address(0)` lets anyone fill; `partialFill` allows fills of less than the
     /// remaining amount. Valid while `block.timestamp <= expiry`, not cancelled and `counter` equals the
-    /// maker's current counter.
+    /// maker's current counter. `maxFeeBps` is the highest protocol fee the maker accepts: the fee is taken
+    /// out of the maker's proceeds, so a fill while `feeBps() > maxFeeBps` reverts with OrderFeeAboveMax
+    /// (the admin cannot raise the fee under an order already signed).
     struct Order {
         address maker;
         address taker;
@@ -29,6 +31,7 @@ interface IMarketplace {
         uint256 salt;
         uint256 counter;
         bool partialFill;
+        uint16 maxFeeBps;
     }
 
     /// @notice A taker's signed instruction to fill up to `amount` of the order `orderHash` (what is left if
@@ -56,7 +59,8 @@ interface IMarketplace {
     // ------------------------------------------------------------------ events
 
     /// @notice `amount` tranche tokens of `orderHash` went from `maker` to `taker` for `cost` pay-token units,
-    /// of which `fee` went to the treasury.
+    /// of which `fee` went to the treasury. `nonce` is the nonce of the taker's fill intent that authorised
+    /// the fill (`fillWithSig`), or `DIRECT_FILL_NONCE` for the taker's own `fill` (no intent may use it).
     event OrderFilled(
         bytes32 indexed orderHash,
         address indexed maker,
@@ -64,7 +68,8 @@ interface IMarketplace {
         address tranche,
         uint256 amount,
         uint256 cost,
-        uint256 fee
+        uint256 fee,
+        uint256 nonce
     );
 
     /// @notice The maker cancelled the order.
@@ -110,6 +115,12 @@ interface IMarketplace {
     /// @notice A fill of zero tokens.
     error OrderAmountZero(bytes32 orderHash);
 
+    /// @notice The protocol fee is now `feeBps`, above the `maxFeeBps` the maker signed in the order.
+    /// @param orderHash The order.
+    /// @param feeBps The current protocol fee.
+    /// @param maxFeeBps The highest fee the order accepts.
+    error OrderFeeAboveMax(bytes32 orderHash, uint256 feeBps, uint256 maxFeeBps);
+
     /// @notice The maker's signature does not match the order.
     error OrderSignatureInvalid(bytes32 orderHash, address maker);
 
@@ -124,6 +135,12 @@ interface IMarketplace {
 
     /// @notice The taker already used (or cancelled) `nonce`.
     error IntentNonceUsed(address taker, uint256 nonce);
+
+    /// @notice `nonce` is `DIRECT_FILL_NONCE`, the value `OrderFilled` carries for a direct `fill`: a fill
+    /// intent signed with it would emit an `OrderFilled` indistinguishable from a direct fill.
+    /// @param taker The intent's taker.
+    /// @param nonce The reserved nonce (`type(uint256).max`).
+    error IntentNonceReserved(address taker, uint256 nonce);
 
     /// @notice The taker's signature (EOA or ERC-1271) does not match the intent (or the nonce invalidation).
     error IntentSignatureInvalid(address taker);
@@ -152,7 +169,8 @@ interface IMarketplace {
     /// (a fill of more than what is left takes what is left, so a front-running fill of 1 wei cannot make a
     /// fill of the whole remainder revert), pays `cost = ceil(price * taken / sellAmount)` (fee =
     /// floor(cost * feeBps / 10000) to the treasury, the rest to the maker) and receives `taken` tranche
-    /// tokens from the maker; `OrderFilled` reports `taken`. Reverts with OrderOverfilled when nothing is left.
+    /// tokens from the maker; `OrderFilled` reports `taken` and the nonce `DIRECT_FILL_NONCE`. Reverts with
+    /// OrderOverfilled when nothing is left, OrderFeeAboveMax when the current fee exceeds `order.maxFeeBps`.
     /// An all-or-nothing order (`partialFill == false`) is never cut: `amount` must equal its `sellAmount`
     /// (else OrderPartialFillNotAllowed) and it fills whole once, any later fill reverts with OrderOverfilled.
     /// @return cost The pay-token amount the taker paid (fee included).
@@ -162,7 +180,8 @@ interface IMarketplace {
     /// optionally an ERC-2612 permit of the pay token. It takes `min(intent.amount, remaining)`, and the cost
     /// of what is taken must not exceed `intent.maxCost` (else IntentCostExceedsMax). The permit is tried and
     /// its failure ignored (a front-run permit already set the allowance); the fill then fails only if the
-    /// allowance is too low.
+    /// allowance is too low. `OrderFilled` carries `intent.nonce`; an intent with nonce `DIRECT_FILL_NONCE`
+    /// reverts with IntentNonceReserved, a used or cancelled nonce with IntentNonceUsed.
     /// @return cost The pay-token amount the taker paid (fee included).
     function fillWithSig(
         Order calldata order,
@@ -191,7 +210,8 @@ interface IMarketplace {
 
     // ------------------------------------------------------------------ admin and guardian
 
-    /// @notice Admin sets the protocol fee (<= MAX_FEE_BPS), applied to later fills.
+    /// @notice Admin sets the protocol fee (<= MAX_FEE_BPS), applied to later fills of orders whose
+    /// `maxFeeBps` is at least the new fee; fills of the others revert with OrderFeeAboveMax.
     function setFeeBps(uint16 feeBps) external;
 
     /// @notice Admin sets the fee treasury.
@@ -241,7 +261,17 @@ interface IMarketplace {
     /// @notice Whether `taker` already used `nonce` in a fill intent or cancelled it.
     function nonceUsed(address taker, uint256 nonce) external view returns (bool);
 
-    /// @notice Cost and fee of filling `amount` of `order` at the current fee.
+    /// @notice Word `wordIndex` of `account`'s nonce bitmap: bit `i` is set when nonce `wordIndex * 256 + i`
+    /// was used or cancelled. Nonces counted up from any start share words (a fresh word costs a
+    /// zero-to-nonzero write once per 256 intents); any unused nonce stays valid in any order.
+    function nonceBitmap(address account, uint256 wordIndex) external view returns (uint256);
+
+    /// @notice The nonce `OrderFilled` carries for a direct `fill` (`type(uint256).max`); reserved: no fill
+    /// intent may use it.
+    function DIRECT_FILL_NONCE() external view returns (uint256);
+
+    /// @notice Cost and fee of filling `amount` of `order` at the current fee (whether or not the fee is
+    /// within the order's `maxFeeBps`).
     function quote(Order calldata order, uint256 amount) external view returns (uint256 cost, uint256 fee);
 
     /// @notice The protocol fee in basis points.

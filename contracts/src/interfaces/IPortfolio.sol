@@ -11,9 +11,11 @@ import {CreateParams} from "../types/PortfolioTypes.sol";
 /// primary offering (delivery versus payment) and the on-chain cash waterfall of every recovery.
 /// @dev Units: amounts of tranche tokens are in token base units (18 decimals); everything else is in
 /// pay-token base units. `scale = 10 ** (18 - payDecimals)` token base units are one pay unit of face.
-/// Roles: DEFAULT_ADMIN_ROLE (roles, sweep of undistributed funds), ISSUER_ROLE (documents, early close),
-/// SERVICER_ROLE (recoveries: the servicer, and the Distributor's root proposer, i.e. the platform's operator key
-/// acting on the servicer's API call; the cash always comes from the servicer's wallet), GUARDIAN_ROLE (pause, which also pauses every tranche token).
+/// Roles: DEFAULT_ADMIN_ROLE (roles, sweep of undistributed funds to the recipient fixed at creation; a
+/// TimelockController in production), ISSUER_ROLE (documents, early close), GUARDIAN_ROLE (pause, which also
+/// pauses every tranche token). Recoveries have no role: the servicer fixed at creation deposits by its own
+/// call or by its EIP-712 `DepositIntent` relayed by anyone, so no other key, the admin included, can move
+/// the servicer's money or deposit a report the servicer did not sign.
 /// @dev Warning: the admin can grant any role; the guardian can freeze all tranche transfers by pausing; the
 /// servicer decides the amount and timing of recoveries (the waterfall itself is not discretionary).
 interface IPortfolio {
@@ -24,6 +26,17 @@ interface IPortfolio {
         uint256 trancheId;
         uint256 amount;
         uint256 maxCost;
+        uint256 nonce;
+        uint256 deadline;
+    }
+
+    /// @notice The servicer's consent to one recovery, relayed by anyone through `depositRecoveryWithSig`
+    /// (EIP-712 on the Portfolio's domain, name "NPL Portfolio", version "1"; the signer is the portfolio's
+    /// servicer). `nonce` is single-use in the servicer's intent-nonce space (shared with `invalidateNonce`,
+    /// so the servicer can cancel a signed intent); the intent is void after `deadline`.
+    struct DepositIntent {
+        uint256 amount;
+        bytes32 reportHash;
         uint256 nonce;
         uint256 deadline;
     }
@@ -94,7 +107,8 @@ interface IPortfolio {
     /// @notice Version `version` of the document root and loan-tape hash was anchored (version 1 at creation).
     event DocumentsAnchored(uint256 indexed version, bytes32 documentRoot, bytes32 loanTapeHash);
 
-    /// @notice The admin moved `amount` of undistributed funds (residual share without holders) to `to`.
+    /// @notice The admin moved `amount` of undistributed funds (residual share without holders) to `to`, the
+    /// sweep recipient fixed at creation.
     event UndistributedSwept(address indexed to, uint256 amount);
 
     // ------------------------------------------------------------------ errors
@@ -162,6 +176,11 @@ interface IPortfolio {
     /// @notice The signature is not the buyer's (EOA or ERC-1271) over the intent (or the nonce invalidation).
     error IntentSignatureInvalid(address buyer);
 
+    /// @notice `caller` is not the portfolio's servicer: only the servicer's own call deposits without a
+    /// signed intent (anyone else relays the servicer's `DepositIntent` through `depositRecoveryWithSig`).
+    /// @param caller The rejected caller.
+    error RecoveryCallerNotServicer(address caller);
+
     /// @notice Recoveries are accepted only after the offering closed.
     error RecoveryBeforeClose();
 
@@ -198,8 +217,8 @@ interface IPortfolio {
         external
         returns (uint256 cost);
 
-    /// @notice Cancels msg.sender's purchase-intent nonce `nonce`: a signed intent with it can no longer be
-    /// relayed. Available while paused. Reverts with IntentNonceUsed if the nonce is already used or cancelled.
+    /// @notice Cancels msg.sender's intent nonce `nonce`: a signed intent with it (a purchase, or the
+    /// servicer's deposit) can no longer be relayed. Available while paused. Reverts with IntentNonceUsed if the nonce is already used or cancelled.
     function invalidateNonce(uint256 nonce) external;
 
     /// @notice Same as `invalidateNonce` for `account`, relayed by anyone with `account`'s EIP-712 signature
@@ -221,22 +240,34 @@ interface IPortfolio {
 
     // ------------------------------------------------------------------ recoveries
 
-    /// @notice Pulls `amount` from the servicer's wallet (always the servicer's, whoever calls; it approves
-    /// this Portfolio once) and runs it through the waterfall with the seconds elapsed
-    /// since the previous recovery (or since the close): the servicer fee goes to the servicer, the
-    /// protocol fee to the protocol treasury, the tranche totals to the Distributor, and the residual share
-    /// without residual holders stays here as undistributed. SERVICER_ROLE only.
+    /// @notice Pulls `amount` from the servicer's wallet (it approves this Portfolio) and runs it through the
+    /// waterfall with the seconds elapsed since the previous recovery (or since the close): the servicer fee
+    /// goes to the servicer, the protocol fee to the protocol treasury, the tranche totals to the
+    /// Distributor, and the residual share without residual holders stays here as undistributed.
+    /// Only the servicer itself may call it (else RecoveryCallerNotServicer); anyone else relays the
+    /// servicer's signed intent through `depositRecoveryWithSig`. Reverts with EnforcedPause while paused.
     /// @param reportHash Hash of the servicer's recovery report, echoed in the event. A non-zero hash is
     /// accepted once per portfolio (a repeat reverts with RecoveryReportAlreadyDeposited); zero means
     /// "no report" and is not tracked.
     /// @return recoveryId Sequence number of this recovery (from 1).
     function depositRecovery(uint256 amount, bytes32 reportHash) external returns (uint256 recoveryId);
 
-    /// @notice Sends every undistributed unit to `to`. DEFAULT_ADMIN_ROLE only. Reverts with EnforcedPause while
-    /// the portfolio is paused: it moves money out of the portfolio, which waits while the guardian investigates.
-    /// @dev Warning: undistributed funds exist only while the residual tranche has no holders; the admin
-    /// decides where they go.
-    function sweepUndistributed(address to) external;
+    /// @notice Same as `depositRecovery(intent.amount, intent.reportHash)`, relayed by anyone with the
+    /// servicer's EIP-712 signature (EOA or ERC-1271) of `intent`: the servicer's money moves only for the
+    /// amount and report it signed. Reverts with IntentExpired after `intent.deadline`, IntentNonceUsed if the
+    /// servicer already used or cancelled `intent.nonce`, IntentSignatureInvalid unless the servicer signed,
+    /// and as `depositRecovery` otherwise; the nonce is spent only when the deposit succeeds.
+    /// @return recoveryId Sequence number of this recovery (from 1).
+    function depositRecoveryWithSig(DepositIntent calldata intent, bytes calldata signature)
+        external
+        returns (uint256 recoveryId);
+
+    /// @notice Sends every undistributed unit to `sweepRecipient()`, fixed at creation. DEFAULT_ADMIN_ROLE
+    /// only (a TimelockController in production, so a sweep waits out its delay). Reverts with EnforcedPause
+    /// while the portfolio is paused: it moves money out of the portfolio, which waits while the guardian
+    /// investigates. Reverts with PortfolioNothingToSweep when nothing is held.
+    /// @dev Undistributed funds exist only while the residual tranche has no holders.
+    function sweepUndistributed() external;
 
     // ------------------------------------------------------------------ documents and pause
 
@@ -264,11 +295,13 @@ interface IPortfolio {
     /// @notice EIP-712 type hash of `NonceInvalidation(address account,uint256 nonce,uint256 deadline)`.
     function NONCE_INVALIDATION_TYPEHASH() external view returns (bytes32);
 
+    /// @notice EIP-712 type hash of
+    /// `DepositIntent(uint256 amount,bytes32 reportHash,uint256 nonce,uint256 deadline)`.
+    function DEPOSIT_INTENT_TYPEHASH() external view returns (bytes32);
+
     /// @notice Role of the issuer.
     function ISSUER_ROLE() external view returns (bytes32);
 
-    /// @notice Role of the servicer.
-    function SERVICER_ROLE() external view returns (bytes32);
 
     /// @notice Role of the guardian.
     function GUARDIAN_ROLE() external view returns (bytes32);
@@ -295,7 +328,8 @@ interface IPortfolio {
     /// @notice Current document version, root and loan-tape hash.
     function documents() external view returns (uint256 version, bytes32 documentRoot, bytes32 loanTapeHash);
 
-    /// @notice Whether `buyer` used `nonce` in a `buyWithSig` or cancelled it.
+    /// @notice Whether `buyer` used `nonce` (in a `buyWithSig`, or as the servicer in a
+    /// `depositRecoveryWithSig`) or cancelled it.
     function nonceUsed(address buyer, uint256 nonce) external view returns (bool);
 
     /// @notice Number of recoveries so far (the id of the last one).
@@ -306,4 +340,7 @@ interface IPortfolio {
 
     /// @notice Pay units held here because the residual tranche had no holders.
     function undistributed() external view returns (uint256);
+
+    /// @notice Where `sweepUndistributed` sends undistributed funds; fixed at creation.
+    function sweepRecipient() external view returns (address);
 }

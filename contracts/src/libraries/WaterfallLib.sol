@@ -45,7 +45,15 @@ library WaterfallLib {
 
     /// @notice Runs one recovery of `amount` after `elapsedSeconds` through the waterfall, updating
     /// `tranches` (outstanding principal and interest arrears) in place.
-    /// @dev Requires `tranches.length >= 1` and `servicerFeeBps + protocolFeeBps <= BPS` (else it panics).
+    /// @dev Requires `tranches.length >= 1` and `servicerFeeBps + protocolFeeBps <= BPS` (Portfolio.initialize
+    /// checks both; the library itself panics only when no tranche is given or the floored fees exceed `amount`).
+    /// Accrual floors `outstanding * couponBps * elapsedSeconds / (BPS * YEAR)` and the caller restarts the
+    /// clock at every recovery, so each recovery drops the remainder: less than one base unit of interest
+    /// entitlement (arrears) per debt tranche, never cash. Every unit of `amount` is still allocated
+    /// (fees + tranche totals + undistributed == amount): the cash one more unit of arrears would have
+    /// taken goes to the next claim down the waterfall. Kept by design: spec v1 and its normative vectors
+    /// (spec/vectors) fix this rounding, and the bound (< 1 base unit per debt tranche per recovery) is
+    /// below any amount a holder can be paid.
     function run(
         Tranche[] memory tranches,
         Mode mode,

@@ -8,7 +8,7 @@ import {WaterfallLib} from "../libraries/WaterfallLib.sol";
 /// @param name ERC-20 name of the tranche token (also its ERC-2612 domain name).
 /// @param symbol ERC-20 symbol of the tranche token.
 /// @param face Face value in pay-token base units; the offering caps minted supply at `face * scale`.
-/// @param couponBps Yearly simple-interest coupon on outstanding principal (debt tranches only).
+/// @param couponBps Yearly simple-interest coupon on outstanding principal (debt tranches only; at most 10 000).
 /// @param priceBps Offering price as basis points of par (10_000 = par).
 struct TrancheConfig {
     string name;
@@ -22,13 +22,13 @@ struct TrancheConfig {
 /// @param admin DEFAULT_ADMIN_ROLE of the Portfolio and of its Distributor.
 /// @param issuer ISSUER_ROLE (documents, early close of the offering).
 /// @param issuerTreasury Receives the offering proceeds.
-/// @param servicer SERVICER_ROLE (deposits recoveries) and receiver of the servicer fee.
+/// @param servicer The only account whose money recoveries move (its own `depositRecovery` call or its signed
+/// `DepositIntent`) and the receiver of the servicer fee; fixed for the portfolio's life.
 /// @param guardian GUARDIAN_ROLE of the Portfolio (pause) and of the Distributor (revoke root, pause).
 /// @param protocolTreasury Receives the protocol fee (reserve / insurance fund).
 /// @param payToken The stablecoin (ERC-20 with ERC-2612 permit, at most 18 decimals).
 /// @param registry The compliance registry (IComplianceRegistry).
-/// @param rootProposer ROOT_PROPOSER_ROLE of the Distributor and SERVICER_ROLE of the Portfolio (the platform's
-/// operator key: it deposits recoveries on the servicer's behalf, with the servicer's funds).
+/// @param rootProposer ROOT_PROPOSER_ROLE of the Distributor (no role on the Portfolio).
 /// @param timelockDelay Seconds between a proposed and an accepted Distributor root.
 /// @param servicerFeeBps Servicer fee on every recovery; `servicerFeeBps + protocolFeeBps <= 10_000`.
 /// @param protocolFeeBps Protocol fee on every recovery.
@@ -38,6 +38,11 @@ struct TrancheConfig {
 /// @param documentRoot Merkle root of the portfolio's documents (version 1).
 /// @param loanTapeHash Hash of the loan tape (version 1).
 /// @param tranches Tranche terms in seniority order; the last is the residual tranche.
+/// @param sweepRecipient The only destination of `Portfolio.sweepUndistributed`; non-zero, fixed for the
+/// portfolio's life.
+/// @param salt Chosen by the creator: with the creator and the hash of all the parameters (this one included)
+/// it makes the CREATE2 salt of the clones, so the same terms can be listed twice (another salt) and an
+/// address always stands for one creator and one set of parameters.
 struct CreateParams {
     address admin;
     address issuer;
@@ -57,4 +62,6 @@ struct CreateParams {
     bytes32 documentRoot;
     bytes32 loanTapeHash;
     TrancheConfig[] tranches;
+    address sweepRecipient;
+    bytes32 salt;
 }

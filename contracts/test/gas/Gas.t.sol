@@ -93,6 +93,36 @@ contract GasTest is PortfolioFixture {
         vm.snapshotGasLastCall("gas", "depositRecovery_3_tranches");
     }
 
+    /// @dev The path the API takes: the platform relayer sends the servicer's signed DepositIntent.
+    function test_gas_depositRecoveryWithSig3Tranches() public {
+        _buy(alice, 0, 600_000e6);
+        _buy(alice, 1, 250_000e6);
+        _buy(bob, 2, 150_000e6);
+        _close();
+        vm.warp(block.timestamp + 90 days);
+        vm.prank(admin);
+        usd.mint(servicer, 100_000e6);
+        vm.prank(servicer);
+        usd.approve(address(portfolio), 100_000e6);
+        IPortfolio.DepositIntent memory intent = IPortfolio.DepositIntent({
+            amount: 100_000e6, reportHash: keccak256("report"), nonce: 1, deadline: block.timestamp + 1 hours
+        });
+        bytes32 domain = keccak256(
+            abi.encode(DOMAIN_TYPEHASH, keccak256("NPL Portfolio"), keccak256("1"), block.chainid, address(portfolio))
+        );
+        bytes32 structHash = keccak256(
+            abi.encode(
+                portfolio.DEPOSIT_INTENT_TYPEHASH(), intent.amount, intent.reportHash, intent.nonce, intent.deadline
+            )
+        );
+        (uint8 v, bytes32 r, bytes32 s) =
+            vm.sign(uint256(keccak256("servicer")), keccak256(abi.encodePacked("\x19\x01", domain, structHash)));
+        bytes memory signature = abi.encodePacked(r, s, v);
+        vm.prank(relayer);
+        portfolio.depositRecoveryWithSig(intent, signature);
+        vm.snapshotGasLastCall("gas", "depositRecoveryWithSig_3_tranches");
+    }
+
     // ------------------------------------------------------------------ claims
 
     function test_gas_claimDepth20() public {
@@ -164,7 +194,8 @@ contract GasTest is PortfolioFixture {
             expiry: block.timestamp + 1 days,
             salt: 7,
             counter: 0,
-            partialFill: true
+            partialFill: true,
+            maxFeeBps: 50 // the fee when it was signed: what the API defaults it to
         });
         (uint8 v, bytes32 r, bytes32 s) = vm.sign(makerKey, market.hashOrder(order));
         vm.prank(bob);

@@ -15,8 +15,8 @@ import {Test} from "../utils/Test.sol";
 /// @notice Makers sign orders, takers fill them directly or through relayed intents, makers cancel and bump
 /// counters, time passes. The handler predicts from its ghost state whether a fill is allowed; allowed fills
 /// must succeed and move both legs exactly (a fill asking for more than what is left takes what is left),
-/// forbidden ones (cancelled, expired, stale counter, nothing left, wrong taker, replayed nonce) must revert
-/// and move nothing.
+/// forbidden ones (cancelled, expired, stale counter, nothing left, wrong taker, replayed nonce, a fee above
+/// the order's maxFeeBps) must revert and move nothing.
 contract MarketplaceHandler is Test {
     uint256 internal constant MAKERS = 3;
     uint256 internal constant TAKERS = 3;
@@ -85,7 +85,8 @@ contract MarketplaceHandler is Test {
         uint256 price,
         uint256 expiryDelta,
         bool partialFill,
-        uint256 takerSeed
+        uint256 takerSeed,
+        uint256 maxFeeSeed
     ) external {
         if (_orders.length >= 40) return;
         uint256 m = makerSeed % MAKERS;
@@ -101,7 +102,9 @@ contract MarketplaceHandler is Test {
             salt: _orders.length,
             // Sometimes sign with an old counter on purpose.
             counter: takerSeed % 7 == 0 && ghostCounter[maker] > 0 ? ghostCounter[maker] - 1 : ghostCounter[maker],
-            partialFill: partialFill
+            partialFill: partialFill,
+            // Mostly any fee up to the cap, sometimes a bound the admin's setFee may cross.
+            maxFeeBps: maxFeeSeed % 2 == 0 ? 100 : uint16(bound(maxFeeSeed >> 1, 0, 100))
         });
         bytes32 orderHash = market.hashOrder(order);
         (uint8 v, bytes32 r, bytes32 s) = vm.sign(_makerKeys[m], orderHash);
@@ -135,7 +138,8 @@ contract MarketplaceHandler is Test {
         uint256 index = orderSeed % _orders.length;
         uint256 t = takerSeed % TAKERS;
         amount = _amount(_orders[index], orderHashes[index], amount);
-        nonce = replay ? 0 : bound(nonce, 1, type(uint64).max);
+        // Half the nonces counted in a small range (they share bitmap words), half spread out.
+        nonce = replay ? 0 : nonce % 2 == 0 ? bound(nonce >> 1, 1, 600) : bound(nonce >> 1, 1, type(uint64).max);
         bool allowed =
             _allowed(_orders[index], orderHashes[index], takers[t], amount) && !ghostNonceUsed[takers[t]][nonce];
         uint256 taken = _taken(_orders[index], orderHashes[index], amount);
@@ -241,6 +245,7 @@ contract MarketplaceHandler is Test {
         if (amount == 0) return false;
         if (!order.partialFill && amount != order.sellAmount) return false;
         if (ghostFilled[orderHash] >= order.sellAmount) return false; // nothing left
+        if (ghostFeeBps > order.maxFeeBps) return false; // the fee rose above what the maker signed
         return true;
     }
 

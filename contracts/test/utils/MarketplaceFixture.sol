@@ -71,7 +71,8 @@ abstract contract MarketplaceFixture is Test {
             expiry: block.timestamp + 1 days,
             salt: 1,
             counter: 0,
-            partialFill: true
+            partialFill: true,
+            maxFeeBps: 100 // accepts any fee up to MAX_FEE_BPS
         });
     }
 

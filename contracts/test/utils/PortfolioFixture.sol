@@ -27,6 +27,8 @@ abstract contract PortfolioFixture is Test {
     Portfolio internal portfolio;
     Distributor internal distributor;
     TrancheToken[] internal tokens;
+    /// @dev Deployments by `_deploy` so far: the CREATE2 salt of a params struct with a zero salt.
+    uint256 internal _deploys;
 
     address internal admin = makeAddr("admin");
     address internal issuer = makeAddr("issuer");
@@ -35,6 +37,7 @@ abstract contract PortfolioFixture is Test {
     address internal guardian = makeAddr("guardian");
     address internal protocolTreasury = makeAddr("protocolTreasury");
     address internal rootProposer = makeAddr("rootProposer");
+    address internal sweepRecipient = makeAddr("sweepRecipient");
     address internal alice;
     uint256 internal aliceKey;
     address internal bob = makeAddr("bob");
@@ -45,7 +48,14 @@ abstract contract PortfolioFixture is Test {
         (alice, aliceKey) = makeAddrAndKey("alice");
         registry = new ComplianceRegistry(admin);
         usd = new TestStablecoin(admin);
-        factory = new PortfolioFactory(address(new Portfolio()), address(new TrancheToken()), address(new Distributor(MIN_TIMELOCK_DELAY)));
+        // this test contract is the factory's creator (it deploys every portfolio of the fixture)
+        factory = new PortfolioFactory(
+            address(new Portfolio()),
+            address(new TrancheToken()),
+            address(new Distributor(MIN_TIMELOCK_DELAY)),
+            admin,
+            address(this)
+        );
         _allow(alice);
         _allow(bob);
     }
@@ -78,11 +88,16 @@ abstract contract PortfolioFixture is Test {
             offeringEnd: END,
             documentRoot: keccak256("documents v1"),
             loanTapeHash: keccak256("loan tape v1"),
-            tranches: tranches
+            tranches: tranches,
+            sweepRecipient: sweepRecipient,
+            salt: bytes32(0)
         });
     }
 
+    /// @dev Creates `params`; a zero `params.salt` is replaced by one unique to this deployment (so the same
+    /// terms can be deployed again), a non-zero one is kept.
     function _deploy(CreateParams memory params) internal {
+        if (params.salt == bytes32(0)) params.salt = bytes32(++_deploys);
         portfolio = Portfolio(factory.createPortfolio(params));
         IPortfolio.Terms memory t = portfolio.terms();
         distributor = Distributor(t.distributor);

@@ -28,7 +28,11 @@ import { erc20Raw } from './tranche-token.ts';
 export const MARKETPLACE_EIP712_NAME = 'NPL Marketplace';
 export const MARKETPLACE_EIP712_VERSION = '1';
 
-/** A sell order as `IMarketplace.Order` (amounts in base units; `taker` zero = anyone). */
+/**
+ * A sell order as `IMarketplace.Order` (amounts in base units; `taker` zero = anyone). `maxFeeBps` is the
+ * highest marketplace fee the maker accepts (signed with the order): a fill while `feeBps()` is above it
+ * reverts with `OrderFeeAboveMax`.
+ */
 export type Order = {
   maker: Address;
   taker: Address;
@@ -40,6 +44,7 @@ export type Order = {
   salt: bigint;
   counter: bigint;
   partialFill: boolean;
+  maxFeeBps: number;
 };
 
 /** A taker's signed instruction to fill `amount` of `orderHash` for at most `maxCost` (`IMarketplace.FillIntent`). */
@@ -64,6 +69,7 @@ export const orderTypes = {
     { name: 'salt', type: 'uint256' },
     { name: 'counter', type: 'uint256' },
     { name: 'partialFill', type: 'bool' },
+    { name: 'maxFeeBps', type: 'uint16' },
   ],
 } as const;
 
@@ -176,7 +182,10 @@ export function signOrderCancel(
 
 // ------------------------------------------------------------------ actions
 
-/** A decoded `OrderFilled` event and where it was mined. */
+/** `Marketplace.DIRECT_FILL_NONCE`: the nonce `OrderFilled` carries for a direct `fill` (no intent). */
+export const DIRECT_FILL_NONCE = 2n ** 256n - 1n;
+
+/** A decoded `OrderFilled` event and where it was mined (`nonce`: the fill intent's, or DIRECT_FILL_NONCE). */
 export type OrderFill = {
   txHash: Hex;
   blockNumber: bigint;
@@ -187,6 +196,7 @@ export type OrderFill = {
   amount: bigint;
   cost: bigint;
   fee: bigint;
+  nonce: bigint;
 };
 
 function parseOrderFilled(
@@ -373,6 +383,11 @@ export const marketplaceRaw = {
       args: [maker],
       blockNumber,
     }),
+  feeBps: (
+    client: PublicClient,
+    { marketplace, blockNumber }: { marketplace: Address; blockNumber?: bigint },
+  ) =>
+    client.readContract({ address: marketplace, abi: marketplaceAbi, functionName: 'feeBps', blockNumber }),
   nonceUsed: (
     client: PublicClient,
     { marketplace, taker, nonce }: { marketplace: Address; taker: Address; nonce: bigint },
@@ -384,6 +399,14 @@ export const marketplaceRaw = {
       args: [taker, nonce],
     }),
 };
+
+/** `feeBps()`: the marketplace fee now, in basis points. */
+export function readMarketplaceFeeBps(
+  client: PublicClient,
+  parameters: { marketplace: Address; blockNumber?: bigint },
+): Promise<number> {
+  return readChain('Marketplace', 'feeBps', () => marketplaceRaw.feeBps(client, parameters));
+}
 
 /** `counter(maker)`: the maker's current order counter (orders signed with an older one are void). */
 export function readOrderCounter(
@@ -402,6 +425,8 @@ export type ReadOrderSnapshotParameters = {
 };
 export type OrderSnapshot = {
   terms: PortfolioTerms;
+  /** The marketplace fee now (bps). */
+  feeBps: number;
   counter: bigint;
   filled: bigint;
   cancelled: boolean;
@@ -412,7 +437,7 @@ export type OrderSnapshot = {
 
 /**
  * What a new sell order is checked against, in one round of calls at the latest block: the
- * portfolio's terms, the maker's counter, the order's filled amount and cancel flag, the maker's
+ * portfolio's terms, the marketplace fee, the maker's counter, the order's filled amount and cancel flag, the maker's
  * tranche-token balance and allowance to the marketplace.
  */
 export async function readOrderSnapshot(
@@ -420,12 +445,13 @@ export async function readOrderSnapshot(
   parameters: ReadOrderSnapshotParameters,
 ): Promise<OrderSnapshot> {
   const { marketplace, portfolio, order, orderHash } = parameters;
-  const [terms, counter, filled, cancelled, balance, allowance] = await readChain(
+  const [terms, feeBps, counter, filled, cancelled, balance, allowance] = await readChain(
     'Marketplace',
     'order checks',
     () =>
       Promise.all([
         portfolioRaw.terms(client, { portfolio }),
+        marketplaceRaw.feeBps(client, { marketplace }),
         marketplaceRaw.counter(client, { marketplace, maker: order.maker }),
         marketplaceRaw.filled(client, { marketplace, orderHash }),
         marketplaceRaw.cancelled(client, { marketplace, orderHash }),
@@ -433,7 +459,7 @@ export async function readOrderSnapshot(
         erc20Raw.allowance(client, { token: order.tranche, owner: order.maker, spender: marketplace }),
       ]),
   );
-  return { terms, counter, filled, cancelled, balance, allowance };
+  return { terms, feeBps, counter, filled, cancelled, balance, allowance };
 }
 
 export type ReadFillSnapshotParameters = {
@@ -445,6 +471,8 @@ export type ReadFillSnapshotParameters = {
 };
 export type FillSnapshot = {
   terms: PortfolioTerms;
+  /** The marketplace fee now (bps): above the order's maxFeeBps the fill reverts. */
+  feeBps: number;
   filled: bigint;
   cancelled: boolean;
   counter: bigint;
@@ -457,7 +485,7 @@ export type FillSnapshot = {
 
 /**
  * What a fill is checked against, in one round of calls at the latest block: the portfolio's terms,
- * the order's filled amount, cancel flag and the maker's counter, the taker's intent nonce, and the
+ * the marketplace fee, the order's filled amount, cancel flag and the maker's counter, the taker's intent nonce, and the
  * taker's pay-token balance and allowance to the marketplace.
  */
 export async function readFillSnapshot(
@@ -465,12 +493,13 @@ export async function readFillSnapshot(
   parameters: ReadFillSnapshotParameters,
 ): Promise<FillSnapshot> {
   const { marketplace, portfolio, order, orderHash, intent } = parameters;
-  const [terms, filled, cancelled, counter, nonceUsed, balance, allowance] = await readChain(
+  const [terms, feeBps, filled, cancelled, counter, nonceUsed, balance, allowance] = await readChain(
     'Marketplace',
     'fill checks',
     () =>
       Promise.all([
         portfolioRaw.terms(client, { portfolio }),
+        marketplaceRaw.feeBps(client, { marketplace }),
         marketplaceRaw.filled(client, { marketplace, orderHash }),
         marketplaceRaw.cancelled(client, { marketplace, orderHash }),
         marketplaceRaw.counter(client, { marketplace, maker: order.maker }),
@@ -479,5 +508,5 @@ export async function readFillSnapshot(
         erc20Raw.allowance(client, { token: order.payToken, owner: intent.taker, spender: marketplace }),
       ]),
   );
-  return { terms, filled, cancelled, counter, nonceUsed, balance, allowance };
+  return { terms, feeBps, filled, cancelled, counter, nonceUsed, balance, allowance };
 }

@@ -6,3 +6,5 @@ export * from './portfolioFactory.ts';
 export * from './distributor.ts';
 export * from './marketplace.ts';
 export * from './testStablecoin.ts';
+export * from './platformTimelock.ts';
+export * from './waterfallHarness.ts';

@@ -17,9 +17,45 @@ export const portfolioFactoryAbi = [
         "name": "distributorImplementation_",
         "type": "address",
         "internalType": "address"
+      },
+      {
+        "name": "admin",
+        "type": "address",
+        "internalType": "address"
+      },
+      {
+        "name": "creator",
+        "type": "address",
+        "internalType": "address"
       }
     ],
     "stateMutability": "nonpayable"
+  },
+  {
+    "type": "function",
+    "name": "CREATOR_ROLE",
+    "inputs": [],
+    "outputs": [
+      {
+        "name": "",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      }
+    ],
+    "stateMutability": "view"
+  },
+  {
+    "type": "function",
+    "name": "DEFAULT_ADMIN_ROLE",
+    "inputs": [],
+    "outputs": [
+      {
+        "name": "",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      }
+    ],
+    "stateMutability": "view"
   },
   {
     "type": "function",
@@ -146,6 +182,16 @@ export const portfolioFactoryAbi = [
                 "internalType": "uint16"
               }
             ]
+          },
+          {
+            "name": "sweepRecipient",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "salt",
+            "type": "bytes32",
+            "internalType": "bytes32"
           }
         ]
       }
@@ -161,6 +207,159 @@ export const portfolioFactoryAbi = [
   },
   {
     "type": "function",
+    "name": "creationSalt",
+    "inputs": [
+      {
+        "name": "params",
+        "type": "tuple",
+        "internalType": "struct CreateParams",
+        "components": [
+          {
+            "name": "admin",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "issuer",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "issuerTreasury",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "servicer",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "guardian",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "protocolTreasury",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "payToken",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "registry",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "rootProposer",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "timelockDelay",
+            "type": "uint256",
+            "internalType": "uint256"
+          },
+          {
+            "name": "servicerFeeBps",
+            "type": "uint16",
+            "internalType": "uint16"
+          },
+          {
+            "name": "protocolFeeBps",
+            "type": "uint16",
+            "internalType": "uint16"
+          },
+          {
+            "name": "mode",
+            "type": "uint8",
+            "internalType": "enum WaterfallLib.Mode"
+          },
+          {
+            "name": "offeringStart",
+            "type": "uint64",
+            "internalType": "uint64"
+          },
+          {
+            "name": "offeringEnd",
+            "type": "uint64",
+            "internalType": "uint64"
+          },
+          {
+            "name": "documentRoot",
+            "type": "bytes32",
+            "internalType": "bytes32"
+          },
+          {
+            "name": "loanTapeHash",
+            "type": "bytes32",
+            "internalType": "bytes32"
+          },
+          {
+            "name": "tranches",
+            "type": "tuple[]",
+            "internalType": "struct TrancheConfig[]",
+            "components": [
+              {
+                "name": "name",
+                "type": "string",
+                "internalType": "string"
+              },
+              {
+                "name": "symbol",
+                "type": "string",
+                "internalType": "string"
+              },
+              {
+                "name": "face",
+                "type": "uint256",
+                "internalType": "uint256"
+              },
+              {
+                "name": "couponBps",
+                "type": "uint16",
+                "internalType": "uint16"
+              },
+              {
+                "name": "priceBps",
+                "type": "uint16",
+                "internalType": "uint16"
+              }
+            ]
+          },
+          {
+            "name": "sweepRecipient",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "salt",
+            "type": "bytes32",
+            "internalType": "bytes32"
+          }
+        ]
+      },
+      {
+        "name": "creator",
+        "type": "address",
+        "internalType": "address"
+      }
+    ],
+    "outputs": [
+      {
+        "name": "",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      }
+    ],
+    "stateMutability": "pure"
+  },
+  {
+    "type": "function",
     "name": "distributorImplementation",
     "inputs": [],
     "outputs": [
@@ -168,6 +367,67 @@ export const portfolioFactoryAbi = [
         "name": "",
         "type": "address",
         "internalType": "address"
+      }
+    ],
+    "stateMutability": "view"
+  },
+  {
+    "type": "function",
+    "name": "getRoleAdmin",
+    "inputs": [
+      {
+        "name": "role",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      }
+    ],
+    "outputs": [
+      {
+        "name": "",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      }
+    ],
+    "stateMutability": "view"
+  },
+  {
+    "type": "function",
+    "name": "grantRole",
+    "inputs": [
+      {
+        "name": "role",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      },
+      {
+        "name": "account",
+        "type": "address",
+        "internalType": "address"
+      }
+    ],
+    "outputs": [],
+    "stateMutability": "nonpayable"
+  },
+  {
+    "type": "function",
+    "name": "hasRole",
+    "inputs": [
+      {
+        "name": "role",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      },
+      {
+        "name": "account",
+        "type": "address",
+        "internalType": "address"
+      }
+    ],
+    "outputs": [
+      {
+        "name": "",
+        "type": "bool",
+        "internalType": "bool"
       }
     ],
     "stateMutability": "view"
@@ -200,6 +460,224 @@ export const portfolioFactoryAbi = [
         "name": "",
         "type": "address",
         "internalType": "address"
+      }
+    ],
+    "stateMutability": "view"
+  },
+  {
+    "type": "function",
+    "name": "predictAddresses",
+    "inputs": [
+      {
+        "name": "params",
+        "type": "tuple",
+        "internalType": "struct CreateParams",
+        "components": [
+          {
+            "name": "admin",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "issuer",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "issuerTreasury",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "servicer",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "guardian",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "protocolTreasury",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "payToken",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "registry",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "rootProposer",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "timelockDelay",
+            "type": "uint256",
+            "internalType": "uint256"
+          },
+          {
+            "name": "servicerFeeBps",
+            "type": "uint16",
+            "internalType": "uint16"
+          },
+          {
+            "name": "protocolFeeBps",
+            "type": "uint16",
+            "internalType": "uint16"
+          },
+          {
+            "name": "mode",
+            "type": "uint8",
+            "internalType": "enum WaterfallLib.Mode"
+          },
+          {
+            "name": "offeringStart",
+            "type": "uint64",
+            "internalType": "uint64"
+          },
+          {
+            "name": "offeringEnd",
+            "type": "uint64",
+            "internalType": "uint64"
+          },
+          {
+            "name": "documentRoot",
+            "type": "bytes32",
+            "internalType": "bytes32"
+          },
+          {
+            "name": "loanTapeHash",
+            "type": "bytes32",
+            "internalType": "bytes32"
+          },
+          {
+            "name": "tranches",
+            "type": "tuple[]",
+            "internalType": "struct TrancheConfig[]",
+            "components": [
+              {
+                "name": "name",
+                "type": "string",
+                "internalType": "string"
+              },
+              {
+                "name": "symbol",
+                "type": "string",
+                "internalType": "string"
+              },
+              {
+                "name": "face",
+                "type": "uint256",
+                "internalType": "uint256"
+              },
+              {
+                "name": "couponBps",
+                "type": "uint16",
+                "internalType": "uint16"
+              },
+              {
+                "name": "priceBps",
+                "type": "uint16",
+                "internalType": "uint16"
+              }
+            ]
+          },
+          {
+            "name": "sweepRecipient",
+            "type": "address",
+            "internalType": "address"
+          },
+          {
+            "name": "salt",
+            "type": "bytes32",
+            "internalType": "bytes32"
+          }
+        ]
+      },
+      {
+        "name": "creator",
+        "type": "address",
+        "internalType": "address"
+      }
+    ],
+    "outputs": [
+      {
+        "name": "portfolio",
+        "type": "address",
+        "internalType": "address"
+      },
+      {
+        "name": "distributor",
+        "type": "address",
+        "internalType": "address"
+      },
+      {
+        "name": "tranches",
+        "type": "address[]",
+        "internalType": "address[]"
+      }
+    ],
+    "stateMutability": "view"
+  },
+  {
+    "type": "function",
+    "name": "renounceRole",
+    "inputs": [
+      {
+        "name": "role",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      },
+      {
+        "name": "callerConfirmation",
+        "type": "address",
+        "internalType": "address"
+      }
+    ],
+    "outputs": [],
+    "stateMutability": "nonpayable"
+  },
+  {
+    "type": "function",
+    "name": "revokeRole",
+    "inputs": [
+      {
+        "name": "role",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      },
+      {
+        "name": "account",
+        "type": "address",
+        "internalType": "address"
+      }
+    ],
+    "outputs": [],
+    "stateMutability": "nonpayable"
+  },
+  {
+    "type": "function",
+    "name": "supportsInterface",
+    "inputs": [
+      {
+        "name": "interfaceId",
+        "type": "bytes4",
+        "internalType": "bytes4"
+      }
+    ],
+    "outputs": [
+      {
+        "name": "",
+        "type": "bool",
+        "internalType": "bool"
       }
     ],
     "stateMutability": "view"
@@ -249,6 +727,102 @@ export const portfolioFactoryAbi = [
     "anonymous": false
   },
   {
+    "type": "event",
+    "name": "RoleAdminChanged",
+    "inputs": [
+      {
+        "name": "role",
+        "type": "bytes32",
+        "indexed": true,
+        "internalType": "bytes32"
+      },
+      {
+        "name": "previousAdminRole",
+        "type": "bytes32",
+        "indexed": true,
+        "internalType": "bytes32"
+      },
+      {
+        "name": "newAdminRole",
+        "type": "bytes32",
+        "indexed": true,
+        "internalType": "bytes32"
+      }
+    ],
+    "anonymous": false
+  },
+  {
+    "type": "event",
+    "name": "RoleGranted",
+    "inputs": [
+      {
+        "name": "role",
+        "type": "bytes32",
+        "indexed": true,
+        "internalType": "bytes32"
+      },
+      {
+        "name": "account",
+        "type": "address",
+        "indexed": true,
+        "internalType": "address"
+      },
+      {
+        "name": "sender",
+        "type": "address",
+        "indexed": true,
+        "internalType": "address"
+      }
+    ],
+    "anonymous": false
+  },
+  {
+    "type": "event",
+    "name": "RoleRevoked",
+    "inputs": [
+      {
+        "name": "role",
+        "type": "bytes32",
+        "indexed": true,
+        "internalType": "bytes32"
+      },
+      {
+        "name": "account",
+        "type": "address",
+        "indexed": true,
+        "internalType": "address"
+      },
+      {
+        "name": "sender",
+        "type": "address",
+        "indexed": true,
+        "internalType": "address"
+      }
+    ],
+    "anonymous": false
+  },
+  {
+    "type": "error",
+    "name": "AccessControlBadConfirmation",
+    "inputs": []
+  },
+  {
+    "type": "error",
+    "name": "AccessControlUnauthorizedAccount",
+    "inputs": [
+      {
+        "name": "account",
+        "type": "address",
+        "internalType": "address"
+      },
+      {
+        "name": "neededRole",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      }
+    ]
+  },
+  {
     "type": "error",
     "name": "FactoryZeroAddress",
     "inputs": []
@@ -276,4 +850,4 @@ export const portfolioFactoryAbi = [
   }
 ] as const;
 
-export const portfolioFactoryBytecode = '0x60e060405234801561000f575f5ffd5b506040516110eb3803806110eb83398101604081905261002e916100b3565b6001600160a01b038316158061004b57506001600160a01b038216155b8061005d57506001600160a01b038116155b1561007b57604051632bc3b66b60e11b815260040160405180910390fd5b6001600160a01b0392831660805290821660a0521660c0526100f3565b80516001600160a01b03811681146100ae575f5ffd5b919050565b5f5f5f606084860312156100c5575f5ffd5b6100ce84610098565b92506100dc60208501610098565b91506100ea60408501610098565b90509250925092565b60805160a05160c051610fbb6101305f395f818160f0015261017901525f8181610117015261024d01525f818160a4015261014d0152610fbb5ff3fe608060405234801561000f575f5ffd5b5060043610610064575f3560e01c8063b09e1b1f1161004d578063b09e1b1f146100eb578063bcc9fa4814610112578063d0d0280e14610139575f5ffd5b8063642ac907146100685780638956bf2f1461009f575b5f5ffd5b61008a61007636600461077b565b5f6020819052908152604090205460ff1681565b60405190151581526020015b60405180910390f35b6100c67f000000000000000000000000000000000000000000000000000000000000000081565b60405173ffffffffffffffffffffffffffffffffffffffff9091168152602001610096565b6100c67f000000000000000000000000000000000000000000000000000000000000000081565b6100c67f000000000000000000000000000000000000000000000000000000000000000081565b6100c661014736600461079b565b5f6101717f000000000000000000000000000000000000000000000000000000000000000061066b565b90505f61019d7f000000000000000000000000000000000000000000000000000000000000000061066b565b90505f6101ae6102208501856107d3565b905090505f8167ffffffffffffffff8111156101cc576101cc61083e565b6040519080825280602002602001820160405280156101f5578160200160208202803683370190505b5090505f8267ffffffffffffffff8111156102125761021261083e565b60405190808252806020026020018201604052801561023b578160200160208202803683370190505b5090505f5b8381101561042a576102717f000000000000000000000000000000000000000000000000000000000000000061066b565b8382815181106102835761028361086b565b602002602001019073ffffffffffffffffffffffffffffffffffffffff16908173ffffffffffffffffffffffffffffffffffffffff16815250508281815181106102cf576102cf61086b565b602002602001015173ffffffffffffffffffffffffffffffffffffffff1663c9aba0aa8880610220019061030391906107d3565b848181106103135761031361086b565b90506020028101906103259190610898565b61032f90806108d4565b61033d6102208c018c6107d3565b8681811061034d5761034d61086b565b905060200281019061035f9190610898565b61036d9060208101906108d4565b8b8d60e0016020810190610381919061077b565b886040518863ffffffff1660e01b81526004016103a4979695949392919061097c565b5f604051808303815f87803b1580156103bb575f5ffd5b505af11580156103cd573d5f5f3e3d5ffd5b505050508281815181106103e3576103e361086b565b60200260200101518282815181106103fd576103fd61086b565b73ffffffffffffffffffffffffffffffffffffffff90921660209283029190910190910152600101610240565b5073ffffffffffffffffffffffffffffffffffffffff8416631460e3908661045860e08a0160c08b0161077b565b6104696101008b0160e08c0161077b565b61047660208c018c61077b565b61048660a08d0160808e0161077b565b6104986101208e016101008f0161077b565b60405160e088901b7fffffffff0000000000000000000000000000000000000000000000000000000016815273ffffffffffffffffffffffffffffffffffffffff96871660048201529486166024860152928516604485015290841660648401528316608483015290911660a482015261012089013560c482015260e4015f604051808303815f87803b15801561052d575f5ffd5b505af115801561053f573d5f5f3e3d5ffd5b50506040517ff3b6fa5600000000000000000000000000000000000000000000000000000000815273ffffffffffffffffffffffffffffffffffffffff8816925063f3b6fa56915061059990899086908990600401610c6f565b5f604051808303815f87803b1580156105b0575f5ffd5b505af11580156105c2573d5f5f3e3d5ffd5b50505073ffffffffffffffffffffffffffffffffffffffff86165f818152602081815260409182902080547fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff001660011790559192507fbf415c5ce925b2d708ef05e27594a6ee478f6f99458513e64cc4b910e705f9d6918791859161064b918c01908c0161077b565b60405161065a93929190610eed565b60405180910390a250505050919050565b5f610676825f61067c565b92915050565b5f814710156106c4576040517fcf4791810000000000000000000000000000000000000000000000000000000081524760048201526024810183905260440160405180910390fd5b763d602d80600a3d3981f3363d3d373d3d3d363d730000008360601b60e81c175f526e5af43d82803e903d91602b57fd5bf38360781b176020526037600983f0905073ffffffffffffffffffffffffffffffffffffffff8116610676576040517fb06ebf3d00000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b803573ffffffffffffffffffffffffffffffffffffffff81168114610776575f5ffd5b919050565b5f6020828403121561078b575f5ffd5b61079482610753565b9392505050565b5f602082840312156107ab575f5ffd5b813567ffffffffffffffff8111156107c1575f5ffd5b82016102408185031215610794575f5ffd5b5f5f83357fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe1843603018112610806575f5ffd5b83018035915067ffffffffffffffff821115610820575f5ffd5b6020019150600581901b3603821315610837575f5ffd5b9250929050565b7f4e487b71000000000000000000000000000000000000000000000000000000005f52604160045260245ffd5b7f4e487b71000000000000000000000000000000000000000000000000000000005f52603260045260245ffd5b5f82357fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff618336030181126108ca575f5ffd5b9190910192915050565b5f5f83357fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe1843603018112610907575f5ffd5b83018035915067ffffffffffffffff821115610921575f5ffd5b602001915036819003821315610837575f5ffd5b81835281816020850137505f602082840101525f60207fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe0601f840116840101905092915050565b60a081525f61098f60a08301898b610935565b82810360208401526109a281888a610935565b73ffffffffffffffffffffffffffffffffffffffff9687166040850152949095166060830152506080015295945050505050565b803561ffff81168114610776575f5ffd5b803560028110610776575f5ffd5b60028110610a2a577f4e487b71000000000000000000000000000000000000000000000000000000005f52602160045260245ffd5b9052565b803567ffffffffffffffff81168114610776575f5ffd5b5f5f83357fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe1843603018112610a78575f5ffd5b830160208101925035905067ffffffffffffffff811115610a97575f5ffd5b8060051b3603821315610837575f5ffd5b5f5f83357fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe1843603018112610adb575f5ffd5b830160208101925035905067ffffffffffffffff811115610afa575f5ffd5b803603821315610837575f5ffd5b5f8383855260208501945060208460051b820101835f5b86811015610c13577fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe084840301885281357fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff61873603018112610b7f575f5ffd5b8601610b8b8180610aa8565b60a08652610b9d60a087018284610935565b915050610bad6020830183610aa8565b8683036020880152610bc0838284610935565b60408581013590890152925061ffff9150610bdf9050606084016109d6565b16606086015261ffff610bf4608084016109d6565b1660809590950194909452506020978801979190910190600101610b1f565b50909695505050505050565b5f8151808452602084019350602083015f5b82811015610c6557815173ffffffffffffffffffffffffffffffffffffffff16865260209586019590910190600101610c31565b5093949350505050565b60608152610c9d60608201610c8386610753565b73ffffffffffffffffffffffffffffffffffffffff169052565b5f610caa60208601610753565b73ffffffffffffffffffffffffffffffffffffffff166080830152610cd160408601610753565b73ffffffffffffffffffffffffffffffffffffffff1660a0830152610cf860608601610753565b73ffffffffffffffffffffffffffffffffffffffff1660c0830152610d1f60808601610753565b73ffffffffffffffffffffffffffffffffffffffff1660e0830152610d4660a08601610753565b73ffffffffffffffffffffffffffffffffffffffff16610100830152610d6e60c08601610753565b73ffffffffffffffffffffffffffffffffffffffff16610120830152610d9660e08601610753565b73ffffffffffffffffffffffffffffffffffffffff16610140830152610dbf6101008601610753565b73ffffffffffffffffffffffffffffffffffffffff16610160830152610120850135610180830152610df461014086016109d6565b61ffff166101a0830152610e0b61016086016109d6565b61ffff166101c0830152610e2261018086016109e7565b610e306101e08401826109f5565b50610e3e6101a08601610a2e565b67ffffffffffffffff16610200830152610e5b6101c08601610a2e565b67ffffffffffffffff8116610220840152506101e0850135610240830152610200850135610260830152610e93610220860186610a45565b610240610280850152610eab6102a085018284610b08565b9150508281036020840152610ec08186610c1f565b915050610ee5604083018473ffffffffffffffffffffffffffffffffffffffff169052565b949350505050565b5f6060820173ffffffffffffffffffffffffffffffffffffffff86168352606060208401528085518083526080850191506020870192505f5b81811015610f5a57835173ffffffffffffffffffffffffffffffffffffffff16835260209384019390920191600101610f26565b5050809250505073ffffffffffffffffffffffffffffffffffffffff8316604083015294935050505056fea264697066735822122030efd1a55d68deaee52942f0a6592897f30ef4b7d024f0af899702e9c40b900564736f6c634300081e0033' as const;
+export const portfolioFactoryBytecode = '0x60e060405234801561000f575f5ffd5b50604051611bd5380380611bd583398101604081905261002e916101bc565b6001600160a01b038516158061004b57506001600160a01b038416155b8061005d57506001600160a01b038316155b8061006f57506001600160a01b038216155b8061008157506001600160a01b038116155b1561009f57604051632bc3b66b60e11b815260040160405180910390fd5b6001600160a01b0380861660805284811660a052831660c0526100c25f836100f8565b506100ed7f828634d95e775031b9ff576b159a8509d3053581a8c9c4d7d86899e0afcd882f826100f8565b50505050505061021d565b5f828152602081815260408083206001600160a01b038516845290915281205460ff16610198575f838152602081815260408083206001600160a01b03861684529091529020805460ff191660011790556101503390565b6001600160a01b0316826001600160a01b0316847f2f8788117e7eff1d82e926ec794901d17c78024a50270940304540a733656f0d60405160405180910390a450600161019b565b505f5b92915050565b80516001600160a01b03811681146101b7575f5ffd5b919050565b5f5f5f5f5f60a086880312156101d0575f5ffd5b6101d9866101a1565b94506101e7602087016101a1565b93506101f5604087016101a1565b9250610203606087016101a1565b9150610211608087016101a1565b90509295509295909350565b60805160a05160c0516119646102715f395f818161028d015281816104eb01526106a201525f81816102b4015281816105a201526107a001525f81816101ae015281816104bf015261067501526119645ff3fe608060405234801561000f575f5ffd5b50600436106100f0575f3560e01c80638aeda25a11610093578063b09e1b1f11610063578063b09e1b1f14610288578063bcc9fa48146102af578063d547741f146102d6578063dc3378e6146102e9575f5ffd5b80638aeda25a146101f557806391d148541461021c578063a217fddf1461025f578063a90958b414610266575f5ffd5b806336568abe116100ce57806336568abe1461016157806360a7a3aa14610174578063642ac907146101875780638956bf2f146101a9575f5ffd5b806301ffc9a7146100f4578063248a9ca31461011c5780632f2ff15d1461014c575b5f5ffd5b610107610102366004610f8c565b6102fc565b60405190151581526020015b60405180910390f35b61013e61012a366004610fcb565b5f9081526020819052604090206001015490565b604051908152602001610113565b61015f61015a36600461100a565b610394565b005b61015f61016f36600461100a565b6103be565b61013e61018236600461104b565b61041c565b61010761019536600461108d565b60016020525f908152604090205460ff1681565b6101d07f000000000000000000000000000000000000000000000000000000000000000081565b60405173ffffffffffffffffffffffffffffffffffffffff9091168152602001610113565b61013e7f828634d95e775031b9ff576b159a8509d3053581a8c9c4d7d86899e0afcd882f81565b61010761022a36600461100a565b5f9182526020828152604080842073ffffffffffffffffffffffffffffffffffffffff93909316845291905290205460ff1690565b61013e5f81565b61027961027436600461104b565b6104a9565b604051610113939291906110f6565b6101d07f000000000000000000000000000000000000000000000000000000000000000081565b6101d07f000000000000000000000000000000000000000000000000000000000000000081565b61015f6102e436600461100a565b610614565b6101d06102f7366004611149565b610638565b5f7fffffffff0000000000000000000000000000000000000000000000000000000082167f7965db0b00000000000000000000000000000000000000000000000000000000148061038e57507f01ffc9a7000000000000000000000000000000000000000000000000000000007fffffffff000000000000000000000000000000000000000000000000000000008316145b92915050565b5f828152602081905260409020600101546103ae81610bcc565b6103b88383610bd9565b50505050565b73ffffffffffffffffffffffffffffffffffffffff8116331461040d576040517f6697b23200000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b6104178282610cd2565b505050565b5f818360405160200161042f9190611686565b604080517fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe0818403018152828252805160209182012073ffffffffffffffffffffffffffffffffffffffff909416908301528101919091526060015b60405160208183030381529060405280519060200120905092915050565b5f5f60605f6104b8868661041c565b90506104e47f000000000000000000000000000000000000000000000000000000000000000082610d8b565b93506105397f0000000000000000000000000000000000000000000000000000000000000000610534837fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff610e03565b610d8b565b92505f61054a610220880188611698565b905090508067ffffffffffffffff811115610567576105676116fc565b604051908082528060200260200182016040528015610590578160200160208202803683370190505b5092505f5b8181101561060a576105cb7f00000000000000000000000000000000000000000000000000000000000000006105348584610e03565b8482815181106105dd576105dd611729565b73ffffffffffffffffffffffffffffffffffffffff90921660209283029190910190910152600101610595565b5050509250925092565b5f8281526020819052604090206001015461062e81610bcc565b6103b88383610cd2565b5f7f828634d95e775031b9ff576b159a8509d3053581a8c9c4d7d86899e0afcd882f61066381610bcc565b5f61066e843361041c565b905061069a7f000000000000000000000000000000000000000000000000000000000000000082610e1e565b92505f6106f07f00000000000000000000000000000000000000000000000000000000000000006106eb847fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff610e03565b610e1e565b90505f610701610220870187611698565b905090505f8167ffffffffffffffff81111561071f5761071f6116fc565b604051908082528060200260200182016040528015610748578160200160208202803683370190505b5090505f8267ffffffffffffffff811115610765576107656116fc565b60405190808252806020026020018201604052801561078e578160200160208202803683370190505b5090505f5b83811015610982576107c97f00000000000000000000000000000000000000000000000000000000000000006106eb8884610e03565b8382815181106107db576107db611729565b602002602001019073ffffffffffffffffffffffffffffffffffffffff16908173ffffffffffffffffffffffffffffffffffffffff168152505082818151811061082757610827611729565b602002602001015173ffffffffffffffffffffffffffffffffffffffff1663c9aba0aa8a80610220019061085b9190611698565b8481811061086b5761086b611729565b905060200281019061087d9190611756565b6108879080611792565b6108956102208e018e611698565b868181106108a5576108a5611729565b90506020028101906108b79190611756565b6108c5906020810190611792565b8d8f60e00160208101906108d9919061108d565b886040518863ffffffff1660e01b81526004016108fc97969594939291906117f3565b5f604051808303815f87803b158015610913575f5ffd5b505af1158015610925573d5f5f3e3d5ffd5b5050505082818151811061093b5761093b611729565b602002602001015182828151811061095557610955611729565b73ffffffffffffffffffffffffffffffffffffffff90921660209283029190910190910152600101610793565b5073ffffffffffffffffffffffffffffffffffffffff8416631460e390886109b060e08c0160c08d0161108d565b6109c16101008d0160e08e0161108d565b6109ce60208e018e61108d565b8d60800160208101906109e1919061108d565b8e6101000160208101906109f5919061108d565b60405160e088901b7fffffffff0000000000000000000000000000000000000000000000000000000016815273ffffffffffffffffffffffffffffffffffffffff96871660048201529486166024860152928516604485015290841660648401528316608483015290911660a48201526101208b013560c482015260e4015f604051808303815f87803b158015610a8a575f5ffd5b505af1158015610a9c573d5f5f3e3d5ffd5b50506040517f40ab203800000000000000000000000000000000000000000000000000000000815273ffffffffffffffffffffffffffffffffffffffff8a1692506340ab20389150610af6908b908690899060040161184d565b5f604051808303815f87803b158015610b0d575f5ffd5b505af1158015610b1f573d5f5f3e3d5ffd5b5050505073ffffffffffffffffffffffffffffffffffffffff87165f8181526001602081815260409283902080547fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff00169092179091557fbf415c5ce925b2d708ef05e27594a6ee478f6f99458513e64cc4b910e705f9d69187918591610baa91908e01908e0161108d565b604051610bb9939291906118da565b60405180910390a2505050505050919050565b610bd68133610e2a565b50565b5f8281526020818152604080832073ffffffffffffffffffffffffffffffffffffffff8516845290915281205460ff16610ccb575f8381526020818152604080832073ffffffffffffffffffffffffffffffffffffffff86168452909152902080547fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff00166001179055610c693390565b73ffffffffffffffffffffffffffffffffffffffff168273ffffffffffffffffffffffffffffffffffffffff16847f2f8788117e7eff1d82e926ec794901d17c78024a50270940304540a733656f0d60405160405180910390a450600161038e565b505f61038e565b5f8281526020818152604080832073ffffffffffffffffffffffffffffffffffffffff8516845290915281205460ff1615610ccb575f8381526020818152604080832073ffffffffffffffffffffffffffffffffffffffff8616808552925280832080547fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff0016905551339286917ff6391f5c32d9c69d2a47ea670b442974b53935d1edc7fd64eb21e047a839171b9190a450600161038e565b6040513060388201526f5af43d82803e903d91602b57fd5bf3ff602482015260148101839052733d602d80600a3d3981f3363d3d373d3d3d363d738152605881018290526037600c820120607882015260556043909101205f9073ffffffffffffffffffffffffffffffffffffffff165b9392505050565b60408051602081018490529081018290525f9060600161048b565b5f610dfc83835f610eb8565b5f8281526020818152604080832073ffffffffffffffffffffffffffffffffffffffff8516845290915290205460ff16610eb4576040517fe2517d3f00000000000000000000000000000000000000000000000000000000815273ffffffffffffffffffffffffffffffffffffffff82166004820152602481018390526044015b60405180910390fd5b5050565b5f81471015610efc576040517fcf47918100000000000000000000000000000000000000000000000000000000815247600482015260248101839052604401610eab565b763d602d80600a3d3981f3363d3d373d3d3d363d730000008460601b60e81c175f526e5af43d82803e903d91602b57fd5bf38460781b17602052826037600984f5905073ffffffffffffffffffffffffffffffffffffffff8116610dfc576040517fb06ebf3d00000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b5f60208284031215610f9c575f5ffd5b81357fffffffff0000000000000000000000000000000000000000000000000000000081168114610dfc575f5ffd5b5f60208284031215610fdb575f5ffd5b5035919050565b803573ffffffffffffffffffffffffffffffffffffffff81168114611005575f5ffd5b919050565b5f5f6040838503121561101b575f5ffd5b8235915061102b60208401610fe2565b90509250929050565b5f6102808284031215611045575f5ffd5b50919050565b5f5f6040838503121561105c575f5ffd5b823567ffffffffffffffff811115611072575f5ffd5b61107e85828601611034565b92505061102b60208401610fe2565b5f6020828403121561109d575f5ffd5b610dfc82610fe2565b5f8151808452602084019350602083015f5b828110156110ec57815173ffffffffffffffffffffffffffffffffffffffff168652602095860195909101906001016110b8565b5093949350505050565b73ffffffffffffffffffffffffffffffffffffffff8416815273ffffffffffffffffffffffffffffffffffffffff83166020820152606060408201525f61114060608301846110a6565b95945050505050565b5f60208284031215611159575f5ffd5b813567ffffffffffffffff81111561116f575f5ffd5b61117b84828501611034565b949350505050565b803561ffff81168114611005575f5ffd5b803560028110611005575f5ffd5b600281106111d7577f4e487b71000000000000000000000000000000000000000000000000000000005f52602160045260245ffd5b9052565b803567ffffffffffffffff81168114611005575f5ffd5b5f5f83357fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe1843603018112611225575f5ffd5b830160208101925035905067ffffffffffffffff811115611244575f5ffd5b8060051b3603821315611255575f5ffd5b9250929050565b5f5f83357fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe184360301811261128f575f5ffd5b830160208101925035905067ffffffffffffffff8111156112ae575f5ffd5b803603821315611255575f5ffd5b81835281816020850137505f602082840101525f60207fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe0601f840116840101905092915050565b5f8383855260208501945060208460051b820101835f5b8681101561140e577fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe084840301885281357fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff6187360301811261137a575f5ffd5b8601611386818061125c565b60a0865261139860a0870182846112bc565b9150506113a8602083018361125c565b86830360208801526113bb8382846112bc565b60408581013590890152925061ffff91506113da905060608401611183565b16606086015261ffff6113ef60808401611183565b166080959095019490945250602097880197919091019060010161131a565b50909695505050505050565b6114418261142783610fe2565b73ffffffffffffffffffffffffffffffffffffffff169052565b5f61144e60208301610fe2565b73ffffffffffffffffffffffffffffffffffffffff16602084015261147560408301610fe2565b73ffffffffffffffffffffffffffffffffffffffff16604084015261149c60608301610fe2565b73ffffffffffffffffffffffffffffffffffffffff1660608401526114c360808301610fe2565b73ffffffffffffffffffffffffffffffffffffffff1660808401526114ea60a08301610fe2565b73ffffffffffffffffffffffffffffffffffffffff1660a084015261151160c08301610fe2565b73ffffffffffffffffffffffffffffffffffffffff1660c084015261153860e08301610fe2565b73ffffffffffffffffffffffffffffffffffffffff1660e08401526115606101008301610fe2565b73ffffffffffffffffffffffffffffffffffffffff1661010084015261012082810135908401526115946101408301611183565b61ffff166101408401526115ab6101608301611183565b61ffff166101608401526115c26101808301611194565b6115d06101808501826111a2565b506115de6101a083016111db565b67ffffffffffffffff166101a08401526115fb6101c083016111db565b67ffffffffffffffff166101c08401526101e08281013590840152610200808301359084015261162f6102208301836111f2565b61028061022086015261164761028086018284611303565b9150506116576102408401610fe2565b73ffffffffffffffffffffffffffffffffffffffff166102408501526102609283013592909301919091525090565b602081525f610dfc602083018461141a565b5f5f83357fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe18436030181126116cb575f5ffd5b83018035915067ffffffffffffffff8211156116e5575f5ffd5b6020019150600581901b3603821315611255575f5ffd5b7f4e487b71000000000000000000000000000000000000000000000000000000005f52604160045260245ffd5b7f4e487b71000000000000000000000000000000000000000000000000000000005f52603260045260245ffd5b5f82357fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff61833603018112611788575f5ffd5b9190910192915050565b5f5f83357fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe18436030181126117c5575f5ffd5b83018035915067ffffffffffffffff8211156117df575f5ffd5b602001915036819003821315611255575f5ffd5b60a081525f61180660a08301898b6112bc565b828103602084015261181981888a6112bc565b73ffffffffffffffffffffffffffffffffffffffff9687166040850152949095166060830152506080015295945050505050565b606081525f61185f606083018661141a565b82810360208401528085518083526020830191506020870192505f5b818110156118af57835173ffffffffffffffffffffffffffffffffffffffff1683526020938401939092019160010161187b565b5050809250505073ffffffffffffffffffffffffffffffffffffffff83166040830152949350505050565b73ffffffffffffffffffffffffffffffffffffffff84168152606060208201525f61190860608301856110a6565b905073ffffffffffffffffffffffffffffffffffffffff8316604083015294935050505056fea2646970667358221220fd3801fa97a52363b61c019b8187cec48bea17f20c21bf9d054e8442f792770b64736f6c634300081e0033' as const;

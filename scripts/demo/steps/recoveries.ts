@@ -4,7 +4,7 @@
  * tree → proposeRoot → timelock → acceptRoot → claimMany) and each investor's pay-token balance
  * change is read from the chain.
  */
-import { type Address, erc20Abi, parseEventLogs } from 'viem';
+import { type Address, erc20Abi, parseEventLogs, type TypedDataDefinition } from 'viem';
 import { servicerReport } from '../../../core/catalog/synthetic-portfolio.ts';
 import { portfolioAbi } from '../../../core/chain/generated/index.ts';
 import { ApiError, type Json } from '../api.ts';
@@ -19,7 +19,7 @@ import {
 } from './context.ts';
 
 export async function depositRecoveries(ctx: RunningContext): Promise<void> {
-  const { api, base, seed, investors, portfolioId, result, stepTimeoutMs, step, info, until } = ctx;
+  const { api, base, seed, investors, portfolioId, result, servicer, stepTimeoutMs, step, info, until } = ctx;
   const { payToken, tranches } = ctx.deployed;
   const { portfolioName } = ctx.plan;
 
@@ -39,9 +39,20 @@ export async function depositRecoveries(ctx: RunningContext): Promise<void> {
     const before = await base.publicClient.getBlockNumber();
     let accepted: Json;
     try {
+      // the servicer consents to exactly this amount and report: it signs the deposit intent itself
+      const intent: Json = await api.post(`/v1/portfolios/${portfolioId}/recoveries/intents`, {
+        amount: amount.toString(),
+        reportSha256,
+      });
+      const servicerSignature = await servicer.account.signTypedData(
+        intent.typedData.deposit as TypedDataDefinition,
+      );
       accepted = await api.post(`/v1/portfolios/${portfolioId}/recoveries`, {
         amount: amount.toString(),
         reportSha256,
+        servicerSignature,
+        nonce: intent.nonce,
+        deadline: intent.deadline,
       });
     } catch (error) {
       if (error instanceof ApiError && error.routeMissing) {

@@ -42,6 +42,12 @@ export async function tradeSecondary(ctx: PublishedContext): Promise<NonNullable
     functionName: 'counter',
     args: [maker.account.address],
   });
+  // the fee the maker accepts: the marketplace's current one (what the API assumes when it is omitted)
+  const maxFeeBps = await base.publicClient.readContract({
+    address: options.marketplace,
+    abi: marketplaceAbi,
+    functionName: 'feeBps',
+  });
   const order: Order = {
     maker: maker.account.address,
     taker: zeroAddress,
@@ -53,6 +59,7 @@ export async function tradeSecondary(ctx: PublishedContext): Promise<NonNullable
     salt: hexToBigInt(`0x${randomBytes(16).toString('hex')}`),
     counter,
     partialFill: true,
+    maxFeeBps,
   };
   const orderSignature = await signOrder(maker.account, { marketplace: options.marketplace, chainId, order });
   const placed = await api.request('POST', '/v1/orders', {
