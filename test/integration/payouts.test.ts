@@ -11,7 +11,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { type Address, erc20Abi, getAddress, type Hex, maxUint256, zeroAddress } from 'viem';
+import {
+  type Address,
+  erc20Abi,
+  getAddress,
+  type Hex,
+  maxUint256,
+  type TypedDataDefinition,
+  zeroAddress,
+} from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approve, createPortfolio, mintTestStablecoin } from '../../core/chain/actions.ts';
 import { type ChainClients, createChainClients, withAccount } from '../../core/chain/clients.ts';
@@ -207,6 +215,28 @@ async function payouts(account: string): Promise<PayoutItem[]> {
   return res.json().items;
 }
 
+/**
+ * A deposit the servicer consents to: its EIP-712 DepositIntent (POST /recoveries/intents) signed with
+ * the servicer's own key, as POST /recoveries requires.
+ */
+async function consentedDeposit(portfolioId: string, amount: bigint, reportSha256: string) {
+  const body = { amount: amount.toString(), reportSha256 };
+  const res = await t.app.inject({
+    method: 'POST',
+    url: `/v1/portfolios/${portfolioId}/recoveries/intents`,
+    headers: servicerKey,
+    payload: body,
+  });
+  expect(res.statusCode, res.body).toBe(200);
+  const intent = res.json() as {
+    nonce: string;
+    deadline: string;
+    typedData: { deposit: TypedDataDefinition };
+  };
+  const servicerSignature = await servicer.account.signTypedData(intent.typedData.deposit);
+  return { ...body, servicerSignature, nonce: intent.nonce, deadline: intent.deadline };
+}
+
 const claim = (account: string, payload?: object) =>
   t.app.inject({ method: 'POST', url: `/v1/investors/${account}/claims`, payload });
 
@@ -239,7 +269,7 @@ describe('payouts and claims', () => {
       method: 'POST',
       url: `/v1/portfolios/${portfolio.id}/recoveries`,
       headers: servicerKey,
-      payload: { amount: amount.toString(), reportSha256: 'ab'.repeat(32) },
+      payload: await consentedDeposit(portfolio.id, amount, 'ab'.repeat(32)),
     });
     expect(deposit.statusCode).toBe(202);
     expect((await waitRelay(deposit.json().id)).status).toBe('mined');
@@ -424,7 +454,7 @@ describe('payouts and claims', () => {
       method: 'POST',
       url: `/v1/portfolios/${portfolio.id}/recoveries`,
       headers: servicerKey,
-      payload: { amount: usd(50n).toString(), reportSha256: 'cd'.repeat(32) },
+      payload: await consentedDeposit(portfolio.id, usd(50n), 'cd'.repeat(32)),
     });
     expect(deposit.statusCode).toBe(202);
     const rows = await waitStatus(portfolio.id, 2, ['proposed']);
