@@ -320,11 +320,22 @@ describe('issue 5: recoveries and Merkle distributions', () => {
     const deposit = async (amount: bigint, advanceDays: number) => {
       await testClient.increaseTime({ seconds: advanceDays * DAY });
       await testClient.mine({ blocks: 1 });
+      // the servicer consents to this deposit: its signed DepositIntent
+      const body = { amount: amount.toString(), reportSha256: randomBytes(32).toString('hex') };
+      const intentRes = await t.app.inject({
+        method: 'POST',
+        url: `/v1/portfolios/${row.id}/recoveries/intents`,
+        headers: servicerKey,
+        payload: body,
+      });
+      expect(intentRes.statusCode, intentRes.body).toBe(200);
+      const intent = intentRes.json();
+      const servicerSignature = await servicer.account.signTypedData(intent.typedData.deposit);
       const res = await t.app.inject({
         method: 'POST',
         url: `/v1/portfolios/${row.id}/recoveries`,
         headers: servicerKey,
-        payload: { amount: amount.toString(), reportSha256: randomBytes(32).toString('hex') },
+        payload: { ...body, servicerSignature, nonce: intent.nonce, deadline: intent.deadline },
       });
       expect(res.statusCode, res.body).toBe(202);
       const receipt = await client.waitForTransactionReceipt({ hash: res.json().txHash as Hex });
