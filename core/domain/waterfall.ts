@@ -23,7 +23,7 @@ export type WaterfallMode = (typeof waterfallModes)[number];
 export type WaterfallFees = {
   /** Servicer fee, taken first, in bps of the recovery. */
   servicerBps: number;
-  /** Protocol fee (funds the reserve), taken first, in bps of the recovery. */
+  /** Protocol fee (to the protocol treasury), taken first, in bps of the recovery. */
   protocolBps: number;
 };
 
@@ -413,15 +413,14 @@ export function plannedCollections(businessPlan: readonly BusinessPlanPoint[], c
   return planned;
 }
 
-/** `collected * 10000 < collectionRatioBps * plan(T)`; false without a trigger. */
-export function isTriggerBreached(
-  trigger: WaterfallTrigger | undefined,
-  collected: bigint,
-  clockSeconds: bigint,
-): boolean {
-  if (trigger === undefined) return false;
-  const planned = plannedCollections(trigger.businessPlan, clockSeconds);
-  return collected * BPS_DENOMINATOR < BigInt(trigger.collectionRatioBps) * planned;
+/** The trigger test: `collected * 10000 < collectionRatioBps * planned` (planned = plan(T)). */
+export function isTriggerBreached(parameters: {
+  collectionRatioBps: number;
+  collected: bigint;
+  planned: bigint;
+}): boolean {
+  const { collectionRatioBps, collected, planned } = parameters;
+  return collected * BPS_DENOMINATOR < BigInt(collectionRatioBps) * planned;
 }
 
 /**
@@ -473,7 +472,8 @@ export function computeWaterfallV2(parameters: ComputeWaterfallV2Parameters): Co
   // 3. the trigger, on the clock and the collections so far (this recovery included)
   const planned = trigger === undefined ? 0n : plannedCollections(trigger.businessPlan, clockSeconds);
   const triggerBreached =
-    trigger !== undefined && collected * BPS_DENOMINATOR < BigInt(trigger.collectionRatioBps) * planned;
+    trigger !== undefined &&
+    isTriggerBreached({ collectionRatioBps: trigger.collectionRatioBps, collected, planned });
 
   // 4. the target on the senior's outstanding before this recovery's payments; the excess is released
   const seniorOutstanding = senior === undefined ? 0n : state[senior].outstanding;
