@@ -80,7 +80,9 @@ contract WaterfallHarness {
         if (sequence.elapsedSeconds.length != recoveries) {
             revert HarnessLengthMismatch(recoveries, sequence.elapsedSeconds.length);
         }
-        if (sequence.isFinal.length != recoveries) revert HarnessFinalLengthMismatch(recoveries, sequence.isFinal.length);
+        if (sequence.isFinal.length != recoveries) {
+            revert HarnessFinalLengthMismatch(recoveries, sequence.isFinal.length);
+        }
         WaterfallLib.Tranche[] memory tranches = sequence.tranches;
         WaterfallLib.Reserve memory reserve = sequence.reserve;
         WaterfallLib.Trigger memory trigger = sequence.trigger;
