@@ -326,9 +326,14 @@ contract WaterfallLibTest is WaterfallVectors {
 
     function test_checkTerms_acceptsBoundsAndRejectsBadTerms() public {
         WaterfallLib.PlanPoint[] memory plan = _plan(WaterfallLib.MAX_PLAN_POINTS);
-        this.checkTermsExternal(10_000, plan);
+        this.checkTermsExternal(10_000, 10_000, plan);
+        this.checkTermsExternal(0, 0, new WaterfallLib.PlanPoint[](0)); // no trigger
         vm.expectRevert(abi.encodeWithSelector(WaterfallLib.WaterfallReserveTargetTooHigh.selector, 10_001));
-        this.checkTermsExternal(10_001, plan);
+        this.checkTermsExternal(10_001, 0, plan);
+        vm.expectRevert(abi.encodeWithSelector(WaterfallLib.WaterfallCollectionRatioTooHigh.selector, 10_001));
+        this.checkTermsExternal(0, 10_001, plan);
+        vm.expectRevert(WaterfallLib.WaterfallTriggerWithoutPlan.selector);
+        this.checkTermsExternal(0, 9_000, new WaterfallLib.PlanPoint[](0));
         vm.expectRevert(
             abi.encodeWithSelector(
                 WaterfallLib.WaterfallBusinessPlanTooLong.selector,
@@ -336,17 +341,25 @@ contract WaterfallLibTest is WaterfallVectors {
                 WaterfallLib.MAX_PLAN_POINTS
             )
         );
-        this.checkTermsExternal(0, _plan(WaterfallLib.MAX_PLAN_POINTS + 1));
+        this.checkTermsExternal(0, 0, _plan(WaterfallLib.MAX_PLAN_POINTS + 1));
+        plan[5].cumulative = plan[4].cumulative - 1; // decreasing
+        vm.expectRevert(abi.encodeWithSelector(WaterfallLib.WaterfallBusinessPlanDecreasing.selector, 5));
+        this.checkTermsExternal(0, 9_000, plan);
+        plan[5].cumulative = plan[4].cumulative; // flat is fine
+        this.checkTermsExternal(0, 9_000, plan);
         plan[5].atSeconds = plan[4].atSeconds; // duplicate
         vm.expectRevert(abi.encodeWithSelector(WaterfallLib.WaterfallBusinessPlanUnsorted.selector, 5));
-        this.checkTermsExternal(0, plan);
+        this.checkTermsExternal(0, 0, plan);
         plan[5].atSeconds = plan[4].atSeconds - 1; // unsorted
         vm.expectRevert(abi.encodeWithSelector(WaterfallLib.WaterfallBusinessPlanUnsorted.selector, 5));
-        this.checkTermsExternal(0, plan);
+        this.checkTermsExternal(0, 0, plan);
     }
 
-    function checkTermsExternal(uint256 targetBps, WaterfallLib.PlanPoint[] memory plan) external pure {
-        WaterfallLib.checkTerms(targetBps, plan);
+    function checkTermsExternal(uint256 targetBps, uint256 collectionRatioBps, WaterfallLib.PlanPoint[] memory plan)
+        external
+        pure
+    {
+        WaterfallLib.checkTerms(targetBps, collectionRatioBps, plan);
     }
 
     function test_planAt_isTheLastPointAtOrBeforeTheClock() public pure {

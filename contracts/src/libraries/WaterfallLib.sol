@@ -18,7 +18,7 @@ library WaterfallLib {
     /// @dev Seconds in the 365-day year used for coupon accrual.
     uint256 internal constant YEAR = 31_536_000;
     /// @notice Most business plan points a trigger may carry (`checkTerms`), so a recovery's scan is bounded.
-    uint256 internal constant MAX_PLAN_POINTS = 24;
+    uint256 internal constant MAX_PLAN_POINTS = 64;
 
     /// @notice `InterestFirst`: every debt tranche's arrears in seniority order, then every debt tranche's
     /// principal in seniority order. `Sequential`: for each debt tranche in order, its arrears then its
@@ -107,15 +107,31 @@ library WaterfallLib {
     error WaterfallBusinessPlanTooLong(uint256 points, uint256 max);
     /// @notice Business plan point `index` does not come strictly after the previous one.
     error WaterfallBusinessPlanUnsorted(uint256 index);
+    /// @notice Business plan point `index` expects less cumulative collections than the previous one.
+    error WaterfallBusinessPlanDecreasing(uint256 index);
+    /// @notice The trigger's collection ratio is above 10 000 bps.
+    error WaterfallCollectionRatioTooHigh(uint256 collectionRatioBps);
+    /// @notice A trigger (collection ratio above 0) without a business plan to compare collections with.
+    error WaterfallTriggerWithoutPlan();
 
-    /// @notice Checks the v2 terms fixed at creation: reserve target at most 10 000 bps, at most
-    /// `MAX_PLAN_POINTS` business plan points, sorted by strictly increasing `atSeconds`.
-    function checkTerms(uint256 reserveTargetBps, PlanPoint[] memory businessPlan) internal pure {
+    /// @notice Checks the v2 terms fixed at creation, as `validateWaterfallV2Parameters` of
+    /// core/domain/waterfall.ts does: reserve target and collection ratio at most 10 000 bps, at most
+    /// `MAX_PLAN_POINTS` business plan points (at least one when the ratio is above 0), sorted by strictly
+    /// increasing `atSeconds`, with non-decreasing `cumulative`.
+    function checkTerms(uint256 reserveTargetBps, uint256 collectionRatioBps, PlanPoint[] memory businessPlan)
+        internal
+        pure
+    {
         if (reserveTargetBps > BPS) revert WaterfallReserveTargetTooHigh(reserveTargetBps);
+        if (collectionRatioBps > BPS) revert WaterfallCollectionRatioTooHigh(collectionRatioBps);
         uint256 points = businessPlan.length;
+        if (collectionRatioBps != 0 && points == 0) revert WaterfallTriggerWithoutPlan();
         if (points > MAX_PLAN_POINTS) revert WaterfallBusinessPlanTooLong(points, MAX_PLAN_POINTS);
         for (uint256 i = 1; i < points; ++i) {
             if (businessPlan[i].atSeconds <= businessPlan[i - 1].atSeconds) revert WaterfallBusinessPlanUnsorted(i);
+            if (businessPlan[i].cumulative < businessPlan[i - 1].cumulative) {
+                revert WaterfallBusinessPlanDecreasing(i);
+            }
         }
     }
 

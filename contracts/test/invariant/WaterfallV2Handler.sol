@@ -48,7 +48,7 @@ contract WaterfallV2Handler is Test {
         WaterfallLib.Reserve memory reserve,
         WaterfallLib.Trigger memory trigger
     ) {
-        WaterfallLib.checkTerms(reserve.targetBps, trigger.businessPlan);
+        WaterfallLib.checkTerms(reserve.targetBps, trigger.collectionRatioBps, trigger.businessPlan);
         for (uint256 i; i < tranches.length; ++i) {
             _tranches.push(tranches[i]);
         }
