@@ -30,6 +30,11 @@ const ROWS: { key: string; label: string; target?: number; anchor: string }[] = 
   { key: 'buyWithSig_with_permit', label: 'buyWithSig (intent + ERC-2612 permit)', anchor: '-' },
   { key: 'depositRecovery_3_tranches', label: 'depositRecovery, 3 tranches', anchor: '-' },
   {
+    key: 'depositRecovery_3_tranches_12_point_plan',
+    label: 'depositRecovery, 3 tranches, reserve + 12-point plan (v2)',
+    anchor: 'v1: depositRecovery, 3 tranches',
+  },
+  {
     key: 'depositRecoveryWithSig_3_tranches',
     label: 'depositRecoveryWithSig, 3 tranches',
     anchor: '-',

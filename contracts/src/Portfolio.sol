@@ -10,13 +10,14 @@ import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC2
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IComplianceRegistry} from "./interfaces/IComplianceRegistry.sol";
 import {IDistributor} from "./interfaces/IDistributor.sol";
 import {IPortfolio} from "./interfaces/IPortfolio.sol";
 import {ITrancheToken} from "./interfaces/ITrancheToken.sol";
 import {WaterfallLib} from "./libraries/WaterfallLib.sol";
-import {CreateParams, TrancheConfig} from "./types/PortfolioTypes.sol";
+import {BusinessPlanPoint, CreateParams, TrancheConfig} from "./types/PortfolioTypes.sol";
 
 /// @title Portfolio
 /// @notice One listed NPL portfolio: primary offering of its tranche tokens and the waterfall of recoveries.
@@ -59,11 +60,15 @@ contract Portfolio is
     bytes32 public constant DEPOSIT_INTENT_TYPEHASH =
         keccak256("DepositIntent(uint256 amount,bytes32 reportHash,uint256 nonce,uint256 deadline)");
     /// @inheritdoc IPortfolio
+    bytes32 public constant FINAL_DEPOSIT_INTENT_TYPEHASH =
+        keccak256("FinalDepositIntent(uint256 amount,bytes32 reportHash,uint256 nonce,uint256 deadline)");
+    /// @inheritdoc IPortfolio
     bytes32 public constant ISSUER_ROLE = keccak256("ISSUER_ROLE");
     /// @inheritdoc IPortfolio
     bytes32 public constant GUARDIAN_ROLE = keccak256("GUARDIAN_ROLE");
 
-    /// @dev Portfolio-wide terms and offering state.
+    /// @dev Portfolio-wide terms and offering state. Packed so that a recovery reads every flag it needs (fees,
+    /// mode, closed, resolved, the v2 terms' presence) from one slot and the clocks from the next.
     struct Config {
         IERC20 payToken;
         IComplianceRegistry registry;
@@ -75,11 +80,37 @@ contract Portfolio is
         uint16 protocolFeeBps;
         WaterfallLib.Mode mode;
         bool offeringClosed;
+        uint16 reserveTargetBps;
+        uint16 collectionRatioBps;
+        uint8 planLength;
+        bool resolved;
         uint64 offeringStart;
         uint64 offeringEnd;
         uint64 lastRecoveryAt;
+        uint64 closedAt;
         uint256 scale;
         address sweepRecipient;
+    }
+
+    /// @dev Recovery counters, one slot (written by every recovery): the count, the number of business plan
+    /// points at or before the last recovery's clock (the clock only grows, so the scan resumes there), and the
+    /// gross collections so far.
+    struct Recoveries {
+        uint64 count;
+        uint8 planCursor;
+        uint184 collected;
+    }
+
+    /// @dev The cash reserve: its balance and everything the issuer treasury funded.
+    struct ReserveState {
+        uint128 balance;
+        uint128 funded;
+    }
+
+    /// @dev The resolution delay fixed at creation and the pending proposal (0: none).
+    struct Resolution {
+        uint32 delay;
+        uint64 executableAt;
     }
 
     /// @dev The anchored documents; `version` counts from 1.
@@ -94,8 +125,13 @@ contract Portfolio is
 
     Documents internal _documents;
 
-    uint256 internal _recoveryCount;
+    Recoveries internal _recoveries;
     uint256 internal _undistributed;
+    ReserveState internal _reserve;
+    Resolution internal _resolution;
+    /// @dev The business plan: `_config.planLength` points (at most WaterfallLib.MAX_PLAN_POINTS), one slot
+    /// each; a mapping, so a recovery reads a point without a length check.
+    mapping(uint256 index => BusinessPlanPoint) internal _plan;
 
     /// @inheritdoc IPortfolio
     mapping(address buyer => mapping(uint256 nonce => bool)) public nonceUsed;
@@ -137,6 +173,7 @@ contract Portfolio is
         config.offeringEnd = params.offeringEnd;
         config.scale = 10 ** (18 - payDecimals);
         config.sweepRecipient = params.sweepRecipient;
+        _storeRiskTerms(params, distributor);
 
         uint256 count = params.tranches.length;
         for (uint256 i; i < count; ++i) {
@@ -234,6 +271,7 @@ contract Portfolio is
         }
         _config.offeringClosed = true;
         _config.lastRecoveryAt = uint64(block.timestamp);
+        _config.closedAt = uint64(block.timestamp);
         uint256 count = _tranches.length;
         uint256[] memory sold = new uint256[](count);
         for (uint256 i; i < count; ++i) {
@@ -260,7 +298,7 @@ contract Portfolio is
         returns (uint256 recoveryId)
     {
         if (msg.sender != _config.servicer) revert RecoveryCallerNotServicer(msg.sender);
-        return _depositRecovery(amount, reportHash);
+        return _depositRecovery(amount, reportHash, false);
     }
 
     /// @inheritdoc IPortfolio
@@ -270,19 +308,69 @@ contract Portfolio is
         nonReentrant
         returns (uint256 recoveryId)
     {
-        if (block.timestamp > intent.deadline) revert IntentExpired(intent.deadline);
-        address servicer = _config.servicer;
-        if (nonceUsed[servicer][intent.nonce]) revert IntentNonceUsed(servicer, intent.nonce);
-        bytes32 digest = _hashTypedDataV4(
-            keccak256(
-                abi.encode(DEPOSIT_INTENT_TYPEHASH, intent.amount, intent.reportHash, intent.nonce, intent.deadline)
-            )
-        );
-        if (!SignatureChecker.isValidSignatureNow(servicer, digest, signature)) {
-            revert IntentSignatureInvalid(servicer);
-        }
-        nonceUsed[servicer][intent.nonce] = true;
-        return _depositRecovery(intent.amount, intent.reportHash);
+        _useDepositIntent(DEPOSIT_INTENT_TYPEHASH, intent, signature);
+        return _depositRecovery(intent.amount, intent.reportHash, false);
+    }
+
+    /// @inheritdoc IPortfolio
+    function depositFinalRecovery(uint256 amount, bytes32 reportHash)
+        external
+        whenNotPaused
+        nonReentrant
+        returns (uint256 recoveryId)
+    {
+        if (msg.sender != _config.servicer) revert RecoveryCallerNotServicer(msg.sender);
+        return _depositRecovery(amount, reportHash, true);
+    }
+
+    /// @inheritdoc IPortfolio
+    function depositFinalRecoveryWithSig(DepositIntent calldata intent, bytes calldata signature)
+        external
+        whenNotPaused
+        nonReentrant
+        returns (uint256 recoveryId)
+    {
+        _useDepositIntent(FINAL_DEPOSIT_INTENT_TYPEHASH, intent, signature);
+        return _depositRecovery(intent.amount, intent.reportHash, true);
+    }
+
+    /// @inheritdoc IPortfolio
+    function fundReserve(uint256 amount) external whenNotPaused nonReentrant {
+        Config storage config = _config;
+        address treasury = config.issuerTreasury;
+        if (msg.sender != treasury) revert ReserveCallerNotIssuerTreasury(msg.sender);
+        if (config.resolved) revert PortfolioAlreadyResolved();
+        if (config.reserveTargetBps == 0) revert ReserveNotConfigured();
+        if (amount == 0) revert ReserveAmountZero();
+        ReserveState storage reserve_ = _reserve;
+        uint256 balance = reserve_.balance + amount;
+        reserve_.balance = SafeCast.toUint128(balance);
+        reserve_.funded = SafeCast.toUint128(reserve_.funded + amount);
+        config.payToken.safeTransferFrom(treasury, address(this), amount);
+        emit ReserveFunded(treasury, amount, balance);
+    }
+
+    /// @inheritdoc IPortfolio
+    function proposeResolution() external whenNotPaused {
+        Config storage config = _config;
+        if (msg.sender != config.servicer) revert RecoveryCallerNotServicer(msg.sender);
+        if (!config.offeringClosed) revert RecoveryBeforeClose();
+        if (config.resolved) revert PortfolioAlreadyResolved();
+        Resolution storage resolution_ = _resolution;
+        uint256 pending = resolution_.executableAt;
+        if (pending != 0) revert ResolutionAlreadyProposed(pending);
+        uint256 executableAt = block.timestamp + resolution_.delay;
+        resolution_.executableAt = uint64(executableAt);
+        emit ResolutionProposed(executableAt);
+    }
+
+    /// @inheritdoc IPortfolio
+    function vetoResolution() external onlyRole(GUARDIAN_ROLE) {
+        if (_config.resolved) revert PortfolioAlreadyResolved();
+        uint256 pending = _resolution.executableAt;
+        if (pending == 0) revert ResolutionNotProposed();
+        _resolution.executableAt = 0;
+        emit ResolutionVetoed(msg.sender, pending);
     }
 
     /// @inheritdoc IPortfolio
@@ -315,7 +403,8 @@ contract Portfolio is
     /// @inheritdoc IPortfolio
     function unpause() external onlyRole(GUARDIAN_ROLE) {
         _unpause();
-        _setTokensPaused(false);
+        // a resolved portfolio's tokens never transfer again
+        if (!_config.resolved) _setTokensPaused(false);
     }
 
     // ------------------------------------------------------------------ views
@@ -378,7 +467,41 @@ contract Portfolio is
 
     /// @inheritdoc IPortfolio
     function recoveryCount() external view returns (uint256) {
-        return _recoveryCount;
+        return _recoveries.count;
+    }
+
+    /// @inheritdoc IPortfolio
+    function riskTerms()
+        external
+        view
+        returns (
+            uint256 reserveTargetBps,
+            uint256 collectionRatioBps,
+            BusinessPlanPoint[] memory businessPlan,
+            uint256 resolutionDelay
+        )
+    {
+        uint256 points = _config.planLength;
+        businessPlan = new BusinessPlanPoint[](points);
+        for (uint256 i; i < points; ++i) {
+            businessPlan[i] = _plan[i];
+        }
+        return (_config.reserveTargetBps, _config.collectionRatioBps, businessPlan, _resolution.delay);
+    }
+
+    /// @inheritdoc IPortfolio
+    function reserve() external view returns (uint256 balance, uint256 funded) {
+        return (_reserve.balance, _reserve.funded);
+    }
+
+    /// @inheritdoc IPortfolio
+    function collected() external view returns (uint256) {
+        return _recoveries.collected;
+    }
+
+    /// @inheritdoc IPortfolio
+    function resolution() external view returns (uint256 executableAt, bool resolved) {
+        return (_resolution.executableAt, _config.resolved);
     }
 
     /// @inheritdoc IPortfolio
@@ -393,22 +516,48 @@ contract Portfolio is
 
     // ------------------------------------------------------------------ internal
 
-    /// @dev Pulls `amount` from the servicer (whose consent the caller checked) and runs it through the waterfall.
-    function _depositRecovery(uint256 amount, bytes32 reportHash) internal returns (uint256 recoveryId) {
-        if (!_config.offeringClosed) revert RecoveryBeforeClose();
-        if (amount == 0) revert RecoveryAmountZero();
+    /// @dev Checks the servicer's EIP-712 signature of `intent` under `typeHash` (DepositIntent or
+    /// FinalDepositIntent) and spends its nonce.
+    function _useDepositIntent(bytes32 typeHash, DepositIntent calldata intent, bytes calldata signature) internal {
+        if (block.timestamp > intent.deadline) revert IntentExpired(intent.deadline);
+        address servicer = _config.servicer;
+        if (nonceUsed[servicer][intent.nonce]) revert IntentNonceUsed(servicer, intent.nonce);
+        bytes32 digest = _hashTypedDataV4(
+            keccak256(abi.encode(typeHash, intent.amount, intent.reportHash, intent.nonce, intent.deadline))
+        );
+        if (!SignatureChecker.isValidSignatureNow(servicer, digest, signature)) {
+            revert IntentSignatureInvalid(servicer);
+        }
+        nonceUsed[servicer][intent.nonce] = true;
+    }
+
+    /// @dev Pulls `amount` from the servicer (whose consent the caller checked) and runs it through the
+    /// waterfall; `isFinal`: the resolving recovery (an executable, unvetoed proposal; `amount` may be 0).
+    function _depositRecovery(uint256 amount, bytes32 reportHash, bool isFinal) internal returns (uint256 recoveryId) {
+        Config storage config = _config;
+        if (!config.offeringClosed) revert RecoveryBeforeClose();
+        if (config.resolved) revert PortfolioAlreadyResolved();
+        if (isFinal) {
+            uint256 executableAt = _resolution.executableAt;
+            if (executableAt == 0) revert ResolutionNotProposed();
+            if (block.timestamp < executableAt) revert ResolutionNotExecutable(executableAt);
+            config.resolved = true;
+        } else if (amount == 0) {
+            revert RecoveryAmountZero();
+        }
         if (reportHash != bytes32(0)) {
             if (reportDeposited[reportHash]) revert RecoveryReportAlreadyDeposited(reportHash);
             reportDeposited[reportHash] = true;
         }
 
-        (WaterfallLib.Result memory result, uint256 toDistributor) = _runWaterfall(amount);
-        _undistributed += result.undistributed;
-        recoveryId = ++_recoveryCount;
+        WaterfallLib.Result memory result;
+        uint256 toDistributor;
+        uint256 planned;
+        (result, toDistributor, recoveryId, planned) = _runWaterfall(amount, isFinal);
+        if (result.undistributed != 0) _undistributed += result.undistributed;
 
-        Config storage config = _config;
         IERC20 payToken = config.payToken;
-        payToken.safeTransferFrom(config.servicer, address(this), amount);
+        if (amount != 0) payToken.safeTransferFrom(config.servicer, address(this), amount);
         if (result.servicerFee != 0) payToken.safeTransfer(config.servicer, result.servicerFee);
         if (result.protocolFee != 0) payToken.safeTransfer(config.protocolTreasury, result.protocolFee);
         if (toDistributor != 0) {
@@ -417,13 +566,21 @@ contract Portfolio is
             distributor.fund(toDistributor);
         }
         _emitRecovery(recoveryId, amount, result, reportHash);
+        if (isFinal || config.reserveTargetBps != 0 || config.collectionRatioBps != 0) {
+            _emitTriggerAndReserve(recoveryId, result, planned);
+        }
+        if (isFinal) {
+            _setTokensPaused(true);
+            emit PortfolioResolved(recoveryId, result.principalWrittenOff, result.interestWrittenOff);
+        }
     }
 
-    /// @dev Runs `amount` through the waterfall on the stored tranche state, writes the new state back and
-    /// restarts interest accrual; returns the result and the sum of the tranche totals.
-    function _runWaterfall(uint256 amount)
+    /// @dev Runs `amount` through the spec-v2 waterfall on the stored tranche, reserve and trigger state, writes
+    /// the new state back, counts the recovery and restarts interest accrual; returns the result, the sum of the
+    /// tranche totals, the recovery's id and the business plan's cumulative at the clock.
+    function _runWaterfall(uint256 amount, bool isFinal)
         internal
-        returns (WaterfallLib.Result memory result, uint256 toDistributor)
+        returns (WaterfallLib.Result memory result, uint256 toDistributor, uint256 recoveryId, uint256 planned)
     {
         uint256 count = _tranches.length;
         WaterfallLib.Tranche[] memory state = new WaterfallLib.Tranche[](count);
@@ -436,15 +593,37 @@ contract Portfolio is
             });
         }
         Config storage config = _config;
-        result = WaterfallLib.run(
-            state,
-            config.mode,
-            config.servicerFeeBps,
-            config.protocolFeeBps,
-            amount,
-            block.timestamp - config.lastRecoveryAt
+        Recoveries memory recoveries = _recoveries;
+        WaterfallLib.Recovery memory recovery = WaterfallLib.Recovery({
+            amount: amount,
+            elapsedSeconds: block.timestamp - config.lastRecoveryAt,
+            clock: block.timestamp - config.closedAt,
+            collected: recoveries.collected + amount,
+            isFinal: isFinal
+        });
+        WaterfallLib.Trigger memory trigger;
+        trigger.collectionRatioBps = config.collectionRatioBps;
+        if (trigger.collectionRatioBps != 0) {
+            (trigger.businessPlan, planned, recoveries.planCursor) =
+                _planUpTo(config.planLength, recoveries.planCursor, recovery.clock);
+        }
+        WaterfallLib.Reserve memory reserveState;
+        uint256 targetBps = config.reserveTargetBps;
+        if (targetBps != 0) {
+            reserveState.targetBps = targetBps;
+            reserveState.balance = _reserve.balance;
+        }
+        result = WaterfallLib.runV2(
+            state, config.mode, config.servicerFeeBps, config.protocolFeeBps, reserveState, trigger, recovery
         );
         config.lastRecoveryAt = uint64(block.timestamp);
+        if (targetBps != 0) _reserve.balance = SafeCast.toUint128(reserveState.balance);
+        recoveryId = recoveries.count + 1;
+        _recoveries = Recoveries({
+            count: uint64(recoveryId),
+            planCursor: recoveries.planCursor,
+            collected: SafeCast.toUint184(recovery.collected)
+        });
 
         for (uint256 i; i < count; ++i) {
             Tranche storage tranche = _tranches[i];
@@ -454,6 +633,55 @@ contract Portfolio is
             tranche.paid += trancheTotal;
             toDistributor += trancheTotal;
         }
+    }
+
+    /// @dev The business plan as `runV2` needs it at `clock`: only its last point at or before `clock` (none
+    /// before the first point), found from `cursor` (the points at or before the previous recovery's clock,
+    /// which never exceeds this one); returns that plan, its cumulative and the new cursor.
+    function _planUpTo(uint256 length, uint8 cursor, uint256 clock)
+        internal
+        view
+        returns (WaterfallLib.PlanPoint[] memory plan, uint256 planned, uint8 newCursor)
+    {
+        uint256 at = cursor;
+        BusinessPlanPoint memory last;
+        bool advanced;
+        while (at < length) {
+            BusinessPlanPoint memory next = _plan[at];
+            if (next.atSeconds > clock) break;
+            last = next;
+            advanced = true;
+            ++at;
+        }
+        if (at == 0) return (plan, 0, 0);
+        if (!advanced) last = _plan[at - 1];
+        plan = new WaterfallLib.PlanPoint[](1);
+        plan[0] = WaterfallLib.PlanPoint({atSeconds: last.atSeconds, cumulative: last.cumulative});
+        return (plan, last.cumulative, uint8(at));
+    }
+
+    /// @dev Stores the spec-v2 terms (`WaterfallLib.checkTerms`) and the resolution delay, at least the
+    /// Distributor's root timelock.
+    function _storeRiskTerms(CreateParams calldata params, IDistributor distributor) internal {
+        uint256 delay = params.resolutionDelay;
+        uint256 distributorDelay = distributor.timelockDelay();
+        if (delay < distributorDelay) revert PortfolioResolutionDelayTooShort(delay, distributorDelay);
+        _resolution.delay = params.resolutionDelay;
+
+        BusinessPlanPoint[] calldata points = params.trigger.businessPlan;
+        uint256 length = points.length;
+        WaterfallLib.PlanPoint[] memory plan = new WaterfallLib.PlanPoint[](length);
+        for (uint256 i; i < length; ++i) {
+            plan[i] = WaterfallLib.PlanPoint({atSeconds: points[i].atSeconds, cumulative: points[i].cumulative});
+        }
+        WaterfallLib.checkTerms(params.reserve.targetBps, params.trigger.collectionRatioBps, plan);
+        for (uint256 i; i < length; ++i) {
+            _plan[i] = points[i];
+        }
+        Config storage config = _config;
+        config.reserveTargetBps = params.reserve.targetBps;
+        config.collectionRatioBps = params.trigger.collectionRatioBps;
+        config.planLength = uint8(length);
     }
 
     /// @dev Validates the portfolio-wide parameters; returns the pay token's decimals.
@@ -538,6 +766,22 @@ contract Portfolio is
         for (uint256 i; i < count; ++i) {
             _tranches[i].token.setPaused(paused_);
         }
+    }
+
+    function _emitTriggerAndReserve(uint256 recoveryId, WaterfallLib.Result memory result, uint256 planned)
+        internal
+    {
+        WaterfallLib.ReserveFlow memory flow = result.reserve;
+        emit RecoveryTriggerAndReserve(
+            recoveryId,
+            result.triggerBreached,
+            _recoveries.collected,
+            planned,
+            flow.released,
+            flow.drawn,
+            flow.replenished,
+            flow.balanceAfter
+        );
     }
 
     function _emitRecovery(uint256 recoveryId, uint256 amount, WaterfallLib.Result memory result, bytes32 reportHash)

@@ -4,7 +4,7 @@ pragma solidity ^0.8.24;
 import {IDistributor} from "./IDistributor.sol";
 import {ITrancheToken} from "./ITrancheToken.sol";
 import {WaterfallLib} from "../libraries/WaterfallLib.sol";
-import {CreateParams} from "../types/PortfolioTypes.sol";
+import {BusinessPlanPoint, CreateParams} from "../types/PortfolioTypes.sol";
 
 /// @title IPortfolio
 /// @notice One listed portfolio of non-performing loans: its tranche terms, fee setup, anchored documents,
@@ -104,6 +104,42 @@ interface IPortfolio {
         bytes32 reportHash
     );
 
+    /// @notice Spec-v2 state of recovery `recoveryId` (emitted right after its `RecoveryDistributed`) when the
+    /// portfolio has a reserve target or a trigger, and for the final recovery: whether the trigger was
+    /// breached (`collected * 10000 < collectionRatioBps * planned`), the collections so far (this recovery
+    /// included), the business plan's cumulative at the clock (`planned`, 0 before its first point or without a
+    /// trigger), and the reserve's movements: `released` and `drawn` left the reserve into the waterfall,
+    /// `replenished` came back from it, `reserveBalance` is the reserve after the recovery. A recovery of a
+    /// portfolio without reserve and trigger emits no such event: read it as not breached, no movements.
+    /// Conservation: `amount + released + drawn == servicerFee + protocolFee + sum(tranche totals) + replenished +
+    /// undistributed` (amounts of `RecoveryDistributed`).
+    event RecoveryTriggerAndReserve(
+        uint256 indexed recoveryId,
+        bool triggerBreached,
+        uint256 collected,
+        uint256 planned,
+        uint256 released,
+        uint256 drawn,
+        uint256 replenished,
+        uint256 reserveBalance
+    );
+
+    /// @notice The issuer treasury `from` added `amount` to the cash reserve, now `balance`.
+    event ReserveFunded(address indexed from, uint256 amount, uint256 balance);
+
+    /// @notice The servicer proposed to resolve the portfolio: its final recovery can run from `executableAt`
+    /// unless the guardian vetoes first.
+    event ResolutionProposed(uint256 executableAt);
+
+    /// @notice The guardian vetoed the pending resolution that was executable from `executableAt`.
+    event ResolutionVetoed(address indexed guardian, uint256 executableAt);
+
+    /// @notice Final recovery `recoveryId` resolved the portfolio: every debt tranche's remaining principal and
+    /// interest arrears were written off (`principalWrittenOff[i]`, `interestWrittenOff[i]`, seniority order;
+    /// 0 for the residual tranche), the whole reserve was released into that last waterfall, no recovery can
+    /// follow and the tranche tokens no longer transfer. The distributions stay claimable.
+    event PortfolioResolved(uint256 indexed recoveryId, uint256[] principalWrittenOff, uint256[] interestWrittenOff);
+
     /// @notice Version `version` of the document root and loan-tape hash was anchored (version 1 at creation).
     event DocumentsAnchored(uint256 indexed version, bytes32 documentRoot, bytes32 loanTapeHash);
 
@@ -192,6 +228,33 @@ interface IPortfolio {
     /// @param reportHash The report hash already deposited.
     error RecoveryReportAlreadyDeposited(bytes32 reportHash);
 
+    /// @notice The resolution delay is shorter than the Distributor's root timelock at creation.
+    /// @param resolutionDelay The requested delay (seconds).
+    /// @param distributorDelay The Distributor's `timelockDelay`.
+    error PortfolioResolutionDelayTooShort(uint256 resolutionDelay, uint256 distributorDelay);
+
+    /// @notice The portfolio is resolved: no recovery, reserve funding or resolution step can follow.
+    error PortfolioAlreadyResolved();
+
+    /// @notice Only the issuer treasury fixed at creation funds the reserve, with its own call.
+    /// @param caller The rejected caller.
+    error ReserveCallerNotIssuerTreasury(address caller);
+
+    /// @notice The portfolio has no reserve (target 0), so there is nothing to fund.
+    error ReserveNotConfigured();
+
+    /// @notice A reserve funding of zero.
+    error ReserveAmountZero();
+
+    /// @notice A resolution is already pending, executable from `executableAt`.
+    error ResolutionAlreadyProposed(uint256 executableAt);
+
+    /// @notice No resolution is pending (never proposed, vetoed, or a veto of nothing).
+    error ResolutionNotProposed();
+
+    /// @notice The pending resolution becomes executable only at `executableAt`.
+    error ResolutionNotExecutable(uint256 executableAt);
+
     // ------------------------------------------------------------------ setup
 
     /// @notice Initializes a clone once; called by the PortfolioFactory in the deploying transaction, after
@@ -262,6 +325,42 @@ interface IPortfolio {
         external
         returns (uint256 recoveryId);
 
+    /// @notice Same as `depositRecovery` for the servicer's final recovery (`amount` may be 0): the last
+    /// waterfall with `isFinal` (the whole reserve released into it, every debt tranche's remaining principal
+    /// and arrears written off), then the portfolio is resolved: no more recoveries, the tranche tokens stop
+    /// transferring for good, the distributions stay claimable. Only the servicer itself may call it, only
+    /// from the `executableAt` of a proposal the guardian did not veto (ResolutionNotProposed,
+    /// ResolutionNotExecutable). Emits RecoveryDistributed, RecoveryTriggerAndReserve and PortfolioResolved.
+    /// @return recoveryId Sequence number of this recovery.
+    function depositFinalRecovery(uint256 amount, bytes32 reportHash) external returns (uint256 recoveryId);
+
+    /// @notice Same as `depositFinalRecovery(intent.amount, intent.reportHash)`, relayed by anyone with the
+    /// servicer's EIP-712 signature of `FinalDepositIntent(amount, reportHash, nonce, deadline)`: a distinct
+    /// type from `DepositIntent`, so a signed ordinary deposit can never be relayed as the final one (nor the
+    /// reverse). Nonces, deadline and errors as `depositRecoveryWithSig`.
+    /// @return recoveryId Sequence number of this recovery.
+    function depositFinalRecoveryWithSig(DepositIntent calldata intent, bytes calldata signature)
+        external
+        returns (uint256 recoveryId);
+
+    /// @notice Adds `amount` to the cash reserve, pulled from the caller, which must be the issuer treasury
+    /// fixed at creation (ReserveCallerNotIssuerTreasury): no one else can move its money or fund in its
+    /// name. Before the offering closes and at any time after, until resolution (PortfolioAlreadyResolved).
+    /// Reverts with ReserveNotConfigured without a reserve target, ReserveAmountZero, EnforcedPause.
+    /// The reserve's cash stays in this Portfolio, accounted apart from `undistributed`: only recoveries
+    /// release, draw or replenish it (spec v2) and `sweepUndistributed` never touches it.
+    function fundReserve(uint256 amount) external;
+
+    /// @notice The servicer proposes to resolve the portfolio (its own call only, RecoveryCallerNotServicer;
+    /// after the offering closed, RecoveryBeforeClose): its final recovery becomes possible `resolutionDelay`
+    /// seconds from now unless the guardian vetoes. Reverts with ResolutionAlreadyProposed while one is pending,
+    /// PortfolioAlreadyResolved, EnforcedPause.
+    function proposeResolution() external;
+
+    /// @notice The guardian vetoes the pending resolution (GUARDIAN_ROLE only; ResolutionNotProposed when none
+    /// is pending); the servicer may propose again later. Moves no money; available while paused.
+    function vetoResolution() external;
+
     /// @notice Sends every undistributed unit to `sweepRecipient()`, fixed at creation. DEFAULT_ADMIN_ROLE
     /// only (a TimelockController in production, so a sweep waits out its delay). Reverts with EnforcedPause
     /// while the portfolio is paused: it moves money out of the portfolio, which waits while the guardian
@@ -281,7 +380,8 @@ interface IPortfolio {
     /// the issuer's portfolio; the Distributor has its own guardian pause for an incident in the distributor.
     function pause() external;
 
-    /// @notice Lifts the pause of the portfolio and of every tranche token. GUARDIAN_ROLE only.
+    /// @notice Lifts the pause of the portfolio and of every tranche token (of a resolved portfolio the tokens
+    /// stay paused for good). GUARDIAN_ROLE only.
     function unpause() external;
 
     // ------------------------------------------------------------------ views
@@ -299,9 +399,12 @@ interface IPortfolio {
     /// `DepositIntent(uint256 amount,bytes32 reportHash,uint256 nonce,uint256 deadline)`.
     function DEPOSIT_INTENT_TYPEHASH() external view returns (bytes32);
 
+    /// @notice EIP-712 type hash of
+    /// `FinalDepositIntent(uint256 amount,bytes32 reportHash,uint256 nonce,uint256 deadline)`.
+    function FINAL_DEPOSIT_INTENT_TYPEHASH() external view returns (bytes32);
+
     /// @notice Role of the issuer.
     function ISSUER_ROLE() external view returns (bytes32);
-
 
     /// @notice Role of the guardian.
     function GUARDIAN_ROLE() external view returns (bytes32);
@@ -340,6 +443,28 @@ interface IPortfolio {
 
     /// @notice Pay units held here because the residual tranche had no holders.
     function undistributed() external view returns (uint256);
+
+    /// @notice Spec-v2 terms fixed at creation: the reserve target, the trigger's collection ratio and business
+    /// plan, and the resolution delay (seconds).
+    function riskTerms()
+        external
+        view
+        returns (
+            uint256 reserveTargetBps,
+            uint256 collectionRatioBps,
+            BusinessPlanPoint[] memory businessPlan,
+            uint256 resolutionDelay
+        );
+
+    /// @notice The cash reserve: its current `balance` and everything the issuer treasury `funded` so far.
+    function reserve() external view returns (uint256 balance, uint256 funded);
+
+    /// @notice Gross collections so far (every recovery's amount).
+    function collected() external view returns (uint256);
+
+    /// @notice The pending resolution's `executableAt` (0 when none is pending) and whether the portfolio is
+    /// resolved.
+    function resolution() external view returns (uint256 executableAt, bool resolved);
 
     /// @notice Where `sweepUndistributed` sends undistributed funds; fixed at creation.
     function sweepRecipient() external view returns (address);

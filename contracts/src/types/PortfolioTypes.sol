@@ -18,6 +18,29 @@ struct TrancheConfig {
     uint16 priceBps;
 }
 
+/// @notice The cash reserve of spec v2: `targetBps` of the senior tranche's outstanding principal (at most
+/// 10 000; 0 = no reserve, and `Portfolio.fundReserve` then reverts). The reserve itself is funded by the issuer
+/// treasury (`Portfolio.fundReserve`), before the offering closes and at any time after.
+struct ReserveTerms {
+    uint16 targetBps;
+}
+
+/// @notice One business plan point: the issuer expects `cumulative` collections (pay-token base units) by
+/// `atSeconds` seconds after the offering closed.
+struct BusinessPlanPoint {
+    uint64 atSeconds;
+    uint192 cumulative;
+}
+
+/// @notice The subordination trigger of spec v2: breached while collections so far, times 10 000, are below
+/// `collectionRatioBps` times the business plan's cumulative at the current clock. `collectionRatioBps == 0`
+/// with an empty plan: no trigger. At most `WaterfallLib.MAX_PLAN_POINTS` points, strictly increasing
+/// `atSeconds`, non-decreasing `cumulative` (`WaterfallLib.checkTerms`).
+struct TriggerTerms {
+    uint16 collectionRatioBps;
+    BusinessPlanPoint[] businessPlan;
+}
+
 /// @notice Everything `PortfolioFactory.createPortfolio` needs to deploy and initialize one portfolio.
 /// @param admin DEFAULT_ADMIN_ROLE of the Portfolio and of its Distributor.
 /// @param issuer ISSUER_ROLE (documents, early close of the offering).
@@ -40,6 +63,10 @@ struct TrancheConfig {
 /// @param tranches Tranche terms in seniority order; the last is the residual tranche.
 /// @param sweepRecipient The only destination of `Portfolio.sweepUndistributed`; non-zero, fixed for the
 /// portfolio's life.
+/// @param reserve The cash reserve's target (spec v2); `{0}`: no reserve.
+/// @param trigger The collection-ratio trigger over the business plan (spec v2); `{0, []}`: no trigger.
+/// @param resolutionDelay Seconds between the servicer's `proposeResolution` and the earliest final recovery,
+/// during which the guardian may veto; at least the Distributor's `timelockDelay` at creation.
 /// @param salt Chosen by the creator: with the creator and the hash of all the parameters (this one included)
 /// it makes the CREATE2 salt of the clones, so the same terms can be listed twice (another salt) and an
 /// address always stands for one creator and one set of parameters.
@@ -63,5 +90,8 @@ struct CreateParams {
     bytes32 loanTapeHash;
     TrancheConfig[] tranches;
     address sweepRecipient;
+    ReserveTerms reserve;
+    TriggerTerms trigger;
+    uint32 resolutionDelay;
     bytes32 salt;
 }

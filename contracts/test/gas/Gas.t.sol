@@ -5,6 +5,7 @@ import {Hashes} from "@openzeppelin/contracts/utils/cryptography/Hashes.sol";
 import {Marketplace} from "../../src/Marketplace.sol";
 import {IMarketplace} from "../../src/interfaces/IMarketplace.sol";
 import {IPortfolio} from "../../src/interfaces/IPortfolio.sol";
+import {BusinessPlanPoint, CreateParams, ReserveTerms, TriggerTerms} from "../../src/types/PortfolioTypes.sol";
 import {PortfolioFixture} from "../utils/PortfolioFixture.sol";
 import {StandardMerkle} from "../utils/StandardMerkle.sol";
 
@@ -91,6 +92,38 @@ contract GasTest is PortfolioFixture {
         vm.prank(servicer);
         portfolio.depositRecovery(100_000e6, keccak256("report"));
         vm.snapshotGasLastCall("gas", "depositRecovery_3_tranches");
+    }
+
+    /// @dev Spec v2 beside the v1 figure above: the same 3 tranches and recovery, with a reserve (400 bps of the
+    /// senior, funded by the issuer treasury) and a trigger over a 12-point business plan (monthly points),
+    /// the recovery after 90 days (its plan scan passes 3 points).
+    function test_gas_depositRecovery3Tranches12PointPlan() public {
+        CreateParams memory params = _defaultParams();
+        params.reserve = ReserveTerms(400);
+        BusinessPlanPoint[] memory plan = new BusinessPlanPoint[](12);
+        for (uint256 i; i < 12; ++i) {
+            plan[i] = BusinessPlanPoint(uint64((i + 1) * 30 days), uint192((i + 1) * 40_000e6));
+        }
+        params.trigger = TriggerTerms(9_000, plan);
+        _deploy(params);
+        _buy(alice, 0, 600_000e6);
+        _buy(alice, 1, 250_000e6);
+        _buy(bob, 2, 150_000e6);
+        vm.prank(admin);
+        usd.mint(issuerTreasury, 24_000e6);
+        vm.startPrank(issuerTreasury);
+        usd.approve(address(portfolio), 24_000e6);
+        portfolio.fundReserve(24_000e6);
+        vm.stopPrank();
+        _close();
+        vm.warp(block.timestamp + 90 days);
+        vm.prank(admin);
+        usd.mint(servicer, 100_000e6);
+        vm.prank(servicer);
+        usd.approve(address(portfolio), 100_000e6);
+        vm.prank(servicer);
+        portfolio.depositRecovery(100_000e6, keccak256("report"));
+        vm.snapshotGasLastCall("gas", "depositRecovery_3_tranches_12_point_plan");
     }
 
     /// @dev The path the API takes: the platform relayer sends the servicer's signed DepositIntent.

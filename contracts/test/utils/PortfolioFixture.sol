@@ -9,7 +9,13 @@ import {TrancheToken} from "../../src/TrancheToken.sol";
 import {IPortfolio} from "../../src/interfaces/IPortfolio.sol";
 import {WaterfallLib} from "../../src/libraries/WaterfallLib.sol";
 import {TestStablecoin} from "../../src/test/TestStablecoin.sol";
-import {CreateParams, TrancheConfig} from "../../src/types/PortfolioTypes.sol";
+import {
+    BusinessPlanPoint,
+    CreateParams,
+    ReserveTerms,
+    TrancheConfig,
+    TriggerTerms
+} from "../../src/types/PortfolioTypes.sol";
 import {Test} from "./Test.sol";
 
 /// @notice Deploys the real stack (registry, stablecoin, implementations, factory with the real
@@ -90,6 +96,9 @@ abstract contract PortfolioFixture is Test {
             loanTapeHash: keccak256("loan tape v1"),
             tranches: tranches,
             sweepRecipient: sweepRecipient,
+            reserve: ReserveTerms(0),
+            trigger: TriggerTerms(0, new BusinessPlanPoint[](0)),
+            resolutionDelay: 1 days,
             salt: bytes32(0)
         });
     }
