@@ -371,6 +371,11 @@ async function publishOnce(context: PublishContext, data: JobData<'publish'>): P
       mode: portfolio.waterfallMode,
       documentRoot: tree.root,
       loanTapeHash,
+      // spec v1 terms only until the off-chain part of waterfall v2 lands (drafts with v2 terms are refused
+      // before they get here): no reserve, no trigger; the resolution delay is the Distributor's timelock
+      reserve: { targetBps: 0 },
+      trigger: { collectionRatioBps: 0, businessPlan: [] },
+      resolutionDelay: Number(deployment.config.timelockDelay),
       salt: publishSalt(data.jobId),
     } satisfies CreatePortfolioParameters;
     // a job that is no longer running must not send anything

@@ -100,6 +100,24 @@ export type CreatePortfolioParameters = {
   /** The only destination of `sweepUndistributed`; default: the issuer treasury. */
   sweepRecipient?: Address;
   /**
+   * Spec-v2 cash reserve: `targetBps` of the senior's outstanding principal (0 to 10 000); default none
+   * (`{ targetBps: 0 }`). The issuer treasury funds it on-chain (`Portfolio.fundReserve`).
+   */
+  reserve?: { targetBps: number };
+  /**
+   * Spec-v2 subordination trigger over the business plan (points sorted by strictly increasing `atSeconds`
+   * after the close, non-decreasing `cumulative`, at most `WaterfallLib.MAX_PLAN_POINTS`); default none.
+   */
+  trigger?: {
+    collectionRatioBps: number;
+    businessPlan: readonly { atSeconds: bigint | number; cumulative: bigint }[];
+  };
+  /**
+   * Seconds between the servicer's resolution proposal and its final recovery (the guardian's veto window);
+   * at least `timelockDelay`, checked on-chain; default: `timelockDelay`.
+   */
+  resolutionDelay?: number;
+  /**
    * The creator's salt of the deterministic clones (with the creator and every other parameter it fixes
    * the addresses, `predictPortfolioAddresses`); default: 32 random bytes, so the same terms can be
    * created again.
@@ -121,6 +139,7 @@ export type CreatePortfolioReturnType = TxResult & {
  */
 export function createPortfolioArgs(parameters: CreatePortfolioParameters, sender: Address) {
   const issuerTreasury = parameters.issuerTreasury ?? sender;
+  const timelockDelay = BigInt(parameters.timelockDelay ?? 86_400);
   return [
     {
       admin: parameters.admin ?? sender,
@@ -132,7 +151,7 @@ export function createPortfolioArgs(parameters: CreatePortfolioParameters, sende
       payToken: parameters.payToken,
       registry: parameters.registry,
       rootProposer: parameters.rootProposer ?? sender,
-      timelockDelay: BigInt(parameters.timelockDelay ?? 86_400),
+      timelockDelay,
       servicerFeeBps: parameters.servicerFeeBps ?? 0,
       protocolFeeBps: parameters.protocolFeeBps ?? 0,
       mode: waterfallModeIndex[parameters.mode ?? 'interestFirst'],
@@ -148,6 +167,15 @@ export function createPortfolioArgs(parameters: CreatePortfolioParameters, sende
         priceBps: tranche.priceBps ?? 10_000,
       })),
       sweepRecipient: parameters.sweepRecipient ?? issuerTreasury,
+      reserve: { targetBps: parameters.reserve?.targetBps ?? 0 },
+      trigger: {
+        collectionRatioBps: parameters.trigger?.collectionRatioBps ?? 0,
+        businessPlan: (parameters.trigger?.businessPlan ?? []).map((point) => ({
+          atSeconds: BigInt(point.atSeconds),
+          cumulative: point.cumulative,
+        })),
+      },
+      resolutionDelay: parameters.resolutionDelay ?? Number(timelockDelay),
       salt: parameters.salt ?? bytesToHex(randomBytes(32)),
     },
   ] as const;
