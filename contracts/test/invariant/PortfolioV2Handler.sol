@@ -141,6 +141,26 @@ contract PortfolioV2Handler is Test {
     /// replenished + undistributed`, the reserve view moved by exactly the event's flows, no junior principal
     /// while the senior has principal outstanding, no junior interest while breached and the senior has
     /// principal outstanding.
+    /// @dev RecoveryDistributed's gross amount, everything it paid out or kept (fees, tranche totals,
+    /// undistributed), and its per-tranche interest and principal.
+    function _decodeRecovery(bytes memory data)
+        internal
+        returns (uint256 gross, uint256 out, uint256[] memory interest, uint256[] memory principal)
+    {
+        uint256[] memory residual;
+        uint256 servicerFee;
+        uint256 protocolFee;
+        uint256 undistributed_;
+        (gross, servicerFee, protocolFee, interest, principal, residual, undistributed_,,) = abi.decode(
+            data, (uint256, uint256, uint256, uint256[], uint256[], uint256[], uint256, uint256, bytes32)
+        );
+        sumServicerFees += servicerFee;
+        out = servicerFee + protocolFee + undistributed_;
+        for (uint256 i; i < interest.length; ++i) {
+            out += interest[i] + principal[i] + residual[i];
+        }
+    }
+
     function _checkRecovery(Vm.Log[] memory logs, uint256 reserveBefore, uint256 undistributedBefore) internal {
         uint256[] memory interest;
         uint256[] memory principal;
@@ -151,18 +171,7 @@ contract PortfolioV2Handler is Test {
             if (logs[l].emitter != address(portfolio)) continue;
             bytes32 topic = logs[l].topics[0];
             if (topic == IPortfolio.RecoveryDistributed.selector) {
-                uint256[] memory residual;
-                uint256[3] memory head;
-                uint256 undistributed_;
-                (head[0], head[1], head[2], interest, principal, residual, undistributed_,,) = abi.decode(
-                    logs[l].data, (uint256, uint256, uint256, uint256[], uint256[], uint256[], uint256, uint256, bytes32)
-                );
-                gross = head[0];
-                sumServicerFees += head[1];
-                out = head[1] + head[2] + undistributed_;
-                for (uint256 i; i < interest.length; ++i) {
-                    out += interest[i] + principal[i] + residual[i];
-                }
+                (gross, out, interest, principal) = _decodeRecovery(logs[l].data);
             } else if (topic == IPortfolio.RecoveryTriggerAndReserve.selector) {
                 flow = abi.decode(logs[l].data, (uint256[7]));
             }
