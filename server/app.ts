@@ -14,6 +14,7 @@ import { servicesPlugin } from './plugins/services.ts';
 import { swaggerPlugin } from './plugins/swagger.ts';
 import { tradingPlugin } from './plugins/trading.ts';
 import { authRoutes } from './routes/auth.ts';
+import { businessPlanRoutes } from './routes/business-plan.ts';
 import { devRoutes } from './routes/dev.ts';
 import { distributionRoutes } from './routes/distributions.ts';
 import { documentRoutes } from './routes/documents.ts';
@@ -110,6 +111,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(authRoutes);
   await app.register(portfolioRoutes);
   await app.register(loanRoutes);
+  await app.register(businessPlanRoutes);
   await app.register(publishRoutes);
   await app.register(documentRoutes);
   await app.register(holdingsRoutes);

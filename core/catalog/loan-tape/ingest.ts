@@ -108,6 +108,21 @@ export const tooLarge = (maxBytes: number) =>
     details: { maxBytes },
   });
 
+/**
+ * The 422 of a rejected table upload (the loan tape, the business plan): `{ errorCount, errors, truncated }`
+ * with one `{ row, column, value, reason }` per bad cell, `errors` holding the first ones.
+ */
+export function tableRejected<E extends LoanTapeError>(
+  what: string,
+  errorCount: number,
+  errors: readonly E[],
+): ValidationFailedError {
+  return new ValidationFailedError(`${what} rejected: ${errorCount} error${errorCount === 1 ? '' : 's'}`, {
+    statusCode: 422,
+    details: { errorCount, errors, truncated: errorCount > errors.length },
+  });
+}
+
 type Header = {
   /** index of each known column in the CSV record, in loanTapeColumns order (-1: absent) */
   positions: number[];
@@ -358,10 +373,7 @@ export async function ingestLoanTape({
     }
     if (errorCount > 0) {
       await abortCopy();
-      throw new ValidationFailedError(
-        `Loan tape rejected: ${errorCount} error${errorCount === 1 ? '' : 's'}`,
-        { statusCode: 422, details: { errorCount, errors, truncated: errorCount > errors.length } },
-      );
+      throw tableRejected('Loan tape', errorCount, errors);
     }
     if (pgError !== null) throw pgError;
 
