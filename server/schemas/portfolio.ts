@@ -82,6 +82,8 @@ export function refineBusinessPlan(
   path: (string | number)[],
   ctx: z.RefinementCtx,
 ): void {
+  // a refinement runs even when a point failed its own schema: the rules need every point well-formed
+  if (!plan.every((p) => Number.isSafeInteger(p.atSeconds) && /^\d{1,78}$/.test(p.cumulative))) return;
   const points = plan.map((p) => ({ atSeconds: p.atSeconds, cumulative: BigInt(p.cumulative) }));
   for (const issue of validateBusinessPlan(points)) {
     // businessPlan[3].atSeconds → [...path, 3, 'atSeconds']
