@@ -6,25 +6,14 @@
  * the holder, once. Then a later claimMany push by the worker that includes an account that
  * already claimed still ends `paid`, paying nobody twice.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import pino from 'pino';
-import {
-  type Address,
-  erc20Abi,
-  getAddress,
-  type Hex,
-  maxUint256,
-  type TypedDataDefinition,
-  zeroAddress,
-} from 'viem';
+import { type Address, getAddress, type Hex, maxUint256, zeroAddress } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { approve, createPortfolio, mintTestStablecoin } from '../../core/chain/actions.ts';
-import { type ChainClients, createChainClients, withAccount } from '../../core/chain/clients.ts';
-import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
-import { createPlatformChain, type PlatformChain, saveDeployment } from '../../core/chain/deployment.ts';
+import { createPortfolio } from '../../core/chain/actions.ts';
+import type { ChainClients } from '../../core/chain/clients.ts';
+import type { DeployedStack } from '../../core/chain/deploy.ts';
+import type { PlatformChain } from '../../core/chain/deployment.ts';
 import { distributorAbi } from '../../core/chain/generated/index.ts';
 import { createRelayer } from '../../core/chain/relayer/relayer.ts';
 import { sendAndWait } from '../../core/chain/tx.ts';
@@ -33,15 +22,25 @@ import { createTreeCache, warmTrees } from '../../core/distributions/payouts.ts'
 import { handleDistribution } from '../../core/distributions/run.ts';
 import { createRedis } from '../../core/platform/queue.ts';
 import { createIndexer } from '../../worker/indexer/index.ts';
-import { createWorker, type NplWorker } from '../../worker/main.ts';
-import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
-import { createTestApp, type TestApp } from '../helpers/app.ts';
+import type { NplWorker } from '../../worker/main.ts';
+import { type AnvilInstance, createAnvilTestClient } from '../helpers/anvil.ts';
+import type { TestApp } from '../helpers/app.ts';
 import { apiKeyHeaders, type Headers } from '../helpers/auth.ts';
+import { startDistributionWorker } from '../helpers/distribution.ts';
 import { allowlistAndBuy, balancesAtBlock, recordPublishedPortfolio } from '../helpers/portfolio.ts';
+import { signedDeposit } from '../helpers/recoveries.ts';
+import {
+  accountClients,
+  claimedFrom,
+  createDistributionApp,
+  fundServicer,
+  payTokenBalance,
+  platformChainOf,
+  type StackApp,
+  startStack,
+} from '../helpers/stack.ts';
 
-const silent = pino({ level: 'silent' });
 const usd = (whole: bigint) => whole * 10n ** 6n;
-const _SCALE = 10n ** 12n;
 
 let anvil: AnvilInstance;
 let stack: DeployedStack;
@@ -49,6 +48,7 @@ let deployer: ChainClients;
 let servicer: ChainClients;
 let holders: ChainClients[];
 let platform: PlatformChain;
+let app: StackApp;
 let t: TestApp;
 let dir: string;
 let worker: NplWorker | undefined;
@@ -58,30 +58,13 @@ let firstDistributionId: string;
 let servicerKey: Headers;
 
 beforeAll(async () => {
-  anvil = await startAnvil({ accounts: 8 });
-  deployer = createChainClients({
-    rpcUrl: anvil.rpcUrl,
-    privateKey: anvil.accounts[0].privateKey,
-    pollingInterval: 20,
-  });
-  servicer = withAccount(deployer, anvil.accounts[2].privateKey);
-  holders = [3, 4, 5].map((i) => withAccount(deployer, anvil.accounts[i].privateKey));
-  stack = await deployStack(deployer);
-  dir = await mkdtemp(path.join(tmpdir(), 'npl-payouts-'));
-  const deploymentFile = path.join(dir, 'deployment.json');
-  await saveDeployment(deploymentFile, stack);
-  t = await createTestApp({
-    overrides: {
-      RPC_URL: anvil.rpcUrl,
-      DEPLOYMENT_FILE: deploymentFile,
-      DATA_DIR: dir,
-      PLATFORM_PRIVATE_KEY: anvil.accounts[1].privateKey,
-      QUEUE_PREFIX: `npl-test-payouts-${randomBytes(4).toString('hex')}`,
-      JOB_ATTEMPTS: 3,
-      JOB_BACKOFF_MS: 200,
-    },
-  });
-  platform = await createPlatformChain(t.config, { deployment: stack, pollingInterval: 20 });
+  const chain = await startStack({ accounts: 8 });
+  ({ anvil, deployer, stack } = chain);
+  [servicer] = accountClients(chain, [2]);
+  holders = accountClients(chain, [3, 4, 5]);
+  app = await createDistributionApp(chain, { name: 'payouts' });
+  ({ t, dir } = app);
+  platform = await platformChainOf(t, stack);
   workerRedis = createRedis(t.config.REDIS_URL as string);
   issuer = await apiKeyHeaders(t.db.prisma, 'issuer', 'acme');
   servicerKey = await apiKeyHeaders(t.db.prisma, 'servicer', servicer.account.address);
@@ -90,9 +73,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await worker?.close();
   workerRedis?.disconnect();
-  await t?.close();
+  await app?.close();
   await anvil?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 const tranchesSpec = [
@@ -136,21 +118,8 @@ async function publishedPortfolio() {
   return { id: row.id, ...created };
 }
 
-const payBalance = (account: Address) =>
-  deployer.publicClient.readContract({
-    address: stack.testStablecoin as Address,
-    abi: erc20Abi,
-    functionName: 'balanceOf',
-    args: [account],
-  });
-
-const claimedOf = (distributor: Address, account: Address) =>
-  deployer.publicClient.readContract({
-    address: distributor,
-    abi: distributorAbi,
-    functionName: 'claimed',
-    args: [account],
-  });
+const payBalance = (account: Address) => payTokenBalance(deployer, stack, account);
+const claimedOf = (distributor: Address, account: Address) => claimedFrom(deployer, distributor, account);
 
 async function waitRelay(id: string) {
   for (let i = 0; i < 400; i++) {
@@ -177,21 +146,13 @@ async function waitStatus(portfolioId: string, count: number, statuses: string[]
 }
 
 async function startWorker() {
-  worker = await createWorker({
-    config: t.config,
-    db: t.db,
+  // nobody is pushed: holders claim themselves
+  worker = await startDistributionWorker({
+    t,
     redis: workerRedis,
     platform,
-    logger: silent,
-    distributionPollMs: 200,
-    // nobody is pushed: holders claim themselves
+    stack,
     distribution: { minPush: maxUint256 },
-    indexer: createIndexer({
-      db: t.db,
-      publicClient: platform.clients.publicClient,
-      stack,
-      confirmations: 0,
-    }),
   });
 }
 
@@ -215,27 +176,16 @@ async function payouts(account: string): Promise<PayoutItem[]> {
   return res.json().items;
 }
 
-/**
- * A deposit the servicer consents to: its EIP-712 DepositIntent (POST /recoveries/intents) signed with
- * the servicer's own key, as POST /recoveries requires.
- */
-async function consentedDeposit(portfolioId: string, amount: bigint, reportSha256: string) {
-  const body = { amount: amount.toString(), reportSha256 };
-  const res = await t.app.inject({
-    method: 'POST',
-    url: `/v1/portfolios/${portfolioId}/recoveries/intents`,
-    headers: servicerKey,
-    payload: body,
-  });
-  expect(res.statusCode, res.body).toBe(200);
-  const intent = res.json() as {
-    nonce: string;
-    deadline: string;
-    typedData: { deposit: TypedDataDefinition };
-  };
-  const servicerSignature = await servicer.account.signTypedData(intent.typedData.deposit);
-  return { ...body, servicerSignature, nonce: intent.nonce, deadline: intent.deadline };
-}
+/** A deposit the servicer consents to: its DepositIntent signed with the servicer's own key. */
+const consentedDeposit = async (portfolioId: string, amount: bigint, reportSha256: string) =>
+  (
+    await signedDeposit(t, {
+      portfolioId,
+      headers: servicerKey,
+      body: { amount: amount.toString(), reportSha256 },
+      signer: servicer.account,
+    })
+  ).payload;
 
 const claim = (account: string, payload?: object) =>
   t.app.inject({ method: 'POST', url: `/v1/investors/${account}/claims`, payload });
@@ -254,16 +204,7 @@ describe('payouts and claims', () => {
     expect(close.statusCode).toBe(202);
     expect((await waitRelay(close.json().relayTxId)).status).toBe('mined');
 
-    await mintTestStablecoin(deployer, {
-      token: stack.testStablecoin as Address,
-      to: servicer.account.address,
-      amount: usd(100_000n),
-    });
-    await approve(servicer, {
-      token: stack.testStablecoin as Address,
-      spender: portfolio.portfolio,
-      amount: maxUint256,
-    });
+    await fundServicer(deployer, servicer, { stack, portfolio: portfolio.portfolio, amount: usd(100_000n) });
     const amount = usd(123n) + 7n;
     const deposit = await t.app.inject({
       method: 'POST',
