@@ -7,7 +7,8 @@ import { approve, mintTestStablecoin } from '../../core/chain/actions.ts';
 import { type ChainClients, createChainClients, withAccount } from '../../core/chain/clients.ts';
 import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
 import { createPlatformChain, type PlatformChain, saveDeployment } from '../../core/chain/deployment.ts';
-import { distributorAbi } from '../../core/chain/generated/index.ts';
+import { complianceRegistryAbi, distributorAbi } from '../../core/chain/generated/index.ts';
+import { sendAndWait } from '../../core/chain/tx.ts';
 import type { Config } from '../../core/platform/config.ts';
 import { type AnvilInstance, type StartAnvilOptions, startAnvil } from './anvil.ts';
 import { createTestApp, type TestApp } from './app.ts';
@@ -131,3 +132,21 @@ export const claimedFrom = (clients: ChainClients, distributor: Address, account
     functionName: 'claimed',
     args: [account],
   });
+
+/** Freezes (or unfreezes) `account` in the stack's ComplianceRegistry, as `guardian` (GUARDIAN_ROLE). */
+export async function setFrozen(
+  guardian: ChainClients,
+  stack: DeployedStack,
+  account: Address,
+  frozen: boolean,
+): Promise<void> {
+  const functionName = frozen ? 'freeze' : 'unfreeze';
+  await sendAndWait(guardian, { contract: 'ComplianceRegistry', functionName }, () =>
+    guardian.walletClient.writeContract({
+      address: stack.complianceRegistry,
+      abi: complianceRegistryAbi,
+      functionName,
+      args: [account],
+    }),
+  );
+}

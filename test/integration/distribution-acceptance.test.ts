@@ -48,23 +48,20 @@ import type { PlatformChain } from '../../core/chain/deployment.ts';
 import { distributorAbi, portfolioAbi, trancheTokenAbi } from '../../core/chain/generated/index.ts';
 import { fetchPublishedDistribution, verifyDistribution } from '../../core/distributions/verify/index.ts';
 import { computeWaterfall, type TrancheState } from '../../core/domain/waterfall.ts';
-import { createRedis } from '../../core/platform/queue.ts';
+import type { createRedis } from '../../core/platform/queue.ts';
 import type { NplWorker } from '../../worker/main.ts';
 import { type AnvilInstance, createAnvilTestClient } from '../helpers/anvil.ts';
 import type { TestApp } from '../helpers/app.ts';
 import { apiKeyHeaders } from '../helpers/auth.ts';
-import { startDistributionWorker, waitDistributionsPaid } from '../helpers/distribution.ts';
+import {
+  type DistributionEnv,
+  startDistributionEnv,
+  startDistributionWorker,
+  waitDistributionsPaid,
+} from '../helpers/distribution.ts';
 import { recordPublishedPortfolio } from '../helpers/portfolio.ts';
 import { signedDeposit } from '../helpers/recoveries.ts';
-import {
-  accountClients,
-  createDistributionApp,
-  fundServicer,
-  payTokenBalance,
-  platformChainOf,
-  type StackApp,
-  startStack,
-} from '../helpers/stack.ts';
+import { fundServicer, payTokenBalance } from '../helpers/stack.ts';
 
 const HOLDERS = Number(process.env.ACCEPTANCE_HOLDERS ?? 300);
 const usd = (whole: bigint) => whole * 10n ** 6n;
@@ -89,29 +86,21 @@ let deployer: ChainClients;
 let servicer: ChainClients;
 let buyers: ChainClients[];
 let platform: PlatformChain;
-let app: StackApp;
+let env: DistributionEnv;
 let t: TestApp;
 let worker: NplWorker | undefined;
 let workerRedis: ReturnType<typeof createRedis>;
 let client: PublicClient;
 
 beforeAll(async () => {
-  const chain = await startStack({ accounts: 8 });
-  ({ anvil, deployer, stack } = chain);
+  env = await startDistributionEnv({ name: 'acceptance', accounts: 8, holders: [3, 4, 5] });
+  ({ anvil, deployer, stack, servicer, holders: buyers, t, platform, workerRedis } = env);
   client = deployer.publicClient as unknown as PublicClient;
-  [servicer] = accountClients(chain, [2]);
-  buyers = accountClients(chain, [3, 4, 5]);
-  app = await createDistributionApp(chain, { name: 'acceptance' });
-  t = app.t;
-  platform = await platformChainOf(t, stack);
-  workerRedis = createRedis(t.config.REDIS_URL as string);
 }, 120_000);
 
 afterAll(async () => {
   await worker?.close();
-  workerRedis?.disconnect();
-  await app?.close();
-  await anvil?.stop();
+  await env?.close();
 });
 
 // ------------------------------------------------------------------ the test's own ledger

@@ -11,56 +11,46 @@ import { depositRecovery } from '../../core/chain/actions.ts';
 import type { ChainClients } from '../../core/chain/clients.ts';
 import type { DeployedStack } from '../../core/chain/deploy.ts';
 import type { PlatformChain } from '../../core/chain/deployment.ts';
-import { complianceRegistryAbi, trancheTokenAbi } from '../../core/chain/generated/index.ts';
-import { sendAndWait } from '../../core/chain/tx.ts';
+import { trancheTokenAbi } from '../../core/chain/generated/index.ts';
 import { distributionPushKey } from '../../core/distributions/run.ts';
-import { createRedis } from '../../core/platform/queue.ts';
+import type { createRedis } from '../../core/platform/queue.ts';
 import type { NplWorker } from '../../worker/main.ts';
-import type { AnvilInstance } from '../helpers/anvil.ts';
 import type { TestApp } from '../helpers/app.ts';
-import { startDistributionWorker, waitDistributionsPaid } from '../helpers/distribution.ts';
+import {
+  type DistributionEnv,
+  startDistributionEnv,
+  startDistributionWorker,
+  waitDistributionsPaid,
+} from '../helpers/distribution.ts';
 import { createClosedPortfolio } from '../helpers/portfolio.ts';
 import {
-  accountClients,
   claimedFrom,
-  createDistributionApp,
   fundServicer,
   payTokenBalance,
-  platformChainOf,
-  type StackApp,
-  startStack,
+  setFrozen as setRegistryFrozen,
 } from '../helpers/stack.ts';
 
 const usd = (whole: bigint) => whole * 10n ** 6n;
 
-let anvil: AnvilInstance;
 let stack: DeployedStack;
 let deployer: ChainClients;
 let servicer: ChainClients;
 let holders: ChainClients[];
 let platform: PlatformChain;
-let app: StackApp;
+let env: DistributionEnv;
 let t: TestApp;
 let worker: NplWorker | undefined;
 let workerRedis: ReturnType<typeof createRedis>;
 
 beforeAll(async () => {
-  const chain = await startStack({ accounts: 8 });
-  ({ anvil, deployer, stack } = chain);
-  [servicer] = accountClients(chain, [2]);
-  holders = accountClients(chain, [3, 4, 5]);
   // the API reads the deployment (payouts, relayed claims) from its file
-  app = await createDistributionApp(chain, { name: 'distribution-compliance' });
-  t = app.t;
-  platform = await platformChainOf(t, stack);
-  workerRedis = createRedis(t.config.REDIS_URL as string);
+  env = await startDistributionEnv({ name: 'distribution-compliance', accounts: 8, holders: [3, 4, 5] });
+  ({ deployer, stack, servicer, holders, t, platform, workerRedis } = env);
 }, 120_000);
 
 afterAll(async () => {
   await worker?.close();
-  workerRedis?.disconnect();
-  await app?.close();
-  await anvil?.stop();
+  await env?.close();
 });
 
 const tranchesSpec = [
@@ -77,18 +67,7 @@ const payBalance = (account: Address) => payTokenBalance(deployer, stack, accoun
 const claimedOf = (distributor: Address, account: Address) => claimedFrom(deployer, distributor, account);
 
 /** The deployer holds the registry's GUARDIAN_ROLE (deployStack's defaults). */
-const setFrozen = (account: Address, frozen: boolean) =>
-  sendAndWait(
-    deployer,
-    { contract: 'ComplianceRegistry', functionName: frozen ? 'freeze' : 'unfreeze' },
-    () =>
-      deployer.walletClient.writeContract({
-        address: stack.complianceRegistry,
-        abi: complianceRegistryAbi,
-        functionName: frozen ? 'freeze' : 'unfreeze',
-        args: [account],
-      }),
-  );
+const setFrozen = (account: Address, frozen: boolean) => setRegistryFrozen(deployer, stack, account, frozen);
 
 const waitPaid = (portfolioId: string, count: number) => waitDistributionsPaid(t, portfolioId, count);
 

@@ -22,31 +22,26 @@ import { loadDistributionTreeJson } from '../../core/distributions/tree/merkle.t
 import { bullJobId, JOB_NAMES, JOB_QUEUE } from '../../core/platform/jobs.ts';
 import { createRedis } from '../../core/platform/queue.ts';
 import { createWorker, type NplWorker } from '../../worker/main.ts';
-import type { AnvilInstance } from '../helpers/anvil.ts';
 import type { TestApp } from '../helpers/app.ts';
-import { startDistributionWorker, waitDistributionsPaid } from '../helpers/distribution.ts';
-import { balancesAtBlock, createClosedPortfolio } from '../helpers/portfolio.ts';
 import {
-  accountClients,
-  createDistributionApp,
-  fundServicer,
-  payTokenBalance,
-  platformChainOf,
-  type StackApp,
-  startStack,
-} from '../helpers/stack.ts';
+  type DistributionEnv,
+  startDistributionEnv,
+  startDistributionWorker,
+  waitDistributionsPaid,
+} from '../helpers/distribution.ts';
+import { balancesAtBlock, createClosedPortfolio } from '../helpers/portfolio.ts';
+import { fundServicer, payTokenBalance } from '../helpers/stack.ts';
 
 const silent = pino({ level: 'silent' });
 const usd = (whole: bigint) => whole * 10n ** 6n;
 const SCALE = 10n ** 12n; // tranche tokens have 18 decimals, the TestStablecoin 6
 
-let anvil: AnvilInstance;
 let stack: DeployedStack;
 let deployer: ChainClients;
 let servicer: ChainClients;
 let holders: ChainClients[];
 let platform: PlatformChain;
-let app: StackApp;
+let env: DistributionEnv;
 let t: TestApp;
 let worker: NplWorker | undefined;
 let workerRedis: ReturnType<typeof createRedis>;
@@ -54,21 +49,18 @@ let paidRows: Awaited<ReturnType<typeof waitPaid>> = [];
 let paidPortfolio: Awaited<ReturnType<typeof publishedPortfolio>>;
 
 beforeAll(async () => {
-  const chain = await startStack({ accounts: 10 });
-  ({ anvil, deployer, stack } = chain);
-  [servicer] = accountClients(chain, [2]);
-  holders = accountClients(chain, [3, 4, 5, 6, 7]);
-  app = await createDistributionApp(chain, { name: 'distribution', deploymentFile: false });
-  t = app.t;
-  platform = await platformChainOf(t, stack);
-  workerRedis = createRedis(t.config.REDIS_URL as string);
+  env = await startDistributionEnv({
+    name: 'distribution',
+    accounts: 10,
+    holders: [3, 4, 5, 6, 7],
+    deploymentFile: false,
+  });
+  ({ deployer, stack, servicer, holders, t, platform, workerRedis } = env);
 }, 120_000);
 
 afterAll(async () => {
   await worker?.close();
-  workerRedis?.disconnect();
-  await app?.close();
-  await anvil?.stop();
+  await env?.close();
 });
 
 const tranchesSpec = [

@@ -20,25 +20,21 @@ import { sendAndWait } from '../../core/chain/tx.ts';
 import { computeDistribution } from '../../core/distributions/compute.ts';
 import { createTreeCache, warmTrees } from '../../core/distributions/payouts.ts';
 import { handleDistribution } from '../../core/distributions/run.ts';
-import { createRedis } from '../../core/platform/queue.ts';
+import type { createRedis } from '../../core/platform/queue.ts';
 import { createIndexer } from '../../worker/indexer/index.ts';
 import type { NplWorker } from '../../worker/main.ts';
 import { type AnvilInstance, createAnvilTestClient } from '../helpers/anvil.ts';
 import type { TestApp } from '../helpers/app.ts';
 import { apiKeyHeaders, type Headers } from '../helpers/auth.ts';
-import { startDistributionWorker } from '../helpers/distribution.ts';
+import {
+  type DistributionEnv,
+  startDistributionEnv,
+  startDistributionWorker,
+  waitDistributions,
+} from '../helpers/distribution.ts';
 import { allowlistAndBuy, balancesAtBlock, recordPublishedPortfolio } from '../helpers/portfolio.ts';
 import { signedDeposit } from '../helpers/recoveries.ts';
-import {
-  accountClients,
-  claimedFrom,
-  createDistributionApp,
-  fundServicer,
-  payTokenBalance,
-  platformChainOf,
-  type StackApp,
-  startStack,
-} from '../helpers/stack.ts';
+import { claimedFrom, fundServicer, payTokenBalance } from '../helpers/stack.ts';
 
 const usd = (whole: bigint) => whole * 10n ** 6n;
 
@@ -48,7 +44,7 @@ let deployer: ChainClients;
 let servicer: ChainClients;
 let holders: ChainClients[];
 let platform: PlatformChain;
-let app: StackApp;
+let env: DistributionEnv;
 let t: TestApp;
 let dir: string;
 let worker: NplWorker | undefined;
@@ -58,23 +54,15 @@ let firstDistributionId: string;
 let servicerKey: Headers;
 
 beforeAll(async () => {
-  const chain = await startStack({ accounts: 8 });
-  ({ anvil, deployer, stack } = chain);
-  [servicer] = accountClients(chain, [2]);
-  holders = accountClients(chain, [3, 4, 5]);
-  app = await createDistributionApp(chain, { name: 'payouts' });
-  ({ t, dir } = app);
-  platform = await platformChainOf(t, stack);
-  workerRedis = createRedis(t.config.REDIS_URL as string);
+  env = await startDistributionEnv({ name: 'payouts', accounts: 8, holders: [3, 4, 5] });
+  ({ anvil, deployer, stack, servicer, holders, t, dir, platform, workerRedis } = env);
   issuer = await apiKeyHeaders(t.db.prisma, 'issuer', 'acme');
   servicerKey = await apiKeyHeaders(t.db.prisma, 'servicer', servicer.account.address);
 }, 120_000);
 
 afterAll(async () => {
   await worker?.close();
-  workerRedis?.disconnect();
-  await app?.close();
-  await anvil?.stop();
+  await env?.close();
 });
 
 const tranchesSpec = [
@@ -130,20 +118,14 @@ async function waitRelay(id: string) {
   throw new Error(`relay tx ${id} still pending`);
 }
 
-async function waitStatus(portfolioId: string, count: number, statuses: string[], timeoutMs = 90_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const rows = await t.db.prisma.distribution.findMany({
-      where: { portfolioId },
-      orderBy: { recoveryId: 'asc' },
-    });
-    const failed = rows.find((r) => r.status === 'failed');
-    if (failed) throw new Error(`distribution ${failed.id} failed: ${failed.error}`);
-    if (rows.length === count && statuses.includes(rows[count - 1].status)) return rows;
-    if (Date.now() > deadline) throw new Error(`timeout: ${JSON.stringify(rows.map((r) => r.status))}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
+/** Until the portfolio has `count` distributions, the last one in one of `statuses`. */
+const waitStatus = (portfolioId: string, count: number, statuses: string[], timeoutMs = 90_000) =>
+  waitDistributions(
+    t,
+    portfolioId,
+    (rows) => rows.length === count && statuses.includes(rows[count - 1].status),
+    { timeoutMs, late: 'timeout' },
+  );
 
 async function startWorker() {
   // nobody is pushed: holders claim themselves

@@ -26,7 +26,7 @@ import { type AnvilInstance, createAnvilTestClient } from '../helpers/anvil.ts';
 import type { TestApp } from '../helpers/app.ts';
 import { apiKeyHeaders, type Headers } from '../helpers/auth.ts';
 import { recordPublishedPortfolio } from '../helpers/portfolio.ts';
-import { createStackApp, type StackApp, startStack } from '../helpers/stack.ts';
+import { createStackApp, type StackApp, setFrozen, startStack } from '../helpers/stack.ts';
 
 const DAY = 24 * 3600;
 /** TestStablecoin has 6 decimals: 10^12 tranche-token base units are one pay unit of face. */
@@ -716,19 +716,8 @@ describe('bad input: a clear code, nothing stored, nothing sent', () => {
   });
 });
 
-async function freeze(address: Address, frozen: boolean) {
-  await sendAndWait(
-    deployer,
-    { contract: 'ComplianceRegistry', functionName: frozen ? 'freeze' : 'unfreeze' },
-    () =>
-      deployer.walletClient.writeContract({
-        address: stack.complianceRegistry,
-        abi: complianceRegistryAbi,
-        functionName: frozen ? 'freeze' : 'unfreeze',
-        args: [address],
-      }),
-  );
-}
+/** The deployer holds the registry's GUARDIAN_ROLE (deployStack's defaults). */
+const freeze = (address: Address, frozen: boolean) => setFrozen(deployer, stack, address, frozen);
 
 // ------------------------------------------------------------------ load and races
 
