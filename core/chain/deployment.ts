@@ -12,7 +12,7 @@ import { ConfigInvalidError } from '../platform/errors/index.ts';
 import { type ChainClients, connectChainClients, withAccount } from './clients.ts';
 import type { DeployedStack } from './deploy.ts';
 import { toChainError } from './errors.ts';
-import { requireRoleKey, roleKey } from './keys.ts';
+import { type KeyConfig, requireRoleKey, roleKey } from './keys.ts';
 
 /** Anvil's first default account: the deployer on local chains (core/chain/keys.ts). */
 export { ANVIL_FIRST_PRIVATE_KEY } from './keys.ts';
@@ -127,15 +127,6 @@ export function rootProposerPrivateKey(config: KeyConfig, chainId: number, relay
   const key = roleKey(config, 'rootProposer', chainId);
   return key === undefined || key.toLowerCase() === relayerKey.toLowerCase() ? undefined : key;
 }
-
-type KeyConfig = Pick<
-  Config,
-  | 'DATA_DIR'
-  | 'PLATFORM_PRIVATE_KEY'
-  | 'ROOT_PROPOSER_PRIVATE_KEY'
-  | 'DEPLOYER_PRIVATE_KEY'
-  | 'ADMIN_PRIVATE_KEY'
->;
 
 export type PlatformChain = {
   clients: ChainClients;

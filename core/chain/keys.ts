@@ -46,7 +46,8 @@ export const KEY_VARIABLE = {
   relayer: 'PLATFORM_PRIVATE_KEY',
 } as const satisfies Partial<Record<PlatformKeyRole, keyof Config>>;
 
-type KeyConfig = Pick<
+/** The configuration a role's key is read from. */
+export type KeyConfig = Pick<
   Config,
   | 'DATA_DIR'
   | 'PLATFORM_PRIVATE_KEY'

@@ -1,12 +1,25 @@
 /**
- * The format of `spec/vectors/waterfall.json`: zod schemas that parse it (amounts as decimal
- * strings -> bigint) and `fillExpected`, which computes every `expected` with the domain functions.
+ * The format of `spec/vectors/waterfall.json` (spec v1) and `spec/vectors/waterfall-v2.json`
+ * (spec v2): zod schemas that parse them (amounts as decimal strings -> bigint) and `fillExpected`,
+ * which computes every `expected` with the domain functions.
  * Pure: takes and returns plain JSON values; reading and writing files is the caller's job.
+ *
+ * Which spec: a file (or single case) is read as spec v2 when any waterfall case in it has a
+ * `reserve`, a `trigger` or a recovery with `final`, and as spec v1 otherwise; `options.spec`
+ * overrides that. In a v2 file a case without those fields is still a v1 case: no reserve, no
+ * trigger, not final, so its v2 fields read 0 / false and its v1 fields are the v1 numbers.
  */
 import { z } from 'zod';
 import { DomainInputError, formatFieldPath, prefixDomainInputError } from './errors.ts';
 import { splitProRata } from './prorata.ts';
-import { type ComputeWaterfallReturnType, MAX_BPS, runWaterfall, waterfallModes } from './waterfall.ts';
+import {
+  type ComputeWaterfallReturnType,
+  type ComputeWaterfallV2ReturnType,
+  MAX_BPS,
+  runWaterfall,
+  runWaterfallV2,
+  waterfallModes,
+} from './waterfall.ts';
 
 /** Non-negative integer written as a canonical decimal string ("0", "1500000"), parsed to bigint. */
 export const amountSchema = z
@@ -26,9 +39,24 @@ export const trancheVectorSchema = z.looseObject({
   residual: z.boolean().optional(),
 });
 
+const nonNegativeIntSchema = z
+  .int({ error: 'must be a non-negative integer' })
+  .min(0, 'must be a non-negative integer');
+
 export const recoveryVectorSchema = z.looseObject({
-  elapsedSeconds: z.int({ error: 'must be a non-negative integer' }).min(0, 'must be a non-negative integer'),
+  elapsedSeconds: nonNegativeIntSchema,
   amount: amountSchema,
+  /** spec v2: the resolving recovery. */
+  final: z.boolean({ error: 'must be a boolean' }).optional(),
+});
+
+/** spec v2 reserve terms. */
+export const reserveVectorSchema = z.looseObject({ targetBps: bpsSchema, initial: amountSchema });
+
+/** spec v2 trigger; sorting, duplicates and the point count are checked by core/domain. */
+export const triggerVectorSchema = z.looseObject({
+  collectionRatioBps: bpsSchema,
+  businessPlan: z.array(z.looseObject({ atSeconds: nonNegativeIntSchema, cumulative: amountSchema })),
 });
 
 export const waterfallCaseSchema = z
@@ -38,6 +66,8 @@ export const waterfallCaseSchema = z
     tranches: z.array(trancheVectorSchema).min(1, 'must list at least one tranche'),
     fees: z.looseObject({ servicerBps: bpsSchema, protocolBps: bpsSchema }),
     recoveries: z.array(recoveryVectorSchema),
+    reserve: reserveVectorSchema.optional(),
+    trigger: triggerVectorSchema.optional(),
     expected: z.unknown().optional(),
   })
   .superRefine((value, ctx) => {
@@ -110,12 +140,31 @@ export type WaterfallExpectedJson = {
   undistributed: string;
 };
 
+/** JSON of one spec v2 waterfall result, in the key order of waterfall-v2.json. */
+export type WaterfallV2ExpectedJson = {
+  servicerFee: string;
+  protocolFee: string;
+  triggerBreached: boolean;
+  reserve: { released: string; drawn: string; replenished: string; balanceAfter: string };
+  tranches: (WaterfallExpectedJson['tranches'][number] & {
+    principalWrittenOff: string;
+    interestWrittenOff: string;
+  })[];
+  undistributed: string;
+};
+
 export type ProRataExpectedJson = { payouts: string[]; dust: string };
+
+/** Which spec `fillExpected` computes: 1, 2, or (default) 2 when the input uses a v2 field. */
+export type VectorsSpec = 1 | 2;
+export type FillExpectedOptions = { spec?: VectorsSpec | undefined };
 
 type JsonObject = { [key: string]: unknown };
 
 /** A waterfall case as given, with `expected` filled in. */
-export type FilledWaterfallCaseJson = JsonObject & { expected: WaterfallExpectedJson[] };
+export type FilledWaterfallCaseJson = JsonObject & {
+  expected: WaterfallExpectedJson[] | WaterfallV2ExpectedJson[];
+};
 /** A pro-rata case as given, with `expected` filled in. */
 export type FilledProRataCaseJson = JsonObject & { expected: ProRataExpectedJson };
 /** A vectors file as given, with every `expected` filled in. */
@@ -140,9 +189,69 @@ export function waterfallResultToJson(result: ComputeWaterfallReturnType): Water
   };
 }
 
+export function waterfallV2ResultToJson(result: ComputeWaterfallV2ReturnType): WaterfallV2ExpectedJson {
+  return {
+    servicerFee: result.servicerFee.toString(),
+    protocolFee: result.protocolFee.toString(),
+    triggerBreached: result.triggerBreached,
+    reserve: {
+      released: result.reserve.released.toString(),
+      drawn: result.reserve.drawn.toString(),
+      replenished: result.reserve.replenished.toString(),
+      balanceAfter: result.reserve.balanceAfter.toString(),
+    },
+    tranches: result.tranches.map((tranche) => ({
+      interest: tranche.interest.toString(),
+      principal: tranche.principal.toString(),
+      residual: tranche.residual.toString(),
+      total: tranche.total.toString(),
+      outstandingAfter: tranche.outstandingAfter.toString(),
+      interestArrearsAfter: tranche.interestArrearsAfter.toString(),
+      principalWrittenOff: tranche.principalWrittenOff.toString(),
+      interestWrittenOff: tranche.interestWrittenOff.toString(),
+    })),
+    undistributed: result.undistributed.toString(),
+  };
+}
+
 /** `expected` of a parsed waterfall case: `expected[i]` is the result of `recoveries[i]`. */
 export function expectedForWaterfallCase(parsed: WaterfallCase): WaterfallExpectedJson[] {
+  const v2Fields = v2FieldsOf(parsed);
+  if (v2Fields.length > 0) {
+    throw new DomainInputError(
+      v2Fields.map((field) => ({ field, message: 'is a spec v2 field: compute this case as spec v2' })),
+    );
+  }
   return runWaterfall(parsed).results.map(waterfallResultToJson);
+}
+
+/** spec v2 `expected` of a parsed waterfall case (a case without v2 fields gives the v1 numbers). */
+export function expectedForWaterfallV2Case(parsed: WaterfallCase): WaterfallV2ExpectedJson[] {
+  return runWaterfallV2(parsed).results.map(waterfallV2ResultToJson);
+}
+
+/** Paths of the spec v2 fields a parsed case uses (`reserve`, `trigger`, `recoveries[i].final`). */
+function v2FieldsOf(parsed: WaterfallCase): string[] {
+  const fields: string[] = [];
+  if (parsed.reserve !== undefined) fields.push('reserve');
+  if (parsed.trigger !== undefined) fields.push('trigger');
+  for (const [i, recovery] of parsed.recoveries.entries()) {
+    if (recovery.final !== undefined) fields.push(`recoveries[${i}].final`);
+  }
+  return fields;
+}
+
+/** True when a raw waterfall case uses a spec v2 field (before parsing). */
+function usesV2Fields(raw: unknown): boolean {
+  if (raw === null || typeof raw !== 'object') return false;
+  const item = raw as JsonObject;
+  if ('reserve' in item || 'trigger' in item) return true;
+  return (
+    Array.isArray(item.recoveries) &&
+    item.recoveries.some(
+      (recovery) => recovery !== null && typeof recovery === 'object' && 'final' in recovery,
+    )
+  );
 }
 
 /** `expected` of a parsed pro-rata case. */
@@ -164,28 +273,46 @@ export function parseWithSchema<T extends z.ZodType>(schema: T, input: unknown, 
   );
 }
 
-export function fillExpected(input: JsonObject & { recoveries: unknown }): FilledWaterfallCaseJson;
-export function fillExpected(input: unknown): FilledWaterfallCaseJson | FilledVectorsFileJson;
+export function fillExpected(
+  input: JsonObject & { recoveries: unknown },
+  options?: FillExpectedOptions,
+): FilledWaterfallCaseJson;
+export function fillExpected(
+  input: unknown,
+  options?: FillExpectedOptions,
+): FilledWaterfallCaseJson | FilledVectorsFileJson;
 /**
  * Takes a single waterfall case (an object with `recoveries`) or an object with `waterfall` and/or
  * `prorata` lists, and returns the same structure with every `expected` (re)computed, amounts as
  * decimal strings. Other keys (`about`, `id`, `name`, ...) are kept as given, in their order.
+ * Waterfall cases are computed as spec v2 when `options.spec` is 2, or when it is not given and any
+ * waterfall case of the input has `reserve`, `trigger` or a recovery with `final`; as spec v1
+ * otherwise (where a v2 field is an error).
  * Throws `DomainInputError` whose fields are paths such as `waterfall[2].tranches[0].face`.
  */
-export function fillExpected(input: unknown): FilledWaterfallCaseJson | FilledVectorsFileJson {
+export function fillExpected(
+  input: unknown,
+  options: FillExpectedOptions = {},
+): FilledWaterfallCaseJson | FilledVectorsFileJson {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
     throw new DomainInputError({
       field: '',
       message: 'input must be a JSON object: a waterfall case, or { "waterfall": [...], "prorata": [...] }',
     });
   }
+  if (options.spec !== undefined && options.spec !== 1 && options.spec !== 2) {
+    throw new DomainInputError({ field: 'spec', message: 'must be 1 or 2' });
+  }
   const raw = input as JsonObject;
-  if ('recoveries' in raw) return fillWaterfallCase(raw, '');
+  if ('recoveries' in raw) return fillWaterfallCase(raw, '', options.spec ?? (usesV2Fields(raw) ? 2 : 1));
 
   parseWithSchema(vectorsFileSchema, raw);
   const out: FilledVectorsFileJson = { ...raw };
   if (Array.isArray(raw.waterfall)) {
-    out.waterfall = raw.waterfall.map((item, i) => fillWaterfallCase(item as JsonObject, `waterfall[${i}]`));
+    const spec = options.spec ?? (raw.waterfall.some(usesV2Fields) ? 2 : 1);
+    out.waterfall = raw.waterfall.map((item, i) =>
+      fillWaterfallCase(item as JsonObject, `waterfall[${i}]`, spec),
+    );
   }
   if (Array.isArray(raw.prorata)) {
     out.prorata = raw.prorata.map((item, i) => {
@@ -199,9 +326,12 @@ export function fillExpected(input: unknown): FilledWaterfallCaseJson | FilledVe
   return out;
 }
 
-function fillWaterfallCase(raw: JsonObject, prefix: string): FilledWaterfallCaseJson {
+function fillWaterfallCase(raw: JsonObject, prefix: string, spec: VectorsSpec): FilledWaterfallCaseJson {
   const parsed = parseWithSchema(waterfallCaseSchema, raw, prefix);
-  return { ...raw, expected: withPrefix(prefix, () => expectedForWaterfallCase(parsed)) };
+  const expected = withPrefix(prefix, () =>
+    spec === 2 ? expectedForWaterfallV2Case(parsed) : expectedForWaterfallCase(parsed),
+  );
+  return { ...raw, expected };
 }
 
 function withPrefix<T>(prefix: string, run: () => T): T {

@@ -55,6 +55,35 @@ describe('cli waterfall', () => {
     expect(run.stdout).toBe(`${JSON.stringify(original, null, 2)}\n`);
   });
 
+  it('fills in every v2 expected of a copy of waterfall-v2.json with expected removed', async () => {
+    const original = JSON.parse(
+      readFileSync(new URL('../../spec/vectors/waterfall-v2.json', import.meta.url), 'utf8'),
+    ) as Vectors;
+    const input = writeInput('stripped-v2.json', {
+      ...original,
+      waterfall: original.waterfall.map(strip),
+      prorata: original.prorata.map(strip),
+    });
+    const run = await cli('waterfall', '--input', input);
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toEqual(original);
+    expect(run.stdout).toBe(`${JSON.stringify(original, null, 2)}\n`);
+
+    // --spec 1 refuses the v2 fields; --spec 2 turns a v1 case into its v2 copy
+    const refused = await cli('waterfall', '--spec', '1', '--input', input);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/waterfall\[6\]\.reserve: is a spec v2 field/);
+    const single = await cli(
+      'waterfall',
+      '-s',
+      '2',
+      '-i',
+      writeInput('v1-as-v2.json', strip(vectors().waterfall[0])),
+    );
+    expect(single.code, single.stderr).toBe(0);
+    expect(JSON.parse(single.stdout).expected).toEqual(original.waterfall[0].expected);
+  });
+
   it('fills in a single waterfall case', async () => {
     const original = vectors().waterfall[2];
     const run = await cli('waterfall', '-i', writeInput('single.json', strip(original)));
@@ -93,6 +122,19 @@ describe('cli waterfall', () => {
       /waterfall\[1\]\.tranches\[0\]\.face: must be a non-negative integer/,
     ],
     ['a missing --input', () => ['waterfall'], /missing --input/],
+    ['an unknown --spec', () => ['waterfall', '--spec', '3', '--input', 'x'], /--spec must be 1 or 2/],
+    [
+      'an unsorted business plan',
+      () => {
+        const file = JSON.parse(
+          readFileSync(new URL('../../spec/vectors/waterfall-v2.json', import.meta.url), 'utf8'),
+        ) as Vectors;
+        const plan = (file.waterfall[9].trigger as { businessPlan: unknown[] }).businessPlan;
+        [plan[0], plan[1]] = [plan[1], plan[0]];
+        return ['waterfall', '--input', writeInput('unsorted.json', file)];
+      },
+      /waterfall\[9\]\.trigger\.businessPlan\[1\]\.atSeconds: must be greater than the previous point's/,
+    ],
     ['an unknown option', () => ['waterfall', '--inptu', 'x'], /Unknown option '--inptu'/],
     ['an unknown verb', () => ['watrefall'], /unknown verb 'watrefall'/],
     ['no verb', () => [], /Usage:/],

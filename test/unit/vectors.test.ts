@@ -149,3 +149,80 @@ describe('fillExpected()', () => {
     expect(parsed.recoveries[0].amount).toBe(100_000_000n);
   });
 });
+
+describe('fillExpected() on spec v2 vectors', () => {
+  const v2Text = readFileSync(new URL('../../spec/vectors/waterfall-v2.json', import.meta.url), 'utf8');
+  const v2 = (): Json => JSON.parse(v2Text);
+  const v1Case = (): Record<string, unknown> => vectors().waterfall[0];
+
+  it('reproduces waterfall-v2.json in key order, v1 cases with their v2 fields at zero/false', () => {
+    const filled = fillExpected(withoutExpected(v2()));
+    expect(JSON.stringify(filled)).toBe(JSON.stringify(v2()));
+  });
+
+  it('fills a single v2 case as v2, a single v1 case as v1, and --spec overrides', () => {
+    const v2Case = v2().waterfall[13];
+    const { expected, ...input } = v2Case;
+    expect(fillExpected(input)).toEqual(v2Case);
+    const { expected: v1Expected, ...v1Input } = v1Case();
+    expect(fillExpected(v1Input).expected).toEqual(v1Expected);
+    // the same v1 case computed as spec v2 is the v2 file's copy of it
+    expect(fillExpected(v1Input, { spec: 2 }).expected).toEqual(v2().waterfall[0].expected);
+  });
+
+  it('a v2 field in a case computed as spec v1 is an error naming the field', () => {
+    const file = v2();
+    let fields: string[] = [];
+    try {
+      fillExpected(file, { spec: 1 });
+    } catch (error) {
+      expect(error).toBeInstanceOf(DomainInputError);
+      fields = (error as DomainInputError).issues.map((i) => i.field);
+    }
+    // the first failing case: waterfall[6] has a reserve (cases 0-5 are v1 cases)
+    expect(fields).toEqual(['waterfall[6].reserve']);
+  });
+
+  it.each([
+    [
+      'unsorted plan points',
+      (c: Mutable) => {
+        const plan = (c.trigger as { businessPlan: unknown[] }).businessPlan;
+        [plan[1], plan[2]] = [plan[2], plan[1]];
+      },
+      'trigger.businessPlan[2].atSeconds',
+    ],
+    [
+      'a reserve target above 10000 bps',
+      (c: Mutable) => {
+        (c.reserve as Record<string, unknown>).targetBps = 10_001;
+      },
+      'reserve.targetBps',
+    ],
+    [
+      'a number cumulative',
+      (c: Mutable) => {
+        (c.trigger as { businessPlan: Record<string, unknown>[] }).businessPlan[0].cumulative = 5;
+      },
+      'trigger.businessPlan[0].cumulative',
+    ],
+    [
+      'a non-boolean final',
+      (c: Mutable) => {
+        c.recoveries[0].final = 1;
+      },
+      'recoveries[0].final',
+    ],
+    [
+      'a recovery after the final one',
+      (c: Mutable) => {
+        c.recoveries.push({ elapsedSeconds: 1, amount: '0' });
+      },
+      `recoveries[5]`,
+    ],
+  ])('rejects a v2 case with %s', (_name, mutate, field) => {
+    const file = v2();
+    mutate(file.waterfall[13] as Mutable);
+    expect(issuesOf(file)).toContain(`waterfall[13].${field}`);
+  });
+});
