@@ -4,11 +4,48 @@ pragma solidity ^0.8.24;
 import {WaterfallLib} from "../../src/libraries/WaterfallLib.sol";
 import {Test} from "./Test.sol";
 
-/// @notice Reads the normative waterfall vectors (spec/vectors/waterfall.json); the JSON stays the single
-/// source of every expected number.
+/// @notice Reads the normative waterfall vectors (spec/vectors/waterfall.json, v1, and
+/// spec/vectors/waterfall-v2.json, v2); the JSON stays the single source of every expected number. The v2
+/// readers treat a missing `reserve`, `trigger` or `final` as none (a v1 case read as v2).
 abstract contract WaterfallVectors is Test {
     function _vectors() internal view returns (string memory) {
         return vm.readFile(string.concat(vm.projectRoot(), "/spec/vectors/waterfall.json"));
+    }
+
+    function _vectorsV2() internal view returns (string memory) {
+        return vm.readFile(string.concat(vm.projectRoot(), "/spec/vectors/waterfall-v2.json"));
+    }
+
+    /// @dev Reserve terms of case `c` as the starting reserve state ({targetBps, initial}); {0, 0} without one.
+    function _vectorReserve(string memory json, uint256 c) internal view returns (WaterfallLib.Reserve memory reserve) {
+        if (!vm.keyExistsJson(json, _caseKey(c, ".reserve"))) return reserve;
+        reserve.targetBps = vm.parseJsonUint(json, _caseKey(c, ".reserve.targetBps"));
+        reserve.balance = _uintAt(json, _caseKey(c, ".reserve.initial"));
+    }
+
+    /// @dev Trigger of case `c`; an empty one (ratio 0, no points) without one.
+    function _vectorTrigger(string memory json, uint256 c) internal view returns (WaterfallLib.Trigger memory trigger) {
+        if (!vm.keyExistsJson(json, _caseKey(c, ".trigger"))) return trigger;
+        trigger.collectionRatioBps = vm.parseJsonUint(json, _caseKey(c, ".trigger.collectionRatioBps"));
+        uint256 n;
+        while (vm.keyExistsJson(json, _indexKey(c, ".trigger.businessPlan", n, ""))) ++n;
+        trigger.businessPlan = new WaterfallLib.PlanPoint[](n);
+        for (uint256 i; i < n; ++i) {
+            trigger.businessPlan[i].atSeconds =
+                vm.parseJsonUint(json, _indexKey(c, ".trigger.businessPlan", i, ".atSeconds"));
+            trigger.businessPlan[i].cumulative = _uintAt(json, _indexKey(c, ".trigger.businessPlan", i, ".cumulative"));
+        }
+    }
+
+    /// @dev `recoveries[k].final` of case `c` (false when absent).
+    function _vectorFinal(string memory json, uint256 c, uint256 k) internal view returns (bool) {
+        string memory key = _indexKey(c, ".recoveries", k, ".final");
+        return vm.keyExistsJson(json, key) && vm.parseJsonBool(json, key);
+    }
+
+    /// @dev `expected[k].triggerBreached` of case `c`.
+    function _expectedBreached(string memory json, uint256 c, uint256 k) internal pure returns (bool) {
+        return vm.parseJsonBool(json, _indexKey(c, ".expected", k, ".triggerBreached"));
     }
 
     function _caseCount(string memory json) internal view returns (uint256 count) {
