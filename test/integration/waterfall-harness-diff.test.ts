@@ -15,6 +15,10 @@
  * 2^128 - 1 (Portfolio.initialize), coupons and fees in bps with servicer + protocol <= 10 000, elapsed
  * seconds below 2^64 (uint64 timestamps). Starting arrears go up to 2^192, far beyond what accrual can
  * reach (each recovery adds at most ~2^168), and never near the uint256 overflow of `arrears +=`.
+ *
+ * Spec v2 (second describe block): `WaterfallLib.runV2` through `runSequencesV2` against `computeWaterfallV2`
+ * (and `runWaterfallV2`), the same seed and run count, batches of 1 to 20 portfolios with a reserve, a
+ * collection-ratio trigger and an optional final recovery; see the comment above that block.
  */
 import fc from 'fast-check';
 import { type Address, BaseError, ContractFunctionRevertedError, maxUint256 } from 'viem';
