@@ -29,6 +29,7 @@ import { portfolioRoutes } from './routes/portfolios.ts';
 import { publishRoutes } from './routes/publish.ts';
 import { purchaseRoutes } from './routes/purchases.ts';
 import { recoveryRoutes } from './routes/recoveries.ts';
+import { remittanceReportRoutes } from './routes/remittance-reports.ts';
 import { tradeRoutes } from './routes/trades.ts';
 import { waterfallRoutes } from './routes/waterfall.ts';
 
@@ -122,6 +123,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(tradeRoutes);
   await app.register(waterfallRoutes);
   await app.register(recoveryRoutes);
+  await app.register(remittanceReportRoutes);
   await app.register(payoutRoutes);
   await app.register(distributionRoutes);
   // local chains only (404 elsewhere), and the queue dashboard for admin keys (404 without Redis)

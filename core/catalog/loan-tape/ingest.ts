@@ -55,7 +55,7 @@ const IS_TEXT = loanTapeColumns.map((c) => c.type.kind === 'text');
 const SLICE_MIN_LENGTH = 13;
 
 /** COPY text-format escaping of a free-text value. */
-function copyEscape(value: string): string {
+export function copyEscape(value: string): string {
   return NEEDS_ESCAPE.test(value)
     ? value.replace(/[\\\t\n\r]/g, (c) =>
         c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r',
@@ -102,8 +102,9 @@ export function pipeUpload(source: Readable, target: Transform): () => void {
   };
 }
 
-export const tooLarge = (maxBytes: number) =>
-  new PayloadTooLargeError(`Loan tape is larger than ${maxBytes} bytes`, {
+/** 413 for an upload past `maxBytes` (`what`: the loan tape, a remittance report). */
+export const tooLarge = (maxBytes: number, what = 'Loan tape') =>
+  new PayloadTooLargeError(`${what} is larger than ${maxBytes} bytes`, {
     statusCode: 413,
     details: { maxBytes },
   });
