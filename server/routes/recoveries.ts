@@ -76,7 +76,8 @@ export const recoveryRoutes: FastifyPluginAsyncZod = async (app) => {
           'A servicer key whose owner is the portfolio’s servicer address, or an admin key. Nothing is ' +
           'stored: the answer carries a fresh nonce and a deadline; the servicer signs `typedData.deposit` ' +
           'and POSTs /v1/portfolios/:id/recoveries with `servicerSignature`, `nonce` and `deadline`. ' +
-          '409 before publish. Bad input 422.',
+          '409 before publish. `reportId` instead of `reportSha256`: a remittance report of the portfolio ' +
+          'whose total is `amount` (422 otherwise); its SHA-256 is the reportHash. Bad input 422.',
         params: idParamsSchema,
         body: createRecoveryIntentBodySchema,
         response: { 200: recoveryIntentSchema, ...errorResponses(401, 403, 404, 409, 422, 429, 503) },
@@ -117,7 +118,9 @@ export const recoveryRoutes: FastifyPluginAsyncZod = async (app) => {
           'naming what is missing). 409 before the offering is closed or before publish. One recovery per ' +
           'report: the same ' +
           'report again answers the existing recovery (200), with another amount 409; a report the Portfolio ' +
-          'already took on-chain (its reportHash) 409 REPORT_ALREADY_DEPOSITED. Bad input 422.',
+          'already took on-chain (its reportHash) 409 REPORT_ALREADY_DEPOSITED. Instead of `reportSha256`, ' +
+          '`reportId` names a remittance report of the portfolio: `amount` must equal its total (422 ' +
+          '`body.amount`), its SHA-256 is the reportHash. Bad input 422.',
         params: idParamsSchema,
         body: createRecoveryBodySchema,
         response: {
