@@ -14,6 +14,7 @@ import { servicesPlugin } from './plugins/services.ts';
 import { swaggerPlugin } from './plugins/swagger.ts';
 import { tradingPlugin } from './plugins/trading.ts';
 import { authRoutes } from './routes/auth.ts';
+import { businessPlanRoutes } from './routes/business-plan.ts';
 import { devRoutes } from './routes/dev.ts';
 import { distributionRoutes } from './routes/distributions.ts';
 import { documentRoutes } from './routes/documents.ts';
@@ -28,6 +29,7 @@ import { portfolioRoutes } from './routes/portfolios.ts';
 import { publishRoutes } from './routes/publish.ts';
 import { purchaseRoutes } from './routes/purchases.ts';
 import { recoveryRoutes } from './routes/recoveries.ts';
+import { remittanceReportRoutes } from './routes/remittance-reports.ts';
 import { tradeRoutes } from './routes/trades.ts';
 import { waterfallRoutes } from './routes/waterfall.ts';
 
@@ -110,6 +112,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(authRoutes);
   await app.register(portfolioRoutes);
   await app.register(loanRoutes);
+  await app.register(businessPlanRoutes);
   await app.register(publishRoutes);
   await app.register(documentRoutes);
   await app.register(holdingsRoutes);
@@ -120,6 +123,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(tradeRoutes);
   await app.register(waterfallRoutes);
   await app.register(recoveryRoutes);
+  await app.register(remittanceReportRoutes);
   await app.register(payoutRoutes);
   await app.register(distributionRoutes);
   // local chains only (404 elsewhere), and the queue dashboard for admin keys (404 without Redis)

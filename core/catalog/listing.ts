@@ -40,6 +40,11 @@ export type PortfolioRow = {
   document_root_tx_hash: string | null;
   publish_error: string | null;
   published_at: Date | null;
+  reserve_target_bps: number | null;
+  reserve_initial: string | null;
+  trigger_collection_ratio_bps: number | null;
+  /** `[{ atSeconds, cumulative }]` in order (both as text) */
+  business_plan: { atSeconds: string; cumulative: string }[];
   created_at: Date;
   updated_at: Date;
 };
@@ -65,7 +70,12 @@ const PORTFOLIO_COLUMNS = `id, owner, name, description, asset_class, jurisdicti
   servicer_address, servicer_fee_bps, protocol_fee_bps, waterfall_mode, status, tape_sha256, tape_file_size,
   tape_uploaded_at, loan_count, total_upb, total_collateral, wa_days_past_due, collateral_coverage, in_court_share,
   cents_per_dollar, breakdown, chain_id, portfolio_address, distributor_address, offering_address, deploy_tx_hash,
-  document_root, document_root_tx_hash, publish_error, published_at, created_at, updated_at`;
+  document_root, document_root_tx_hash, publish_error, published_at, reserve_target_bps, reserve_initial,
+  trigger_collection_ratio_bps,
+  (SELECT coalesce(jsonb_agg(jsonb_build_object('atSeconds', b.at_seconds::text, 'cumulative', b.cumulative::text)
+                             ORDER BY b.position), '[]'::jsonb)
+   FROM business_plan_point b WHERE b.portfolio_id = portfolio.id) AS business_plan,
+  created_at, updated_at`;
 
 /**
  * `expr` is the sort value (the cursor's key, compared as a row with the id); `orderBy` orders the same way

@@ -56,12 +56,25 @@ export type CreateDraftPortfolioParameters = {
   waterfallMode: WaterfallMode;
   /** in seniority order (0 = most senior); the last one is the residual tranche */
   tranches: readonly DraftTrancheParameters[];
+  /** waterfall spec v2: the cash reserve (initial in pay-token base units, decimal string) */
+  reserve?: { targetBps: number; initial: string } | undefined;
+  /**
+   * waterfall spec v2: the collection-ratio trigger; its business plan may come later
+   * (PUT /v1/portfolios/:id/business-plan). Points already checked (domain `validateBusinessPlan`).
+   */
+  trigger?:
+    | {
+        collectionRatioBps: number;
+        businessPlan?: readonly { atSeconds: number; cumulative: string }[] | undefined;
+      }
+    | undefined;
 };
 
 export type CreateDraftPortfolioReturnType = NonNullable<Awaited<ReturnType<typeof getPortfolio>>>;
 
 /**
- * Creates a draft portfolio with its tranches (one nested insert: Prisma runs it in one transaction)
+ * Creates a draft portfolio with its tranches and business-plan points (one nested insert: Prisma runs it
+ * in one transaction)
  * and returns it as the detail read answers it.
  */
 export async function createDraftPortfolio(
@@ -83,6 +96,16 @@ export async function createDraftPortfolio(
       servicerFeeBps: p.fees.servicerBps,
       protocolFeeBps: p.fees.protocolBps,
       waterfallMode: p.waterfallMode,
+      reserveTargetBps: p.reserve?.targetBps ?? null,
+      reserveInitial: p.reserve?.initial ?? null,
+      triggerCollectionRatioBps: p.trigger?.collectionRatioBps ?? null,
+      businessPlan: {
+        create: (p.trigger?.businessPlan ?? []).map((point, position) => ({
+          position,
+          atSeconds: BigInt(point.atSeconds),
+          cumulative: point.cumulative,
+        })),
+      },
       tranches: {
         create: p.tranches.map((t, i) => ({
           seniority: i,

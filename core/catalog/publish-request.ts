@@ -44,6 +44,8 @@ export async function findPublishCandidate(context: CatalogContext, id: string):
           owner: true,
           status: true,
           tapeSha256: true,
+          reserveTargetBps: true,
+          triggerCollectionRatioBps: true,
           _count: { select: { tranches: true } },
         },
       })
@@ -68,7 +70,14 @@ export async function requestPublish(
   const id = parameters.portfolioId;
   const job = await prisma.$transaction(async (tx) => {
     const flipped = await tx.portfolio.updateMany({
-      where: { id, status: 'draft', tapeSha256: { not: null } },
+      // (v2 terms: see unsupportedV2Terms; the conditions make a concurrent business-plan PUT lose or win whole)
+      where: {
+        id,
+        status: 'draft',
+        tapeSha256: { not: null },
+        reserveTargetBps: null,
+        triggerCollectionRatioBps: null,
+      },
       data: { status: 'publishing', publishError: null },
     });
     if (flipped.count === 0) return null;

@@ -14,13 +14,34 @@ export type PublishSnapshot = {
   status: PortfolioStatus;
   tapeSha256: string | null;
   trancheCount: number;
+  /** waterfall spec v2 terms of the draft (null: none) */
+  reserveTargetBps?: number | null;
+  triggerCollectionRatioBps?: number | null;
 };
+
+/**
+ * The draft's waterfall spec v2 terms the contracts cannot take yet (`reserve`, `trigger`): publishing
+ * would deploy a v1 portfolio and silently drop them, so publish refuses until on-chain v2 lands.
+ */
+export function unsupportedV2Terms(portfolio: PublishSnapshot): string[] {
+  return [
+    portfolio.reserveTargetBps == null ? null : 'reserve',
+    portfolio.triggerCollectionRatioBps == null ? null : 'trigger',
+  ].filter((m): m is string => m !== null);
+}
 
 /** 409 unless the portfolio is a draft with a loan tape and tranches. */
 export function assertPublishable(portfolio: PublishSnapshot): void {
   if (portfolio.status === 'published') throw new ConflictError('Portfolio is already published');
   if (portfolio.status === 'publishing') {
     throw new ConflictError('Portfolio is being published; poll its publish job (GET /v1/jobs/:id)');
+  }
+  const unsupported = unsupportedV2Terms(portfolio);
+  if (unsupported.length > 0) {
+    throw new ConflictError(
+      `The contracts do not take waterfall spec v2 terms yet (${unsupported.join(', ')}): publishing would drop them`,
+      { details: { unsupported } },
+    );
   }
   const missing = [
     portfolio.tapeSha256 === null ? 'loanTape' : null,

@@ -435,6 +435,16 @@ export const NO_PERMIT: PermitData = { value: 0n, deadline: 0n, v: 0, r: zeroHas
 export const PORTFOLIO_EIP712_NAME = 'NPL Portfolio';
 export const PORTFOLIO_EIP712_VERSION = '1';
 
+/** The EIP-712 domain of a Portfolio ("NPL Portfolio" v1): purchase, deposit and invalidation intents. */
+export function portfolioDomain(chainId: number, portfolio: Address) {
+  return {
+    name: PORTFOLIO_EIP712_NAME,
+    version: PORTFOLIO_EIP712_VERSION,
+    chainId,
+    verifyingContract: portfolio,
+  } as const;
+}
+
 export const purchaseIntentTypes = {
   PurchaseIntent: [
     { name: 'buyer', type: 'address' },
@@ -451,12 +461,7 @@ export type PurchaseTypedDataParameters = { portfolio: Address; chainId: number;
 /** EIP-712 typed data of a purchase intent, exactly as `Portfolio.buyWithSig` hashes it. */
 export function purchaseTypedData(parameters: PurchaseTypedDataParameters) {
   return {
-    domain: {
-      name: PORTFOLIO_EIP712_NAME,
-      version: PORTFOLIO_EIP712_VERSION,
-      chainId: parameters.chainId,
-      verifyingContract: parameters.portfolio,
-    },
+    domain: portfolioDomain(parameters.chainId, parameters.portfolio),
     types: purchaseIntentTypes,
     primaryType: 'PurchaseIntent',
     message: parameters.intent,
@@ -514,12 +519,7 @@ export function depositIntentTypedData(parameters: {
   intent: DepositIntent;
 }) {
   return {
-    domain: {
-      name: PORTFOLIO_EIP712_NAME,
-      version: PORTFOLIO_EIP712_VERSION,
-      chainId: parameters.chainId,
-      verifyingContract: parameters.portfolio,
-    },
+    domain: portfolioDomain(parameters.chainId, parameters.portfolio),
     types: depositIntentTypes,
     primaryType: 'DepositIntent',
     message: parameters.intent,

@@ -688,17 +688,36 @@ function validateTrigger(trigger: WaterfallTrigger, issue: (field: string, messa
     return;
   }
   checkBps(trigger.collectionRatioBps, 'trigger.collectionRatioBps', issue);
-  const plan = trigger.businessPlan;
+  checkBusinessPlan(trigger.businessPlan, 'trigger.businessPlan', issue);
+}
+
+/**
+ * Every problem with a business plan on its own (fields `businessPlan`, `businessPlan[i].atSeconds`,
+ * `businessPlan[i].cumulative`): 1 to MAX_BUSINESS_PLAN_POINTS points, strictly increasing `atSeconds`,
+ * non-decreasing `cumulative`; empty when valid. `validateWaterfallV2Parameters` applies the same rules
+ * under `trigger.businessPlan`.
+ */
+export function validateBusinessPlan(plan: readonly BusinessPlanPoint[]): DomainInputIssue[] {
+  const issues: DomainInputIssue[] = [];
+  checkBusinessPlan(plan, 'businessPlan', (field, message) => issues.push({ field, message }));
+  return issues;
+}
+
+function checkBusinessPlan(
+  plan: readonly BusinessPlanPoint[],
+  field: string,
+  issue: (field: string, message: string) => void,
+): void {
   if (!Array.isArray(plan) || plan.length === 0) {
-    issue('trigger.businessPlan', 'must list at least one point');
+    issue(field, 'must list at least one point');
     return;
   }
   if (plan.length > MAX_BUSINESS_PLAN_POINTS) {
-    issue('trigger.businessPlan', `must not have more than ${MAX_BUSINESS_PLAN_POINTS} points`);
+    issue(field, `must not have more than ${MAX_BUSINESS_PLAN_POINTS} points`);
   }
   let previous: { atSeconds: bigint; cumulative: bigint } | undefined;
   for (const [i, point] of plan.entries()) {
-    const at = `trigger.businessPlan[${i}]`;
+    const at = `${field}[${i}]`;
     if (point === null || typeof point !== 'object') {
       issue(at, 'must be an object { atSeconds, cumulative }');
       previous = undefined;

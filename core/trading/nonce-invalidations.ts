@@ -15,11 +15,7 @@
  * transaction.
  */
 import { type Address, getAddress, type Hex } from 'viem';
-import {
-  nonceInvalidationTypedData,
-  PORTFOLIO_EIP712_NAME,
-  PORTFOLIO_EIP712_VERSION,
-} from '../chain/actions.ts';
+import { nonceInvalidationTypedData, portfolioDomain } from '../chain/actions.ts';
 import { readInvestor } from '../chain/contracts/compliance-registry.ts';
 import { marketplaceDomain } from '../chain/contracts/marketplace.ts';
 import { isChainError, toChainError } from '../chain/errors.ts';
@@ -111,12 +107,7 @@ async function resolveTarget(
     address,
     abi: portfolioAbi,
     contractName: 'Portfolio',
-    domain: {
-      name: PORTFOLIO_EIP712_NAME,
-      version: PORTFOLIO_EIP712_VERSION,
-      chainId: context.chainId,
-      verifyingContract: address,
-    },
+    domain: portfolioDomain(context.chainId, address),
   } as const;
 }
 

@@ -88,7 +88,7 @@ const listLoansQuerySchema = z.object({
 });
 
 /** At most `max` runs at a time; the others wait in arrival order. */
-function concurrencyLimit(max: number) {
+export function concurrencyLimit(max: number) {
   let active = 0;
   const waiting: (() => void)[] = [];
   return async <T>(run: () => Promise<T>): Promise<T> => {

@@ -1,4 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { reportForRecovery } from '../../core/catalog/remittance-reports.ts';
+import type { PrismaClient } from '../../core/db/index.ts';
 import { ForbiddenError } from '../../core/platform/errors/index.ts';
 import {
   findPortfolio,
@@ -20,17 +22,37 @@ import {
 } from '../schemas/recovery.ts';
 
 /** A servicer key whose owner is the portfolio's servicer address (any letter case), or an admin key. */
-function assertServicer(principal: Principal | null, portfolio: { servicerAddress: string }): void {
+export function assertServicer(
+  principal: Principal | null,
+  portfolio: { servicerAddress: string },
+  action = 'deposit recoveries',
+): void {
   if (principal?.kind !== 'apiKey') throw new ForbiddenError();
   if (principal.role === 'admin') return;
   if (
     principal.role !== 'servicer' ||
     principal.owner.toLowerCase() !== portfolio.servicerAddress.toLowerCase()
   ) {
-    throw new ForbiddenError(
-      `Only the portfolio's servicer (${portfolio.servicerAddress}) may deposit recoveries`,
-    );
+    throw new ForbiddenError(`Only the portfolio's servicer (${portfolio.servicerAddress}) may ${action}`);
   }
+}
+
+/**
+ * The report hash a recovery anchors: `reportSha256`, or the SHA-256 of the remittance report `reportId`
+ * (the portfolio's, its total equal to `amount`: 422 otherwise).
+ */
+async function anchoredReport(
+  prisma: PrismaClient,
+  portfolioId: string,
+  body: { amount: string; reportSha256?: string; reportId?: string },
+): Promise<{ reportSha256: string; reportId: string | null }> {
+  if (body.reportId === undefined) return { reportSha256: body.reportSha256 as string, reportId: null };
+  const report = await reportForRecovery(prisma, {
+    portfolioId,
+    reportId: body.reportId,
+    amount: BigInt(body.amount),
+  });
+  return { reportSha256: report.sha256, reportId: report.id };
 }
 
 /**
@@ -54,7 +76,8 @@ export const recoveryRoutes: FastifyPluginAsyncZod = async (app) => {
           'A servicer key whose owner is the portfolio’s servicer address, or an admin key. Nothing is ' +
           'stored: the answer carries a fresh nonce and a deadline; the servicer signs `typedData.deposit` ' +
           'and POSTs /v1/portfolios/:id/recoveries with `servicerSignature`, `nonce` and `deadline`. ' +
-          '409 before publish. Bad input 422.',
+          '409 before publish. `reportId` instead of `reportSha256`: a remittance report of the portfolio ' +
+          'whose total is `amount` (422 otherwise); its SHA-256 is the reportHash. Bad input 422.',
         params: idParamsSchema,
         body: createRecoveryIntentBodySchema,
         response: { 200: recoveryIntentSchema, ...errorResponses(401, 403, 404, 409, 422, 429, 503) },
@@ -64,11 +87,12 @@ export const recoveryRoutes: FastifyPluginAsyncZod = async (app) => {
       assertValid(request);
       const portfolio = await findPortfolio(app.prisma, request.params.id);
       assertServicer(request.principal, portfolio);
+      const { reportSha256 } = await anchoredReport(app.prisma, portfolio.id, request.body);
       const context = await trading();
       return recoveryIntent(context, {
         portfolioId: portfolio.id,
         amount: BigInt(request.body.amount),
-        reportSha256: request.body.reportSha256,
+        reportSha256,
       });
     },
   );
@@ -94,7 +118,9 @@ export const recoveryRoutes: FastifyPluginAsyncZod = async (app) => {
           'naming what is missing). 409 before the offering is closed or before publish. One recovery per ' +
           'report: the same ' +
           'report again answers the existing recovery (200), with another amount 409; a report the Portfolio ' +
-          'already took on-chain (its reportHash) 409 REPORT_ALREADY_DEPOSITED. Bad input 422.',
+          'already took on-chain (its reportHash) 409 REPORT_ALREADY_DEPOSITED. Instead of `reportSha256`, ' +
+          '`reportId` names a remittance report of the portfolio: `amount` must equal its total (422 ' +
+          '`body.amount`), its SHA-256 is the reportHash. Bad input 422.',
         params: idParamsSchema,
         body: createRecoveryBodySchema,
         response: {
@@ -108,11 +134,12 @@ export const recoveryRoutes: FastifyPluginAsyncZod = async (app) => {
       assertValid(request);
       const portfolio = await findPortfolio(app.prisma, request.params.id);
       assertServicer(request.principal, portfolio);
+      const { reportSha256, reportId } = await anchoredReport(app.prisma, portfolio.id, request.body);
       const context = await trading();
       const { view, existing } = await submitRecovery(context, {
         portfolioId: portfolio.id,
         amount: BigInt(request.body.amount),
-        reportSha256: request.body.reportSha256,
+        reportSha256,
         servicerSignature: request.body.servicerSignature as `0x${string}` | undefined,
         nonce: request.body.nonce === undefined ? undefined : BigInt(request.body.nonce),
         deadline: request.body.deadline === undefined ? undefined : BigInt(request.body.deadline),
@@ -124,6 +151,7 @@ export const recoveryRoutes: FastifyPluginAsyncZod = async (app) => {
           portfolioId: portfolio.id,
           amount: view.amount,
           reportSha256: view.reportSha256,
+          reportId,
           existing,
         },
       };

@@ -1,8 +1,13 @@
 import { getAddress } from 'viem';
 import { z } from 'zod';
+import { MAX_BUSINESS_PLAN_SECONDS } from '../../core/catalog/business-plan.ts';
 import type { OfferingClosedRow, PortfolioRow, TrancheRow } from '../../core/catalog/listing.ts';
 import { loanAssetClasses } from '../../core/catalog/loan-tape/rules.ts';
-import { waterfallModes } from '../../core/domain/waterfall.ts';
+import {
+  MAX_BUSINESS_PLAN_POINTS,
+  validateBusinessPlan,
+  waterfallModes,
+} from '../../core/domain/waterfall.ts';
 import { addressSchema, bpsSchema, decimalStringSchema, limitSchema, uintStringSchema } from './common.ts';
 
 export const portfolioAssetClasses = [...loanAssetClasses, 'mixed'] as const;
@@ -27,6 +32,67 @@ const trancheInputSchema = z.object({
     .describe('offering price in bps of par, default 10,000'),
 });
 
+/** One point of a business plan as the API takes it (JSON). */
+export const businessPlanPointSchema = z.object({
+  atSeconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_BUSINESS_PLAN_SECONDS)
+    .describe('seconds after the offering closed (a month is 2,628,000 s)'),
+  cumulative: uintStringSchema.describe(
+    'cumulative gross collections expected by then, pay-token base units',
+  ),
+});
+
+/**
+ * A business plan as JSON. The route bounds its length generously (the domain's rules then say "at most
+ * MAX_BUSINESS_PLAN_POINTS"), so that a long plan gets the rule's message, not a bare size limit.
+ */
+export const businessPlanInputSchema = z
+  .array(businessPlanPointSchema)
+  .max(MAX_BUSINESS_PLAN_POINTS * 16)
+  .describe(
+    `1 to ${MAX_BUSINESS_PLAN_POINTS} points, strictly increasing atSeconds, non-decreasing cumulative (waterfall spec v2)`,
+  );
+
+export const reserveInputSchema = z
+  .object({
+    targetBps: bpsSchema.describe("target in bps of the senior tranche's outstanding"),
+    initial: uintStringSchema.describe(
+      'funded by the issuer before the offering closes, pay-token base units',
+    ),
+  })
+  .describe('waterfall spec v2 cash reserve');
+
+export const triggerInputSchema = z
+  .object({
+    collectionRatioBps: bpsSchema.describe(
+      'breached while collected × 10,000 < collectionRatioBps × plan(T)',
+    ),
+    businessPlan: businessPlanInputSchema
+      .optional()
+      .describe('optional here: it can be uploaded later with PUT /v1/portfolios/:id/business-plan'),
+  })
+  .describe('waterfall spec v2 collection-ratio trigger');
+
+/** Adds the domain's business-plan rules (validateBusinessPlan) as issues under `path`. */
+export function refineBusinessPlan(
+  plan: readonly z.infer<typeof businessPlanPointSchema>[],
+  path: (string | number)[],
+  ctx: z.RefinementCtx,
+): void {
+  // a refinement runs even when a point failed its own schema: the rules need every point well-formed
+  if (!plan.every((p) => Number.isSafeInteger(p.atSeconds) && /^\d{1,78}$/.test(p.cumulative))) return;
+  const points = plan.map((p) => ({ atSeconds: p.atSeconds, cumulative: BigInt(p.cumulative) }));
+  for (const issue of validateBusinessPlan(points)) {
+    // businessPlan[3].atSeconds → [...path, 3, 'atSeconds']
+    const m = /^businessPlan(?:\[(\d+)\]\.(\w+))?$/.exec(issue.field);
+    const rest = m?.[1] === undefined ? [] : [Number(m[1]), m[2]];
+    ctx.addIssue({ code: 'custom', path: [...path, ...rest], message: issue.message });
+  }
+}
+
 export const createPortfolioBodySchema = z
   .object({
     name: z.string().trim().min(1).max(200),
@@ -44,8 +110,12 @@ export const createPortfolioBodySchema = z
       .min(1)
       .max(10)
       .describe('in seniority order (0 = most senior); the last one is the residual tranche'),
+    reserve: reserveInputSchema.optional(),
+    trigger: triggerInputSchema.optional(),
   })
   .superRefine((body, ctx) => {
+    if (body.trigger?.businessPlan !== undefined)
+      refineBusinessPlan(body.trigger.businessPlan, ['trigger', 'businessPlan'], ctx);
     const symbols = new Set<string>();
     body.tranches.forEach((t, i) => {
       if (symbols.has(t.symbol))
@@ -142,6 +212,19 @@ export const portfolioSummarySchema = z
       })
       .nullable()
       .describe('on-chain addresses once published'),
+    reserve: z
+      .object({ targetBps: z.number().int(), initial: z.string() })
+      .nullable()
+      .describe('waterfall spec v2 cash reserve; null: none'),
+    trigger: z
+      .object({
+        collectionRatioBps: z.number().int(),
+        businessPlan: z
+          .array(z.object({ atSeconds: z.number().int(), cumulative: z.string() }))
+          .describe('empty until uploaded (PUT /v1/portfolios/:id/business-plan)'),
+      })
+      .nullable()
+      .describe('waterfall spec v2 collection-ratio trigger; null: none'),
     publishError: z.string().nullable(),
     publishedAt: z.iso.datetime().nullable(),
     createdAt: z.iso.datetime(),
@@ -217,6 +300,20 @@ export function toPortfolioSummary(r: PortfolioRow): PortfolioSummary {
           documentRootTxHash: r.document_root_tx_hash,
         }
       : null,
+    reserve:
+      r.reserve_target_bps === null || r.reserve_initial === null
+        ? null
+        : { targetBps: r.reserve_target_bps, initial: r.reserve_initial },
+    trigger:
+      r.trigger_collection_ratio_bps === null
+        ? null
+        : {
+            collectionRatioBps: r.trigger_collection_ratio_bps,
+            businessPlan: r.business_plan.map((p) => ({
+              atSeconds: Number(p.atSeconds),
+              cumulative: p.cumulative,
+            })),
+          },
     publishError: r.publish_error,
     publishedAt: r.published_at?.toISOString() ?? null,
     createdAt: r.created_at.toISOString(),

@@ -43,26 +43,55 @@ const servicerSignatureSchema = z
   .string()
   .regex(/^0x(?:[0-9a-fA-F]{2}){64,2048}$/, 'must be a 0x-hex signature of 64 to 2048 bytes');
 
-export const createRecoveryIntentBodySchema = z.object({
-  amount: payAmountSchema.describe('pay-token base units the servicer consents to deposit; > 0'),
-  reportSha256: reportSha256Schema,
-});
+const reportIdSchema = z
+  .uuid()
+  .describe(
+    'a remittance report of this portfolio (POST /v1/portfolios/:id/remittance-reports) instead of ' +
+      '`reportSha256`: `amount` must equal its total, its SHA-256 is the reportHash',
+  );
 
-export const createRecoveryBodySchema = z.object({
-  amount: payAmountSchema.describe('pay-token base units pulled from the servicer’s wallet; > 0'),
-  reportSha256: reportSha256Schema,
-  servicerSignature: servicerSignatureSchema
-    .optional()
-    .describe(
-      'the servicer’s EIP-712 signature of DepositIntent(amount, 0x<reportSha256>, nonce, deadline) ' +
-        '(POST /v1/portfolios/:id/recoveries/intents gives the typed data); omit only when the server ' +
-        'holds the servicer’s key (development)',
-    ),
-  nonce: uintStringSchema.optional().describe('the signed intent’s nonce; required with servicerSignature'),
-  deadline: uintStringSchema
-    .optional()
-    .describe('the signed intent’s deadline (unix seconds, chain time); required with servicerSignature'),
-});
+/** Exactly one of `reportSha256` and `reportId` (422 on the missing or extra field). */
+function oneReport(body: { reportSha256?: string; reportId?: string }, ctx: z.RefinementCtx): void {
+  if (body.reportSha256 === undefined && body.reportId === undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['reportSha256'],
+      message: 'required: the SHA-256 of the servicer report, or `reportId`',
+    });
+  else if (body.reportSha256 !== undefined && body.reportId !== undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['reportId'],
+      message: 'give either reportSha256 or reportId, not both',
+    });
+}
+
+export const createRecoveryIntentBodySchema = z
+  .object({
+    amount: payAmountSchema.describe('pay-token base units the servicer consents to deposit; > 0'),
+    reportSha256: reportSha256Schema.optional(),
+    reportId: reportIdSchema.optional(),
+  })
+  .superRefine(oneReport);
+
+export const createRecoveryBodySchema = z
+  .object({
+    amount: payAmountSchema.describe('pay-token base units pulled from the servicer’s wallet; > 0'),
+    reportSha256: reportSha256Schema.optional(),
+    reportId: reportIdSchema.optional(),
+    servicerSignature: servicerSignatureSchema
+      .optional()
+      .describe(
+        'the servicer’s EIP-712 signature of DepositIntent(amount, 0x<reportSha256>, nonce, deadline) ' +
+          '(POST /v1/portfolios/:id/recoveries/intents gives the typed data); omit only when the server ' +
+          'holds the servicer’s key (development)',
+      ),
+    nonce: uintStringSchema.optional().describe('the signed intent’s nonce; required with servicerSignature'),
+    deadline: uintStringSchema
+      .optional()
+      .describe('the signed intent’s deadline (unix seconds, chain time); required with servicerSignature'),
+  })
+  .superRefine(oneReport);
 
 export const recoveryIntentSchema = z
   .object({

@@ -16,16 +16,11 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
 import Fastify, { type FastifyInstance } from 'fastify';
-import pino from 'pino';
 import {
   type Address,
-  erc20Abi,
   getAddress,
   type Hex,
   keccak256,
@@ -46,23 +41,29 @@ import {
   createPortfolio,
   mintTestStablecoin,
 } from '../../core/chain/actions.ts';
-import { type ChainClients, createChainClients, withAccount } from '../../core/chain/clients.ts';
+import { type ChainClients, withAccount } from '../../core/chain/clients.ts';
 import { fillCost, fillOrder, type Order, signOrder } from '../../core/chain/contracts/marketplace.ts';
-import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
-import { createPlatformChain, type PlatformChain, saveDeployment } from '../../core/chain/deployment.ts';
+import type { DeployedStack } from '../../core/chain/deploy.ts';
+import type { PlatformChain } from '../../core/chain/deployment.ts';
 import { distributorAbi, portfolioAbi, trancheTokenAbi } from '../../core/chain/generated/index.ts';
 import { fetchPublishedDistribution, verifyDistribution } from '../../core/distributions/verify/index.ts';
 import { computeWaterfall, type TrancheState } from '../../core/domain/waterfall.ts';
-import { createRedis } from '../../core/platform/queue.ts';
-import { createIndexer } from '../../worker/indexer/index.ts';
-import { createWorker, type NplWorker } from '../../worker/main.ts';
-import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
-import { createTestApp, type TestApp } from '../helpers/app.ts';
+import type { createRedis } from '../../core/platform/queue.ts';
+import type { NplWorker } from '../../worker/main.ts';
+import { type AnvilInstance, createAnvilTestClient } from '../helpers/anvil.ts';
+import type { TestApp } from '../helpers/app.ts';
 import { apiKeyHeaders } from '../helpers/auth.ts';
+import {
+  type DistributionEnv,
+  startDistributionEnv,
+  startDistributionWorker,
+  waitDistributionsPaid,
+} from '../helpers/distribution.ts';
 import { recordPublishedPortfolio } from '../helpers/portfolio.ts';
+import { signedDeposit } from '../helpers/recoveries.ts';
+import { fundServicer, payTokenBalance } from '../helpers/stack.ts';
 
 const HOLDERS = Number(process.env.ACCEPTANCE_HOLDERS ?? 300);
-const silent = pino({ level: 'silent' });
 const usd = (whole: bigint) => whole * 10n ** 6n;
 const SCALE = 10n ** 12n; // tranche tokens have 18 decimals, the TestStablecoin 6
 const DAY = 86_400;
@@ -85,47 +86,21 @@ let deployer: ChainClients;
 let servicer: ChainClients;
 let buyers: ChainClients[];
 let platform: PlatformChain;
+let env: DistributionEnv;
 let t: TestApp;
 let worker: NplWorker | undefined;
 let workerRedis: ReturnType<typeof createRedis>;
-let dir: string;
 let client: PublicClient;
 
 beforeAll(async () => {
-  anvil = await startAnvil({ accounts: 8 });
-  deployer = createChainClients({
-    rpcUrl: anvil.rpcUrl,
-    privateKey: anvil.accounts[0].privateKey,
-    pollingInterval: 20,
-  });
+  env = await startDistributionEnv({ name: 'acceptance', accounts: 8, holders: [3, 4, 5] });
+  ({ anvil, deployer, stack, servicer, holders: buyers, t, platform, workerRedis } = env);
   client = deployer.publicClient as unknown as PublicClient;
-  servicer = withAccount(deployer, anvil.accounts[2].privateKey);
-  buyers = [3, 4, 5].map((i) => withAccount(deployer, anvil.accounts[i].privateKey));
-  stack = await deployStack(deployer);
-  dir = await mkdtemp(path.join(tmpdir(), 'npl-acceptance-'));
-  const deploymentFile = path.join(dir, 'deployment.json');
-  await saveDeployment(deploymentFile, stack);
-  t = await createTestApp({
-    overrides: {
-      RPC_URL: anvil.rpcUrl,
-      DEPLOYMENT_FILE: deploymentFile,
-      DATA_DIR: dir,
-      QUEUE_PREFIX: `npl-test-acceptance-${randomBytes(4).toString('hex')}`,
-      JOB_ATTEMPTS: 3,
-      JOB_BACKOFF_MS: 200,
-      PLATFORM_PRIVATE_KEY: anvil.accounts[1].privateKey,
-    },
-  });
-  platform = await createPlatformChain(t.config, { deployment: stack, pollingInterval: 20 });
-  workerRedis = createRedis(t.config.REDIS_URL as string);
 }, 120_000);
 
 afterAll(async () => {
   await worker?.close();
-  workerRedis?.disconnect();
-  await t?.close();
-  await anvil?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await env?.close();
 });
 
 // ------------------------------------------------------------------ the test's own ledger
@@ -188,30 +163,10 @@ function proRata(amount: bigint, carry: bigint, balances: Map<string, bigint>) {
   return { payouts, paid, dust: pot - paid };
 }
 
-async function payBalance(account: Address): Promise<bigint> {
-  return client.readContract({
-    address: stack.testStablecoin as Address,
-    abi: erc20Abi,
-    functionName: 'balanceOf',
-    args: [account],
-  });
-}
+const payBalance = (account: Address) => payTokenBalance(deployer, stack, account);
 
-async function waitPaid(portfolioId: string, count: number, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const rows = await t.db.prisma.distribution.findMany({
-      where: { portfolioId },
-      orderBy: { recoveryId: 'asc' },
-    });
-    const failed = rows.find((r) => r.status === 'failed');
-    if (failed) throw new Error(`distribution ${failed.id} failed: ${failed.error}`);
-    if (rows.length === count && rows.every((r) => r.status === 'paid')) return rows;
-    if (Date.now() > deadline)
-      throw new Error(`not paid in time: ${JSON.stringify(rows.map((r) => r.status))}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
+const waitPaid = (portfolioId: string, count: number, timeoutMs: number) =>
+  waitDistributionsPaid(t, portfolioId, count, { timeoutMs, pollMs: 250 });
 
 type Run = { code: number; stdout: string; stderr: string };
 const cli = (...args: string[]): Promise<Run> =>
@@ -308,12 +263,7 @@ describe('issue 5: recoveries and Merkle distributions', () => {
     });
 
     // ---------------------------------------------------------------- recoveries, trading in between
-    await mintTestStablecoin(deployer, {
-      token: payToken,
-      to: servicer.account.address,
-      amount: usd(2_000_000n),
-    });
-    await approve(servicer, { token: payToken, spender: created.portfolio, amount: maxUint256 });
+    await fundServicer(deployer, servicer, { stack, portfolio: created.portfolio, amount: usd(2_000_000n) });
     const servicerKey = await apiKeyHeaders(t.db.prisma, 'servicer', servicer.account.address);
     const snapshots: Map<string, bigint>[][] = [];
     const recoveries: { amount: bigint; blockTimestamp: bigint; args: Record<string, unknown> }[] = [];
@@ -321,21 +271,17 @@ describe('issue 5: recoveries and Merkle distributions', () => {
       await testClient.increaseTime({ seconds: advanceDays * DAY });
       await testClient.mine({ blocks: 1 });
       // the servicer consents to this deposit: its signed DepositIntent
-      const body = { amount: amount.toString(), reportSha256: randomBytes(32).toString('hex') };
-      const intentRes = await t.app.inject({
-        method: 'POST',
-        url: `/v1/portfolios/${row.id}/recoveries/intents`,
+      const { payload } = await signedDeposit(t, {
+        portfolioId: row.id,
         headers: servicerKey,
-        payload: body,
+        body: { amount: amount.toString(), reportSha256: randomBytes(32).toString('hex') },
+        signer: servicer.account,
       });
-      expect(intentRes.statusCode, intentRes.body).toBe(200);
-      const intent = intentRes.json();
-      const servicerSignature = await servicer.account.signTypedData(intent.typedData.deposit);
       const res = await t.app.inject({
         method: 'POST',
         url: `/v1/portfolios/${row.id}/recoveries`,
         headers: servicerKey,
-        payload: { ...body, servicerSignature, nonce: intent.nonce, deadline: intent.deadline },
+        payload,
       });
       expect(res.statusCode, res.body).toBe(202);
       const receipt = await client.waitForTransactionReceipt({ hash: res.json().txHash as Hex });
@@ -462,20 +408,12 @@ describe('issue 5: recoveries and Merkle distributions', () => {
     // ---------------------------------------------------------------- the worker distributes
     const accounts = [...new Set([...holderAddresses, ...buyers.map((b) => b.account.address)])];
     const before = new Map(await Promise.all(accounts.map(async (a) => [a, await payBalance(a)] as const)));
-    worker = await createWorker({
-      config: t.config,
-      db: t.db,
+    worker = await startDistributionWorker({
+      t,
       redis: workerRedis,
       platform,
-      logger: silent,
-      distributionPollMs: 200,
+      stack,
       distribution: { minPush: MIN_PUSH },
-      indexer: createIndexer({
-        db: t.db,
-        publicClient: platform.clients.publicClient,
-        stack,
-        confirmations: 0,
-      }),
     });
     // nothing mines blocks: the worker's own acceptRoot passes each timelock (anvil mines on transactions)
     const rows = await waitPaid(row.id, 3, 300_000);

@@ -5,76 +5,52 @@
  * payout claimable and a relayed claim answers NOT_ALLOWLISTED; once unfrozen, the next distribution's
  * push pays it, even though the holder has no payout of its own in that distribution.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import pino from 'pino';
-import { type Address, erc20Abi, maxUint256 } from 'viem';
+import type { Address } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { approve, depositRecovery, mintTestStablecoin } from '../../core/chain/actions.ts';
-import { type ChainClients, createChainClients, withAccount } from '../../core/chain/clients.ts';
-import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
-import { createPlatformChain, type PlatformChain, saveDeployment } from '../../core/chain/deployment.ts';
-import { complianceRegistryAbi, distributorAbi, trancheTokenAbi } from '../../core/chain/generated/index.ts';
-import { sendAndWait } from '../../core/chain/tx.ts';
+import { depositRecovery } from '../../core/chain/actions.ts';
+import type { ChainClients } from '../../core/chain/clients.ts';
+import type { DeployedStack } from '../../core/chain/deploy.ts';
+import type { PlatformChain } from '../../core/chain/deployment.ts';
+import { trancheTokenAbi } from '../../core/chain/generated/index.ts';
 import { distributionPushKey } from '../../core/distributions/run.ts';
-import { createRedis } from '../../core/platform/queue.ts';
-import { createIndexer } from '../../worker/indexer/index.ts';
-import { createWorker, type NplWorker } from '../../worker/main.ts';
-import { type AnvilInstance, startAnvil } from '../helpers/anvil.ts';
-import { createTestApp, type TestApp } from '../helpers/app.ts';
+import type { createRedis } from '../../core/platform/queue.ts';
+import type { NplWorker } from '../../worker/main.ts';
+import type { TestApp } from '../helpers/app.ts';
+import {
+  type DistributionEnv,
+  startDistributionEnv,
+  startDistributionWorker,
+  waitDistributionsPaid,
+} from '../helpers/distribution.ts';
 import { createClosedPortfolio } from '../helpers/portfolio.ts';
+import {
+  claimedFrom,
+  fundServicer,
+  payTokenBalance,
+  setFrozen as setRegistryFrozen,
+} from '../helpers/stack.ts';
 
-const silent = pino({ level: 'silent' });
 const usd = (whole: bigint) => whole * 10n ** 6n;
 
-let anvil: AnvilInstance;
 let stack: DeployedStack;
 let deployer: ChainClients;
 let servicer: ChainClients;
 let holders: ChainClients[];
 let platform: PlatformChain;
+let env: DistributionEnv;
 let t: TestApp;
 let worker: NplWorker | undefined;
 let workerRedis: ReturnType<typeof createRedis>;
-let dataDir: string;
 
 beforeAll(async () => {
-  anvil = await startAnvil({ accounts: 8 });
-  deployer = createChainClients({
-    rpcUrl: anvil.rpcUrl,
-    privateKey: anvil.accounts[0].privateKey,
-    pollingInterval: 20,
-  });
-  servicer = withAccount(deployer, anvil.accounts[2].privateKey);
-  holders = [3, 4, 5].map((i) => withAccount(deployer, anvil.accounts[i].privateKey));
-  stack = await deployStack(deployer);
-  dataDir = await mkdtemp(path.join(tmpdir(), 'npl-distribution-compliance-'));
   // the API reads the deployment (payouts, relayed claims) from its file
-  const deploymentFile = path.join(dataDir, 'deployment.json');
-  await saveDeployment(deploymentFile, stack);
-  t = await createTestApp({
-    overrides: {
-      RPC_URL: anvil.rpcUrl,
-      DEPLOYMENT_FILE: deploymentFile,
-      DATA_DIR: dataDir,
-      QUEUE_PREFIX: `npl-test-dist-compliance-${randomBytes(4).toString('hex')}`,
-      JOB_ATTEMPTS: 3,
-      JOB_BACKOFF_MS: 200,
-      PLATFORM_PRIVATE_KEY: anvil.accounts[1].privateKey,
-    },
-  });
-  platform = await createPlatformChain(t.config, { deployment: stack, pollingInterval: 20 });
-  workerRedis = createRedis(t.config.REDIS_URL as string);
+  env = await startDistributionEnv({ name: 'distribution-compliance', accounts: 8, holders: [3, 4, 5] });
+  ({ deployer, stack, servicer, holders, t, platform, workerRedis } = env);
 }, 120_000);
 
 afterAll(async () => {
   await worker?.close();
-  workerRedis?.disconnect();
-  await t?.close();
-  await anvil?.stop();
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  await env?.close();
 });
 
 const tranchesSpec = [
@@ -87,51 +63,13 @@ const purchases = [
   [usd(89n), 0n],
 ];
 
-const payBalance = (account: Address) =>
-  deployer.publicClient.readContract({
-    address: stack.testStablecoin as Address,
-    abi: erc20Abi,
-    functionName: 'balanceOf',
-    args: [account],
-  });
-
-const claimedOf = (distributor: Address, account: Address) =>
-  deployer.publicClient.readContract({
-    address: distributor,
-    abi: distributorAbi,
-    functionName: 'claimed',
-    args: [account],
-  });
+const payBalance = (account: Address) => payTokenBalance(deployer, stack, account);
+const claimedOf = (distributor: Address, account: Address) => claimedFrom(deployer, distributor, account);
 
 /** The deployer holds the registry's GUARDIAN_ROLE (deployStack's defaults). */
-const setFrozen = (account: Address, frozen: boolean) =>
-  sendAndWait(
-    deployer,
-    { contract: 'ComplianceRegistry', functionName: frozen ? 'freeze' : 'unfreeze' },
-    () =>
-      deployer.walletClient.writeContract({
-        address: stack.complianceRegistry,
-        abi: complianceRegistryAbi,
-        functionName: frozen ? 'freeze' : 'unfreeze',
-        args: [account],
-      }),
-  );
+const setFrozen = (account: Address, frozen: boolean) => setRegistryFrozen(deployer, stack, account, frozen);
 
-async function waitPaid(portfolioId: string, count: number, timeoutMs = 90_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const rows = await t.db.prisma.distribution.findMany({
-      where: { portfolioId },
-      orderBy: { recoveryId: 'asc' },
-    });
-    const failed = rows.find((r) => r.status === 'failed');
-    if (failed) throw new Error(`distribution ${failed.id} failed: ${failed.error}`);
-    if (rows.length === count && rows.every((r) => r.status === 'paid')) return rows;
-    if (Date.now() > deadline)
-      throw new Error(`not paid in time: ${JSON.stringify(rows.map((r) => r.status))}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
+const waitPaid = (portfolioId: string, count: number) => waitDistributionsPaid(t, portfolioId, count);
 
 describe('a holder the registry does not allow', () => {
   it('is skipped by the push, stays claimable, and is paid by the next push once allowed again', async () => {
@@ -145,36 +83,14 @@ describe('a holder the registry does not allow', () => {
       holders,
       purchases,
     });
-    await mintTestStablecoin(deployer, {
-      token: stack.testStablecoin as Address,
-      to: servicer.account.address,
-      amount: usd(100_000n),
-    });
-    await approve(servicer, {
-      token: stack.testStablecoin as Address,
-      spender: portfolio.portfolio,
-      amount: maxUint256,
-    });
+    await fundServicer(deployer, servicer, { stack, portfolio: portfolio.portfolio, amount: usd(100_000n) });
     const frozen = holders[1].account.address;
     const others = [holders[0].account.address, holders[2].account.address];
     const frozenBefore = await payBalance(frozen);
     await setFrozen(frozen, true);
 
     await depositRecovery(servicer, { portfolio: portfolio.portfolio, amount: usd(123n) });
-    worker = await createWorker({
-      config: t.config,
-      db: t.db,
-      redis: workerRedis,
-      platform,
-      logger: silent,
-      distributionPollMs: 200,
-      indexer: createIndexer({
-        db: t.db,
-        publicClient: platform.clients.publicClient,
-        stack,
-        confirmations: 0,
-      }),
-    });
+    worker = await startDistributionWorker({ t, redis: workerRedis, platform, stack });
     const [first] = await waitPaid(portfolio.id, 1);
 
     // the push paid the others, skipped the frozen holder, and recorded why

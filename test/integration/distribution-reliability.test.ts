@@ -5,15 +5,12 @@
  * taking its waits (`DistributionDelay`) the way the worker does; the indexer is synced in between.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { type Address, type Hex, maxUint256, parseEventLogs } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approve, mintTestStablecoin } from '../../core/chain/actions.ts';
-import { type ChainClients, createChainClients, withAccount } from '../../core/chain/clients.ts';
-import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
-import { createPlatformChain, type PlatformChain } from '../../core/chain/deployment.ts';
+import type { ChainClients } from '../../core/chain/clients.ts';
+import type { DeployedStack } from '../../core/chain/deploy.ts';
+import type { PlatformChain } from '../../core/chain/deployment.ts';
 import { distributorAbi, portfolioAbi } from '../../core/chain/generated/index.ts';
 import { createRelayer, type Relayer } from '../../core/chain/relayer/relayer.ts';
 import {
@@ -25,9 +22,17 @@ import {
 } from '../../core/distributions/run.ts';
 import { ServiceUnavailableError } from '../../core/platform/errors/index.ts';
 import { createIndexer, type Indexer } from '../../worker/indexer/index.ts';
-import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
-import { createTestApp, type TestApp } from '../helpers/app.ts';
+import { type AnvilInstance, createAnvilTestClient } from '../helpers/anvil.ts';
+import type { TestApp } from '../helpers/app.ts';
 import { createClosedPortfolio } from '../helpers/portfolio.ts';
+import {
+  accountClients,
+  claimedFrom,
+  createStackApp,
+  platformChainOf,
+  type StackApp,
+  startStack,
+} from '../helpers/stack.ts';
 
 const usd = (whole: bigint) => whole * 10n ** 6n;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -41,30 +46,21 @@ let holders: ChainClients[];
 let platform: PlatformChain;
 let relayer: Relayer;
 let indexer: Indexer;
+let app: StackApp;
 let t: TestApp;
-let dataDir: string;
 
 beforeAll(async () => {
-  anvil = await startAnvil({ accounts: 10 });
-  deployer = createChainClients({
-    rpcUrl: anvil.rpcUrl,
-    privateKey: anvil.accounts[0].privateKey,
-    pollingInterval: 20,
+  const chain = await startStack({ accounts: 10 });
+  ({ anvil, deployer, stack } = chain);
+  [servicer, stranger] = accountClients(chain, [2, 8]);
+  holders = accountClients(chain, [3, 4, 5, 6, 7]);
+  app = await createStackApp(chain, {
+    name: 'distribution-reliability',
+    deploymentFile: false,
+    overrides: { QUEUE_PREFIX: `npl-test-distribution-rel-${randomBytes(4).toString('hex')}` },
   });
-  servicer = withAccount(deployer, anvil.accounts[2].privateKey);
-  stranger = withAccount(deployer, anvil.accounts[8].privateKey);
-  holders = [3, 4, 5, 6, 7].map((i) => withAccount(deployer, anvil.accounts[i].privateKey));
-  stack = await deployStack(deployer);
-  dataDir = await mkdtemp(path.join(tmpdir(), 'npl-distribution-reliability-'));
-  t = await createTestApp({
-    overrides: {
-      RPC_URL: anvil.rpcUrl,
-      DATA_DIR: dataDir,
-      QUEUE_PREFIX: `npl-test-distribution-rel-${randomBytes(4).toString('hex')}`,
-      PLATFORM_PRIVATE_KEY: anvil.accounts[1].privateKey,
-    },
-  });
-  platform = await createPlatformChain(t.config, { deployment: stack, pollingInterval: 20 });
+  t = app.t;
+  platform = await platformChainOf(t, stack);
   relayer = createRelayer({ clients: platform.clients, prisma: t.db.prisma, pollIntervalMs: 50 });
   indexer = createIndexer({ db: t.db, publicClient: platform.clients.publicClient, stack, confirmations: 0 });
   await mintTestStablecoin(deployer, {
@@ -75,9 +71,8 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await t?.close();
+  await app?.close();
   await anvil?.stop();
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
 const tranchesSpec = [
@@ -183,14 +178,8 @@ function failingOnce(key: string): Relayer {
   };
 }
 
-async function claimedOnChain(portfolio: Portfolio, account: Address): Promise<bigint> {
-  return deployer.publicClient.readContract({
-    address: portfolio.distributor,
-    abi: distributorAbi,
-    functionName: 'claimed',
-    args: [account],
-  });
-}
+const claimedOnChain = (portfolio: Portfolio, account: Address) =>
+  claimedFrom(deployer, portfolio.distributor, account);
 
 /** Every pushed holder of the distribution: claimed on chain == its cumulative, and its tx paid it. */
 async function expectPushedAndClaimed(portfolio: Portfolio, distributionId: string) {

@@ -5,23 +5,15 @@
  * recomputed here from the chain (balanceOf at the snapshot block, the RecoveryDistributed amounts)
  * with core/domain's computeDistribution, never from the worker's tables.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import pino from 'pino';
-import { type Address, erc20Abi, keccak256, maxUint256 } from 'viem';
+import { type Address, keccak256 } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  approve,
-  depositRecovery,
-  mintTestStablecoin,
-  type RecoveryDistributed,
-} from '../../core/chain/actions.ts';
-import { type ChainClients, createChainClients, withAccount } from '../../core/chain/clients.ts';
-import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
-import { createPlatformChain, type PlatformChain } from '../../core/chain/deployment.ts';
+import { depositRecovery, type RecoveryDistributed } from '../../core/chain/actions.ts';
+import type { ChainClients } from '../../core/chain/clients.ts';
+import type { DeployedStack } from '../../core/chain/deploy.ts';
+import type { PlatformChain } from '../../core/chain/deployment.ts';
 import { distributorAbi, trancheTokenAbi } from '../../core/chain/generated/index.ts';
 import { createRelayer } from '../../core/chain/relayer/relayer.ts';
 import { computeDistribution } from '../../core/distributions/compute.ts';
@@ -29,60 +21,46 @@ import { handleDistribution } from '../../core/distributions/run.ts';
 import { loadDistributionTreeJson } from '../../core/distributions/tree/merkle.ts';
 import { bullJobId, JOB_NAMES, JOB_QUEUE } from '../../core/platform/jobs.ts';
 import { createRedis } from '../../core/platform/queue.ts';
-import { createIndexer } from '../../worker/indexer/index.ts';
 import { createWorker, type NplWorker } from '../../worker/main.ts';
-import { type AnvilInstance, startAnvil } from '../helpers/anvil.ts';
-import { createTestApp, type TestApp } from '../helpers/app.ts';
+import type { TestApp } from '../helpers/app.ts';
+import {
+  type DistributionEnv,
+  startDistributionEnv,
+  startDistributionWorker,
+  waitDistributionsPaid,
+} from '../helpers/distribution.ts';
 import { balancesAtBlock, createClosedPortfolio } from '../helpers/portfolio.ts';
+import { fundServicer, payTokenBalance } from '../helpers/stack.ts';
 
 const silent = pino({ level: 'silent' });
 const usd = (whole: bigint) => whole * 10n ** 6n;
 const SCALE = 10n ** 12n; // tranche tokens have 18 decimals, the TestStablecoin 6
 
-let anvil: AnvilInstance;
 let stack: DeployedStack;
 let deployer: ChainClients;
 let servicer: ChainClients;
 let holders: ChainClients[];
 let platform: PlatformChain;
+let env: DistributionEnv;
 let t: TestApp;
 let worker: NplWorker | undefined;
 let workerRedis: ReturnType<typeof createRedis>;
-let dataDir: string;
 let paidRows: Awaited<ReturnType<typeof waitPaid>> = [];
 let paidPortfolio: Awaited<ReturnType<typeof publishedPortfolio>>;
 
 beforeAll(async () => {
-  anvil = await startAnvil({ accounts: 10 });
-  deployer = createChainClients({
-    rpcUrl: anvil.rpcUrl,
-    privateKey: anvil.accounts[0].privateKey,
-    pollingInterval: 20,
+  env = await startDistributionEnv({
+    name: 'distribution',
+    accounts: 10,
+    holders: [3, 4, 5, 6, 7],
+    deploymentFile: false,
   });
-  servicer = withAccount(deployer, anvil.accounts[2].privateKey);
-  holders = [3, 4, 5, 6, 7].map((i) => withAccount(deployer, anvil.accounts[i].privateKey));
-  stack = await deployStack(deployer);
-  dataDir = await mkdtemp(path.join(tmpdir(), 'npl-distribution-'));
-  t = await createTestApp({
-    overrides: {
-      RPC_URL: anvil.rpcUrl,
-      DATA_DIR: dataDir,
-      QUEUE_PREFIX: `npl-test-distribution-${randomBytes(4).toString('hex')}`,
-      JOB_ATTEMPTS: 3,
-      JOB_BACKOFF_MS: 200,
-      PLATFORM_PRIVATE_KEY: anvil.accounts[1].privateKey,
-    },
-  });
-  platform = await createPlatformChain(t.config, { deployment: stack, pollingInterval: 20 });
-  workerRedis = createRedis(t.config.REDIS_URL as string);
+  ({ deployer, stack, servicer, holders, t, platform, workerRedis } = env);
 }, 120_000);
 
 afterAll(async () => {
   await worker?.close();
-  workerRedis?.disconnect();
-  await t?.close();
-  await anvil?.stop();
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  await env?.close();
 });
 
 const tranchesSpec = [
@@ -112,44 +90,15 @@ async function publishedPortfolio() {
   });
 }
 
-async function payBalance(account: Address): Promise<bigint> {
-  return deployer.publicClient.readContract({
-    address: stack.testStablecoin as Address,
-    abi: erc20Abi,
-    functionName: 'balanceOf',
-    args: [account],
-  });
-}
+const payBalance = (account: Address) => payTokenBalance(deployer, stack, account);
 
-async function waitPaid(portfolioId: string, count: number, timeoutMs = 90_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const rows = await t.db.prisma.distribution.findMany({
-      where: { portfolioId },
-      orderBy: { recoveryId: 'asc' },
-    });
-    const failed = rows.find((r) => r.status === 'failed');
-    if (failed) throw new Error(`distribution ${failed.id} failed: ${failed.error}`);
-    if (rows.length === count && rows.every((r) => r.status === 'paid')) return rows;
-    if (Date.now() > deadline)
-      throw new Error(`not paid in time: ${JSON.stringify(rows.map((r) => r.status))}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
+const waitPaid = (portfolioId: string, count: number, timeoutMs?: number) =>
+  waitDistributionsPaid(t, portfolioId, count, { timeoutMs });
 
 describe('the distribution job', () => {
   it('pays every holder exactly computeDistribution’s payout, recovery after recovery, and carries the dust', async () => {
     const portfolio = await publishedPortfolio();
-    await mintTestStablecoin(deployer, {
-      token: stack.testStablecoin as Address,
-      to: servicer.account.address,
-      amount: usd(100_000n),
-    });
-    await approve(servicer, {
-      token: stack.testStablecoin as Address,
-      spender: portfolio.portfolio,
-      amount: maxUint256,
-    });
+    await fundServicer(deployer, servicer, { stack, portfolio: portfolio.portfolio, amount: usd(100_000n) });
     const before = await Promise.all(holders.map((h) => payBalance(h.account.address)));
 
     // two recoveries before the worker runs: the second waits for the first (strict order per portfolio)
@@ -171,21 +120,13 @@ describe('the distribution job', () => {
       await depositRecovery(servicer, { portfolio: portfolio.portfolio, amount: usd(611n) + 3n }),
     );
 
-    worker = await createWorker({
-      config: t.config,
-      db: t.db,
+    worker = await startDistributionWorker({
+      t,
       redis: workerRedis,
       platform,
-      logger: silent,
-      distributionPollMs: 200,
+      stack,
       // several claimMany batches for five holders
       distribution: { pushBatchSize: 2 },
-      indexer: createIndexer({
-        db: t.db,
-        publicClient: platform.clients.publicClient,
-        stack,
-        confirmations: 0,
-      }),
     });
     // nothing mines blocks: anvil mines on transactions only, the job's own acceptRoot passes the timelock
     const rows = await waitPaid(portfolio.id, 2);

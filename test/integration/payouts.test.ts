@@ -6,42 +6,37 @@
  * the holder, once. Then a later claimMany push by the worker that includes an account that
  * already claimed still ends `paid`, paying nobody twice.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import pino from 'pino';
-import {
-  type Address,
-  erc20Abi,
-  getAddress,
-  type Hex,
-  maxUint256,
-  type TypedDataDefinition,
-  zeroAddress,
-} from 'viem';
+import { type Address, getAddress, type Hex, maxUint256, zeroAddress } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { approve, createPortfolio, mintTestStablecoin } from '../../core/chain/actions.ts';
-import { type ChainClients, createChainClients, withAccount } from '../../core/chain/clients.ts';
-import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
-import { createPlatformChain, type PlatformChain, saveDeployment } from '../../core/chain/deployment.ts';
+import { createPortfolio } from '../../core/chain/actions.ts';
+import type { ChainClients } from '../../core/chain/clients.ts';
+import type { DeployedStack } from '../../core/chain/deploy.ts';
+import type { PlatformChain } from '../../core/chain/deployment.ts';
 import { distributorAbi } from '../../core/chain/generated/index.ts';
 import { createRelayer } from '../../core/chain/relayer/relayer.ts';
 import { sendAndWait } from '../../core/chain/tx.ts';
 import { computeDistribution } from '../../core/distributions/compute.ts';
 import { createTreeCache, warmTrees } from '../../core/distributions/payouts.ts';
 import { handleDistribution } from '../../core/distributions/run.ts';
-import { createRedis } from '../../core/platform/queue.ts';
+import type { createRedis } from '../../core/platform/queue.ts';
 import { createIndexer } from '../../worker/indexer/index.ts';
-import { createWorker, type NplWorker } from '../../worker/main.ts';
-import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
-import { createTestApp, type TestApp } from '../helpers/app.ts';
+import type { NplWorker } from '../../worker/main.ts';
+import { type AnvilInstance, createAnvilTestClient } from '../helpers/anvil.ts';
+import type { TestApp } from '../helpers/app.ts';
 import { apiKeyHeaders, type Headers } from '../helpers/auth.ts';
+import {
+  type DistributionEnv,
+  startDistributionEnv,
+  startDistributionWorker,
+  waitDistributions,
+} from '../helpers/distribution.ts';
 import { allowlistAndBuy, balancesAtBlock, recordPublishedPortfolio } from '../helpers/portfolio.ts';
+import { signedDeposit } from '../helpers/recoveries.ts';
+import { claimedFrom, fundServicer, payTokenBalance } from '../helpers/stack.ts';
 
-const silent = pino({ level: 'silent' });
 const usd = (whole: bigint) => whole * 10n ** 6n;
-const _SCALE = 10n ** 12n;
 
 let anvil: AnvilInstance;
 let stack: DeployedStack;
@@ -49,6 +44,7 @@ let deployer: ChainClients;
 let servicer: ChainClients;
 let holders: ChainClients[];
 let platform: PlatformChain;
+let env: DistributionEnv;
 let t: TestApp;
 let dir: string;
 let worker: NplWorker | undefined;
@@ -58,41 +54,15 @@ let firstDistributionId: string;
 let servicerKey: Headers;
 
 beforeAll(async () => {
-  anvil = await startAnvil({ accounts: 8 });
-  deployer = createChainClients({
-    rpcUrl: anvil.rpcUrl,
-    privateKey: anvil.accounts[0].privateKey,
-    pollingInterval: 20,
-  });
-  servicer = withAccount(deployer, anvil.accounts[2].privateKey);
-  holders = [3, 4, 5].map((i) => withAccount(deployer, anvil.accounts[i].privateKey));
-  stack = await deployStack(deployer);
-  dir = await mkdtemp(path.join(tmpdir(), 'npl-payouts-'));
-  const deploymentFile = path.join(dir, 'deployment.json');
-  await saveDeployment(deploymentFile, stack);
-  t = await createTestApp({
-    overrides: {
-      RPC_URL: anvil.rpcUrl,
-      DEPLOYMENT_FILE: deploymentFile,
-      DATA_DIR: dir,
-      PLATFORM_PRIVATE_KEY: anvil.accounts[1].privateKey,
-      QUEUE_PREFIX: `npl-test-payouts-${randomBytes(4).toString('hex')}`,
-      JOB_ATTEMPTS: 3,
-      JOB_BACKOFF_MS: 200,
-    },
-  });
-  platform = await createPlatformChain(t.config, { deployment: stack, pollingInterval: 20 });
-  workerRedis = createRedis(t.config.REDIS_URL as string);
+  env = await startDistributionEnv({ name: 'payouts', accounts: 8, holders: [3, 4, 5] });
+  ({ anvil, deployer, stack, servicer, holders, t, dir, platform, workerRedis } = env);
   issuer = await apiKeyHeaders(t.db.prisma, 'issuer', 'acme');
   servicerKey = await apiKeyHeaders(t.db.prisma, 'servicer', servicer.account.address);
 }, 120_000);
 
 afterAll(async () => {
   await worker?.close();
-  workerRedis?.disconnect();
-  await t?.close();
-  await anvil?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await env?.close();
 });
 
 const tranchesSpec = [
@@ -136,21 +106,8 @@ async function publishedPortfolio() {
   return { id: row.id, ...created };
 }
 
-const payBalance = (account: Address) =>
-  deployer.publicClient.readContract({
-    address: stack.testStablecoin as Address,
-    abi: erc20Abi,
-    functionName: 'balanceOf',
-    args: [account],
-  });
-
-const claimedOf = (distributor: Address, account: Address) =>
-  deployer.publicClient.readContract({
-    address: distributor,
-    abi: distributorAbi,
-    functionName: 'claimed',
-    args: [account],
-  });
+const payBalance = (account: Address) => payTokenBalance(deployer, stack, account);
+const claimedOf = (distributor: Address, account: Address) => claimedFrom(deployer, distributor, account);
 
 async function waitRelay(id: string) {
   for (let i = 0; i < 400; i++) {
@@ -161,37 +118,23 @@ async function waitRelay(id: string) {
   throw new Error(`relay tx ${id} still pending`);
 }
 
-async function waitStatus(portfolioId: string, count: number, statuses: string[], timeoutMs = 90_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const rows = await t.db.prisma.distribution.findMany({
-      where: { portfolioId },
-      orderBy: { recoveryId: 'asc' },
-    });
-    const failed = rows.find((r) => r.status === 'failed');
-    if (failed) throw new Error(`distribution ${failed.id} failed: ${failed.error}`);
-    if (rows.length === count && statuses.includes(rows[count - 1].status)) return rows;
-    if (Date.now() > deadline) throw new Error(`timeout: ${JSON.stringify(rows.map((r) => r.status))}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
+/** Until the portfolio has `count` distributions, the last one in one of `statuses`. */
+const waitStatus = (portfolioId: string, count: number, statuses: string[], timeoutMs = 90_000) =>
+  waitDistributions(
+    t,
+    portfolioId,
+    (rows) => rows.length === count && statuses.includes(rows[count - 1].status),
+    { timeoutMs, late: 'timeout' },
+  );
 
 async function startWorker() {
-  worker = await createWorker({
-    config: t.config,
-    db: t.db,
+  // nobody is pushed: holders claim themselves
+  worker = await startDistributionWorker({
+    t,
     redis: workerRedis,
     platform,
-    logger: silent,
-    distributionPollMs: 200,
-    // nobody is pushed: holders claim themselves
+    stack,
     distribution: { minPush: maxUint256 },
-    indexer: createIndexer({
-      db: t.db,
-      publicClient: platform.clients.publicClient,
-      stack,
-      confirmations: 0,
-    }),
   });
 }
 
@@ -215,27 +158,16 @@ async function payouts(account: string): Promise<PayoutItem[]> {
   return res.json().items;
 }
 
-/**
- * A deposit the servicer consents to: its EIP-712 DepositIntent (POST /recoveries/intents) signed with
- * the servicer's own key, as POST /recoveries requires.
- */
-async function consentedDeposit(portfolioId: string, amount: bigint, reportSha256: string) {
-  const body = { amount: amount.toString(), reportSha256 };
-  const res = await t.app.inject({
-    method: 'POST',
-    url: `/v1/portfolios/${portfolioId}/recoveries/intents`,
-    headers: servicerKey,
-    payload: body,
-  });
-  expect(res.statusCode, res.body).toBe(200);
-  const intent = res.json() as {
-    nonce: string;
-    deadline: string;
-    typedData: { deposit: TypedDataDefinition };
-  };
-  const servicerSignature = await servicer.account.signTypedData(intent.typedData.deposit);
-  return { ...body, servicerSignature, nonce: intent.nonce, deadline: intent.deadline };
-}
+/** A deposit the servicer consents to: its DepositIntent signed with the servicer's own key. */
+const consentedDeposit = async (portfolioId: string, amount: bigint, reportSha256: string) =>
+  (
+    await signedDeposit(t, {
+      portfolioId,
+      headers: servicerKey,
+      body: { amount: amount.toString(), reportSha256 },
+      signer: servicer.account,
+    })
+  ).payload;
 
 const claim = (account: string, payload?: object) =>
   t.app.inject({ method: 'POST', url: `/v1/investors/${account}/claims`, payload });
@@ -254,16 +186,7 @@ describe('payouts and claims', () => {
     expect(close.statusCode).toBe(202);
     expect((await waitRelay(close.json().relayTxId)).status).toBe('mined');
 
-    await mintTestStablecoin(deployer, {
-      token: stack.testStablecoin as Address,
-      to: servicer.account.address,
-      amount: usd(100_000n),
-    });
-    await approve(servicer, {
-      token: stack.testStablecoin as Address,
-      spender: portfolio.portfolio,
-      amount: maxUint256,
-    });
+    await fundServicer(deployer, servicer, { stack, portfolio: portfolio.portfolio, amount: usd(100_000n) });
     const amount = usd(123n) + 7n;
     const deposit = await t.app.inject({
       method: 'POST',

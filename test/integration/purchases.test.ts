@@ -1,6 +1,3 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import {
   type Address,
   getAddress,
@@ -20,16 +17,16 @@ import {
   nonceInvalidationTypedData,
   readTrancheState,
 } from '../../core/chain/actions.ts';
-import { type ChainClients, createChainClients, withAccount } from '../../core/chain/clients.ts';
-import { COMPLIANCE_ROLE, type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
-import { saveDeployment } from '../../core/chain/deployment.ts';
+import { type ChainClients, withAccount } from '../../core/chain/clients.ts';
+import { COMPLIANCE_ROLE, type DeployedStack } from '../../core/chain/deploy.ts';
 import { complianceRegistryAbi, portfolioAbi, trancheTokenAbi } from '../../core/chain/generated/index.ts';
 import { sendAndWait } from '../../core/chain/tx.ts';
 import { createIndexer, type Indexer } from '../../worker/indexer/index.ts';
-import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
-import { createTestApp, type TestApp } from '../helpers/app.ts';
+import { type AnvilInstance, createAnvilTestClient } from '../helpers/anvil.ts';
+import type { TestApp } from '../helpers/app.ts';
 import { apiKeyHeaders, type Headers } from '../helpers/auth.ts';
 import { recordPublishedPortfolio } from '../helpers/portfolio.ts';
+import { createStackApp, type StackApp, setFrozen, startStack } from '../helpers/stack.ts';
 
 const DAY = 24 * 3600;
 /** TestStablecoin has 6 decimals: 10^12 tranche-token base units are one pay unit of face. */
@@ -40,10 +37,10 @@ let anvil: AnvilInstance;
 let stack: DeployedStack;
 let deployer: ChainClients;
 let testClient: ReturnType<typeof createAnvilTestClient>;
+let app: StackApp;
 let t: TestApp;
 let admin: Headers;
 let issuer: Headers;
-let deploymentDir: string;
 let indexer: Indexer;
 
 /** Chain time (seconds) of the latest block. */
@@ -52,14 +49,9 @@ async function chainNow(): Promise<bigint> {
 }
 
 beforeAll(async () => {
-  anvil = await startAnvil({ accounts: 4 });
-  deployer = createChainClients({
-    rpcUrl: anvil.rpcUrl,
-    privateKey: anvil.accounts[0].privateKey,
-    pollingInterval: 20,
-  });
+  const chain = await startStack({ accounts: 4 });
+  ({ anvil, deployer, stack } = chain);
   testClient = createAnvilTestClient(anvil.rpcUrl);
-  stack = await deployStack(deployer);
   // the API's relayer signs with its own key (never the key this test sends setup transactions with)
   const relayerAddress = anvil.accounts[1].address;
   await sendAndWait(deployer, { contract: 'ComplianceRegistry', functionName: 'grantRole' }, () =>
@@ -70,16 +62,8 @@ beforeAll(async () => {
       args: [COMPLIANCE_ROLE, relayerAddress],
     }),
   );
-  deploymentDir = await mkdtemp(path.join(tmpdir(), 'npl-purchases-'));
-  const deploymentFile = path.join(deploymentDir, 'deployment.json');
-  await saveDeployment(deploymentFile, stack);
-  t = await createTestApp({
-    overrides: {
-      RPC_URL: anvil.rpcUrl,
-      DEPLOYMENT_FILE: deploymentFile,
-      PLATFORM_PRIVATE_KEY: anvil.accounts[1].privateKey,
-    },
-  });
+  app = await createStackApp(chain, { name: 'purchases' });
+  t = app.t;
   // the chain indexer, run one pass at a time by the tests (final at once: anvil does not reorg here)
   indexer = createIndexer({ db: t.db, publicClient: deployer.publicClient, stack, confirmations: 0 });
   admin = await apiKeyHeaders(t.db.prisma, 'admin', 'platform');
@@ -87,9 +71,8 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await t?.close();
+  await app?.close();
   await anvil?.stop();
-  if (deploymentDir) await rm(deploymentDir, { recursive: true, force: true });
 });
 
 // ------------------------------------------------------------------ fixtures
@@ -733,19 +716,8 @@ describe('bad input: a clear code, nothing stored, nothing sent', () => {
   });
 });
 
-async function freeze(address: Address, frozen: boolean) {
-  await sendAndWait(
-    deployer,
-    { contract: 'ComplianceRegistry', functionName: frozen ? 'freeze' : 'unfreeze' },
-    () =>
-      deployer.walletClient.writeContract({
-        address: stack.complianceRegistry,
-        abi: complianceRegistryAbi,
-        functionName: frozen ? 'freeze' : 'unfreeze',
-        args: [address],
-      }),
-  );
-}
+/** The deployer holds the registry's GUARDIAN_ROLE (deployStack's defaults). */
+const freeze = (address: Address, frozen: boolean) => setFrozen(deployer, stack, address, frozen);
 
 // ------------------------------------------------------------------ load and races
 

@@ -8,8 +8,7 @@
  * so the API signs its deposit intents; a second portfolio's servicer keeps its key and signs itself.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type Address, erc20Abi, getAddress, maxUint256, parseGwei, type TypedDataDefinition } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,17 +19,18 @@ import {
   createPortfolio,
   mintTestStablecoin,
 } from '../../core/chain/actions.ts';
-import { type ChainClients, createChainClients, withAccount } from '../../core/chain/clients.ts';
-import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
-import { saveDeployment } from '../../core/chain/deployment.ts';
+import { type ChainClients, withAccount } from '../../core/chain/clients.ts';
+import type { DeployedStack } from '../../core/chain/deploy.ts';
 import { portfolioAbi } from '../../core/chain/generated/index.ts';
 import { findNewDistributions } from '../../core/distributions/run.ts';
 import { DEV_SERVICER_KEY_FILE } from '../../core/servicing/dev-servicer.ts';
 import { createIndexer, type Indexer } from '../../worker/indexer/index.ts';
-import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
-import { createTestApp, type TestApp } from '../helpers/app.ts';
+import { type AnvilInstance, createAnvilTestClient } from '../helpers/anvil.ts';
+import type { TestApp } from '../helpers/app.ts';
 import { apiKeyHeaders, type Headers } from '../helpers/auth.ts';
 import { recordPublishedPortfolio } from '../helpers/portfolio.ts';
+import { depositIntent, signedDeposit } from '../helpers/recoveries.ts';
+import { accountClients, createStackApp, fundServicer, type StackApp, startStack } from '../helpers/stack.ts';
 
 const usd = (whole: bigint) => whole * 10n ** 6n;
 const SCALE = 10n ** 12n;
@@ -42,8 +42,8 @@ let deployer: ChainClients;
 let servicer: ChainClients;
 let holder: ChainClients;
 let platformAddress: Address;
+let app: StackApp;
 let t: TestApp;
-let dir: string;
 let indexer: Indexer;
 let admin: Headers;
 let issuer: Headers;
@@ -52,31 +52,17 @@ let servicerKey: Headers;
 let otherServicer: Headers;
 
 beforeAll(async () => {
-  anvil = await startAnvil({ accounts: 5 });
-  deployer = createChainClients({
-    rpcUrl: anvil.rpcUrl,
-    privateKey: anvil.accounts[0].privateKey,
-    pollingInterval: 20,
-  });
-  servicer = withAccount(deployer, anvil.accounts[2].privateKey);
-  holder = withAccount(deployer, anvil.accounts[3].privateKey);
+  const chain = await startStack({ accounts: 5 });
+  ({ anvil, deployer, stack } = chain);
+  [servicer, holder] = accountClients(chain, [2, 3]);
   platformAddress = anvil.accounts[1].address;
-  stack = await deployStack(deployer);
-  dir = await mkdtemp(path.join(tmpdir(), 'npl-recoveries-'));
-  // the API holds the servicer's key, as `npm start` holds its development servicer's
-  await writeFile(path.join(dir, DEV_SERVICER_KEY_FILE), `${anvil.accounts[2].privateKey}\n`, {
-    mode: 0o600,
+  app = await createStackApp(chain, {
+    name: 'recoveries',
+    // the API holds the servicer's key, as `npm start` holds its development servicer's
+    prepare: (dir) =>
+      writeFile(path.join(dir, DEV_SERVICER_KEY_FILE), `${anvil.accounts[2].privateKey}\n`, { mode: 0o600 }),
   });
-  const deploymentFile = path.join(dir, 'deployment.json');
-  await saveDeployment(deploymentFile, stack);
-  t = await createTestApp({
-    overrides: {
-      RPC_URL: anvil.rpcUrl,
-      DEPLOYMENT_FILE: deploymentFile,
-      PLATFORM_PRIVATE_KEY: anvil.accounts[1].privateKey,
-      DATA_DIR: dir,
-    },
-  });
+  t = app.t;
   indexer = createIndexer({ db: t.db, publicClient: deployer.publicClient, stack, confirmations: 0 });
   admin = await apiKeyHeaders(t.db.prisma, 'admin', 'platform');
   issuer = await apiKeyHeaders(t.db.prisma, 'issuer', 'acme');
@@ -87,9 +73,8 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await t?.close();
+  await app?.close();
   await anvil?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 /** A portfolio as the publish job leaves it (the platform key is issuer and root proposer), one holder. */
@@ -577,29 +562,15 @@ describe("the servicer's consent: a deposit intent it signs itself", () => {
     const closed = await post(`/v1/portfolios/${portfolio.id}/offering/close`, issuer);
     expect(closed.statusCode, closed.body).toBe(202);
     expect((await waitMined(closed.json().relayTxId)).status).toBe('mined');
-    await mintTestStablecoin(deployer, {
-      token: stack.testStablecoin as Address,
-      to: own.account.address,
-      amount: usd(1_000n),
-    });
-    await approve(own, {
-      token: stack.testStablecoin as Address,
-      spender: portfolio.portfolio,
-      amount: maxUint256,
-    });
+    await fundServicer(deployer, own, { stack, portfolio: portfolio.portfolio, amount: usd(1_000n) });
   }, 90_000);
 
-  const intentFor = async (body: { amount: string; reportSha256: string }) => {
-    const res = await post(`${url()}/intents`, otherServicer, body);
-    expect(res.statusCode, res.body).toBe(200);
-    return res.json() as {
-      nonce: string;
-      deadline: string;
-      servicer: string;
-      portfolio: string;
-      typedData: { deposit: TypedDataDefinition; invalidation: TypedDataDefinition };
-    };
-  };
+  const body = { amount: amount.toString(), reportSha256: report };
+  /** The intent of `body`, unsigned (the cases below sign it their own ways). */
+  const intentFor = () => depositIntent(t, { portfolioId: portfolio.id, headers: otherServicer, body });
+  /** The intent of `body` and the deposit signed by the servicer itself. */
+  const signedByOwn = () =>
+    signedDeposit(t, { portfolioId: portfolio.id, headers: otherServicer, body, signer: own.account });
 
   it('refuses a deposit without the servicer’s signature when the API does not hold its key: 422 body.servicerSignature, nothing sent', async () => {
     const before = await sideEffects(portfolio.portfolio);
@@ -614,11 +585,10 @@ describe("the servicer's consent: a deposit intent it signs itself", () => {
   });
 
   it('refuses a signature that is not the servicer’s over exactly this amount and report, an expired or used nonce, sending nothing', async () => {
-    const intent = await intentFor({ amount: amount.toString(), reportSha256: report });
+    const { intent, payload } = await signedByOwn();
     expect(intent.servicer).toBe(getAddress(own.account.address));
     expect(intent.portfolio).toBe(getAddress(portfolio.portfolio));
-    const signature = await own.account.signTypedData(intent.typedData.deposit);
-    const base = { amount: amount.toString(), reportSha256: report, servicerSignature: signature };
+    const base = { ...body, servicerSignature: payload.servicerSignature };
     const before = await sideEffects(portfolio.portfolio);
 
     const byOther = await holder.account.signTypedData(intent.typedData.deposit);
@@ -662,7 +632,7 @@ describe("the servicer's consent: a deposit intent it signs itself", () => {
     ]);
 
     // an intent signed with a deadline already past
-    const stale = await intentFor({ amount: amount.toString(), reportSha256: report });
+    const stale = await intentFor();
     const past = (await deployer.publicClient.getBlock()).timestamp - 1n;
     const expiredTyped = {
       ...stale.typedData.deposit,
@@ -677,7 +647,7 @@ describe("the servicer's consent: a deposit intent it signs itself", () => {
     expect([expired.statusCode, expired.json().code]).toEqual([410, 'ORDER_EXPIRED']);
 
     // a nonce the servicer cancelled on-chain (its own invalidateNonce call)
-    const cancelled = await intentFor({ amount: amount.toString(), reportSha256: report });
+    const cancelled = await intentFor();
     await own.walletClient.writeContract({
       address: portfolio.portfolio,
       abi: portfolioAbi,
@@ -697,14 +667,7 @@ describe("the servicer's consent: a deposit intent it signs itself", () => {
   }, 60_000);
 
   it('relays depositRecoveryWithSig with the servicer’s own signature; a retry is the same recovery', async () => {
-    const intent = await intentFor({ amount: amount.toString(), reportSha256: report });
-    const signed = {
-      amount: amount.toString(),
-      reportSha256: report,
-      servicerSignature: await own.account.signTypedData(intent.typedData.deposit),
-      nonce: intent.nonce,
-      deadline: intent.deadline,
-    };
+    const { intent, payload: signed } = await signedByOwn();
     const res = await post(url(), otherServicer, signed);
     expect(res.statusCode, res.body).toBe(202);
     const mined = await waitMined(res.json().id);

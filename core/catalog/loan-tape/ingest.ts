@@ -55,7 +55,7 @@ const IS_TEXT = loanTapeColumns.map((c) => c.type.kind === 'text');
 const SLICE_MIN_LENGTH = 13;
 
 /** COPY text-format escaping of a free-text value. */
-function copyEscape(value: string): string {
+export function copyEscape(value: string): string {
   return NEEDS_ESCAPE.test(value)
     ? value.replace(/[\\\t\n\r]/g, (c) =>
         c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r',
@@ -102,11 +102,27 @@ export function pipeUpload(source: Readable, target: Transform): () => void {
   };
 }
 
-export const tooLarge = (maxBytes: number) =>
-  new PayloadTooLargeError(`Loan tape is larger than ${maxBytes} bytes`, {
+/** 413 for an upload past `maxBytes` (`what`: the loan tape, a remittance report). */
+export const tooLarge = (maxBytes: number, what = 'Loan tape') =>
+  new PayloadTooLargeError(`${what} is larger than ${maxBytes} bytes`, {
     statusCode: 413,
     details: { maxBytes },
   });
+
+/**
+ * The 422 of a rejected table upload (the loan tape, the business plan): `{ errorCount, errors, truncated }`
+ * with one `{ row, column, value, reason }` per bad cell, `errors` holding the first ones.
+ */
+export function tableRejected<E extends LoanTapeError>(
+  what: string,
+  errorCount: number,
+  errors: readonly E[],
+): ValidationFailedError {
+  return new ValidationFailedError(`${what} rejected: ${errorCount} error${errorCount === 1 ? '' : 's'}`, {
+    statusCode: 422,
+    details: { errorCount, errors, truncated: errorCount > errors.length },
+  });
+}
 
 type Header = {
   /** index of each known column in the CSV record, in loanTapeColumns order (-1: absent) */
@@ -358,10 +374,7 @@ export async function ingestLoanTape({
     }
     if (errorCount > 0) {
       await abortCopy();
-      throw new ValidationFailedError(
-        `Loan tape rejected: ${errorCount} error${errorCount === 1 ? '' : 's'}`,
-        { statusCode: 422, details: { errorCount, errors, truncated: errorCount > errors.length } },
-      );
+      throw tableRejected('Loan tape', errorCount, errors);
     }
     if (pgError !== null) throw pgError;
 

@@ -1,3 +1,4 @@
+import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -24,10 +25,18 @@ export type SpoolLoanTapeParameters = {
   elapsedMs?: number;
   /** Named in the 408 answer: the setting that gives the time. */
   timeoutSetting: string;
+  /** What the upload is, in the 408 answer; default "The loan tape". */
+  what?: string;
+  /** The 413 past `maxBytes`; default the loan tape's (`tooLarge`). */
+  tooLargeError?: (maxBytes: number) => Error;
+  /** Also hash the bytes (`sha256` of the answer); default false. */
+  hash?: boolean;
 };
 
 export type SpooledLoanTape = {
   size: number;
+  /** lowercase hex SHA-256 of the bytes received, when asked for (`hash`), else null */
+  sha256: string | null;
   /** A new stream of the spooled bytes. */
   open: () => Readable;
   /** Removes the file (idempotent). */
@@ -37,16 +46,23 @@ export type SpooledLoanTape = {
 /** bytes buffered between the upload and the file */
 const SPOOL_BUFFER_BYTES = 1024 * 1024;
 
-/** Counts the bytes that pass; fails with 413 past `maxBytes`. */
+/** Counts (and optionally hashes) the bytes that pass; fails with 413 past `maxBytes`. */
 class SizeLimit extends Transform {
   size = 0;
-  constructor(private readonly maxBytes: number) {
+  constructor(
+    private readonly maxBytes: number,
+    private readonly tooLargeError: (maxBytes: number) => Error,
+    readonly hash: Hash | null,
+  ) {
     super({ highWaterMark: SPOOL_BUFFER_BYTES });
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.size += chunk.length;
-    if (this.size > this.maxBytes) cb(tooLarge(this.maxBytes));
-    else cb(null, chunk);
+    if (this.size > this.maxBytes) cb(this.tooLargeError(this.maxBytes));
+    else {
+      this.hash?.update(chunk);
+      cb(null, chunk);
+    }
   }
 }
 
@@ -57,14 +73,17 @@ export async function spoolLoanTape({
   timeoutMs,
   elapsedMs = 0,
   timeoutSetting,
+  what = 'The loan tape',
+  tooLargeError = tooLarge,
+  hash = false,
 }: SpoolLoanTapeParameters): Promise<SpooledLoanTape> {
   await mkdir(dir, { recursive: true });
   const folder = await mkdtemp(path.join(dir, 'loan-tape-'));
   const file = path.join(folder, 'tape.csv');
   const remove = () => rm(folder, { recursive: true, force: true });
-  const limit = new SizeLimit(maxBytes);
+  const limit = new SizeLimit(maxBytes, tooLargeError, hash ? createHash('sha256') : null);
   const timer = setTimeout(
-    () => limit.destroy(new UploadTimeoutError('The loan tape', timeoutMs, timeoutSetting)),
+    () => limit.destroy(new UploadTimeoutError(what, timeoutMs, timeoutSetting)),
     Math.max(0, timeoutMs - elapsedMs),
   );
   const detach = pipeUpload(source, limit);
@@ -82,6 +101,7 @@ export async function spoolLoanTape({
   }
   return {
     size: limit.size,
+    sha256: limit.hash?.digest('hex') ?? null,
     open: () => createReadStream(file, { highWaterMark: SPOOL_BUFFER_BYTES }),
     remove,
   };

@@ -1,0 +1,178 @@
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { type SpooledLoanTape, spoolLoanTape } from '../../core/catalog/loan-tape/spool.ts';
+import {
+  assertReportable,
+  findRemittanceReport,
+  ingestRemittanceReport,
+  remittanceTooLarge,
+} from '../../core/catalog/remittance-reports.ts';
+import { NotFoundError, UnsupportedMediaTypeError } from '../../core/platform/errors/index.ts';
+import { findPortfolio } from '../../core/servicing/recoveries.ts';
+import { assertOwns } from '../plugins/auth.ts';
+import { errorResponses, idParamsSchema } from '../schemas/common.ts';
+import { concurrencyLimit } from './loans.ts';
+import { assertServicer } from './recoveries.ts';
+
+const reportSchema = z
+  .object({
+    id: z.string().describe('the report id: a recovery with `reportId` deposits its total'),
+    portfolioId: z.string(),
+    sha256: z.string().describe('SHA-256 of the bytes received; a recovery with `reportId` anchors it'),
+    size: z.number().int().describe('bytes'),
+    total: z.string().describe('sum of `collected`, pay-token base units'),
+    loanCount: z.number().int(),
+    resolvedCount: z.number().int().describe('lines with a resolution'),
+    createdAt: z.iso.datetime(),
+  })
+  .meta({ id: 'RemittanceReport' });
+
+const reportRejectedSchema = z.object({
+  statusCode: z.literal(422),
+  code: z.literal('VALIDATION_FAILED'),
+  message: z.string(),
+  details: z.object({
+    errorCount: z.number().int(),
+    errors: z
+      .array(
+        z.object({
+          row: z
+            .number()
+            .int()
+            .describe('1 = first data row; 0 = the header; a missing loan: the row after the last'),
+          column: z.string().nullable(),
+          value: z.string().nullable(),
+          reason: z.string(),
+        }),
+      )
+      .describe('at most 1,000'),
+    truncated: z.boolean(),
+  }),
+});
+
+/**
+ * POST /v1/portfolios/:id/remittance-reports (the portfolio's servicer: CSV, all or nothing) and
+ * GET /v1/portfolios/:id/remittance-reports/:reportId (its servicer, the owning issuer, admins).
+ */
+export const remittanceReportRoutes: FastifyPluginAsyncZod = async (app) => {
+  // each ingest holds a pooled connection until it commits, as the loan tape's
+  const ingest = concurrencyLimit(app.config.LOAN_TAPE_CONCURRENT_INGESTS);
+  // (this plugin's own scope) the report is streamed to a file, never buffered
+  app.addContentTypeParser('text/csv', (_request, payload, done) => done(null, payload));
+
+  app.post(
+    '/v1/portfolios/:id/remittance-reports',
+    {
+      config: { auth: { roles: ['servicer'] } },
+      bodyLimit: app.config.LOAN_TAPE_MAX_BYTES,
+      schema: {
+        tags: ['recoveries'],
+        summary:
+          "A servicer's loan-level remittance report: CSV, one row per loan of the tape, all or nothing",
+        description:
+          '`text/csv` with the header `loan_id,collected,collected_on,resolution` (any order and case, no ' +
+          'other column). Every loan of the tape exactly once; `collected` in currency units (≥ 0, at most ' +
+          "4 decimals and no more than the pay token's), stored in base units; `collected_on` YYYY-MM-DD, " +
+          'required when `collected` is above 0; `resolution` empty or one of settled, written_off, sold, ' +
+          'restructured, foreclosed. A bad report answers 422 with `{ row, column, value, reason }` per bad ' +
+          'cell (as the loan tape; a missing loan at the row after the last) and stores nothing. Stored with ' +
+          'the SHA-256 of the bytes: 201; the same bytes again answer the stored report (200). A recovery ' +
+          'with `{ amount, reportId }` deposits exactly its total and anchors its hash. 409 before publish. ' +
+          'Limits: `LOAN_TAPE_MAX_BYTES` (413), `LOAN_TAPE_UPLOAD_TIMEOUT_MS` (408).',
+        consumes: ['text/csv'],
+        params: idParamsSchema,
+        body: z.unknown().describe('the CSV bytes'),
+        response: {
+          200: reportSchema,
+          201: reportSchema,
+          422: reportRejectedSchema,
+          ...errorResponses(400, 401, 403, 404, 408, 409, 413, 415, 429),
+        },
+      },
+    },
+    async (request, reply) => {
+      const portfolio = await findPortfolio(app.prisma, request.params.id);
+      assertServicer(request.principal, portfolio, 'send its remittance reports');
+      assertReportable(portfolio);
+      const body = request.body;
+      if (!(body instanceof Readable)) {
+        throw new UnsupportedMediaTypeError('Send the remittance report as text/csv', { statusCode: 415 });
+      }
+      const maxBytes = app.config.LOAN_TAPE_MAX_BYTES;
+      const declared = Number(request.headers['content-length'] ?? Number.NaN);
+      request.audit = { type: 'portfolio', id: portfolio.id, details: { action: 'remittance-report' } };
+      // 1. the body to a file (hashed as it arrives), with no connection held while the client sends it
+      let spooled: SpooledLoanTape;
+      try {
+        if (declared > maxBytes) throw remittanceTooLarge(maxBytes);
+        spooled = await spoolLoanTape({
+          source: body,
+          dir: path.join(app.config.DATA_DIR, 'uploads'),
+          maxBytes,
+          timeoutMs: app.config.LOAN_TAPE_UPLOAD_TIMEOUT_MS,
+          elapsedMs: reply.elapsedTime,
+          timeoutSetting: 'LOAN_TAPE_UPLOAD_TIMEOUT_MS',
+          what: 'The remittance report',
+          tooLargeError: remittanceTooLarge,
+          hash: true,
+        });
+      } catch (error) {
+        if (!body.readableEnded) {
+          body.unpipe();
+          body.resume();
+          reply.header('connection', 'close');
+        }
+        throw error;
+      }
+      // 2. the file into Postgres in one transaction
+      try {
+        const principal = request.principal;
+        const { report, existing } = await ingest(() =>
+          ingestRemittanceReport({
+            pool: app.db.pool,
+            portfolioId: portfolio.id,
+            source: spooled.open(),
+            sha256: spooled.sha256 as string,
+            size: spooled.size,
+            submittedBy: principal?.kind === 'apiKey' ? `${principal.role}:${principal.owner}` : 'unknown',
+          }),
+        );
+        request.audit.details = {
+          action: 'remittance-report',
+          reportId: report.id,
+          sha256: report.sha256,
+          total: report.total,
+          existing,
+        };
+        reply.header('location', `/v1/portfolios/${portfolio.id}/remittance-reports/${report.id}`);
+        return reply.status(existing ? 200 : 201).send(report);
+      } finally {
+        await spooled.remove();
+      }
+    },
+  );
+
+  app.get(
+    '/v1/portfolios/:id/remittance-reports/:reportId',
+    {
+      config: { auth: { roles: ['servicer', 'issuer'] } },
+      schema: {
+        tags: ['recoveries'],
+        summary: 'A stored remittance report (its servicer, the owning issuer, admins)',
+        params: idParamsSchema.extend({ reportId: z.string().max(100) }),
+        response: { 200: reportSchema, ...errorResponses(401, 403, 404, 429) },
+      },
+    },
+    async (request) => {
+      const portfolio = await findPortfolio(app.prisma, request.params.id);
+      const principal = request.principal;
+      if (principal?.kind === 'apiKey' && principal.role === 'issuer') assertOwns(principal, portfolio);
+      else assertServicer(principal, portfolio, 'read its remittance reports');
+      const report = await findRemittanceReport(app.prisma, portfolio.id, request.params.reportId);
+      if (report === null) throw new NotFoundError('Remittance report', request.params.reportId);
+      return report;
+    },
+  );
+};
