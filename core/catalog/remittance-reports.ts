@@ -15,7 +15,6 @@
  */
 import { once } from 'node:events';
 import type { Readable } from 'node:stream';
-import { Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { CsvError } from 'csv-parse';
 import type pg from 'pg';
@@ -24,7 +23,7 @@ import type { PrismaClient } from '../db/index.ts';
 import { ConflictError, NotFoundError, ValidationFailedError } from '../platform/errors/index.ts';
 import { decimalToBaseUnits } from './business-plan.ts';
 import { CsvRecordReader } from './loan-tape/csv-records.ts';
-import { copyEscape, type LoanTapeError, tableRejected, tooLarge } from './loan-tape/ingest.ts';
+import { copyEscape, csvCopySink, type LoanTapeError, tableRejected, tooLarge } from './loan-tape/ingest.ts';
 import { type LoanTapeColumn, validateCell } from './loan-tape/rules.ts';
 
 export const resolutionKinds = ['settled', 'written_off', 'sold', 'restructured', 'foreclosed'] as const;
@@ -67,9 +66,7 @@ export type IngestRemittanceReportParameters = {
 
 const COPY_SQL =
   'COPY remittance_report_line (report_id, portfolio_id, loan_id, row_number, collected, collected_on, resolution) FROM STDIN';
-const FLUSH_AT = 256 * 1024;
 const COPY_BUFFER_BYTES = 4 * 1024 * 1024;
-const READ_BUFFER_BYTES = 1024 * 1024;
 
 type ReportRow = {
   id: string;
@@ -296,29 +293,7 @@ export async function ingestRemittanceReport(
         `\t${resolution.ok && resolution.value !== null ? resolution.value : '\\N'}\n`;
     };
 
-    const reader = new CsvRecordReader(handle);
-    const sink = new Writable({
-      highWaterMark: READ_BUFFER_BYTES,
-      write(chunk: Buffer, _enc, cb) {
-        try {
-          reader.write(chunk);
-        } catch (error) {
-          cb(error as Error);
-          return;
-        }
-        if (buffer.length >= FLUSH_AT) flush().then(() => cb(), cb);
-        else cb();
-      },
-      final(cb) {
-        try {
-          reader.end();
-        } catch (error) {
-          cb(error as Error);
-          return;
-        }
-        flush().then(() => cb(), cb);
-      },
-    });
+    const sink = csvCopySink(new CsvRecordReader(handle), () => buffer.length, flush);
     try {
       await pipeline(parameters.source, sink);
     } catch (error) {

@@ -87,6 +87,53 @@ const listLoansQuerySchema = z.object({
   maxBalance: decimalStringSchema.optional(),
 });
 
+/**
+ * A CSV upload's body spooled to `DATA_DIR/uploads` (the loan tape, a remittance report): 415 unless
+ * it is a stream (text/csv), 413 before reading when the declared length is already too large, and on
+ * any failure while the client may still be sending, stop reading and close the connection after the
+ * answer.
+ */
+export async function spoolCsvUpload(
+  config: { DATA_DIR: string; LOAN_TAPE_MAX_BYTES: number; LOAN_TAPE_UPLOAD_TIMEOUT_MS: number },
+  body: unknown,
+  headers: { 'content-length'?: string },
+  reply: { elapsedTime: number; header: (name: string, value: string) => unknown },
+  options: { what: string; tooLargeError?: (maxBytes: number) => Error; hash?: boolean },
+): Promise<SpooledLoanTape> {
+  if (!(body instanceof Readable)) {
+    throw new UnsupportedMediaTypeError(`Send ${options.what} as text/csv`, { statusCode: 415 });
+  }
+  const maxBytes = config.LOAN_TAPE_MAX_BYTES;
+  const declared = Number(headers['content-length'] ?? Number.NaN);
+  const tooLargeError = options.tooLargeError ?? tooLarge;
+  try {
+    if (declared > maxBytes) throw tooLargeError(maxBytes);
+    return await spoolLoanTape({
+      source: body,
+      dir: path.join(config.DATA_DIR, 'uploads'),
+      maxBytes,
+      timeoutMs: config.LOAN_TAPE_UPLOAD_TIMEOUT_MS,
+      elapsedMs: reply.elapsedTime,
+      timeoutSetting: 'LOAN_TAPE_UPLOAD_TIMEOUT_MS',
+      ...(options.tooLargeError === undefined
+        ? {}
+        : { what: capitalize(options.what), tooLargeError: options.tooLargeError }),
+      ...(options.hash ? { hash: true } : {}),
+    });
+  } catch (error) {
+    if (!body.readableEnded) {
+      body.unpipe();
+      body.resume();
+      reply.header('connection', 'close');
+    }
+    throw error;
+  }
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
 /** At most `max` runs at a time; the others wait in arrival order. */
 export function concurrencyLimit(max: number) {
   let active = 0;
@@ -146,34 +193,12 @@ export const loanRoutes: FastifyPluginAsyncZod = async (app) => {
       const portfolio = await findPortfolio(catalog, request.params.id);
       assertOwns(request.principal, portfolio);
       assertTapeEditable(portfolio.status);
-      const body = request.body;
-      if (!(body instanceof Readable)) {
-        throw new UnsupportedMediaTypeError('Send the loan tape as text/csv', { statusCode: 415 });
-      }
-      const maxBytes = app.config.LOAN_TAPE_MAX_BYTES;
-      const declared = Number(request.headers['content-length'] ?? Number.NaN);
-      request.audit = { type: 'portfolio', id: portfolio.id, details: { action: 'loan-tape' } };
       // 1. the body to a file, with no connection or lock held while the client sends it
-      let spooled: SpooledLoanTape;
-      try {
-        if (declared > maxBytes) throw tooLarge(maxBytes);
-        spooled = await spoolLoanTape({
-          source: body,
-          dir: path.join(app.config.DATA_DIR, 'uploads'),
-          maxBytes,
-          timeoutMs: app.config.LOAN_TAPE_UPLOAD_TIMEOUT_MS,
-          elapsedMs: reply.elapsedTime,
-          timeoutSetting: 'LOAN_TAPE_UPLOAD_TIMEOUT_MS',
-        });
-      } catch (error) {
-        // the client may still be sending: stop reading and close the connection after the answer
-        if (!body.readableEnded) {
-          body.unpipe();
-          body.resume();
-          reply.header('connection', 'close');
-        }
-        throw error;
-      }
+      const maxBytes = app.config.LOAN_TAPE_MAX_BYTES;
+      request.audit = { type: 'portfolio', id: portfolio.id, details: { action: 'loan-tape' } };
+      const spooled = await spoolCsvUpload(app.config, request.body, request.headers, reply, {
+        what: 'the loan tape',
+      });
       // 2. the file into Postgres in one transaction (all or nothing, per-cell 422s), a bounded number at once
       try {
         const result = await ingest(() =>

@@ -1,19 +1,16 @@
-import path from 'node:path';
-import { Readable } from 'node:stream';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { type SpooledLoanTape, spoolLoanTape } from '../../core/catalog/loan-tape/spool.ts';
 import {
   assertReportable,
   findRemittanceReport,
   ingestRemittanceReport,
   remittanceTooLarge,
 } from '../../core/catalog/remittance-reports.ts';
-import { NotFoundError, UnsupportedMediaTypeError } from '../../core/platform/errors/index.ts';
+import { NotFoundError } from '../../core/platform/errors/index.ts';
 import { findPortfolio } from '../../core/servicing/recoveries.ts';
 import { assertOwns } from '../plugins/auth.ts';
 import { errorResponses, idParamsSchema } from '../schemas/common.ts';
-import { concurrencyLimit } from './loans.ts';
+import { concurrencyLimit, spoolCsvUpload } from './loans.ts';
 import { assertServicer } from './recoveries.ts';
 
 const reportSchema = z
@@ -96,36 +93,13 @@ export const remittanceReportRoutes: FastifyPluginAsyncZod = async (app) => {
       const portfolio = await findPortfolio(app.prisma, request.params.id);
       assertServicer(request.principal, portfolio, 'send its remittance reports');
       assertReportable(portfolio);
-      const body = request.body;
-      if (!(body instanceof Readable)) {
-        throw new UnsupportedMediaTypeError('Send the remittance report as text/csv', { statusCode: 415 });
-      }
-      const maxBytes = app.config.LOAN_TAPE_MAX_BYTES;
-      const declared = Number(request.headers['content-length'] ?? Number.NaN);
       request.audit = { type: 'portfolio', id: portfolio.id, details: { action: 'remittance-report' } };
       // 1. the body to a file (hashed as it arrives), with no connection held while the client sends it
-      let spooled: SpooledLoanTape;
-      try {
-        if (declared > maxBytes) throw remittanceTooLarge(maxBytes);
-        spooled = await spoolLoanTape({
-          source: body,
-          dir: path.join(app.config.DATA_DIR, 'uploads'),
-          maxBytes,
-          timeoutMs: app.config.LOAN_TAPE_UPLOAD_TIMEOUT_MS,
-          elapsedMs: reply.elapsedTime,
-          timeoutSetting: 'LOAN_TAPE_UPLOAD_TIMEOUT_MS',
-          what: 'The remittance report',
-          tooLargeError: remittanceTooLarge,
-          hash: true,
-        });
-      } catch (error) {
-        if (!body.readableEnded) {
-          body.unpipe();
-          body.resume();
-          reply.header('connection', 'close');
-        }
-        throw error;
-      }
+      const spooled = await spoolCsvUpload(app.config, request.body, request.headers, reply, {
+        what: 'the remittance report',
+        tooLargeError: remittanceTooLarge,
+        hash: true,
+      });
       // 2. the file into Postgres in one transaction
       try {
         const principal = request.principal;

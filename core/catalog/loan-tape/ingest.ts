@@ -82,6 +82,40 @@ class Meter extends Transform {
 }
 
 /**
+ * The Writable end of a CSV-to-COPY pipeline: feeds the bytes to `reader` (whose record handler fills
+ * the caller's COPY buffer) and awaits `flush` whenever `pending()` reaches FLUSH_AT, and once more at
+ * the end, so the buffer never grows past one flush's worth and back-pressure reaches the source.
+ */
+export function csvCopySink(
+  reader: CsvRecordReader,
+  pending: () => number,
+  flush: () => Promise<void>,
+): Writable {
+  return new Writable({
+    highWaterMark: READ_BUFFER_BYTES,
+    write(chunk: Buffer, _enc, cb) {
+      try {
+        reader.write(chunk);
+      } catch (error) {
+        cb(error as Error);
+        return;
+      }
+      if (pending() >= FLUSH_AT) flush().then(() => cb(), cb);
+      else cb();
+    },
+    final(cb) {
+      try {
+        reader.end();
+      } catch (error) {
+        cb(error as Error);
+        return;
+      }
+      flush().then(() => cb(), cb);
+    },
+  });
+}
+
+/**
  * Pipes `source` (an HTTP request) into `target`, outside the pipeline that consumes `target`: on an
  * error that pipeline must not destroy the request, or the client would get a reset connection instead
  * of our answer. An error of the source, or its close before its end (the client went away), destroys
@@ -314,29 +348,7 @@ export async function ingestLoanTape({
       buffer += `${line}\t${copyEscape(extra)}\n`;
     };
 
-    const reader = new CsvRecordReader(handle);
-    const sink = new Writable({
-      highWaterMark: READ_BUFFER_BYTES,
-      write(chunk: Buffer, _enc, cb) {
-        try {
-          reader.write(chunk);
-        } catch (error) {
-          cb(error as Error);
-          return;
-        }
-        if (buffer.length >= FLUSH_AT) flush().then(() => cb(), cb);
-        else cb();
-      },
-      final(cb) {
-        try {
-          reader.end();
-        } catch (error) {
-          cb(error as Error);
-          return;
-        }
-        flush().then(() => cb(), cb);
-      },
-    });
+    const sink = csvCopySink(new CsvRecordReader(handle), () => buffer.length, flush);
 
     // a client that goes away mid-upload must not leave the transaction (and its row lock) open
     const detach = pipeUpload(source, meter);
