@@ -20,7 +20,9 @@ import {
 } from 'viem';
 import {
   type ComputeWaterfallReturnType,
+  type ComputeWaterfallV2ReturnType,
   computeWaterfall,
+  computeWaterfallV2,
   type WaterfallMode,
 } from '../domain/waterfall.ts';
 import type { ChainClients, ChainPublicClient } from './clients.ts';
@@ -924,4 +926,96 @@ export async function previewRecovery(
     amount: parameters.amount,
   });
   return { ...result, elapsedSeconds, terms };
+}
+
+export type PreviewRecoveryV2Parameters = PreviewRecoveryParameters & {
+  /** The resolving recovery (`depositFinalRecovery`): reserve target 0, every debt left written off. */
+  final?: boolean;
+};
+export type PreviewRecoveryV2ReturnType = ComputeWaterfallV2ReturnType & {
+  elapsedSeconds: bigint;
+  terms: PortfolioTerms;
+  /** `Portfolio.reserve().balance` as the contract uses it (0 while the reserve target is 0). */
+  reserveBalance: bigint;
+  reserveTargetBps: number;
+};
+
+/**
+ * The portfolio has spec-v2 terms the preview cannot mirror yet: a collection-ratio trigger (its
+ * clock runs from the offering's close time, which the Portfolio does not expose).
+ */
+export class PreviewUnsupportedError extends Error {
+  override name = 'PreviewUnsupportedError';
+  constructor(
+    message: string,
+    readonly unsupported: readonly string[],
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * What `depositRecovery(amount)` (or, with `final`, `depositFinalRecovery(amount)`) would pay if
+ * mined at `at`: the portfolio's on-chain tranche and reserve state run through
+ * `computeWaterfallV2()`, with the write-offs and reserve movements. As the contract, the reserve
+ * balance counts only while the reserve target is not 0. Does not check that a resolution was
+ * proposed and is executable (a preview, nothing is sent). Throws `PreviewUnsupportedError` for a
+ * portfolio with a trigger, `ChainError` (`RecoveryBeforeClose`, `PortfolioAlreadyResolved`) where
+ * the contract would revert.
+ */
+export async function previewRecoveryV2(
+  client: ChainPublicClient,
+  parameters: PreviewRecoveryV2Parameters,
+): Promise<PreviewRecoveryV2ReturnType> {
+  const address = parameters.portfolio;
+  const [terms, tranches, at, riskTerms, reserve, resolution] = await Promise.all([
+    readPortfolioTerms(client, { portfolio: address }),
+    readTrancheState(client, { portfolio: address }),
+    parameters.at ?? readChain('chain', 'getBlock', async () => (await client.getBlock()).timestamp),
+    readChain('Portfolio', 'riskTerms', () =>
+      client.readContract({ address, abi: portfolioAbi, functionName: 'riskTerms' }),
+    ),
+    readChain('Portfolio', 'reserve', () =>
+      client.readContract({ address, abi: portfolioAbi, functionName: 'reserve' }),
+    ),
+    readChain('Portfolio', 'resolution', () =>
+      client.readContract({ address, abi: portfolioAbi, functionName: 'resolution' }),
+    ),
+  ]);
+  const revert = (errorName: string, message: string) =>
+    new ChainError(`Portfolio.depositRecovery: ${message}`, {
+      kind: 'revert',
+      errorName,
+      args: [],
+      contract: 'Portfolio',
+      functionName: parameters.final ? 'depositFinalRecovery' : 'depositRecovery',
+    });
+  if (!terms.offeringClosed) throw revert('RecoveryBeforeClose', 'the offering is not closed yet');
+  const [, resolved] = resolution;
+  if (resolved) throw revert('PortfolioAlreadyResolved', 'the portfolio is resolved');
+  const [reserveTargetBpsRaw, collectionRatioBps] = riskTerms;
+  if (collectionRatioBps !== 0n) {
+    throw new PreviewUnsupportedError('the preview does not mirror a collection-ratio trigger yet', [
+      'trigger',
+    ]);
+  }
+  const reserveTargetBps = Number(reserveTargetBpsRaw);
+  const [balance] = reserve;
+  const reserveBalance = reserveTargetBps === 0 ? 0n : balance;
+  const elapsedSeconds = at > terms.lastRecoveryAt ? at - terms.lastRecoveryAt : 0n;
+  const result = computeWaterfallV2({
+    tranches: tranches.map((tranche) => ({
+      face: tranche.face,
+      couponBps: tranche.couponBps,
+      outstanding: tranche.outstanding,
+      interestArrears: tranche.arrears,
+    })),
+    fees: { servicerBps: terms.servicerFeeBps, protocolBps: terms.protocolFeeBps },
+    mode: terms.mode,
+    elapsedSeconds,
+    amount: parameters.amount,
+    reserve: reserveTargetBps === 0 ? undefined : { targetBps: reserveTargetBps, balance: reserveBalance },
+    final: parameters.final === true,
+  });
+  return { ...result, elapsedSeconds, terms, reserveBalance, reserveTargetBps };
 }

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { getAddress } from 'viem';
-import { previewRecovery } from '../../core/chain/actions.ts';
+import { PreviewUnsupportedError, previewRecovery, previewRecoveryV2 } from '../../core/chain/actions.ts';
 import { ChainError } from '../../core/chain/errors.ts';
 import { ConflictError, NotFoundError, ServiceUnavailableError } from '../../core/platform/errors/index.ts';
 import { errorResponses, idParamsSchema, isUuid } from '../schemas/common.ts';
@@ -25,7 +25,12 @@ export const waterfallRoutes: FastifyPluginAsyncZod = async (app) => {
           'Reads the tranches’ outstanding principal and interest arrears and the time of the last recovery ' +
           'from the chain, accrues interest up to `asOf` (default now, not in the past) and runs the same ' +
           'waterfall as the contract. 409 when the portfolio is not published or its offering is not closed ' +
-          '(the contract refuses recoveries before close).',
+          '(the contract refuses recoveries before close). With `final: true` it previews the resolving ' +
+          'recovery (`depositFinalRecovery`, waterfall spec v2): the same allocation, plus per tranche the ' +
+          '`principalWrittenOff` and `interestWrittenOff` the amount does not cover, and the reserve’s ' +
+          '`released`, `drawn`, `replenished`, `balanceAfter` (0 without a reserve); 409 once resolved, or for ' +
+          'a portfolio with a collection-ratio trigger (`details.unsupported: ["trigger"]`, not mirrored yet). ' +
+          'Whether a resolution is proposed and executable is not checked.',
         params: idParamsSchema,
         body: waterfallPreviewBodySchema,
         response: { 200: waterfallPreviewSchema, ...errorResponses(400, 404, 409, 429, 503) },
@@ -56,19 +61,37 @@ export const waterfallRoutes: FastifyPluginAsyncZod = async (app) => {
       }
       const amount = BigInt(request.body.amount);
       const at = BigInt(Math.floor(asOfMs / 1000));
-      let preview: Awaited<ReturnType<typeof previewRecovery>>;
+      const final = request.body.final === true;
+      const chain = app.chain as Parameters<typeof previewRecovery>[0];
+      const address = getAddress(portfolio.portfolioAddress);
+      let preview:
+        | Awaited<ReturnType<typeof previewRecovery>>
+        | Awaited<ReturnType<typeof previewRecoveryV2>>;
+      let v2: Awaited<ReturnType<typeof previewRecoveryV2>> | undefined;
       try {
-        preview = await previewRecovery(app.chain as Parameters<typeof previewRecovery>[0], {
-          portfolio: getAddress(portfolio.portfolioAddress),
-          amount,
-          at,
-        });
+        if (final) {
+          v2 = await previewRecoveryV2(chain, { portfolio: address, amount, at, final: true });
+          preview = v2;
+        } else {
+          preview = await previewRecovery(chain, { portfolio: address, amount, at });
+        }
       } catch (error) {
         if (error instanceof ChainError && error.errorName === 'RecoveryBeforeClose') {
           throw new ConflictError(
             `Portfolio ${id}: the offering is not closed yet; the contract refuses recoveries before close`,
             { cause: error },
           );
+        }
+        if (error instanceof ChainError && error.errorName === 'PortfolioAlreadyResolved') {
+          throw new ConflictError(`Portfolio ${id} is resolved; the contract refuses any further recovery`, {
+            cause: error,
+          });
+        }
+        if (error instanceof PreviewUnsupportedError) {
+          throw new ConflictError(`Portfolio ${id}: ${error.message}`, {
+            cause: error,
+            details: { unsupported: error.unsupported },
+          });
         }
         throw error;
       }
@@ -94,8 +117,25 @@ export const waterfallRoutes: FastifyPluginAsyncZod = async (app) => {
           total: payment.total.toString(),
           outstandingAfter: payment.outstandingAfter.toString(),
           interestArrearsAfter: payment.interestArrearsAfter.toString(),
+          ...(v2 === undefined
+            ? {}
+            : {
+                principalWrittenOff: v2.tranches[i].principalWrittenOff.toString(),
+                interestWrittenOff: v2.tranches[i].interestWrittenOff.toString(),
+              }),
         })),
         undistributed: preview.undistributed.toString(),
+        ...(v2 === undefined
+          ? {}
+          : {
+              final: true as const,
+              reserve: {
+                released: v2.reserve.released.toString(),
+                drawn: v2.reserve.drawn.toString(),
+                replenished: v2.reserve.replenished.toString(),
+                balanceAfter: v2.reserve.balanceAfter.toString(),
+              },
+            }),
       };
     },
   );

@@ -18,6 +18,14 @@ export const waterfallPreviewBodySchema = z.object({
     )
     .optional()
     .meta({ example: '2026-12-01T00:00:00Z', description: 'ISO time not before now; default now' }),
+  /**
+   * The resolving recovery (`depositFinalRecovery`): the reserve is released and every debt the
+   * amount does not cover is written off. Default false: the answer is v1's, unchanged.
+   */
+  final: z.boolean().optional().meta({
+    description:
+      'Preview the resolving recovery: adds per tranche `principalWrittenOff` / `interestWrittenOff`, and `reserve`',
+  }),
 });
 
 const uint = z.string().meta({ example: '1000000' });
@@ -34,6 +42,18 @@ export const waterfallPreviewTrancheSchema = z.object({
   total: uint,
   outstandingAfter: uint,
   interestArrearsAfter: uint,
+  /** Only with `final: true`: the principal left unpaid and written off by the resolution. */
+  principalWrittenOff: uint.optional(),
+  /** Only with `final: true`: the interest arrears left unpaid and written off by the resolution. */
+  interestWrittenOff: uint.optional(),
+});
+
+/** Only with `final: true`: the reserve's movements in the resolving recovery (all 0 without a reserve). */
+export const waterfallPreviewReserveSchema = z.object({
+  released: uint,
+  drawn: uint,
+  replenished: uint,
+  balanceAfter: uint,
 });
 
 export const waterfallPreviewSchema = z.object({
@@ -45,6 +65,9 @@ export const waterfallPreviewSchema = z.object({
   protocolFee: uint,
   tranches: z.array(waterfallPreviewTrancheSchema),
   undistributed: uint,
+  /** Present (true) only when the body asked for `final: true`. */
+  final: z.literal(true).optional(),
+  reserve: waterfallPreviewReserveSchema.optional(),
 });
 
 export type WaterfallPreview = z.infer<typeof waterfallPreviewSchema>;
