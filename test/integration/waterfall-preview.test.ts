@@ -13,10 +13,13 @@ import {
   createPortfolio,
   depositRecovery,
   mintTestStablecoin,
+  previewRecovery,
+  previewRecoveryV2,
   readTrancheState,
 } from '../../core/chain/actions.ts';
 import { type ChainClients, createChainClients, withAccount } from '../../core/chain/clients.ts';
 import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
+import { accrueInterest } from '../../core/domain/waterfall.ts';
 import { createRedis } from '../../core/platform/queue.ts';
 import { buildApp } from '../../server/app.ts';
 import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
@@ -235,5 +238,110 @@ describe('POST /v1/portfolios/:id/waterfall/preview', () => {
     expect((await preview(id, { amount: '1', asOf: past })).statusCode).toBe(400);
     const ok = await preview(id, { amount: '1' });
     expect(ok.statusCode, ok.body).toBe(200);
+  });
+
+  it('final: true writes off what the amount does not cover; the allocation is the non-final one and conserves', async () => {
+    const { id, portfolio, trancheIds } = await portfolioOnChain({ buyAndClose: true });
+    const at = await futureTime(120n);
+    const asOf = new Date(Number(at) * 1000).toISOString();
+    const before = await readTrancheState(platform.publicClient, { portfolio });
+    for (const amount of [usd(300n), 0n, usd(1_100n)]) {
+      const plain = await preview(id, { amount: amount.toString(), asOf });
+      const res = await preview(id, { amount: amount.toString(), asOf, final: true });
+      expect(plain.statusCode, plain.body).toBe(200);
+      expect(res.statusCode, res.body).toBe(200);
+      const body = res.json();
+      const base = plain.json();
+      expect(base.final).toBeUndefined();
+      expect(base.reserve).toBeUndefined();
+      expect(base.tranches[0].principalWrittenOff).toBeUndefined();
+      expect(body.final).toBe(true);
+      // spec v1 terms on-chain: no reserve, nothing moves
+      expect(body.reserve).toEqual({ released: '0', drawn: '0', replenished: '0', balanceAfter: '0' });
+      expect(body.servicerFee).toBe(base.servicerFee);
+      expect(body.protocolFee).toBe(base.protocolFee);
+      expect(body.undistributed).toBe(base.undistributed);
+      expect(body.elapsedSeconds).toBe(base.elapsedSeconds);
+      const elapsed = BigInt(body.elapsedSeconds);
+
+      let paid = 0n;
+      let writtenOff = 0n;
+      for (const [i, tranche] of body.tranches.entries()) {
+        const v1 = base.tranches[i];
+        expect(tranche.trancheId).toBe(trancheIds[i]);
+        // the same allocation as the non-final recovery
+        for (const key of ['interest', 'principal', 'residual', 'total'] as const) {
+          expect(tranche[key], `${i}.${key}`).toBe(v1[key]);
+        }
+        expect(BigInt(tranche.total)).toBe(
+          BigInt(tranche.interest) + BigInt(tranche.principal) + BigInt(tranche.residual),
+        );
+        const isResidual = i === body.tranches.length - 1;
+        // every debt left is written off: nothing stays owed
+        expect(tranche.principalWrittenOff).toBe(isResidual ? '0' : v1.outstandingAfter);
+        expect(tranche.interestWrittenOff).toBe(isResidual ? '0' : v1.interestArrearsAfter);
+        if (!isResidual) {
+          expect(tranche.outstandingAfter).toBe('0');
+          expect(tranche.interestArrearsAfter).toBe('0');
+          // what was owed = what is paid + what is written off
+          const owedInterest =
+            before[i].arrears +
+            accrueInterest({
+              outstanding: before[i].outstanding,
+              couponBps: before[i].couponBps,
+              elapsedSeconds: elapsed,
+            });
+          expect(BigInt(tranche.principal) + BigInt(tranche.principalWrittenOff)).toBe(before[i].outstanding);
+          expect(BigInt(tranche.interest) + BigInt(tranche.interestWrittenOff)).toBe(owedInterest);
+        }
+        paid += BigInt(tranche.total);
+        writtenOff += BigInt(tranche.principalWrittenOff) + BigInt(tranche.interestWrittenOff);
+      }
+      // the cash conserves: fees + tranches + undistributed = the amount (no reserve movement)
+      expect(BigInt(body.servicerFee) + BigInt(body.protocolFee) + paid + BigInt(body.undistributed)).toBe(
+        amount,
+      );
+      if (amount < usd(1_000n)) expect(writtenOff).toBeGreaterThan(0n);
+      if (amount === 0n) expect(BigInt(body.tranches[0].principalWrittenOff)).toBe(before[0].outstanding);
+    }
+    // nothing was executed on-chain
+    expect(await readTrancheState(platform.publicClient, { portfolio })).toEqual(before);
+  });
+
+  it('v2 with final: false computes exactly the v1 preview', async () => {
+    const { portfolio } = await portfolioOnChain({ buyAndClose: true });
+    for (const [days, amount] of [
+      [30n, usd(40n)],
+      [90n, usd(300n)],
+      [400n, usd(5_000n) + 7n],
+    ] as const) {
+      const at = await futureTime(days);
+      const v1 = await previewRecovery(platform.publicClient, { portfolio, amount, at });
+      const v2 = await previewRecoveryV2(platform.publicClient, { portfolio, amount, at, final: false });
+      expect(v2.servicerFee).toBe(v1.servicerFee);
+      expect(v2.protocolFee).toBe(v1.protocolFee);
+      expect(v2.undistributed).toBe(v1.undistributed);
+      expect(v2.elapsedSeconds).toBe(v1.elapsedSeconds);
+      expect(v2.state).toEqual(v1.state);
+      expect(v2.tranches).toEqual(
+        v1.tranches.map((payment) => ({ ...payment, principalWrittenOff: 0n, interestWrittenOff: 0n })),
+      );
+      expect(v2.reserve).toEqual({ released: 0n, drawn: 0n, replenished: 0n, balanceAfter: 0n });
+      expect(v2.resolved).toBe(false);
+    }
+  });
+
+  it('answers 400 naming body.final for a final that is not a boolean', async () => {
+    const { id } = await portfolioOnChain({ buyAndClose: true });
+    for (const final of ['true', 1, 0, null, {}]) {
+      const res = await preview(id, { amount: '1000', final });
+      expect(res.statusCode, JSON.stringify(final)).toBe(400);
+      const body = res.json();
+      expect(body.code).toBe('VALIDATION_FAILED');
+      expect(body.details.map((d: { path: string }) => d.path)).toContain('body.final');
+    }
+    const ok = await preview(id, { amount: '1000', final: false });
+    expect(ok.statusCode, ok.body).toBe(200);
+    expect(ok.json().final).toBeUndefined();
   });
 });
