@@ -30,6 +30,7 @@ import { publishRoutes } from './routes/publish.ts';
 import { purchaseRoutes } from './routes/purchases.ts';
 import { recoveryRoutes } from './routes/recoveries.ts';
 import { remittanceReportRoutes } from './routes/remittance-reports.ts';
+import { resolutionRoutes } from './routes/resolution.ts';
 import { tradeRoutes } from './routes/trades.ts';
 import { waterfallRoutes } from './routes/waterfall.ts';
 
@@ -123,6 +124,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(tradeRoutes);
   await app.register(waterfallRoutes);
   await app.register(recoveryRoutes);
+  await app.register(resolutionRoutes);
   await app.register(remittanceReportRoutes);
   await app.register(payoutRoutes);
   await app.register(distributionRoutes);

@@ -46,13 +46,13 @@ export async function findPublishCandidate(context: CatalogContext, id: string):
           tapeSha256: true,
           reserveTargetBps: true,
           triggerCollectionRatioBps: true,
-          _count: { select: { tranches: true } },
+          _count: { select: { tranches: true, businessPlan: true } },
         },
       })
     : null;
   if (row === null) throw new NotFoundError('Portfolio', id);
   const { _count, ...portfolio } = row;
-  return { ...portfolio, trancheCount: _count.tranches };
+  return { ...portfolio, trancheCount: _count.tranches, businessPlanPoints: _count.businessPlan };
 }
 
 export type RequestPublishParameters = { portfolioId: string };
@@ -70,13 +70,13 @@ export async function requestPublish(
   const id = parameters.portfolioId;
   const job = await prisma.$transaction(async (tx) => {
     const flipped = await tx.portfolio.updateMany({
-      // (v2 terms: see unsupportedV2Terms; the conditions make a concurrent business-plan PUT lose or win whole)
+      // a trigger needs its business plan (assertPublishable); the business-plan PUT replaces the plan
+      // under the row lock of a draft, so the flip sees it whole or not at all
       where: {
         id,
         status: 'draft',
         tapeSha256: { not: null },
-        reserveTargetBps: null,
-        triggerCollectionRatioBps: null,
+        OR: [{ triggerCollectionRatioBps: null }, { businessPlan: { some: {} } }],
       },
       data: { status: 'publishing', publishError: null },
     });

@@ -51,6 +51,7 @@ import {
   decodeFunctionData,
   getAddress,
   type Hex,
+  isAddressEqual,
   keccak256,
   parseEventLogs,
   stringToHex,
@@ -77,7 +78,8 @@ import {
   ValidationFailedError,
 } from '../platform/errors/index.ts';
 import { type AttemptInfo, type JobData, JobDelay } from '../platform/jobs.ts';
-import { byTxHashes, type RelayedRecord, settleRelayed } from '../trading/settlement.ts';
+import { FUND_RESERVE_KIND, relayReserveFunding } from '../servicing/resolution.ts';
+import { byTxHashes, liveRelay, type RelayedRecord, settleRelayed } from '../trading/settlement.ts';
 import { buildDocumentTree } from './documents/tree.ts';
 
 export type PublishContext = {
@@ -319,6 +321,7 @@ async function publishOnce(context: PublishContext, data: JobData<'publish'>): P
     include: {
       tranches: { orderBy: { seniority: 'asc' } },
       documents: { select: { sha256: true } },
+      businessPlan: { orderBy: { position: 'asc' } },
     },
   });
   if (portfolio === null) throw publishInvalid(`Portfolio ${data.portfolioId} no longer exists`);
@@ -327,6 +330,10 @@ async function publishOnce(context: PublishContext, data: JobData<'publish'>): P
   }
   if (portfolio.tapeSha256 === null) throw publishInvalid('The portfolio has no loan tape');
   if (portfolio.tranches.length === 0) throw publishInvalid('The portfolio has no tranches');
+  if (portfolio.triggerCollectionRatioBps !== null && portfolio.businessPlan.length === 0) {
+    throw publishInvalid('The trigger needs a business plan');
+  }
+  const reserveInitial = portfolio.reserveInitial === null ? 0n : BigInt(portfolio.reserveInitial.toFixed(0));
 
   const tree = buildDocumentTree(portfolio.documents.map((d) => d.sha256));
   const loanTapeHash = `0x${portfolio.tapeSha256}` as Hex;
@@ -344,6 +351,7 @@ async function publishOnce(context: PublishContext, data: JobData<'publish'>): P
         `The pay token ${payToken} has ${decimals} decimals but the portfolio's amounts use ${portfolio.payTokenDecimals}`,
       );
     }
+    if (reserveInitial > 0n) await assertTreasuryCanFund(context, reserveInitial);
     const now = await chainRead('getBlock', async () => (await clients.publicClient.getBlock()).timestamp);
     const parameters = {
       factory: deployment.portfolioFactory,
@@ -371,10 +379,19 @@ async function publishOnce(context: PublishContext, data: JobData<'publish'>): P
       mode: portfolio.waterfallMode,
       documentRoot: tree.root,
       loanTapeHash,
-      // spec v1 terms only until the off-chain part of waterfall v2 lands (drafts with v2 terms are refused
-      // before they get here): no reserve, no trigger; the resolution delay is the Distributor's timelock
-      reserve: { targetBps: 0 },
-      trigger: { collectionRatioBps: 0, businessPlan: [] },
+      // waterfall spec v2 terms of the draft (none: a v1 portfolio); the resolution delay, the guardian's
+      // veto window, is the Distributor's timelock (the contract's floor for it)
+      reserve: { targetBps: portfolio.reserveTargetBps ?? 0 },
+      trigger: {
+        collectionRatioBps: portfolio.triggerCollectionRatioBps ?? 0,
+        businessPlan:
+          portfolio.triggerCollectionRatioBps === null
+            ? []
+            : portfolio.businessPlan.map((point) => ({
+                atSeconds: point.atSeconds,
+                cumulative: BigInt(point.cumulative.toFixed(0)),
+              })),
+      },
       resolutionDelay: Number(deployment.config.timelockDelay),
       salt: publishSalt(data.jobId),
     } satisfies CreatePortfolioParameters;
@@ -421,6 +438,7 @@ async function publishOnce(context: PublishContext, data: JobData<'publish'>): P
       'the anchored documents differ from the current data room',
     );
   }
+  if (reserveInitial > 0n) await fundInitialReserve(context, portfolio.id, created.portfolio, reserveInitial);
   const terms = await readPortfolioTerms(clients.publicClient, { portfolio: created.portfolio });
   const block = await chainRead('getBlock', () =>
     clients.publicClient.getBlock({ blockNumber: created.blockNumber }),
@@ -480,6 +498,69 @@ type Created = {
   documentRoot: Hex;
   loanTapeHash: Hex;
 };
+
+/**
+ * Before createPortfolio is sent: the draft's initial reserve is funded by the issuer treasury, which the
+ * platform can do only when the treasury is its own key, and only with the balance (nothing sent otherwise).
+ */
+async function assertTreasuryCanFund(context: PublishContext, amount: bigint): Promise<void> {
+  const { clients, issuerTreasury, payToken } = context.platform;
+  if (!isAddressEqual(issuerTreasury, clients.account.address)) {
+    throw publishInvalid(
+      `The initial reserve is funded by the issuer treasury ${issuerTreasury}, a key this platform does not hold: ` +
+        'publish without reserve.initial and fund it from the treasury (Portfolio.fundReserve)',
+    );
+  }
+  const balance = await chainRead('balanceOf', () =>
+    erc20Raw.balanceOf(clients.publicClient, { token: payToken, account: issuerTreasury }),
+  );
+  if (balance < amount) {
+    throw publishInvalid(
+      `The issuer treasury ${issuerTreasury} holds ${balance} of the pay token, below the initial reserve ${amount}`,
+    );
+  }
+}
+
+/**
+ * After createPortfolio: the treasury's initial `fundReserve` (one per portfolio, request key `initial`,
+ * sent again only after a failed one), waited for. Retryable until it lands: the portfolio exists, the job
+ * never sends it back to draft while it does.
+ */
+async function fundInitialReserve(
+  context: PublishContext,
+  portfolioId: string,
+  portfolio: Address,
+  amount: bigint,
+): Promise<void> {
+  const { clients, payToken, issuerTreasury } = context.platform;
+  const chain = { prisma: context.db.prisma, relayer: context.relayer, chainId: clients.chain.id };
+  const live = await liveRelay(chain, { kind: FUND_RESERVE_KIND, refId: `${portfolioId}:initial` });
+  let id = live?.row.id;
+  if (id === undefined) {
+    const allowance = await chainRead('allowance', () =>
+      erc20Raw.allowance(clients.publicClient, {
+        token: payToken,
+        owner: issuerTreasury,
+        spender: portfolio,
+      }),
+    );
+    const relayed = await relayReserveFunding(chain, {
+      portfolioId,
+      portfolio,
+      payToken,
+      allowance,
+      amount,
+      requestKey: 'initial',
+    });
+    id = relayed.row.id;
+  }
+  const settled = await context.relayer.waitFor(id, { timeoutMs: context.confirmTimeoutMs ?? 120_000 });
+  if (settled.status !== 'mined') {
+    throw new ServiceUnavailableError(
+      `The initial reserve funding ${settled.txHash} is ${settled.status}${settled.revertReason ? `: ${settled.revertReason}` : ''}; will try again`,
+    );
+  }
+}
 
 /** What a mined createPortfolio receipt reports: PortfolioCreated and DocumentsAnchored (version 1). */
 function createdFrom(receipt: TransactionReceipt): Created {

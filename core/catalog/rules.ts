@@ -17,41 +17,33 @@ export type PublishSnapshot = {
   /** waterfall spec v2 terms of the draft (null: none) */
   reserveTargetBps?: number | null;
   triggerCollectionRatioBps?: number | null;
+  /** points of the draft's business plan */
+  businessPlanPoints?: number;
 };
 
 /**
- * The draft's waterfall spec v2 terms the contracts cannot take yet (`reserve`, `trigger`): publishing
- * would deploy a v1 portfolio and silently drop them, so publish refuses until on-chain v2 lands.
+ * 409 unless the portfolio is a draft with a loan tape and tranches, and a business plan when it has a
+ * collection-ratio trigger (the trigger is measured against it: `details.missing: ["businessPlan"]`).
  */
-export function unsupportedV2Terms(portfolio: PublishSnapshot): string[] {
-  return [
-    portfolio.reserveTargetBps == null ? null : 'reserve',
-    portfolio.triggerCollectionRatioBps == null ? null : 'trigger',
-  ].filter((m): m is string => m !== null);
-}
-
-/** 409 unless the portfolio is a draft with a loan tape and tranches. */
 export function assertPublishable(portfolio: PublishSnapshot): void {
   if (portfolio.status === 'published') throw new ConflictError('Portfolio is already published');
   if (portfolio.status === 'publishing') {
     throw new ConflictError('Portfolio is being published; poll its publish job (GET /v1/jobs/:id)');
   }
-  const unsupported = unsupportedV2Terms(portfolio);
-  if (unsupported.length > 0) {
-    throw new ConflictError(
-      `The contracts do not take waterfall spec v2 terms yet (${unsupported.join(', ')}): publishing would drop them`,
-      { details: { unsupported } },
-    );
-  }
   const missing = [
     portfolio.tapeSha256 === null ? 'loanTape' : null,
     portfolio.trancheCount === 0 ? 'tranches' : null,
+    portfolio.triggerCollectionRatioBps != null && (portfolio.businessPlanPoints ?? 0) === 0
+      ? 'businessPlan'
+      : null,
   ].filter((m): m is string => m !== null);
   if (missing.length > 0) {
     throw new ConflictError(
       portfolio.tapeSha256 === null
         ? 'Upload the loan tape first (PUT /v1/portfolios/:id/loan-tape): a portfolio is published with its tape hash'
-        : 'The portfolio has no tranches',
+        : portfolio.trancheCount === 0
+          ? 'The portfolio has no tranches'
+          : 'The trigger needs a business plan (PUT /v1/portfolios/:id/business-plan)',
       { details: { missing } },
     );
   }

@@ -529,6 +529,52 @@ export function depositIntentTypedData(parameters: {
 }
 export type DepositIntentTypedData = ReturnType<typeof depositIntentTypedData>;
 
+export const finalDepositIntentTypes = {
+  FinalDepositIntent: depositIntentTypes.DepositIntent,
+} as const;
+
+/**
+ * EIP-712 typed data of `FinalDepositIntent(uint256 amount,bytes32 reportHash,uint256 nonce,uint256 deadline)`
+ * (`Portfolio.depositFinalRecoveryWithSig`): a distinct type, so an ordinary deposit's signature never
+ * resolves a portfolio.
+ */
+export function finalDepositIntentTypedData(parameters: {
+  portfolio: Address;
+  chainId: number;
+  intent: DepositIntent;
+}) {
+  return {
+    domain: portfolioDomain(parameters.chainId, parameters.portfolio),
+    types: finalDepositIntentTypes,
+    primaryType: 'FinalDepositIntent',
+    message: parameters.intent,
+  } as const;
+}
+
+/** The servicer's consent to propose resolution (`Portfolio.proposeResolutionWithSig`). */
+export type ResolutionIntent = { nonce: bigint; deadline: bigint };
+
+export const resolutionIntentTypes = {
+  ResolutionIntent: [
+    { name: 'nonce', type: 'uint256' },
+    { name: 'deadline', type: 'uint256' },
+  ],
+} as const;
+
+/** EIP-712 typed data of `ResolutionIntent(uint256 nonce,uint256 deadline)` on the Portfolio's domain. */
+export function resolutionIntentTypedData(parameters: {
+  portfolio: Address;
+  chainId: number;
+  intent: ResolutionIntent;
+}) {
+  return {
+    domain: portfolioDomain(parameters.chainId, parameters.portfolio),
+    types: resolutionIntentTypes,
+    primaryType: 'ResolutionIntent',
+    message: parameters.intent,
+  } as const;
+}
+
 export const permitTypes = {
   Permit: [
     { name: 'owner', type: 'address' },

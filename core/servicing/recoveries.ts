@@ -32,7 +32,12 @@ import {
   type LocalAccount,
   parseEventLogs,
 } from 'viem';
-import { type DepositIntent, depositIntentTypedData, nonceInvalidationTypedData } from '../chain/actions.ts';
+import {
+  type DepositIntent,
+  depositIntentTypedData,
+  finalDepositIntentTypedData,
+  nonceInvalidationTypedData,
+} from '../chain/actions.ts';
 import { readIntentNonceUsed, readPortfolioTerms } from '../chain/contracts/portfolio.ts';
 import { readBalanceAndAllowance } from '../chain/contracts/tranche-token.ts';
 import { ChainError } from '../chain/errors.ts';
@@ -134,25 +139,49 @@ export type SubmitRecoveryParameters = {
   servicerSignature?: Hex;
   nonce?: bigint;
   deadline?: bigint;
+  /** The final recovery (`depositFinalRecoveryWithSig`, the servicer's FinalDepositIntent). */
+  final?: boolean;
 };
 
 export const recoveryRefId = (portfolioId: string, reportSha256: string) =>
   `${portfolioId}:${reportSha256.toLowerCase()}`;
 
-/** The amount and report of a relayed deposit: `depositRecoveryWithSig` (or an older `depositRecovery` row). */
-function decodeRecoveryCall(data: string): { amount: bigint; reportHash: Hex } | null {
+/**
+ * The amount and report of a relayed deposit: `depositRecoveryWithSig` or `depositFinalRecoveryWithSig`
+ * (or an older `depositRecovery` row), and whether it is the final one.
+ */
+function decodeRecoveryCall(data: string): { amount: bigint; reportHash: Hex; final: boolean } | null {
   try {
     const call = decodeFunctionData({ abi: portfolioAbi, data: data as Hex });
-    if (call.functionName === 'depositRecoveryWithSig') {
+    if (
+      call.functionName === 'depositRecoveryWithSig' ||
+      call.functionName === 'depositFinalRecoveryWithSig'
+    ) {
       const [intent] = call.args;
-      return { amount: intent.amount, reportHash: intent.reportHash };
+      return {
+        amount: intent.amount,
+        reportHash: intent.reportHash,
+        final: call.functionName === 'depositFinalRecoveryWithSig',
+      };
     }
     if (call.functionName !== 'depositRecovery') return null;
     const [amount, reportHash] = call.args as readonly [bigint, Hex];
-    return { amount, reportHash };
+    return { amount, reportHash, final: false };
   } catch {
     return null;
   }
+}
+
+/** The typed data the servicer signs for one deposit: FinalDepositIntent for the final one. */
+function intentTypedData(parameters: {
+  portfolio: Address;
+  chainId: number;
+  intent: DepositIntent;
+  final?: boolean;
+}) {
+  return parameters.final === true
+    ? finalDepositIntentTypedData(parameters)
+    : depositIntentTypedData(parameters);
 }
 
 // ------------------------------------------------------------------ the servicer's deposit intent
@@ -179,7 +208,12 @@ function intentDeadline(blockTimestamp: bigint, ttl: bigint): bigint {
   return (blockTimestamp > wall ? blockTimestamp : wall) + ttl;
 }
 
-export type RecoveryIntentParameters = { portfolioId: string; amount: bigint; reportSha256: string };
+export type RecoveryIntentParameters = {
+  portfolioId: string;
+  amount: bigint;
+  reportSha256: string;
+  final?: boolean;
+};
 
 /**
  * The typed data the servicer signs to consent to one recovery: `DepositIntent(amount, 0x<sha>,
@@ -201,10 +235,11 @@ export async function recoveryIntent(context: RecoveryContext, parameters: Recov
     nonce: bytesToBigInt(randomBytes(32)),
     deadline: intentDeadline(block.timestamp, intentTtl(context)),
   };
-  const deposit = depositIntentTypedData({
+  const deposit = intentTypedData({
     portfolio: portfolio.portfolioAddress,
     chainId: context.chainId,
     intent,
+    final: parameters.final,
   });
   const invalidation = nonceInvalidationTypedData({
     domain: deposit.domain,
@@ -216,6 +251,7 @@ export async function recoveryIntent(context: RecoveryContext, parameters: Recov
     portfolio: portfolio.portfolioAddress,
     servicer,
     amount: intent.amount.toString(),
+    final: parameters.final === true,
     reportSha256,
     nonce: intent.nonce.toString(),
     deadline: intent.deadline.toString(),
@@ -271,9 +307,11 @@ async function servicerIntent(
       deadline: intentDeadline(block.timestamp, intentTtl(context)),
     };
     if (signer.signTypedData === undefined) throw signatureRequired(servicer);
-    const signature = await signer.signTypedData(
-      depositIntentTypedData({ portfolio: parameters.portfolio, chainId: context.chainId, intent }),
-    );
+    const typedData = { portfolio: parameters.portfolio, chainId: context.chainId, intent };
+    const signature =
+      parameters.final === true
+        ? await signer.signTypedData(finalDepositIntentTypedData(typedData))
+        : await signer.signTypedData(depositIntentTypedData(typedData));
     return { intent, signature };
   }
   const missing = (['nonce', 'deadline'] as const).filter((field) => parameters[field] === undefined);
@@ -298,7 +336,12 @@ async function servicerIntent(
     valid =
       isHex(signature) &&
       (await context.publicClient.verifyTypedData({
-        ...depositIntentTypedData({ portfolio: parameters.portfolio, chainId: context.chainId, intent }),
+        ...intentTypedData({
+          portfolio: parameters.portfolio,
+          chainId: context.chainId,
+          intent,
+          final: parameters.final,
+        }),
         address: servicer,
         signature,
         blockNumber: block.number,
@@ -308,7 +351,7 @@ async function servicerIntent(
   }
   if (!valid) {
     throw new SignatureInvalidError(
-      `servicerSignature is not the servicer's (${servicer}) signature of DepositIntent(amount, reportHash, nonce, deadline) on this portfolio (chain ${context.chainId}, contract ${parameters.portfolio})`,
+      `servicerSignature is not the servicer's (${servicer}) signature of ${parameters.final === true ? 'FinalDepositIntent' : 'DepositIntent'}(amount, reportHash, nonce, deadline) on this portfolio (chain ${context.chainId}, contract ${parameters.portfolio})`,
       { details: { path: 'body.servicerSignature', servicer } },
     );
   }
@@ -336,6 +379,53 @@ async function servicerIntent(
 }
 
 /**
+ * 409 when the portfolio's resolution state forbids this deposit: any deposit once resolved
+ * (`PORTFOLIO_RESOLVED`); a final one without a pending proposal (`RESOLUTION_NOT_PROPOSED`) or before its
+ * `executableAt` (`RESOLUTION_NOT_EXECUTABLE`), judged at the later of the latest block and the wall clock
+ * (the next block's time on a chain that mines on demand; the contract checks it again).
+ */
+async function assertResolutionAllows(
+  context: RecoveryContext,
+  portfolio: { id: string; portfolioAddress: Address },
+  block: { number: bigint; timestamp: bigint },
+  final: boolean,
+): Promise<void> {
+  const [executableAt, resolved] = await readChain('Portfolio', 'resolution', () =>
+    context.publicClient.readContract({
+      address: portfolio.portfolioAddress,
+      abi: portfolioAbi,
+      functionName: 'resolution',
+      blockNumber: block.number,
+    }),
+  );
+  if (resolved) {
+    throw new ConflictError('The portfolio is resolved: it takes no more recoveries', {
+      details: { reason: 'PORTFOLIO_RESOLVED', portfolioId: portfolio.id },
+    });
+  }
+  if (!final) return;
+  if (executableAt === 0n) {
+    throw new ConflictError(
+      'No resolution is pending: the servicer proposes it first (POST /v1/portfolios/:id/resolution)',
+      { details: { path: 'body.final', reason: 'RESOLUTION_NOT_PROPOSED', portfolioId: portfolio.id } },
+    );
+  }
+  const wall = BigInt(Math.floor(Date.now() / 1000));
+  const now = block.timestamp > wall ? block.timestamp : wall;
+  if (now < executableAt) {
+    throw new ConflictError('The resolution is not executable yet: the guardian may still veto it', {
+      details: {
+        path: 'body.final',
+        reason: 'RESOLUTION_NOT_EXECUTABLE',
+        portfolioId: portfolio.id,
+        executableAt: executableAt.toString(),
+        chainTime: now.toString(),
+      },
+    });
+  }
+}
+
+/**
  * Checks the portfolio (published, offering closed), the servicer's consent (`servicerIntent`) and its
  * pay-token balance and allowance to the Portfolio at the latest block, then relays
  * `depositRecoveryWithSig`. The same report again answers the existing recovery (`existing: true`) when
@@ -355,7 +445,7 @@ export async function submitRecovery(context: RecoveryContext, parameters: Submi
   const live = previous.find((r) => relayIsLive(r, index));
   if (live !== undefined) {
     const call = decodeRecoveryCall(live.data);
-    if (call?.amount !== amount) {
+    if (call?.amount !== amount || call.final !== (parameters.final === true)) {
       throw new ConflictError('This report was already deposited with another amount', {
         details: {
           reason: 'REPORT_REUSED',
@@ -382,6 +472,7 @@ export async function submitRecovery(context: RecoveryContext, parameters: Submi
       },
     );
   }
+  await assertResolutionAllows(context, portfolio, block, parameters.final === true);
   const servicer = getAddress(terms.servicer);
   const payToken = getAddress(terms.payToken);
   const { balance, allowance } = await readBalanceAndAllowance(context.publicClient, {
@@ -442,8 +533,11 @@ export async function submitRecovery(context: RecoveryContext, parameters: Submi
       refId,
       to: portfolio.portfolioAddress,
       abi: portfolioAbi,
-      functionName: 'depositRecoveryWithSig',
+      functionName: parameters.final === true ? 'depositFinalRecoveryWithSig' : 'depositRecoveryWithSig',
       args: [intent, signature],
+      // the final one depends on the clock (the resolution's executableAt): simulate it at the next block's
+      // time, not at a latest block that may be hours old on a chain that mines only on demand
+      blockTag: parameters.final === true ? 'pending' : undefined,
     });
   } catch (error) {
     if (error instanceof ChainError && error.errorName === 'RecoveryReportAlreadyDeposited') {
@@ -464,7 +558,8 @@ export async function submitRecovery(context: RecoveryContext, parameters: Submi
   }
   // a concurrent POST of the same report may have stored it first with another amount
   const stored = await context.prisma.relayTx.findUniqueOrThrow({ where: { id: row.id } });
-  if (decodeRecoveryCall(stored.data)?.amount !== amount) {
+  const storedCall = decodeRecoveryCall(stored.data);
+  if (storedCall?.amount !== amount || storedCall.final !== (parameters.final === true)) {
     throw new ConflictError('This report was already deposited with another amount', {
       details: {
         reason: 'REPORT_REUSED',
@@ -497,6 +592,7 @@ async function recoveryView(
     id: row.id,
     portfolioId,
     amount: (call?.amount ?? 0n).toString(),
+    final: call?.final ?? false,
     reportSha256,
     txHash: row.txHash as Hex,
     recoveryId: null as string | null,

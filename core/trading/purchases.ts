@@ -10,6 +10,7 @@
  * the relayer row says the transaction reverted (at a final block) or was given up; the API never
  * guesses from what it sent.
  */
+
 import { randomBytes } from 'node:crypto';
 import {
   type Address,
@@ -30,7 +31,7 @@ import {
   purchaseTypedData,
   readPermitDomain,
 } from '../chain/actions.ts';
-import type { ChainPublicClient } from '../chain/clients.ts';
+import type { ChainClients, ChainPublicClient } from '../chain/clients.ts';
 import { readInvestor } from '../chain/contracts/compliance-registry.ts';
 import { readIntentNonceUsed, readOfferingSnapshot, readQuote } from '../chain/contracts/portfolio.ts';
 import { readFunds as readTokenFunds } from '../chain/contracts/tranche-token.ts';
@@ -92,6 +93,10 @@ export type TradingContext = {
   quoteTtlSeconds: number;
   /** A servicer key the server holds (development only); see core/servicing/recoveries.ts. */
   servicerSigner?: LocalAccount;
+  /** The relayer's address: the only issuer treasury whose reserve funding the platform sends. */
+  relayerAddress?: Address;
+  /** The guardian's clients when the server holds its key (core/servicing/resolution.ts `vetoResolution`). */
+  guardian?: ChainClients;
   log?: { warn: (obj: object, msg: string) => void };
 };
 

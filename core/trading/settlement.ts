@@ -156,6 +156,8 @@ export type RelaySubmitParameters = {
   functionName: string;
   args: readonly unknown[];
   refId?: string;
+  /** Block the relayer simulates against (`pending`: a call that depends on the clock); default `latest`. */
+  blockTag?: 'latest' | 'pending';
 };
 
 /** The fields of a `relay_tx` row relayed actions read. */

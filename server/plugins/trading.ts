@@ -1,6 +1,9 @@
-import { isLocalChain } from '../../core/chain/clients.ts';
+import { isAddressEqual } from 'viem';
+import { privateKeyToAddress } from 'viem/accounts';
+import { isLocalChain, withAccount } from '../../core/chain/clients.ts';
 import type { DeployedStack } from '../../core/chain/deploy.ts';
 import { createPlatformChain, loadDeployment } from '../../core/chain/deployment.ts';
+import { roleKey } from '../../core/chain/keys.ts';
 import { createRelayer } from '../../core/chain/relayer/relayer.ts';
 import { BaseError, ServiceUnavailableError } from '../../core/platform/errors/index.ts';
 import { loadDevServicerAccount } from '../../core/servicing/dev-servicer.ts';
@@ -52,8 +55,18 @@ export const tradingPlugin = globalPlugin(async (app) => {
       const servicerSigner = isLocalChain(platform.clients.chain.id)
         ? await loadDevServicerAccount(app.config.DATA_DIR)
         : undefined;
+      // the guardian's own key when this server holds it (local chains: DATA_DIR/platform-keys.json); a
+      // guardian that is the relayer key vetoes through the relayer (its nonces)
+      const guardianKey = roleKey(app.config, 'guardian', platform.clients.chain.id);
+      const guardian =
+        guardianKey !== undefined &&
+        !isAddressEqual(privateKeyToAddress(guardianKey), platform.clients.account.address)
+          ? withAccount(platform.clients, guardianKey)
+          : undefined;
       return {
         servicerSigner,
+        relayerAddress: platform.clients.account.address,
+        guardian,
         prisma: app.prisma,
         publicClient: platform.clients.publicClient,
         chainId: platform.clients.chain.id,

@@ -93,6 +93,7 @@ export const recoveryRoutes: FastifyPluginAsyncZod = async (app) => {
         portfolioId: portfolio.id,
         amount: BigInt(request.body.amount),
         reportSha256,
+        final: request.body.final,
       });
     },
   );
@@ -120,7 +121,10 @@ export const recoveryRoutes: FastifyPluginAsyncZod = async (app) => {
           'report again answers the existing recovery (200), with another amount 409; a report the Portfolio ' +
           'already took on-chain (its reportHash) 409 REPORT_ALREADY_DEPOSITED. Instead of `reportSha256`, ' +
           '`reportId` names a remittance report of the portfolio: `amount` must equal its total (422 ' +
-          '`body.amount`), its SHA-256 is the reportHash. Bad input 422.',
+          '`body.amount`), its SHA-256 is the reportHash. `final: true` (waterfall spec v2): the resolving ' +
+          'recovery, signed as FinalDepositIntent and relayed to depositFinalRecoveryWithSig, `amount` may ' +
+          'be 0; 409 `RESOLUTION_NOT_PROPOSED` without a pending proposal, `RESOLUTION_NOT_EXECUTABLE` ' +
+          'before its executableAt. Any recovery of a resolved portfolio 409 `PORTFOLIO_RESOLVED`. Bad input 422.',
         params: idParamsSchema,
         body: createRecoveryBodySchema,
         response: {
@@ -143,6 +147,7 @@ export const recoveryRoutes: FastifyPluginAsyncZod = async (app) => {
         servicerSignature: request.body.servicerSignature as `0x${string}` | undefined,
         nonce: request.body.nonce === undefined ? undefined : BigInt(request.body.nonce),
         deadline: request.body.deadline === undefined ? undefined : BigInt(request.body.deadline),
+        final: request.body.final,
       });
       request.audit = {
         type: 'recovery',
@@ -152,6 +157,7 @@ export const recoveryRoutes: FastifyPluginAsyncZod = async (app) => {
           amount: view.amount,
           reportSha256: view.reportSha256,
           reportId,
+          final: view.final,
           existing,
         },
       };
@@ -160,6 +166,7 @@ export const recoveryRoutes: FastifyPluginAsyncZod = async (app) => {
         id: view.id,
         portfolioId: view.portfolioId,
         amount: view.amount,
+        final: view.final,
         reportSha256: view.reportSha256,
         status: view.status,
         txHash: view.txHash,

@@ -50,8 +50,37 @@ const reportIdSchema = z
       '`reportSha256`: `amount` must equal its total, its SHA-256 is the reportHash',
   );
 
-/** Exactly one of `reportSha256` and `reportId` (422 on the missing or extra field). */
-function oneReport(body: { reportSha256?: string; reportId?: string }, ctx: z.RefinementCtx): void {
+/** Pay-token base units, a non-negative integer as a decimal string (uint256): a final recovery may be 0. */
+const depositAmountSchema = z
+  .string()
+  .regex(/^(?:0|[1-9]\d{0,77})$/, 'must be a non-negative integer as a decimal string (pay-token base units)')
+  .refine((v) => !/^\d+$/.test(v) || BigInt(v) <= maxUint256, 'must fit in uint256')
+  .meta({ example: '1500000000' });
+
+const finalSchema = z
+  .boolean()
+  .optional()
+  .describe(
+    'the final recovery (Portfolio.depositFinalRecoveryWithSig, waterfall spec v2): only once the ' +
+      'servicer’s resolution proposal is executable (POST /v1/portfolios/:id/resolution); releases the ' +
+      'reserve, writes off what is left and resolves the portfolio; `amount` may be 0. The servicer signs ' +
+      'FinalDepositIntent, a distinct type from DepositIntent',
+  );
+
+/**
+ * Exactly one of `reportSha256` and `reportId` (422 on the missing or extra field); `amount` > 0 unless
+ * `final`.
+ */
+function oneReport(
+  body: { amount?: string; final?: boolean; reportSha256?: string; reportId?: string },
+  ctx: z.RefinementCtx,
+): void {
+  if (body.final !== true && body.amount === '0')
+    ctx.addIssue({
+      code: 'custom',
+      path: ['amount'],
+      message: 'must be positive (only a final recovery may deposit 0)',
+    });
   if (body.reportSha256 === undefined && body.reportId === undefined)
     ctx.addIssue({
       code: 'custom',
@@ -68,7 +97,10 @@ function oneReport(body: { reportSha256?: string; reportId?: string }, ctx: z.Re
 
 export const createRecoveryIntentBodySchema = z
   .object({
-    amount: payAmountSchema.describe('pay-token base units the servicer consents to deposit; > 0'),
+    amount: depositAmountSchema.describe(
+      'pay-token base units the servicer consents to deposit; > 0 (0 allowed with final)',
+    ),
+    final: finalSchema,
     reportSha256: reportSha256Schema.optional(),
     reportId: reportIdSchema.optional(),
   })
@@ -76,7 +108,10 @@ export const createRecoveryIntentBodySchema = z
 
 export const createRecoveryBodySchema = z
   .object({
-    amount: payAmountSchema.describe('pay-token base units pulled from the servicer’s wallet; > 0'),
+    amount: depositAmountSchema.describe(
+      'pay-token base units pulled from the servicer’s wallet; > 0 (0 allowed with final)',
+    ),
+    final: finalSchema,
     reportSha256: reportSha256Schema.optional(),
     reportId: reportIdSchema.optional(),
     servicerSignature: servicerSignatureSchema
@@ -100,13 +135,16 @@ export const recoveryIntentSchema = z
     portfolio: z.string().describe('the Portfolio contract: verifying contract of the intent'),
     servicer: z.string().describe('the portfolio’s servicer: the only valid signer'),
     amount: uintStringSchema,
+    final: z.boolean().describe('a FinalDepositIntent (the resolving recovery)'),
     reportSha256: z.string(),
     nonce: z.string().describe('the intent nonce (random uint256); send it back with the signature'),
     deadline: z.string().describe('unix seconds; the intent is void after it; send it back'),
     typedData: z.object({
       deposit: z
         .record(z.string(), z.unknown())
-        .describe('EIP-712 DepositIntent on the Portfolio domain (uint256 values as decimal strings)'),
+        .describe(
+          'EIP-712 DepositIntent (FinalDepositIntent with final) on the Portfolio domain (uint256 values as decimal strings)',
+        ),
       invalidation: z
         .record(z.string(), z.unknown())
         .describe(
@@ -130,6 +168,7 @@ export const recoveryAcceptedSchema = z
     id: z.string().describe('the recovery id (poll GET /v1/recoveries/:id)'),
     portfolioId: z.string(),
     amount: uintStringSchema,
+    final: z.boolean().describe('the final, resolving recovery'),
     reportSha256: z.string(),
     status: settlementStatusSchema,
     txHash: z.string(),

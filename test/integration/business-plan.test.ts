@@ -495,16 +495,8 @@ describe('POST /v1/portfolios/:id/publish with v2 terms', () => {
   const publish = (id: string) =>
     t.app.inject({ method: 'POST', url: `/v1/portfolios/${id}/publish`, headers: issuer });
 
-  it.each([
-    ['a reserve', { reserve: { targetBps: 500, initial: '0' } }, ['reserve']],
-    ['a trigger', { trigger: { collectionRatioBps: 8000 } }, ['trigger']],
-    [
-      'both',
-      { reserve: { targetBps: 500, initial: '1' }, trigger: { collectionRatioBps: 8000 } },
-      ['reserve', 'trigger'],
-    ],
-  ])('a draft with %s answers 409 naming it and stays a draft', async (_name, over, unsupported) => {
-    const id = await createDraft(over);
+  it('a draft with a trigger but no business plan answers 409 naming it and stays a draft', async () => {
+    const id = await createDraft({ trigger: { collectionRatioBps: 8000 } });
     const tape = await t.app.inject({
       method: 'PUT',
       url: `/v1/portfolios/${id}/loan-tape`,
@@ -514,9 +506,29 @@ describe('POST /v1/portfolios/:id/publish with v2 terms', () => {
     expect(tape.statusCode, tape.body).toBe(200);
     const res = await publish(id);
     expect(res.statusCode, res.body).toBe(409);
-    expect(res.json()).toMatchObject({ code: 'CONFLICT', details: { unsupported } });
+    expect(res.json()).toMatchObject({ code: 'CONFLICT', details: { missing: ['businessPlan'] } });
     const row = await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id } });
     expect(row.status).toBe('draft');
     expect(await t.db.prisma.job.count({ where: { portfolioId: id } })).toBe(0);
+  });
+
+  it('a draft with a reserve, or a trigger and its business plan, is accepted for publishing', async () => {
+    for (const over of [
+      { reserve: { targetBps: 500, initial: '0' } },
+      { trigger: { collectionRatioBps: 8000, businessPlan: [{ atSeconds: 86_400, cumulative: '1000' }] } },
+    ]) {
+      const id = await createDraft(over);
+      const tape = await t.app.inject({
+        method: 'PUT',
+        url: `/v1/portfolios/${id}/loan-tape`,
+        headers: { ...issuer, 'content-type': 'text/csv' },
+        payload: loanTapeCsv({ rows: 3 }),
+      });
+      expect(tape.statusCode, tape.body).toBe(200);
+      const res = await publish(id);
+      expect(res.statusCode, res.body).toBe(202);
+      const row = await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id } });
+      expect(row.status).toBe('publishing');
+    }
   });
 });

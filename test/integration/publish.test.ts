@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import pino from 'pino';
-import { type Address, getAddress, type Hex, parseEventLogs, zeroHash } from 'viem';
+import { type Address, erc20Abi, getAddress, type Hex, parseEventLogs, zeroHash } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDocumentTree } from '../../core/catalog/documents/tree.ts';
 import {
@@ -25,7 +25,12 @@ import {
   type PlatformChain,
   saveDeployment,
 } from '../../core/chain/deployment.ts';
-import { portfolioAbi, portfolioFactoryAbi, trancheTokenAbi } from '../../core/chain/generated/index.ts';
+import {
+  portfolioAbi,
+  portfolioFactoryAbi,
+  testStablecoinAbi,
+  trancheTokenAbi,
+} from '../../core/chain/generated/index.ts';
 import {
   createRelayer,
   DEFAULT_UNKNOWN_NONCE_BLOCKS,
@@ -128,6 +133,8 @@ async function draft(
     tape?: boolean;
     payTokenDecimals?: number;
     headers?: Headers;
+    /** more fields of the draft (waterfall spec v2: `reserve`, `trigger`) */
+    extra?: Record<string, unknown>;
   } = {},
 ) {
   const created = await t.app.inject({
@@ -145,6 +152,7 @@ async function draft(
       fees: { servicerBps: 150, protocolBps: 50 },
       waterfallMode: 'sequential',
       tranches: options.tranches ?? defaultTranches,
+      ...options.extra,
     },
   });
   expect(created.statusCode, created.body).toBe(201);
@@ -392,6 +400,84 @@ describe('POST /v1/portfolios/:id/publish', () => {
     expect(second.status).toBe('succeeded');
     const row = await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id } });
     expect(row).toMatchObject({ status: 'published', publishError: null });
+  });
+
+  const v2Terms = (initial: bigint) => ({
+    reserve: { targetBps: 750, initial: initial.toString() },
+    trigger: {
+      collectionRatioBps: 8_500,
+      businessPlan: [
+        { atSeconds: 30 * 86_400, cumulative: '2000000000' },
+        { atSeconds: 90 * 86_400, cumulative: '6000000000' },
+        { atSeconds: 180 * 86_400, cumulative: '6000000000' },
+      ],
+    },
+  });
+
+  /** TestStablecoin minted to the platform key (the issuer treasury) through a relayer on its nonce rows. */
+  async function fundTreasury(amount: bigint) {
+    const minter = createRelayer({ clients: platform.clients, prisma: t.db.prisma, pollIntervalMs: 50 });
+    const row = await minter.submit({
+      idempotencyKey: `test-treasury-mint-${randomBytes(4).toString('hex')}`,
+      kind: 'test-mint',
+      to: stack.testStablecoin as Address,
+      abi: testStablecoinAbi,
+      functionName: 'mint',
+      args: [platform.clients.account.address, amount],
+    });
+    expect((await minter.waitFor(row.id)).status).toBe('mined');
+  }
+
+  const treasuryBalance = () =>
+    platform.clients.publicClient.readContract({
+      address: stack.testStablecoin as Address,
+      abi: erc20Abi,
+      functionName: 'balanceOf',
+      args: [platform.clients.account.address],
+    });
+
+  it('publishes waterfall spec v2 terms: reserve target, trigger and business plan on-chain, the initial reserve funded by the treasury', async () => {
+    const initial = 1_500_000_000n;
+    await fundTreasury(initial);
+    const before = await treasuryBalance();
+    const { id } = await draft({ extra: v2Terms(initial) });
+    const job = await settled(t, (await publish(id)).json().job.id);
+    expect(job.error).toBeNull();
+    expect(job.status).toBe('succeeded');
+    const portfolio = job.result.portfolioAddress as Address;
+    const read = <F extends 'riskTerms' | 'reserve'>(functionName: F) =>
+      platform.clients.publicClient.readContract({ address: portfolio, abi: portfolioAbi, functionName });
+    const [targetBps, ratioBps, plan, resolutionDelay] = (await read('riskTerms')) as readonly [
+      bigint,
+      bigint,
+      readonly { atSeconds: bigint; cumulative: bigint }[],
+      bigint,
+    ];
+    expect([targetBps, ratioBps]).toEqual([750n, 8_500n]);
+    expect(plan.map((p) => [p.atSeconds, p.cumulative])).toEqual([
+      [30n * 86_400n, 2_000_000_000n],
+      [90n * 86_400n, 6_000_000_000n],
+      [180n * 86_400n, 6_000_000_000n],
+    ]);
+    expect(resolutionDelay).toBe(BigInt(stack.config.timelockDelay));
+    expect(await read('reserve')).toEqual([initial, initial]);
+    expect(await treasuryBalance()).toBe(before - initial);
+    // one funding, relayed once
+    const fundings = await t.db.prisma.relayTx.findMany({
+      where: { kind: 'fundReserve', refId: `${id}:initial` },
+    });
+    expect(fundings).toHaveLength(1);
+  });
+
+  it('an initial reserve above the treasury balance fails the job before anything is sent, the draft kept', async () => {
+    const { id } = await draft({ extra: v2Terms((await treasuryBalance()) + 1n) });
+    const relayRows = await t.db.prisma.relayTx.count();
+    const job = await settled(t, (await publish(id)).json().job.id);
+    expect(job.status).toBe('failed');
+    expect(job.error).toMatch(/below the initial reserve/);
+    expect(await t.db.prisma.relayTx.count()).toBe(relayRows);
+    const row = await t.db.prisma.portfolio.findUniqueOrThrow({ where: { id } });
+    expect(row.status).toBe('draft');
   });
 });
 

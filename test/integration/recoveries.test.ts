@@ -343,6 +343,7 @@ describe('offering close and recoveries', () => {
       id: expect.any(String),
       portfolioId: portfolio.id,
       amount: amount.toString(),
+      final: false,
       reportSha256: report,
       status: 'pending',
       txHash: expect.stringMatching(/^0x[0-9a-f]{64}$/),
