@@ -15,10 +15,13 @@ import { CliError, type CliIo, type CliVerb } from './verb.ts';
 const help = `Usage: npm run cli -- verify-distribution <id> --rpc URL --api URL [options]
 
 Recomputes distribution <id> without trusting the platform's database: reads the portfolio's
-RecoveryDistributed events, tranche tokens and terms, the tranche Transfer logs up to every
-snapshot block and the Distributor's RootProposed / RootAccepted logs from --rpc; re-runs the
-waterfall (core/domain computeWaterfall) and the pro-rata split of every recovery (dust carried,
-cumulative per account); builds the expected Merkle tree and compares it with the tree published
+RecoveryDistributed events, tranche tokens, terms and spec-v2 risk terms (riskTerms()), the
+RecoveryTriggerAndReserve, PortfolioResolved and ReserveFunded events, the tranche Transfer logs up
+to every snapshot block and the Distributor's RootProposed / RootAccepted logs from --rpc; re-runs
+the waterfall (core/domain computeWaterfall, or computeWaterfallV2 for a portfolio with a reserve
+or a trigger and for the final recovery: trigger state, reserve movements and write-offs compared
+with the events) and the pro-rata split of every recovery (dust carried, cumulative per account);
+builds the expected Merkle tree and compares it with the tree published
 at --api (GET /v1/distributions/<id>/tree) and with the root and tree hash committed on-chain.
 
 Options:

@@ -1,6 +1,8 @@
 /**
  * The checks (pure): the chain and the recoveries found, each event's waterfall against the
- * recomputed one, the Transfer-log balances against `totalSupply`, the published tree dump (a
+ * recomputed one (for spec v2 also its `RecoveryTriggerAndReserve`: trigger state and reserve
+ * movements, and the final recovery's `PortfolioResolved` write-offs), each `ReserveFunded` balance,
+ * the Transfer-log balances against `totalSupply`, the published tree dump (a
  * consistent tree, every leaf as recomputed, its root), and what the Distributor committed (root,
  * tree hash, total). Also the leaf differences, listed up to a bound.
  */
@@ -88,11 +90,18 @@ export function leafDifferences(
   return { differences, differenceCount };
 }
 
+/** Whether log position `a` comes before `b` on the chain. */
+const isBefore = (
+  a: { blockNumber: bigint; logIndex: number },
+  b: { blockNumber: bigint; logIndex: number },
+): boolean => a.blockNumber < b.blockNumber || (a.blockNumber === b.blockNumber && a.logIndex < b.logIndex);
+
 export type CompareDistributionParameters = {
   history: Pick<
     DistributionHistory,
     'chainId' | 'recoveries' | 'distributor' | 'distributionId' | 'proposed' | 'accepted'
-  >;
+  > &
+    Partial<Pick<DistributionHistory, 'reserveFundings'>>;
   recomputed: Pick<RecomputedDistribution, 'waterfalls' | 'balances' | 'holders' | 'tree' | 'total'>;
   published: PublishedTree;
   /** The chain the API says the distribution is on (checked when given). */
@@ -126,10 +135,18 @@ export function compareDistribution(parameters: CompareDistributionParameters): 
     );
   }
   const events = history.recoveries;
+  const finalAt = events.findIndex((e) => e.resolved != null);
   check(
     'recoveries',
-    events.every((e, i) => e.recoveryId === BigInt(i + 1)),
-    `RecoveryDistributed ${events.map((e) => e.recoveryId).join(', ')} found`,
+    events.every((e, i) => e.recoveryId === BigInt(i + 1)) &&
+      (finalAt === -1 || finalAt === events.length - 1),
+    `RecoveryDistributed ${events.map((e) => e.recoveryId).join(', ')} found${
+      finalAt === -1
+        ? ''
+        : finalAt === events.length - 1
+          ? `, #${events[finalAt].recoveryId} final (PortfolioResolved)`
+          : `, but #${events[finalAt].recoveryId} was final (PortfolioResolved) and recoveries follow it`
+    }`,
   );
 
   // ------------------------------------------------------------------ each waterfall
@@ -147,12 +164,78 @@ export function compareDistribution(parameters: CompareDistributionParameters): 
       same(`tranche ${i} principal`, t.principal, a.principal[i] ?? 0n);
       same(`tranche ${i} residual`, t.residual, a.residual[i] ?? 0n);
     });
+    // spec v2: the trigger state and the reserve movements (RecoveryTriggerAndReserve)
+    const v2 = a.triggerAndReserve ?? null;
+    if (expected.v2 && v2 === null) {
+      mismatches.push('RecoveryTriggerAndReserve missing on-chain, expected (v2 terms or final recovery)');
+    } else if (!expected.v2 && v2 !== null) {
+      mismatches.push('RecoveryTriggerAndReserve on-chain, none expected (no v2 terms, not final)');
+    }
+    if (expected.v2 && v2 !== null) {
+      if (v2.triggerBreached !== expected.triggerBreached) {
+        mismatches.push(
+          `triggerBreached ${v2.triggerBreached} on-chain, ${expected.triggerBreached} recomputed`,
+        );
+      }
+      same('collected', expected.collected, v2.collected);
+      same('planned', expected.planned, v2.planned);
+      same('released', expected.reserve.released, v2.released);
+      same('drawn', expected.reserve.drawn, v2.drawn);
+      same('replenished', expected.reserve.replenished, v2.replenished);
+      same('reserveBalance', expected.reserve.balanceAfter, v2.reserveBalance);
+    }
+    // the final recovery: what it wrote off (PortfolioResolved)
+    if (expected.final && a.resolved != null) {
+      const resolved = a.resolved;
+      expected.tranches.forEach((t, i) => {
+        same(
+          `tranche ${i} principalWrittenOff`,
+          t.principalWrittenOff,
+          resolved.principalWrittenOff[i] ?? 0n,
+        );
+        same(`tranche ${i} interestWrittenOff`, t.interestWrittenOff, resolved.interestWrittenOff[i] ?? 0n);
+      });
+    }
+    const v2Detail = !expected.v2
+      ? ''
+      : `; trigger ${expected.triggerBreached ? 'breached' : 'not breached'} (collected ${expected.collected}, planned ${expected.planned}), reserve ${expected.reserveBefore} - released ${expected.reserve.released} - drawn ${expected.reserve.drawn} + replenished ${expected.reserve.replenished} = ${expected.reserve.balanceAfter}${
+          expected.final
+            ? `; final: written off principal ${expected.tranches.map((t) => t.principalWrittenOff).join(' / ')}, interest ${expected.tranches.map((t) => t.interestWrittenOff).join(' / ')}`
+            : ''
+        }`;
     check(
       `waterfall #${a.recoveryId}`,
       mismatches.length === 0,
       mismatches.length === 0
-        ? `amount ${a.amount}: fees ${a.servicerFee} + ${a.protocolFee}, tranches ${expected.tranches.map((t) => t.total).join(' / ')}, undistributed ${a.undistributed}`
+        ? `amount ${a.amount}: fees ${a.servicerFee} + ${a.protocolFee}, tranches ${expected.tranches.map((t) => t.total).join(' / ')}, undistributed ${a.undistributed}${v2Detail}`
         : mismatches.slice(0, 5).join('; '),
+    );
+  }
+
+  // ------------------------------------------------------------------ reserve fundings (spec v2)
+  const fundings = history.reserveFundings ?? [];
+  if (fundings.length > 0) {
+    // each ReserveFunded's balance: the recomputed balance after the recoveries before it, plus the fundings since
+    const wrong: string[] = [];
+    let k = 0;
+    let balance = 0n;
+    for (const f of fundings) {
+      for (; k < events.length && isBefore(events[k], f); k++) {
+        balance = recomputed.waterfalls[k]?.reserve.balanceAfter ?? balance;
+      }
+      balance += f.amount;
+      if (balance !== f.balance) {
+        wrong.push(
+          `ReserveFunded at block ${f.blockNumber}: balance ${f.balance} on-chain, ${balance} recomputed`,
+        );
+      }
+    }
+    check(
+      'reserve fundings',
+      wrong.length === 0,
+      wrong.length === 0
+        ? `${fundings.length} ReserveFunded, ${fundings.reduce((sum, f) => sum + f.amount, 0n)} in all, each balance as recomputed`
+        : wrong.slice(0, 5).join('; '),
     );
   }
 

@@ -1,7 +1,9 @@
 /**
  * What the verifier reads from the chain (over any PublicClient), and nothing else: the Portfolio's
- * terms, tranche tokens and tranche terms, its `OfferingClosed` and every `RecoveryDistributed` up to
- * the distribution's recovery (with each one's block timestamp), the tranche `Transfer` logs up to
+ * terms, tranche tokens and tranche terms, its spec-v2 risk terms (`riskTerms()`), its
+ * `OfferingClosed` and every `RecoveryDistributed` up to the distribution's recovery (with each one's
+ * block timestamp, its `RecoveryTriggerAndReserve` and, for the final recovery, its
+ * `PortfolioResolved`), the `ReserveFunded` before it, the tranche `Transfer` logs up to
  * the last snapshot block and each tranche's `totalSupply` at every snapshot, and the Distributor's
  * `RootProposed` / `RootAccepted` for the distribution id and its current root. Logs are read in
  * bounded ranges from the block the Portfolio was created in (core/chain/logs.ts).
@@ -12,8 +14,10 @@ import { type AbiEvent, type Address, getAddress, type Hex, type PublicClient, p
 import { readRoot } from '../../chain/contracts/distributor.ts';
 import { readPortfolioLayout } from '../../chain/contracts/portfolio.ts';
 import { readTotalSupply } from '../../chain/contracts/tranche-token.ts';
+import { isChainError } from '../../chain/errors.ts';
 import { distributorAbi, portfolioAbi, trancheTokenAbi } from '../../chain/generated/index.ts';
 import { compareLogs, findCreationBlock, getLogsInRanges, NoContractCodeError } from '../../chain/logs.ts';
+import { readChain } from '../../chain/read.ts';
 import type { WaterfallMode } from '../../domain/waterfall.ts';
 import { VerifyInputError } from './errors.ts';
 import type { CommittedRoot } from './types.ts';
@@ -22,6 +26,8 @@ import type { CommittedRoot } from './types.ts';
 export type RecoveryRecord = {
   recoveryId: bigint;
   blockNumber: bigint;
+  /** The event's position in its block (orders it against `ReserveFunded`). */
+  logIndex: number;
   blockTimestamp: bigint;
   snapshotBlock: bigint;
   amount: bigint;
@@ -33,6 +39,57 @@ export type RecoveryRecord = {
   residual: readonly bigint[];
   /** Each tranche token's `totalSupply` at `snapshotBlock`. */
   supplies: bigint[];
+  /**
+   * Its `RecoveryTriggerAndReserve` (the contract emits one per recovery of a portfolio with a reserve
+   * target or a trigger, and for the final recovery); null when there is none.
+   */
+  triggerAndReserve: TriggerAndReserveRecord | null;
+  /**
+   * Its `PortfolioResolved` (same recoveryId): this was the final recovery (`depositFinalRecovery`),
+   * every debt left written off; null for any other recovery.
+   */
+  resolved: ResolvedRecord | null;
+};
+
+/** One `RecoveryTriggerAndReserve`: the trigger state and reserve movements of a recovery. */
+export type TriggerAndReserveRecord = {
+  triggerBreached: boolean;
+  /** Gross collections so far, this recovery included. */
+  collected: bigint;
+  /** plan(T): the business plan's cumulative at the recovery's clock (0 without a trigger). */
+  planned: bigint;
+  released: bigint;
+  drawn: bigint;
+  replenished: bigint;
+  /** The reserve balance after the recovery. */
+  reserveBalance: bigint;
+};
+
+/** One `PortfolioResolved`: per tranche (seniority order), what the final recovery wrote off. */
+export type ResolvedRecord = {
+  principalWrittenOff: readonly bigint[];
+  interestWrittenOff: readonly bigint[];
+};
+
+/** One `ReserveFunded`: the issuer treasury added `amount`; the reserve was then `balance`. */
+export type ReserveFundingRecord = {
+  blockNumber: bigint;
+  logIndex: number;
+  from: Address;
+  amount: bigint;
+  balance: bigint;
+};
+
+/**
+ * The Portfolio's spec-v2 terms (`riskTerms()`), fixed at creation. A portfolio whose
+ * `reserveTargetBps` and `collectionRatioBps` are both 0 runs the v1 waterfall on every recovery but
+ * a final one.
+ */
+export type RiskTermsRecord = {
+  reserveTargetBps: number;
+  collectionRatioBps: number;
+  businessPlan: { atSeconds: bigint; cumulative: bigint }[];
+  resolutionDelay: bigint;
 };
 
 /** One tranche `Transfer` (mint: `from` is the zero address; burn: `to` is). */
@@ -55,8 +112,15 @@ export type DistributionHistory = {
   tokens: Address[];
   trancheTerms: { face: bigint; couponBps: number }[];
   closed: { closedAt: bigint; sold: readonly bigint[] };
+  /**
+   * `riskTerms()`; null for a Portfolio from before spec v2 (the call reverts without data: no such
+   * function), verified as one without v2 terms.
+   */
+  riskTerms: RiskTermsRecord | null;
   /** `RecoveryDistributed` up to the distribution's recovery, by recoveryId. */
   recoveries: RecoveryRecord[];
+  /** `ReserveFunded` before the last of `recoveries`, in chain order. */
+  reserveFundings: ReserveFundingRecord[];
   /** Tranche transfers up to the last recovery's snapshot block, in chain order. */
   transfers: TransferRecord[];
   distributionId: bigint;
@@ -104,14 +168,26 @@ export async function readDistributionHistory(
       throw error;
     }
   }
+  const riskTerms = await readRiskTerms(client, portfolio);
   progress(
     `portfolio ${portfolio} (chain ${chainId}, created at block ${fromBlock}): ${tokens.length} tranches, distributor ${distributor}`,
+  );
+  progress(
+    riskTerms === null
+      ? 'no riskTerms() (a Portfolio from before spec v2): verified without v2 terms'
+      : `risk terms: reserve target ${riskTerms.reserveTargetBps} bps, collection ratio ${riskTerms.collectionRatioBps} bps over ${riskTerms.businessPlan.length} business plan point(s), resolution delay ${riskTerms.resolutionDelay} s`,
   );
 
   // ------------------------------------------------------------------ recoveries
   const portfolioLogs = await getLogsInRanges(client, {
     address: portfolio,
-    events: [eventOf(portfolioAbi, 'OfferingClosed'), eventOf(portfolioAbi, 'RecoveryDistributed')],
+    events: [
+      eventOf(portfolioAbi, 'OfferingClosed'),
+      eventOf(portfolioAbi, 'RecoveryDistributed'),
+      eventOf(portfolioAbi, 'RecoveryTriggerAndReserve'),
+      eventOf(portfolioAbi, 'PortfolioResolved'),
+      eventOf(portfolioAbi, 'ReserveFunded'),
+    ],
     fromBlock,
     toBlock: head,
     range,
@@ -138,6 +214,55 @@ export async function readDistributionHistory(
     throw new VerifyInputError(`${portfolio}: no RecoveryDistributed event with recoveryId ${recoveryId}`);
   }
   progress(`${events.length} recoveries up to #${recoveryId}; offering closed at ${closed.args.closedAt}`);
+  // the v2 events of each recovery, by recoveryId (the last one if a recoveryId repeats, which the
+  // contract never does: compare.ts then finds the recomputed values differ)
+  const triggerAndReserve = new Map<bigint, TriggerAndReserveRecord>();
+  for (const l of parseEventLogs({
+    abi: portfolioAbi,
+    logs: portfolioLogs as never,
+    eventName: 'RecoveryTriggerAndReserve',
+  })) {
+    const a = l.args;
+    triggerAndReserve.set(a.recoveryId, {
+      triggerBreached: a.triggerBreached,
+      collected: a.collected,
+      planned: a.planned,
+      released: a.released,
+      drawn: a.drawn,
+      replenished: a.replenished,
+      reserveBalance: a.reserveBalance,
+    });
+  }
+  const resolved = new Map<bigint, ResolvedRecord>();
+  for (const l of parseEventLogs({
+    abi: portfolioAbi,
+    logs: portfolioLogs as never,
+    eventName: 'PortfolioResolved',
+  })) {
+    resolved.set(l.args.recoveryId, {
+      principalWrittenOff: l.args.principalWrittenOff,
+      interestWrittenOff: l.args.interestWrittenOff,
+    });
+  }
+  const lastEvent = events[events.length - 1];
+  const reserveFundings: ReserveFundingRecord[] = parseEventLogs({
+    abi: portfolioAbi,
+    logs: portfolioLogs as never,
+    eventName: 'ReserveFunded',
+  })
+    .filter((l) => compareLogs(l as never, lastEvent as never) < 0)
+    .map((l) => ({
+      blockNumber: l.blockNumber,
+      logIndex: l.logIndex,
+      from: getAddress(l.args.from),
+      amount: l.args.amount,
+      balance: l.args.balance,
+    }));
+  if (reserveFundings.length > 0 || triggerAndReserve.size > 0) {
+    progress(
+      `${reserveFundings.length} reserve funding(s), ${triggerAndReserve.size} RecoveryTriggerAndReserve, ${resolved.size} PortfolioResolved`,
+    );
+  }
   const recoveries: RecoveryRecord[] = [];
   for (const event of events) {
     const block = await client.getBlock({ blockNumber: event.blockNumber });
@@ -145,6 +270,7 @@ export async function readDistributionHistory(
     recoveries.push({
       recoveryId: a.recoveryId,
       blockNumber: event.blockNumber,
+      logIndex: event.logIndex,
       blockTimestamp: block.timestamp,
       snapshotBlock: a.snapshotBlock,
       amount: a.amount,
@@ -155,6 +281,8 @@ export async function readDistributionHistory(
       principal: a.principal,
       residual: a.residual,
       supplies: [],
+      triggerAndReserve: triggerAndReserve.get(a.recoveryId) ?? null,
+      resolved: resolved.get(a.recoveryId) ?? null,
     });
   }
 
@@ -217,11 +345,39 @@ export async function readDistributionHistory(
     tokens,
     trancheTerms,
     closed: { closedAt: closed.args.closedAt, sold: closed.args.sold },
+    riskTerms,
     recoveries,
+    reserveFundings,
     transfers,
     distributionId,
     proposed: lastFor('RootProposed'),
     accepted: lastFor('RootAccepted'),
     currentRoot,
   };
+}
+
+/**
+ * `riskTerms()`: the reserve target, the trigger's collection ratio and business plan, the resolution
+ * delay. Null when the call reverts without data (a Portfolio from before spec v2 has no such
+ * function); any other failure is thrown.
+ */
+async function readRiskTerms(client: PublicClient, portfolio: Address): Promise<RiskTermsRecord | null> {
+  try {
+    const [reserveTargetBps, collectionRatioBps, businessPlan, resolutionDelay] = await readChain(
+      'Portfolio',
+      'riskTerms',
+      () => client.readContract({ address: portfolio, abi: portfolioAbi, functionName: 'riskTerms' }),
+    );
+    return {
+      reserveTargetBps: Number(reserveTargetBps),
+      collectionRatioBps: Number(collectionRatioBps),
+      businessPlan: businessPlan.map((p) => ({ atSeconds: BigInt(p.atSeconds), cumulative: p.cumulative })),
+      resolutionDelay,
+    };
+  } catch (error) {
+    if (isChainError(error) && error.kind === 'revert' && error.errorName === undefined && !error.data) {
+      return null;
+    }
+    throw error;
+  }
 }

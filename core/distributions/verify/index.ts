@@ -3,12 +3,16 @@
  * recomputes it from the chain and the published tree dump alone, trusting our database for
  * nothing but which portfolio and which distribution to look at.
  *
- * - history.ts reads the chain: the Portfolio's terms and tranches, `OfferingClosed` and every
- *   `RecoveryDistributed` up to this distribution's recovery, the tranche `Transfer` logs and
- *   supplies, the Distributor's `RootProposed` / `RootAccepted` for this distribution id;
- * - recompute.ts recomputes from that alone: each waterfall, the balances at each snapshot, the
+ * - history.ts reads the chain: the Portfolio's terms, risk terms (spec v2) and tranches,
+ *   `OfferingClosed` and every `RecoveryDistributed` up to this distribution's recovery with its
+ *   `RecoveryTriggerAndReserve` / `PortfolioResolved`, the `ReserveFunded` before it, the tranche
+ *   `Transfer` logs and supplies, the Distributor's `RootProposed` / `RootAccepted` for this
+ *   distribution id;
+ * - recompute.ts recomputes from that alone: each waterfall (v1, or v2 with the reserve, the trigger
+ *   and the final recovery's write-offs), the balances at each snapshot, the
  *   pro-rata split of every recovery (dust carried per tranche, cumulative per account), the tree;
- * - compare.ts checks: expected root == published root == committed root, keccak256(dump bytes) ==
+ * - compare.ts checks: every event's waterfall (and v2 trigger, reserve and write-offs) as
+ *   recomputed, expected root == published root == committed root, keccak256(dump bytes) ==
  *   committed treeHash, expected total == committed total, every published leaf == expected (first
  *   differences listed);
  * - report.ts writes the report; fetch.ts reads the distribution and its dump from the API.

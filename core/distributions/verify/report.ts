@@ -20,6 +20,16 @@ export function formatVerifyReport(
     lines.push(
       `      carry in ${r.carryIn.join(' / ')}, distributed ${r.distributed.join(' / ')}, dust out ${r.dustOut.join(' / ')}; ${r.holders} leaves, payout ${r.payout}`,
     );
+    if (r.reserve !== null) {
+      lines.push(
+        `      v2${r.final ? ' (final)' : ''}: trigger ${r.triggerBreached ? 'breached' : 'not breached'}, reserve ${r.reserve.before} - released ${r.reserve.released} - drawn ${r.reserve.drawn} + replenished ${r.reserve.replenished} = ${r.reserve.balanceAfter}`,
+      );
+    }
+    if (r.writtenOff !== null) {
+      lines.push(
+        `      written off: principal ${r.writtenOff.principal.join(' / ')}, interest ${r.writtenOff.interest.join(' / ')}`,
+      );
+    }
   }
   lines.push('');
   lines.push(

@@ -43,6 +43,20 @@ export type VerifiedRecovery = {
   supplies: bigint[];
   holders: number;
   payout: bigint;
+  /** The resolving recovery (its `PortfolioResolved` is on-chain). */
+  final: boolean;
+  /** Spec v2 (a portfolio with v2 terms, or the final recovery), recomputed: the trigger; null for v1. */
+  triggerBreached: boolean | null;
+  /** Spec v2, recomputed: the reserve it started from and its movements; null for v1. */
+  reserve: {
+    before: bigint;
+    released: bigint;
+    drawn: bigint;
+    replenished: bigint;
+    balanceAfter: bigint;
+  } | null;
+  /** The final recovery, recomputed: per tranche what was written off; null otherwise. */
+  writtenOff: { principal: bigint[]; interest: bigint[] } | null;
 };
 
 /** A root the Distributor committed to (its last `RootProposed` or `RootAccepted` for the id). */
