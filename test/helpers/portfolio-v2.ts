@@ -87,12 +87,23 @@ export const V2_TRANCHES = [
   { name: 'Residual', symbol: 'RES', face: USD(100_000), couponBps: 0 },
 ] as const;
 
-/** Business plan (seconds after the close): 100k by 900 s, 150k by 1800 s, 400k by 10 000 s. */
+const DAY = 86_400n;
+
+/** Business plan (seconds after the close): 100k by day 30, 150k by day 60, 400k by day 365. */
 export const V2_PLAN = [
-  { atSeconds: 900n, cumulative: USD(100_000) },
-  { atSeconds: 1_800n, cumulative: USD(150_000) },
-  { atSeconds: 10_000n, cumulative: USD(400_000) },
+  { atSeconds: 30n * DAY, cumulative: USD(100_000) },
+  { atSeconds: 60n * DAY, cumulative: USD(150_000) },
+  { atSeconds: 365n * DAY, cumulative: USD(400_000) },
 ] as const;
+
+/** The scenario's steps after the close: seconds waited before each recovery and its amount. */
+export const V2_RECOVERIES = [
+  { waitSeconds: 45 * 86_400, amount: USD(1_000) },
+  { waitSeconds: 30 * 86_400, amount: USD(200_000) },
+] as const;
+export const V2_FINAL_AMOUNT = USD(30_000);
+/** Funded before the close and after it: together exactly the target (400 bps of the senior's 500k). */
+export const V2_FUNDINGS = [USD(15_000), USD(5_000)] as const;
 
 export const V2_TERMS = {
   reserve: { targetBps: 400 },
@@ -115,9 +126,11 @@ export type V2Scenario = {
 /**
  * The v2 flow on a fresh portfolio of `stack` (created by `deployer`, holding every role but these):
  * holders buy the tranches out (senior 500k, mezzanine 200k, residual 100k), the issuer treasury funds
- * the reserve before and after the close, recovery 1 (40k at ~1000 s) breaches the trigger, recovery 2
- * (200k at ~2000 s) does not, the servicer proposes a resolution, the guardian vetoes it, the servicer
- * proposes again and, after the delay, deposits the final recovery (30k). `until` stops after a step.
+ * the reserve before and after the close (15k + 5k, the target), recovery 1 (1k on day 45) breaches the
+ * trigger and draws on the reserve for the senior's interest, recovery 2 (200k on day 75) does not breach
+ * and replenishes it, the servicer proposes a resolution, the guardian vetoes it, the servicer proposes
+ * again and, after the delay, deposits the final recovery (30k), which releases the reserve. `until:
+ * 'closed'` stops after the close.
  */
 export async function runV2Scenario(
   deployer: ChainClients,
@@ -162,11 +175,11 @@ export async function runV2Scenario(
   const amounts: bigint[] = [];
   const hasReserve = (parameters.terms?.reserve ?? V2_TERMS.reserve).targetBps !== 0;
   if (hasReserve)
-    receipts.push(await fundReserve(deployer, treasury, { stack, portfolio, amount: USD(15_000) }));
+    receipts.push(await fundReserve(deployer, treasury, { stack, portfolio, amount: V2_FUNDINGS[0] }));
   const closed = await closeOffering(deployer, { portfolio });
   if (parameters.until === 'closed') return { created, receipts, amounts, closeReceipt: closed };
   if (hasReserve)
-    receipts.push(await fundReserve(deployer, treasury, { stack, portfolio, amount: USD(10_000) }));
+    receipts.push(await fundReserve(deployer, treasury, { stack, portfolio, amount: V2_FUNDINGS[1] }));
 
   await mintTestStablecoin(deployer, {
     token: stack.testStablecoin as Address,
@@ -179,16 +192,16 @@ export async function runV2Scenario(
     amounts.push(amount);
     receipts.push(await deployer.publicClient.getTransactionReceipt({ hash: result.txHash }));
   };
-  await testClient.increaseTime({ seconds: 1_000 });
-  await recover(USD(40_000));
-  await testClient.increaseTime({ seconds: 1_000 });
-  await recover(USD(200_000));
+  for (const { waitSeconds, amount } of V2_RECOVERIES) {
+    await testClient.increaseTime({ seconds: waitSeconds });
+    await recover(amount);
+  }
   receipts.push(await proposeResolution(servicer, portfolio));
   receipts.push(await vetoResolution(guardian, portfolio));
   receipts.push(await proposeResolution(servicer, portfolio));
   await testClient.increaseTime({ seconds: 601 });
   await testClient.mine({ blocks: 1 });
-  receipts.push(await depositFinalRecovery(servicer, portfolio, USD(30_000), `0x${'f1'.repeat(32)}`));
-  amounts.push(USD(30_000));
+  receipts.push(await depositFinalRecovery(servicer, portfolio, V2_FINAL_AMOUNT, `0x${'f1'.repeat(32)}`));
+  amounts.push(V2_FINAL_AMOUNT);
   return { created, receipts, amounts, closeReceipt: closed };
 }

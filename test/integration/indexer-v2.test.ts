@@ -15,6 +15,7 @@ import {
   proposeResolution,
   runV2Scenario,
   USD,
+  V2_FUNDINGS,
   V2_PLAN,
   V2_TERMS,
   type V2Scenario,
@@ -196,7 +197,7 @@ describe('the spec-v2 Portfolio events', () => {
       expect(row.balance).toBe(balance);
       expect(fundedToDate).toBe(funded);
     }
-    expect(rows.reserveFunded.map((r) => r.amount)).toEqual([USD(15_000), USD(10_000)]);
+    expect(rows.reserveFunded.map((r) => r.amount)).toEqual([...V2_FUNDINGS]);
 
     // RecoveryTriggerAndReserve: collected = running sum of amounts, planned = the plan's last point at the
     // clock (block time - close time), breached = collected * 10000 < ratio * planned, the reserve balance
@@ -220,6 +221,9 @@ describe('the spec-v2 Portfolio events', () => {
       expect(row.reserveBalance).toBe(balance);
     }
     expect(rows.triggerReserve.map((r) => r.triggerBreached)).toEqual([true, false, false]);
+    // recovery 1 drew on the reserve for the senior's interest, recovery 2 replenished it
+    expect(rows.triggerReserve[0].drawn).toBeGreaterThan(0n);
+    expect(rows.triggerReserve[1].replenished).toBeGreaterThan(0n);
     // the final recovery releases the whole reserve
     const last = rows.triggerReserve.at(-1);
     expect(last?.reserveBalance).toBe(0n);
