@@ -13,7 +13,8 @@
  *   `PortfolioResolved`, outstanding = sold (`OfferingClosed`) − principal paid − principal written off (the
  *   residual tranche keeps its sold face, as on-chain), and paid ÷ face in bps. Interest arrears accrue on
  *   the chain only when a recovery runs, so they are not in any event: they are `Portfolio.trancheState`
- *   read at the indexer's indexed block (consistent with the rest), null without a chain client.
+ *   read at the indexer's indexed block (consistent with the rest); null without a chain client (or one of
+ *   another chain) and before the indexed close.
  * - resolution status from the indexed proposals, vetoes and `PortfolioResolved`.
  * - loan-level resolution stats from the remittance reports whose SHA-256 an indexed recovery of this
  *   portfolio anchored as its reportHash (a report stored but never deposited counts for nothing): a loan
@@ -25,6 +26,7 @@
 import { type Address, getAddress, type Hex } from 'viem';
 import { readTrancheState } from '../chain/actions.ts';
 import type { ChainPublicClient } from '../chain/clients.ts';
+import { readChain } from '../chain/read.ts';
 import type { Queryable } from '../chain-index/store.ts';
 import type { PrismaClient } from '../db/index.ts';
 import { ConflictError, NotFoundError } from '../platform/errors/index.ts';
@@ -59,7 +61,7 @@ export type TranchePerformance = {
   face: bigint;
   sold: bigint;
   outstanding: bigint;
-  /** null without a chain client (interest arrears are chain state, in no event) */
+  /** null without a chain client of the portfolio's chain, or before the indexed close (arrears are chain state, in no event) */
   arrears: bigint | null;
   paidInterest: bigint;
   paidPrincipal: bigint;
@@ -142,7 +144,8 @@ const unscaled = (value: bigint): string => {
   return `${digits.slice(0, -UPB_SCALE)}.${digits.slice(-UPB_SCALE)}`;
 };
 
-type Ctx = { db: Queryable; chainId: number; address: string };
+/** `address` checksummed, as the indexer stores every address (so the (chain_id, portfolio, ...) indexes apply). */
+type Ctx = { db: Queryable; chainId: number; address: Address };
 
 const big = (v: string | null | undefined) => (v === null || v === undefined ? 0n : BigInt(v));
 
@@ -167,7 +170,7 @@ async function recoveries(ctx: Ctx) {
        LEFT JOIN recovery_trigger_reserve_event t
          ON t.chain_id = e.chain_id AND t.tx_hash = e.tx_hash AND t.portfolio = e.portfolio
         AND t.recovery_id = e.recovery_id
-      WHERE e.chain_id = $1 AND lower(e.portfolio) = lower($2)
+      WHERE e.chain_id = $1 AND e.portfolio = $2
       ORDER BY e.block_number, e.log_index`,
     [ctx.chainId, ctx.address],
   );
@@ -209,19 +212,19 @@ async function reserveState(ctx: Ctx) {
   }>(
     `SELECT
        (SELECT sum(amount)::text FROM reserve_funded_event
-         WHERE chain_id = $1 AND lower(portfolio) = lower($2)) AS funded,
+         WHERE chain_id = $1 AND portfolio = $2) AS funded,
        (SELECT sum(released)::text FROM recovery_trigger_reserve_event
-         WHERE chain_id = $1 AND lower(portfolio) = lower($2)) AS released,
+         WHERE chain_id = $1 AND portfolio = $2) AS released,
        (SELECT sum(drawn)::text FROM recovery_trigger_reserve_event
-         WHERE chain_id = $1 AND lower(portfolio) = lower($2)) AS drawn,
+         WHERE chain_id = $1 AND portfolio = $2) AS drawn,
        (SELECT sum(replenished)::text FROM recovery_trigger_reserve_event
-         WHERE chain_id = $1 AND lower(portfolio) = lower($2)) AS replenished,
+         WHERE chain_id = $1 AND portfolio = $2) AS replenished,
        (SELECT balance::text FROM (
           SELECT block_number, log_index, balance FROM reserve_funded_event
-           WHERE chain_id = $1 AND lower(portfolio) = lower($2)
+           WHERE chain_id = $1 AND portfolio = $2
           UNION ALL
           SELECT block_number, log_index, reserve_balance FROM recovery_trigger_reserve_event
-           WHERE chain_id = $1 AND lower(portfolio) = lower($2)
+           WHERE chain_id = $1 AND portfolio = $2
         ) m ORDER BY block_number DESC, log_index DESC LIMIT 1) AS balance`,
     [ctx.chainId, ctx.address],
   );
@@ -242,7 +245,7 @@ async function trancheSums(ctx: Ctx) {
               sum(t.residual)::text AS residual
          FROM recovery_event e
          JOIN recovery_event_tranche t ON t.chain_id = e.chain_id AND t.tx_hash = e.tx_hash AND t.log_index = e.log_index
-        WHERE e.chain_id = $1 AND lower(e.portfolio) = lower($2)
+        WHERE e.chain_id = $1 AND e.portfolio = $2
         GROUP BY t.tranche_index`,
       [ctx.chainId, ctx.address],
     ),
@@ -252,13 +255,13 @@ async function trancheSums(ctx: Ctx) {
          FROM portfolio_resolved_event e
          JOIN portfolio_resolved_event_tranche t
            ON t.chain_id = e.chain_id AND t.tx_hash = e.tx_hash AND t.log_index = e.log_index
-        WHERE e.chain_id = $1 AND lower(e.portfolio) = lower($2)
+        WHERE e.chain_id = $1 AND e.portfolio = $2
         GROUP BY t.tranche_index`,
       [ctx.chainId, ctx.address],
     ),
     // it closes once
     ctx.db.query<{ sold: string[] }>(
-      `SELECT sold FROM offering_closed_event WHERE chain_id = $1 AND lower(portfolio) = lower($2)
+      `SELECT sold FROM offering_closed_event WHERE chain_id = $1 AND portfolio = $2
         ORDER BY block_number, log_index LIMIT 1`,
       [ctx.chainId, ctx.address],
     ),
@@ -279,13 +282,13 @@ async function resolutionState(ctx: Ctx): Promise<PortfolioPerformance['resoluti
   }>(
     `SELECT kind, executable_at, recovery_id, tx_hash FROM (
        SELECT 'proposed' AS kind, executable_at::text, NULL::text AS recovery_id, tx_hash, block_number, log_index
-         FROM resolution_proposed_event WHERE chain_id = $1 AND lower(portfolio) = lower($2)
+         FROM resolution_proposed_event WHERE chain_id = $1 AND portfolio = $2
        UNION ALL
        SELECT 'vetoed', executable_at::text, NULL, tx_hash, block_number, log_index
-         FROM resolution_vetoed_event WHERE chain_id = $1 AND lower(portfolio) = lower($2)
+         FROM resolution_vetoed_event WHERE chain_id = $1 AND portfolio = $2
        UNION ALL
        SELECT 'resolved', NULL, recovery_id::text, tx_hash, block_number, log_index
-         FROM portfolio_resolved_event WHERE chain_id = $1 AND lower(portfolio) = lower($2)
+         FROM portfolio_resolved_event WHERE chain_id = $1 AND portfolio = $2
      ) x ORDER BY block_number, log_index`,
     [ctx.chainId, ctx.address],
   );
@@ -317,7 +320,7 @@ async function loanStats(
        SELECT r.id, e.block_number, e.log_index
          FROM remittance_report r
          JOIN recovery_event e
-           ON e.chain_id = $2 AND lower(e.portfolio) = lower($3) AND lower(e.report_hash) = '0x' || r.sha256
+           ON e.chain_id = $2 AND e.portfolio = $3 AND lower(e.report_hash) = '0x' || r.sha256
         WHERE r.portfolio_id = $1
      ),
      per_loan AS (
@@ -419,9 +422,16 @@ export async function getPortfolioPerformance(
   const indexedBlock = cursor.rows[0] ? BigInt(cursor.rows[0].indexed_block) : null;
   const resolved = resolution.status === 'resolved';
 
-  // arrears: chain state at the indexed block, once the indexer has seen the portfolio
+  // arrears: chain state at the indexed block, once the indexer has seen the close, from a client of
+  // the portfolio's chain
   let arrears: bigint[] | null = null;
-  if (context.chain !== null && indexedBlock !== null && sums.sold !== null) {
+  if (
+    context.chain !== null &&
+    indexedBlock !== null &&
+    sums.sold !== null &&
+    (await readChain('chain', 'getChainId', () => (context.chain as ChainPublicClient).getChainId())) ===
+      row.chainId
+  ) {
     const states = await readTrancheState(context.chain, { portfolio: address, blockNumber: indexedBlock });
     arrears = states.map((s) => s.arrears);
   }

@@ -46,7 +46,7 @@ const trancheSchema = z.object({
   arrears: uintStringSchema
     .nullable()
     .describe(
-      'interest arrears as of the last recovery (Portfolio.trancheState at the indexed block); null when the API has no chain client',
+      'interest arrears as of the last recovery (Portfolio.trancheState at the indexed block); null when the API has no chain client of this chain, or before the indexed close',
     ),
   paidInterest: uintStringSchema,
   paidPrincipal: uintStringSchema,
