@@ -63,6 +63,8 @@ contract Portfolio is
     bytes32 public constant FINAL_DEPOSIT_INTENT_TYPEHASH =
         keccak256("FinalDepositIntent(uint256 amount,bytes32 reportHash,uint256 nonce,uint256 deadline)");
     /// @inheritdoc IPortfolio
+    bytes32 public constant RESOLUTION_INTENT_TYPEHASH = keccak256("ResolutionIntent(uint256 nonce,uint256 deadline)");
+    /// @inheritdoc IPortfolio
     bytes32 public constant ISSUER_ROLE = keccak256("ISSUER_ROLE");
     /// @inheritdoc IPortfolio
     bytes32 public constant GUARDIAN_ROLE = keccak256("GUARDIAN_ROLE");
@@ -352,16 +354,17 @@ contract Portfolio is
 
     /// @inheritdoc IPortfolio
     function proposeResolution() external whenNotPaused {
-        Config storage config = _config;
-        if (msg.sender != config.servicer) revert RecoveryCallerNotServicer(msg.sender);
-        if (!config.offeringClosed) revert RecoveryBeforeClose();
-        if (config.resolved) revert PortfolioAlreadyResolved();
-        Resolution storage resolution_ = _resolution;
-        uint256 pending = resolution_.executableAt;
-        if (pending != 0) revert ResolutionAlreadyProposed(pending);
-        uint256 executableAt = block.timestamp + resolution_.delay;
-        resolution_.executableAt = uint64(executableAt);
-        emit ResolutionProposed(executableAt);
+        if (msg.sender != _config.servicer) revert RecoveryCallerNotServicer(msg.sender);
+        _proposeResolution();
+    }
+
+    /// @inheritdoc IPortfolio
+    function proposeResolutionWithSig(uint256 nonce, uint256 deadline, bytes calldata signature)
+        external
+        whenNotPaused
+    {
+        _useServicerIntent(keccak256(abi.encode(RESOLUTION_INTENT_TYPEHASH, nonce, deadline)), nonce, deadline, signature);
+        _proposeResolution();
     }
 
     /// @inheritdoc IPortfolio
@@ -519,16 +522,39 @@ contract Portfolio is
     /// @dev Checks the servicer's EIP-712 signature of `intent` under `typeHash` (DepositIntent or
     /// FinalDepositIntent) and spends its nonce.
     function _useDepositIntent(bytes32 typeHash, DepositIntent calldata intent, bytes calldata signature) internal {
-        if (block.timestamp > intent.deadline) revert IntentExpired(intent.deadline);
-        address servicer = _config.servicer;
-        if (nonceUsed[servicer][intent.nonce]) revert IntentNonceUsed(servicer, intent.nonce);
-        bytes32 digest = _hashTypedDataV4(
-            keccak256(abi.encode(typeHash, intent.amount, intent.reportHash, intent.nonce, intent.deadline))
+        _useServicerIntent(
+            keccak256(abi.encode(typeHash, intent.amount, intent.reportHash, intent.nonce, intent.deadline)),
+            intent.nonce,
+            intent.deadline,
+            signature
         );
-        if (!SignatureChecker.isValidSignatureNow(servicer, digest, signature)) {
+    }
+
+    /// @dev Checks the servicer's EIP-712 signature of the struct hash `structHash` (whose `nonce` and `deadline`
+    /// the caller passes alongside) and spends the nonce in the servicer's intent-nonce space.
+    function _useServicerIntent(bytes32 structHash, uint256 nonce, uint256 deadline, bytes calldata signature)
+        internal
+    {
+        if (block.timestamp > deadline) revert IntentExpired(deadline);
+        address servicer = _config.servicer;
+        if (nonceUsed[servicer][nonce]) revert IntentNonceUsed(servicer, nonce);
+        if (!SignatureChecker.isValidSignatureNow(servicer, _hashTypedDataV4(structHash), signature)) {
             revert IntentSignatureInvalid(servicer);
         }
-        nonceUsed[servicer][intent.nonce] = true;
+        nonceUsed[servicer][nonce] = true;
+    }
+
+    /// @dev Opens the resolution delay (the caller checked the servicer's consent).
+    function _proposeResolution() internal {
+        Config storage config = _config;
+        if (!config.offeringClosed) revert RecoveryBeforeClose();
+        if (config.resolved) revert PortfolioAlreadyResolved();
+        Resolution storage resolution_ = _resolution;
+        uint256 pending = resolution_.executableAt;
+        if (pending != 0) revert ResolutionAlreadyProposed(pending);
+        uint256 executableAt = block.timestamp + resolution_.delay;
+        resolution_.executableAt = uint64(executableAt);
+        emit ResolutionProposed(executableAt);
     }
 
     /// @dev Pulls `amount` from the servicer (whose consent the caller checked) and runs it through the

@@ -436,6 +436,69 @@ contract PortfolioV2Test is PortfolioFixture, WaterfallVectors {
         }
     }
 
+    function _signResolution(uint256 signerKey, uint256 nonce, uint256 deadline) internal view returns (bytes memory) {
+        bytes32 domain = keccak256(
+            abi.encode(DOMAIN_TYPEHASH, keccak256("NPL Portfolio"), keccak256("1"), block.chainid, address(portfolio))
+        );
+        bytes32 structHash = keccak256(abi.encode(portfolio.RESOLUTION_INTENT_TYPEHASH(), nonce, deadline));
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(signerKey, keccak256(abi.encodePacked("\x19\x01", domain, structHash)));
+        return abi.encodePacked(r, s, v);
+    }
+
+    /// @dev Attack: the relayer (or anyone) cannot propose a resolution in the servicer's name: only the servicer's
+    /// signature of this portfolio's ResolutionIntent counts, once, before its deadline; a cancelled nonce is void.
+    function test_proposeResolutionWithSig_onlyTheServicersConsentOnce() public {
+        uint256 deadline = block.timestamp + 1 days;
+        bytes memory signature = _signResolution(uint256(keccak256("servicer")), 11, deadline);
+        vm.expectRevert(abi.encodeWithSelector(IPortfolio.RecoveryBeforeClose.selector));
+        vm.prank(outsider);
+        portfolio.proposeResolutionWithSig(11, deadline, signature);
+        _sellOutAndClose();
+
+        // a stranger's signature, or the servicer's over another nonce or deadline, is no consent
+        bytes memory stranger = _signResolution(uint256(keccak256("stranger")), 11, deadline);
+        vm.expectRevert(abi.encodeWithSelector(IPortfolio.IntentSignatureInvalid.selector, servicer));
+        vm.prank(outsider);
+        portfolio.proposeResolutionWithSig(11, deadline, stranger);
+        vm.expectRevert(abi.encodeWithSelector(IPortfolio.IntentSignatureInvalid.selector, servicer));
+        vm.prank(outsider);
+        portfolio.proposeResolutionWithSig(12, deadline, signature);
+        vm.expectRevert(abi.encodeWithSelector(IPortfolio.IntentSignatureInvalid.selector, servicer));
+        vm.prank(outsider);
+        portfolio.proposeResolutionWithSig(11, deadline + 1, signature);
+
+        // past its deadline
+        uint256 start = block.timestamp;
+        vm.warp(deadline + 1);
+        vm.expectRevert(abi.encodeWithSelector(IPortfolio.IntentExpired.selector, deadline));
+        vm.prank(outsider);
+        portfolio.proposeResolutionWithSig(11, deadline, signature);
+        vm.warp(start);
+
+        // a cancelled nonce
+        vm.prank(servicer);
+        portfolio.invalidateNonce(13);
+        bytes memory cancelled = _signResolution(uint256(keccak256("servicer")), 13, deadline);
+        vm.expectRevert(abi.encodeWithSelector(IPortfolio.IntentNonceUsed.selector, servicer, 13));
+        vm.prank(outsider);
+        portfolio.proposeResolutionWithSig(13, deadline, cancelled);
+
+        vm.expectEmit(address(portfolio));
+        emit IPortfolio.ResolutionProposed(block.timestamp + 1 days);
+        vm.prank(outsider);
+        portfolio.proposeResolutionWithSig(11, deadline, signature);
+        assertTrue(portfolio.nonceUsed(servicer, 11));
+
+        // replayed after a veto: the nonce is spent
+        vm.prank(guardian);
+        portfolio.vetoResolution();
+        vm.expectRevert(abi.encodeWithSelector(IPortfolio.IntentNonceUsed.selector, servicer, 11));
+        vm.prank(outsider);
+        portfolio.proposeResolutionWithSig(11, deadline, signature);
+        (uint256 executableAt,) = portfolio.resolution();
+        assertEq(executableAt, 0);
+    }
+
     /// @dev Attack: the final recovery one second before the delay ends fails.
     function test_depositFinalRecovery_revertsBeforeTheDelay() public {
         _sellOutAndClose();

@@ -357,6 +357,12 @@ interface IPortfolio {
     /// PortfolioAlreadyResolved, EnforcedPause.
     function proposeResolution() external;
 
+    /// @notice Same as `proposeResolution()`, relayed by anyone with the servicer's EIP-712 signature of
+    /// `ResolutionIntent(nonce, deadline)` on this Portfolio's domain: the platform can relay the servicer's
+    /// proposal, never make one. Nonces (shared with the servicer's deposit intents and `invalidateNonce`),
+    /// deadline and errors as `depositRecoveryWithSig`.
+    function proposeResolutionWithSig(uint256 nonce, uint256 deadline, bytes calldata signature) external;
+
     /// @notice The guardian vetoes the pending resolution (GUARDIAN_ROLE only; ResolutionNotProposed when none
     /// is pending); the servicer may propose again later. Moves no money; available while paused.
     function vetoResolution() external;
@@ -402,6 +408,9 @@ interface IPortfolio {
     /// @notice EIP-712 type hash of
     /// `FinalDepositIntent(uint256 amount,bytes32 reportHash,uint256 nonce,uint256 deadline)`.
     function FINAL_DEPOSIT_INTENT_TYPEHASH() external view returns (bytes32);
+
+    /// @notice EIP-712 type hash of `ResolutionIntent(uint256 nonce,uint256 deadline)`.
+    function RESOLUTION_INTENT_TYPEHASH() external view returns (bytes32);
 
     /// @notice Role of the issuer.
     function ISSUER_ROLE() external view returns (bytes32);
