@@ -25,6 +25,7 @@ import { loanRoutes } from './routes/loans.ts';
 import { nonceInvalidationRoutes } from './routes/nonce-invalidations.ts';
 import { orderRoutes } from './routes/orders.ts';
 import { payoutRoutes } from './routes/payouts.ts';
+import { performanceRoutes } from './routes/performance.ts';
 import { portfolioRoutes } from './routes/portfolios.ts';
 import { publishRoutes } from './routes/publish.ts';
 import { purchaseRoutes } from './routes/purchases.ts';
@@ -128,6 +129,7 @@ export async function buildApp(options: BuildAppOptions = {}) {
   await app.register(remittanceReportRoutes);
   await app.register(payoutRoutes);
   await app.register(distributionRoutes);
+  await app.register(performanceRoutes);
   // local chains only (404 elsewhere), and the queue dashboard for admin keys (404 without Redis)
   await app.register(devRoutes);
   await app.register(bullBoardPlugin);

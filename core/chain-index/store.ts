@@ -33,7 +33,7 @@ const LOCK_KEY = 0x1dec5e;
 
 // ------------------------------------------------------------------ tables
 
-type Column = { name: string; type: 'text' | 'int4' | 'int8' | 'numeric' | 'jsonb' };
+type Column = { name: string; type: 'text' | 'int4' | 'int8' | 'numeric' | 'bool' | 'jsonb' };
 type TableSpec = { table: string; columns: readonly Column[]; conflict: string };
 
 const c = (name: string, type: Column['type']): Column => ({ name, type });
@@ -77,6 +77,35 @@ export const tables = {
       c('residual', 'numeric'),
       c('total', 'numeric'),
     ],
+    '(chain_id, tx_hash, log_index, tranche_index)',
+  ),
+  triggerReserve: spec('recovery_trigger_reserve_event', [
+    c('portfolio', 'text'),
+    c('recovery_id', 'numeric'),
+    c('trigger_breached', 'bool'),
+    c('collected', 'numeric'),
+    c('planned', 'numeric'),
+    c('released', 'numeric'),
+    c('drawn', 'numeric'),
+    c('replenished', 'numeric'),
+    c('reserve_balance', 'numeric'),
+  ]),
+  reserveFunded: spec('reserve_funded_event', [
+    c('portfolio', 'text'),
+    c('from_address', 'text'),
+    c('amount', 'numeric'),
+    c('balance', 'numeric'),
+  ]),
+  resolutionProposed: spec('resolution_proposed_event', [c('portfolio', 'text'), c('executable_at', 'int8')]),
+  resolutionVetoed: spec('resolution_vetoed_event', [
+    c('portfolio', 'text'),
+    c('guardian', 'text'),
+    c('executable_at', 'int8'),
+  ]),
+  resolved: spec('portfolio_resolved_event', [c('portfolio', 'text'), c('recovery_id', 'numeric')]),
+  resolvedTranche: spec(
+    'portfolio_resolved_event_tranche',
+    [c('tranche_index', 'int4'), c('principal_written_off', 'numeric'), c('interest_written_off', 'numeric')],
     '(chain_id, tx_hash, log_index, tranche_index)',
   ),
   documentsAnchored: spec('documents_anchored_event', [

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { decodeEventLog, encodeAbiParameters, encodeEventTopics, getAddress, type Hex, toHex } from 'viem';
 import { describe, expect, it } from 'vitest';
-import { complianceRegistryAbi, trancheTokenAbi } from '../../core/chain/generated/index.ts';
+import { complianceRegistryAbi, portfolioAbi, trancheTokenAbi } from '../../core/chain/generated/index.ts';
 import { arrayLiteral } from '../../core/chain-index/store.ts';
 import { decodeFollowedLog, followedSelectors, TRANSFER_SELECTOR } from '../../worker/indexer/events.ts';
 
@@ -50,6 +50,53 @@ describe('decodeFollowedLog()', () => {
       expiry: 1_900_000_000n,
     });
     expect(followedSelectors).toContain(topics[0]);
+  });
+});
+
+describe('decodeFollowedLog() on the spec-v2 Portfolio events', () => {
+  const encode = (eventName: string, args: Record<string, unknown>, data: Hex) => ({
+    topics: encodeEventTopics({ abi: portfolioAbi, eventName, args } as never) as Hex[],
+    data,
+  });
+
+  it('decodes PortfolioResolved with its write-off arrays and ResolutionProposed without indexed args', () => {
+    const resolved = encode(
+      'PortfolioResolved',
+      { recoveryId: 3n },
+      encodeAbiParameters(
+        [{ type: 'uint256[]' }, { type: 'uint256[]' }],
+        [
+          [5n, 7n, 0n],
+          [1n, 2n, 0n],
+        ],
+      ),
+    );
+    expect(decodeFollowedLog('portfolio', resolved)).toEqual({
+      type: 'PortfolioResolved',
+      recoveryId: 3n,
+      principalWrittenOff: [5n, 7n, 0n],
+      interestWrittenOff: [1n, 2n, 0n],
+    });
+    const proposed = encode('ResolutionProposed', {}, encodeAbiParameters([{ type: 'uint256' }], [1_900n]));
+    expect(decodeFollowedLog('portfolio', proposed)).toEqual({
+      type: 'ResolutionProposed',
+      executableAt: 1_900n,
+    });
+    // a Portfolio event is only followed on portfolios
+    expect(decodeFollowedLog('distributor', proposed)).toBeNull();
+  });
+
+  it('follows all five selectors', () => {
+    for (const eventName of [
+      'RecoveryTriggerAndReserve',
+      'ReserveFunded',
+      'ResolutionProposed',
+      'ResolutionVetoed',
+      'PortfolioResolved',
+    ]) {
+      const [topic0] = encodeEventTopics({ abi: portfolioAbi, eventName } as never) as Hex[];
+      expect(followedSelectors, eventName).toContain(topic0);
+    }
   });
 });
 

@@ -55,6 +55,26 @@ export type DecodedEvent =
       snapshotBlock: bigint;
       reportHash: Hex;
     }
+  | {
+      type: 'RecoveryTriggerAndReserve';
+      recoveryId: bigint;
+      triggerBreached: boolean;
+      collected: bigint;
+      planned: bigint;
+      released: bigint;
+      drawn: bigint;
+      replenished: bigint;
+      reserveBalance: bigint;
+    }
+  | { type: 'ReserveFunded'; from: Address; amount: bigint; balance: bigint }
+  | { type: 'ResolutionProposed'; executableAt: bigint }
+  | { type: 'ResolutionVetoed'; guardian: Address; executableAt: bigint }
+  | {
+      type: 'PortfolioResolved';
+      recoveryId: bigint;
+      principalWrittenOff: readonly bigint[];
+      interestWrittenOff: readonly bigint[];
+    }
   | { type: 'DocumentsAnchored'; version: bigint; documentRoot: Hex; loanTapeHash: Hex }
   | { type: 'Funded'; amount: bigint; totalFunded: bigint }
   | {
@@ -99,7 +119,17 @@ const followed: Record<ContractKind, { abi: readonly unknown[]; events: EventTyp
   marketplace: { abi: marketplaceAbi, events: ['OrderFilled', 'OrderCancelled', 'CounterIncremented'] },
   portfolio: {
     abi: portfolioAbi,
-    events: ['Purchased', 'OfferingClosed', 'RecoveryDistributed', 'DocumentsAnchored'],
+    events: [
+      'Purchased',
+      'OfferingClosed',
+      'RecoveryDistributed',
+      'RecoveryTriggerAndReserve',
+      'ReserveFunded',
+      'ResolutionProposed',
+      'ResolutionVetoed',
+      'PortfolioResolved',
+      'DocumentsAnchored',
+    ],
   },
   distributor: {
     abi: distributorAbi,

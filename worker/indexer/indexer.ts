@@ -413,6 +413,42 @@ export function createIndexer(options: CreateIndexerOptions): Indexer {
           ]);
         });
         return false;
+      case 'RecoveryTriggerAndReserve':
+        addRow(batch, 'triggerReserve', [
+          ...key,
+          address,
+          s(event.recoveryId),
+          event.triggerBreached,
+          s(event.collected),
+          s(event.planned),
+          s(event.released),
+          s(event.drawn),
+          s(event.replenished),
+          s(event.reserveBalance),
+        ]);
+        return false;
+      case 'ReserveFunded':
+        addRow(batch, 'reserveFunded', [...key, address, event.from, s(event.amount), s(event.balance)]);
+        return false;
+      case 'ResolutionProposed':
+        addRow(batch, 'resolutionProposed', [...key, address, s(event.executableAt)]);
+        return false;
+      case 'ResolutionVetoed':
+        addRow(batch, 'resolutionVetoed', [...key, address, event.guardian, s(event.executableAt)]);
+        return false;
+      case 'PortfolioResolved':
+        addRow(batch, 'resolved', [...key, address, s(event.recoveryId)]);
+        event.principalWrittenOff.forEach((principal, i) => {
+          addRow(batch, 'resolvedTranche', [
+            key[0],
+            key[1],
+            key[2],
+            i,
+            s(principal),
+            s(event.interestWrittenOff[i] ?? 0n),
+          ]);
+        });
+        return false;
       case 'DocumentsAnchored':
         addRow(batch, 'documentsAnchored', [
           ...key,
