@@ -11,11 +11,12 @@
 import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { type Address, erc20Abi, parseEventLogs } from 'viem';
+import { type Address, erc20Abi, parseEventLogs, zeroAddress } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPortfolio, mintTestStablecoin } from '../../core/chain/actions.ts';
 import type { ChainClients } from '../../core/chain/clients.ts';
+import { type Order, signOrder } from '../../core/chain/contracts/marketplace.ts';
 import type { DeployedStack } from '../../core/chain/deploy.ts';
 import { portfolioAbi } from '../../core/chain/generated/index.ts';
 import { DEV_SERVICER_KEY_FILE } from '../../core/servicing/dev-servicer.ts';
@@ -411,6 +412,43 @@ describe('reserve funding, resolution and the final recovery over REST', () => {
     );
     expectCode(await request('POST', url, servicerKey), 409, 'PORTFOLIO_RESOLVED');
     expectCode(await request('DELETE', url, admin), 409, 'PORTFOLIO_RESOLVED');
+    // the tranche tokens no longer transfer: a sell order is refused before it is stored
+    const senior = portfolio.tranches[0] as Address;
+    const order: Order = {
+      maker: holder.account.address,
+      taker: zeroAddress,
+      tranche: senior,
+      payToken: stack.testStablecoin as Address,
+      sellAmount: 10n ** 18n,
+      price: usd(1n),
+      expiry: (await deployer.publicClient.getBlock()).timestamp + 86_400n,
+      salt: 7n,
+      counter: 0n,
+      partialFill: true,
+      maxFeeBps: 100,
+    };
+    const signature = await signOrder(privateKeyToAccount(anvil.accounts[3].privateKey), {
+      marketplace: stack.marketplace as Address,
+      chainId: anvil.chainId,
+      order,
+    });
+    const orders = await t.db.prisma.order.count();
+    const placed = await request('POST', '/v1/orders', undefined, {
+      order: Object.fromEntries(
+        Object.entries(order).map(([k, v]) => [k, typeof v === 'bigint' ? v.toString() : v]),
+      ),
+      signature,
+    });
+    expectCode(placed, 409, 'PORTFOLIO_RESOLVED');
+    expect(await t.db.prisma.order.count()).toBe(orders);
+    await expect(
+      holder.walletClient.writeContract({
+        address: senior,
+        abi: erc20Abi,
+        functionName: 'transfer',
+        args: [anvil.accounts[4].address, 1n],
+      }),
+    ).rejects.toThrow();
     expect(await sideEffects(portfolio.portfolio)).toEqual(before);
   });
 
