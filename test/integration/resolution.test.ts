@@ -466,4 +466,39 @@ describe('reserve funding, resolution and the final recovery over REST', () => {
     );
     expect(await sideEffects(other.portfolio)).toEqual(before);
   });
+
+  it('a second proposal while the first is still unmined answers that one, sending nothing', async () => {
+    const third = await portfolioOnChain({ v2: true });
+    await closeOverRest(third.id);
+    const url = `/v1/portfolios/${third.id}/resolution`;
+    const testClient = createAnvilTestClient(anvil.rpcUrl);
+    let firstId = '';
+    await testClient.setAutomine(false);
+    try {
+      const first = await request('POST', url, servicerKey);
+      expectCode(first, 202);
+      firstId = first.json().id;
+      expect(first.json()).toMatchObject({ status: 'pending', executableAt: null });
+      const nonce = await deployer.publicClient.getTransactionCount({
+        address: platformAddress,
+        blockTag: 'pending',
+      });
+      const second = await request('POST', url, servicerKey);
+      expectCode(second, 202);
+      expect(second.json()).toMatchObject({ id: first.json().id, txHash: first.json().txHash });
+      expect(
+        await deployer.publicClient.getTransactionCount({ address: platformAddress, blockTag: 'pending' }),
+      ).toBe(nonce);
+    } finally {
+      await testClient.setAutomine(true);
+      await testClient.mine({ blocks: 1 });
+    }
+    await waitMined(firstId);
+    expect((await request('GET', url)).json()).toMatchObject({ status: 'resolving' });
+    expect(
+      await t.db.prisma.relayTx.count({
+        where: { kind: 'proposeResolution', refId: { startsWith: `${third.id}:` } },
+      }),
+    ).toBe(1);
+  });
 });
