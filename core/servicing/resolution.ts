@@ -49,7 +49,7 @@ import {
   SignatureInvalidError,
   ValidationFailedError,
 } from '../platform/errors/index.ts';
-import { relayOnce } from '../trading/settlement.ts';
+import { byTxHashes, relayOnce } from '../trading/settlement.ts';
 import {
   DEFAULT_RECOVERY_INTENT_TTL_SECONDS,
   publishedPortfolio,
@@ -252,6 +252,12 @@ export async function relayReserveFunding(
     args: [parameters.amount],
     // the approval just sent may not be in the latest block yet
     blockTag: 'pending',
+    findEvent: byTxHashes((hashes) =>
+      context.prisma.reserveFundedEvent.findFirst({
+        where: { chainId: context.chainId, ...hashes },
+        orderBy: [{ blockNumber: 'asc' }, { logIndex: 'asc' }],
+      }),
+    ),
   });
 }
 
@@ -371,6 +377,22 @@ export type ProposeResolutionParameters = {
  */
 export async function proposeResolution(context: ResolutionContext, parameters: ProposeResolutionParameters) {
   const portfolio = await publishedPortfolio(context, parameters.portfolioId);
+  // a proposal of this portfolio still in flight (sent, not in a block yet) is the answer: a second
+  // one could only revert (ResolutionAlreadyProposed) once the first is mined
+  const inFlight = await context.prisma.relayTx.findFirst({
+    where: { kind: PROPOSE_RESOLUTION_KIND, refId: { startsWith: `${portfolio.id}:` }, status: 'pending' },
+    orderBy: { createdAt: 'desc' },
+  });
+  if (inFlight !== null) {
+    return {
+      id: inFlight.id,
+      portfolioId: portfolio.id,
+      status: 'pending' as const,
+      txHash: inFlight.txHash as Hex,
+      executableAt: null,
+      resolutionDelay: (await readRiskState(context, portfolio.portfolioAddress)).resolutionDelay.toString(),
+    };
+  }
   const block = await latestBlock(context);
   const { servicer, risk } = await assertProposable(context, portfolio, block);
   const { intent, signature } = await servicerResolutionIntent(context, {
@@ -389,6 +411,12 @@ export async function proposeResolution(context: ResolutionContext, parameters: 
       abi: portfolioAbi,
       functionName: 'proposeResolutionWithSig',
       args: [intent.nonce, intent.deadline, signature],
+      findEvent: byTxHashes((hashes) =>
+        context.prisma.resolutionProposedEvent.findFirst({
+          where: { chainId: context.chainId, ...hashes },
+          orderBy: [{ blockNumber: 'asc' }, { logIndex: 'asc' }],
+        }),
+      ),
     });
   } catch (error) {
     if (error instanceof ChainError && error.errorName === 'ResolutionAlreadyProposed') {
@@ -536,6 +564,12 @@ export async function vetoResolution(context: ResolutionContext, portfolioId: st
         abi: portfolioAbi,
         functionName: 'vetoResolution',
         args: [],
+        findEvent: byTxHashes((hashes) =>
+          context.prisma.resolutionVetoedEvent.findFirst({
+            where: { chainId: context.chainId, ...hashes },
+            orderBy: [{ blockNumber: 'asc' }, { logIndex: 'asc' }],
+          }),
+        ),
       });
       return {
         portfolioId: portfolio.id,
