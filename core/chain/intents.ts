@@ -6,14 +6,14 @@
  */
 import type { Address, Hex, VerifyTypedDataParameters } from 'viem';
 import { isHex } from 'viem';
-import type { ChainPublicClient } from './clients.ts';
-import { readIntentNonceUsed } from './contracts/portfolio.ts';
 import {
   ConflictError,
   OrderExpiredError,
   SignatureInvalidError,
   ValidationFailedError,
 } from '../platform/errors/index.ts';
+import type { ChainPublicClient } from './clients.ts';
+import { readIntentNonceUsed } from './contracts/portfolio.ts';
 
 /** bigints as decimal strings, recursively (typed data as JSON; wallets accept uint256 strings). */
 export function jsonSafe(value: unknown): unknown {

@@ -41,6 +41,13 @@ import { readPortfolioTerms } from '../chain/contracts/portfolio.ts';
 import { readBalanceAndAllowance } from '../chain/contracts/tranche-token.ts';
 import { ChainError } from '../chain/errors.ts';
 import { portfolioAbi } from '../chain/generated/index.ts';
+import {
+  assertNonceAndDeadline,
+  assertServicerIntent,
+  intentDeadline,
+  jsonSafe,
+  servicerSignatureRequired,
+} from '../chain/intents.ts';
 import { readChain } from '../chain/read.ts';
 import type { PrismaClient } from '../db/index.ts';
 import { assertPublishedOnChain } from '../domain/published-portfolio.ts';
@@ -55,13 +62,6 @@ import {
   relayOnce,
   settleRelayed,
 } from '../trading/settlement.ts';
-import {
-  assertNonceAndDeadline,
-  assertServicerIntent,
-  intentDeadline,
-  jsonSafe,
-  servicerSignatureRequired,
-} from '../chain/intents.ts';
 
 /** Relaying one intent at most once at a time now lives with the settlement; re-exported for importers. */
 export { latestRelay, relayOnce } from '../trading/settlement.ts';

@@ -37,6 +37,7 @@ import { readIntentNonceUsed, readOfferingSnapshot, readQuote } from '../chain/c
 import { readFunds as readTokenFunds } from '../chain/contracts/tranche-token.ts';
 import { isChainError, toChainError } from '../chain/errors.ts';
 import { complianceRegistryAbi, portfolioAbi } from '../chain/generated/index.ts';
+import { jsonSafe } from '../chain/intents.ts';
 import { readChain } from '../chain/read.ts';
 import type { PrismaClient } from '../db/index.ts';
 import { isUniqueViolation } from '../db/unique-violation.ts';
@@ -49,7 +50,6 @@ import {
   SignatureInvalidError,
   ValidationFailedError,
 } from '../platform/errors/index.ts';
-import { jsonSafe } from '../chain/intents.ts';
 import { assertCanBuy, assertFunds, type Funds, type OfferingState } from './rules.ts';
 import {
   byTxHashes,

@@ -871,6 +871,26 @@ describe('issue 12: a spec-v2 portfolio from draft to resolution over REST', () 
         interestWrittenOff: sum((x) => x.interestWrittenOff, i),
       })),
     );
+    // and GET /v1/portfolios/:id shows the same tranche state, from the index (this app has no chain
+    // client, so the arrears, chain state in no event, are null)
+    const detail = expectStatus(await api('GET', `/v1/portfolios/${portfolioId}`), 200);
+    expect(
+      detail.tranches.map(
+        (t: { sold: string; outstanding: string; paidToDate: string; interestArrears: null }) => [
+          t.sold,
+          t.outstanding,
+          t.paidToDate,
+          t.interestArrears,
+        ],
+      ),
+    ).toEqual(
+      tranchesSpec.map((_, i) => [
+        sold[i].toString(),
+        i === tranchesSpec.length - 1 ? sold[i].toString() : '0',
+        expected.reduce((s, w) => s + w.tranches[i].total, 0n).toString(),
+        null,
+      ]),
+    );
   }, 90_000);
 
   it('verify-distribution agrees on every distribution of the walk and disagrees on tampered ones', async () => {

@@ -434,7 +434,7 @@ describe('POST /v1/portfolios/:id/waterfall/preview', () => {
       amount: usd(100_000n),
     });
     await approve(servicer, { token: payToken, spender: portfolio, amount: maxUint256 });
-    const seen = { breached: false, cured: false, drawn: false, replenished: false };
+    const seen = { breached: false, cured: false, drawn: false, replenished: false, arrears: false };
     // on plan (day 40: 150 of 100 planned), far behind (day 130: 250 of 2,000), then caught up
     for (const [days, amount] of [
       [40n, usd(150n)],
@@ -498,7 +498,31 @@ describe('POST /v1/portfolios/:id/waterfall/preview', () => {
       seen.drawn ||= risk.args.drawn > 0n;
       seen.replenished ||= risk.args.replenished > 0n;
       await indexer.syncOnce();
+      // GET /v1/portfolios/:id: the tranche state from the index, the arrears from the chain (this app has one)
+      const chainState = await readTrancheState(platform.publicClient, { portfolio });
+      const detail = await app.inject({ method: 'GET', url: `/v1/portfolios/${row.id}` });
+      expect(detail.statusCode, detail.body).toBe(200);
+      expect(
+        detail
+          .json()
+          .tranches.map((t: Record<string, string>) => [
+            t.sold,
+            t.outstanding,
+            t.interestArrears,
+            t.paidToDate,
+          ]),
+      ).toEqual(
+        chainState.map((t) => [
+          t.sold.toString(),
+          t.outstanding.toString(),
+          t.arrears.toString(),
+          t.paidToDate.toString(),
+        ]),
+      );
+      seen.arrears ||= chainState.some((t) => t.arrears > 0n);
     }
     expect(seen.breached && seen.cured).toBe(true);
+
+    expect(seen.arrears).toBe(true);
   });
 });
