@@ -49,6 +49,7 @@ import {
   SignatureInvalidError,
   ValidationFailedError,
 } from '../platform/errors/index.ts';
+import { jsonSafe } from '../chain/intents.ts';
 import { assertCanBuy, assertFunds, type Funds, type OfferingState } from './rules.ts';
 import {
   byTxHashes,
@@ -320,16 +321,6 @@ export function quoteTyped(quote: QuoteRow) {
     invalidation: { account: buyer, nonce: intent.nonce, deadline: intent.deadline },
   });
   return { intent, purchase, permit, invalidation };
-}
-
-/** bigints as decimal strings, recursively (typed data as JSON; wallets accept uint256 strings). */
-function jsonSafe(value: unknown): unknown {
-  if (typeof value === 'bigint') return value.toString();
-  if (Array.isArray(value)) return value.map(jsonSafe);
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, jsonSafe(v)]));
-  }
-  return value;
 }
 
 export function quoteView(quote: QuoteRow) {
