@@ -22,7 +22,8 @@
  *   the balances this test tracked from its own purchases and transfer;
  * - `verifyDistribution` agrees on every distribution of the walk and disagrees on a tampered tree leaf
  *   and on a tampered RecoveryTriggerAndReserve field;
- * - once resolved, a further recovery answers 409 PORTFOLIO_RESOLVED and a tranche-token transfer reverts.
+ * - once resolved, a remittance report collecting on the (resolved) loans answers 422, a further recovery
+ *   answers 409 PORTFOLIO_RESOLVED and a tranche-token transfer reverts. Each report is for its own month.
  */
 import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
@@ -501,11 +502,18 @@ describe('issue 12: a spec-v2 portfolio from draft to resolution over REST', () 
   }
 
   let reports = 0;
+  /** The calendar month of `date` (YYYY-MM-DD) as a report's period query (the months follow one another). */
+  const monthOf = (date: string) => {
+    const [y, m] = date.split('-').map(Number);
+    const last = new Date(Date.UTC(y, m, 0)).toISOString().slice(0, 10);
+    return `periodStart=${date.slice(0, 8)}01&periodEnd=${last}`;
+  };
   /**
    * The servicer's remittance report for `amount` (every loan of the tape, the amount spread over three
-   * loans), uploaded over REST; `final`: the last one, every loan resolved (settled or written off).
+   * loans), uploaded over REST for the month of `collectedOn`; `final`: the last one, every loan resolved
+   * (settled or written off).
    */
-  async function remittanceReport(amount: bigint, collectedOn: string, final = false) {
+  function remittanceBody(amount: bigint, collectedOn: string, final = false) {
     const n = reports++;
     const collecting = [0, 1, 2].map((k) => (n * 3 + k) % LOANS);
     const part = (amount / 3n / 100n) * 100n;
@@ -515,11 +523,12 @@ describe('issue 12: a spec-v2 portfolio from draft to resolution over REST', () 
       const resolution = final ? (collected === 0n ? 'written_off' : 'settled') : '';
       return `${loanId(i)},${collected === 0n ? '0' : decimal4(collected)},${collected === 0n ? '' : collectedOn},${resolution}`;
     });
-    const body = `loan_id,collected,collected_on,resolution\n${lines.join('\n')}\n`;
-    const report = expectStatus(
-      await csv('POST', `/v1/portfolios/${portfolioId}/remittance-reports`, servicerKey, body),
-      201,
-    );
+    return `loan_id,collected,collected_on,resolution\n${lines.join('\n')}\n`;
+  }
+  async function remittanceReport(amount: bigint, collectedOn: string, final = false) {
+    const body = remittanceBody(amount, collectedOn, final);
+    const url = `/v1/portfolios/${portfolioId}/remittance-reports?${monthOf(collectedOn)}`;
+    const report = expectStatus(await csv('POST', url, servicerKey, body), 201);
     expect(report.total).toBe(amount.toString());
     expect(report.sha256).toBe(createHash('sha256').update(body).digest('hex'));
     return report as { id: string; sha256: string };
@@ -703,10 +712,28 @@ describe('issue 12: a spec-v2 portfolio from draft to resolution over REST', () 
     expect((await resolution()).status).toBe('resolved');
 
     // ---------------------------------------------------------------- after resolution nothing moves
-    const late = await remittanceReport(usd(1_000n), '2026-09-01');
+    // every loan was resolved by the final report: a later report collecting on them is refused (422)
+    const lateBody = remittanceBody(usd(1_000n), '2026-09-01');
+    const late = await csv(
+      'POST',
+      `/v1/portfolios/${portfolioId}/remittance-reports?${monthOf('2026-09-01')}`,
+      servicerKey,
+      lateBody,
+    );
+    expect(
+      expectStatus(late, 422).details.errors.map((e: { column: string; reason: string }) => [
+        e.column,
+        e.reason,
+      ]),
+    ).toEqual(
+      Array.from({ length: 3 }, () => [
+        'collected',
+        expect.stringMatching(/a resolved loan cannot collect again$/),
+      ]),
+    );
     const afterwards = await api('POST', `/v1/portfolios/${portfolioId}/recoveries`, servicerKey, {
       amount: usd(1_000n).toString(),
-      reportId: late.id,
+      reportSha256: createHash('sha256').update(lateBody).digest('hex'),
     });
     expect(expectStatus(afterwards, 409).details.reason).toBe('PORTFOLIO_RESOLVED');
     await expect(
