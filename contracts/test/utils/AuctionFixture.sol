@@ -135,6 +135,15 @@ abstract contract AuctionFixture is Test {
         minter.setUp(token, address(auction));
     }
 
+    /// @dev Clones an auction, then initializes it with a reserve at `reservePriceBps` (salt RESERVE_SALT)
+    /// bound to the clone's address.
+    function _deployReserve(ISealedBidAuction.InitParams memory params, uint256 reservePriceBps) internal {
+        auction = SealedBidAuction(Clones.clone(address(implementation)));
+        params.reserveCommitment = keccak256(abi.encode(address(auction), reservePriceBps, RESERVE_SALT));
+        auction.initialize(params);
+        minter.setUp(token, address(auction));
+    }
+
     function _allow(address account) internal {
         vm.prank(admin);
         registry.allowlist(account, type(uint64).max);
