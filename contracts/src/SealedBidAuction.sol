@@ -31,7 +31,9 @@ import {IAuctionMinter, ISealedBidAuction} from "./interfaces/ISealedBidAuction.
 /// - Claims are pulled (`claim(bidder)`, anyone may call, tokens and refund only to the bidder): settlement
 ///   then costs the same for 10 or 10 000 bids, and one winner whose delivery fails (compliance revoked, token
 ///   paused, pay-token blacklist) cannot block anyone else. Policy: a winner whose tokens cannot be delivered
-///   at claim is refunded in full and its allocation stays unsold (`AllocationRefused`).
+///   at claim is refunded in full and its allocation stays unsold (`AllocationRefused`); during the first
+///   `DELIVERY_GRACE_SECONDS` after settlement only the winner's own claim takes that refund (a stranger's
+///   claim reverts), so nobody can use a temporary pause or block to cancel someone else's allocation.
 /// - Griefing: one commitment per bidder (a second is refused), committing needs compliance approval and a
 ///   deposit of at least `max(penalty, cost(minAmount, minPriceBps))`; a commitment binds the bidder (and the
 ///   auction), so a copied commitment or a front-run reveal helps no one.
@@ -49,6 +51,8 @@ contract SealedBidAuction is ISealedBidAuction, Initializable, EIP712Upgradeable
         keccak256("BidIntent(address bidder,bytes32 commitment,uint256 deposit,uint256 deadline)");
     /// @inheritdoc ISealedBidAuction
     uint256 public constant RESERVE_REVEAL_SECONDS = 1 days;
+    /// @inheritdoc ISealedBidAuction
+    uint256 public constant DELIVERY_GRACE_SECONDS = 7 days;
 
     /// @dev Terms, packed: commit reads slots 0-2 and 6, reveal 0, 1, 5 and 7.
     struct Config {
@@ -114,6 +118,8 @@ contract SealedBidAuction is ISealedBidAuction, Initializable, EIP712Upgradeable
     uint128 internal _withdrawn;
     uint64 internal _commitments;
     uint64 internal _reveals;
+    /// @dev When the auction settled or failed (0 before).
+    uint64 internal _settledAt;
 
     mapping(address bidder => Bid) internal _bids;
     /// @dev Revealed demand per price level (units of face).
@@ -345,6 +351,7 @@ contract SealedBidAuction is ISealedBidAuction, Initializable, EIP712Upgradeable
         State storage state = _state;
         if (state.reserveRevealed && level < state.reservePriceBps) return _fail();
         state.status = Status.Settled;
+        _settledAt = uint64(block.timestamp);
         state.clearingPriceBps = uint16(level);
         state.demandAbove = uint128(above);
         _marginal = Marginal({demand: uint128(levelDemand), filled: uint128(filled)});
@@ -356,6 +363,7 @@ contract SealedBidAuction is ISealedBidAuction, Initializable, EIP712Upgradeable
 
     function _fail() internal returns (bool) {
         _state.status = Status.Failed;
+        _settledAt = uint64(block.timestamp);
         emit AuctionFailed();
         return true;
     }
@@ -379,6 +387,11 @@ contract SealedBidAuction is ISealedBidAuction, Initializable, EIP712Upgradeable
             if (_deliver(config, bidder, amount)) {
                 _soldUnits += uint128(units);
             } else {
+                // a stranger's claim must not turn a winner's temporary block (a pause) into a refund
+                uint256 refundableFrom = _settledAt + DELIVERY_GRACE_SECONDS;
+                if (msg.sender != bidder && block.timestamp < refundableFrom) {
+                    revert AuctionDeliveryDeferred(bidder, refundableFrom);
+                }
                 emit AllocationRefused(bidder, amount);
                 (amount, cost, refund) = (0, 0, bid.deposit);
             }
@@ -464,6 +477,7 @@ contract SealedBidAuction is ISealedBidAuction, Initializable, EIP712Upgradeable
         uint256 scale = _config.scale;
         return Outcome({
             phase: phase(),
+            settledAt: _settledAt,
             reserveRevealed: state.reserveRevealed,
             reservePriceBps: state.reservePriceBps,
             clearingPriceBps: state.clearingPriceBps,

@@ -602,6 +602,7 @@ contract SealedBidAuctionTest is AuctionFixture {
         uint256 deposit = auction.bidOf(alice).deposit;
         vm.expectEmit(address(auction));
         emit ISealedBidAuction.AllocationRefused(alice, 500_000 * SCALE);
+        vm.prank(alice);
         (uint256 amount, uint256 cost, uint256 refund) = auction.claim(alice);
         assertEq(amount + cost, 0);
         assertEq(refund, deposit);
@@ -618,14 +619,44 @@ contract SealedBidAuctionTest is AuctionFixture {
         _revealDefaultReserve();
         auction.settle(1000);
         minter.setPaused(true);
+        vm.prank(alice);
         (uint256 amount,, uint256 refund) = auction.claim(alice);
         assertEq(amount, 0);
         assertEq(refund, auction.bidOf(alice).deposit);
         minter.setPaused(false);
         minter.setMode(MockAuctionMinter.Mode.Revert);
+        vm.prank(bob);
         (amount,, refund) = auction.claim(bob);
         assertEq(amount, 0);
         assertEq(refund, auction.bidOf(bob).deposit);
+    }
+
+    function test_claim_strangerCannotForceARefundDuringTheGrace() public {
+        _fourBids();
+        _revealDefaultReserve();
+        auction.settle(1000);
+        uint256 refundableFrom = block.timestamp + auction.DELIVERY_GRACE_SECONDS();
+        assertEq(auction.outcome().settledAt, block.timestamp);
+        minter.setPaused(true);
+        vm.expectRevert(
+            abi.encodeWithSelector(ISealedBidAuction.AuctionDeliveryDeferred.selector, alice, refundableFrom)
+        );
+        vm.prank(outsider);
+        auction.claim(alice);
+        // the pause lifted, anyone's claim delivers
+        minter.setPaused(false);
+        vm.prank(outsider);
+        auction.claim(alice);
+        assertEq(token.balanceOf(alice), 500_000 * SCALE);
+        // still blocked after the grace: anyone's claim refunds in full, so no deposit stays stuck
+        vm.prank(admin);
+        registry.revoke(bob);
+        vm.warp(refundableFrom);
+        vm.prank(outsider);
+        (uint256 amount,, uint256 refund) = auction.claim(bob);
+        assertEq(amount, 0);
+        assertEq(refund, auction.bidOf(bob).deposit);
+        assertEq(usd.balanceOf(bob), refund);
     }
 
     function test_claim_minterOutOfGasRevertsTheClaim() public {

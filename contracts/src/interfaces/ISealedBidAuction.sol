@@ -107,8 +107,10 @@ interface ISealedBidAuction {
     /// pause) is refunded and its part stays unsold, so what is minted is `sold`.
     /// @param sold Tranche-token base units minted to winners by claims so far.
     /// @param proceeds Pay units owed to or paid to the issuer treasury so far (payments and penalties).
+    /// @param settledAt When the auction settled or failed (0 before).
     struct Outcome {
         Phase phase;
+        uint64 settledAt;
         bool reserveRevealed;
         uint16 reservePriceBps;
         uint16 clearingPriceBps;
@@ -149,7 +151,8 @@ interface ISealedBidAuction {
     event BidClaimed(address indexed bidder, uint256 amount, uint256 cost, uint256 refund, uint256 penalty);
 
     /// @notice A winner's allocation could not be delivered (not allowed by compliance, token paused, minter
-    /// reverted): it was refunded in full and `amount` stays unsold.
+    /// reverted): it was refunded in full and `amount` stays unsold. Taken by the winner's own claim, or by
+    /// anyone's from `DELIVERY_GRACE_SECONDS` after settlement.
     event AllocationRefused(address indexed bidder, uint256 amount);
 
     /// @notice `amount` of proceeds went to the issuer treasury.
@@ -230,6 +233,10 @@ interface ISealedBidAuction {
     /// @notice `bidder`'s bid was already claimed.
     error AuctionAlreadyClaimed(address bidder);
 
+    /// @notice `bidder`'s tokens cannot be delivered now, and before `refundableFrom` only `bidder` itself may
+    /// take the full refund instead (anyone may retry the claim, or take the refund for it from then).
+    error AuctionDeliveryDeferred(address bidder, uint256 refundableFrom);
+
     /// @notice There are no proceeds to withdraw.
     error AuctionNothingToWithdraw();
 
@@ -261,7 +268,7 @@ interface ISealedBidAuction {
     function settle(uint256 maxSteps) external returns (bool done);
 
     /// @notice Closes `bidder`'s bid: tokens (winners) and the rest of the deposit go to `bidder` only.
-    /// Anyone may call it once the auction is settled or failed.
+    /// Anyone may call it once the auction is settled or failed (see `AuctionDeliveryDeferred`).
     function claim(address bidder) external returns (uint256 amount, uint256 cost, uint256 refund);
 
     /// @notice Sends the proceeds owed so far to the issuer treasury. Anyone may call it.
@@ -306,4 +313,8 @@ interface ISealedBidAuction {
 
     /// @notice Seconds after `revealEnd` during which the reserve can be revealed before settlement fails.
     function RESERVE_REVEAL_SECONDS() external view returns (uint256);
+
+    /// @notice Seconds after settlement during which an undeliverable allocation is refunded only on the
+    /// winner's own claim.
+    function DELIVERY_GRACE_SECONDS() external view returns (uint256);
 }

@@ -139,8 +139,9 @@ contract SealedBidAuctionHandler is Test {
         } catch {}
     }
 
-    function claim(uint256 actorSeed) external {
-        _claim(_actor(actorSeed));
+    /// @dev By the bidder itself or by a stranger (whose claim reverts when delivery fails within the grace).
+    function claim(uint256 actorSeed, bool byBidder) external {
+        _claim(_actor(actorSeed), byBidder);
     }
 
     function withdraw() external {
@@ -165,8 +166,11 @@ contract SealedBidAuctionHandler is Test {
     function finish() external {
         ISealedBidAuction.Phase phase = auction.phase();
         if (phase != ISealedBidAuction.Phase.Settled && phase != ISealedBidAuction.Phase.Failed) return;
+        // past the delivery grace, a stranger's claim closes every bid
+        uint256 refundableFrom = auction.outcome().settledAt + auction.DELIVERY_GRACE_SECONDS();
+        if (block.timestamp < refundableFrom) vm.warp(refundableFrom);
         for (uint256 i; i < actors.length; ++i) {
-            _claim(actors[i]);
+            _claim(actors[i], false);
         }
         try auction.withdrawProceeds() returns (uint256 amount) {
             sumWithdrawn += amount;
@@ -174,12 +178,13 @@ contract SealedBidAuctionHandler is Test {
         if (usd.balanceOf(address(auction)) != 0) ++stuckAfterFinish;
     }
 
-    function _claim(address bidder) internal {
+    function _claim(address bidder, bool byBidder) internal {
         ISealedBidAuction.BidView memory before = auction.bidOf(bidder);
         if (before.commitment == bytes32(0) || before.claimed) return;
         bool allowed = registry.isAllowed(bidder);
         uint256 tokensBefore = token.balanceOf(bidder);
         uint256 penaltyBefore = auction.outcome().proceeds;
+        if (byBidder) vm.prank(bidder);
         try auction.claim(bidder) returns (uint256 amount, uint256 cost, uint256 refund) {
             ++claims;
             unclaimedDeposits -= before.deposit;
