@@ -26,6 +26,7 @@ export const CONTRACTS = [
   { name: 'TestStablecoin', deployable: true },
   { name: 'PlatformTimelock', deployable: true },
   { name: 'WaterfallHarness', deployable: true },
+  { name: 'SealedBidAuction', deployable: true },
 ] as const;
 
 type ForgeArtifact = {

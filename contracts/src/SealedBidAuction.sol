@@ -186,9 +186,10 @@ contract SealedBidAuction is ISealedBidAuction, Initializable, EIP712Upgradeable
         nonReentrant
     {
         if (block.timestamp > intent.deadline) revert AuctionIntentExpired(intent.deadline);
-        bytes32 digest = _hashTypedDataV4(
-            keccak256(abi.encode(BID_INTENT_TYPEHASH, intent.bidder, intent.commitment, intent.deposit, intent.deadline))
+        bytes32 structHash = keccak256(
+            abi.encode(BID_INTENT_TYPEHASH, intent.bidder, intent.commitment, intent.deposit, intent.deadline)
         );
+        bytes32 digest = _hashTypedDataV4(structHash);
         if (!SignatureChecker.isValidSignatureNow(intent.bidder, digest, signature)) {
             revert AuctionIntentSignatureInvalid(intent.bidder);
         }
@@ -294,19 +295,8 @@ contract SealedBidAuction is ISealedBidAuction, Initializable, EIP712Upgradeable
         if (maxSteps == 0) revert AuctionStepsZero();
         State memory state = _state;
         if (state.status != Status.Open) revert AuctionAlreadySettled();
-        Config storage config = _config;
-        if (!state.walking) {
-            uint256 revealEnd = config.revealEnd;
-            if (block.timestamp <= revealEnd) revert AuctionRevealNotOver(revealEnd);
-            if (config.reserveCommitment != bytes32(0) && !state.reserveRevealed) {
-                uint256 deadline = revealEnd + RESERVE_REVEAL_SECONDS;
-                if (block.timestamp <= deadline) revert AuctionReserveNotRevealed(deadline);
-                return _fail();
-            }
-            if (_reveals == 0) return _fail();
-            state.walking = true;
-        }
-        uint256 supplyUnits = config.supplyUnits;
+        if (!state.walking && _start(state)) return true;
+        uint256 supplyUnits = _config.supplyUnits;
         uint256 cursor = state.cursor;
         uint256 above = state.demandAbove;
         uint256 steps;
@@ -342,6 +332,22 @@ contract SealedBidAuction is ISealedBidAuction, Initializable, EIP712Upgradeable
         state.demandAbove = uint128(above);
         _state = state;
         emit SettlementProgress(cursor);
+        return false;
+    }
+
+    /// @dev The first settle call: after the reveal window, with the reserve revealed (or none). Fails (returns
+    /// true) without the reserve once its deadline passed, or without any revealed bid; else starts the walk.
+    function _start(State memory state) internal returns (bool failed) {
+        Config storage config = _config;
+        uint256 revealEnd = config.revealEnd;
+        if (block.timestamp <= revealEnd) revert AuctionRevealNotOver(revealEnd);
+        if (config.reserveCommitment != bytes32(0) && !state.reserveRevealed) {
+            uint256 deadline = revealEnd + RESERVE_REVEAL_SECONDS;
+            if (block.timestamp <= deadline) revert AuctionReserveNotRevealed(deadline);
+            return _fail();
+        }
+        if (_reveals == 0) return _fail();
+        state.walking = true;
         return false;
     }
 

@@ -110,7 +110,8 @@ contract SealedBidAuctionHandler is Test {
         usd.mint(bidder, deposit);
         vm.startPrank(bidder);
         usd.approve(address(auction), deposit);
-        try auction.commit(keccak256(abi.encode(address(auction), bidder, units * SCALE, priceBps, _salt(bidder))), deposit) {
+        bytes32 commitment = keccak256(abi.encode(address(auction), bidder, units * SCALE, priceBps, _salt(bidder)));
+        try auction.commit(commitment, deposit) {
             _intended[bidder] = Intended(units, priceBps, deposit);
             sumDeposited += deposit;
             unclaimedDeposits += deposit;

@@ -63,7 +63,9 @@ contract SealedBidAuctionInvariantTest is AuctionFixture {
 
     function invariant_everyUnitOfDepositAccounted() public view {
         // in = refunded + withdrawn + held; held = unclaimed deposits + proceeds not yet withdrawn
-        assertEq(handler.sumDeposited(), handler.sumRefunded() + handler.sumWithdrawn() + usd.balanceOf(address(auction)));
+        assertEq(
+            handler.sumDeposited(), handler.sumRefunded() + handler.sumWithdrawn() + usd.balanceOf(address(auction))
+        );
         ISealedBidAuction.Outcome memory out = auction.outcome();
         assertEq(out.proceeds, handler.sumPaid() + handler.sumPenalties());
         assertEq(out.proceedsWithdrawn, handler.sumWithdrawn());

@@ -8,3 +8,4 @@ export * from './marketplace.ts';
 export * from './testStablecoin.ts';
 export * from './platformTimelock.ts';
 export * from './waterfallHarness.ts';
+export * from './sealedBidAuction.ts';
