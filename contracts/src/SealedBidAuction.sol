@@ -278,8 +278,9 @@ contract SealedBidAuction is ISealedBidAuction, Initializable, EIP712Upgradeable
         bytes32 reserveCommitment = config.reserveCommitment;
         if (reserveCommitment == bytes32(0) || state.reserveRevealed) revert AuctionNoReserveToReveal();
         uint256 revealEnd = config.revealEnd;
-        if (block.timestamp <= revealEnd || state.walking || state.status != Status.Open) {
-            revert AuctionReserveNotRevealable(revealEnd);
+        uint256 deadline = revealEnd + RESERVE_REVEAL_SECONDS;
+        if (block.timestamp <= revealEnd || block.timestamp > deadline) {
+            revert AuctionReserveNotRevealable(revealEnd, deadline);
         }
         if (
             reservePriceBps >= PRICE_LEVELS

@@ -97,6 +97,12 @@ contract SealedBidAuctionTest is AuctionFixture {
         auction.commit(keccak256("x"), 5_000);
     }
 
+    function test_commit_acceptedAtTheLastSecond() public {
+        vm.warp(BID_END);
+        _commit(alice, 1000 * SCALE, 9_000, 5_000);
+        assertEq(auction.bidOf(alice).deposit, 5_000);
+    }
+
     function test_commit_revertsOnZeroCommitment() public {
         vm.expectRevert(ISealedBidAuction.AuctionCommitmentZero.selector);
         vm.prank(alice);
@@ -271,6 +277,13 @@ contract SealedBidAuctionTest is AuctionFixture {
         _reveal(alice, 1000 * SCALE, 9_000);
     }
 
+    function test_reveal_acceptedAtTheLastSecond() public {
+        _commit(alice, 1000 * SCALE, 9_000, 5_000);
+        vm.warp(REVEAL_END);
+        _reveal(alice, 1000 * SCALE, 9_000);
+        assertTrue(auction.bidOf(alice).revealed);
+    }
+
     function test_reveal_revertsAfterTheWindow() public {
         _commit(alice, 1000 * SCALE, 9_000, 5_000);
         _toSettle();
@@ -349,7 +362,25 @@ contract SealedBidAuctionTest is AuctionFixture {
 
     function test_revealReserve_revertsDuringRevealWindow() public {
         _toReveal();
-        vm.expectRevert(abi.encodeWithSelector(ISealedBidAuction.AuctionReserveNotRevealable.selector, REVEAL_END));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                ISealedBidAuction.AuctionReserveNotRevealable.selector, REVEAL_END, REVEAL_END + 1 days
+            )
+        );
+        _revealDefaultReserve();
+    }
+
+    function test_revealReserve_revertsAfterItsDeadline() public {
+        vm.warp(REVEAL_END + 1 days);
+        uint256 snapshot = vm.snapshotState();
+        _revealDefaultReserve(); // the last second
+        vm.revertToState(snapshot);
+        vm.warp(REVEAL_END + 1 days + 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                ISealedBidAuction.AuctionReserveNotRevealable.selector, REVEAL_END, REVEAL_END + 1 days
+            )
+        );
         _revealDefaultReserve();
     }
 
@@ -372,16 +403,6 @@ contract SealedBidAuctionTest is AuctionFixture {
         _deploy(_defaultParams()); // no reserve
         _toSettle();
         vm.expectRevert(ISealedBidAuction.AuctionNoReserveToReveal.selector);
-        _revealDefaultReserve();
-    }
-
-    function test_revealReserve_revertsOnceSettled() public {
-        _commit(alice, 1000 * SCALE, 9_000, 5_000);
-        _toReveal();
-        _reveal(alice, 1000 * SCALE, 9_000);
-        vm.warp(REVEAL_END + auction.RESERVE_REVEAL_SECONDS() + 1);
-        auction.settle(1); // past the reserve deadline: fails
-        vm.expectRevert(abi.encodeWithSelector(ISealedBidAuction.AuctionReserveNotRevealable.selector, REVEAL_END));
         _revealDefaultReserve();
     }
 

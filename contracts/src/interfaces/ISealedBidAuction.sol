@@ -212,8 +212,9 @@ interface ISealedBidAuction {
     /// @notice The reserve preimage does not match the reserve commitment.
     error AuctionReserveMismatch();
 
-    /// @notice The reserve may be revealed only after the reveal window (`revealEnd`) and before settlement.
-    error AuctionReserveNotRevealable(uint256 revealEnd);
+    /// @notice The reserve may be revealed only after `revealEnd`, up to `deadline` (`revealEnd +
+    /// RESERVE_REVEAL_SECONDS`, inclusive).
+    error AuctionReserveNotRevealable(uint256 revealEnd, uint256 deadline);
 
     /// @notice The reveal window is not over: settlement starts after `revealEnd`.
     error AuctionRevealNotOver(uint256 revealEnd);
@@ -259,7 +260,8 @@ interface ISealedBidAuction {
     /// @notice Reveals `bidder`'s bid. Anyone holding the preimage may call it.
     function reveal(address bidder, uint256 amount, uint256 priceBps, bytes32 salt) external;
 
-    /// @notice Reveals the issuer's reserve price (anyone holding the preimage), after the reveal window.
+    /// @notice Reveals the issuer's reserve price (anyone holding the preimage), after the reveal window and
+    /// within `RESERVE_REVEAL_SECONDS` of its end; once that passed without it, `settle` fails the auction.
     function revealReserve(uint256 reservePriceBps, bytes32 salt) external;
 
     /// @notice Advances settlement by at most `maxSteps` steps (each reads one price level or one empty
@@ -311,7 +313,8 @@ interface ISealedBidAuction {
     /// @notice The EIP-712 type hash of `BidIntent`.
     function BID_INTENT_TYPEHASH() external view returns (bytes32);
 
-    /// @notice Seconds after `revealEnd` during which the reserve can be revealed before settlement fails.
+    /// @notice Seconds after `revealEnd` during which the reserve can be revealed (after them, without the
+    /// reserve, settlement fails).
     function RESERVE_REVEAL_SECONDS() external view returns (uint256);
 
     /// @notice Seconds after settlement during which an undeliverable allocation is refunded only on the
