@@ -62,7 +62,8 @@ export type TrancheRow = {
   address: string | null;
   sold: string;
   outstanding: string;
-  interest_arrears: string;
+  /** null from the index (no event carries arrears); the route fills it in from the chain */
+  interest_arrears: string | null;
   paid_to_date: string;
 };
 
@@ -169,18 +170,73 @@ export async function listPortfolios(
   return { rows: page, next: rows.length > p.limit && last ? [last.sort_key, last.id] : null };
 }
 
+/**
+ * A portfolio's tranches with their chain state, from the chain index alone (so a reorg's rollback of the
+ * index rolls these back too): `sold` (face, pay-token base units) from the indexed OfferingClosed once
+ * closed, else the indexed purchases (token units ÷ 10^(18 - decimals)); `paid_to_date` the tranche totals
+ * of the indexed RecoveryDistributed events; `outstanding` 0 before the close, then sold minus the
+ * principal paid and written off (PortfolioResolved), the residual tranche keeping its sold face, as
+ * `Portfolio.trancheState` does. Interest arrears are chain state no event carries: `interest_arrears` is
+ * null here (the route reads them from the chain when it has one).
+ */
+const TRANCHE_STATE_SQL = `
+  WITH p AS (SELECT id, chain_id, portfolio_address, pay_token_decimals FROM portfolio WHERE id = $1),
+  closed AS (
+    SELECT e.sold FROM p
+    JOIN offering_closed_event e ON e.chain_id = p.chain_id AND lower(e.portfolio) = lower(p.portfolio_address)
+    ORDER BY e.block_number, e.log_index LIMIT 1
+  ),
+  paid AS (
+    SELECT ret.tranche_index, sum(ret.total) AS total, sum(ret.principal) AS principal FROM p
+    JOIN recovery_event re ON re.chain_id = p.chain_id AND lower(re.portfolio) = lower(p.portfolio_address)
+    JOIN recovery_event_tranche ret
+      ON ret.chain_id = re.chain_id AND ret.tx_hash = re.tx_hash AND ret.log_index = re.log_index
+    GROUP BY ret.tranche_index
+  ),
+  written_off AS (
+    SELECT rt.tranche_index, sum(rt.principal_written_off) AS principal FROM p
+    JOIN portfolio_resolved_event r ON r.chain_id = p.chain_id AND lower(r.portfolio) = lower(p.portfolio_address)
+    JOIN portfolio_resolved_event_tranche rt
+      ON rt.chain_id = r.chain_id AND rt.tx_hash = r.tx_hash AND rt.log_index = r.log_index
+    GROUP BY rt.tranche_index
+  ),
+  bought AS (
+    SELECT pe.tranche_id, sum(pe.amount) AS amount FROM p
+    JOIN purchase_event pe ON pe.chain_id = p.chain_id AND lower(pe.portfolio) = lower(p.portfolio_address)
+    GROUP BY pe.tranche_id
+  ),
+  state AS (
+    SELECT t.*,
+      CASE
+        WHEN (SELECT sold FROM closed) IS NOT NULL THEN ((SELECT sold FROM closed) ->> t.seniority)::numeric
+        ELSE div(coalesce(b.amount, 0), power(10::numeric, 18 - (SELECT pay_token_decimals FROM p)))
+      END AS sold_face,
+      (SELECT sold FROM closed) IS NOT NULL AS is_closed,
+      coalesce(pd.total, 0) AS paid_total,
+      coalesce(pd.principal, 0) AS paid_principal,
+      coalesce(w.principal, 0) AS written_off_principal
+    FROM tranche t
+    LEFT JOIN paid pd ON pd.tranche_index = t.seniority
+    LEFT JOIN written_off w ON w.tranche_index = t.seniority
+    LEFT JOIN bought b ON b.tranche_id = t.seniority
+    WHERE t.portfolio_id = $1
+  )
+  SELECT id, portfolio_id, seniority, name, symbol, face, coupon_bps, price_bps, residual, address,
+    sold_face::text AS sold,
+    (CASE WHEN NOT is_closed THEN 0
+          WHEN residual THEN sold_face
+          ELSE greatest(sold_face - paid_principal - written_off_principal, 0) END)::text AS outstanding,
+    NULL::text AS interest_arrears,
+    paid_total::text AS paid_to_date
+  FROM state ORDER BY seniority`;
+
 export async function getPortfolio(
   db: pg.Pool,
   id: string,
 ): Promise<{ portfolio: PortfolioRow; tranches: TrancheRow[]; offering: OfferingClosedRow | null } | null> {
   const [p, t, o] = await Promise.all([
     db.query<PortfolioRow>(`SELECT ${PORTFOLIO_COLUMNS} FROM portfolio WHERE id = $1`, [id]),
-    db.query<TrancheRow>(
-      `SELECT id, portfolio_id, seniority, name, symbol, face, coupon_bps, price_bps, residual, address, sold,
-              outstanding, interest_arrears, paid_to_date
-       FROM tranche WHERE portfolio_id = $1 ORDER BY seniority`,
-      [id],
-    ),
+    db.query<TrancheRow>(TRANCHE_STATE_SQL, [id]),
     // the indexed OfferingClosed event of the portfolio's contract (the first one: it closes once)
     db.query<OfferingClosedRow>(
       `SELECT e.closed_at::text AS closed_at, e.tx_hash, e.block_number::text AS block_number

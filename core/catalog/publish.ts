@@ -78,9 +78,9 @@ import {
   ValidationFailedError,
 } from '../platform/errors/index.ts';
 import { type AttemptInfo, type JobData, JobDelay } from '../platform/jobs.ts';
-import { FUND_RESERVE_KIND, relayReserveFunding } from '../servicing/resolution.ts';
 import { byTxHashes, liveRelay, type RelayedRecord, settleRelayed } from '../trading/settlement.ts';
 import { buildDocumentTree } from './documents/tree.ts';
+import { FUND_RESERVE_KIND, relayReserveFunding } from './reserve.ts';
 
 export type PublishContext = {
   db: Db;

@@ -11,7 +11,21 @@
  * stored: the 422 is the loan tape's (`tableRejected`), one `{ row, column, value, reason }` per bad cell.
  * A loan of the tape missing from the report is reported at the row after the last data row.
  *
- * Memory: the tape's loan ids (one Map entry per loan) and the bad cells kept; the lines are streamed.
+ * The reporting period (`periodStart`..`periodEnd`, both days included, UTC dates): each report declares
+ * one (or takes the defaults: from the day after the previous report's end, or for the first report the
+ * offering's indexed close date, else the publish date; to today), and a portfolio's periods follow one
+ * another: a new one starts after the latest stored `periodEnd` (409 `PERIOD_OVERLAP` naming that report).
+ * Every `collected_on` must be inside it (a per-cell 422).
+ *
+ * The loans' servicing state (`loan.resolution`, `resolved_at`, `resolution_report_id`,
+ * `collected_to_date`) is updated in the same transaction: a loan's first resolution is final (a later
+ * report may repeat it, not change it: 422 on `resolution`), and a resolved loan collects no more (422 on
+ * `collected`). The portfolio row is locked (`FOR NO KEY UPDATE`) for the whole transaction, so two reports
+ * of a portfolio are checked and stored one after the other, each against the state the other left; FK
+ * inserts elsewhere (documents, jobs) referencing the portfolio are not blocked by it.
+ *
+ * Memory: the tape's loan ids (one Map entry per loan), the resolved loans' resolutions and the bad cells
+ * kept; the lines are streamed.
  */
 import { once } from 'node:events';
 import type { Readable } from 'node:stream';
@@ -48,8 +62,66 @@ export type RemittanceReportView = {
   total: string;
   loanCount: number;
   resolvedCount: number;
+  /** the reporting period, both days included (YYYY-MM-DD, UTC) */
+  periodStart: string;
+  periodEnd: string;
   createdAt: string;
 };
+
+/** A report's period as asked for (query `periodStart`, `periodEnd`); an absent bound takes its default. */
+export type ReportPeriodRequest = { periodStart?: string; periodEnd?: string };
+
+const DATE_COLUMN = {
+  name: 'period',
+  required: true,
+  type: { kind: 'date' },
+} as const satisfies LoanTapeColumn;
+
+/** `YYYY-MM-DD`, a real calendar day (the loan tape's date rule). */
+export const isReportDate = (text: string): boolean => validateCell(DATE_COLUMN, text).ok;
+
+/** Today's UTC date, YYYY-MM-DD. */
+export const utcToday = (now = new Date()): string => now.toISOString().slice(0, 10);
+
+/** The UTC day after `date` (YYYY-MM-DD). */
+function nextDay(date: string): string {
+  const t = new Date(`${date}T00:00:00Z`);
+  t.setUTCDate(t.getUTCDate() + 1);
+  return t.toISOString().slice(0, 10);
+}
+
+const periodLabel = (start: string, end: string) => `${start} to ${end}`;
+
+type PeriodProblem = { path: 'querystring.periodStart' | 'querystring.periodEnd'; message: string };
+
+/** 400 VALIDATION_FAILED with the period's problems. */
+export const periodInvalid = (problems: PeriodProblem[]) =>
+  new ValidationFailedError('Invalid reporting period', { statusCode: 400, details: problems });
+
+/**
+ * What is wrong with a period asked for, on its own (400): dates YYYY-MM-DD, `periodEnd` not after
+ * `today`, `periodStart` not after `periodEnd` (default: today).
+ */
+export function periodRequestProblems(period: ReportPeriodRequest, today: string): PeriodProblem[] {
+  const problems: PeriodProblem[] = [];
+  const { periodStart: start, periodEnd: end } = period;
+  if (start !== undefined && !isReportDate(start))
+    problems.push({ path: 'querystring.periodStart', message: 'must be a date YYYY-MM-DD' });
+  if (end !== undefined && !isReportDate(end))
+    problems.push({ path: 'querystring.periodEnd', message: 'must be a date YYYY-MM-DD' });
+  if (problems.length > 0) return problems;
+  if (end !== undefined && end > today)
+    problems.push({
+      path: 'querystring.periodEnd',
+      message: `must not be in the future (today is ${today} UTC)`,
+    });
+  if (start !== undefined && start > (end ?? today))
+    problems.push({
+      path: 'querystring.periodStart',
+      message: `must not be after periodEnd (${end ?? `today, ${today} UTC`})`,
+    });
+  return problems;
+}
 
 export type IngestRemittanceReportParameters = {
   pool: pg.Pool;
@@ -60,6 +132,10 @@ export type IngestRemittanceReportParameters = {
   size: number;
   /** owner of the API key that sent it */
   submittedBy: string;
+  /** the period asked for (absent bounds: the defaults) */
+  period?: ReportPeriodRequest;
+  /** today's UTC date, YYYY-MM-DD (default: the clock's) */
+  today?: string;
   /** errors reported in full (the count is always exact); default 1,000 */
   maxErrors?: number;
 };
@@ -76,11 +152,15 @@ type ReportRow = {
   total: string;
   loan_count: number;
   resolved_count: number;
+  period_start: string;
+  period_end: string;
   created_at: Date;
 };
 
 const REPORT_COLUMNS =
-  'id, portfolio_id, sha256, size::text AS size, total::text AS total, loan_count, resolved_count, created_at';
+  'id, portfolio_id, sha256, size::text AS size, total::text AS total, loan_count, resolved_count, ' +
+  "to_char(period_start, 'YYYY-MM-DD') AS period_start, to_char(period_end, 'YYYY-MM-DD') AS period_end, " +
+  'created_at';
 
 const toView = (r: ReportRow): RemittanceReportView => ({
   id: r.id,
@@ -90,8 +170,81 @@ const toView = (r: ReportRow): RemittanceReportView => ({
   total: r.total,
   loanCount: r.loan_count,
   resolvedCount: r.resolved_count,
+  periodStart: r.period_start,
+  periodEnd: r.period_end,
   createdAt: r.created_at.toISOString(),
 });
+
+type PortfolioRow = {
+  status: string;
+  loan_count: number;
+  pay_token_decimals: number;
+  /** the indexed OfferingClosed's chain time, as a UTC date (null: not indexed) */
+  closed_on: string | null;
+  published_on: string | null;
+  created_on: string;
+};
+
+/**
+ * The period of the next report of a portfolio, from the request and the stored reports (read under the
+ * portfolio's row lock): `periodEnd` defaults to `today`; `periodStart` to the day after the latest stored
+ * `periodEnd`, or for the first report the offering's close date (indexed), else the publish date, else
+ * the day the portfolio was created. 400 for a bad request (`periodRequestProblems`; a first report whose
+ * default start is after its end), 409 `PERIOD_OVERLAP` when it does not start after the latest period.
+ */
+async function resolvePeriod(
+  client: pg.ClientBase,
+  portfolioId: string,
+  portfolio: PortfolioRow,
+  request: ReportPeriodRequest,
+  today: string,
+): Promise<{ start: string; end: string }> {
+  const problems = periodRequestProblems(request, today);
+  if (problems.length > 0) throw periodInvalid(problems);
+  const { rows } = await client.query<{ id: string; period_start: string; period_end: string }>(
+    `SELECT id, to_char(period_start, 'YYYY-MM-DD') AS period_start, to_char(period_end, 'YYYY-MM-DD') AS period_end
+       FROM remittance_report WHERE portfolio_id = $1 ORDER BY period_end DESC, created_at DESC LIMIT 1`,
+    [portfolioId],
+  );
+  const latest = rows[0];
+  const end = request.periodEnd ?? today;
+  const start =
+    request.periodStart ??
+    (latest === undefined
+      ? (portfolio.closed_on ?? portfolio.published_on ?? portfolio.created_on)
+      : nextDay(latest.period_end));
+  if (latest !== undefined && (start <= latest.period_end || start > end)) {
+    const next = nextDay(latest.period_end);
+    throw new ConflictError(
+      `The reporting period ${periodLabel(start, end)} does not start after the previous report's ` +
+        `(${latest.id}, ${periodLabel(latest.period_start, latest.period_end)}): periods follow one ` +
+        `another, the next one starts on ${next} at the earliest`,
+      {
+        details: {
+          reason: 'PERIOD_OVERLAP',
+          periodStart: start,
+          periodEnd: end,
+          previous: { id: latest.id, periodStart: latest.period_start, periodEnd: latest.period_end },
+        },
+      },
+    );
+  }
+  if (start > end) {
+    const from =
+      portfolio.closed_on !== null
+        ? "the offering's close date"
+        : portfolio.published_on !== null
+          ? 'the publish date'
+          : 'the creation date';
+    throw periodInvalid([
+      {
+        path: 'querystring.periodStart',
+        message: `is required: its default, ${from} (${start}), is after periodEnd (${end})`,
+      },
+    ]);
+  }
+  return { start, end };
+}
 
 /** 409 unless remittance reports may be sent: the portfolio is published and has a loan tape. */
 export function assertReportable(portfolio: { status: string; loanCount: number }): void {
@@ -161,34 +314,91 @@ export async function ingestRemittanceReport(
   };
   try {
     await client.query('BEGIN');
-    // the tape and the status do not change while the report is read
-    const { rows } = await client.query<{ status: string; loan_count: number; pay_token_decimals: number }>(
-      'SELECT status, loan_count, pay_token_decimals FROM portfolio WHERE id = $1 FOR SHARE',
+    // the tape, the status, the reports and the loans' state do not change while the report is read: a
+    // concurrent report of the portfolio waits here until this one committed or rolled back
+    const { rows } = await client.query<PortfolioRow>(
+      `SELECT p.status, p.loan_count, p.pay_token_decimals,
+              to_char(p.published_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS published_on,
+              to_char(p.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS created_on,
+              (SELECT to_char(to_timestamp(e.closed_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD')
+                 FROM offering_closed_event e
+                WHERE e.chain_id = p.chain_id AND lower(e.portfolio) = lower(p.portfolio_address)
+                ORDER BY e.block_number, e.log_index LIMIT 1) AS closed_on
+         FROM portfolio p WHERE p.id = $1 FOR NO KEY UPDATE OF p`,
       [portfolioId],
     );
     if (rows.length === 0) throw new NotFoundError('Portfolio', portfolioId);
     assertReportable({ status: rows[0].status, loanCount: rows[0].loan_count });
     const decimals = rows[0].pay_token_decimals;
+    const requested = parameters.period ?? {};
     const earlier = await findExisting(client);
     if (earlier !== null) {
+      // a retry: the stored report, unless it asks for another period than the stored one
+      const other =
+        (requested.periodStart !== undefined && requested.periodStart !== earlier.periodStart) ||
+        (requested.periodEnd !== undefined && requested.periodEnd !== earlier.periodEnd);
       await client.query('ROLLBACK');
+      if (other) {
+        throw new ConflictError(
+          `The same bytes were stored as report ${earlier.id} for the period ` +
+            `${periodLabel(earlier.periodStart, earlier.periodEnd)}`,
+          {
+            details: {
+              reason: 'REPORT_EXISTS',
+              report: { id: earlier.id, periodStart: earlier.periodStart, periodEnd: earlier.periodEnd },
+            },
+          },
+        );
+      }
       return { report: earlier, existing: true };
     }
+    const period = await resolvePeriod(
+      client,
+      portfolioId,
+      rows[0],
+      requested,
+      parameters.today ?? utcToday(),
+    );
+    const periodText = periodLabel(period.start, period.end);
 
     // every loan of the tape, in tape order: the data row of the report that names it (0: not yet)
-    const { rows: loans } = await client.query<{ loan_id: string }>(
-      'SELECT loan_id FROM loan WHERE portfolio_id = $1 ORDER BY row_number',
+    const { rows: loans } = await client.query<{
+      loan_id: string;
+      resolution: ResolutionKind | null;
+      resolution_report_id: string | null;
+    }>(
+      'SELECT loan_id, resolution, resolution_report_id FROM loan WHERE portfolio_id = $1 ORDER BY row_number',
       [portfolioId],
     );
     const seenAt = new Map<string, number>();
-    for (const { loan_id } of loans) seenAt.set(loan_id, 0);
+    // the loans resolved by earlier reports: their resolution and the report that gave it
+    const resolvedBefore = new Map<string, { resolution: ResolutionKind; reportId: string | null }>();
+    for (const { loan_id, resolution, resolution_report_id } of loans) {
+      seenAt.set(loan_id, 0);
+      if (resolution !== null) resolvedBefore.set(loan_id, { resolution, reportId: resolution_report_id });
+    }
+    const reportPeriods = new Map<string, string>();
+    if (resolvedBefore.size > 0) {
+      const { rows: reports } = await client.query<{ id: string; period_start: string; period_end: string }>(
+        `SELECT id, to_char(period_start, 'YYYY-MM-DD') AS period_start, to_char(period_end, 'YYYY-MM-DD') AS period_end
+           FROM remittance_report WHERE portfolio_id = $1`,
+        [portfolioId],
+      );
+      for (const r of reports) reportPeriods.set(r.id, periodLabel(r.period_start, r.period_end));
+    }
+    const resolvedBy = (prior: { resolution: ResolutionKind; reportId: string | null }) =>
+      prior.reportId === null
+        ? `the loan was resolved (${prior.resolution}) by an earlier remittance report`
+        : `the loan was resolved (${prior.resolution}) by remittance report ${prior.reportId} ` +
+          `(period ${reportPeriods.get(prior.reportId) ?? 'unknown'})`;
 
     let reportId: string;
     try {
       const inserted = await client.query<{ id: string }>(
-        `INSERT INTO remittance_report (portfolio_id, sha256, size, total, loan_count, resolved_count, submitted_by)
-         VALUES ($1, $2, $3, 0, 0, 0, $4) RETURNING id`,
-        [portfolioId, sha256, size, parameters.submittedBy],
+        `INSERT INTO remittance_report
+           (portfolio_id, sha256, size, total, loan_count, resolved_count, period_start, period_end, submitted_by)
+         VALUES ($1, $2, $3, 0, 0, 0, $4, $5, $6) RETURNING id`,
+        [portfolioId, sha256, size, period.start, period.end, parameters.submittedBy],
       );
       reportId = inserted.rows[0].id;
     } catch (error) {
@@ -246,6 +456,8 @@ export async function ingestRemittanceReport(
         record[at].trim(),
       );
       const loanId = validateCell(loanIdColumn, loanIdRaw);
+      // the loan's resolution by an earlier report, if any
+      let prior: { resolution: ResolutionKind; reportId: string | null } | undefined;
       if (!loanId.ok) report({ row, column: 'loan_id', value: loanIdRaw, reason: loanId.reason });
       else {
         const first = seenAt.get(loanIdRaw);
@@ -258,7 +470,10 @@ export async function ingestRemittanceReport(
             value: loanIdRaw,
             reason: `duplicate loan_id (first in row ${first})`,
           });
-        else seenAt.set(loanIdRaw, row);
+        else {
+          seenAt.set(loanIdRaw, row);
+          prior = resolvedBefore.get(loanIdRaw);
+        }
       }
       const collected = validateCell(collectedColumn, collectedRaw);
       let amount: bigint | null = null;
@@ -272,6 +487,13 @@ export async function ingestRemittanceReport(
             value: collectedRaw,
             reason: `has more decimals than the pay token's ${decimals}`,
           });
+        else if (amount > 0n && prior !== undefined)
+          report({
+            row,
+            column: 'collected',
+            value: collectedRaw,
+            reason: `${resolvedBy(prior)}: a resolved loan cannot collect again`,
+          });
       }
       const date = validateCell(dateColumn, dateRaw);
       if (!date.ok) report({ row, column: 'collected_on', value: dateRaw, reason: date.reason });
@@ -282,9 +504,23 @@ export async function ingestRemittanceReport(
           value: dateRaw,
           reason: 'is required when collected is above 0',
         });
+      else if (date.value !== null && (date.value < period.start || date.value > period.end))
+        report({
+          row,
+          column: 'collected_on',
+          value: dateRaw,
+          reason: `is outside the report's period, ${periodText}`,
+        });
       const resolution = validateCell(resolutionColumn, resolutionRaw);
       if (!resolution.ok)
         report({ row, column: 'resolution', value: resolutionRaw, reason: resolution.reason });
+      else if (prior !== undefined && resolution.value !== null && resolution.value !== prior.resolution)
+        report({
+          row,
+          column: 'resolution',
+          value: resolutionRaw,
+          reason: `${resolvedBy(prior)}: its resolution cannot change`,
+        });
       if (errorCount !== 0) return;
       total += amount as bigint;
       if (resolution.ok && resolution.value !== null) resolvedCount++;
@@ -328,6 +564,21 @@ export async function ingestRemittanceReport(
     }
     if (copyError !== null) throw copyError;
 
+    // the loans' state: what they collected, and the first resolution (this report's period end and id)
+    await client.query(
+      `UPDATE loan l
+          SET collected_to_date = l.collected_to_date + r.collected,
+              resolution = COALESCE(l.resolution, r.resolution),
+              resolved_at = CASE WHEN l.resolution IS NULL AND r.resolution IS NOT NULL THEN $2::date
+                                 ELSE l.resolved_at END,
+              resolution_report_id = CASE WHEN l.resolution IS NULL AND r.resolution IS NOT NULL THEN r.report_id
+                                          ELSE l.resolution_report_id END
+         FROM remittance_report_line r
+        WHERE r.report_id = $1 AND l.portfolio_id = r.portfolio_id AND l.loan_id = r.loan_id
+          AND (r.collected > 0 OR (r.resolution IS NOT NULL AND l.resolution IS NULL))`,
+      [reportId, period.end],
+    );
+
     const { rows: stored } = await client.query<ReportRow>(
       `UPDATE remittance_report SET total = $2, loan_count = $3, resolved_count = $4 WHERE id = $1
        RETURNING ${REPORT_COLUMNS}`,
@@ -366,6 +617,8 @@ export async function findRemittanceReport(
     total: r.total.toFixed(0),
     loanCount: r.loanCount,
     resolvedCount: r.resolvedCount,
+    periodStart: r.periodStart.toISOString().slice(0, 10),
+    periodEnd: r.periodEnd.toISOString().slice(0, 10),
     createdAt: r.createdAt.toISOString(),
   };
 }

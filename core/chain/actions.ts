@@ -977,6 +977,12 @@ export async function previewRecovery(
 export type PreviewRecoveryV2Parameters = PreviewRecoveryParameters & {
   /** The resolving recovery (`depositFinalRecovery`): reserve target 0, every debt left written off. */
   final?: boolean;
+  /**
+   * The offering's close time (`OfferingClosed.closedAt`, e.g. from the chain index): the trigger's clock
+   * runs from it and `Portfolio.terms()` does not expose it. Without it a portfolio with a trigger throws
+   * `PreviewUnsupportedError`.
+   */
+  closedAt?: bigint;
 };
 export type PreviewRecoveryV2ReturnType = ComputeWaterfallV2ReturnType & {
   elapsedSeconds: bigint;
@@ -984,6 +990,8 @@ export type PreviewRecoveryV2ReturnType = ComputeWaterfallV2ReturnType & {
   /** `Portfolio.reserve().balance` as the contract uses it (0 while the reserve target is 0). */
   reserveBalance: bigint;
   reserveTargetBps: number;
+  /** The trigger's collection ratio (0: no trigger). */
+  collectionRatioBps: number;
 };
 
 /**
@@ -1014,7 +1022,7 @@ export async function previewRecoveryV2(
   parameters: PreviewRecoveryV2Parameters,
 ): Promise<PreviewRecoveryV2ReturnType> {
   const address = parameters.portfolio;
-  const [terms, tranches, at, riskTerms, reserve, resolution] = await Promise.all([
+  const [terms, tranches, at, riskTerms, reserve, resolution, collected] = await Promise.all([
     readPortfolioTerms(client, { portfolio: address }),
     readTrancheState(client, { portfolio: address }),
     parameters.at ?? readChain('chain', 'getBlock', async () => (await client.getBlock()).timestamp),
@@ -1026,6 +1034,9 @@ export async function previewRecoveryV2(
     ),
     readChain('Portfolio', 'resolution', () =>
       client.readContract({ address, abi: portfolioAbi, functionName: 'resolution' }),
+    ),
+    readChain('Portfolio', 'collected', () =>
+      client.readContract({ address, abi: portfolioAbi, functionName: 'collected' }),
     ),
   ]);
   const revert = (errorName: string, message: string) =>
@@ -1039,12 +1050,17 @@ export async function previewRecoveryV2(
   if (!terms.offeringClosed) throw revert('RecoveryBeforeClose', 'the offering is not closed yet');
   const [, resolved] = resolution;
   if (resolved) throw revert('PortfolioAlreadyResolved', 'the portfolio is resolved');
-  const [reserveTargetBpsRaw, collectionRatioBps] = riskTerms;
-  if (collectionRatioBps !== 0n) {
-    throw new PreviewUnsupportedError('the preview does not mirror a collection-ratio trigger yet', [
-      'trigger',
-    ]);
+  const [reserveTargetBpsRaw, collectionRatioBpsRaw, businessPlan] = riskTerms;
+  const collectionRatioBps = Number(collectionRatioBpsRaw);
+  if (collectionRatioBps !== 0 && parameters.closedAt === undefined) {
+    throw new PreviewUnsupportedError(
+      'the trigger runs from the offering close time, which is not indexed yet; try again shortly',
+      ['trigger'],
+    );
   }
+  // the contract's clock: seconds since the close, at the last recovery (or the close) and now
+  const closedAt = parameters.closedAt ?? terms.lastRecoveryAt;
+  const clockSeconds = terms.lastRecoveryAt > closedAt ? terms.lastRecoveryAt - closedAt : 0n;
   const reserveTargetBps = Number(reserveTargetBpsRaw);
   const [balance] = reserve;
   const reserveBalance = reserveTargetBps === 0 ? 0n : balance;
@@ -1061,7 +1077,19 @@ export async function previewRecoveryV2(
     elapsedSeconds,
     amount: parameters.amount,
     reserve: reserveTargetBps === 0 ? undefined : { targetBps: reserveTargetBps, balance: reserveBalance },
+    trigger:
+      collectionRatioBps === 0
+        ? undefined
+        : {
+            collectionRatioBps,
+            businessPlan: businessPlan.map((point) => ({
+              atSeconds: BigInt(point.atSeconds),
+              cumulative: BigInt(point.cumulative),
+            })),
+          },
+    clockSeconds,
+    collected,
     final: parameters.final === true,
   });
-  return { ...result, elapsedSeconds, terms, reserveBalance, reserveTargetBps };
+  return { ...result, elapsedSeconds, terms, reserveBalance, reserveTargetBps, collectionRatioBps };
 }

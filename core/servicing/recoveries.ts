@@ -27,7 +27,6 @@ import {
   getAddress,
   type Hex,
   hexToBigInt,
-  isHex,
   keccak256,
   type LocalAccount,
   parseEventLogs,
@@ -38,21 +37,21 @@ import {
   finalDepositIntentTypedData,
   nonceInvalidationTypedData,
 } from '../chain/actions.ts';
-import { readIntentNonceUsed, readPortfolioTerms } from '../chain/contracts/portfolio.ts';
+import { readPortfolioTerms } from '../chain/contracts/portfolio.ts';
 import { readBalanceAndAllowance } from '../chain/contracts/tranche-token.ts';
 import { ChainError } from '../chain/errors.ts';
 import { portfolioAbi } from '../chain/generated/index.ts';
+import {
+  assertNonceAndDeadline,
+  assertServicerIntent,
+  intentDeadline,
+  jsonSafe,
+  servicerSignatureRequired,
+} from '../chain/intents.ts';
 import { readChain } from '../chain/read.ts';
 import type { PrismaClient } from '../db/index.ts';
 import { assertPublishedOnChain } from '../domain/published-portfolio.ts';
-import {
-  BaseError,
-  ConflictError,
-  NotFoundError,
-  OrderExpiredError,
-  SignatureInvalidError,
-  ValidationFailedError,
-} from '../platform/errors/index.ts';
+import { BaseError, ConflictError, NotFoundError } from '../platform/errors/index.ts';
 import {
   byTxHashes,
   liveRelay,
@@ -186,27 +185,8 @@ function intentTypedData(parameters: {
 
 // ------------------------------------------------------------------ the servicer's deposit intent
 
-/** bigints as decimal strings, recursively (typed data as JSON; wallets accept uint256 strings). */
-function jsonSafe(value: unknown): unknown {
-  if (typeof value === 'bigint') return value.toString();
-  if (Array.isArray(value)) return value.map(jsonSafe);
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, jsonSafe(v)]));
-  }
-  return value;
-}
-
 const intentTtl = (context: Pick<RecoveryContext, 'recoveryIntentTtlSeconds'>) =>
   BigInt(context.recoveryIntentTtlSeconds ?? DEFAULT_RECOVERY_INTENT_TTL_SECONDS);
-
-/**
- * A deadline `ttl` seconds after the later of the chain's latest block and the wall clock: a chain that
- * mines only when a transaction arrives (anvil) may have a latest block far behind the next one.
- */
-function intentDeadline(blockTimestamp: bigint, ttl: bigint): bigint {
-  const wall = BigInt(Math.floor(Date.now() / 1000));
-  return (blockTimestamp > wall ? blockTimestamp : wall) + ttl;
-}
 
 export type RecoveryIntentParameters = {
   portfolioId: string;
@@ -264,15 +244,13 @@ export async function recoveryIntent(context: RecoveryContext, parameters: Recov
 export type RecoveryIntentView = Awaited<ReturnType<typeof recoveryIntent>>;
 
 /** 422: the POST has no servicer signature and the server does not hold the servicer's key. */
-function signatureRequired(servicer: Address): ValidationFailedError {
-  const message =
-    `required: the servicer's (${servicer}) EIP-712 DepositIntent signature, with its nonce and deadline ` +
-    '(POST /v1/portfolios/:id/recoveries/intents gives the typed data to sign)';
-  return new ValidationFailedError('The servicer has not signed this deposit', {
-    statusCode: 422,
-    details: [{ path: 'body.servicerSignature', message }],
+const signatureRequired = (servicer: Address, final?: boolean) =>
+  servicerSignatureRequired({
+    servicer,
+    what: 'deposit',
+    typeName: final === true ? 'FinalDepositIntent' : 'DepositIntent',
+    intentsRoute: '/v1/portfolios/:id/recoveries/intents',
   });
-}
 
 /** The nonce of a deposit the server signs itself: one per portfolio, report and attempt. */
 function serverNonce(portfolio: Address, reportHash: Hex, attempt: number): bigint {
@@ -299,14 +277,15 @@ async function servicerIntent(
   const { servicer } = parameters;
   if (parameters.servicerSignature === undefined) {
     const signer = context.servicerSigner;
-    if (signer === undefined || getAddress(signer.address) !== servicer) throw signatureRequired(servicer);
+    if (signer === undefined || getAddress(signer.address) !== servicer)
+      throw signatureRequired(servicer, parameters.final);
     const intent: DepositIntent = {
       amount: parameters.amount,
       reportHash,
       nonce: serverNonce(parameters.portfolio, reportHash, parameters.attempt),
       deadline: intentDeadline(block.timestamp, intentTtl(context)),
     };
-    if (signer.signTypedData === undefined) throw signatureRequired(servicer);
+    if (signer.signTypedData === undefined) throw signatureRequired(servicer, parameters.final);
     const typedData = { portfolio: parameters.portfolio, chainId: context.chainId, intent };
     const signature =
       parameters.final === true
@@ -314,16 +293,7 @@ async function servicerIntent(
         : await signer.signTypedData(depositIntentTypedData(typedData));
     return { intent, signature };
   }
-  const missing = (['nonce', 'deadline'] as const).filter((field) => parameters[field] === undefined);
-  if (missing.length > 0) {
-    throw new ValidationFailedError('A servicer signature needs the nonce and deadline it signed', {
-      statusCode: 422,
-      details: missing.map((field) => ({
-        path: `body.${field}`,
-        message: 'required with servicerSignature',
-      })),
-    });
-  }
+  assertNonceAndDeadline(parameters);
   const intent: DepositIntent = {
     amount: parameters.amount,
     reportHash,
@@ -331,50 +301,22 @@ async function servicerIntent(
     deadline: parameters.deadline as bigint,
   };
   const signature = parameters.servicerSignature;
-  let valid = false;
-  try {
-    valid =
-      isHex(signature) &&
-      (await context.publicClient.verifyTypedData({
-        ...intentTypedData({
-          portfolio: parameters.portfolio,
-          chainId: context.chainId,
-          intent,
-          final: parameters.final,
-        }),
-        address: servicer,
-        signature,
-        blockNumber: block.number,
-      }));
-  } catch {
-    valid = false;
-  }
-  if (!valid) {
-    throw new SignatureInvalidError(
-      `servicerSignature is not the servicer's (${servicer}) signature of ${parameters.final === true ? 'FinalDepositIntent' : 'DepositIntent'}(amount, reportHash, nonce, deadline) on this portfolio (chain ${context.chainId}, contract ${parameters.portfolio})`,
-      { details: { path: 'body.servicerSignature', servicer } },
-    );
-  }
-  if (block.timestamp > intent.deadline) {
-    throw new OrderExpiredError('The deposit intent has expired; sign a new one', {
-      details: {
-        path: 'body.deadline',
-        deadline: intent.deadline.toString(),
-        chainTime: block.timestamp.toString(),
-      },
-    });
-  }
-  const used = await readIntentNonceUsed(context.publicClient, {
+  await assertServicerIntent(context.publicClient, {
     portfolio: parameters.portfolio,
-    buyer: servicer,
+    chainId: context.chainId,
+    servicer,
+    typeName: `${parameters.final === true ? 'FinalDepositIntent' : 'DepositIntent'}(amount, reportHash, nonce, deadline)`,
+    typedData: intentTypedData({
+      portfolio: parameters.portfolio,
+      chainId: context.chainId,
+      intent,
+      final: parameters.final,
+    }),
+    signature,
     nonce: intent.nonce,
-    blockNumber: block.number,
+    deadline: intent.deadline,
+    block,
   });
-  if (used) {
-    throw new ConflictError('The servicer already used or cancelled this intent nonce on-chain', {
-      details: { path: 'body.nonce', reason: 'NONCE_USED', nonce: intent.nonce.toString() },
-    });
-  }
   return { intent, signature };
 }
 

@@ -1,14 +1,8 @@
 /**
- * Waterfall spec v2 over REST: the cash reserve's funding by the issuer treasury, and the portfolio's
- * resolution (the servicer proposes, the guardian may veto, the final recovery resolves: see
- * core/servicing/recoveries.ts `final`).
+ * Waterfall spec v2 over REST: the portfolio's resolution (the servicer proposes, the guardian may veto,
+ * the final recovery resolves: see core/servicing/recoveries.ts `final`). The reserve's funding by the
+ * issuer treasury is the issuer's: core/catalog/reserve.ts.
  *
- * - **Reserve funding** (`fundReserve`): `Portfolio.fundReserve(amount)` pulls from its caller, which must
- *   be the issuer treasury fixed at creation. The platform relays it only when the treasury is the
- *   platform's own key (the default issuer treasury of `npm start`); the treasury's transaction is its
- *   consent. It first approves the Portfolio once for good (`approve(portfolio, max)`: the Portfolio pulls
- *   from the treasury only in `fundReserve`, which only the treasury can call). Any other treasury
- *   calls `fundReserve` itself (409 `TREASURY_NOT_HELD`).
  * - **Proposal** (`proposeResolution`): relayed to `proposeResolutionWithSig` with the servicer's EIP-712
  *   `ResolutionIntent(nonce, deadline)` (`resolutionIntent` hands out the typed data), or signed by the
  *   server when it holds the servicer's key (development); the platform cannot propose in its name.
@@ -20,17 +14,7 @@
  * `relay_tx` row per intent (core/trading/settlement.ts `relayOnce`): a retried POST never sends twice.
  */
 import { randomBytes } from 'node:crypto';
-import {
-  type Address,
-  bytesToBigInt,
-  erc20Abi,
-  getAddress,
-  type Hex,
-  isAddressEqual,
-  isHex,
-  maxUint256,
-  parseEventLogs,
-} from 'viem';
+import { type Address, bytesToBigInt, getAddress, type Hex, parseEventLogs } from 'viem';
 import {
   nonceInvalidationTypedData,
   type ResolutionIntent,
@@ -38,18 +22,19 @@ import {
   resolutionIntentTypedData,
 } from '../chain/actions.ts';
 import type { ChainClients } from '../chain/clients.ts';
-import { readIntentNonceUsed } from '../chain/contracts/portfolio.ts';
-import { readBalanceAndAllowance } from '../chain/contracts/tranche-token.ts';
+import { readRiskState } from '../chain/contracts/portfolio.ts';
 import { ChainError, toChainError } from '../chain/errors.ts';
 import { portfolioAbi } from '../chain/generated/index.ts';
-import { readChain } from '../chain/read.ts';
 import {
-  ConflictError,
-  OrderExpiredError,
-  SignatureInvalidError,
-  ValidationFailedError,
-} from '../platform/errors/index.ts';
-import { relayOnce } from '../trading/settlement.ts';
+  assertNonceAndDeadline,
+  assertServicerIntent,
+  chainNow,
+  jsonSafe,
+  servicerSignatureRequired,
+} from '../chain/intents.ts';
+import { readChain } from '../chain/read.ts';
+import { ConflictError } from '../platform/errors/index.ts';
+import { byTxHashes, relayOnce } from '../trading/settlement.ts';
 import {
   DEFAULT_RECOVERY_INTENT_TTL_SECONDS,
   publishedPortfolio,
@@ -57,14 +42,10 @@ import {
 } from './recoveries.ts';
 
 export type ResolutionContext = RecoveryContext & {
-  /** The platform relayer's address (the only treasury whose funding the platform can send). */
-  relayerAddress?: Address;
   /** The guardian's own clients when the server holds its key (local chains), for `vetoResolution`. */
   guardian?: ChainClients;
 };
 
-export const FUND_RESERVE_KIND = 'fundReserve';
-export const RESERVE_APPROVE_KIND = 'reserveApprove';
 export const PROPOSE_RESOLUTION_KIND = 'proposeResolution';
 export const VETO_RESOLUTION_KIND = 'vetoResolution';
 
@@ -73,187 +54,8 @@ type Block = { number: bigint; timestamp: bigint };
 const latestBlock = (context: RecoveryContext) =>
   readChain('chain', 'getBlock', () => context.publicClient.getBlock({ blockTag: 'latest' }));
 
-/** The later of the block's time and the wall clock: the next block's time on a chain that mines on demand. */
-function chainNow(block: Block): bigint {
-  const wall = BigInt(Math.floor(Date.now() / 1000));
-  return block.timestamp > wall ? block.timestamp : wall;
-}
-
-/** The portfolio's spec-v2 state on-chain at `block`. */
-export async function readRiskState(context: RecoveryContext, portfolio: Address, blockNumber?: bigint) {
-  const read = <T>(
-    functionName: 'riskTerms' | 'reserve' | 'resolution' | 'collected',
-    run: () => Promise<T>,
-  ) => readChain('Portfolio', functionName, run);
-  const [riskTerms, reserve, resolution, collected] = await Promise.all([
-    read('riskTerms', () =>
-      context.publicClient.readContract({
-        address: portfolio,
-        abi: portfolioAbi,
-        functionName: 'riskTerms',
-        blockNumber,
-      }),
-    ),
-    read('reserve', () =>
-      context.publicClient.readContract({
-        address: portfolio,
-        abi: portfolioAbi,
-        functionName: 'reserve',
-        blockNumber,
-      }),
-    ),
-    read('resolution', () =>
-      context.publicClient.readContract({
-        address: portfolio,
-        abi: portfolioAbi,
-        functionName: 'resolution',
-        blockNumber,
-      }),
-    ),
-    read('collected', () =>
-      context.publicClient.readContract({
-        address: portfolio,
-        abi: portfolioAbi,
-        functionName: 'collected',
-        blockNumber,
-      }),
-    ),
-  ]);
-  const [reserveTargetBps, collectionRatioBps, businessPlan, resolutionDelay] = riskTerms;
-  const [reserveBalance, reserveFunded] = reserve;
-  const [executableAt, resolved] = resolution;
-  return {
-    reserveTargetBps: Number(reserveTargetBps),
-    collectionRatioBps: Number(collectionRatioBps),
-    businessPlan: businessPlan.map((p) => ({ atSeconds: BigInt(p.atSeconds), cumulative: p.cumulative })),
-    resolutionDelay,
-    reserveBalance,
-    reserveFunded,
-    executableAt,
-    resolved,
-    collected,
-  };
-}
-
 const resolvedConflict = (portfolioId: string) =>
   new ConflictError('The portfolio is resolved', { details: { reason: 'PORTFOLIO_RESOLVED', portfolioId } });
-
-// ------------------------------------------------------------------ the reserve
-
-export type FundReserveParameters = {
-  portfolioId: string;
-  amount: bigint;
-  /** One funding per key (a retried request with the same key answers the same funding); default: a new one. */
-  requestKey?: string;
-};
-
-/**
- * Relays `Portfolio.fundReserve(amount)` from the issuer treasury (the platform's key), approving the
- * Portfolio once first. 409 `RESERVE_NOT_CONFIGURED` (no reserve target), `PORTFOLIO_RESOLVED`,
- * `TREASURY_NOT_HELD`, `INSUFFICIENT_BALANCE` (the treasury's pay-token balance); nothing sent then.
- */
-export async function fundReserve(context: ResolutionContext, parameters: FundReserveParameters) {
-  const portfolio = await publishedPortfolio(context, parameters.portfolioId);
-  const address = portfolio.portfolioAddress;
-  const block = await latestBlock(context);
-  const [terms, risk] = await Promise.all([
-    readPortfolioTerms(context.publicClient, { portfolio: address, blockNumber: block.number }),
-    readRiskState(context, address, block.number),
-  ]);
-  if (risk.resolved) throw resolvedConflict(portfolio.id);
-  if (risk.reserveTargetBps === 0) {
-    throw new ConflictError('The portfolio has no reserve (its reserve target is 0)', {
-      details: { reason: 'RESERVE_NOT_CONFIGURED', portfolioId: portfolio.id },
-    });
-  }
-  const treasury = getAddress(terms.issuerTreasury);
-  if (context.relayerAddress === undefined || !isAddressEqual(context.relayerAddress, treasury)) {
-    throw new ConflictError(
-      `The issuer treasury ${treasury} is not a key this platform holds: it calls Portfolio.fundReserve itself`,
-      { details: { reason: 'TREASURY_NOT_HELD', issuerTreasury: treasury, portfolio: address } },
-    );
-  }
-  const payToken = getAddress(terms.payToken);
-  const { balance, allowance } = await readBalanceAndAllowance(context.publicClient, {
-    token: payToken,
-    owner: treasury,
-    spender: address,
-    blockNumber: block.number,
-  });
-  if (balance < parameters.amount) {
-    throw new ConflictError(`The issuer treasury's pay-token balance is below the amount`, {
-      details: {
-        path: 'body.amount',
-        reason: 'INSUFFICIENT_BALANCE',
-        issuerTreasury: treasury,
-        payToken,
-        amount: parameters.amount.toString(),
-        balance: balance.toString(),
-        missing: (parameters.amount - balance).toString(),
-      },
-    });
-  }
-  const requestKey = parameters.requestKey ?? bytesToBigInt(randomBytes(16)).toString(36);
-  const { row, state, existing } = await relayReserveFunding(context, {
-    portfolioId: portfolio.id,
-    portfolio: address,
-    payToken,
-    allowance,
-    amount: parameters.amount,
-    requestKey,
-  });
-  return {
-    id: row.id,
-    portfolioId: portfolio.id,
-    amount: parameters.amount.toString(),
-    issuerTreasury: treasury,
-    status: state,
-    txHash: row.txHash as Hex,
-    existing,
-  };
-}
-
-/**
- * Relays the issuer treasury's (the relayer key's) `approve(portfolio, max)` when its `allowance` is below
- * `amount`, then `fundReserve(amount)`: one funding per (portfolio, `requestKey`), a new transaction only
- * after the previous one failed (`relayOnce`). The caller checked the treasury, its balance and the
- * portfolio's state. Shared by the REST route and the publish job's initial funding (`requestKey` `initial`).
- */
-export async function relayReserveFunding(
-  context: Pick<RecoveryContext, 'prisma' | 'relayer' | 'chainId'>,
-  parameters: {
-    portfolioId: string;
-    portfolio: Address;
-    payToken: Address;
-    allowance: bigint;
-    amount: bigint;
-    requestKey: string;
-  },
-) {
-  const { portfolioId, portfolio } = parameters;
-  if (parameters.allowance < parameters.amount) {
-    await relayOnce(context, {
-      keyBase: `reserve-approve-${portfolioId}`,
-      kind: RESERVE_APPROVE_KIND,
-      refId: portfolioId,
-      to: parameters.payToken,
-      abi: erc20Abi,
-      functionName: 'approve',
-      args: [portfolio, maxUint256],
-    });
-  }
-  return relayOnce(context, {
-    keyBase: `reserve-fund-${portfolioId}-${parameters.requestKey}`,
-    kind: FUND_RESERVE_KIND,
-    refId: `${portfolioId}:${parameters.requestKey}`,
-    to: portfolio,
-    abi: portfolioAbi,
-    functionName: 'fundReserve',
-    args: [parameters.amount],
-    // the approval just sent may not be in the latest block yet
-    blockTag: 'pending',
-  });
-}
 
 // ------------------------------------------------------------------ resolution
 
@@ -261,8 +63,8 @@ export async function relayReserveFunding(
 export async function getResolution(context: ResolutionContext, portfolioId: string) {
   const portfolio = await publishedPortfolio(context, portfolioId);
   const block = await latestBlock(context);
-  const risk = await readRiskState(context, portfolio.portfolioAddress, block.number);
-  const now = chainNow(block);
+  const risk = await readRiskState(context.publicClient, portfolio.portfolioAddress, block.number);
+  const now = chainNow(block.timestamp);
   return {
     portfolioId: portfolio.id,
     status: risk.resolved
@@ -280,16 +82,6 @@ export async function getResolution(context: ResolutionContext, portfolioId: str
 const intentTtl = (context: Pick<RecoveryContext, 'recoveryIntentTtlSeconds'>) =>
   BigInt(context.recoveryIntentTtlSeconds ?? DEFAULT_RECOVERY_INTENT_TTL_SECONDS);
 
-/** bigints as decimal strings, recursively (typed data as JSON). */
-function jsonSafe(value: unknown): unknown {
-  if (typeof value === 'bigint') return value.toString();
-  if (Array.isArray(value)) return value.map(jsonSafe);
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, jsonSafe(v)]));
-  }
-  return value;
-}
-
 /** 409 unless a proposal can be made now: offering closed, not resolved, none pending. */
 async function assertProposable(
   context: ResolutionContext,
@@ -301,7 +93,7 @@ async function assertProposable(
       portfolio: portfolio.portfolioAddress,
       blockNumber: block.number,
     }),
-    readRiskState(context, portfolio.portfolioAddress, block.number),
+    readRiskState(context.publicClient, portfolio.portfolioAddress, block.number),
   ]);
   if (risk.resolved) throw resolvedConflict(portfolio.id);
   if (!terms.offeringClosed) {
@@ -331,7 +123,7 @@ export async function resolutionIntent(context: ResolutionContext, portfolioId: 
   const { servicer } = await assertProposable(context, portfolio, block);
   const intent: ResolutionIntent = {
     nonce: bytesToBigInt(randomBytes(32)),
-    deadline: chainNow(block) + intentTtl(context),
+    deadline: chainNow(block.timestamp) + intentTtl(context),
   };
   const resolution = resolutionIntentTypedData({
     portfolio: portfolio.portfolioAddress,
@@ -371,6 +163,24 @@ export type ProposeResolutionParameters = {
  */
 export async function proposeResolution(context: ResolutionContext, parameters: ProposeResolutionParameters) {
   const portfolio = await publishedPortfolio(context, parameters.portfolioId);
+  // a proposal of this portfolio still in flight (sent, not in a block yet) is the answer: a second
+  // one could only revert (ResolutionAlreadyProposed) once the first is mined
+  const inFlight = await context.prisma.relayTx.findFirst({
+    where: { kind: PROPOSE_RESOLUTION_KIND, refId: { startsWith: `${portfolio.id}:` }, status: 'pending' },
+    orderBy: { createdAt: 'desc' },
+  });
+  if (inFlight !== null) {
+    return {
+      id: inFlight.id,
+      portfolioId: portfolio.id,
+      status: 'pending' as const,
+      txHash: inFlight.txHash as Hex,
+      executableAt: null,
+      resolutionDelay: (
+        await readRiskState(context.publicClient, portfolio.portfolioAddress)
+      ).resolutionDelay.toString(),
+    };
+  }
   const block = await latestBlock(context);
   const { servicer, risk } = await assertProposable(context, portfolio, block);
   const { intent, signature } = await servicerResolutionIntent(context, {
@@ -389,6 +199,12 @@ export async function proposeResolution(context: ResolutionContext, parameters: 
       abi: portfolioAbi,
       functionName: 'proposeResolutionWithSig',
       args: [intent.nonce, intent.deadline, signature],
+      findEvent: byTxHashes((hashes) =>
+        context.prisma.resolutionProposedEvent.findFirst({
+          where: { chainId: context.chainId, ...hashes },
+          orderBy: [{ blockNumber: 'asc' }, { logIndex: 'asc' }],
+        }),
+      ),
     });
   } catch (error) {
     if (error instanceof ChainError && error.errorName === 'ResolutionAlreadyProposed') {
@@ -428,72 +244,33 @@ async function servicerResolutionIntent(
   if (parameters.servicerSignature === undefined) {
     const signer = context.servicerSigner;
     if (signer?.signTypedData === undefined || getAddress(signer.address) !== servicer) {
-      throw new ValidationFailedError('The servicer has not signed this proposal', {
-        statusCode: 422,
-        details: [
-          {
-            path: 'body.servicerSignature',
-            message:
-              `required: the servicer's (${servicer}) EIP-712 ResolutionIntent signature, with its nonce and ` +
-              'deadline (POST /v1/portfolios/:id/resolution/intents gives the typed data to sign)',
-          },
-        ],
+      throw servicerSignatureRequired({
+        servicer,
+        what: 'proposal',
+        typeName: 'ResolutionIntent',
+        intentsRoute: '/v1/portfolios/:id/resolution/intents',
       });
     }
-    const intent = { nonce: bytesToBigInt(randomBytes(32)), deadline: chainNow(block) + intentTtl(context) };
+    const intent = {
+      nonce: bytesToBigInt(randomBytes(32)),
+      deadline: chainNow(block.timestamp) + intentTtl(context),
+    };
     return { intent, signature: await signer.signTypedData(typedData(intent)) };
   }
-  const missing = (['nonce', 'deadline'] as const).filter((field) => parameters[field] === undefined);
-  if (missing.length > 0) {
-    throw new ValidationFailedError('A servicer signature needs the nonce and deadline it signed', {
-      statusCode: 422,
-      details: missing.map((field) => ({
-        path: `body.${field}`,
-        message: 'required with servicerSignature',
-      })),
-    });
-  }
+  assertNonceAndDeadline(parameters);
   const intent = { nonce: parameters.nonce as bigint, deadline: parameters.deadline as bigint };
   const signature = parameters.servicerSignature;
-  let valid = false;
-  try {
-    valid =
-      isHex(signature) &&
-      (await context.publicClient.verifyTypedData({
-        ...typedData(intent),
-        address: servicer,
-        signature,
-        blockNumber: block.number,
-      }));
-  } catch {
-    valid = false;
-  }
-  if (!valid) {
-    throw new SignatureInvalidError(
-      `servicerSignature is not the servicer's (${servicer}) signature of ResolutionIntent(nonce, deadline) on this portfolio`,
-      { details: { path: 'body.servicerSignature', servicer } },
-    );
-  }
-  if (block.timestamp > intent.deadline) {
-    throw new OrderExpiredError('The resolution intent has expired; sign a new one', {
-      details: {
-        path: 'body.deadline',
-        deadline: intent.deadline.toString(),
-        chainTime: block.timestamp.toString(),
-      },
-    });
-  }
-  const used = await readIntentNonceUsed(context.publicClient, {
+  await assertServicerIntent(context.publicClient, {
     portfolio: parameters.portfolio,
-    buyer: servicer,
+    chainId: context.chainId,
+    servicer,
+    typeName: 'ResolutionIntent(nonce, deadline)',
+    typedData: typedData(intent),
+    signature,
     nonce: intent.nonce,
-    blockNumber: block.number,
+    deadline: intent.deadline,
+    block,
   });
-  if (used) {
-    throw new ConflictError('The servicer already used or cancelled this intent nonce on-chain', {
-      details: { path: 'body.nonce', reason: 'NONCE_USED', nonce: intent.nonce.toString() },
-    });
-  }
   return { intent, signature };
 }
 
@@ -506,7 +283,7 @@ export async function vetoResolution(context: ResolutionContext, portfolioId: st
   const portfolio = await publishedPortfolio(context, portfolioId);
   const address = portfolio.portfolioAddress;
   const block = await latestBlock(context);
-  const risk = await readRiskState(context, address, block.number);
+  const risk = await readRiskState(context.publicClient, address, block.number);
   if (risk.resolved) throw resolvedConflict(portfolio.id);
   if (risk.executableAt === 0n) {
     throw new ConflictError('No resolution is pending: there is nothing to veto', {
@@ -536,6 +313,12 @@ export async function vetoResolution(context: ResolutionContext, portfolioId: st
         abi: portfolioAbi,
         functionName: 'vetoResolution',
         args: [],
+        findEvent: byTxHashes((hashes) =>
+          context.prisma.resolutionVetoedEvent.findFirst({
+            where: { chainId: context.chainId, ...hashes },
+            orderBy: [{ blockNumber: 'asc' }, { logIndex: 'asc' }],
+          }),
+        ),
       });
       return {
         portfolioId: portfolio.id,

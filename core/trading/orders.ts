@@ -51,7 +51,7 @@ import {
   readOrderSnapshot,
 } from '../chain/contracts/marketplace.ts';
 import { isChainError, toChainError } from '../chain/errors.ts';
-import { marketplaceAbi } from '../chain/generated/index.ts';
+import { marketplaceAbi, portfolioAbi, trancheTokenAbi } from '../chain/generated/index.ts';
 import { readChain } from '../chain/read.ts';
 import { INT4_MAX, INT8_MAX } from '../db/column-ranges.ts';
 import type { PrismaClient } from '../db/index.ts';
@@ -252,6 +252,40 @@ async function knownTranche(context: OrderBookContext, token: Address, path: str
 }
 
 /**
+ * 409 when the tranche token does not transfer now, so no order of it can fill: its portfolio is resolved
+ * (`PORTFOLIO_RESOLVED`: the tokens stop transferring for good, waterfall spec v2) or paused by the guardian
+ * (`TRANCHE_PAUSED`). Nothing is stored or sent then.
+ */
+async function assertTradable(
+  publicClient: OrderBookContext['publicClient'],
+  parameters: { portfolio: Address; token: Address; orderHash: Hex },
+): Promise<void> {
+  const [resolution, paused] = await readChain('TrancheToken', 'paused', () =>
+    Promise.all([
+      publicClient.readContract({
+        address: parameters.portfolio,
+        abi: portfolioAbi,
+        functionName: 'resolution',
+      }),
+      publicClient.readContract({ address: parameters.token, abi: trancheTokenAbi, functionName: 'paused' }),
+    ]),
+  );
+  if (resolution[1]) {
+    throw new ConflictError('The portfolio is resolved: its tranche tokens no longer transfer', {
+      details: { orderHash: parameters.orderHash, reason: 'PORTFOLIO_RESOLVED' },
+    });
+  }
+  if (paused) {
+    throw new ConflictError(
+      'The tranche token is paused: it does not transfer until the guardian unpauses it',
+      {
+        details: { orderHash: parameters.orderHash, reason: 'TRANCHE_PAUSED' },
+      },
+    );
+  }
+}
+
+/**
  * Checks a signed sell order against the chain and stores it (201). Nothing is stored when a check
  * fails: SIGNATURE_INVALID (wrong key, another chain or marketplace, or signed over another maxFeeBps
  * than the one given, the current fee when omitted), ORDER_EXPIRED, VALIDATION_FAILED (unknown tranche
@@ -294,6 +328,11 @@ export async function placeOrder(
     });
   }
   const tranche = await knownTranche(context, order.tranche, 'body.order.tranche');
+  await assertTradable(publicClient, {
+    portfolio: tranche.portfolioAddress,
+    token: order.tranche,
+    orderHash: hash,
+  });
 
   const { terms, feeBps, counter, filled, cancelled, balance, allowance } = await readOrderSnapshot(
     publicClient,
@@ -698,6 +737,13 @@ export async function submitFill(context: OrderBookContext, parameters: SubmitFi
     where: { id: row.portfolio_id },
     select: { portfolioAddress: true },
   });
+  if (portfolio?.portfolioAddress != null) {
+    await assertTradable(publicClient, {
+      portfolio: getAddress(portfolio.portfolioAddress),
+      token: order.tranche,
+      orderHash,
+    });
+  }
   const { terms, feeBps, filled, cancelled, counter, nonceUsed, balance, allowance } = await readFillSnapshot(
     publicClient,
     {

@@ -37,6 +37,7 @@ import { readIntentNonceUsed, readOfferingSnapshot, readQuote } from '../chain/c
 import { readFunds as readTokenFunds } from '../chain/contracts/tranche-token.ts';
 import { isChainError, toChainError } from '../chain/errors.ts';
 import { complianceRegistryAbi, portfolioAbi } from '../chain/generated/index.ts';
+import { jsonSafe } from '../chain/intents.ts';
 import { readChain } from '../chain/read.ts';
 import type { PrismaClient } from '../db/index.ts';
 import { isUniqueViolation } from '../db/unique-violation.ts';
@@ -320,16 +321,6 @@ export function quoteTyped(quote: QuoteRow) {
     invalidation: { account: buyer, nonce: intent.nonce, deadline: intent.deadline },
   });
   return { intent, purchase, permit, invalidation };
-}
-
-/** bigints as decimal strings, recursively (typed data as JSON; wallets accept uint256 strings). */
-function jsonSafe(value: unknown): unknown {
-  if (typeof value === 'bigint') return value.toString();
-  if (Array.isArray(value)) return value.map(jsonSafe);
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, jsonSafe(v)]));
-  }
-  return value;
 }
 
 export function quoteView(quote: QuoteRow) {

@@ -12,6 +12,7 @@ import {
 } from '../../core/catalog/loan-tape/rules.ts';
 import { type SpooledLoanTape, spoolLoanTape } from '../../core/catalog/loan-tape/spool.ts';
 import { findPortfolio } from '../../core/catalog/portfolios.ts';
+import { resolutionKinds } from '../../core/catalog/remittance-reports.ts';
 import { assertTapeEditable } from '../../core/catalog/rules.ts';
 import { UnsupportedMediaTypeError } from '../../core/platform/errors/index.ts';
 import { assertDataRoomAccess, assertOwns } from '../plugins/auth.ts';
@@ -49,6 +50,14 @@ const loanSchema = z
     collateralValuationDate: z.string().nullable(),
     lienPosition: z.number().int().nullable(),
     extra: z.record(z.string(), z.string()).describe('columns of the tape that LOAN_TAPE.md does not define'),
+    resolution: z
+      .enum(resolutionKinds)
+      .nullable()
+      .describe('the resolution the first remittance report giving one gave (null: none yet); final'),
+    resolvedAt: z.iso.date().nullable().describe('the period end (UTC) of the report that resolved it'),
+    collectedToDate: z
+      .string()
+      .describe('sum of `collected` over the stored remittance reports, pay-token base units'),
   })
   .meta({ id: 'Loan' });
 

@@ -1,12 +1,17 @@
 import { type FastifyPluginAsyncZod, ResponseSerializationError } from 'fastify-type-provider-zod';
+import { getAddress } from 'viem';
 import { z } from 'zod';
 import {
   getPortfolio,
   isValidSortKey,
   listPortfolios,
+  type PortfolioRow,
   type PortfolioSort,
+  type TrancheRow,
 } from '../../core/catalog/listing.ts';
 import { createDraftPortfolio } from '../../core/catalog/portfolios.ts';
+import { readTrancheState } from '../../core/chain/actions.ts';
+import type { ChainPublicClient } from '../../core/chain/clients.ts';
 import { NotFoundError, ValidationFailedError } from '../../core/platform/errors/index.ts';
 import { globalPlugin } from '../plugins/global-plugin.ts';
 import { listingCachePlugin } from '../plugins/listing-cache.ts';
@@ -119,6 +124,22 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     },
   );
 
+  /**
+   * Interest arrears are chain state no event carries: read from `Portfolio.trancheState` when the app has a
+   * client of the portfolio's chain and the close is indexed; else they stay null. A failed read leaves them null.
+   */
+  async function withArrears(portfolio: PortfolioRow, tranches: TrancheRow[], closed: boolean) {
+    const chain = app.chain as ChainPublicClient | null;
+    if (!closed || chain === null || portfolio.portfolio_address === null || portfolio.chain_id === null)
+      return tranches;
+    const states = await (async () => {
+      if ((await chain.getChainId()) !== portfolio.chain_id) return null;
+      return readTrancheState(chain, { portfolio: getAddress(portfolio.portfolio_address as string) });
+    })().catch(() => null);
+    if (states === null || states.length !== tranches.length) return tranches;
+    return tranches.map((t, i) => ({ ...t, interest_arrears: states[i].arrears.toString() }));
+  }
+
   app.get(
     '/v1/portfolios/:id',
     {
@@ -133,7 +154,8 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       const { id } = request.params;
       const found = isUuid(id) ? await getPortfolio(app.db.pool, id) : null;
       if (found === null) throw new NotFoundError('Portfolio', id);
-      return toPortfolioDetail(found.portfolio, found.tranches, found.offering);
+      const tranches = await withArrears(found.portfolio, found.tranches, found.offering !== null);
+      return toPortfolioDetail(found.portfolio, tranches, found.offering);
     },
   );
 };

@@ -4,7 +4,10 @@ import {
   assertReportable,
   findRemittanceReport,
   ingestRemittanceReport,
+  periodInvalid,
+  periodRequestProblems,
   remittanceTooLarge,
+  utcToday,
 } from '../../core/catalog/remittance-reports.ts';
 import { NotFoundError } from '../../core/platform/errors/index.ts';
 import { findPortfolio } from '../../core/servicing/recoveries.ts';
@@ -22,9 +25,27 @@ const reportSchema = z
     total: z.string().describe('sum of `collected`, pay-token base units'),
     loanCount: z.number().int(),
     resolvedCount: z.number().int().describe('lines with a resolution'),
+    periodStart: z.iso.date().describe('first day of the reporting period (UTC)'),
+    periodEnd: z.iso.date().describe('last day of the reporting period (UTC), included'),
     createdAt: z.iso.datetime(),
   })
   .meta({ id: 'RemittanceReport' });
+
+const periodQuerySchema = z.object({
+  periodStart: z
+    .string()
+    .max(20)
+    .optional()
+    .describe(
+      "YYYY-MM-DD, first day of the period; default: the day after the previous report's periodEnd, or for " +
+        "the first report the offering's close date (indexed), else the publish date",
+    ),
+  periodEnd: z
+    .string()
+    .max(20)
+    .optional()
+    .describe('YYYY-MM-DD, last day of the period (included), not in the future; default: today (UTC)'),
+});
 
 const reportRejectedSchema = z.object({
   statusCode: z.literal(422),
@@ -77,9 +98,15 @@ export const remittanceReportRoutes: FastifyPluginAsyncZod = async (app) => {
           'cell (as the loan tape; a missing loan at the row after the last) and stores nothing. Stored with ' +
           'the SHA-256 of the bytes: 201; the same bytes again answer the stored report (200). A recovery ' +
           'with `{ amount, reportId }` deposits exactly its total and anchors its hash. 409 before publish. ' +
+          'The reporting period (`periodStart`..`periodEnd`, both included): every `collected_on` inside ' +
+          "it (else 422 on the cell); a portfolio's periods follow one another (each starts after the " +
+          "previous report's periodEnd, else 409 `PERIOD_OVERLAP`); a bad period 400. A loan resolved by an " +
+          'earlier report cannot collect again (422 on `collected`) nor take another resolution (422 on ' +
+          "`resolution`); the loans' resolution and collected-to-date are updated with the report. " +
           'Limits: `LOAN_TAPE_MAX_BYTES` (413), `LOAN_TAPE_UPLOAD_TIMEOUT_MS` (408).',
         consumes: ['text/csv'],
         params: idParamsSchema,
+        querystring: periodQuerySchema,
         body: z.unknown().describe('the CSV bytes'),
         response: {
           200: reportSchema,
@@ -93,6 +120,11 @@ export const remittanceReportRoutes: FastifyPluginAsyncZod = async (app) => {
       const portfolio = await findPortfolio(app.prisma, request.params.id);
       assertServicer(request.principal, portfolio, 'send its remittance reports');
       assertReportable(portfolio);
+      // the period on its own, before the body is read (against the stored reports: in the transaction)
+      const today = utcToday();
+      const period = { periodStart: request.query.periodStart, periodEnd: request.query.periodEnd };
+      const problems = periodRequestProblems(period, today);
+      if (problems.length > 0) throw periodInvalid(problems);
       request.audit = { type: 'portfolio', id: portfolio.id, details: { action: 'remittance-report' } };
       // 1. the body to a file (hashed as it arrives), with no connection held while the client sends it
       const spooled = await spoolCsvUpload(app.config, request.body, request.headers, reply, {
@@ -111,6 +143,8 @@ export const remittanceReportRoutes: FastifyPluginAsyncZod = async (app) => {
             sha256: spooled.sha256 as string,
             size: spooled.size,
             submittedBy: principal?.kind === 'apiKey' ? `${principal.role}:${principal.owner}` : 'unknown',
+            period,
+            today,
           }),
         );
         request.audit.details = {
@@ -118,6 +152,8 @@ export const remittanceReportRoutes: FastifyPluginAsyncZod = async (app) => {
           reportId: report.id,
           sha256: report.sha256,
           total: report.total,
+          periodStart: report.periodStart,
+          periodEnd: report.periodEnd,
           existing,
         };
         reply.header('location', `/v1/portfolios/${portfolio.id}/remittance-reports/${report.id}`);

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { fundReserve } from '../../core/catalog/reserve.ts';
 import { findPortfolio } from '../../core/servicing/recoveries.ts';
 import {
-  fundReserve,
   getResolution,
   proposeResolution,
   resolutionIntent,

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { getAddress } from 'viem';
-import { PreviewUnsupportedError, previewRecovery, previewRecoveryV2 } from '../../core/chain/actions.ts';
+import { PreviewUnsupportedError, previewRecoveryV2 } from '../../core/chain/actions.ts';
 import { ChainError } from '../../core/chain/errors.ts';
 import { ConflictError, NotFoundError, ServiceUnavailableError } from '../../core/platform/errors/index.ts';
 import { errorResponses, idParamsSchema, isUuid } from '../schemas/common.ts';
@@ -28,8 +28,10 @@ export const waterfallRoutes: FastifyPluginAsyncZod = async (app) => {
           '(the contract refuses recoveries before close). With `final: true` it previews the resolving ' +
           'recovery (`depositFinalRecovery`, waterfall spec v2): the same allocation, plus per tranche the ' +
           '`principalWrittenOff` and `interestWrittenOff` the amount does not cover, and the reserve’s ' +
-          '`released`, `drawn`, `replenished`, `balanceAfter` (0 without a reserve); 409 once resolved, or for ' +
-          'a portfolio with a collection-ratio trigger (`details.unsupported: ["trigger"]`, not mirrored yet). ' +
+          '`released`, `drawn`, `replenished`, `balanceAfter` (0 without a reserve); 409 once resolved. A ' +
+          'portfolio with spec-v2 terms (a reserve target or a trigger) is previewed through the v2 waterfall ' +
+          'with or without `final`, and answers `reserve` and `trigger { breached, collected, planned }` (the ' +
+          'clock from the indexed offering close: 409 `details.unsupported: ["trigger"]` until it is indexed). ' +
           'Whether a resolution is proposed and executable is not checked.',
         params: idParamsSchema,
         body: waterfallPreviewBodySchema,
@@ -62,19 +64,26 @@ export const waterfallRoutes: FastifyPluginAsyncZod = async (app) => {
       const amount = BigInt(request.body.amount);
       const at = BigInt(Math.floor(asOfMs / 1000));
       const final = request.body.final === true;
-      const chain = app.chain as Parameters<typeof previewRecovery>[0];
+      const chain = app.chain as Parameters<typeof previewRecoveryV2>[0];
       const address = getAddress(portfolio.portfolioAddress);
-      let preview:
-        | Awaited<ReturnType<typeof previewRecovery>>
-        | Awaited<ReturnType<typeof previewRecoveryV2>>;
+      // the trigger's clock runs from the offering close (indexed OfferingClosed; the contract keeps it to itself)
+      const closed = await app.prisma.offeringClosedEvent.findFirst({
+        where: { portfolio: { equals: address, mode: 'insensitive' } },
+        orderBy: [{ blockNumber: 'desc' }, { logIndex: 'desc' }],
+        select: { closedAt: true },
+      });
+      let preview: Awaited<ReturnType<typeof previewRecoveryV2>>;
       let v2: Awaited<ReturnType<typeof previewRecoveryV2>> | undefined;
       try {
-        if (final) {
-          v2 = await previewRecoveryV2(chain, { portfolio: address, amount, at, final: true });
-          preview = v2;
-        } else {
-          preview = await previewRecovery(chain, { portfolio: address, amount, at });
-        }
+        preview = await previewRecoveryV2(chain, {
+          portfolio: address,
+          amount,
+          at,
+          final,
+          closedAt: closed?.closedAt,
+        });
+        // spec v1 terms and not final: the answer is v1's, exactly (v2 without terms is v1)
+        if (final || preview.reserveTargetBps !== 0 || preview.collectionRatioBps !== 0) v2 = preview;
       } catch (error) {
         if (error instanceof ChainError && error.errorName === 'RecoveryBeforeClose') {
           throw new ConflictError(
@@ -128,7 +137,12 @@ export const waterfallRoutes: FastifyPluginAsyncZod = async (app) => {
         ...(v2 === undefined
           ? {}
           : {
-              final: true as const,
+              ...(final ? { final: true as const } : {}),
+              trigger: {
+                breached: v2.triggerBreached,
+                collected: v2.collected.toString(),
+                planned: v2.planned.toString(),
+              },
               reserve: {
                 released: v2.reserve.released.toString(),
                 drawn: v2.reserve.drawn.toString(),

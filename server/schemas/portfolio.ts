@@ -177,10 +177,19 @@ export const trancheSchema = z.object({
   priceBps: z.number().int(),
   residual: z.boolean(),
   address: z.string().nullable(),
-  sold: z.string(),
-  outstanding: z.string(),
-  interestArrears: z.string(),
-  paidToDate: z.string(),
+  sold: z
+    .string()
+    .describe('face sold, pay-token base units (from the chain index: purchases, then the close)'),
+  outstanding: z
+    .string()
+    .describe('principal outstanding (0 before the close; sold minus principal paid and written off)'),
+  interestArrears: z
+    .string()
+    .nullable()
+    .describe(
+      'interest arrears as of the last recovery (chain state, read from the chain; null without one)',
+    ),
+  paidToDate: z.string().describe('everything paid to the tranche by indexed recoveries'),
 });
 
 export const portfolioSummarySchema = z

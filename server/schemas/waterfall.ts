@@ -67,7 +67,18 @@ export const waterfallPreviewSchema = z.object({
   undistributed: uint,
   /** Present (true) only when the body asked for `final: true`. */
   final: z.literal(true).optional(),
+  /** With `final: true` or spec-v2 terms: the reserve's movements. */
   reserve: waterfallPreviewReserveSchema.optional(),
+  /** With `final: true` or spec-v2 terms: the trigger test (`breached` false without a trigger). */
+  trigger: z
+    .object({
+      breached: z.boolean(),
+      collected: uint.meta({ description: 'collections so far, this recovery included' }),
+      planned: uint.meta({
+        description: "the business plan's cumulative at the recovery's clock (0 without a trigger)",
+      }),
+    })
+    .optional(),
 });
 
 export type WaterfallPreview = z.infer<typeof waterfallPreviewSchema>;

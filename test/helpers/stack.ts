@@ -80,7 +80,12 @@ export async function createStackApp(
 /** The distribution tests' app: `createStackApp` with its own BullMQ prefix, 3 attempts 200 ms apart. */
 export function createDistributionApp(
   testStack: TestStack,
-  options: { name: string; deploymentFile?: boolean; overrides?: Partial<Config> },
+  options: {
+    name: string;
+    deploymentFile?: boolean;
+    overrides?: Partial<Config>;
+    prepare?: (dir: string) => Promise<void>;
+  },
 ): Promise<StackApp> {
   return createStackApp(testStack, {
     ...options,

@@ -615,6 +615,10 @@ describe('GET /v1/portfolios/:id/loans', () => {
       jurisdiction: 'GR',
       originationDate: '2012-01-03',
       extra: { region: 'R2' },
+      // no remittance report yet: no resolution, nothing collected
+      resolution: null,
+      resolvedAt: null,
+      collectedToDate: '0',
     });
   });
 

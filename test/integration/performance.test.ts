@@ -126,31 +126,50 @@ const bps = (a: bigint, b: bigint) => (b === 0n ? null : Number((a * 10_000n) / 
 
 // ------------------------------------------------------------------ remittance reports
 
-/** collected (whole currency units) and resolution per loan of each report, in deposit order. */
-type ReportSpec = Record<number, { collected: number; resolution?: string }>;
+/**
+ * collected (whole currency units) and resolution per loan of each report, in deposit order, and the
+ * report's period (the reports are stored in this order, each period after the previous one). A loan's
+ * resolution is final and a resolved loan collects no more (the API refuses either).
+ */
+type ReportSpec = {
+  period: { start: string; end: string };
+  lines: Record<number, { collected: number; resolution?: string }>;
+};
 const REPORTS: ReportSpec[] = [
   // recovery 1: 1,000
-  { 0: { collected: 1_000, resolution: 'settled' } },
+  {
+    period: { start: '2026-01-01', end: '2026-01-31' },
+    lines: { 0: { collected: 1_000, resolution: 'settled' } },
+  },
   // recovery 2: 200,000
-  Object.fromEntries(
-    Array.from({ length: 10 }, (_, i) => [
-      i,
-      { collected: 20_000, resolution: { 1: 'written_off', 2: 'sold', 3: 'settled' }[i] },
-    ]),
-  ),
-  // the final recovery: 30,000; loan 1 restructured after all (the latest report decides)
-  { 4: { collected: 30_000, resolution: 'foreclosed' }, 1: { collected: 0, resolution: 'restructured' } },
+  {
+    period: { start: '2026-02-01', end: '2026-02-28' },
+    lines: Object.fromEntries(
+      Array.from({ length: 10 }, (_, i) => [
+        i + 1,
+        { collected: 20_000, resolution: { 1: 'written_off', 2: 'sold', 3: 'settled' }[i + 1] },
+      ]),
+    ),
+  },
+  // the final recovery: 30,000; loan 11 restructured without a collection
+  {
+    period: { start: '2026-04-01', end: '2026-04-30' },
+    lines: {
+      4: { collected: 30_000, resolution: 'foreclosed' },
+      11: { collected: 0, resolution: 'restructured' },
+    },
+  },
 ];
-/** Stored, never deposited: counts for nothing. */
+/** Stored (between the second and the final report), never deposited: counts for nothing. */
 const UNDEPOSITED: ReportSpec = {
-  5: { collected: 1, resolution: 'settled' },
-  6: { collected: 2, resolution: 'sold' },
+  period: { start: '2026-03-01', end: '2026-03-31' },
+  lines: { 5: { collected: 1, resolution: 'settled' }, 6: { collected: 2, resolution: 'sold' } },
 };
 
-function reportCsv(spec: ReportSpec): string {
+function reportCsv({ period, lines: spec }: ReportSpec): string {
   const lines = Array.from({ length: LOANS }, (_, i) => {
     const line = spec[i];
-    return `${loanId(i)},${line?.collected ?? 0},${line ? '2026-06-30' : ''},${line?.resolution ?? ''}`;
+    return `${loanId(i)},${line?.collected ?? 0},${line ? period.end : ''},${line?.resolution ?? ''}`;
   });
   return `loan_id,collected,collected_on,resolution\n${lines.join('\n')}\n`;
 }
@@ -158,7 +177,7 @@ function reportCsv(spec: ReportSpec): string {
 async function postReport(spec: ReportSpec): Promise<Hex> {
   const res = await app.inject({
     method: 'POST',
-    url: `/v1/portfolios/${portfolioId}/remittance-reports`,
+    url: `/v1/portfolios/${portfolioId}/remittance-reports?periodStart=${spec.period.start}&periodEnd=${spec.period.end}`,
     headers: { ...servicerKey, 'content-type': 'text/csv' },
     payload: reportCsv(spec),
   });
@@ -188,9 +207,9 @@ function expectedLoans(deposited: number) {
   for (let i = 0; i < LOANS; i++) {
     let resolution: string | undefined;
     let collected = 0n;
-    for (const spec of REPORTS.slice(0, deposited)) {
-      collected += USD(spec[i]?.collected ?? 0);
-      resolution = spec[i]?.resolution ?? resolution;
+    for (const { lines } of REPORTS.slice(0, deposited)) {
+      collected += USD(lines[i]?.collected ?? 0);
+      resolution = lines[i]?.resolution ?? resolution;
     }
     if (resolution === undefined) continue;
     const cells = loanRow(i);
@@ -511,7 +530,7 @@ describe('GET /v1/portfolios/:id/performance', () => {
       USD(100_000).toString(),
     ]);
     expect(BigInt(senior.principalWrittenOff) + BigInt(mezzanine.principalWrittenOff)).toBeGreaterThan(0n);
-    // loans: loan 1 restructured by the last report, loan 4 foreclosed
+    // loans: loan 11 restructured by the last report, loan 4 foreclosed
     expect(
       body.loans.byResolution.map((g: { resolution: string; loans: number }) => [g.resolution, g.loans]),
     ).toEqual([
@@ -519,6 +538,7 @@ describe('GET /v1/portfolios/:id/performance', () => {
       ['restructured', 1],
       ['settled', 2],
       ['sold', 1],
+      ['written_off', 1],
     ]);
   });
 });

@@ -11,11 +11,12 @@
 import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { type Address, erc20Abi, parseEventLogs } from 'viem';
+import { type Address, erc20Abi, parseEventLogs, zeroAddress } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPortfolio, mintTestStablecoin } from '../../core/chain/actions.ts';
 import type { ChainClients } from '../../core/chain/clients.ts';
+import { type Order, signOrder } from '../../core/chain/contracts/marketplace.ts';
 import type { DeployedStack } from '../../core/chain/deploy.ts';
 import { portfolioAbi } from '../../core/chain/generated/index.ts';
 import { DEV_SERVICER_KEY_FILE } from '../../core/servicing/dev-servicer.ts';
@@ -411,6 +412,43 @@ describe('reserve funding, resolution and the final recovery over REST', () => {
     );
     expectCode(await request('POST', url, servicerKey), 409, 'PORTFOLIO_RESOLVED');
     expectCode(await request('DELETE', url, admin), 409, 'PORTFOLIO_RESOLVED');
+    // the tranche tokens no longer transfer: a sell order is refused before it is stored
+    const senior = portfolio.tranches[0] as Address;
+    const order: Order = {
+      maker: holder.account.address,
+      taker: zeroAddress,
+      tranche: senior,
+      payToken: stack.testStablecoin as Address,
+      sellAmount: 10n ** 18n,
+      price: usd(1n),
+      expiry: (await deployer.publicClient.getBlock()).timestamp + 86_400n,
+      salt: 7n,
+      counter: 0n,
+      partialFill: true,
+      maxFeeBps: 100,
+    };
+    const signature = await signOrder(privateKeyToAccount(anvil.accounts[3].privateKey), {
+      marketplace: stack.marketplace as Address,
+      chainId: anvil.chainId,
+      order,
+    });
+    const orders = await t.db.prisma.order.count();
+    const placed = await request('POST', '/v1/orders', undefined, {
+      order: Object.fromEntries(
+        Object.entries(order).map(([k, v]) => [k, typeof v === 'bigint' ? v.toString() : v]),
+      ),
+      signature,
+    });
+    expectCode(placed, 409, 'PORTFOLIO_RESOLVED');
+    expect(await t.db.prisma.order.count()).toBe(orders);
+    await expect(
+      holder.walletClient.writeContract({
+        address: senior,
+        abi: erc20Abi,
+        functionName: 'transfer',
+        args: [anvil.accounts[4].address, 1n],
+      }),
+    ).rejects.toThrow();
     expect(await sideEffects(portfolio.portfolio)).toEqual(before);
   });
 
@@ -427,5 +465,40 @@ describe('reserve funding, resolution and the final recovery over REST', () => {
       'GUARDIAN_NOT_HELD',
     );
     expect(await sideEffects(other.portfolio)).toEqual(before);
+  });
+
+  it('a second proposal while the first is still unmined answers that one, sending nothing', async () => {
+    const third = await portfolioOnChain({ v2: true });
+    await closeOverRest(third.id);
+    const url = `/v1/portfolios/${third.id}/resolution`;
+    const testClient = createAnvilTestClient(anvil.rpcUrl);
+    let firstId = '';
+    await testClient.setAutomine(false);
+    try {
+      const first = await request('POST', url, servicerKey);
+      expectCode(first, 202);
+      firstId = first.json().id;
+      expect(first.json()).toMatchObject({ status: 'pending', executableAt: null });
+      const nonce = await deployer.publicClient.getTransactionCount({
+        address: platformAddress,
+        blockTag: 'pending',
+      });
+      const second = await request('POST', url, servicerKey);
+      expectCode(second, 202);
+      expect(second.json()).toMatchObject({ id: first.json().id, txHash: first.json().txHash });
+      expect(
+        await deployer.publicClient.getTransactionCount({ address: platformAddress, blockTag: 'pending' }),
+      ).toBe(nonce);
+    } finally {
+      await testClient.setAutomine(true);
+      await testClient.mine({ blocks: 1 });
+    }
+    await waitMined(firstId);
+    expect((await request('GET', url)).json()).toMatchObject({ status: 'resolving' });
+    expect(
+      await t.db.prisma.relayTx.count({
+        where: { kind: 'proposeResolution', refId: { startsWith: `${third.id}:` } },
+      }),
+    ).toBe(1);
   });
 });

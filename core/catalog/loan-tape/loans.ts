@@ -5,6 +5,7 @@
  */
 import type pg from 'pg';
 import type { PrismaClient } from '../../db/index.ts';
+import type { ResolutionKind } from '../remittance-reports.ts';
 import type { borrowerTypes, collateralTypes, legalStatuses, loanAssetClasses } from './rules.ts';
 
 export type LoanView = {
@@ -30,6 +31,12 @@ export type LoanView = {
   lienPosition: number | null;
   /** columns of the tape that the format does not define */
   extra: Record<string, string>;
+  /** servicing state from the remittance reports: the loan's resolution (null: none yet), final */
+  resolution: ResolutionKind | null;
+  /** the period end of the report that resolved it, YYYY-MM-DD */
+  resolvedAt: string | null;
+  /** sum of `collected` over the stored remittance reports, pay-token base units (decimal string) */
+  collectedToDate: string;
 };
 
 export type ListLoansParameters = {
@@ -73,6 +80,9 @@ type LoanRow = {
   collateral_valuation_date: string | null;
   lien_position: number | null;
   extra: Record<string, string>;
+  resolution: ResolutionKind | null;
+  resolved_at: string | null;
+  collected_to_date: string;
 };
 
 export async function listLoans(db: pg.Pool, q: ListLoansParameters): Promise<ListLoansReturnType> {
@@ -98,7 +108,8 @@ export async function listLoans(db: pg.Pool, q: ListLoansParameters): Promise<Li
             legal_balance, days_past_due, to_char(date_of_default, 'YYYY-MM-DD') AS date_of_default,
             to_char(last_payment_date, 'YYYY-MM-DD') AS last_payment_date, legal_status, jurisdiction,
             collateral_type, collateral_value,
-            to_char(collateral_valuation_date, 'YYYY-MM-DD') AS collateral_valuation_date, lien_position, extra
+            to_char(collateral_valuation_date, 'YYYY-MM-DD') AS collateral_valuation_date, lien_position, extra,
+            resolution, to_char(resolved_at, 'YYYY-MM-DD') AS resolved_at, collected_to_date::text AS collected_to_date
      FROM loan WHERE ${where.join(' AND ')} ORDER BY loan_id LIMIT ${param(q.limit + 1)}`,
     values,
   );
@@ -130,6 +141,9 @@ const toLoanView = (r: LoanRow): LoanView => ({
   collateralValuationDate: r.collateral_valuation_date,
   lienPosition: r.lien_position,
   extra: r.extra,
+  resolution: r.resolution,
+  resolvedAt: r.resolved_at,
+  collectedToDate: r.collected_to_date,
 });
 
 export type TapeStatistics = {

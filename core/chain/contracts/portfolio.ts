@@ -189,3 +189,37 @@ export function readPortfolioLayout(
     return { terms, tokens, trancheTerms };
   });
 }
+
+/** The portfolio's spec-v2 state on-chain (at `blockNumber`, default latest): risk terms, reserve, resolution, collections. */
+export async function readRiskState(client: PublicClient, portfolio: Address, blockNumber?: bigint) {
+  const read = <F extends 'riskTerms' | 'reserve' | 'resolution' | 'collected'>(functionName: F) =>
+    readChain('Portfolio', functionName, () =>
+      client.readContract({ address: portfolio, abi: portfolioAbi, functionName, blockNumber }),
+    );
+  const [riskTerms, reserve, resolution, collected] = await Promise.all([
+    read('riskTerms'),
+    read('reserve'),
+    read('resolution'),
+    read('collected'),
+  ]);
+  const [reserveTargetBps, collectionRatioBps, businessPlan, resolutionDelay] = riskTerms as readonly [
+    bigint,
+    bigint,
+    readonly { atSeconds: bigint; cumulative: bigint }[],
+    bigint,
+  ];
+  const [reserveBalance, reserveFunded] = reserve as readonly [bigint, bigint];
+  const [executableAt, resolved] = resolution as readonly [bigint, boolean];
+  return {
+    reserveTargetBps: Number(reserveTargetBps),
+    collectionRatioBps: Number(collectionRatioBps),
+    businessPlan: businessPlan.map((p) => ({ atSeconds: BigInt(p.atSeconds), cumulative: p.cumulative })),
+    resolutionDelay,
+    reserveBalance,
+    reserveFunded,
+    executableAt,
+    resolved,
+    collected: collected as bigint,
+  };
+}
+export type RiskState = Awaited<ReturnType<typeof readRiskState>>;
