@@ -83,7 +83,7 @@ describe('npm run demo on the embedded services of npm start', () => {
     expect(result.recoveries.map((r) => r.final)).toEqual([false, false, true]);
     expect(result.recoveries.map((r) => r.amount)).toEqual([
       ...RECOVERIES.map((r) => whole(r.units)),
-      whole(FINAL_RECOVERY),
+      whole(FINAL_RECOVERY.units),
     ]);
     expect(result.verification.length).toBe(3);
     expect(result.verification.every((v) => v.ok)).toBe(true);

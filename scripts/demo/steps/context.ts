@@ -52,7 +52,15 @@ export type DemoRecovery = {
   /** The resolving recovery (`final: true`, after the resolution's veto window). */
   final: boolean;
   /** The remittance report behind it (`POST …/remittance-reports`): its id, total and loans resolved. */
-  report: { id: string; total: bigint; loanCount: number; resolvedCount: number };
+  report: {
+    id: string;
+    total: bigint;
+    loanCount: number;
+    resolvedCount: number;
+    /** The reporting period the API gave it (its defaults: after the previous report's, to today). */
+    periodStart: string;
+    periodEnd: string;
+  };
   reportSha256: string;
   txHash: Hex;
   blockNumber: bigint;
@@ -177,8 +185,11 @@ export const RECOVERIES = [
   { month: 12, units: 1_000_000n },
 ] as const;
 
-/** The resolving recovery (whole pay units), after the resolution's veto window: what is left is written off. */
-export const FINAL_RECOVERY = 700_000n;
+/**
+ * The resolving recovery (whole pay units), a month after the breach, once the resolution's veto
+ * window is over: the last loans settled, sold or written off; what it cannot pay is written off.
+ */
+export const FINAL_RECOVERY = { month: 13, units: 700_000n } as const;
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

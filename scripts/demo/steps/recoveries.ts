@@ -81,7 +81,7 @@ export async function depositRecovery(
   servicing.periodStart = periodEnd;
   info(
     `remittance report ${report.id} (sha256 ${report.sha256.slice(0, 16)}...): ${report.loanCount.toLocaleString('en-US')} loans, ` +
-      `total ${formatPay(report.total)}, ${report.resolvedCount} loans resolved in it`,
+      `total ${formatPay(report.total)}, ${report.resolvedCount} loans resolved in it, period ${report.periodStart} to ${report.periodEnd}`,
   );
   if (report.total !== amount)
     throw new Error(`the report's total ${report.total} is not the deposit ${amount}`);
@@ -143,6 +143,8 @@ export async function depositRecovery(
       total: report.total,
       loanCount: report.loanCount,
       resolvedCount: report.resolvedCount,
+      periodStart: report.periodStart,
+      periodEnd: report.periodEnd,
     },
     reportSha256: report.sha256,
     txHash: recoveryRow.txHash,

@@ -82,7 +82,12 @@ export function remittanceReportCsv(parameters: RemittanceReportParameters): str
   return `${lines.join('\n')}\n`;
 }
 
-/** Uploads the report (with the admin key, which the route takes beside the servicer's) and answers what was stored. */
+/**
+ * Uploads the report (with the admin key, which the route takes beside the servicer's) with the API's
+ * default reporting period (from the day after the previous report's end, the close's date for the
+ * first, to today: the chain's date, ahead of the wall clock once the demo moved it) and answers what
+ * was stored.
+ */
 export async function uploadRemittanceReport(
   ctx: RunningContext,
   parameters: Omit<RemittanceReportParameters, 'seed' | 'loans'>,
@@ -98,6 +103,8 @@ export async function uploadRemittanceReport(
     total: BigInt(stored.total),
     loanCount: stored.loanCount,
     resolvedCount: stored.resolvedCount,
+    periodStart: stored.periodStart,
+    periodEnd: stored.periodEnd,
     sha256: stored.sha256,
   };
 }

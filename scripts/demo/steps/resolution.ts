@@ -8,7 +8,14 @@
 import type { TypedDataDefinition } from 'viem';
 import { ApiError, type Json } from '../api.ts';
 import { advanceChainClock, chainDate } from './clock.ts';
-import { FINAL_RECOVERY, formatPay, RECOVERIES, type RunningContext, whole } from './context.ts';
+import {
+  FINAL_RECOVERY,
+  formatPay,
+  MONTH_SECONDS,
+  RECOVERIES,
+  type RunningContext,
+  whole,
+} from './context.ts';
 import { depositRecovery } from './recoveries.ts';
 
 export async function resolvePortfolio(ctx: RunningContext): Promise<void> {
@@ -57,11 +64,17 @@ export async function resolvePortfolio(ctx: RunningContext): Promise<void> {
   const executableAt = BigInt(state.executableAt);
   result.resolution = { vetoed, executableAt };
 
-  await advanceChainClock(ctx, executableAt, 'past the veto window');
+  // the last collections come in a month later, long after the veto window
+  const finalAt = (result.closedAt as bigint) + BigInt(FINAL_RECOVERY.month) * MONTH_SECONDS;
+  await advanceChainClock(
+    ctx,
+    finalAt > executableAt ? finalAt : executableAt,
+    `past the veto window, to month ${FINAL_RECOVERY.month} after the close, when the servicer remits the last collections`,
+  );
   const open: Json = await api.request('GET', `/v1/portfolios/${portfolioId}/resolution`, { auth: false });
   info(`resolution executable: ${open.executable} (chain time ${open.chainTime})`);
 
-  const amount = whole(FINAL_RECOVERY);
+  const amount = whole(FINAL_RECOVERY.units);
   info(
     `final recovery: the servicer deposits ${formatPay(amount)} with the report that resolves every loan left`,
   );

@@ -6,7 +6,7 @@ export async function fundServicer(ctx: PublishedContext): Promise<void> {
   const { api, base, servicer, step, info } = ctx;
   const { portfolio, payToken } = ctx.deployed;
   step('Servicer: test stablecoin for the collections, and an allowance to the Portfolio');
-  const totalRecoveries = RECOVERIES.reduce((a, r) => a + r.units, FINAL_RECOVERY);
+  const totalRecoveries = RECOVERIES.reduce((a, r) => a + r.units, FINAL_RECOVERY.units as bigint);
   await api.request('POST', '/v1/dev/faucet', {
     body: { address: servicer.account.address, amount: totalRecoveries.toString() },
     auth: false,
