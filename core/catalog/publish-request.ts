@@ -32,7 +32,12 @@ export class PublishEnqueueError extends BaseError {
 /** What the undo writes into `portfolio.publishError` and `job.error`. */
 export const ENQUEUE_FAILED_REASON = 'the job queue was unavailable; publish again';
 
-export type PublishCandidate = PublishSnapshot & { id: string; owner: string };
+export type PublishCandidate = PublishSnapshot & {
+  id: string;
+  owner: string;
+  /** the draft's initial reserve (base units), null: none */
+  reserveInitial: { isZero: () => boolean } | null;
+};
 
 /** The portfolio as a publish request sees it (owner, status, tape hash, tranche count), or 404. */
 export async function findPublishCandidate(context: CatalogContext, id: string): Promise<PublishCandidate> {
@@ -45,6 +50,7 @@ export async function findPublishCandidate(context: CatalogContext, id: string):
           status: true,
           tapeSha256: true,
           reserveTargetBps: true,
+          reserveInitial: true,
           triggerCollectionRatioBps: true,
           _count: { select: { tranches: true, businessPlan: true } },
         },

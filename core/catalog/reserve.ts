@@ -54,6 +54,13 @@ export type FundReserveParameters = {
   amount: bigint;
   /** One funding per key (a retried request with the same key answers the same funding); default: a new one. */
   requestKey?: string;
+  /**
+   * The issuer treasury may be shared by every issuer's portfolio (one `ISSUER_TREASURY_ADDRESS`, or the
+   * relayer key): an issuer may then put into its portfolio's reserve no more than the proceeds its own
+   * offering paid the treasury (indexed `Purchased` costs) minus what its reserve was funded with already
+   * (`Portfolio.reserve().funded`), so no issuer spends another's proceeds. Admins: no cap.
+   */
+  capToProceeds?: boolean;
 };
 
 /**
@@ -85,6 +92,26 @@ export async function fundReserve(context: ReserveContext, parameters: FundReser
       `The issuer treasury ${treasury} is not a key this platform holds: it calls Portfolio.fundReserve itself`,
       { details: { reason: 'TREASURY_NOT_HELD', issuerTreasury: treasury, portfolio: address } },
     );
+  }
+  if (parameters.capToProceeds === true) {
+    const [{ proceeds }] = await context.prisma.$queryRaw<{ proceeds: string }[]>`
+      SELECT coalesce(sum(cost), 0)::text AS proceeds FROM purchase_event
+      WHERE chain_id = ${context.chainId} AND lower(portfolio) = lower(${address})`;
+    const available = BigInt(proceeds) - risk.reserveFunded;
+    if (parameters.amount > available) {
+      throw new ConflictError(
+        "The issuer treasury is shared: an issuer funds its reserve only from its own offering's proceeds (an admin may fund more)",
+        {
+          details: {
+            path: 'body.amount',
+            reason: 'EXCEEDS_PORTFOLIO_PROCEEDS',
+            proceeds,
+            funded: risk.reserveFunded.toString(),
+            available: (available > 0n ? available : 0n).toString(),
+          },
+        },
+      );
+    }
   }
   const payToken = getAddress(terms.payToken);
   const { balance, allowance } = await readBalanceAndAllowance(context.publicClient, {

@@ -1,6 +1,7 @@
 /**
  * Development helpers. POST /v1/dev/faucet `{ address, amount }` mints `amount` whole test dollars to
- * `address`. It signs with a dedicated faucet key (not the platform key, whose nonces the worker and
+ * `address`. GET /v1/dev/accounts answers the platform's own accounts a local script needs to fund
+ * (the issuer treasury that funds a published portfolio's initial reserve, the faucet's token). It signs with a dedicated faucet key (not the platform key, whose nonces the worker and
  * relayer manage), given MINTER_ROLE and some ether by `prepareDevFaucet` (run by `npm start`, else on
  * first use).
  *
@@ -15,6 +16,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import {
   type Address,
   formatUnits,
+  getAddress,
   type Hex,
   isAddressEqual,
   keccak256,
@@ -137,6 +139,20 @@ const faucetResponseSchema = z.object({
   txHash: z.string(),
 });
 
+const accountsResponseSchema = z.object({
+  chainId: z.number().int(),
+  token: z.string().describe('the TestStablecoin the faucet mints (the default pay token)'),
+  faucet: z.string().describe("the faucet's own (public) key's address"),
+  issuerTreasury: z
+    .string()
+    .describe(
+      'issuer treasury of the portfolios this platform publishes: ISSUER_TREASURY_ADDRESS, else the platform signer',
+    ),
+  issuerTreasuryHeld: z
+    .boolean()
+    .describe('the treasury is the platform signer: publish can fund reserve.initial from it'),
+});
+
 export const devRoutes: FastifyPluginAsyncZod = async (app) => {
   const { config } = app;
   if (app.chain === null || config.RPC_URL === undefined) return;
@@ -170,6 +186,32 @@ export const devRoutes: FastifyPluginAsyncZod = async (app) => {
     return prepared;
   };
   let decimals: number | undefined;
+
+  app.get(
+    '/v1/dev/accounts',
+    {
+      schema: {
+        tags: ['dev'],
+        summary: "The platform's accounts a local script funds (local chains only)",
+        description:
+          'The issuer treasury (it funds `reserve.initial` at publish and `POST …/reserve/funding`; mint to it ' +
+          'with the faucet first) and the faucet token. Exists only where the faucet does.',
+        response: { 200: accountsResponseSchema, ...errorResponses(503) },
+      },
+    },
+    async () => {
+      const { relayerAddress } = await app.trading();
+      if (relayerAddress === undefined) throw new ServiceUnavailableError('The platform signer is not known');
+      const issuerTreasury = getAddress(config.ISSUER_TREASURY_ADDRESS ?? relayerAddress);
+      return {
+        chainId: local.chainId,
+        token,
+        faucet: DEV_FAUCET_ADDRESS,
+        issuerTreasury,
+        issuerTreasuryHeld: isAddressEqual(issuerTreasury, relayerAddress),
+      };
+    },
+  );
 
   app.post(
     '/v1/dev/faucet',

@@ -6,7 +6,7 @@ import {
   requestPublish,
 } from '../../core/catalog/publish-request.ts';
 import { assertPublishable } from '../../core/catalog/rules.ts';
-import { ServiceUnavailableError } from '../../core/platform/errors/index.ts';
+import { ForbiddenError, ServiceUnavailableError } from '../../core/platform/errors/index.ts';
 import { createJobQueues } from '../../core/platform/jobs.ts';
 import { assertOwns } from '../plugins/auth.ts';
 import { errorResponses, idParamsSchema } from '../schemas/common.ts';
@@ -46,6 +46,18 @@ export const publishRoutes: FastifyPluginAsyncZod = async (app) => {
       const { id } = request.params;
       const portfolio = await findPublishCandidate(catalog, id);
       assertOwns(request.principal, portfolio);
+      // the initial reserve comes out of the issuer treasury, which every issuer's portfolio may share
+      // (core/catalog/reserve.ts): only an admin spends it on a portfolio that has sold nothing yet
+      if (
+        portfolio.reserveInitial !== null &&
+        !portfolio.reserveInitial.isZero() &&
+        request.principal?.kind === 'apiKey' &&
+        request.principal.role !== 'admin'
+      ) {
+        throw new ForbiddenError(
+          'reserve.initial is funded from the shared issuer treasury at publish: an admin key publishes it (or publish without it and fund the reserve from the offering proceeds, POST /v1/portfolios/:id/reserve/funding)',
+        );
+      }
       assertPublishable(portfolio);
       if (queues === null) {
         throw new ServiceUnavailableError('Publishing needs the job queue (REDIS_URL is not configured)');

@@ -9,6 +9,7 @@ import {
   remittanceTooLarge,
   utcToday,
 } from '../../core/catalog/remittance-reports.ts';
+import type { ChainPublicClient } from '../../core/chain/clients.ts';
 import { NotFoundError } from '../../core/platform/errors/index.ts';
 import { findPortfolio } from '../../core/servicing/recoveries.ts';
 import { assertOwns } from '../plugins/auth.ts';
@@ -44,8 +45,34 @@ const periodQuerySchema = z.object({
     .string()
     .max(20)
     .optional()
-    .describe('YYYY-MM-DD, last day of the period (included), not in the future; default: today (UTC)'),
+    .describe(
+      "YYYY-MM-DD, last day of the period (included), not in the future; default: today (UTC; the chain's date when its clock is ahead)",
+    ),
 });
+
+/**
+ * Today (UTC) for a portfolio's reporting period: the later of the wall clock and the latest block of
+ * the portfolio's chain, the clock its close date (the first period's default start) and the servicer's
+ * intent deadlines already run on. On a public chain the two agree to the second; a local chain whose
+ * clock was moved forward (anvil `evm_increaseTime`, `npm run demo`) reports on its own dates instead
+ * of refusing every period after its close as "in the future". The wall clock without a client of the
+ * portfolio's chain, or when the chain does not answer.
+ */
+export async function reportingToday(
+  chain: ChainPublicClient | null,
+  portfolioChainId: number | null,
+  now: () => number = Date.now,
+): Promise<string> {
+  const wall = now();
+  if (chain === null || portfolioChainId === null) return utcToday(new Date(wall));
+  try {
+    if ((await chain.getChainId()) !== portfolioChainId) return utcToday(new Date(wall));
+    const block = await chain.getBlock({ blockTag: 'latest' });
+    return utcToday(new Date(Math.max(wall, Number(block.timestamp) * 1000)));
+  } catch {
+    return utcToday(new Date(wall));
+  }
+}
 
 const reportRejectedSchema = z.object({
   statusCode: z.literal(422),
@@ -121,7 +148,7 @@ export const remittanceReportRoutes: FastifyPluginAsyncZod = async (app) => {
       assertServicer(request.principal, portfolio, 'send its remittance reports');
       assertReportable(portfolio);
       // the period on its own, before the body is read (against the stored reports: in the transaction)
-      const today = utcToday();
+      const today = await reportingToday(app.chain as ChainPublicClient | null, portfolio.chainId);
       const period = { periodStart: request.query.periodStart, periodEnd: request.query.periodEnd };
       const problems = periodRequestProblems(period, today);
       if (problems.length > 0) throw periodInvalid(problems);

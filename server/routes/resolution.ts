@@ -142,6 +142,7 @@ export const resolutionRoutes: FastifyPluginAsyncZod = async (app) => {
         portfolioId: portfolio.id,
         amount: BigInt(request.body.amount),
         requestKey,
+        capToProceeds: request.principal?.kind !== 'apiKey' || request.principal.role !== 'admin',
       });
       request.audit = {
         type: 'portfolio',

@@ -366,6 +366,8 @@ describe('authentication before validation', () => {
     'GET /v1/portfolios/{id}/distributions',
     'GET /v1/distributions/{id}',
     'GET /v1/distributions/{id}/tree',
+    'GET /v1/portfolios/{id}/resolution',
+    'GET /v1/portfolios/{id}/performance',
   ];
 
   /** Every route of the app (its OpenAPI operations, built from the routes as they were added). */

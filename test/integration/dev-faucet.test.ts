@@ -87,6 +87,7 @@ describe('POST /v1/dev/faucet exists only on the local deployment of a node that
     await withApp(remote, stack, { CHAIN_ID: 31337 }, async (app) => {
       expect((await mint(app, remote.accounts[1].address)).statusCode).toBe(404);
       expect(await faucetIsMinter(remote, stack.testStablecoin!)).toBe(false);
+      expect((await app.inject({ method: 'GET', url: '/v1/dev/accounts' })).statusCode).toBe(404);
     });
   });
 
@@ -120,5 +121,32 @@ describe('POST /v1/dev/faucet exists only on the local deployment of a node that
       expect(res.json()).toMatchObject({ amountBaseUnits: '5000000', token: stack.testStablecoin });
       expect(await faucetIsMinter(local, stack.testStablecoin!)).toBe(true);
     });
+  });
+
+  it('GET /v1/dev/accounts answers the issuer treasury: the platform signer, or ISSUER_TREASURY_ADDRESS (not held)', async () => {
+    const stack = await deploy(local, local.accounts[0].privateKey);
+    const accounts = (app: App) => app.inject({ method: 'GET', url: '/v1/dev/accounts' });
+    await withApp(local, stack, { PLATFORM_PRIVATE_KEY: local.accounts[3].privateKey }, async (app) => {
+      const res = await accounts(app);
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.json()).toEqual({
+        chainId: local.chainId,
+        token: stack.testStablecoin,
+        faucet: DEV_FAUCET_ADDRESS,
+        issuerTreasury: local.accounts[3].address,
+        issuerTreasuryHeld: true,
+      });
+    });
+    const elsewhere = local.accounts[5].address;
+    await withApp(
+      local,
+      stack,
+      { PLATFORM_PRIVATE_KEY: local.accounts[3].privateKey, ISSUER_TREASURY_ADDRESS: elsewhere },
+      async (app) => {
+        const res = await accounts(app);
+        expect(res.statusCode, res.body).toBe(200);
+        expect(res.json()).toMatchObject({ issuerTreasury: elsewhere, issuerTreasuryHeld: false });
+      },
+    );
   });
 });

@@ -441,7 +441,11 @@ describe('POST /v1/portfolios/:id/publish', () => {
     await fundTreasury(initial);
     const before = await treasuryBalance();
     const { id } = await draft({ extra: v2Terms(initial) });
-    const job = await settled(t, (await publish(id)).json().job.id);
+    // the initial reserve spends the issuer treasury every portfolio may share: not an issuer's call
+    const refused = await publish(id);
+    expect(refused.statusCode, refused.body).toBe(403);
+    expect(await t.db.prisma.job.count({ where: { portfolioId: id } })).toBe(0);
+    const job = await settled(t, (await publish(id, admin)).json().job.id);
     expect(job.error).toBeNull();
     expect(job.status).toBe('succeeded');
     const portfolio = job.result.portfolioAddress as Address;
@@ -472,7 +476,7 @@ describe('POST /v1/portfolios/:id/publish', () => {
   it('an initial reserve above the treasury balance fails the job before anything is sent, the draft kept', async () => {
     const { id } = await draft({ extra: v2Terms((await treasuryBalance()) + 1n) });
     const relayRows = await t.db.prisma.relayTx.count();
-    const job = await settled(t, (await publish(id)).json().job.id);
+    const job = await settled(t, (await publish(id, admin)).json().job.id);
     expect(job.status).toBe('failed');
     expect(job.error).toMatch(/below the initial reserve/);
     expect(await t.db.prisma.relayTx.count()).toBe(relayRows);

@@ -20,6 +20,7 @@ import { type Order, signOrder } from '../../core/chain/contracts/marketplace.ts
 import type { DeployedStack } from '../../core/chain/deploy.ts';
 import { portfolioAbi } from '../../core/chain/generated/index.ts';
 import { DEV_SERVICER_KEY_FILE } from '../../core/servicing/dev-servicer.ts';
+import { createIndexer } from '../../worker/indexer/index.ts';
 import { type AnvilInstance, createAnvilTestClient } from '../helpers/anvil.ts';
 import type { TestApp } from '../helpers/app.ts';
 import { apiKeyHeaders, type Headers } from '../helpers/auth.ts';
@@ -107,6 +108,8 @@ async function portfolioOnChain(options: { v2: boolean; guardian?: Address }) {
     purchases: [[usd(800n), usd(200n), usd(100n)]],
     expiry: now + 10n * 365n * 86_400n,
   });
+  // the proceeds an issuer may put into its reserve are its indexed purchases
+  await createIndexer({ db: t.db, publicClient: deployer.publicClient, stack, confirmations: 0 }).syncOnce();
   const row = await recordPublishedPortfolio(t.db.prisma, {
     name: options.v2 ? 'Resolution v2' : 'Resolution v1',
     servicer: servicer.account.address,
@@ -190,8 +193,15 @@ describe('reserve funding, resolution and the final recovery over REST', () => {
       409,
       'RESERVE_NOT_CONFIGURED',
     );
+    // the treasury is shared by both portfolios: an issuer funds at most its own offering's proceeds
+    const greedy = await request('POST', url, issuer, { amount: (usd(1_010n) + 1n).toString() });
+    expectCode(greedy, 409, 'EXCEEDS_PORTFOLIO_PROCEEDS');
+    expect(greedy.json().details).toMatchObject({
+      proceeds: usd(1_010n).toString(),
+      available: usd(1_010n).toString(),
+    });
     // the treasury (the platform key) holds only the two offerings' proceeds: 2 × (800 + 160 + 50)
-    const res = await request('POST', url, issuer, { amount: usd(100_000n).toString() });
+    const res = await request('POST', url, admin, { amount: usd(100_000n).toString() });
     expectCode(res, 409, 'INSUFFICIENT_BALANCE');
     expect(res.json().details.missing).toBe((usd(100_000n) - usd(2_020n)).toString());
     expect(await sideEffects(portfolio.portfolio)).toEqual(before);

@@ -372,7 +372,10 @@ describe('issue 12: a spec-v2 portfolio from draft to resolution over REST', () 
       to: treasury,
       amount: reserveTerms.initial,
     });
-    const published = expectStatus(await api('POST', `/v1/portfolios/${portfolioId}/publish`, issuer), 202);
+    // the initial reserve spends the (shared) issuer treasury before anything was sold: an admin publishes it
+    const refused = expectStatus(await api('POST', `/v1/portfolios/${portfolioId}/publish`, issuer), 403);
+    expect(refused.message).toMatch(/reserve\.initial/);
+    const published = expectStatus(await api('POST', `/v1/portfolios/${portfolioId}/publish`, admin), 202);
     const job = await poll(
       'publish job',
       async () => expectStatus(await api('GET', `/v1/jobs/${published.job.id}`, issuer), 200),

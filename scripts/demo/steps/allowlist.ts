@@ -5,7 +5,10 @@ import { type DemoContext, formatPay, INVESTOR_PLAN, TRADE, TRANCHE_PLAN } from 
 export async function allowlistAndFund(ctx: DemoContext): Promise<void> {
   const { api, base, investors, stepTimeoutMs, step, info } = ctx;
   step('Allowlisting three investors (admin) and funding them from the test-stablecoin faucet');
-  const expiresAt = new Date(Date.now() + 365 * 86_400_000).toISOString();
+  // five years of chain time: the demo moves the local chain's clock a year forward (steps/clock.ts), and
+  // the Distributor pays only allowlisted holders
+  const chainMs = Number(await ctx.chainNow()) * 1000;
+  const expiresAt = new Date(Math.max(Date.now(), chainMs) + 5 * 365 * 86_400_000).toISOString();
   const allowTxs: Hex[] = [];
   for (const investor of investors) {
     const accepted = await api.post(`/v1/investors/${investor.address}/allowlist`, { expiresAt });

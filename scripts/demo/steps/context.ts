@@ -35,9 +35,32 @@ export type DemoOptions = {
 
 export type DemoInvestor = { name: string; address: Address };
 
+/** The spec-v2 state of one recovery, from its `RecoveryTriggerAndReserve` event. */
+export type DemoTriggerAndReserve = {
+  triggerBreached: boolean;
+  collected: bigint;
+  planned: bigint;
+  released: bigint;
+  drawn: bigint;
+  replenished: bigint;
+  reserveBalance: bigint;
+};
+
 export type DemoRecovery = {
   index: number;
   amount: bigint;
+  /** The resolving recovery (`final: true`, after the resolution's veto window). */
+  final: boolean;
+  /** The remittance report behind it (`POST …/remittance-reports`): its id, total and loans resolved. */
+  report: {
+    id: string;
+    total: bigint;
+    loanCount: number;
+    resolvedCount: number;
+    /** The reporting period the API gave it (its defaults: after the previous report's, to today). */
+    periodStart: string;
+    periodEnd: string;
+  };
   reportSha256: string;
   txHash: Hex;
   blockNumber: bigint;
@@ -51,6 +74,12 @@ export type DemoRecovery = {
     residual: bigint[];
     undistributed: bigint;
   };
+  /** From `RecoveryTriggerAndReserve` (every recovery of a v2 portfolio emits it). */
+  triggerAndReserve: DemoTriggerAndReserve;
+  /** Interest arrears per tranche just after this recovery (`trancheState` at its block): interest deferred. */
+  interestArrearsAfter: bigint[];
+  /** The final recovery's `PortfolioResolved`: what was written off per tranche; null otherwise. */
+  writtenOff: { principal: bigint[]; interest: bigint[] } | null;
   distributionId: string | null;
   /** Pay-token balances were read at `before` (just before the deposit) and `after` (distribution paid). */
   balanceBlocks: { before: bigint; after: bigint } | null;
@@ -74,8 +103,18 @@ export type DemoResult = {
     taker: Address;
     tranche: Address;
     amount: bigint;
+    /** What the taker paid; the maker received it less the marketplace's fee. */
     cost: bigint;
+    fee: bigint;
   } | null;
+  /** When the offering closed (chain seconds): the business plan's clock starts there. */
+  closedAt: bigint | null;
+  /** The reserve: funded at publish (`reserve.initial`) and topped up after the close (`POST …/reserve/funding`). */
+  reserve: { targetBps: number; initial: bigint; topUp: bigint };
+  /** The resolution: proposals made, the one vetoed, and the executable one the final recovery ran after. */
+  resolution: { vetoed: boolean; executableAt: bigint } | null;
+  /** Seconds the demo moved the local chain clock forward (anvil `evm_increaseTime`), in order. */
+  clockAdvances: bigint[];
   recoveries: DemoRecovery[];
   verification: { distributionId: string; ok: boolean; summary: string }[];
   /** Steps that could not run because the API (or the project) lacks what they need; empty when complete. */
@@ -115,8 +154,42 @@ export const INVESTOR_PLAN = [
 /** The secondary trade: Alice sells this much senior face to Carol at 100.5% of par. */
 export const TRADE = { maker: 0, taker: 2, tranche: 0, units: 500_000n, priceBps: 10_050n } as const;
 
-/** Three recoveries (whole pay units): senior principal, then mezzanine, then the residual. */
-export const RECOVERIES = [2_000_000n, 2_500_000n, 1_200_000n] as const;
+/** A month of the business plan: a twelfth of the waterfall's 365-day year (docs/api.md). */
+export const MONTH_SECONDS = 2_628_000n;
+
+/**
+ * Waterfall spec v2 terms of the draft: a cash reserve of 5% of the senior's outstanding, 100,000
+ * funded by the issuer treasury at publish and topped up to the target after the close; a trigger
+ * breached while collections fall below 80% of the business plan.
+ */
+export const RESERVE = { targetBps: 500, initialUnits: 100_000n } as const;
+export const TRIGGER = { collectionRatioBps: 8_000 } as const;
+
+/** The issuer's business plan: cumulative collections (whole pay units) expected by each month after the close. */
+export const BUSINESS_PLAN = [
+  { month: 0, cumulativeUnits: 0n },
+  { month: 3, cumulativeUnits: 1_500_000n },
+  { month: 6, cumulativeUnits: 2_500_000n },
+  { month: 12, cumulativeUnits: 4_500_000n },
+  { month: 18, cumulativeUnits: 5_500_000n },
+  { month: 24, cumulativeUnits: 6_000_000n },
+] as const;
+
+/**
+ * The servicer's recoveries (whole pay units), each deposited that many months after the close: the
+ * first on plan; the second late and short (3,000,000 collected against 4,500,000 planned by month 12,
+ * below 80%), which breaches the trigger.
+ */
+export const RECOVERIES = [
+  { month: 3, units: 2_000_000n },
+  { month: 12, units: 1_000_000n },
+] as const;
+
+/**
+ * The resolving recovery (whole pay units), a month after the breach, once the resolution's veto
+ * window is over: the last loans settled, sold or written off; what it cannot pay is written off.
+ */
+export const FINAL_RECOVERY = { month: 13, units: 700_000n } as const;
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -188,5 +261,13 @@ export type Deployed = {
 
 export type PublishedContext = DraftContext & { deployed: Deployed };
 
+/** What the servicer's remittance reports carry from one period to the next. */
+export type ServicingState = {
+  /** Loans a deposited report resolved: they collect nothing later. */
+  resolvedLoans: Set<string>;
+  /** Chain seconds the current reporting period starts at (the close, then each recovery). */
+  periodStart: bigint;
+};
+
 /** From the offering's close on: the result the remaining steps fill in. */
-export type RunningContext = PublishedContext & { result: DemoResult };
+export type RunningContext = PublishedContext & { result: DemoResult; servicing: ServicingState };

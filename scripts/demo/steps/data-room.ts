@@ -1,6 +1,6 @@
 /** Step 2: the draft portfolio, its loan tape (`PUT loan-tape`) and its data room (three documents). */
 import { generateDataRoom } from '../../../core/catalog/synthetic-portfolio.ts';
-import { formatPay, PAY_DECIMALS, type PlannedContext, sha256 } from './context.ts';
+import { formatPay, PAY_DECIMALS, type PlannedContext, RESERVE, sha256, TRIGGER, whole } from './context.ts';
 
 /** Returns the draft's id. */
 export async function createDataRoom(ctx: PlannedContext): Promise<string> {
@@ -20,6 +20,9 @@ export async function createDataRoom(ctx: PlannedContext): Promise<string> {
     servicerAddress: servicer.account.address,
     fees: { servicerBps: 150, protocolBps: 50 },
     waterfallMode: 'interestFirst',
+    // waterfall spec v2: the cash reserve and the collection-ratio trigger (its plan comes next, PUT business-plan)
+    reserve: { targetBps: RESERVE.targetBps, initial: whole(RESERVE.initialUnits).toString() },
+    trigger: { collectionRatioBps: TRIGGER.collectionRatioBps },
     tranches: tranchePlan.map((t, i) => ({
       name: t.name,
       symbol: t.symbol,
@@ -35,6 +38,10 @@ export async function createDataRoom(ctx: PlannedContext): Promise<string> {
       `  ${t.name.padEnd(10)} ${t.symbol}  face ${formatPay(t.face).padStart(22)}  coupon ${(t.couponBps / 100).toFixed(2)}%  price ${(t.priceBps / 100).toFixed(2)}% of par`,
     );
   }
+  info(
+    `spec v2: reserve target ${(RESERVE.targetBps / 100).toFixed(2)}% of the senior's outstanding, ${formatPay(whole(RESERVE.initialUnits))} funded at publish; ` +
+      `trigger at ${(TRIGGER.collectionRatioBps / 100).toFixed(2)}% of the business plan`,
+  );
   const tapeStarted = Date.now();
   await api.request('PUT', `/v1/portfolios/${portfolioId}/loan-tape`, {
     body: tape.csv,

@@ -18,7 +18,7 @@ import {
 } from './context.ts';
 
 /** Steps the demo prints (`[k/STEPS]`). */
-export const STEPS = 13;
+export const STEPS = 16;
 
 export async function setUpDemo(options: DemoOptions): Promise<DemoContext> {
   const print = options.print ?? ((line: string) => console.log(line));

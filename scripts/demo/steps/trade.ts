@@ -124,6 +124,7 @@ export async function tradeSecondary(ctx: PublishedContext): Promise<NonNullable
     tranche: tradeTranche.address,
     amount: sellAmount,
     cost: BigInt(fill.cost),
+    fee: BigInt(fill.fee ?? 0),
   };
   info(
     `${investors[TRADE.taker].name} bought ${formatTokens(sellAmount)} ${tradeTranche.symbol} for ${formatPay(trade.cost)} ` +
