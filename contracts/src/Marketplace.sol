@@ -22,6 +22,10 @@ import {IMarketplace} from "./interfaces/IMarketplace.sol";
 /// wants to withdraw an order cancels it.
 /// @dev Checks-effects-interactions: the filled amount and the intent nonce are written before any token
 /// call, so a reentrant token cannot fill beyond the order's amount or replay an intent.
+/// @dev Dutch orders (IMarketplace.Order): a fill pays the price at `block.timestamp` (`priceAt`), falling
+/// linearly between `decayStart` and `decayEnd`; every rounding is up (toward the maker). The taker's
+/// `maxCost` bounds the cost as for any order. `decayEnd == 0` keeps the plain `price` at one extra
+/// calldata read.
 /// @dev Warning: the admin sets the fee (at most MAX_FEE_BPS) and the treasury; the guardian can pause fills.
 /// A fee change never applies to an order signed with a lower `maxFeeBps`: its fills revert until the fee
 /// is back within it.
@@ -39,7 +43,8 @@ contract Marketplace is IMarketplace, AccessControl, EIP712 {
     /// @inheritdoc IMarketplace
     bytes32 public constant ORDER_TYPEHASH = keccak256(
         "Order(address maker,address taker,address tranche,address payToken,uint256 sellAmount,uint256 price,"
-        "uint256 expiry,uint256 salt,uint256 counter,bool partialFill,uint16 maxFeeBps)"
+        "uint256 expiry,uint256 salt,uint256 counter,bool partialFill,uint16 maxFeeBps,uint16 startPriceBps,"
+        "uint16 endPriceBps,uint64 decayStart,uint64 decayEnd)"
     );
 
     /// @inheritdoc IMarketplace
@@ -224,6 +229,11 @@ contract Marketplace is IMarketplace, AccessControl, EIP712 {
     }
 
     /// @inheritdoc IMarketplace
+    function priceAt(Order calldata order, uint256 timestamp) external pure returns (uint256) {
+        return _priceAt(order, timestamp);
+    }
+
+    /// @inheritdoc IMarketplace
     function quote(Order calldata order, uint256 amount) external view returns (uint256 cost, uint256 fee) {
         cost = _cost(order, amount);
         fee = cost * _config.feeBps / 10_000;
@@ -248,8 +258,8 @@ contract Marketplace is IMarketplace, AccessControl, EIP712 {
 
     /// @dev Validates the order and the fill, then moves both legs of `min(amount, remaining)`. `maxCost` is
     /// the taker's bound on the cost of what is taken (unbounded for a direct `fill`, whose caller sees the
-    /// order's price); `nonce` is the fill intent's (DIRECT_FILL_NONCE for a direct `fill`), for the event.
-    /// Every check reads a local or calldata: the config, the maker's counter and the order's status are one
+    /// order's price at its block); `nonce` is the fill intent's (DIRECT_FILL_NONCE for a direct `fill`), for
+    /// the event. Every check reads a local or calldata: the config, the maker's counter and the order's status are one
     /// SLOAD each, and the status is written back whole (its cancel flag is known to be clear).
     function _fill(
         Order calldata order,
@@ -360,10 +370,42 @@ contract Marketplace is IMarketplace, AccessControl, EIP712 {
         }
     }
 
-    /// @dev ceil(price * amount / sellAmount): rounding favours the maker, so splitting an order into many
-    /// partial fills never costs the taker less than the whole order.
-    function _cost(Order calldata order, uint256 amount) internal pure returns (uint256) {
-        return Math.mulDiv(order.price, amount, order.sellAmount, Math.Rounding.Ceil);
+    /// @dev ceil(priceAt(order, block.timestamp) * amount / sellAmount): rounding favours the maker, so
+    /// splitting an order into many partial fills never costs the taker less than the whole order at the
+    /// same second.
+    function _cost(Order calldata order, uint256 amount) internal view returns (uint256) {
+        return Math.mulDiv(_priceAt(order, block.timestamp), amount, order.sellAmount, Math.Rounding.Ceil);
+    }
+
+    /// @dev See IMarketplace.priceAt. A non-decaying order (`decayEnd == 0`) costs one calldata read and a
+    /// branch over the plain `price`; the decay fields are only read (and validated) for a Dutch order.
+    /// The interpolation numerator is below 2^16 * 2^65 and the denominator below 2^14 * 2^64: no overflow,
+    /// and the single mulDiv rounds once (up). A result above 2^256 - 1 (a start above 100% of a huge
+    /// `price`) reverts in mulDiv.
+    function _priceAt(Order calldata order, uint256 t) internal pure returns (uint256) {
+        uint256 decayEnd;
+        assembly ("memory-safe") {
+            // the raw word of `decayEnd` (field 15), unvalidated: dirty bits only give a hash the maker never
+            // signed (see _hashOrder), and a non-zero word takes the checked path below
+            decayEnd := calldataload(add(order, 0x1c0))
+        }
+        if (decayEnd == 0) return order.price;
+        decayEnd = order.decayEnd;
+        uint256 startBps = order.startPriceBps;
+        uint256 endBps = order.endPriceBps;
+        uint256 decayStart = order.decayStart;
+        if (endBps > startBps) revert OrderDecayPriceRises(startBps, endBps);
+        if (decayEnd < decayStart) revert OrderDecayEndsBeforeStart(decayStart, decayEnd);
+        if (t >= decayEnd) return Math.mulDiv(order.price, endBps, 10_000, Math.Rounding.Ceil);
+        if (t <= decayStart) return Math.mulDiv(order.price, startBps, 10_000, Math.Rounding.Ceil);
+        // decayStart < t < decayEnd
+        uint256 duration = decayEnd - decayStart;
+        return Math.mulDiv(
+            order.price,
+            startBps * (decayEnd - t) + endBps * (t - decayStart),
+            10_000 * duration,
+            Math.Rounding.Ceil
+        );
     }
 
     /// @dev ECDSA first, ERC-1271 only if that fails: unlike `SignatureChecker.isValidSignatureNowCalldata`,
@@ -374,7 +416,7 @@ contract Marketplace is IMarketplace, AccessControl, EIP712 {
         return SignatureChecker.isValidERC1271SignatureNowCalldata(signer, hash, signature);
     }
 
-    /// @dev keccak256(abi.encode(ORDER_TYPEHASH, order)) without re-encoding: `Order` is eleven static words,
+    /// @dev keccak256(abi.encode(ORDER_TYPEHASH, order)) without re-encoding: `Order` is fifteen static words,
     /// so its calldata is already its ABI encoding. Dirty address or bool bits would only give a hash the
     /// maker never signed, and every field the fill uses is validated when read.
     function _hashOrder(Order calldata order) internal view returns (bytes32) {
@@ -383,8 +425,8 @@ contract Marketplace is IMarketplace, AccessControl, EIP712 {
         assembly ("memory-safe") {
             let ptr := mload(0x40)
             mstore(ptr, typehash)
-            calldatacopy(add(ptr, 0x20), order, 0x160)
-            structHash := keccak256(ptr, 0x180)
+            calldatacopy(add(ptr, 0x20), order, 0x1e0)
+            structHash := keccak256(ptr, 0x200)
         }
         return _hashTypedDataV4(structHash);
     }

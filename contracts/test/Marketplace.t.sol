@@ -72,6 +72,10 @@ contract MarketplaceTest is MarketplaceFixture {
 
     function test_hashOrder_isTheEip712DigestOfTheOrder() public view {
         IMarketplace.Order memory order = _order();
+        order.startPriceBps = 10_500; // a Dutch order: every field is hashed
+        order.endPriceBps = 9_000;
+        order.decayStart = 1_700_000_100;
+        order.decayEnd = 1_700_003_700;
         bytes32 domain = keccak256(
             abi.encode(
                 keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
@@ -82,24 +86,25 @@ contract MarketplaceTest is MarketplaceFixture {
             )
         );
         assertEq(market.DOMAIN_SEPARATOR(), domain);
-        bytes32 structHash = keccak256(
-            abi.encode(
-                keccak256(
-                    "Order(address maker,address taker,address tranche,address payToken,uint256 sellAmount,uint256 price,uint256 expiry,uint256 salt,uint256 counter,bool partialFill,uint16 maxFeeBps)"
-                ),
-                order.maker,
-                order.taker,
-                order.tranche,
-                order.payToken,
-                order.sellAmount,
-                order.price,
-                order.expiry,
-                order.salt,
-                order.counter,
-                order.partialFill,
-                order.maxFeeBps
-            )
+        bytes32 typehash = keccak256(
+            "Order(address maker,address taker,address tranche,address payToken,uint256 sellAmount,uint256 price,uint256 expiry,uint256 salt,uint256 counter,bool partialFill,uint16 maxFeeBps,uint16 startPriceBps,uint16 endPriceBps,uint64 decayStart,uint64 decayEnd)"
         );
+        assertEq(market.ORDER_TYPEHASH(), typehash);
+        // abi.encode of static values is their words one after the other: two halves (stack depth)
+        bytes memory head = abi.encode(
+            typehash, order.maker, order.taker, order.tranche, order.payToken, order.sellAmount, order.price, order.expiry
+        );
+        bytes memory tail = abi.encode(
+            order.salt,
+            order.counter,
+            order.partialFill,
+            order.maxFeeBps,
+            order.startPriceBps,
+            order.endPriceBps,
+            order.decayStart,
+            order.decayEnd
+        );
+        bytes32 structHash = keccak256(abi.encodePacked(head, tail));
         assertEq(market.hashOrder(order), keccak256(abi.encodePacked("\x19\x01", domain, structHash)));
     }
 

@@ -20,6 +20,14 @@ interface IMarketplace {
     /// maker's current counter. `maxFeeBps` is the highest protocol fee the maker accepts: the fee is taken
     /// out of the maker's proceeds, so a fill while `feeBps() > maxFeeBps` reverts with OrderFeeAboveMax
     /// (the admin cannot raise the fee under an order already signed).
+    /// @notice Dutch auction (optional, UniswapX's Dutch-order shape): with `decayEnd != 0` the order's total
+    /// price falls linearly from `price * startPriceBps / 10000` at `decayStart` to `price * endPriceBps /
+    /// 10000` at `decayEnd` (unix seconds); before `decayStart` it is the start price, from `decayEnd` on the
+    /// end price. `decayEnd == 0` means no decay: the price is `price` and the other three decay fields are
+    /// ignored (sign them as zero). A decaying order with `endPriceBps > startPriceBps`
+    /// (OrderDecayPriceRises) or `decayEnd < decayStart` (OrderDecayEndsBeforeStart) cannot be filled.
+    /// `decayStart == decayEnd` is a step from the start price to the end price at that second. See
+    /// `priceAt` for the exact integer math.
     struct Order {
         address maker;
         address taker;
@@ -32,6 +40,10 @@ interface IMarketplace {
         uint256 counter;
         bool partialFill;
         uint16 maxFeeBps;
+        uint16 startPriceBps;
+        uint16 endPriceBps;
+        uint64 decayStart;
+        uint64 decayEnd;
     }
 
     /// @notice A taker's signed instruction to fill up to `amount` of the order `orderHash` (what is left if
@@ -151,6 +163,12 @@ interface IMarketplace {
     /// @notice The fill costs `cost`, more than the intent's `maxCost`.
     error IntentCostExceedsMax(uint256 cost, uint256 maxCost);
 
+    /// @notice A Dutch order whose end price is above its start price (a decay must not rise).
+    error OrderDecayPriceRises(uint256 startPriceBps, uint256 endPriceBps);
+
+    /// @notice A Dutch order whose decay ends before it starts.
+    error OrderDecayEndsBeforeStart(uint256 decayStart, uint256 decayEnd);
+
     /// @notice Fills are paused.
     error MarketplacePaused();
 
@@ -167,7 +185,8 @@ interface IMarketplace {
 
     /// @notice Fills up to `amount` of `order` with msg.sender as taker: takes `taken = min(amount, remaining)`
     /// (a fill of more than what is left takes what is left, so a front-running fill of 1 wei cannot make a
-    /// fill of the whole remainder revert), pays `cost = ceil(price * taken / sellAmount)` (fee =
+    /// fill of the whole remainder revert), pays `cost = ceil(priceAt(order, block.timestamp) * taken /
+    /// sellAmount)` (the order's `price` unless it decays; fee =
     /// floor(cost * feeBps / 10000) to the treasury, the rest to the maker) and receives `taken` tranche
     /// tokens from the maker; `OrderFilled` reports `taken` and the nonce `DIRECT_FILL_NONCE`. Reverts with
     /// OrderOverfilled when nothing is left, OrderFeeAboveMax when the current fee exceeds `order.maxFeeBps`.
@@ -270,8 +289,17 @@ interface IMarketplace {
     /// intent may use it.
     function DIRECT_FILL_NONCE() external view returns (uint256);
 
-    /// @notice Cost and fee of filling `amount` of `order` at the current fee (whether or not the fee is
-    /// within the order's `maxFeeBps`).
+    /// @notice The order's total price (pay-token base units for its whole `sellAmount`) at unix time
+    /// `timestamp`: `price` without decay (`decayEnd == 0`); for a Dutch order
+    /// `ceil(price * bps / 10000)` with `bps = startPriceBps` until `decayStart`, `endPriceBps` from `decayEnd`
+    /// on, and in between `ceil(price * (startPriceBps * (decayEnd - t) + endPriceBps * (t - decayStart)) /
+    /// (10000 * (decayEnd - decayStart)))` computed exactly (one 512-bit mulDiv). Every rounding is up,
+    /// toward the maker, as the cost of a fill is. Reverts OrderDecayPriceRises / OrderDecayEndsBeforeStart
+    /// for an invalid decay.
+    function priceAt(Order calldata order, uint256 timestamp) external pure returns (uint256);
+
+    /// @notice Cost and fee of filling `amount` of `order` at the current fee and price (`block.timestamp`;
+    /// whether or not the fee is within the order's `maxFeeBps`).
     function quote(Order calldata order, uint256 amount) external view returns (uint256 cost, uint256 fee);
 
     /// @notice The protocol fee in basis points.

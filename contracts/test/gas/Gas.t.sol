@@ -228,7 +228,11 @@ contract GasTest is PortfolioFixture {
             salt: 7,
             counter: 0,
             partialFill: true,
-            maxFeeBps: 50 // the fee when it was signed: what the API defaults it to
+            maxFeeBps: 50, // the fee when it was signed: what the API defaults it to
+            startPriceBps: 0,
+            endPriceBps: 0,
+            decayStart: 0,
+            decayEnd: 0 // no decay
         });
         (uint8 v, bytes32 r, bytes32 s) = vm.sign(makerKey, market.hashOrder(order));
         vm.prank(bob);

@@ -104,8 +104,21 @@ contract MarketplaceHandler is Test {
             counter: takerSeed % 7 == 0 && ghostCounter[maker] > 0 ? ghostCounter[maker] - 1 : ghostCounter[maker],
             partialFill: partialFill,
             // Mostly any fee up to the cap, sometimes a bound the admin's setFee may cross.
-            maxFeeBps: maxFeeSeed % 2 == 0 ? 100 : uint16(bound(maxFeeSeed >> 1, 0, 100))
+            maxFeeBps: maxFeeSeed % 2 == 0 ? 100 : uint16(bound(maxFeeSeed >> 1, 0, 100)),
+            startPriceBps: 0,
+            endPriceBps: 0,
+            decayStart: 0,
+            decayEnd: 0
         });
+        // One order in three is a Dutch order: from 100-120% of `price` down to 50-100%, over a window that
+        // starts within the next hour and lasts up to three (the `warp` action moves through it).
+        if (maxFeeSeed % 3 == 0) {
+            uint256 seed = uint256(keccak256(abi.encode(maxFeeSeed, price)));
+            order.startPriceBps = uint16(bound(seed & 0xffff, 10_000, 12_000));
+            order.endPriceBps = uint16(bound((seed >> 16) & 0xffff, 5_000, order.startPriceBps));
+            order.decayStart = uint64(block.timestamp + bound((seed >> 32) & 0xffff, 0, 1 hours));
+            order.decayEnd = uint64(order.decayStart + bound((seed >> 48) & 0xffff, 0, 3 hours));
+        }
         bytes32 orderHash = market.hashOrder(order);
         (uint8 v, bytes32 r, bytes32 s) = vm.sign(_makerKeys[m], orderHash);
         _orders.push(order);
@@ -259,10 +272,25 @@ contract MarketplaceHandler is Test {
         return amount < remaining ? amount : remaining;
     }
 
+    /// @dev The order's total price now, computed apart from the contract: the start, the end, or the
+    /// linear interpolation between them (rounded up).
+    function _priceNow(IMarketplace.Order memory order) internal view returns (uint256) {
+        if (order.decayEnd == 0) return order.price;
+        uint256 t = block.timestamp;
+        uint256 bpsTimesDuration;
+        uint256 duration = order.decayEnd - order.decayStart;
+        if (t >= order.decayEnd) return (order.price * order.endPriceBps + 9_999) / 10_000;
+        if (t <= order.decayStart) return (order.price * order.startPriceBps + 9_999) / 10_000;
+        bpsTimesDuration =
+            uint256(order.startPriceBps) * (order.decayEnd - t) + uint256(order.endPriceBps) * (t - order.decayStart);
+        uint256 denominator = 10_000 * duration;
+        return (order.price * bpsTimesDuration + denominator - 1) / denominator;
+    }
+
     function _book(IMarketplace.Order memory order, bytes32 orderHash, address taker, uint256 amount, uint256 cost)
         internal
     {
-        uint256 expectedCost = (order.price * amount + order.sellAmount - 1) / order.sellAmount;
+        uint256 expectedCost = (_priceNow(order) * amount + order.sellAmount - 1) / order.sellAmount;
         if (cost != expectedCost) ++violations;
         uint256 fee = cost * ghostFeeBps / 10_000;
         ghostFilled[orderHash] += amount;

@@ -72,7 +72,11 @@ abstract contract MarketplaceFixture is Test {
             salt: 1,
             counter: 0,
             partialFill: true,
-            maxFeeBps: 100 // accepts any fee up to MAX_FEE_BPS
+            maxFeeBps: 100, // accepts any fee up to MAX_FEE_BPS
+            startPriceBps: 0,
+            endPriceBps: 0,
+            decayStart: 0,
+            decayEnd: 0 // no decay
         });
     }
 
