@@ -27,7 +27,15 @@
  * picks either up and the order leaves the book.
  */
 import { randomUUID } from 'node:crypto';
-import { type Address, getAddress, type Hex, isAddressEqual, verifyTypedData, zeroAddress } from 'viem';
+import {
+  type Address,
+  getAddress,
+  type Hex,
+  isAddressEqual,
+  maxUint256,
+  verifyTypedData,
+  zeroAddress,
+} from 'viem';
 import {
   type PermitData,
   permitDataFromSignature,
@@ -38,6 +46,8 @@ import type { ChainPublicClient } from '../chain/clients.ts';
 import { readIsAllowed } from '../chain/contracts/compliance-registry.ts';
 import {
   cancelOrderCall,
+  decayError,
+  decays,
   type FillIntent,
   fillCost,
   fillIntentTypedData,
@@ -46,6 +56,7 @@ import {
   type Order,
   orderCancelTypedData,
   orderTypedData,
+  priceAt,
   readFillSnapshot,
   readMarketplaceFeeBps,
   readOrderSnapshot,
@@ -94,6 +105,23 @@ async function chainNow(client: ChainPublicClient): Promise<bigint> {
   );
 }
 
+/**
+ * The time a fill sent now is priced at, at the earliest: the pending block's timestamp (on a chain that
+ * mines only when a transaction arrives, anvil's default, the latest block may be hours old), never before
+ * the latest block. A Dutch order's price never rises, so the cost at this time bounds what the mined
+ * fill pays.
+ */
+async function pendingTime(client: ChainPublicClient, latest: bigint): Promise<bigint> {
+  const pending = await readChain(
+    'chain',
+    'getBlock',
+    async () => (await client.getBlock({ blockTag: 'pending' })).timestamp,
+  );
+  return pending > latest ? pending : latest;
+}
+
+const wallClockNow = (): bigint => BigInt(Math.floor(Date.now() / 1000));
+
 // ------------------------------------------------------------------ views
 
 export type OrderState = 'open' | 'filled' | 'cancelled' | 'expired';
@@ -116,6 +144,10 @@ type OrderRow = {
   counter: string;
   partial_fill: boolean;
   max_fee_bps: number;
+  start_price_bps: number;
+  end_price_bps: number;
+  decay_start: string;
+  decay_end: string;
   signature: string;
   status: OrderState;
   cancelled_at: Date | null;
@@ -126,19 +158,42 @@ type OrderRow = {
 };
 
 /** Every stored column plus what the indexer knows: filled amount, on-chain cancel, maker counter. */
-const ORDER_SELECT = `
-  SELECT o.hash, o.chain_id, o.marketplace, o.tranche_id::text AS tranche_id, o.portfolio_id::text AS portfolio_id,
+const ORDER_COLUMNS = `
+         o.hash, o.chain_id, o.marketplace, o.tranche_id::text AS tranche_id, o.portfolio_id::text AS portfolio_id,
          o.maker, o.taker, o.tranche, o.pay_token, o.sell_amount::text AS sell_amount, o.price::text AS price,
          o.price_key::text AS price_key, o.expiry::text AS expiry, o.salt::text AS salt, o.counter::text AS counter,
-         o.partial_fill, o.max_fee_bps, o.signature, o.status::text AS status, o.cancelled_at, o.created_at,
+         o.partial_fill, o.max_fee_bps, o.start_price_bps, o.end_price_bps, o.decay_start::text AS decay_start,
+         o.decay_end::text AS decay_end, o.signature, o.status::text AS status, o.cancelled_at, o.created_at,
          COALESCE((SELECT sum(f.amount) FROM order_filled_event f
                    WHERE f.chain_id = o.chain_id AND f.order_hash = o.hash), 0)::text AS filled,
          EXISTS (SELECT 1 FROM order_cancelled_event c
                  WHERE c.chain_id = o.chain_id AND c.order_hash = o.hash) AS cancelled_on_chain,
          COALESCE((SELECT max(e.new_counter) FROM counter_incremented_event e
                    WHERE e.chain_id = o.chain_id AND e.marketplace = o.marketplace AND e.maker = o.maker), 0)::text
-           AS maker_counter
+           AS maker_counter`;
+const ORDER_SELECT = `SELECT ${ORDER_COLUMNS}
   FROM sell_order o`;
+
+/**
+ * `priceAt` in SQL for the order `o` at unix time `at` (a numeric SQL expression): exact integer math,
+ * each `div(a + b - 1, b)` a ceiling division of non-negative numerics, as `Marketplace.priceAt`. Stored
+ * Dutch orders have a valid decay (placeOrder rejects any other).
+ */
+function currentPriceSql(at: string): string {
+  return `(CASE WHEN o.decay_end = 0 THEN o.price
+    WHEN ${at} >= o.decay_end THEN div(o.price * o.end_price_bps + 9999, 10000)
+    WHEN ${at} <= o.decay_start THEN div(o.price * o.start_price_bps + 9999, 10000)
+    ELSE div(o.price * (o.start_price_bps * (o.decay_end - ${at}) + o.end_price_bps * (${at} - o.decay_start))
+               + 10000 * (o.decay_end - o.decay_start) - 1,
+             10000 * (o.decay_end - o.decay_start))
+  END)`;
+}
+
+/** The book's sort key at unix time `at`: `priceKey` of the order's price then (the stored key without decay). */
+function bookKeySql(at: string): string {
+  return `(CASE WHEN o.decay_end = 0 THEN o.price_key
+    ELSE div(${currentPriceSql(at)} * ${PRICE_KEY_SCALE}::numeric, o.sell_amount) END)`;
+}
 
 /** An order is open while its stored status is open and the indexer and the clock agree. */
 const OPEN_CONDITION = `
@@ -159,7 +214,11 @@ function stateOf(row: OrderRow, now: bigint): OrderState {
   return 'open';
 }
 
-function orderView(row: OrderRow, now: bigint) {
+/**
+ * `now`: the state's clock; `priceTime`: the time `currentPrice` is computed for (the book pins it in its
+ * cursor so that every page is sorted by the prices of one instant), `now` when omitted.
+ */
+function orderView(row: OrderRow, now: bigint, priceTime: bigint = now) {
   const filled = big(row.filled);
   const sellAmount = big(row.sell_amount);
   return {
@@ -181,7 +240,13 @@ function orderView(row: OrderRow, now: bigint) {
       counter: row.counter,
       partialFill: row.partial_fill,
       maxFeeBps: row.max_fee_bps,
+      startPriceBps: row.start_price_bps,
+      endPriceBps: row.end_price_bps,
+      decayStart: row.decay_start,
+      decayEnd: row.decay_end,
     },
+    currentPrice: priceAt(orderOf(row), priceTime).toString(),
+    priceAsOf: priceTime.toString(),
     signature: row.signature,
     filled: filled.toString(),
     remaining: (sellAmount > filled ? sellAmount - filled : 0n).toString(),
@@ -204,6 +269,10 @@ function orderOf(row: OrderRow): Order {
     counter: big(row.counter),
     partialFill: row.partial_fill,
     maxFeeBps: row.max_fee_bps,
+    startPriceBps: row.start_price_bps,
+    endPriceBps: row.end_price_bps,
+    decayStart: big(row.decay_start),
+    decayEnd: big(row.decay_end),
   };
 }
 
@@ -220,7 +289,7 @@ async function findOrderRow(prisma: PrismaClient, hash: string): Promise<OrderRo
 export async function getOrder(context: Pick<OrderBookContext, 'prisma'>, hash: string): Promise<OrderView> {
   const row = await findOrderRow(context.prisma, hash);
   if (row === null) throw new NotFoundError('Order', hash);
-  return orderView(row, BigInt(Math.floor(Date.now() / 1000)));
+  return orderView(row, wallClockNow());
 }
 
 // ------------------------------------------------------------------ place
@@ -286,10 +355,48 @@ async function assertTradable(
 }
 
 /**
+ * A Dutch order's decay as the contract accepts it (VALIDATION_FAILED naming the field and the
+ * contract's revert otherwise): `decayEnd` 0 is no decay and needs the other three 0; a decay needs
+ * `startPriceBps` > 0, `endPriceBps <= startPriceBps` (OrderDecayPriceRises), `decayEnd >= decayStart`
+ * (OrderDecayEndsBeforeStart) and a start price within uint256.
+ */
+function assertDecay(order: Order): void {
+  const invalid = (path: string, message: string, reason?: string) =>
+    new ValidationFailedError(`${path.replace('body.order.', '')} ${message}`, {
+      details: [{ path, message, ...(reason === undefined ? {} : { reason }) }],
+    });
+  if (!decays(order)) {
+    if (order.startPriceBps !== 0 || order.endPriceBps !== 0 || order.decayStart !== 0n) {
+      throw invalid(
+        'body.order.decayEnd',
+        'is 0 (no decay): startPriceBps, endPriceBps and decayStart must be 0 too',
+      );
+    }
+    return;
+  }
+  if (order.startPriceBps === 0) throw invalid('body.order.startPriceBps', 'must be > 0 for a Dutch order');
+  const error = decayError(order);
+  if (error === 'OrderDecayPriceRises') {
+    throw invalid(
+      'body.order.endPriceBps',
+      `must be at most startPriceBps ${order.startPriceBps}: a Dutch order's price only falls`,
+      error,
+    );
+  }
+  if (error === 'OrderDecayEndsBeforeStart') {
+    throw invalid('body.order.decayEnd', `must not be before decayStart ${order.decayStart}`, error);
+  }
+  if (priceAt(order, 0n) > maxUint256) {
+    throw invalid('body.order.startPriceBps', 'gives a start price above uint256 (the fill would revert)');
+  }
+}
+
+/**
  * Checks a signed sell order against the chain and stores it (201). Nothing is stored when a check
  * fails: SIGNATURE_INVALID (wrong key, another chain or marketplace, or signed over another maxFeeBps
- * than the one given, the current fee when omitted), ORDER_EXPIRED, VALIDATION_FAILED (unknown tranche
- * token, wrong pay token, stale counter, maxFeeBps below the current fee, balance or allowance short),
+ * than the one given, the current fee when omitted), ORDER_EXPIRED, VALIDATION_FAILED (an invalid decay,
+ * checked first: see `assertDecay`; unknown tranche token, wrong pay token, stale counter, maxFeeBps
+ * below the current fee, balance or allowance short),
  * NOT_ALLOWLISTED, CONFLICT (already in the book, or cancelled / filled on-chain).
  */
 export async function placeOrder(
@@ -307,6 +414,7 @@ export async function placeOrder(
       details: [{ path: 'body.order.sellAmount', message: 'must be > 0' }],
     });
   }
+  assertDecay(order);
   const hash = hashOrder({ marketplace, chainId, order });
   const valid = await verifyTypedData({
     address: order.maker,
@@ -432,6 +540,10 @@ export async function placeOrder(
         counter: order.counter.toString(),
         partialFill: order.partialFill,
         maxFeeBps: order.maxFeeBps,
+        startPriceBps: order.startPriceBps,
+        endPriceBps: order.endPriceBps,
+        decayStart: order.decayStart.toString(),
+        decayEnd: order.decayEnd.toString(),
         signature,
       },
     });
@@ -448,12 +560,15 @@ export async function placeOrder(
 
 export type ListOrdersParameters = { tranche?: Address; maker?: Address; limit: number; cursor?: string };
 
-type BookCursor = { key: string; createdAt: string; hash: string };
+/** `at`: the unix time the page's prices (and so its order) are for, pinned by the first page. */
+type BookCursor = { key: string; createdAt: string; hash: string; at?: bigint };
 
-function encodeBookCursor(row: OrderRow): string {
-  return Buffer.from(JSON.stringify([row.price_key, row.created_at.toISOString(), row.hash])).toString(
-    'base64url',
-  );
+type BookRow = OrderRow & { book_key: string };
+
+function encodeBookCursor(row: BookRow, at: bigint): string {
+  return Buffer.from(
+    JSON.stringify([row.book_key, row.created_at.toISOString(), row.hash, at.toString()]),
+  ).toString('base64url');
 }
 
 /** `Date.prototype.toISOString()` of a year 0000-9999: what Postgres' timestamptz reads back. */
@@ -461,30 +576,37 @@ const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 function decodeBookCursor(cursor: string): BookCursor {
   try {
-    const [key, createdAt, hash] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    // as encodeBookCursor writes them: price_key is NUMERIC(240,0), created_at a toISOString() time
+    const [key, createdAt, hash, at] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    // as encodeBookCursor writes them: the key fits NUMERIC(240,0), created_at a toISOString() time, the
+    // pricing time a unix second within uint64 (absent from a cursor written before Dutch orders: now)
     if (
       /^\d{1,240}$/.test(key) &&
       ISO_TIME.test(createdAt) &&
       !Number.isNaN(Date.parse(createdAt)) &&
-      /^0x[0-9a-f]{64}$/.test(hash)
+      /^0x[0-9a-f]{64}$/.test(hash) &&
+      (at === undefined || (typeof at === 'string' && /^\d{1,20}$/.test(at) && BigInt(at) < 2n ** 64n))
     ) {
-      return { key, createdAt, hash };
+      return { key, createdAt, hash, at: at === undefined ? undefined : BigInt(at) };
     }
   } catch {}
   throw new InvalidCursorError();
 }
 
 /**
- * Open orders, best price first: lowest price per tranche-token unit (`price / sellAmount`, compared
- * exactly through `price_key`), then oldest first. Keyset-paginated.
+ * Open orders, best price first: lowest current price per tranche-token unit (`priceAt(now) /
+ * sellAmount`, compared exactly through the `price_key` of that price, computed in SQL for a Dutch
+ * order), then oldest first. Keyset-paginated; the first page's time prices every later page (in the
+ * cursor), so a Dutch order's falling price cannot reorder the pages under a client walking them.
+ * Each item carries `currentPrice` and the `priceAsOf` time it is for.
  */
 export async function listOrders(
   context: Pick<OrderBookContext, 'prisma'>,
   parameters: ListOrdersParameters,
 ) {
-  const now = BigInt(Math.floor(Date.now() / 1000));
-  const values: unknown[] = [now.toString()];
+  const now = wallClockNow();
+  const cursor = parameters.cursor === undefined ? undefined : decodeBookCursor(parameters.cursor);
+  const at = cursor?.at ?? now;
+  const values: unknown[] = [now.toString(), at.toString()];
   const where = [OPEN_CONDITION];
   if (parameters.tranche !== undefined) {
     values.push(getAddress(parameters.tranche));
@@ -494,21 +616,27 @@ export async function listOrders(
     values.push(getAddress(parameters.maker));
     where.push(`o.maker = $${values.length}`);
   }
-  if (parameters.cursor !== undefined) {
-    const c = decodeBookCursor(parameters.cursor);
-    values.push(c.key, c.createdAt, c.hash);
+  const after: string[] = [];
+  if (cursor !== undefined) {
+    values.push(cursor.key, cursor.createdAt, cursor.hash);
     const n = values.length;
-    where.push(`(o.price_key, o.created_at, o.hash) > ($${n - 2}::numeric, $${n - 1}::timestamptz, $${n})`);
+    after.push(
+      `WHERE (b.book_key_n, b.created_at, b.hash) > ($${n - 2}::numeric, $${n - 1}::timestamptz, $${n})`,
+    );
   }
   values.push(parameters.limit + 1);
-  const rows = await context.prisma.$queryRawUnsafe<OrderRow[]>(
-    `${ORDER_SELECT} WHERE ${where.join(' AND ')} ORDER BY o.price_key, o.created_at, o.hash LIMIT $${values.length}`,
+  const rows = await context.prisma.$queryRawUnsafe<BookRow[]>(
+    `SELECT b.*, b.book_key_n::text AS book_key FROM (
+       SELECT ${ORDER_COLUMNS}, ${bookKeySql('$2::numeric')} AS book_key_n
+       FROM sell_order o WHERE ${where.join(' AND ')}
+     ) b ${after.join('')}
+     ORDER BY b.book_key_n, b.created_at, b.hash LIMIT $${values.length}`,
     ...values,
   );
   const page = rows.slice(0, parameters.limit);
   return {
-    items: page.map((row) => orderView(row, now)),
-    nextCursor: rows.length > parameters.limit ? encodeBookCursor(page[page.length - 1]) : null,
+    items: page.map((row) => orderView(row, now, at)),
+    nextCursor: rows.length > parameters.limit ? encodeBookCursor(page[page.length - 1], at) : null,
   };
 }
 
@@ -658,7 +786,8 @@ export type FillView = ReturnType<typeof fillView>;
  * Checks a taker's signed fill intent, reserves its amount and relays `fillWithSig` (202 `{ id, status,
  * txHash }`). Rejected before anything is stored or sent: NOT_FOUND, SIGNATURE_INVALID, ORDER_EXPIRED
  * (order or intent), VALIDATION_FAILED (intent for another order, cost above maxCost, partial fill of
- * an all-or-nothing order, balance or allowance short), FORBIDDEN (order reserved for another taker),
+ * an all-or-nothing order, balance or allowance short; a Dutch order is priced at the pending block's
+ * time, see `pendingTime`), FORBIDDEN (order reserved for another taker),
  * NOT_ALLOWLISTED, NONCE_INVALID (intent nonce used), CONFLICT (order not open, nothing is left
  * counting pending fills: reason OrderOverfilled, or the marketplace fee is above the order's maxFeeBps:
  * reason OrderFeeAboveMax), and any revert of the relayer's simulation (decoded,
@@ -777,7 +906,10 @@ export async function submitFill(context: OrderBookContext, parameters: SubmitFi
       },
     );
   }
-  const cost = fillCost(order, minBig(intent.amount, order.sellAmount - filled));
+  // a Dutch order is priced at the pending block's time: its price never rises, so a fill mined then or
+  // later costs at most this (the chain checks maxCost against the price at the mined block)
+  const priceTime = decays(order) ? await pendingTime(publicClient, now) : now;
+  const cost = fillCost(order, minBig(intent.amount, order.sellAmount - filled), priceTime);
   if (cost > intent.maxCost) {
     throw new ValidationFailedError(`The fill costs ${cost}, more than maxCost ${intent.maxCost}`, {
       details: [
@@ -857,6 +989,8 @@ export async function submitFill(context: OrderBookContext, parameters: SubmitFi
       to: marketplace,
       abi: marketplaceAbi,
       functionName: 'fillWithSig',
+      // a Dutch order's cost depends on the clock: simulate at the block the fill would be mined in
+      ...(decays(order) ? { blockTag: 'pending' as const } : {}),
       args: fillWithSigArgs({
         order,
         makerSignature: row.signature as Hex,

@@ -65,7 +65,11 @@ export const orderRoutes: FastifyPluginAsyncZod = async (app) => {
           'before it is stored: signature (SIGNATURE_INVALID), expiry (ORDER_EXPIRED), tranche token of a ' +
           "published portfolio and that portfolio's pay token, the maker's current counter, maxFeeBps at least " +
           'the current fee (omitted: the current fee, which the maker must have signed), balance and ' +
-          'allowance to the marketplace (VALIDATION_FAILED), the allowlist (NOT_ALLOWLISTED); a duplicate is CONFLICT.',
+          'allowance to the marketplace (VALIDATION_FAILED), the allowlist (NOT_ALLOWLISTED); a duplicate is CONFLICT. ' +
+          'A Dutch order (`decayEnd` not 0) falls linearly from price × startPriceBps / 10000 at decayStart to ' +
+          'price × endPriceBps / 10000 at decayEnd, each rounded up (Marketplace.priceAt); a decay that rises ' +
+          '(OrderDecayPriceRises) or ends before it starts (OrderDecayEndsBeforeStart) is VALIDATION_FAILED, ' +
+          'checked first: nothing is stored.',
         body: createOrderBodySchema,
         response: { 201: orderSchema, ...errorResponses(400, 401, 403, 409, 410, 422, 429, 503) },
       },
@@ -86,6 +90,10 @@ export const orderRoutes: FastifyPluginAsyncZod = async (app) => {
           counter: BigInt(order.counter),
           partialFill: order.partialFill,
           maxFeeBps: order.maxFeeBps,
+          startPriceBps: order.startPriceBps ?? 0,
+          endPriceBps: order.endPriceBps ?? 0,
+          decayStart: BigInt(order.decayStart ?? '0'),
+          decayEnd: BigInt(order.decayEnd ?? '0'),
         },
         signature: signature as Hex,
       });
@@ -99,9 +107,10 @@ export const orderRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         tags: ['orders'],
-        summary: 'Open orders, best price first',
+        summary: 'Open orders, best current price first',
         description:
-          'Lowest price per tranche-token unit (price / sellAmount, compared exactly) first, then oldest. ' +
+          'Lowest current price per tranche-token unit (currentPrice / sellAmount, compared exactly; a Dutch ' +
+          "order's price at the query time, `priceAsOf`, which the cursor keeps for the later pages) first, then oldest. " +
           'Filled, cancelled (off-chain or on-chain), counter-voided and expired orders are not listed.',
         querystring: listOrdersQuerySchema,
         response: { 200: orderPageSchema, ...errorResponses(400, 429, 503) },
@@ -175,7 +184,9 @@ export const orderRoutes: FastifyPluginAsyncZod = async (app) => {
           "pending; the answer's `amount` is what it will take, priced and checked against maxCost on that; " +
           'the fill view reports the amount of its OrderFilled event once mined). A fill when nothing is left, ' +
           'counting fills still pending, is rejected up front (409 CONFLICT, `details.reason` OrderOverfilled). ' +
-          'The same signed intent again answers the same fill.',
+          'The same signed intent again answers the same fill. A Dutch order is priced at the pending ' +
+          "block's time (its price only falls, so the fill mined then or later pays at most that, at the price " +
+          "of its block): sign a maxCost that covers the book's currentPrice.",
         params: orderHashParamsSchema,
         body: createFillBodySchema,
         response: { 202: fillAcceptedSchema, ...errorResponses(400, 401, 403, 404, 409, 410, 422, 429, 503) },

@@ -16,6 +16,15 @@ export const positiveUint256Schema = z
   .refine((v) => !/^\d+$/.test(v) || BigInt(v) <= maxUint256, 'must fit in uint256')
   .meta({ example: '1000000000000000000000' });
 
+/** A uint64 as a decimal string (unix seconds). */
+export const uint64Schema = z
+  .string()
+  .regex(/^(0|[1-9]\d{0,19})$/, 'must be a non-negative integer as a decimal string')
+  .refine((v) => !/^\d+$/.test(v) || BigInt(v) < 2n ** 64n, 'must fit in uint64')
+  .meta({ example: '1700000000' });
+
+const bpsSchema = z.number().int().min(0).max(65_535);
+
 export const signatureSchema = z
   .string()
   .regex(
@@ -48,6 +57,26 @@ export const orderBodySchema = z.object({
     .describe(
       "the highest Marketplace fee (bps) the maker accepts, signed in the Order (uint16); omitted = the marketplace's current fee (feeBps()), which the maker must then have signed",
     ),
+  startPriceBps: bpsSchema
+    .optional()
+    .describe(
+      'Dutch auction (uint16, signed): the total price at decayStart and before, in bps of `price` (10000 = price); 0 or omitted without decay',
+    ),
+  endPriceBps: bpsSchema
+    .optional()
+    .describe(
+      'Dutch auction (uint16, signed): the total price at decayEnd and after, in bps of `price`; at most startPriceBps (else 422, reason OrderDecayPriceRises)',
+    ),
+  decayStart: uint64Schema
+    .optional()
+    .describe(
+      'Dutch auction (uint64 unix seconds, signed): when the price starts to fall; 0 or omitted without decay',
+    ),
+  decayEnd: uint64Schema
+    .optional()
+    .describe(
+      'Dutch auction (uint64 unix seconds, signed): when the price reaches the end price; 0 or omitted = no decay (then the other three must be 0); before decayStart: 422, reason OrderDecayEndsBeforeStart',
+    ),
 });
 
 export const createOrderBodySchema = z.object({
@@ -75,7 +104,21 @@ export const orderSchema = z
       counter: z.string(),
       partialFill: z.boolean(),
       maxFeeBps: z.number().int().describe('the highest Marketplace fee (bps) the maker signed for'),
+      startPriceBps: z.number().int(),
+      endPriceBps: z.number().int(),
+      decayStart: z.string(),
+      decayEnd: z.string().describe('0: no decay'),
     }),
+    currentPrice: z
+      .string()
+      .describe(
+        'pay-token base units for the whole sellAmount at priceAsOf: `price` without decay, else Marketplace.priceAt(order, priceAsOf); the book sorts by currentPrice / sellAmount',
+      ),
+    priceAsOf: z
+      .string()
+      .describe(
+        'unix seconds currentPrice is for: the time of the query (the first page of a book walk for every later page)',
+      ),
     signature: z.string(),
     filled: z.string().describe('tranche-token base units filled (indexed OrderFilled events)'),
     remaining: z.string(),

@@ -42,7 +42,13 @@ import {
   mintTestStablecoin,
 } from '../../core/chain/actions.ts';
 import { type ChainClients, withAccount } from '../../core/chain/clients.ts';
-import { fillCost, fillOrder, type Order, signOrder } from '../../core/chain/contracts/marketplace.ts';
+import {
+  fillCost,
+  fillOrder,
+  NO_DECAY,
+  type Order,
+  signOrder,
+} from '../../core/chain/contracts/marketplace.ts';
 import type { DeployedStack } from '../../core/chain/deploy.ts';
 import type { PlatformChain } from '../../core/chain/deployment.ts';
 import { distributorAbi, portfolioAbi, trancheTokenAbi } from '../../core/chain/generated/index.ts';
@@ -330,6 +336,7 @@ describe('issue 5: recoveries and Merkle distributions', () => {
       counter: 0n,
       partialFill: true,
       maxFeeBps: 100,
+      ...NO_DECAY,
     };
     const signature = await signOrder(privateKeyToAccount(keys[3]), {
       marketplace,

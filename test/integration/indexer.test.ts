@@ -24,6 +24,7 @@ import {
   fillCost,
   fillOrder,
   incrementOrderCounter,
+  NO_DECAY,
   type Order,
   type OrderFill,
   signOrder,
@@ -295,6 +296,7 @@ beforeAll(async () => {
     counter: 0n,
     partialFill: true,
     maxFeeBps: 100,
+    ...NO_DECAY,
   };
   const orderSignature = await signOrder(makerAccount, { marketplace, chainId: anvil.chainId, order });
   await sendAndWait(i4, { contract: 'TrancheToken', functionName: 'approve' }, () =>

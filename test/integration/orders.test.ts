@@ -24,6 +24,7 @@ import {
   hashOrder,
   incrementOrderCounter,
   marketplaceDomain,
+  NO_DECAY,
   type Order,
   signFillIntent,
   signOrder,
@@ -115,6 +116,7 @@ async function newOrder(maker: Investor, overrides: Partial<Order> = {}): Promis
     counter: 0n,
     partialFill: true,
     maxFeeBps: 100,
+    ...NO_DECAY,
     ...overrides,
   };
 }

@@ -16,7 +16,7 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPortfolio, mintTestStablecoin } from '../../core/chain/actions.ts';
 import type { ChainClients } from '../../core/chain/clients.ts';
-import { type Order, signOrder } from '../../core/chain/contracts/marketplace.ts';
+import { NO_DECAY, type Order, signOrder } from '../../core/chain/contracts/marketplace.ts';
 import type { DeployedStack } from '../../core/chain/deploy.ts';
 import { portfolioAbi } from '../../core/chain/generated/index.ts';
 import { DEV_SERVICER_KEY_FILE } from '../../core/servicing/dev-servicer.ts';
@@ -436,6 +436,7 @@ describe('reserve funding, resolution and the final recovery over REST', () => {
       counter: 0n,
       partialFill: true,
       maxFeeBps: 100,
+      ...NO_DECAY,
     };
     const signature = await signOrder(privateKeyToAccount(anvil.accounts[3].privateKey), {
       marketplace: stack.marketplace as Address,

@@ -13,15 +13,18 @@ import {
 import { privateKeyToAccount } from 'viem/accounts';
 import { describe, expect, it } from 'vitest';
 import {
+  decayError,
   type FillIntent,
   fillCost,
   fillIntentTypedData,
   fillIntentTypes,
   hashFillIntent,
   hashOrder,
+  NO_DECAY,
   type Order,
   orderTypedData,
   orderTypes,
+  priceAt,
   signFillIntent,
   signOrder,
 } from '../../core/chain/contracts/marketplace.ts';
@@ -43,6 +46,7 @@ const order: Order = {
   counter: 0n,
   partialFill: true,
   maxFeeBps: 50,
+  ...NO_DECAY,
 };
 
 /** The type string of a struct without nested types, as EIP-712 `encodeType` builds it. */
@@ -97,6 +101,10 @@ function manualOrderDigest(o: Order, domain: { chainId: number; verifyingContrac
         o.counter,
         o.partialFill,
         o.maxFeeBps,
+        o.startPriceBps,
+        o.endPriceBps,
+        o.decayStart,
+        o.decayEnd,
       ],
     ),
   );
@@ -193,8 +201,8 @@ describe('fillIntentTypedData()', () => {
 
 describe('fillCost()', () => {
   it('rounds up in favour of the maker: ceil(price * amount / sellAmount)', () => {
-    expect(fillCost({ price: 10n, sellAmount: 3n }, 1n)).toBe(4n);
-    expect(fillCost({ price: 9n, sellAmount: 3n }, 1n)).toBe(3n);
+    expect(fillCost({ price: 10n, sellAmount: 3n, ...NO_DECAY }, 1n)).toBe(4n);
+    expect(fillCost({ price: 9n, sellAmount: 3n, ...NO_DECAY }, 1n)).toBe(3n);
     fc.assert(
       fc.property(
         fc.bigInt({ min: 1n, max: 2n ** 128n }),
@@ -202,12 +210,114 @@ describe('fillCost()', () => {
         fc.bigInt({ min: 0n, max: 2n ** 128n }),
         (sellAmount, price, rawAmount) => {
           const amount = rawAmount % (sellAmount + 1n);
-          const cost = fillCost({ price, sellAmount }, amount);
+          const cost = fillCost({ price, sellAmount, ...NO_DECAY }, amount);
           return (
             cost * sellAmount >= price * amount && (cost === 0n || (cost - 1n) * sellAmount < price * amount)
           );
         },
       ),
+    );
+  });
+});
+
+/** The fixture order (price 950) decaying from 110% to 80% between t = 1000 and t = 5000. */
+const dutch: Order = {
+  ...order,
+  startPriceBps: 11_000,
+  endPriceBps: 8_000,
+  decayStart: 1000n,
+  decayEnd: 5000n,
+};
+
+describe('priceAt() (Marketplace.priceAt)', () => {
+  it('is the price without decay at any time', () => {
+    expect(priceAt(order, 0n)).toBe(order.price);
+    expect(priceAt({ ...order, startPriceBps: 5, decayStart: 9n }, 10n ** 30n)).toBe(order.price);
+  });
+
+  it('is the start price until decayStart, the end price from decayEnd, linear between, rounded up', () => {
+    expect(priceAt(dutch, 0n)).toBe(1_045_000_000n);
+    expect(priceAt(dutch, 1000n)).toBe(1_045_000_000n);
+    expect(priceAt(dutch, 2000n)).toBe(973_750_000n); // 102.5%
+    expect(priceAt(dutch, 3000n)).toBe(902_500_000n); // 95%
+    expect(priceAt(dutch, 5000n)).toBe(760_000_000n);
+    expect(priceAt(dutch, 10n ** 20n)).toBe(760_000_000n);
+    const tiny = {
+      ...dutch,
+      price: 10n,
+      startPriceBps: 10_000,
+      endPriceBps: 0,
+      decayStart: 0n,
+      decayEnd: 3n,
+    };
+    expect([0n, 1n, 2n, 3n].map((t) => priceAt(tiny, t))).toEqual([10n, 7n, 4n, 0n]);
+  });
+
+  it('steps at once when the decay starts and ends in the same second', () => {
+    const step = { ...dutch, decayStart: 3000n, decayEnd: 3000n };
+    expect(priceAt(step, 2999n)).toBe(1_045_000_000n);
+    expect(priceAt(step, 3000n)).toBe(760_000_000n);
+  });
+
+  it('names the revert of an invalid decay and throws on it', () => {
+    expect(decayError(dutch)).toBeNull();
+    expect(decayError({ ...dutch, endPriceBps: 11_001 })).toBe('OrderDecayPriceRises');
+    expect(decayError({ ...dutch, decayEnd: 999n })).toBe('OrderDecayEndsBeforeStart');
+    expect(decayError({ ...dutch, endPriceBps: 11_001, decayEnd: 0n })).toBeNull(); // no decay
+    expect(() => priceAt({ ...dutch, decayEnd: 999n }, 0n)).toThrow(RangeError);
+  });
+
+  it('never rises, stays between the end and the start price and is the ceiling of the exact fraction', () => {
+    fc.assert(
+      fc.property(
+        fc.bigInt({ min: 0n, max: 2n ** 128n }),
+        fc.integer({ min: 0, max: 65_535 }),
+        fc.integer({ min: 0, max: 65_535 }),
+        fc.bigInt({ min: 0n, max: 2n ** 64n - 2n }),
+        fc.bigInt({ min: 1n, max: 2n ** 40n }),
+        fc.bigInt({ min: 0n, max: 2n ** 64n }),
+        fc.bigInt({ min: 0n, max: 2n ** 41n }),
+        (price, a, b, decayStart, duration, t1, dt) => {
+          const o = {
+            ...dutch,
+            price,
+            startPriceBps: Math.max(a, b),
+            endPriceBps: Math.min(a, b),
+            decayStart,
+            decayEnd: decayStart + duration > 2n ** 64n - 1n ? 2n ** 64n - 1n : decayStart + duration,
+          };
+          const p1 = priceAt(o, t1);
+          const p2 = priceAt(o, t1 + dt);
+          const start = (price * BigInt(o.startPriceBps) + 9_999n) / 10_000n;
+          const end = (price * BigInt(o.endPriceBps) + 9_999n) / 10_000n;
+          const t = t1 < o.decayStart ? o.decayStart : t1 > o.decayEnd ? o.decayEnd : t1;
+          const span = o.decayEnd - o.decayStart;
+          const exact =
+            price * (BigInt(o.startPriceBps) * (o.decayEnd - t) + BigInt(o.endPriceBps) * (t - o.decayStart));
+          const denominator = 10_000n * span;
+          return (
+            p2 <= p1 &&
+            p1 <= start &&
+            p2 >= end &&
+            p1 * denominator >= exact &&
+            (p1 === 0n || (p1 - 1n) * denominator < exact)
+          );
+        },
+      ),
+    );
+  });
+
+  it('fillCost() of a Dutch order is the cost at the time it is given, and needs one', () => {
+    expect(fillCost(dutch, 10n ** 20n, 3000n)).toBe(90_250_000n);
+    expect(() => fillCost(dutch, 10n ** 20n)).toThrow(RangeError);
+  });
+
+  it('hashOrder() signs the decay fields', () => {
+    expect(hashOrder({ marketplace, chainId, order: dutch })).toBe(
+      manualOrderDigest(dutch, { chainId, verifyingContract: marketplace }),
+    );
+    expect(hashOrder({ marketplace, chainId, order: dutch })).not.toBe(
+      hashOrder({ marketplace, chainId, order: { ...dutch, decayEnd: 5001n } }),
     );
   });
 });

@@ -29,9 +29,13 @@ export const MARKETPLACE_EIP712_NAME = 'NPL Marketplace';
 export const MARKETPLACE_EIP712_VERSION = '1';
 
 /**
- * A sell order as `IMarketplace.Order` (amounts in base units; `taker` zero = anyone). `maxFeeBps` is the
- * highest marketplace fee the maker accepts (signed with the order): a fill while `feeBps()` is above it
- * reverts with `OrderFeeAboveMax`.
+ * A sell order as `IMarketplace.Order` (amounts in base units; `taker` zero = anyone). `price` is the total
+ * for the whole `sellAmount`. `maxFeeBps` is the highest marketplace fee the maker accepts (signed with the
+ * order): a fill while `feeBps()` is above it reverts with `OrderFeeAboveMax`.
+ *
+ * Dutch auction: with `decayEnd !== 0n` the total price falls linearly from `price * startPriceBps / 10000`
+ * at `decayStart` to `price * endPriceBps / 10000` at `decayEnd` (unix seconds); see `priceAt`.
+ * `decayEnd === 0n` is no decay (`NO_DECAY`: all four zero).
  */
 export type Order = {
   maker: Address;
@@ -45,7 +49,20 @@ export type Order = {
   counter: bigint;
   partialFill: boolean;
   maxFeeBps: number;
+  startPriceBps: number;
+  endPriceBps: number;
+  decayStart: bigint;
+  decayEnd: bigint;
 };
+
+/** The decay fields of an order that does not decay: its price is `price` at any time. */
+export const NO_DECAY = { startPriceBps: 0, endPriceBps: 0, decayStart: 0n, decayEnd: 0n } as const;
+
+/** What the price of an order at a time depends on. */
+export type OrderPriceTerms = Pick<
+  Order,
+  'price' | 'sellAmount' | 'startPriceBps' | 'endPriceBps' | 'decayStart' | 'decayEnd'
+>;
 
 /** A taker's signed instruction to fill `amount` of `orderHash` for at most `maxCost` (`IMarketplace.FillIntent`). */
 export type FillIntent = {
@@ -70,6 +87,10 @@ export const orderTypes = {
     { name: 'counter', type: 'uint256' },
     { name: 'partialFill', type: 'bool' },
     { name: 'maxFeeBps', type: 'uint16' },
+    { name: 'startPriceBps', type: 'uint16' },
+    { name: 'endPriceBps', type: 'uint16' },
+    { name: 'decayStart', type: 'uint64' },
+    { name: 'decayEnd', type: 'uint64' },
   ],
 } as const;
 
@@ -152,11 +173,49 @@ export function hashFillIntent(parameters: FillIntentTypedDataParameters): Hex {
   return hashTypedData(fillIntentTypedData(parameters));
 }
 
-/** `ceil(price * amount / sellAmount)`: what a fill of `amount` costs the taker (fee included). */
-export function fillCost(order: Pick<Order, 'price' | 'sellAmount'>, amount: bigint): bigint {
+const ceilDiv = (a: bigint, b: bigint): bigint => (a === 0n ? 0n : (a - 1n) / b + 1n);
+
+/** Why a Dutch order's decay is invalid (its fills revert with this error), or null when it is valid. */
+export function decayError(
+  order: Pick<Order, 'startPriceBps' | 'endPriceBps' | 'decayStart' | 'decayEnd'>,
+): 'OrderDecayPriceRises' | 'OrderDecayEndsBeforeStart' | null {
+  if (order.decayEnd === 0n) return null;
+  if (order.endPriceBps > order.startPriceBps) return 'OrderDecayPriceRises';
+  if (order.decayEnd < order.decayStart) return 'OrderDecayEndsBeforeStart';
+  return null;
+}
+
+/** Whether the order's price changes over time. */
+export const decays = (order: Pick<Order, 'decayEnd'>): boolean => order.decayEnd !== 0n;
+
+/**
+ * `Marketplace.priceAt` exactly: the order's total price (pay-token base units for the whole sellAmount)
+ * at unix time `at`. `price` without decay; for a Dutch order `ceil(price * bps / 10000)` with the start
+ * bps until `decayStart`, the end bps from `decayEnd` on, and in between
+ * `ceil(price * (startBps * (decayEnd - at) + endBps * (at - decayStart)) / (10000 * (decayEnd - decayStart)))`.
+ * Every rounding is up (toward the maker). Throws a RangeError for an invalid decay (the contract reverts).
+ */
+export function priceAt(order: OrderPriceTerms, at: bigint): bigint {
+  if (!decays(order)) return order.price;
+  const error = decayError(order);
+  if (error !== null) throw new RangeError(`invalid decay: ${error}`);
+  const start = BigInt(order.startPriceBps);
+  const end = BigInt(order.endPriceBps);
+  if (at >= order.decayEnd) return ceilDiv(order.price * end, 10_000n);
+  if (at <= order.decayStart) return ceilDiv(order.price * start, 10_000n);
+  const weighted = start * (order.decayEnd - at) + end * (at - order.decayStart);
+  return ceilDiv(order.price * weighted, 10_000n * (order.decayEnd - order.decayStart));
+}
+
+/**
+ * `ceil(priceAt(order, at) * amount / sellAmount)`: what a fill of `amount` mined at unix time `at` costs
+ * the taker (fee included). `at` only matters for a Dutch order (required then), whose price never rises:
+ * the cost at a time bounds the cost of any fill mined later.
+ */
+export function fillCost(order: OrderPriceTerms, amount: bigint, at?: bigint): bigint {
   if (order.sellAmount === 0n) throw new RangeError('sellAmount is zero');
-  const product = order.price * amount;
-  return (product + order.sellAmount - 1n) / order.sellAmount;
+  if (at === undefined && decays(order)) throw new RangeError('the cost of a Dutch order needs a time');
+  return ceilDiv(priceAt(order, at ?? 0n) * amount, order.sellAmount);
 }
 
 /** Signs an order with a local key (tests, scripts; makers sign the typed data in a wallet). */

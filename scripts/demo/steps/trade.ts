@@ -4,6 +4,7 @@ import { erc20Abi, type Hex, hexToBigInt, zeroAddress } from 'viem';
 import { permitTypedData, readPermitDomain } from '../../../core/chain/actions.ts';
 import {
   fillCost,
+  NO_DECAY,
   type Order,
   signFillIntent,
   signOrder,
@@ -60,6 +61,7 @@ export async function tradeSecondary(ctx: PublishedContext): Promise<NonNullable
     counter,
     partialFill: true,
     maxFeeBps,
+    ...NO_DECAY,
   };
   const orderSignature = await signOrder(maker.account, { marketplace: options.marketplace, chainId, order });
   const placed = await api.request('POST', '/v1/orders', {
