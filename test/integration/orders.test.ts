@@ -2,7 +2,16 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type Address, getAddress, type Hex, keccak256, maxUint256, toHex, zeroAddress } from 'viem';
+import {
+  type Address,
+  erc20Abi,
+  getAddress,
+  type Hex,
+  keccak256,
+  maxUint256,
+  toHex,
+  zeroAddress,
+} from 'viem';
 import { type PrivateKeyAccount, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -26,6 +35,7 @@ import {
   marketplaceDomain,
   NO_DECAY,
   type Order,
+  priceAt,
   signFillIntent,
   signOrder,
   signOrderCancel,
@@ -1264,6 +1274,220 @@ describe('POST /v1/intents/invalidations (fill intents)', () => {
     expect(refused.statusCode, refused.body).toBe(401);
     expect(refused.json().code).toBe('NONCE_INVALID');
     expect(await fillCount()).toBe(before.fills);
+    expect(await relayerNonce()).toBe(nonce);
+  });
+});
+
+describe('Dutch orders (decaying price)', () => {
+  const wallNow = () => BigInt(Math.floor(Date.now() / 1000));
+
+  it('rejects a decay that rises or ends before it starts (422, reason the revert) and stores nothing', async () => {
+    const maker = await investor({ holdA: tokens(10n) });
+    const before = await orderCount();
+    const now = await chainNow();
+    const cases: [Partial<Order>, string, string | undefined][] = [
+      [
+        { startPriceBps: 9_000, endPriceBps: 9_001, decayStart: now, decayEnd: now + 100n },
+        'body.order.endPriceBps',
+        'OrderDecayPriceRises',
+      ],
+      [
+        { startPriceBps: 10_000, endPriceBps: 9_000, decayStart: now + 100n, decayEnd: now + 99n },
+        'body.order.decayEnd',
+        'OrderDecayEndsBeforeStart',
+      ],
+      [{ startPriceBps: 10_000, endPriceBps: 9_000, decayStart: now }, 'body.order.decayEnd', undefined],
+      [
+        { startPriceBps: 0, endPriceBps: 0, decayStart: now, decayEnd: now + 1n },
+        'body.order.startPriceBps',
+        undefined,
+      ],
+    ];
+    for (const [overrides, path, reason] of cases) {
+      const order = await newOrder(maker, overrides);
+      const res = await post(order, await signOrder(maker, { marketplace, chainId: anvil.chainId, order }));
+      expect(res.statusCode, res.body).toBe(422);
+      expect(res.json().code).toBe('VALIDATION_FAILED');
+      expect(res.json().details[0]).toMatchObject({ path, ...(reason ? { reason } : {}) });
+    }
+    expect(await orderCount()).toBe(before);
+  });
+
+  it('the book shows the current price and sorts by it', async () => {
+    const maker = await investor({ holdA: tokens(100n) });
+    const wall = wallNow();
+    // per token now: fixed 0.9; `ended` decayed from 1.0 to 0.8 an hour ago; `later` starts at 1.0 (125% of
+    // 0.8) in an hour: by reference price `later` would come first and `ended` last
+    const fixed = await newOrder(maker, { sellAmount: tokens(10n), price: usd(9n) });
+    const ended = await newOrder(maker, {
+      sellAmount: tokens(10n),
+      price: usd(10n),
+      startPriceBps: 10_000,
+      endPriceBps: 8_000,
+      decayStart: wall - 7_200n,
+      decayEnd: wall - 3_600n,
+    });
+    const later = await newOrder(maker, {
+      sellAmount: tokens(10n),
+      price: usd(8n),
+      startPriceBps: 12_500,
+      endPriceBps: 10_000,
+      decayStart: wall + 3_600n,
+      decayEnd: wall + 7_200n,
+    });
+    const hashes = [];
+    for (const order of [later, fixed, ended]) hashes.push((await place(maker, order)).hash);
+    const [laterHash, fixedHash, endedHash] = hashes;
+
+    const res = await t.app.inject({ method: 'GET', url: `/v1/orders?maker=${maker.address}` });
+    expect(res.statusCode, res.body).toBe(200);
+    const items = res.json().items as {
+      hash: string;
+      currentPrice: string;
+      priceAsOf: string;
+      order: Record<string, unknown>;
+    }[];
+    expect(items.map((i) => i.hash)).toEqual([endedHash, fixedHash, laterHash]);
+    expect(items.map((i) => i.currentPrice)).toEqual([usd(8n), usd(9n), usd(10n)].map(String));
+    expect(items[0].order).toMatchObject({
+      startPriceBps: 10_000,
+      endPriceBps: 8_000,
+      decayStart: ended.decayStart.toString(),
+      decayEnd: ended.decayEnd.toString(),
+    });
+    expect(items[1].order).toMatchObject({
+      startPriceBps: 0,
+      endPriceBps: 0,
+      decayStart: '0',
+      decayEnd: '0',
+    });
+
+    // walked one by one: the same order, every page priced at the first page's time
+    const seen: string[] = [];
+    const times = new Set<string>();
+    let cursor: string | null = null;
+    do {
+      const page = await t.app.inject({
+        method: 'GET',
+        url: `/v1/orders?maker=${maker.address}&limit=1${cursor ? `&cursor=${cursor}` : ''}`,
+      });
+      const body = page.json() as { items: { hash: string; priceAsOf: string }[]; nextCursor: string | null };
+      seen.push(...body.items.map((i) => i.hash));
+      for (const i of body.items) times.add(i.priceAsOf);
+      cursor = body.nextCursor;
+    } while (cursor !== null);
+    expect(seen).toEqual([endedHash, fixedHash, laterHash]);
+    expect(times.size).toBe(1);
+  });
+
+  it('the TS priceAt is Marketplace.priceAt exactly', async () => {
+    const maker = await investor();
+    const base = await newOrder(maker);
+    const cases: [Order, bigint][] = [];
+    let seed = 7n;
+    const next = (mod: bigint) => {
+      seed = (seed * 6364136223846793005n + 1442695040888963407n) % 2n ** 64n;
+      return seed % mod;
+    };
+    for (let i = 0; i < 40; i++) {
+      const a = Number(next(65_536n));
+      const b = Number(next(65_536n));
+      const decayStart = next(2n ** 40n);
+      const order = {
+        ...base,
+        price: next(2n ** 120n),
+        startPriceBps: Math.max(a, b),
+        endPriceBps: Math.min(a, b),
+        decayStart,
+        decayEnd: decayStart + next(2n ** 20n),
+      };
+      cases.push([order, decayStart - 10n + next(2n ** 20n + 20n)]);
+    }
+    for (const [order, at] of cases) {
+      const onChain = await deployer.publicClient.readContract({
+        address: marketplace,
+        abi: marketplaceAbi,
+        functionName: 'priceAt',
+        args: [order, at],
+      });
+      expect(priceAt(order, at)).toBe(onChain);
+    }
+  });
+
+  it('a Dutch order filled at two different timestamps pays the two prices (over REST, relayed)', async () => {
+    const testClient = createAnvilTestClient(anvil.rpcUrl);
+    const maker = await investor({ holdA: tokens(100n) });
+    const taker = await investor({ funds: usd(1_000n) });
+    await approve(taker.clients, { token: payToken, spender: marketplace, amount: maxUint256 });
+    const t0 = await chainNow();
+    // 100 tokens for 90 USD in total, from 110% (99 USD) at t0 + 1000 down to 80% (72 USD) at t0 + 5000
+    const order = await newOrder(maker, {
+      sellAmount: tokens(100n),
+      price: usd(90n),
+      startPriceBps: 11_000,
+      endPriceBps: 8_000,
+      decayStart: t0 + 1_000n,
+      decayEnd: t0 + 5_000n,
+    });
+    const placed = (await place(maker, order)) as unknown as {
+      hash: Hex;
+      currentPrice: string;
+      priceAsOf: string;
+    };
+    expect(placed.currentPrice).toBe(priceAt(order, BigInt(placed.priceAsOf)).toString());
+    const { hash } = placed;
+    const amount = tokens(10n);
+    const balanceBefore = await deployer.publicClient.readContract({
+      address: payToken,
+      abi: erc20Abi,
+      functionName: 'balanceOf',
+      args: [taker.address],
+    });
+
+    const fillAt = async (timestamp: bigint) => {
+      // the taker signs for the start price: the chain charges the price of the block the fill lands in
+      const { intent, signature } = await signedFill(taker, hash, amount, {
+        maxCost: fillCost(order, amount, 0n),
+        deadline: t0 + 10_000n,
+      });
+      await testClient.setNextBlockTimestamp({ timestamp });
+      const res = await postFill(hash, intent, signature);
+      expect(res.statusCode, res.body).toBe(202);
+      const fill = await settled(hash, res.json().id);
+      expect(fill.status).toBe('confirmed');
+      const block = await deployer.publicClient.getBlock({ blockNumber: BigInt(fill.blockNumber as string) });
+      expect(block.timestamp).toBe(timestamp);
+      return BigInt(fill.cost as string);
+    };
+
+    const first = await fillAt(t0 + 2_000n); // 102.5%: 92.25 USD for 100 tokens
+    const second = await fillAt(t0 + 4_000n); // 87.5%: 78.75 USD for 100 tokens
+    expect(first).toBe(9_225_000n);
+    expect(second).toBe(7_875_000n);
+    expect(first).toBe(fillCost(order, amount, t0 + 2_000n));
+    expect(second).toBe(fillCost(order, amount, t0 + 4_000n));
+    const balanceAfter = await deployer.publicClient.readContract({
+      address: payToken,
+      abi: erc20Abi,
+      functionName: 'balanceOf',
+      args: [taker.address],
+    });
+    expect(balanceBefore - balanceAfter).toBe(first + second);
+
+    // a maxCost below the price now (not yet the end price) is refused up front: nothing stored or sent
+    const fills = await fillCount();
+    const nonce = await relayerNonce();
+    const { intent, signature } = await signedFill(taker, hash, amount, {
+      maxCost: fillCost(order, amount, t0 + 5_000n),
+      deadline: t0 + 10_000n,
+    });
+    const low = await postFill(hash, intent, signature);
+    expect(low.statusCode, low.body).toBe(422);
+    expect(low.json().details[0]).toMatchObject({
+      path: 'body.intent.maxCost',
+      reason: 'IntentCostExceedsMax',
+    });
+    expect(await fillCount()).toBe(fills);
     expect(await relayerNonce()).toBe(nonce);
   });
 });
