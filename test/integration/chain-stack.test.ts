@@ -1,4 +1,4 @@
-import { type Address, erc20Abi, keccak256, parseUnits, toBytes } from 'viem';
+import { type Address, erc20Abi, keccak256, maxUint256, parseUnits, toBytes } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -574,8 +574,17 @@ describe('closeOffering() and depositRecovery()', () => {
       amount,
       at,
     });
+    // the allowance first: an approval mined after setNextBlockTimestamp would take `at` itself
+    await servicer.publicClient.waitForTransactionReceipt({
+      hash: await servicer.walletClient.writeContract({
+        address: payToken,
+        abi: erc20Abi,
+        functionName: 'approve',
+        args: [created.portfolio, maxUint256],
+      }),
+    });
     await testClient.setNextBlockTimestamp({ timestamp: at });
-    const event = await depositRecovery(servicer, { portfolio: created.portfolio, amount, approve: true });
+    const event = await depositRecovery(servicer, { portfolio: created.portfolio, amount });
     expect(event.blockTimestamp).toBe(at);
     expect(preview.elapsedSeconds).toBeGreaterThanOrEqual(12_345_678n);
     expect(event.interest).toEqual(preview.tranches.map((t) => t.interest));
