@@ -177,9 +177,10 @@ const ORDER_SELECT = `SELECT ${ORDER_COLUMNS}
 /**
  * `priceAt` in SQL for the order `o` at unix time `at` (a numeric SQL expression): exact integer math,
  * each `div(a + b - 1, b)` a ceiling division of non-negative numerics, as `Marketplace.priceAt`. Stored
- * Dutch orders have a valid decay (placeOrder rejects any other).
+ * Dutch orders have a valid decay (placeOrder rejects any other). Exported for the test that checks it
+ * against the contract.
  */
-function currentPriceSql(at: string): string {
+export function currentPriceSql(at: string): string {
   return `(CASE WHEN o.decay_end = 0 THEN o.price
     WHEN ${at} >= o.decay_end THEN div(o.price * o.end_price_bps + 9999, 10000)
     WHEN ${at} <= o.decay_start THEN div(o.price * o.start_price_bps + 9999, 10000)

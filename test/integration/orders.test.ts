@@ -43,7 +43,7 @@ import {
 import { type DeployedStack, deployStack } from '../../core/chain/deploy.ts';
 import { saveDeployment } from '../../core/chain/deployment.ts';
 import { marketplaceAbi } from '../../core/chain/generated/index.ts';
-import { fillIdempotencyKey, fillRowData } from '../../core/trading/orders.ts';
+import { currentPriceSql, fillIdempotencyKey, fillRowData } from '../../core/trading/orders.ts';
 import { createIndexer, type Indexer } from '../../worker/indexer/index.ts';
 import { type AnvilInstance, createAnvilTestClient, startAnvil } from '../helpers/anvil.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
@@ -1380,7 +1380,7 @@ describe('Dutch orders (decaying price)', () => {
     expect(times.size).toBe(1);
   });
 
-  it('the TS priceAt is Marketplace.priceAt exactly', async () => {
+  it('the TS priceAt and the SQL price of the book are Marketplace.priceAt exactly', async () => {
     const maker = await investor();
     const base = await newOrder(maker);
     const cases: [Order, bigint][] = [];
@@ -1411,6 +1411,18 @@ describe('Dutch orders (decaying price)', () => {
         args: [order, at],
       });
       expect(priceAt(order, at)).toBe(onChain);
+      const [{ p }] = await t.db.prisma.$queryRawUnsafe<{ p: string }[]>(
+        `SELECT ${currentPriceSql('$1::numeric')}::text AS p
+         FROM (VALUES ($2::numeric, $3::int, $4::int, $5::numeric, $6::numeric))
+           AS o(price, start_price_bps, end_price_bps, decay_start, decay_end)`,
+        at.toString(),
+        order.price.toString(),
+        order.startPriceBps,
+        order.endPriceBps,
+        order.decayStart.toString(),
+        order.decayEnd.toString(),
+      );
+      expect(BigInt(p)).toBe(onChain);
     }
   });
 
