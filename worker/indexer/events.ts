@@ -7,6 +7,7 @@
  * test checks it against `decodeEventLog`). Addresses come out checksummed (EIP-55), memoised.
  */
 import { type AbiEvent, type Address, decodeEventLog, getAddress, type Hex, toEventSelector } from 'viem';
+import type { TriggerAndReserve } from '../../core/chain/contracts/portfolio.ts';
 import {
   complianceRegistryAbi,
   distributorAbi,
@@ -55,17 +56,7 @@ export type DecodedEvent =
       snapshotBlock: bigint;
       reportHash: Hex;
     }
-  | {
-      type: 'RecoveryTriggerAndReserve';
-      recoveryId: bigint;
-      triggerBreached: boolean;
-      collected: bigint;
-      planned: bigint;
-      released: bigint;
-      drawn: bigint;
-      replenished: bigint;
-      reserveBalance: bigint;
-    }
+  | ({ type: 'RecoveryTriggerAndReserve'; recoveryId: bigint } & TriggerAndReserve)
   | { type: 'ReserveFunded'; from: Address; amount: bigint; balance: bigint }
   | { type: 'ResolutionProposed'; executableAt: bigint }
   | { type: 'ResolutionVetoed'; guardian: Address; executableAt: bigint }

@@ -223,3 +223,20 @@ export async function readRiskState(client: PublicClient, portfolio: Address, bl
   };
 }
 export type RiskState = Awaited<ReturnType<typeof readRiskState>>;
+
+/**
+ * The spec-v2 state of one recovery, as `Portfolio.RecoveryTriggerAndReserve` carries it: the trigger test
+ * and the reserve's movements (amounts in pay-token base units).
+ */
+export type TriggerAndReserve = {
+  triggerBreached: boolean;
+  /** Gross collections so far, this recovery included. */
+  collected: bigint;
+  /** plan(T): the business plan's cumulative at the recovery's clock (0 without a trigger). */
+  planned: bigint;
+  released: bigint;
+  drawn: bigint;
+  replenished: bigint;
+  /** The reserve balance after the recovery. */
+  reserveBalance: bigint;
+};

@@ -12,6 +12,7 @@
  */
 import { type AbiEvent, type Address, getAddress, type Hex, type PublicClient, parseEventLogs } from 'viem';
 import { readRoot } from '../../chain/contracts/distributor.ts';
+import type { TriggerAndReserve } from '../../chain/contracts/portfolio.ts';
 import { readPortfolioLayout } from '../../chain/contracts/portfolio.ts';
 import { readTotalSupply } from '../../chain/contracts/tranche-token.ts';
 import { isChainError } from '../../chain/errors.ts';
@@ -52,18 +53,7 @@ export type RecoveryRecord = {
 };
 
 /** One `RecoveryTriggerAndReserve`: the trigger state and reserve movements of a recovery. */
-export type TriggerAndReserveRecord = {
-  triggerBreached: boolean;
-  /** Gross collections so far, this recovery included. */
-  collected: bigint;
-  /** plan(T): the business plan's cumulative at the recovery's clock (0 without a trigger). */
-  planned: bigint;
-  released: bigint;
-  drawn: bigint;
-  replenished: bigint;
-  /** The reserve balance after the recovery. */
-  reserveBalance: bigint;
-};
+export type TriggerAndReserveRecord = TriggerAndReserve;
 
 /** One `PortfolioResolved`: per tranche (seniority order), what the final recovery wrote off. */
 export type ResolvedRecord = {

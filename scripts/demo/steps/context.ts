@@ -10,6 +10,7 @@ import type { PrivateKeyAccount } from 'viem/accounts';
 import type { generateLoanTape } from '../../../core/catalog/synthetic-portfolio.ts';
 import type { createAnvilTestClient } from '../../../core/chain/anvil.ts';
 import type { ChainClients } from '../../../core/chain/clients.ts';
+import type { TriggerAndReserve } from '../../../core/chain/contracts/portfolio.ts';
 import type { createApiClient } from '../api.ts';
 
 export const DEFAULT_DEMO_SEED = 'npl-demo-1';
@@ -36,15 +37,7 @@ export type DemoOptions = {
 export type DemoInvestor = { name: string; address: Address };
 
 /** The spec-v2 state of one recovery, from its `RecoveryTriggerAndReserve` event. */
-export type DemoTriggerAndReserve = {
-  triggerBreached: boolean;
-  collected: bigint;
-  planned: bigint;
-  released: bigint;
-  drawn: bigint;
-  replenished: bigint;
-  reserveBalance: bigint;
-};
+export type DemoTriggerAndReserve = TriggerAndReserve;
 
 export type DemoRecovery = {
   index: number;
