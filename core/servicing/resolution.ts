@@ -165,10 +165,20 @@ export async function proposeResolution(context: ResolutionContext, parameters: 
   const portfolio = await publishedPortfolio(context, parameters.portfolioId);
   // a proposal of this portfolio still in flight (sent, not in a block yet) is the answer: a second
   // one could only revert (ResolutionAlreadyProposed) once the first is mined
-  const inFlight = await context.prisma.relayTx.findFirst({
+  // (the row's status lags its receipt until the relayer's monitor sees it: a mined one, perhaps vetoed
+  // since, is not in flight)
+  const pendingRow = await context.prisma.relayTx.findFirst({
     where: { kind: PROPOSE_RESOLUTION_KIND, refId: { startsWith: `${portfolio.id}:` }, status: 'pending' },
     orderBy: { createdAt: 'desc' },
   });
+  const inFlight =
+    pendingRow !== null &&
+    (await context.publicClient
+      .getTransactionReceipt({ hash: pendingRow.txHash as Hex })
+      .then(() => false)
+      .catch(() => true))
+      ? pendingRow
+      : null;
   if (inFlight !== null) {
     return {
       id: inFlight.id,

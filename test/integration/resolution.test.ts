@@ -358,11 +358,23 @@ describe('reserve funding, resolution and the final recovery over REST', () => {
     });
     expectCode(ordinary, 202);
     await waitMined(ordinary.json().id);
+    // the vetoed proposal's relay row still reads pending, as when the relayer's monitor lags its receipt:
+    // it is mined, so it is no proposal in flight and a new one is sent
+    const vetoed = await t.db.prisma.relayTx.findMany({
+      where: { kind: 'proposeResolution', refId: { startsWith: `${portfolio.id}:` } },
+    });
+    expect(vetoed).toHaveLength(1);
+    await t.db.prisma.relayTx.updateMany({
+      where: { id: vetoed[0].id },
+      data: { status: 'pending', blockNumber: null },
+    });
     // proposed by the API with the development servicer's key
     const proposal = await request('POST', url, servicerKey);
     expectCode(proposal, 202);
+    expect(proposal.json().id).not.toBe(vetoed[0].id);
     await waitMined(proposal.json().id);
     const [executableAt] = await read(portfolio.portfolio, 'resolution');
+    expect(executableAt).toBeGreaterThan(0n);
     const testClient = createAnvilTestClient(anvil.rpcUrl);
     await testClient.increaseTime({ seconds: RESOLUTION_DELAY + 1 });
     await testClient.mine({ blocks: 1 });
