@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { getAddress } from 'viem';
 
 /**
  * Read queries of the listing API in plain SQL: one indexed query per page, statistics read from
@@ -177,7 +178,8 @@ export async function listPortfolios(
  * of the indexed RecoveryDistributed events; `outstanding` 0 before the close, then sold minus the
  * principal paid and written off (PortfolioResolved), the residual tranche keeping its sold face, as
  * `Portfolio.trancheState` does. Interest arrears are chain state no event carries: `interest_arrears` is
- * null here (the route reads them from the chain when it has one).
+ * null here (the route reads them from the chain when it has one). `$2` is the portfolio's address,
+ * checksummed as the indexer stores it, so the events' (chain, portfolio) indexes apply.
  */
 const TRANCHE_STATE_SQL = `
   WITH p AS (SELECT id, chain_id, portfolio_address, pay_token_decimals FROM portfolio WHERE id = $1),
@@ -188,21 +190,21 @@ const TRANCHE_STATE_SQL = `
   ),
   paid AS (
     SELECT ret.tranche_index, sum(ret.total) AS total, sum(ret.principal) AS principal FROM p
-    JOIN recovery_event re ON re.chain_id = p.chain_id AND lower(re.portfolio) = lower(p.portfolio_address)
+    JOIN recovery_event re ON re.chain_id = p.chain_id AND re.portfolio = $2
     JOIN recovery_event_tranche ret
       ON ret.chain_id = re.chain_id AND ret.tx_hash = re.tx_hash AND ret.log_index = re.log_index
     GROUP BY ret.tranche_index
   ),
   written_off AS (
     SELECT rt.tranche_index, sum(rt.principal_written_off) AS principal FROM p
-    JOIN portfolio_resolved_event r ON r.chain_id = p.chain_id AND lower(r.portfolio) = lower(p.portfolio_address)
+    JOIN portfolio_resolved_event r ON r.chain_id = p.chain_id AND r.portfolio = $2
     JOIN portfolio_resolved_event_tranche rt
       ON rt.chain_id = r.chain_id AND rt.tx_hash = r.tx_hash AND rt.log_index = r.log_index
     GROUP BY rt.tranche_index
   ),
   bought AS (
     SELECT pe.tranche_id, sum(pe.amount) AS amount FROM p
-    JOIN purchase_event pe ON pe.chain_id = p.chain_id AND lower(pe.portfolio) = lower(p.portfolio_address)
+    JOIN purchase_event pe ON pe.chain_id = p.chain_id AND pe.portfolio = $2
     GROUP BY pe.tranche_id
   ),
   state AS (
@@ -234,9 +236,11 @@ export async function getPortfolio(
   db: pg.Pool,
   id: string,
 ): Promise<{ portfolio: PortfolioRow; tranches: TrancheRow[]; offering: OfferingClosedRow | null } | null> {
-  const [p, t, o] = await Promise.all([
-    db.query<PortfolioRow>(`SELECT ${PORTFOLIO_COLUMNS} FROM portfolio WHERE id = $1`, [id]),
-    db.query<TrancheRow>(TRANCHE_STATE_SQL, [id]),
+  const p = await db.query<PortfolioRow>(`SELECT ${PORTFOLIO_COLUMNS} FROM portfolio WHERE id = $1`, [id]);
+  if (p.rows.length === 0) return null;
+  const address = p.rows[0].portfolio_address;
+  const [t, o] = await Promise.all([
+    db.query<TrancheRow>(TRANCHE_STATE_SQL, [id, address === null ? null : getAddress(address)]),
     // the indexed OfferingClosed event of the portfolio's contract (the first one: it closes once)
     db.query<OfferingClosedRow>(
       `SELECT e.closed_at::text AS closed_at, e.tx_hash, e.block_number::text AS block_number
@@ -247,7 +251,6 @@ export async function getPortfolio(
       [id],
     ),
   ]);
-  if (p.rows.length === 0) return null;
   return { portfolio: p.rows[0], tranches: t.rows, offering: o.rows[0] ?? null };
 }
 

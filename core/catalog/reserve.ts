@@ -96,7 +96,7 @@ export async function fundReserve(context: ReserveContext, parameters: FundReser
   if (parameters.capToProceeds === true) {
     const [{ proceeds }] = await context.prisma.$queryRaw<{ proceeds: string }[]>`
       SELECT coalesce(sum(cost), 0)::text AS proceeds FROM purchase_event
-      WHERE chain_id = ${context.chainId} AND lower(portfolio) = lower(${address})`;
+      WHERE chain_id = ${context.chainId} AND portfolio = ${getAddress(address)}`;
     const available = BigInt(proceeds) - risk.reserveFunded;
     if (parameters.amount > available) {
       throw new ConflictError(

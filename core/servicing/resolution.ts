@@ -29,6 +29,7 @@ import {
   assertNonceAndDeadline,
   assertServicerIntent,
   chainNow,
+  intentDeadline,
   jsonSafe,
   servicerSignatureRequired,
 } from '../chain/intents.ts';
@@ -123,7 +124,7 @@ export async function resolutionIntent(context: ResolutionContext, portfolioId: 
   const { servicer } = await assertProposable(context, portfolio, block);
   const intent: ResolutionIntent = {
     nonce: bytesToBigInt(randomBytes(32)),
-    deadline: chainNow(block.timestamp) + intentTtl(context),
+    deadline: intentDeadline(block.timestamp, intentTtl(context)),
   };
   const resolution = resolutionIntentTypedData({
     portfolio: portfolio.portfolioAddress,
@@ -263,7 +264,7 @@ async function servicerResolutionIntent(
     }
     const intent = {
       nonce: bytesToBigInt(randomBytes(32)),
-      deadline: chainNow(block.timestamp) + intentTtl(context),
+      deadline: intentDeadline(block.timestamp, intentTtl(context)),
     };
     return { intent, signature: await signer.signTypedData(typedData(intent)) };
   }

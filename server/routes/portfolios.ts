@@ -133,7 +133,8 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     if (!closed || chain === null || portfolio.portfolio_address === null || portfolio.chain_id === null)
       return tranches;
     const states = await (async () => {
-      if ((await chain.getChainId()) !== portfolio.chain_id) return null;
+      // the client's configured chain when it has one: no RPC round trip per GET
+      if ((chain.chain?.id ?? (await chain.getChainId())) !== portfolio.chain_id) return null;
       return readTrancheState(chain, { portfolio: getAddress(portfolio.portfolio_address as string) });
     })().catch(() => null);
     if (states === null || states.length !== tranches.length) return tranches;
